@@ -1,0 +1,61 @@
+# Qianmian — every setup step lives here (a fresh machine has only what the image ships).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/qianmian
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: venv run serve test test-integration lint format bench messages clean system-deps
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed messages
+
+messages: $(VENV)/.installed
+	@$(PY) manage.py compilemessages -v0 --ignore=.venv
+
+# Debian packages for the media path, browser tests and CJK posters (root on CI machines).
+system-deps:
+	@missing=""; \
+	for pkg in nginx libnginx-mod-rtmp ffmpeg chromium fonts-noto-cjk gettext; do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+run: venv
+	mkdir -p var
+	$(PY) manage.py migrate -v0
+	$(PY) manage.py seed_demo
+	@echo "Qianmian on http://$(HOST):$(PORT)/  (Ctrl-C stops the server and its background tasks)"
+	exec $(VENV)/bin/uvicorn qianmian.asgi:application --host $(HOST) --port $(PORT) \
+		--ws-per-message-deflate false --lifespan on --no-access-log
+
+test: venv
+	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser"
+
+test-integration: venv
+	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
+	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) var static/vendor

@@ -1,0 +1,1 @@
+"""The benchmark harness behind ``make bench``. Each capability adds a section module."""

@@ -1,0 +1,9 @@
+"""Benchmark sections, by name. Each is a callable returning a dict of figures."""
+
+from __future__ import annotations
+
+from bench import api_baseline
+
+SECTIONS = {
+    "api": api_baseline.run,
+}

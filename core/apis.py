@@ -1,0 +1,140 @@
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import ratelimit
+from core.auth import membership_of
+from core.permissions import IsStaffMember
+from core.selectors import health_report
+from core.services import staff_sign_in, staff_sign_out, viewer_session_start
+
+
+class HealthApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Health",
+            {
+                "status": serializers.CharField(),
+                "database": serializers.CharField(),
+                "channel_layer": serializers.CharField(),
+                "broker": serializers.CharField(),
+            },
+        )
+    )
+    def get(self, request):
+        report = health_report()
+        return Response(report, status=200 if report["status"] == "ok" else 503)
+
+
+class AuthTokenApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class AuthTokenInputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    class AuthTokenOutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        role = serializers.CharField()
+        org = serializers.CharField()
+
+    InputSerializer = AuthTokenInputSerializer
+
+    @extend_schema(request=AuthTokenInputSerializer, responses={200: AuthTokenOutputSerializer})
+    def post(self, request):
+        ratelimit.enforce("auth_token_ip", ratelimit.client_ip(request))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, membership = staff_sign_in(**data.validated_data)
+        return Response({"token": token, "role": membership.role, "org": membership.org.slug})
+
+
+class SignOutApi(APIView):
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        staff_sign_out(membership=membership_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "id": serializers.IntegerField(),
+                "username": serializers.CharField(),
+                "role": serializers.CharField(),
+                "org": serializers.CharField(),
+                "org_name": serializers.CharField(),
+                "may_reveal_pii": serializers.BooleanField(),
+            },
+        )
+    )
+    def get(self, request):
+        membership = membership_of(request)
+        return Response(
+            {
+                "id": request.user.pk,
+                "username": request.user.get_username(),
+                "role": membership.role,
+                "org": membership.org.slug,
+                "org_name": membership.org.name,
+                "may_reveal_pii": membership.may_reveal_pii,
+            }
+        )
+
+
+class ViewerSessionApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    class ViewerSessionInputSerializer(serializers.Serializer):
+        org = serializers.SlugField(max_length=50)
+        room = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+        guest_name = serializers.CharField(required=False, max_length=32, allow_blank=False)
+        guest_id = serializers.RegexField(r"^[A-Za-z0-9_-]{16,64}$", required=False)
+        wechat_code = serializers.CharField(required=False, max_length=128)
+        mp_code = serializers.CharField(required=False, max_length=128)
+        invite = serializers.CharField(required=False, max_length=64)
+
+        def validate(self, attrs):
+            if not any(attrs.get(k) for k in ("guest_name", "wechat_code", "mp_code")):
+                raise serializers.ValidationError({"guest_name": [_("请填写昵称，或使用微信登录")]})
+            return attrs
+
+    class ViewerSessionOutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        contact_id = serializers.IntegerField()
+        guest_id = serializers.CharField()
+
+    InputSerializer = ViewerSessionInputSerializer
+
+    @extend_schema(
+        request=ViewerSessionInputSerializer, responses={201: ViewerSessionOutputSerializer}
+    )
+    def post(self, request):
+        ratelimit.enforce("viewer_session_ip", ratelimit.client_ip(request))
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        result = viewer_session_start(
+            org_slug=v["org"],
+            room_id=v.get("room"),
+            guest_name=v.get("guest_name", ""),
+            guest_id=v.get("guest_id", ""),
+            wechat_code=v.get("wechat_code", ""),
+            mp_code=v.get("mp_code", ""),
+            invite=v.get("invite", ""),
+        )
+        return Response(result, status=status.HTTP_201_CREATED)

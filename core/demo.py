@@ -1,0 +1,65 @@
+"""The demo organisation (spec §3 "The demo"). Idempotent: running it twice changes nothing.
+
+Each app seeds its own part in ``<app>/demo.py`` (``seed(ctx)``); this module creates the
+organisations and users they hang off and calls them in dependency order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import transaction
+
+from core.models import Membership, Organization, Role
+
+DEMO_PASSWORD = "demo12345"  # noqa: S105 - the published demo password
+
+
+@dataclass
+class DemoContext:
+    org: Organization
+    other_org: Organization
+    users: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def _user(
+    username: str, org: Organization, role: str, *, is_staff: bool = False, reveal: bool = False
+):
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=username, defaults={"is_staff": is_staff})
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+    Membership.objects.update_or_create(
+        user=user, defaults={"org": org, "role": role, "can_reveal_pii": reveal}
+    )
+    return user
+
+
+@transaction.atomic
+def seed_demo() -> DemoContext:
+    org, _ = Organization.objects.get_or_create(slug="demo", defaults={"name": "千面演示品牌"})
+    other, _ = Organization.objects.get_or_create(slug="demo2", defaults={"name": "另一个品牌"})
+    ctx = DemoContext(org=org, other_org=other)
+    ctx.users["host"] = _user("host", org, Role.STREAMER)
+    ctx.users["sales"] = _user("sales", org, Role.SALES)
+    admin_user = _user("admin", org, Role.ADMIN, is_staff=True, reveal=True)
+    # The org admin works in Django admin on their organisation's data only (core.admin).
+    admin_user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label__in=["core", "crm", "livecommerce", "campaigns"]
+        )
+    )
+    ctx.users["admin"] = admin_user
+    ctx.users["other"] = _user("other", other, Role.ADMIN)
+
+    from campaigns import demo as campaigns_demo
+    from crm import demo as crm_demo
+    from livecommerce import demo as livecommerce_demo
+
+    for module in (livecommerce_demo, crm_demo, campaigns_demo):
+        module.seed(ctx)
+    return ctx

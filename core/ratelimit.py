@@ -1,0 +1,40 @@
+"""Fixed-window counters in the cache (atomic INCR on Redis, locked on locmem)."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from core.errors import RateLimited
+
+
+def parse_rule(rule: str) -> tuple[int, int]:
+    count, _, seconds = rule.partition("/")
+    return int(count), int(seconds or 60)
+
+
+def hit(name: str, identity: str, *, rule: str | None = None) -> bool:
+    """Count one hit for (name, identity); False when the budget for this window is spent."""
+    limit, window = parse_rule(rule or settings.RATE_LIMITS[name])
+    bucket = int(time.time() // window)
+    key = f"rl:{name}:{identity}:{bucket}"
+    if cache.add(key, 1, timeout=window + 1):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window + 1)
+            count = 1
+    return count <= limit
+
+
+def enforce(name: str, identity: str, *, rule: str | None = None) -> None:
+    if not hit(name, identity, rule=rule):
+        raise RateLimited()
+
+
+def client_ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"

@@ -1,0 +1,79 @@
+"""Staff sign-in and viewer sessions."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import authenticate
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError, Forbidden, NotFound
+from core.models import Membership, Organization
+from core.tokens import issue_staff_token, issue_viewer_token
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    status_code = 400
+
+
+def staff_sign_in(*, username: str, password: str) -> tuple[str, Membership]:
+    """A signed staff token for valid credentials of a user with a membership."""
+    user = authenticate(username=username, password=password)
+    membership = getattr(user, "membership", None) if user else None
+    if membership is None or not membership.org.is_active:
+        raise InvalidCredentials(_("用户名或密码错误"))
+    return issue_staff_token(membership=membership), membership
+
+
+def staff_sign_out(*, membership: Membership) -> None:
+    """Revoke every token the user holds."""
+    Membership.objects.filter(pk=membership.pk).update(token_generation=F("token_generation") + 1)
+
+
+def viewer_session_start(
+    *,
+    org_slug: str,
+    room_id: int | None = None,
+    guest_name: str = "",
+    guest_id: str = "",
+    wechat_code: str = "",
+    mp_code: str = "",
+    invite: str = "",
+) -> dict:
+    """Start a viewer session and return ``{"token", "contact_id", "guest_id"}``.
+
+    Guests are keyed by a random client-held ``guest_id`` so a reload keeps the same contact.
+    WeChat OAuth and mini-program logins arrive with the WeChat identity issue.
+    """
+    from crm.services.contacts import contact_create_guest
+
+    org = Organization.objects.filter(slug=org_slug, is_active=True).first()
+    if org is None:
+        raise NotFound(_("组织不存在"), fields={"org": [_("组织不存在")]})
+    if wechat_code or mp_code:
+        raise DomainError(
+            _("微信登录尚未开通"),
+            code="wechat_login_unavailable",
+            fields={"wechat_code" if wechat_code else "mp_code": [_("微信登录尚未开通")]},
+        )
+    if not org.allow_guest_viewers:
+        raise Forbidden(_("该组织不允许游客观看"), code="guest_not_allowed")
+    if not guest_name:
+        raise DomainError(_("请填写昵称"), fields={"guest_name": [_("请填写昵称")]})
+    guest_id = guest_id or secrets.token_urlsafe(18)
+    source_detail = {"room": room_id} if room_id else {}
+    if invite:
+        source_detail["invite"] = invite
+    contact, _created = contact_create_guest(
+        org=org, guest_id=guest_id, nickname=guest_name, source_detail=source_detail
+    )
+    token = issue_viewer_token(
+        org_id=org.pk,
+        contact_id=contact.pk,
+        device=guest_id[:16],
+        room_id=room_id,
+        nickname=contact.nickname,
+    )
+    return {"token": token, "contact_id": contact.pk, "guest_id": guest_id}

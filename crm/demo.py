@@ -1,0 +1,158 @@
+"""A few hundred demo leads with realistic attributes, identities and events, spread over grades."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.utils import timezone
+
+from crm import pii
+from crm.models import Contact, ContactIdentity, Event, Gender, IdentityKind, IncomeLevel, Source
+
+DEMO_LEADS = 300
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = [
+    "小雨",
+    "晓雯",
+    "静",
+    "婷婷",
+    "丽",
+    "敏",
+    "伟",
+    "强",
+    "磊",
+    "洋",
+    "芳",
+    "娜",
+    "佳怡",
+    "子涵",
+    "欣然",
+    "浩然",
+]
+CITIES = [
+    ("上海", "上海"),
+    ("浙江", "杭州"),
+    ("北京", "北京"),
+    ("广东", "广州"),
+    ("广东", "深圳"),
+    ("江苏", "南京"),
+    ("四川", "成都"),
+    ("湖北", "武汉"),
+    ("陕西", "西安"),
+    ("福建", "厦门"),
+]
+
+
+def seed(ctx) -> None:
+    org = ctx.org
+    if Contact.objects.for_org(org).filter(source_detail__demo=True).count() >= DEMO_LEADS:
+        return
+    rng = random.Random(20261123)
+    now = timezone.now()
+    room = ctx.extra.get("room")
+    this_year = now.year
+    contacts = []
+    for i in range(DEMO_LEADS):
+        province, city = rng.choice(CITIES)
+        contacts.append(
+            Contact(
+                org=org,
+                nickname=rng.choice(SURNAMES) + rng.choice(GIVEN),
+                gender=rng.choices([Gender.FEMALE, Gender.MALE, Gender.UNKNOWN], [6, 3, 1])[0],
+                birth_year=this_year - rng.randint(18, 55) if rng.random() < 0.85 else None,
+                province=province,
+                city=city,
+                income_level=rng.choices(
+                    [IncomeLevel.LOW, IncomeLevel.MID, IncomeLevel.HIGH, ""], [3, 4, 2, 1]
+                )[0],
+                tags=rng.sample(
+                    ["护肤", "彩妆", "价格敏感", "新品控", "复购", "宝妈"], k=rng.randint(0, 3)
+                ),
+                source=rng.choice([Source.ROOM, Source.INVITE, Source.QR, Source.CAMPAIGN]),
+                source_detail={"demo": True, "n": i},
+                last_seen_at=now - timedelta(hours=rng.randint(1, 600)),
+            )
+        )
+    contacts = Contact.objects.for_org(org).bulk_create(contacts)
+    identities, events = [], []
+    for i, contact in enumerate(contacts):
+        if i % 3 == 0:
+            phone = f"1380013{i:04d}"
+            identities.append(_identity(org, contact, IdentityKind.PHONE, phone))
+        if i % 2 == 0:
+            identities.append(
+                _identity(
+                    org, contact, IdentityKind.OPENID, f"o-demo-{i:05d}", app_id="wxdemo0000000000"
+                )
+            )
+        activity = rng.random()
+        for _ in range(int(activity * 4)):
+            at = now - timedelta(days=rng.randint(0, 25), minutes=rng.randint(0, 600))
+            watch = rng.randint(60, 3600)
+            room_id = room.pk if room else None
+            events.append(_event(org, contact, "room.join", at, room_id))
+            events.append(
+                _event(
+                    org,
+                    contact,
+                    "room.leave",
+                    at + timedelta(seconds=watch),
+                    room_id,
+                    {"watch_seconds": watch},
+                    watch,
+                )
+            )
+        for _ in range(rng.choice([0, 0, 1, 2, 4])):
+            events.append(
+                _event(
+                    org,
+                    contact,
+                    "chat",
+                    now - timedelta(days=rng.randint(0, 20)),
+                    None,
+                    {"text": "想要链接"},
+                )
+            )
+        if activity > 0.5:
+            events.append(
+                _event(org, contact, "coupon.claim", now - timedelta(days=rng.randint(0, 20)))
+            )
+        if activity > 0.8:
+            amount = rng.choice([99, 189, 399, 568])
+            events.append(
+                _event(
+                    org,
+                    contact,
+                    "order",
+                    now - timedelta(days=rng.randint(0, 20)),
+                    None,
+                    {"amount": amount, "order_id": f"DEMO{i:05d}"},
+                    amount,
+                )
+            )
+    ContactIdentity.objects.for_org(org).bulk_create(identities)
+    Event.objects.for_org(org).bulk_create(events)
+
+
+def _identity(org, contact, kind, value, app_id=""):
+    return ContactIdentity(
+        org=org,
+        contact=contact,
+        kind=kind,
+        app_id=app_id,
+        value_hash=pii.lookup_hash(kind, value),
+        value_encrypted=pii.encrypt(value),
+    )
+
+
+def _event(org, contact, type_, at, room_id=None, props=None, value=None):
+    return Event(
+        org=org,
+        contact=contact,
+        type=type_,
+        occurred_at=at,
+        room_id=room_id,
+        props=props or {},
+        value=value,
+    )

@@ -1,0 +1,75 @@
+"""Creating and finding contacts by identity."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.models import Organization
+from crm import pii
+from crm.models import Contact, ContactIdentity, IdentityKind, Source
+
+
+def contact_find_by_identity(
+    *, org: Organization, kind: str, value: str, app_id: str = ""
+) -> Contact | None:
+    identity = (
+        ContactIdentity.objects.for_org(org)
+        .select_related("contact")
+        .filter(kind=kind, app_id=app_id, value_hash=pii.lookup_hash(kind, value))
+        .first()
+    )
+    return identity.contact if identity else None
+
+
+def contact_get_or_create_by_identity(
+    *,
+    org: Organization,
+    kind: str,
+    value: str,
+    app_id: str = "",
+    defaults: dict | None = None,
+) -> tuple[Contact, bool]:
+    """The contact holding this identity, created (with the identity) when none does.
+
+    Safe under concurrency: the unique identity key decides the race; the loser re-reads.
+    """
+    existing = contact_find_by_identity(org=org, kind=kind, value=value, app_id=app_id)
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.for_org(org).create(
+                org=org, last_seen_at=timezone.now(), **(defaults or {})
+            )
+            ContactIdentity.objects.for_org(org).create(
+                org=org,
+                contact=contact,
+                kind=kind,
+                app_id=app_id,
+                value_hash=pii.lookup_hash(kind, value),
+                value_encrypted=pii.encrypt(value),
+            )
+            return contact, True
+    except IntegrityError:
+        existing = contact_find_by_identity(org=org, kind=kind, value=value, app_id=app_id)
+        if existing is None:
+            raise
+        return existing, False
+
+
+def contact_create_guest(
+    *,
+    org: Organization,
+    guest_id: str,
+    nickname: str,
+    source: str = Source.ROOM,
+    source_detail: dict | None = None,
+) -> tuple[Contact, bool]:
+    """A viewer without a WeChat or phone identity, keyed by a random guest id from the client."""
+    return contact_get_or_create_by_identity(
+        org=org,
+        kind=IdentityKind.GUEST,
+        value=guest_id,
+        defaults={"nickname": nickname, "source": source, "source_detail": source_detail or {}},
+    )

@@ -1,0 +1,108 @@
+"""Room lifecycle: scheduled → live → ended."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import Conflict, DomainError, Forbidden
+from core.models import Membership, Role
+from livecommerce.models import Room, RoomStatus, StreamerProfile
+
+
+def ensure_can_manage_room(*, membership: Membership, room: Room) -> None:
+    """Admins manage every room of their organisation; a streamer only the rooms they host."""
+    if room.org_id != membership.org_id:
+        raise Forbidden(_("无权操作该直播间"))
+    if membership.role == Role.ADMIN:
+        return
+    if membership.role == Role.STREAMER and room.streamer.user_id == membership.user_id:
+        return
+    raise Forbidden(_("只能管理自己的直播间"))
+
+
+def _streamer_for(membership: Membership, streamer: StreamerProfile | None) -> StreamerProfile:
+    if membership.role == Role.STREAMER:
+        own = (
+            StreamerProfile.objects.for_org(membership.org_id)
+            .filter(user_id=membership.user_id)
+            .first()
+        )
+        if own is None:
+            raise DomainError(_("请先创建主播主页"), code="no_streamer_profile")
+        if streamer is not None and streamer.pk != own.pk:
+            raise Forbidden(_("只能为自己创建直播间"))
+        return own
+    if membership.role != Role.ADMIN:
+        raise Forbidden(_("只有主播或管理员可以创建直播间"))
+    if streamer is None:
+        raise DomainError(_("请选择主播"), fields={"streamer": [_("请选择主播")]})
+    return streamer
+
+
+def room_create(
+    *,
+    membership: Membership,
+    title: str,
+    scheduled_start: datetime,
+    description: str = "",
+    streamer: StreamerProfile | None = None,
+) -> Room:
+    """Schedule a room for the calling streamer (or, for admins, the given streamer)."""
+    host = _streamer_for(membership, streamer)
+    return Room.objects.for_org(membership.org_id).create(
+        org_id=membership.org_id,
+        streamer=host,
+        title=title,
+        description=description,
+        scheduled_start=scheduled_start,
+    )
+
+
+def room_update(*, membership: Membership, room: Room, **changes) -> Room:
+    ensure_can_manage_room(membership=membership, room=room)
+    if "scheduled_start" in changes and room.status != RoomStatus.SCHEDULED:
+        raise Conflict(_("直播已开始，不能修改开播时间"), code="room_not_scheduled")
+    for field, value in changes.items():
+        setattr(room, field, value)
+    room.save(update_fields=[*changes, "updated_at"])
+    return room
+
+
+def _emit_status(room: Room) -> None:
+    from livecommerce import events
+
+    events.send_room_event_on_commit(
+        room_id=room.pk, type="room.status", data={"status": room.status}
+    )
+
+
+def room_go_live(*, room: Room, at: datetime | None = None) -> Room:
+    """Mark a room live (by hand or from the media server). Idempotent for a live room."""
+    with transaction.atomic():
+        room = Room.unscoped.select_for_update().get(pk=room.pk)
+        if room.status == RoomStatus.LIVE:
+            return room
+        if room.status == RoomStatus.ENDED:
+            raise Conflict(_("直播已结束"), code="room_ended")
+        room.status = RoomStatus.LIVE
+        room.started_at = at or timezone.now()
+        room.save(update_fields=["status", "started_at", "updated_at"])
+        _emit_status(room)
+    return room
+
+
+def room_end(*, room: Room, at: datetime | None = None) -> Room:
+    """End a room. Idempotent for an ended room; a scheduled room can be cancelled too."""
+    with transaction.atomic():
+        room = Room.unscoped.select_for_update().get(pk=room.pk)
+        if room.status == RoomStatus.ENDED:
+            return room
+        room.status = RoomStatus.ENDED
+        room.ended_at = at or timezone.now()
+        room.save(update_fields=["status", "ended_at", "updated_at"])
+        _emit_status(room)
+    return room

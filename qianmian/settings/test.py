@@ -1,0 +1,15 @@
+"""Test settings: the fast tier on SQLite; DATABASE_URL/REDIS_URL switch to the integration tier."""
+
+import os
+
+os.environ.setdefault("TASK_RUNNER", "eager")
+
+from .base import *  # noqa: E402,F403
+from .base import BASE_DIR, DATABASES, RATE_LIMITS  # noqa: E402
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
+RATE_LIMITS.update({"auth_token_ip": "1000/60"})

@@ -1,0 +1,34 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.staticfiles.views import serve as static_serve
+from django.urls import include, path, re_path
+from django.views.static import serve
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from core import views as core_views
+
+handler404 = "core.errors.json_404"
+handler500 = "core.errors.json_500"
+
+api_v1 = [
+    path("", include("core.urls")),
+    path("", include("livecommerce.urls")),
+    path("", include("crm.urls")),
+    path("", include("campaigns.urls")),
+]
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+]
+
+if settings.SERVE_FILES:
+    # The embedded default serves its own files; production leaves this to nginx.
+    urlpatterns += [
+        re_path(r"^static/(?P<path>.*)$", static_serve, {"insecure": True}),
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]

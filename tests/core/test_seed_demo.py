@@ -1,0 +1,26 @@
+import pytest
+from django.core.management import call_command
+
+from core.models import Membership, Organization
+from crm.models import Contact
+from livecommerce.models import Product, Room
+
+
+@pytest.mark.django_db
+def test_seed_demo_builds_the_spec_demo_and_is_idempotent(anon):
+    call_command("seed_demo")
+    counts = (Contact.unscoped.count(), Product.unscoped.count(), Room.unscoped.count())
+    call_command("seed_demo")
+    assert (Contact.unscoped.count(), Product.unscoped.count(), Room.unscoped.count()) == counts
+    demo = Organization.objects.get(slug="demo")
+    assert Product.objects.for_org(demo).count() == 12
+    assert Room.objects.for_org(demo).filter(status="scheduled").exists()
+    assert Contact.objects.for_org(demo).count() >= 300
+    roles = dict(Membership.objects.filter(org=demo).values_list("user__username", "role"))
+    assert roles == {"host": "streamer", "sales": "sales", "admin": "admin"}
+    assert Membership.objects.get(user__username="other").org.slug == "demo2"
+    for username in ["host", "sales", "admin", "other"]:
+        response = anon.post(
+            "/api/v1/auth/token", {"username": username, "password": "demo12345"}, format="json"
+        )
+        assert response.status_code == 200, username

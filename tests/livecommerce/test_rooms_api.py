@@ -1,0 +1,81 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from livecommerce import events
+from tests.factories import RoomFactory
+
+
+@pytest.fixture
+def published():
+    seen = []
+    events.register_publisher(lambda room_id, event: seen.append((room_id, event)))
+    yield seen
+    events._publishers.pop()
+
+
+@pytest.mark.django_db
+class TestRoomLifecycle:
+    def test_streamer_schedules_a_room_for_themselves(self, host_alice):
+        start = timezone.now() + timedelta(days=1)
+        response = host_alice.client().post(
+            "/api/v1/rooms",
+            {"title": "周五专场", "scheduled_start": start.isoformat()},
+            format="json",
+        )
+        assert response.status_code == 201
+        body = response.json()
+        assert body["status"] == "scheduled"
+        assert body["streamer"] == host_alice.profile.pk
+        assert body["push_url"].startswith("rtmp://") and "sign=" in body["push_url"]
+        assert body["play_url"].endswith(".m3u8")
+
+    def test_start_then_end_moves_the_room_and_tells_screens(
+        self, host_alice, published, django_capture_on_commit_callbacks
+    ):
+        room = RoomFactory(streamer=host_alice.profile)
+        client = host_alice.client()
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post(f"/api/v1/rooms/{room.pk}/start").json()["status"] == "live"
+            assert client.post(f"/api/v1/rooms/{room.pk}/end").json()["status"] == "ended"
+        assert [e["status"] for _, e in published] == ["live", "ended"]
+
+    def test_an_ended_room_cannot_go_live_again(self, host_alice):
+        room = RoomFactory(streamer=host_alice.profile, status="ended")
+        response = host_alice.client().post(f"/api/v1/rooms/{room.pk}/start")
+        assert response.status_code == 409
+        assert response.json()["code"] == "room_ended"
+
+    def test_missing_title_and_bad_date_are_field_errors(self, host_alice):
+        response = host_alice.client().post(
+            "/api/v1/rooms", {"scheduled_start": "tomorrow"}, format="json"
+        )
+        assert response.status_code == 400
+        assert set(response.json()["fields"]) == {"title", "scheduled_start"}
+
+
+@pytest.mark.django_db
+class TestCatalog:
+    def test_streamer_adds_a_product_and_sees_it_listed(self, host_alice):
+        client = host_alice.client()
+        response = client.post(
+            "/api/v1/products", {"name": "面膜", "price": "99.00", "stock": 10}, format="json"
+        )
+        assert response.status_code == 201
+        assert client.get("/api/v1/products").json()["results"][0]["name"] == "面膜"
+
+    def test_negative_price_is_refused(self, host_alice):
+        response = host_alice.client().post(
+            "/api/v1/products", {"name": "x", "price": "-1"}, format="json"
+        )
+        assert response.status_code == 400
+        assert "price" in response.json()["fields"]
+
+    def test_sales_may_read_but_not_change_the_catalog(self, sales_bob):
+        client = sales_bob.client()
+        assert client.get("/api/v1/products").status_code == 200
+        assert (
+            client.post("/api/v1/products", {"name": "x", "price": "1"}, format="json").status_code
+            == 403
+        )
