@@ -24,6 +24,10 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    # --- pages and hooks: live rooms ---
+    # --- pages: sales workspace ---
+    # --- hooks: campaigns (SMS receipts / replies, short links) ---
+    # --- hooks: wechat ---
 ]
 
 if settings.SERVE_FILES:

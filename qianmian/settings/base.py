@@ -241,3 +241,13 @@ MEDIA_PUSH_SECRET = env_secret("MEDIA_PUSH_SECRET", "dev-media-push-secret")
 MEDIA_PUSH_TTL = env_int("MEDIA_PUSH_TTL", 24 * 3600)
 MEDIA_RTMP_URL = env_str("MEDIA_RTMP_URL", "rtmp://127.0.0.1:1935/live")
 MEDIA_HLS_URL = env_str("MEDIA_HLS_URL", "http://127.0.0.1:8088/hls")
+
+# --- real-time room hub (livecommerce.realtime) ------------------------------------------
+
+# --- live rooms: coupons, draws, posters, media callbacks --------------------------------
+
+# --- crm: scoring, segments, workspace -------------------------------------------------
+
+# --- campaigns: channels, providers, policies -------------------------------------------
+
+# --- wechat identity: official accounts, OAuth, mini-program ----------------------------

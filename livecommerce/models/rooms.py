@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.models import TenantModel
 
+__all__ = ["StreamerProfile", "RoomStatus", "new_stream_key", "Room", "Product", "RoomProduct"]
+
 
 class StreamerProfile(TenantModel):
     """The public face of a streamer (主播主页). Linked to the staff user who hosts."""

@@ -1,0 +1,1 @@
+"""Chat, moderation and presence models (real-time hub issue)."""

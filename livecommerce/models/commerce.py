@@ -1,0 +1,1 @@
+"""Coupons, draws, reservations, follows, invites, replays and clips (live rooms issue)."""
