@@ -1,1 +1,0 @@
-"""Campaign models arrive with the campaigns issue."""

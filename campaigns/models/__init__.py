@@ -1,0 +1,4 @@
+"""campaigns models, split by area so each area's changes stay apart."""
+
+from campaigns.models.messaging import *  # noqa: F403
+from campaigns.models.wechat import *  # noqa: F403

@@ -1,0 +1,1 @@
+"""Templates, campaigns, outbox deliveries, journeys, opt-outs (campaigns issue)."""
