@@ -37,4 +37,15 @@ def enforce(name: str, identity: str, *, rule: str | None = None) -> None:
 
 
 def client_ip(request) -> str:
+    """The caller's address. Behind N trusted proxies (TRUSTED_PROXY_COUNT) it is the N-th
+    address from the right of X-Forwarded-For; anything further left is client-supplied."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
     return request.META.get("REMOTE_ADDR", "") or "unknown"

@@ -209,6 +209,9 @@ VIEWER_TOKEN_MAX_AGE = env_int("VIEWER_TOKEN_MAX_AGE", 12 * 3600)
 
 # Per identity and per IP budgets ("count/seconds"); the demo's per-IP budgets are generous
 # enough for `make bench` on loopback.
+# How many reverse proxies (nginx) stand in front of the ASGI servers: client_ip() reads the
+# address they append to X-Forwarded-For. 0 = trust only the socket peer.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 RATE_LIMITS = {
     "auth_token_ip": env_str("RATE_AUTH_TOKEN_IP", "30/60"),
     "viewer_session_ip": env_str("RATE_VIEWER_SESSION_IP", "100000/60"),
