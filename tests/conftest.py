@@ -140,3 +140,12 @@ def viewer_dan(acme) -> ViewerActor:
 @pytest.fixture
 def anon() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters and cached tokens live in the cache: every test starts empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
