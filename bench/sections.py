@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bench import api_baseline
+from bench import api_baseline, fanout
 
 SECTIONS = {
     "api": api_baseline.run,
+    "fanout": fanout.run,
 }
