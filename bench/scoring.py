@@ -340,17 +340,20 @@ def worker() -> dict:
     probe = LockProbe(connection.settings_dict, lo, hi)
     probe.thread.start()
     progress_calls = []
+    workers = int(os.environ.get("BENCH_WORKERS", "2"))
     result = scoring.org_rescore(
         org_id=org.pk,
         chunk_size=int(os.environ.get("BENCH_CHUNK", "10000")),
         progress=lambda done, total: progress_calls.append(done),
+        workers=workers,
     )
     probe.stop.set()
     probe.thread.join()
     again = scoring.org_rescore(
-        org_id=org.pk, chunk_size=int(os.environ.get("BENCH_CHUNK", "10000"))
+        org_id=org.pk, chunk_size=int(os.environ.get("BENCH_CHUNK", "10000")), workers=workers
     )
     out["bulk"] = {
+        "workers": workers,
         "leads": result.contacts,
         "changed": result.changed,
         "seconds": round(result.seconds, 2),

@@ -203,6 +203,7 @@ def contact_erase(*, contact: Contact, actor=None, membership: Membership | None
             score_breakdown={},
             erased_at=now,
         )
+        _scrub_other_apps(ids)
         for fn in _erasers:
             for pk in ids:
                 fn(Contact.unscoped.get(pk=pk))
@@ -214,6 +215,44 @@ def contact_erase(*, contact: Contact, actor=None, membership: Membership | None
             target_id=str(contact.pk),
             detail={"contacts": ids},
         )
+
+
+CRM_HANDLED = {
+    "crm.ContactIdentity",
+    "crm.Note",
+    "crm.Consent",
+    "crm.ConsentEvent",
+    "crm.Task",
+    "crm.ScoreHistory",
+    "crm.ContactMerge",
+    "crm.Event",
+    "crm.Notification",
+}
+
+
+def _scrub_other_apps(ids: list[int]) -> None:
+    """Every other model pointing at the person (chat messages, restrictions, deliveries…):
+    free text, device ids, IPs and JSON on their rows are blanked; choice fields, numbers and
+    relations stay (anonymous counts). An app needing more registers an eraser."""
+    from crm.services.identity import contact_references
+
+    for model, attname in contact_references():
+        if model._meta.label in CRM_HANDLED or model is Contact:
+            continue
+        updates = {}
+        for f in model._meta.concrete_fields:
+            if f.primary_key or f.is_relation or f.choices or f.attname == attname:
+                continue
+            if isinstance(f, models.GenericIPAddressField):
+                if f.null:
+                    updates[f.attname] = None
+            elif isinstance(f, models.CharField | models.TextField):
+                updates[f.attname] = None if f.null else ""
+            elif isinstance(f, models.JSONField):
+                updates[f.attname] = f.get_default() if f.has_default() else None
+        if updates:
+            manager = getattr(model, "unscoped", model._default_manager)
+            manager.filter(**{f"{attname}__in": ids}).update(**updates)
 
 
 def rotate_pii_keys() -> int:

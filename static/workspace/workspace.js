@@ -465,7 +465,7 @@ async function connectRealtime() {
   // truth, so without it the workspace polls.
   try {
     const { connectStaff } = await import("/static/shared/ws.js");
-    connectStaff({ token: state.token, onEvent: (event) => { if (event.type === "crm.notification") loadNotifications(); } });
+    connectStaff({ token: state.token, onEvent: () => loadNotifications() });
     setInterval(loadNotifications, 60000);
   } catch {
     setInterval(loadNotifications, 10000);

@@ -103,7 +103,22 @@ def _all_text_in_database() -> str:
     return "\n".join(chunks)
 
 
-def test_erasure_leaves_no_personal_data_in_any_table(lead, acme, admin_carol, sales_bob):
+def test_erasure_leaves_no_personal_data_in_any_table(
+    lead, acme, admin_carol, sales_bob, host_alice
+):
+    from livecommerce.models.chat import ChatMessage
+    from tests.factories import RoomFactory
+
+    room = RoomFactory(org=acme, streamer=host_alice.profile)
+    ChatMessage.unscoped.create(
+        org=acme,
+        room=room,
+        contact=lead,
+        nickname="独一无二的昵称",
+        text="独一无二：我想要链接",
+        device="dev-独一无二",
+        ip="10.9.8.7",
+    )
     identity_attach(contact=lead, kind="openid", value="o-secret-openid", app_id="wxapp")
     note_add(contact=lead, author=sales_bob.user, body="客户说住在独一无二的小区")
     consent_grant(contact=lead, purpose="sms_marketing", source="h5", evidence={"ip": "10.9.8.7"})
@@ -135,4 +150,5 @@ def test_erasure_leaves_no_personal_data_in_any_table(lead, acme, admin_carol, s
     assert "苏州" not in after
     # Anonymous counts survive.
     assert Event.objects.for_org(acme).filter(contact=lead, type="chat").count() == 1
+    assert ChatMessage.unscoped.filter(contact=lead).count() == 1
     assert AuditLog.objects.for_org(acme).filter(action="contact.erase").exists()
