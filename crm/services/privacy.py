@@ -255,14 +255,22 @@ def _scrub_other_apps(ids: list[int]) -> None:
             manager.filter(**{f"{attname}__in": ids}).update(**updates)
 
 
-def rotate_pii_keys() -> int:
-    """Re-encrypt every identity under the newest key (PII_ENCRYPTION_KEYS[0])."""
-    rotated = 0
+def rotate_pii_keys() -> tuple[int, int]:
+    """Re-encrypt every identity under the newest key (PII_ENCRYPTION_KEYS[0]). Returns
+    (rotated, unreadable): unreadable tokens were encrypted under a key no longer configured
+    and are left untouched (put the old key back, then rotate again)."""
+    from cryptography.fernet import InvalidToken
+
+    rotated = unreadable = 0
     for identity in ContactIdentity.unscoped.only("id", "value_encrypted").iterator(
         chunk_size=1000
     ):
-        new = pii.rotate(identity.value_encrypted)
+        try:
+            new = pii.rotate(identity.value_encrypted)
+        except InvalidToken:
+            unreadable += 1
+            continue
         if new != identity.value_encrypted:
             ContactIdentity.unscoped.filter(pk=identity.pk).update(value_encrypted=new)
             rotated += 1
-    return rotated
+    return rotated, unreadable

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from core.models import AuditLog
 from crm import pii
-from crm.models import ContactIdentity, Event
+from crm.models import Contact, ContactIdentity, Event
 from crm.services.consent import consent_grant
 from crm.services.contacts import contact_get_or_create_by_identity
 from crm.services.identity import identity_attach
@@ -152,3 +152,24 @@ def test_erasure_leaves_no_personal_data_in_any_table(
     assert Event.objects.for_org(acme).filter(contact=lead, type="chat").count() == 1
     assert ChatMessage.unscoped.filter(contact=lead).count() == 1
     assert AuditLog.objects.for_org(acme).filter(action="contact.erase").exists()
+
+
+def test_key_rotation_re_encrypts_under_the_newest_key(acme, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    try:
+        settings.PII_ENCRYPTION_KEYS = [old]
+        pii._fernet.cache_clear()
+        contact = Contact.objects.for_org(acme).create(org=acme)
+        identity_attach(contact=contact, kind="openid", value="o-rotate-me", app_id="wx")
+        settings.PII_ENCRYPTION_KEYS = [new, old]
+        pii._fernet.cache_clear()
+        call_command("rotate_pii_keys")
+        settings.PII_ENCRYPTION_KEYS = [new]
+        pii._fernet.cache_clear()
+        row = ContactIdentity.objects.for_org(acme).get(kind="openid")
+        assert pii.decrypt(row.value_encrypted) == "o-rotate-me"
+    finally:
+        pii._fernet.cache_clear()
