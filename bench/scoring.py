@@ -343,14 +343,14 @@ def worker() -> dict:
     workers = int(os.environ.get("BENCH_WORKERS", "2"))
     result = scoring.org_rescore(
         org_id=org.pk,
-        chunk_size=int(os.environ.get("BENCH_CHUNK", "10000")),
+        chunk_size=int(os.environ.get("BENCH_CHUNK", "5000")),
         progress=lambda done, total: progress_calls.append(done),
         workers=workers,
     )
     probe.stop.set()
     probe.thread.join()
     again = scoring.org_rescore(
-        org_id=org.pk, chunk_size=int(os.environ.get("BENCH_CHUNK", "10000")), workers=workers
+        org_id=org.pk, chunk_size=int(os.environ.get("BENCH_CHUNK", "5000")), workers=workers
     )
     out["bulk"] = {
         "workers": workers,

@@ -560,6 +560,19 @@ def _agg_expr(leaf: dict, alias: str) -> str:
     return "COUNT(*)" if leaf["agg"] == "count" else f"COALESCE(SUM({alias}.value), 0)"
 
 
+def _existence(leaf: dict) -> bool | None:
+    """True when a count leaf means "at least one such event", False for "none", None for a
+    real threshold."""
+    if leaf["agg"] != "count":
+        return None
+    op, v = leaf["op"], leaf["value"]
+    if (op == "gte" and 0 < v <= 1) or (op == "gt" and 0 <= v < 1):
+        return True
+    if (op == "lt" and 0 < v <= 1) or (op == "lte" and 0 <= v < 1) or (op == "eq" and v == 0):
+        return False
+    return None
+
+
 def _behaviour_sql(leaf: dict, ctx: SqlContext) -> tuple[str, list]:
     op, value = leaf["op"], leaf["value"]
     if ctx.behaviour == JOIN:
@@ -574,6 +587,11 @@ def _behaviour_sql(leaf: dict, ctx: SqlContext) -> tuple[str, list]:
     if ctx.contact_range is not None:
         where += " AND e.contact_id >= %s AND e.contact_id < %s"
         params += list(ctx.contact_range)
+    existence = _existence(leaf)
+    if existence is not None:
+        # "did it at least once" / "never did it": a semi-/anti-join, no aggregation.
+        sub = f"SELECT 1 FROM {table} e WHERE e.contact_id = {ctx.alias}.id AND {where}"
+        return (f"(EXISTS ({sub}))" if existence else f"(NOT EXISTS ({sub}))"), params
     zero_passes = compare(op, 0, value)
     having, hparams = _cmp_sql(op, _agg_expr(leaf, "e"), value, nullable=False)
     if zero_passes:

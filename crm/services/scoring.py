@@ -20,6 +20,7 @@ who refused profiling has no score, no grade and no breakdown.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -262,19 +263,51 @@ def contact_rescore(
     ):
         return False
     old_score, old_grade = contact.score, contact.grade
-    with transaction.atomic():
-        Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(
-            score=score, grade=grade, score_breakdown=breakdown, scored_at=now
-        )
-        ScoreHistory.objects.for_org(contact.org_id).create(
-            org_id=contact.org_id,
-            contact_id=contact.pk,
-            score=score,
-            grade=grade,
-            old_score=old_score,
-            old_grade=old_grade,
-            reason=reason[:32],
-        )
+    if connection.vendor == "postgresql":
+        # One round trip: the update and its history row in one statement.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH u AS (
+                    UPDATE {Contact._meta.db_table}
+                    SET score = %s, grade = %s, score_breakdown = %s::jsonb, scored_at = %s
+                    WHERE id = %s RETURNING id
+                )
+                INSERT INTO {ScoreHistory._meta.db_table}
+                    (org_id, contact_id, score, grade, old_score, old_grade, reason,
+                     created_at, updated_at)
+                SELECT %s, u.id, %s, %s, %s, %s, %s, %s, %s FROM u
+                """,
+                [
+                    score,
+                    grade,
+                    json.dumps(breakdown),
+                    now,
+                    contact.pk,
+                    contact.org_id,
+                    score,
+                    grade,
+                    old_score,
+                    old_grade,
+                    reason[:32],
+                    now,
+                    now,
+                ],
+            )
+    else:
+        with transaction.atomic():
+            Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(
+                score=score, grade=grade, score_breakdown=breakdown, scored_at=now
+            )
+            ScoreHistory.objects.for_org(contact.org_id).create(
+                org_id=contact.org_id,
+                contact_id=contact.pk,
+                score=score,
+                grade=grade,
+                old_score=old_score,
+                old_grade=old_grade,
+                reason=reason[:32],
+            )
     contact.score, contact.grade, contact.score_breakdown, contact.scored_at = (
         score,
         grade,
@@ -505,7 +538,7 @@ def org_rescore(
     *,
     org_id: int,
     now: datetime | None = None,
-    chunk_size: int = 20_000,
+    chunk_size: int = 5_000,
     reason: str = "bulk",
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
