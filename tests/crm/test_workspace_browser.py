@@ -43,7 +43,7 @@ def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob):
         for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
             page = browser.new_page(viewport=viewport)
             errors = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
             page.goto(f"{live_server.url}/workspace/")
             page.fill("input[name=username]", "bob")
             page.fill("input[name=password]", "pw-123456")
