@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
+from django.db.models import BooleanField, QuerySet
+from django.db.models.expressions import Expression
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -626,21 +626,36 @@ def aggregates_sql(ctx: SqlContext, leaves_by_index: dict[int, dict]) -> tuple[s
     return sql, params
 
 
+class ConditionExpression(Expression):
+    """A compiled condition as a boolean expression over the queryset's own contacts table.
+
+    The table alias is resolved when the query is compiled, so the filter stays correct when
+    the QuerySet is used as a sub-query of another app's query (Django relabels it U0…)."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, cond: dict, *, now: datetime, org_id: int):
+        super().__init__(output_field=BooleanField())
+        self.cond, self.now, self.org_id = cond, now, org_id
+
+    def as_sql(self, compiler, connection):
+        alias = compiler.quote_name_unless_alias(compiler.query.get_initial_alias())
+        ctx = SqlContext(alias=alias, now=self.now, org_id=self.org_id)
+        return compile_sql(self.cond, ctx)
+
+    def get_group_by_cols(self):
+        return []
+
+
 def contacts_matching(org, cond, now: datetime | None = None) -> QuerySet:
     """The organisation's live contacts (not merged away, not erased) satisfying ``cond``,
     as a QuerySet compiled to SQL (SQLite and PostgreSQL)."""
     validate_condition(cond)
     org_id = org if isinstance(org, int) else org.pk
-    # Self-contained sub-select (own alias) so the QuerySet stays composable: it may be used
-    # as a sub-query of another app's query without referring to an outer table.
-    ctx = SqlContext(alias="c", now=now or timezone.now(), org_id=org_id)
-    sql, params = compile_sql(cond, ctx)
-    table = Contact._meta.db_table
-    matching = RawSQL(
-        f"SELECT c.id FROM {table} c WHERE c.org_id = %s AND {sql}", [org_id, *params]
-    )
+    condition = ConditionExpression(cond, now=now or timezone.now(), org_id=org_id)
     return (
         Contact.objects.for_org(org_id)
         .filter(merged_into__isnull=True, erased_at__isnull=True)
-        .filter(id__in=matching)
+        .filter(condition)
     )

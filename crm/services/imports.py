@@ -39,15 +39,19 @@ def leads_import_csv(
 
     org = Organization.objects.get(pk=org_id)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    unknown = sorted(set(reader.fieldnames or []) - COLUMNS)
-    if not reader.fieldnames or unknown:
+    try:
+        fieldnames = reader.fieldnames
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DomainError("unreadable CSV", fields={"csv": [str(exc)]}) from None
+    unknown = sorted(set(fieldnames or []) - COLUMNS)
+    if not fieldnames or unknown:
         raise DomainError(
             "unknown CSV columns",
             fields={"csv": [f"unknown columns: {unknown}", f"allowed: {sorted(COLUMNS)}"]},
         )
     created = updated = 0
     errors = []
-    rows = list(reader)
     if len(rows) > MAX_ROWS:
         raise DomainError("too many rows", fields={"csv": [f"at most {MAX_ROWS} rows"]})
     for n, row in enumerate(rows, start=2):
@@ -77,9 +81,9 @@ def _import_row(org, row: dict, consent_source: str, line: int) -> bool:
         try:
             attrs["birth_year"] = int(row["birth_year"])
         except ValueError:
-            raise DomainError(
-                "bad birth_year", fields={"birth_year": [row["birth_year"]]}
-            ) from None
+            attrs["birth_year"] = 0
+        if not 1900 <= attrs["birth_year"] <= 2100:
+            raise DomainError("bad birth_year", fields={"birth_year": [row["birth_year"]]})
     for name in ("province", "city"):
         if row.get(name):
             attrs[name] = row[name].strip()[:32]

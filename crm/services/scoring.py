@@ -114,8 +114,10 @@ def validate_rule(
     if max_points is not None and max_points < 0:
         raise InvalidRule("max_points must be ≥ 0", fields={"max_points": ["≥ 0"]})
     if half_life_days is not None:
-        if not half_life_days > 0:
-            raise InvalidRule("half_life_days must be > 0", fields={"half_life_days": ["> 0"]})
+        if not (isinstance(half_life_days, int | float) and 0 < half_life_days <= 3650):
+            raise InvalidRule(
+                "half_life_days must be in (0, 3650]", fields={"half_life_days": ["(0, 3650]"]}
+            )
         if len({leaf_key(leaf) for leaf in behaviour_leaves(condition)}) != 1:
             raise InvalidRule(
                 "half_life_days needs a condition with exactly one event aggregate",
@@ -320,6 +322,19 @@ def contact_rescore(
 
 
 def _emit_grade_changed(contact: Contact, old_grade: str, new_grade: str) -> None:
+    if contact.owner_id:
+        try:
+            from livecommerce.events import send_staff_event_on_commit
+        except ImportError:  # the real-time hub is optional
+            send_staff_event_on_commit = None
+        if send_staff_event_on_commit is not None:
+            send_staff_event_on_commit(
+                org_id=contact.org_id,
+                user_id=contact.owner_id,
+                type="lead.grade_changed",
+                data={"contact": contact.pk, "old_grade": old_grade, "grade": new_grade},
+            )
+
     def fire() -> None:
         for fn in list(_grade_listeners):
             try:

@@ -110,3 +110,20 @@ def test_window_boundary_is_inclusive_on_both_paths(acme):
     cond = {"event": "coupon.claim", "agg": "count", "window_days": 7, "op": "gte", "value": 1}
     assert contact_matches(contact, cond, now=NOW)
     assert list(contacts_matching(acme, cond, now=NOW)) == [contact]
+
+
+def test_a_matching_queryset_composes_into_other_queries(acme, sales_bob):
+    from crm.models import Note
+
+    women = [Contact.objects.for_org(acme).create(org=acme, gender="female") for _ in range(2)]
+    man = Contact.objects.for_org(acme).create(org=acme, gender="male")
+    for c in [*women, man]:
+        Note.objects.for_org(acme).create(org=acme, contact=c, body="x")
+    cond = {"field": "gender", "op": "eq", "value": "female"}
+    segment = contacts_matching(acme, cond, now=NOW)
+    notes = Note.objects.for_org(acme).filter(contact__in=segment)
+    assert sorted(n.contact_id for n in notes) == sorted(c.pk for c in women)
+    nested = (
+        Contact.objects.for_org(acme).filter(pk__in=segment.values("pk")).exclude(pk=women[0].pk)
+    )
+    assert list(nested) == [women[1]]

@@ -236,3 +236,14 @@ def test_csv_import_records_consent_with_its_source(acme, sales_bob):
     assert sorted(contact.tags) == sorted(["护肤", "宝妈"]) and contact.gender == "female"
     event = ConsentEvent.objects.for_org(acme).get(contact=contact)
     assert (event.purpose, event.source) == ("sms_marketing", "门店登记表")
+
+
+def test_the_lead_list_costs_a_fixed_number_of_queries(
+    acme, sales_bob, django_assert_max_num_queries
+):
+    for i in range(30):
+        Contact.objects.for_org(acme).create(org=acme, nickname=f"l{i}", owner=sales_bob.user)
+    client = sales_bob.client()
+    with django_assert_max_num_queries(6):
+        response = client.get("/api/v1/leads?page_size=30")
+    assert len(response.json()["results"]) == 30
