@@ -553,7 +553,7 @@ def org_rescore(
     *,
     org_id: int,
     now: datetime | None = None,
-    chunk_size: int = 5_000,
+    chunk_size: int = 3_000,
     reason: str = "bulk",
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
