@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from bench import api_baseline
+from bench import api_baseline, fanout
+from bench import scoring as scoring_bench
 
 SECTIONS = {
     "api": api_baseline.run,
+    "fanout": fanout.run,
+    "scoring": scoring_bench.run,
 }

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from livecommerce import apis
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("rooms/<int:room_id>", apis.RoomDetailApi.as_view(), name="room-detail"),
     path("rooms/<int:room_id>/start", apis.RoomStartApi.as_view(), name="room-start"),
     path("rooms/<int:room_id>/end", apis.RoomEndApi.as_view(), name="room-end"),
+    path("", include("livecommerce.urls_chat")),
 ]

@@ -66,22 +66,25 @@ def event_record(
         value = float(value) if value is not None else None
     except (TypeError, ValueError):
         value = None
-    try:
-        with transaction.atomic():
-            event = Event.objects.for_org(contact.org_id).create(
-                org_id=contact.org_id,
-                contact=contact,
-                type=type,
-                props=props,
-                occurred_at=occurred_at or timezone.now(),
-                room_id=room_id,
-                value=value,
-                key=key,
-            )
-    except IntegrityError:
-        if key is None:
-            raise
-        return None
+    fields = {
+        "org_id": contact.org_id,
+        "contact": contact,
+        "type": type,
+        "props": props,
+        "occurred_at": occurred_at or timezone.now(),
+        "room_id": room_id,
+        "value": value,
+        "key": key,
+    }
+    if key is None:
+        # Nothing can collide: no savepoint (two fewer round trips on the hot path).
+        event = Event.objects.for_org(contact.org_id).create(**fields)
+    else:
+        try:
+            with transaction.atomic():
+                event = Event.objects.for_org(contact.org_id).create(**fields)
+        except IntegrityError:
+            return None
     for listener in _listeners:
         transaction.on_commit(lambda listener=listener: listener(event))
     return event
