@@ -28,6 +28,7 @@ urlpatterns = [
     # --- pages: sales workspace ---
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
     # --- hooks: wechat ---
+    path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
 ]
 
 if settings.SERVE_FILES:
