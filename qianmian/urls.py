@@ -29,6 +29,8 @@ urlpatterns = [
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
     # --- hooks: wechat ---
     path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
+    path("wechat/", include("campaigns.wechat.page_urls")),
+    path("api/v1/", include("campaigns.wechat.urls")),
 ]
 
 if settings.SERVE_FILES:

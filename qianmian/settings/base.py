@@ -277,3 +277,10 @@ RATE_LIMITS.update(
         "wechat_session_ip": env_str("RATE_WECHAT_SESSION_IP", "100000/60"),
     }
 )
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "WeChatAccountKindEnum": "campaigns.models.wechat.WeChatAccountKind",
+        "WeChatQrKindEnum": "campaigns.models.wechat.QrKind",
+        "WeChatEncryptModeEnum": "campaigns.models.wechat.WeChatEncryptMode",
+    }
+)
