@@ -7,5 +7,5 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("营销触达")
 
     def ready(self) -> None:
-        # WeChat identity: registers its Celery tasks and periodic sweep.
-        from campaigns.wechat import tasks  # noqa: F401
+        # WeChat identity: its Celery tasks + periodic sweep, and its admin pages.
+        from campaigns.wechat import admin, tasks  # noqa: F401

@@ -2,4 +2,6 @@
 
 
 def seed(ctx) -> None:
-    return None
+    from campaigns.demo_wechat import seed_wechat
+
+    seed_wechat(ctx)
