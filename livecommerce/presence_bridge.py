@@ -51,7 +51,7 @@ def contacts_who_commented(room_id: int, keyword: str) -> list[int]:
     from crm.models import Event
 
     return list(
-        Event.unscoped.filter(room_id=room_id, type="chat", props__text__contains=keyword)
+        Event.unscoped.filter(room_id=room_id, type="chat", props__text__icontains=keyword)
         .values_list("contact_id", flat=True)
         .distinct()
     )
