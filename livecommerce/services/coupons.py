@@ -81,7 +81,20 @@ class ClaimReceipt:
         return asdict(self)
 
 
-def coupon_card(coupon: Coupon) -> dict:
+def coupon_remaining(coupon: Coupon) -> int:
+    """Remaining stock now. In Redis mode the script's counter leads the database (the
+    reconciler writes claims a moment later), so it is read from Redis."""
+    if backend() == "redis" and coupon.released_at is not None:
+        try:
+            left = _sredis().get(_key(coupon.pk, "left"))
+        except Exception:  # noqa: BLE001 - fall back to the database's count
+            left = None
+        if left is not None:
+            return max(int(left), 0)
+    return max(coupon.stock - coupon.claimed, 0)
+
+
+def coupon_card(coupon: Coupon, *, remaining: int | None = None) -> dict:
     """What viewers see of a coupon (the ``coupon.released`` payload and the room state)."""
     return {
         "id": coupon.pk,
@@ -90,7 +103,7 @@ def coupon_card(coupon: Coupon) -> dict:
         "amount": str(coupon.amount),
         "threshold": str(coupon.threshold),
         "stock": coupon.stock,
-        "remaining": max(coupon.stock - coupon.claimed, 0),
+        "remaining": remaining if remaining is not None else max(coupon.stock - coupon.claimed, 0),
         "per_viewer_limit": coupon.per_viewer_limit,
         "valid_until": coupon.valid_until.isoformat(),
         "released": coupon.released_at is not None,
@@ -329,17 +342,20 @@ def _announce_stock(org_id: int, coupon_id: int, remaining: int) -> None:
         _last_stock[coupon_id] = now
     from livecommerce import events
 
-    event = {
-        "type": "coupon.stock",
-        "coupon": coupon_id,
-        "remaining": remaining,
-        "_audience": "all",
-    }
-    for fn in events._publishers:
-        try:
-            fn(room_id, event)
-        except Exception:  # noqa: BLE001 - a failed hint must not fail the claim
-            log.exception("coupon.stock publish failed")
+    def publish() -> None:
+        events._publish(
+            room_id, "coupon.stock", {"coupon": coupon_id, "remaining": remaining}, "all", None
+        )
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None:
+        publish()
+    else:
+        # The hub's publish may touch Redis synchronously: keep it off the event loop.
+        loop.run_in_executor(None, publish)
 
 
 _room_ids: dict[int, int] = {}

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('core', '0001_initial'),
         ('crm', '0001_initial'),
-        ('livecommerce', '0001_initial'),
+        ('livecommerce', '0002_chat'),
     ]
 
     operations = [
