@@ -103,3 +103,12 @@ def grant_consent(*, contact: Contact, purpose: str, source: str, evidence: dict
         )
         return
     consent_grant(contact=contact, purpose=purpose, source=source, evidence=evidence)
+
+
+def accept_invite(*, invitee: Contact, code: str, room_id: int | None, device: str) -> None:
+    """Credit the inviter (share graph, fraud signals: ``livecommerce.services.invites``)."""
+    if not code:
+        return
+    from livecommerce.services.invites import invite_accept
+
+    invite_accept(invitee=invitee, code=code, room_id=room_id, device=device)

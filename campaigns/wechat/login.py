@@ -135,7 +135,9 @@ def wechat_oauth_login(
     )
     if not created and info:
         _fill_blanks(contact, _profile(info))
-    return WeChatLogin(contact=contact, created=created, device=_device(openid))
+    device = _device(openid)
+    crm_bridge.accept_invite(invitee=contact, code=invite, room_id=room_id, device=device)
+    return WeChatLogin(contact=contact, created=created, device=device)
 
 
 def mp_login(
@@ -169,7 +171,9 @@ def mp_login(
         source=source,
         source_detail=detail,
     )
-    return WeChatLogin(contact=contact, created=created, device=_device(session["openid"]))
+    device = _device(session["openid"])
+    crm_bridge.accept_invite(invitee=contact, code=invite, room_id=room_id, device=device)
+    return WeChatLogin(contact=contact, created=created, device=device)
 
 
 # --- H5 OAuth redirect flow -----------------------------------------------------------------

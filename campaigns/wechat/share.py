@@ -8,7 +8,6 @@ shared cache like the access token.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -23,7 +22,7 @@ from campaigns.wechat.client import wechat_client
 from campaigns.wechat.login import WeChatUnavailable, account_for_login
 from core.errors import DomainError
 from core.models import Organization
-from crm import pii
+from crm.models import Contact
 
 JS_API_LIST = ["updateAppMessageShareData", "updateTimelineShareData", "onMenuShareAppMessage"]
 
@@ -34,27 +33,12 @@ def jssdk_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: st
     return WeChatJSAPI().get_jsapi_signature(noncestr, ticket, timestamp, url)
 
 
-def invite_code_for_contact(contact_id: int) -> str:
-    """The sharer's invite code. The live-rooms issue owns invites; until its service is on
-    this branch the code is the contact id with a keyed checksum (unforgeable, stable)."""
-    try:
-        from livecommerce.services.invites import invite_code_for_contact as rooms_code
-    except ImportError:
-        rooms_code = None
-    if rooms_code is not None:
-        return rooms_code(contact_id)
-    digest = pii.lookup_hash("invite", str(contact_id))[:6]
-    return f"{contact_id:x}{digest}"
+def invite_code_for_contact(contact_id: int, *, org: Organization) -> str:
+    """The sharer's own invite code (the share graph lives with the live rooms)."""
+    from livecommerce.services.invites import invite_code_for
 
-
-def invite_code_valid(code: str) -> bool:
-    """Whether a fallback invite code is genuine (see ``invite_code_for_contact``)."""
-    head, digest = code[:-6], code[-6:]
-    try:
-        contact_id = int(head, 16)
-    except ValueError:
-        return False
-    return hmac.compare_digest(pii.lookup_hash("invite", str(contact_id))[:6], digest)
+    contact = Contact.objects.for_org(org).filter(pk=contact_id).first()
+    return invite_code_for(contact=contact) if contact else ""
 
 
 def _page_url(url: str) -> str:
@@ -101,7 +85,8 @@ def jssdk_config(
             share["desc"] = (room.description or "")[:80]
             if room.cover:
                 share["imgUrl"] = f"{settings.SITE_URL}{room.cover.url}"
-    share["link"] = _share_link(page, invite_code_for_contact(contact_id) if contact_id else "")
+    invite = invite_code_for_contact(contact_id, org=org) if contact_id else ""
+    share["link"] = _share_link(page, invite)
     return {
         "appId": account.appid,
         "timestamp": timestamp,

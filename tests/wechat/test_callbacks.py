@@ -259,3 +259,14 @@ def test_profile_fetch_runs_after_the_answer_not_inside_it(
     lead = Contact.objects.for_org(acme).get()
     assert (lead.nickname, lead.gender, lead.city) == ("小红", "female", "杭州")
     assert lead.identities.filter(kind="unionid").count() == 1
+
+
+def test_subscribe_through_an_inviters_qr_credits_the_inviter(acme, oa, viewer_dan):
+    from livecommerce.models import Invite
+    from livecommerce.services.invites import invite_code_for
+
+    code = invite_code_for(contact=viewer_dan.contact)
+    push(oa, event_xml(OPENID, "subscribe", key=f"qrscene_invite:{code}"))
+    invite = Invite.objects.for_org(acme).get()
+    assert invite.inviter_id == viewer_dan.contact.pk
+    assert Contact.objects.for_org(acme).get(pk=invite.invitee_id).source == "invite"

@@ -162,3 +162,15 @@ def test_oauth_start_never_redirects_off_site(acme, oa, wechat_stub):
 def test_oauth_start_validates_scope_and_org(acme, oa, wechat_stub):
     assert Client().get("/wechat/oauth/start", {"org": "acme", "scope": "all"}).status_code == 400
     assert Client().get("/wechat/oauth/start", {"org": "nope"}).status_code == 404
+
+
+def test_wechat_login_with_an_invite_code_credits_the_inviter(acme, oa, viewer_dan, wechat_stub):
+    from livecommerce.models import Invite
+    from livecommerce.services.invites import invite_code_for
+
+    code = invite_code_for(contact=viewer_dan.contact)
+    response = start_session(wechat_code="invited-code", invite=code)
+    invite = Invite.objects.for_org(acme).get()
+    assert invite.inviter_id == viewer_dan.contact.pk
+    assert invite.invitee_id == response.json()["contact_id"]
+    assert invite.flagged == ""
