@@ -117,7 +117,8 @@ class ViewerSessionApi(APIView):
     class ViewerSessionOutputSerializer(serializers.Serializer):
         token = serializers.CharField()
         contact_id = serializers.IntegerField()
-        guest_id = serializers.CharField()
+        guest_id = serializers.CharField(allow_blank=True)
+        nickname = serializers.CharField(allow_blank=True)
 
     InputSerializer = ViewerSessionInputSerializer
 

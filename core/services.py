@@ -43,7 +43,7 @@ def viewer_session_start(
     invite: str = "",
     wechat_account: int | None = None,
 ) -> dict:
-    """Start a viewer session and return ``{"token", "contact_id", "guest_id"}``.
+    """Start a viewer session and return ``{"token", "contact_id", "guest_id", "nickname"}``.
 
     Guests are keyed by a random client-held ``guest_id`` so a reload keeps the same contact.
     ``wechat_code`` (H5 OAuth) and ``mp_code`` (mini-program ``wx.login``) are exchanged with
@@ -72,7 +72,12 @@ def viewer_session_start(
             room_id=room_id,
             nickname=result.contact.nickname,
         )
-        return {"token": token, "contact_id": result.contact.pk, "guest_id": ""}
+        return {
+            "token": token,
+            "contact_id": result.contact.pk,
+            "guest_id": "",
+            "nickname": result.contact.nickname,
+        }
     if not org.allow_guest_viewers:
         raise Forbidden(_("该组织不允许游客观看"), code="guest_not_allowed")
     if not guest_name:
@@ -96,4 +101,9 @@ def viewer_session_start(
         room_id=room_id,
         nickname=contact.nickname,
     )
-    return {"token": token, "contact_id": contact.pk, "guest_id": guest_id}
+    return {
+        "token": token,
+        "contact_id": contact.pk,
+        "guest_id": guest_id,
+        "nickname": contact.nickname,
+    }

@@ -179,7 +179,7 @@ def mp_login(
 # --- H5 OAuth redirect flow -----------------------------------------------------------------
 
 
-def _safe_next(next_url: str) -> str:
+def safe_next(next_url: str) -> str:
     """Only our own paths: an open redirect would hand the OAuth code to someone else."""
     parts = urlsplit(next_url or "/")
     if parts.scheme or parts.netloc or not (parts.path or "/").startswith("/"):
@@ -210,7 +210,7 @@ def wechat_oauth_begin(
         "state": state,
         "org": org.slug,
         "account": account.pk,
-        "next": _safe_next(next_url),
+        "next": safe_next(next_url),
     }
     oauth = wechat_oauth(account, redirect_uri=oauth_redirect_uri(), scope=scope, state=state)
     return oauth.authorize_url

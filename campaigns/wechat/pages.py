@@ -16,7 +16,8 @@ def _error(exc: DomainError) -> JsonResponse:
 @require_GET
 def oauth_start(request):
     """``/wechat/oauth/start?org=demo&scope=snsapi_base|snsapi_userinfo&next=/live/1/``"""
-    from campaigns.wechat.login import wechat_oauth_begin
+    from campaigns.wechat.login import safe_next, wechat_oauth_begin
+    from core.errors import NotFound
 
     org = Organization.objects.filter(slug=request.GET.get("org", ""), is_active=True).first()
     if org is None:
@@ -32,6 +33,9 @@ def oauth_start(request):
             next_url=request.GET.get("next", "/"),
             account_id=int(account) if account.isdigit() else None,
         )
+    except NotFound:
+        # No official account: back to the page, which carries on as a guest.
+        return HttpResponseRedirect(safe_next(request.GET.get("next", "/")))
     except DomainError as exc:
         return _error(exc)
     return HttpResponseRedirect(url)

@@ -33,6 +33,7 @@ def app_server(**env_overrides: str):
         f"{db['PORT'] or 5432}/{db['NAME']}"
     )
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "DJANGO_ENV": "test",
@@ -40,6 +41,7 @@ def app_server(**env_overrides: str):
         "REDIS_URL": settings.REDIS_URL,
         "TASK_RUNNER": "eager",
         "SECRET_KEY": settings.SECRET_KEY,
+        "SITE_URL": url,
         **env_overrides,
     }
     process = subprocess.Popen(  # noqa: S603
@@ -47,7 +49,6 @@ def app_server(**env_overrides: str):
          "--port", str(port), "--no-access-log", "--lifespan", "off", "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:

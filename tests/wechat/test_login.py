@@ -174,3 +174,8 @@ def test_wechat_login_with_an_invite_code_credits_the_inviter(acme, oa, viewer_d
     assert invite.inviter_id == viewer_dan.contact.pk
     assert invite.invitee_id == response.json()["contact_id"]
     assert invite.flagged == ""
+
+
+def test_oauth_start_for_an_org_without_official_account_goes_back_to_the_page(acme):
+    response = Client().get("/wechat/oauth/start", {"org": "acme", "next": "/live/4/?invite=ab"})
+    assert response.status_code == 302 and response["Location"] == "/live/4/?invite=ab"
