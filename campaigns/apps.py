@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("营销触达")
+
+    def ready(self):
+        # Registers the periodic tick and the journey listeners on CRM events.
+        from campaigns import tasks  # noqa: F401
+        from campaigns.services import journeys
+
+        journeys.connect()
