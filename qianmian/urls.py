@@ -27,6 +27,7 @@ urlpatterns = [
     # --- pages and hooks: live rooms ---
     # --- pages: sales workspace ---
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
+    path("", include("campaigns.hook_urls")),
     # --- hooks: wechat ---
 ]
 

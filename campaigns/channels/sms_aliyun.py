@@ -38,17 +38,25 @@ class AliyunSmsSender:
 
     def __init__(self, account: ProviderAccount):
         self.account = account
+        self._client = None
+        timeout_ms = int(settings.SMS_REQUEST_TIMEOUT * 1000)
+        self.runtime = RuntimeOptions(
+            autoretry=False, read_timeout=timeout_ms, connect_timeout=timeout_ms
+        )
+
+    @property
+    def client(self) -> Client:
+        if self._client is not None:
+            return self._client
+        account = self.account
         config = open_api_models.Config(
             access_key_id=account.access_key_id,
             access_key_secret=account.access_key_secret,
             endpoint=account.endpoint or "dysmsapi.aliyuncs.com",
             protocol="http" if account.endpoint.startswith("127.") else "https",
         )
-        self.client = Client(config)
-        timeout_ms = int(settings.SMS_REQUEST_TIMEOUT * 1000)
-        self.runtime = RuntimeOptions(
-            autoretry=False, read_timeout=timeout_ms, connect_timeout=timeout_ms
-        )
+        self._client = Client(config)
+        return self._client
 
     def group_key(self, message: OutboundMessage) -> tuple:
         return (message.template_id,)

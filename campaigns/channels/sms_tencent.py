@@ -41,16 +41,24 @@ class TencentSmsSender:
 
     def __init__(self, account: ProviderAccount):
         self.account = account
+        self._client = None
+
+    @property
+    def client(self) -> sms_client.SmsClient:
+        if self._client is not None:
+            return self._client
+        account = self.account
         http = HttpProfile(
             endpoint=account.endpoint or None,
             protocol="http" if account.endpoint.startswith("127.") else "https",
             reqTimeout=settings.SMS_REQUEST_TIMEOUT,
         )
-        self.client = sms_client.SmsClient(
+        self._client = sms_client.SmsClient(
             credential.Credential(account.access_key_id, account.access_key_secret),
             "ap-guangzhou",
             ClientProfile(httpProfile=http),
         )
+        return self._client
 
     def group_key(self, message: OutboundMessage) -> tuple:
         return (message.template_id, tuple(message.params))

@@ -381,7 +381,11 @@ def send_batch(batch_key: str, rows: list[Delivery]) -> None:
     if not bucket.acquire(limiter_name, qps):
         results = [SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in rows]
     else:
-        results = sender.send_batch(messages)
+        try:
+            results = sender.send_batch(messages)
+        except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
+            log.exception("sender %s failed before any request", type(sender).__name__)
+            results = [SendResult(r.pk, Outcome.FAILED, error=str(exc)[:250]) for r in rows]
     record_results(results, {r.pk: r for r in rows})
 
 

@@ -27,6 +27,9 @@ class ProviderAccountFactory(TenantFactory):
     sign_name = "千面"
     is_default = True
     qps = 1000
+    access_key_id = "AKIDstub"
+    access_key_secret = "stub-secret"
+    app_id = "1400000000"
 
 
 class TemplateFactory(TenantFactory):
