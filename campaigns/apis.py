@@ -119,7 +119,6 @@ class CampaignOutput(serializers.ModelSerializer):
             "channel",
             "message_class",
             "provider_account",
-            "segment",
             "condition",
             "holdout_pct",
             "params",
