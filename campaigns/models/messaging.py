@@ -33,7 +33,6 @@ __all__ = [
     "SmsOptOut",
     "SmsReply",
     "ConsoleSms",
-    "MpSubscribeGrant",
     "ShortLink",
     "Journey",
     "MembershipState",
@@ -356,20 +355,6 @@ class ConsoleSms(TenantModel):
     phone_hash = models.CharField(max_length=64)
     text = models.TextField()
     message_id = models.CharField(max_length=64, unique=True)
-
-
-class MpSubscribeGrant(TenantModel):
-    """A one-time mini-program subscribe consent (wx.requestSubscribeMessage accept): one send
-    per grant, used in the same transaction that claims the delivery."""
-
-    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="+")
-    app_id = models.CharField(max_length=64)
-    template_id = models.CharField(max_length=64)
-    used_at = models.DateTimeField(null=True, blank=True)
-    used_by = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.SET_NULL)
-
-    class Meta:
-        indexes = [models.Index(fields=["contact", "template_id", "used_at"])]
 
 
 def new_short_code() -> str:
