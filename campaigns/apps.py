@@ -6,9 +6,11 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = _("营销触达")
 
-    def ready(self):
-        # Registers the periodic tick and the journey listeners on CRM events.
+    def ready(self) -> None:
+        # Campaigns: the periodic tick and the journey listeners on CRM events.
         from campaigns import tasks  # noqa: F401
         from campaigns.services import journeys
 
         journeys.connect()
+        # WeChat identity: registers its Celery tasks and periodic sweep.
+        from campaigns.wechat import tasks as wechat_tasks  # noqa: F401

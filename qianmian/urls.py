@@ -29,6 +29,7 @@ urlpatterns = [
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
     path("", include("campaigns.hook_urls")),
     # --- hooks: wechat ---
+    path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
 ]
 
 if settings.SERVE_FILES:

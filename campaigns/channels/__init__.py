@@ -11,7 +11,7 @@ from campaigns.channels.base import OutboundMessage, Outcome, Sender, SendResult
 from campaigns.models import Channel, Provider, ProviderAccount
 
 
-def sender_for(account: ProviderAccount | None, channel: str) -> Sender:
+def sender_for(account: ProviderAccount | None, channel: str, wechat_account=None) -> Sender:
     if channel == Channel.SMS:
         if account is None:
             raise LookupError("an SMS delivery needs a provider account")
@@ -28,7 +28,7 @@ def sender_for(account: ProviderAccount | None, channel: str) -> Sender:
         return ConsoleSmsSender(account)
     from campaigns.channels.wechat import wechat_sender
 
-    return wechat_sender(account, channel)
+    return wechat_sender(wechat_account, channel)
 
 
 __all__ = ["OutboundMessage", "Outcome", "SendResult", "Sender", "sender_for"]

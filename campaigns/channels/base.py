@@ -22,7 +22,8 @@ class OutboundMessage:
     template_id: str  # provider template id
     params: list[str] = field(default_factory=list)  # positional provider parameters
     batch_key: str = ""  # SessionContext / OutId / clientmsgid: matches receipts to rows
-    app_id: str = ""
+    param_names: list[str] = field(default_factory=list)  # names of ``params`` (WeChat data)
+    link: str = ""  # tracked short link, when the campaign has one
 
 
 @dataclass

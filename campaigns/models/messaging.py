@@ -178,6 +178,14 @@ class Campaign(TenantModel):
     provider_account = models.ForeignKey(
         ProviderAccount, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("账号")
     )
+    wechat_account = models.ForeignKey(
+        "campaigns.WeChatAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("公众号/小程序"),
+    )
     condition = models.JSONField(_("人群条件"), null=True, blank=True)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     params = models.JSONField(_("模板变量"), default=dict, blank=True)
@@ -269,6 +277,9 @@ class Delivery(TenantModel):
     variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL)
     account = models.ForeignKey(
         ProviderAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    wechat_account = models.ForeignKey(
+        "campaigns.WeChatAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # Deliveries without a campaign (service SMS, journey steps) dedup on this key.
     key = models.CharField(_("幂等键"), max_length=128, null=True, blank=True)

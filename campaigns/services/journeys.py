@@ -240,7 +240,9 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
     if kind == "exit_unless":
         from crm.conditions import contact_matches
 
-        return ("passed" if contact_matches(membership.contact, step["condition"]) else "exited"), None
+        return (
+            "passed" if contact_matches(membership.contact, step["condition"]) else "exited"
+        ), None
     if kind == "send":
         return _send(membership, step), None
     if kind == "tag":
@@ -318,8 +320,10 @@ def _tag(membership: JourneyMembership, tag: str) -> str:
     from crm.models import Contact
 
     with transaction.atomic():
-        contact = Contact.objects.for_org(membership.org_id).select_for_update().get(
-            pk=membership.contact_id
+        contact = (
+            Contact.objects.for_org(membership.org_id)
+            .select_for_update()
+            .get(pk=membership.contact_id)
         )
         if tag not in (contact.tags or []):
             contact.tags = [*(contact.tags or []), tag]
@@ -353,9 +357,11 @@ def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
         )
         return "task_created"
     # notify_owner: the CRM's live hot-lead routing already notified for an open hot task.
-    if Task.objects.for_org(contact.org_id).filter(
-        contact=contact, kind="hot_lead", done_at__isnull=True
-    ).exists():
+    if (
+        Task.objects.for_org(contact.org_id)
+        .filter(contact=contact, kind="hot_lead", done_at__isnull=True)
+        .exists()
+    ):
         return "already_notified"
     leads.notify(
         user=contact.owner,

@@ -95,7 +95,8 @@ def plan_campaign(*, campaign: Campaign) -> int:
     if campaign.channel == Channel.SMS:
         kind, app_id = "phone", ""
     else:
-        kind, app_id = "openid", (account.app_id if account else "")
+        wechat = campaign.wechat_account
+        kind, app_id = "openid", (wechat.appid if wechat else "")
     ident = ContactIdentity._meta.db_table
     address = (
         f"(SELECT {{col}} FROM {ident} i WHERE i.contact_id = c.id AND i.kind = %s "
@@ -161,13 +162,13 @@ def plan_campaign(*, campaign: Campaign) -> int:
     table = Delivery._meta.db_table
     columns = (
         "org_id, created_at, updated_at, campaign_id, contact_id, channel, message_class, "
-        "template_id, variant_id, account_id, to_encrypted, to_hash, app_id, params, status, "
+        "template_id, variant_id, account_id, wechat_account_id, to_encrypted, to_hash, app_id, params, status, "
         "reason, due_at, deferred, attempts, provider_message_id, batch_key, error"
     )
     due_at = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
     sql = (
         f"INSERT INTO {table} ({columns}) "
-        f"SELECT %s, %s, %s, %s, x.contact_id, %s, %s, v.template_id, x.variant_id, %s, "
+        f"SELECT %s, %s, %s, %s, x.contact_id, %s, %s, v.template_id, x.variant_id, %s, %s, "
         f"COALESCE(x.to_encrypted, ''), COALESCE(x.to_hash, ''), %s, %s, "
         f"{status_sql}, x.reason, %s, %s, 0, '', '', '' "
         f"FROM (SELECT y.*, {reason_sql} AS reason FROM ({inner}) y) x "
@@ -183,6 +184,7 @@ def plan_campaign(*, campaign: Campaign) -> int:
         campaign.channel,
         campaign.message_class,
         account.pk if account else None,
+        campaign.wechat_account_id,
         app_id,
         "{}",
         *status_params,

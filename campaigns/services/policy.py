@@ -28,7 +28,6 @@ from campaigns.models import (
     MessageClass,
     MessageTemplate,
     MessagingPolicy,
-    MpSubscribeGrant,
     SmsOptOut,
     SuppressionReason,
 )
@@ -41,6 +40,10 @@ SMS_MARKETING_HOURS = (8, 21)
 # WeChat customer-service messages: only within 48 h of the person's last message, at most 5.
 CUSTOMER_WINDOW = timedelta(hours=48)
 CUSTOMER_WINDOW_MAX = 5
+# ... and at most 3 within the first minute after a follow, scan or menu click.
+CUSTOMER_BURST_MAX = 3
+BURST_OPENERS = ("follow", "scan", "click")
+OA_CHANNELS = (Channel.WECHAT_TEMPLATE, Channel.WECHAT_CUSTOMER, Channel.WECHAT_MASS)
 # A service account reaches each follower with mass messages at most 4 times a month.
 MASS_PER_MONTH = 4
 
@@ -84,6 +87,7 @@ class Candidate:
     to_hash: str = ""
     sign_name: str = ""
     delivery_id: int | None = None
+    wechat_account_id: int | None = None
 
     @property
     def message_class(self) -> str:
@@ -96,6 +100,7 @@ class WechatWindow:
 
     last_inbound_at: datetime | None
     sent_in_window: int = 0
+    opened_by: str = "message"
 
 
 @dataclass
@@ -109,8 +114,8 @@ class Facts:
     sent_day: dict[int, int] = field(default_factory=dict)
     sent_week: dict[int, int] = field(default_factory=dict)
     mass_month: dict[int, int] = field(default_factory=dict)
-    unsubscribed: set[int] = field(default_factory=set)
-    windows: dict[int, WechatWindow] = field(default_factory=dict)
+    followers: set[tuple[int, str]] = field(default_factory=set)  # (account, openid_hash)
+    windows: dict[tuple[int, str], WechatWindow] = field(default_factory=dict)
     mp_grants: dict[tuple[int, str], int] = field(default_factory=dict)  # unused grant counts
 
 
@@ -206,48 +211,28 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
                 org_id__in=org_ids, phone_hash__in={c.to_hash for c in sms}
             ).values_list("phone_hash", "sign_name")
         )
-    wechat_ids = {c.contact_id for c in candidates if c.contact_id and c.channel != Channel.SMS}
-    if wechat_ids:
-        facts.unsubscribed = _unsubscribed(wechat_ids)
-        facts.windows = _customer_windows(
-            {c.contact_id for c in candidates if c.channel == Channel.WECHAT_CUSTOMER}
+    wechat = [c for c in candidates if c.channel != Channel.SMS and c.wechat_account_id]
+    if wechat:
+        from campaigns.models.wechat import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
+
+        accounts = {c.wechat_account_id for c in wechat}
+        hashes = {c.to_hash for c in wechat if c.to_hash}
+        facts.followers = set(
+            WeChatFollower.unscoped.filter(
+                account_id__in=accounts, openid_hash__in=hashes, subscribed=True
+            ).values_list("account_id", "openid_hash")
         )
-    mp = [c for c in candidates if c.channel == Channel.MP_SUBSCRIBE and c.contact_id]
-    if mp:
-        for contact_id, template_id in MpSubscribeGrant.unscoped.filter(
-            contact_id__in={c.contact_id for c in mp}, used_at__isnull=True
+        for account_id, openid_hash, last, opened_by, sent in WeChatServiceWindow.unscoped.filter(
+            account_id__in=accounts, openid_hash__in=hashes
+        ).values_list("account_id", "openid_hash", "last_inbound_at", "opened_by", "sent_count"):
+            facts.windows[(account_id, openid_hash)] = WechatWindow(last, sent, opened_by)
+        mp_ids = {c.contact_id for c in wechat if c.channel == Channel.MP_SUBSCRIBE}
+        for contact_id, template_id in MpSubscribeConsent.unscoped.filter(
+            contact_id__in=mp_ids, status="unused"
         ).values_list("contact_id", "template_id"):
             key = (contact_id, template_id)
             facts.mp_grants[key] = facts.mp_grants.get(key, 0) + 1
     return facts
-
-
-def _unsubscribed(contact_ids: set[int]) -> set[int]:
-    """Followers whose latest official-account event is an unsubscribe."""
-    from crm.models import Event
-
-    latest: dict[int, tuple[datetime, str]] = {}
-    for contact_id, type_, at in Event.unscoped.filter(
-        contact_id__in=contact_ids, type__in=("oa.subscribe", "oa.unsubscribe")
-    ).values_list("contact_id", "type", "occurred_at"):
-        if contact_id not in latest or at >= latest[contact_id][0]:
-            latest[contact_id] = (at, type_)
-    return {cid for cid, (_at, type_) in latest.items() if type_ == "oa.unsubscribe"}
-
-
-def _customer_windows(contact_ids: set[int]) -> dict[int, WechatWindow]:
-    """The WeChat engineer's window records (campaigns.models.wechat), when present.
-
-    Without them no follower has an open window, so customer messages are refused — the safe
-    side of the platform rule.
-    """
-    if not contact_ids:
-        return {}
-    try:
-        from campaigns.models.wechat import customer_windows_for  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
-    return customer_windows_for(contact_ids)
 
 
 def decide(
@@ -269,18 +254,21 @@ def decide(
         return Decision.suppress(SuppressionReason.ERASED)
     if not candidate.to_hash:
         return Decision.suppress(SuppressionReason.NO_ADDRESS)
-    # Unsubscribing from the official account stops every official-account send.
-    oa_channel = channel not in (Channel.SMS, Channel.MP_SUBSCRIBE)
-    if oa_channel and candidate.contact_id in facts.unsubscribed:
+    # Official-account sends go to current followers only; unsubscribing stops them.
+    oa_key = (candidate.wechat_account_id, candidate.to_hash)
+    if channel in OA_CHANNELS and oa_key not in facts.followers:
         return Decision.suppress(SuppressionReason.UNSUBSCRIBED)
     if channel == Channel.WECHAT_CUSTOMER:
-        window = facts.windows.get(candidate.contact_id)
+        window = facts.windows.get(oa_key)
         if window is None or window.last_inbound_at is None:
             return Decision.suppress(SuppressionReason.OUTSIDE_WINDOW)
         if now - window.last_inbound_at > CUSTOMER_WINDOW:
             return Decision.suppress(SuppressionReason.OUTSIDE_WINDOW)
-        used = window.sent_in_window + running[("window", candidate.contact_id)]
-        if used >= CUSTOMER_WINDOW_MAX:
+        used = window.sent_in_window + running[("window", oa_key)]
+        burst = window.opened_by in BURST_OPENERS and (
+            now - window.last_inbound_at < timedelta(seconds=60)
+        )
+        if used >= CUSTOMER_WINDOW_MAX or (burst and used >= CUSTOMER_BURST_MAX):
             return Decision.suppress(SuppressionReason.WINDOW_QUOTA)
     if channel == Channel.MP_SUBSCRIBE:
         grant_key = (candidate.contact_id, template.provider_template_id)
@@ -315,7 +303,7 @@ def _count(candidate: Candidate, running: dict) -> None:
         if candidate.channel == Channel.WECHAT_MASS:
             running[("mass", candidate.contact_id)] += 1
     if candidate.channel == Channel.WECHAT_CUSTOMER:
-        running[("window", candidate.contact_id)] += 1
+        running[("window", (candidate.wechat_account_id, candidate.to_hash))] += 1
     if candidate.channel == Channel.MP_SUBSCRIBE:
         running[("mp", (candidate.contact_id, candidate.template.provider_template_id))] += 1
 

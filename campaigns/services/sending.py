@@ -38,7 +38,6 @@ from campaigns.models import (
     DeliveryStatus,
     MessageClass,
     MessageTemplate,
-    MpSubscribeGrant,
     Provider,
     ProviderAccount,
     ShortLink,
@@ -165,6 +164,7 @@ def _candidate(row: Delivery) -> policy.Candidate:
         to_hash=row.to_hash,
         sign_name=row.account.sign_name if row.account else "",
         delivery_id=row.pk,
+        wechat_account_id=row.wechat_account_id,
     )
 
 
@@ -172,9 +172,9 @@ def _sender_cache():
     cache: dict = {}
 
     def get(row: Delivery):
-        key = (row.account_id, row.channel)
+        key = (row.account_id, row.wechat_account_id, row.channel)
         if key not in cache:
-            cache[key] = sender_for(row.account, row.channel)
+            cache[key] = sender_for(row.account, row.channel, row.wechat_account)
         return cache[key]
 
     return get
@@ -193,7 +193,7 @@ def claim(
             qs = qs.filter(pk__in=ids)
         if campaign_id is not None:
             qs = qs.filter(campaign_id=campaign_id)
-        qs = qs.select_related("template", "account").order_by("due_at", "id")
+        qs = qs.select_related("template", "account", "wechat_account").order_by("due_at", "id")
         if _is_postgres():
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         rows = list(qs[:limit])
@@ -220,9 +220,9 @@ def claim(
         for row in to_send:
             sender = get_sender(row)
             message_key = sender.group_key(_outbound(row, ""))
-            groups[(row.account_id, row.channel, message_key)].append(row)
+            groups[(row.account_id, row.wechat_account_id, row.channel, message_key)].append(row)
         batches: list[tuple[str, list[Delivery]]] = []
-        for (_account, _channel, _key), members in groups.items():
+        for members in groups.values():
             size = get_sender(members[0]).max_batch
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
@@ -247,18 +247,20 @@ def claim(
 
 def _consume_mp_grants(rows: list[Delivery], now) -> None:
     """Each mini-program subscribe message uses up one consent, in the claiming transaction."""
+    from campaigns.models.wechat import MpSubscribeConsent
+
     for row in rows:
         grant = (
-            MpSubscribeGrant.unscoped.filter(
+            MpSubscribeConsent.unscoped.filter(
                 contact_id=row.contact_id,
                 template_id=row.template.provider_template_id,
-                used_at__isnull=True,
+                status="unused",
             )
             .order_by("id")
             .first()
         )
         if grant:
-            MpSubscribeGrant.unscoped.filter(pk=grant.pk).update(used_at=now, used_by=row)
+            MpSubscribeConsent.unscoped.filter(pk=grant.pk).update(status="used", used_at=now)
 
 
 def _outbound(row: Delivery, batch_key: str) -> OutboundMessage:
@@ -271,7 +273,8 @@ def _outbound(row: Delivery, batch_key: str) -> OutboundMessage:
         template_id=row.template.provider_template_id,
         params=provider_params(row.template, params),
         batch_key=batch_key,
-        app_id=row.app_id,
+        param_names=list(row.template.param_names),
+        link=params.get("link", ""),
     )
 
 
@@ -374,9 +377,15 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
 def send_batch(batch_key: str, rows: list[Delivery]) -> None:
     """One provider request for rows already in ``sending``."""
     first = rows[0]
-    sender = sender_for(first.account, first.channel)
+    try:
+        sender = sender_for(first.account, first.channel, first.wechat_account)
+    except LookupError as exc:
+        record_results([SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows], {})
+        return
     messages = [_outbound(r, batch_key) for r in rows]
-    limiter_name = f"account:{first.account_id or first.channel}"
+    limiter_name = (
+        f"account:{first.account_id}" if first.account_id else f"wechat:{first.wechat_account_id}"
+    )
     qps = first.account.qps if first.account else 10
     if not bucket.acquire(limiter_name, qps):
         results = [SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in rows]

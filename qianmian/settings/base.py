@@ -265,3 +265,29 @@ CAMPAIGNS_SENDING_STALE_SECONDS = env_int("CAMPAIGNS_SENDING_STALE_SECONDS", 120
 CAMPAIGNS_CONVERSION_DAYS = env_int("CAMPAIGNS_CONVERSION_DAYS", 7)
 
 # --- wechat identity: official accounts, OAuth, mini-program ----------------------------
+# Base URL of the WeChat API ("https://api.weixin.qq.com/" in production). Empty in the
+# embedded default: a local stub of the WeChat API (campaigns.stubs.wechat) starts in-process
+# on a free loopback port the first time a WeChat client is built, so `make run` works
+# offline. WECHAT_STUB=false with an empty base means the real WeChat API.
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "")
+WECHAT_STUB = env_bool("WECHAT_STUB", DJANGO_ENV != "production")
+# Where the viewer's browser is sent for H5 OAuth ("https://open.weixin.qq.com/connect/");
+# empty → "<api base>connect/" (the stub serves the authorize page too).
+WECHAT_OAUTH_BASE = env_str("WECHAT_OAUTH_BASE", "")
+WECHAT_HTTP_TIMEOUT = env_float("WECHAT_HTTP_TIMEOUT", 4.0)
+# Prefix of access-token / JS-SDK ticket keys in the cache (Redis in production).
+WECHAT_CACHE_PREFIX = env_str("WECHAT_CACHE_PREFIX", "wechat")
+# Callback bodies above this size are refused before parsing (WeChat pushes are < 4 KiB).
+WECHAT_CALLBACK_MAX_BYTES = env_int("WECHAT_CALLBACK_MAX_BYTES", 64 * 1024)
+# Phone binding one-time codes.
+OTP_TTL_SECONDS = env_int("OTP_TTL_SECONDS", 300)
+OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", 5)
+RATE_LIMITS.update(
+    {
+        "otp_send_phone": env_str("RATE_OTP_SEND_PHONE", "5/3600"),
+        "otp_send_ip": env_str("RATE_OTP_SEND_IP", "20/3600"),
+        "otp_send_org": env_str("RATE_OTP_SEND_ORG", "2000/3600"),
+        "otp_verify_ip": env_str("RATE_OTP_VERIFY_IP", "60/600"),
+        "wechat_session_ip": env_str("RATE_WECHAT_SESSION_IP", "100000/60"),
+    }
+)
