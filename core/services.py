@@ -69,6 +69,11 @@ def viewer_session_start(
     contact, _created = contact_create_guest(
         org=org, guest_id=guest_id, nickname=guest_name, source_detail=source_detail
     )
+    if invite:
+        # The share graph (who invited whom, fraud signals) lives with the live rooms.
+        from livecommerce.services.invites import invite_accept
+
+        invite_accept(invitee=contact, code=invite, room_id=room_id, device=guest_id[:16])
     token = issue_viewer_token(
         org_id=org.pk,
         contact_id=contact.pk,

@@ -10,3 +10,6 @@ websocket_routes: list = []
 # --- real-time room hub ---
 
 # --- live rooms (coupon claim fast path) ---
+from livecommerce.fastpath import coupon_claim_app  # noqa: E402
+
+http_routes.append(("POST", r"/api/v1/coupons/(?P<coupon_id>[0-9]{1,18})/claim", coupon_claim_app))

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     # --- pages and hooks: live rooms ---
+    path("", include("livecommerce.page_urls")),
     # --- pages: sales workspace ---
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
     path("", include("campaigns.hook_urls")),

@@ -246,6 +246,35 @@ MEDIA_HLS_URL = env_str("MEDIA_HLS_URL", "http://127.0.0.1:8088/hls")
 
 # --- live rooms: coupons, draws, posters, media callbacks --------------------------------
 
+# Coupon claims: "db" (one transaction; embedded default), "pg" (PostgreSQL only, one SQL
+# statement through an async pool) or "redis" (Lua script + reconciler into the database).
+COUPON_CLAIM_BACKEND = env_choice(
+    "COUPON_CLAIM_BACKEND", ("db", "pg", "redis"), "redis" if REDIS_URL else "db"
+)
+COUPON_REDIS_PREFIX = env_str("COUPON_REDIS_PREFIX", "qm")
+COUPON_REDIS_MAX_CONNECTIONS = env_int("COUPON_REDIS_MAX_CONNECTIONS", 200)
+COUPON_PG_POOL_MAX = env_int("COUPON_PG_POOL_MAX", 16)
+# At most one coupon.stock hint per coupon per interval (seconds); sold-out always goes out.
+COUPON_STOCK_EVENT_INTERVAL = env_float("COUPON_STOCK_EVENT_INTERVAL", 0.5)
+COUPON_RECONCILE_SECONDS = env_float("COUPON_RECONCILE_SECONDS", 1.0)
+# Reservations: remind this many minutes before the scheduled start.
+RESERVATION_REMIND_MINUTES = env_int("RESERVATION_REMIND_MINUTES", 15)
+# Media callbacks: nginx-rtmp sends ?secret=... (set in the nginx config's on_* URLs).
+MEDIA_CALLBACK_SECRET = env_secret("MEDIA_CALLBACK_SECRET", "dev-media-callback-secret")
+# Where nginx-rtmp writes recordings, and the URL they are served under (replays).
+MEDIA_RECORD_DIR = env_str("MEDIA_RECORD_DIR", str(VAR_DIR / "media-server" / "rec"))
+MEDIA_RECORD_URL = env_str("MEDIA_RECORD_URL", "http://127.0.0.1:8088/rec")
+# Tencent Cloud live: push domain + key (txSecret), play domain, callback key.
+TENCENT_LIVE_PUSH_DOMAIN = env_str("TENCENT_LIVE_PUSH_DOMAIN", "push.example.com")
+TENCENT_LIVE_PLAY_DOMAIN = env_str("TENCENT_LIVE_PLAY_DOMAIN", "play.example.com")
+TENCENT_LIVE_APP = env_str("TENCENT_LIVE_APP", "live")
+TENCENT_LIVE_PUSH_KEY = env_secret("TENCENT_LIVE_PUSH_KEY", "dev-tencent-push-key")
+TENCENT_LIVE_CALLBACK_KEY = env_secret("TENCENT_LIVE_CALLBACK_KEY", "dev-tencent-callback-key")
+# Media adapter used for push/play URLs: "nginx-rtmp" or "tencent".
+MEDIA_PROVIDER = env_choice("MEDIA_PROVIDER", ("nginx-rtmp", "tencent"), "nginx-rtmp")
+# CJK font for invite posters (Debian fonts-noto-cjk).
+POSTER_FONT = env_str("POSTER_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
 # --- crm: scoring, segments, workspace -------------------------------------------------
 
 # --- campaigns: channels, providers, policies -------------------------------------------
