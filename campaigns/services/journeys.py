@@ -14,6 +14,7 @@ Step types (``Journey.steps`` entries):
 - ``{"type": "wait_room_end", "seconds": n}`` — until n seconds after the room ended
 - ``{"type": "wait_before_prop", "prop": "valid_until", "seconds": n}`` — until the trigger
   event's timestamp property minus n
+- ``{"type": "wait_before_coupon_expiry", "seconds": n}`` — the claimed coupon's expiry minus n
 - ``{"type": "exit_if_event", "event": "room.join", "same_room": true}`` — branch: stop for
   people who did it since entering
 - ``{"type": "exit_unless", "condition": {...}}`` — branch on the one condition language
@@ -55,6 +56,12 @@ def connect() -> None:
 
     on_event_recorded(_on_event)
     try:
+        from livecommerce.services.reservations import on_reservation_due
+    except ImportError:  # without the reminder sweep, reminders wait on room.reserve events
+        pass
+    else:
+        on_reservation_due(_on_reservation_due)
+    try:
         from crm.services.scoring import on_grade_changed
     except ImportError:  # the scoring engine is optional for journeys
         return
@@ -69,6 +76,20 @@ def _on_event(event) -> None:
         context = {"event": event.pk, "room_id": event.room_id, "props": event.props or {}}
         key = _trigger_key(journey, event)
         journey_enter(journey=journey, contact=event.contact, key=key, context=context)
+
+
+def _on_reservation_due(reservation) -> None:
+    """The rooms' reminder sweep hands over a due reservation: trigger ``reservation.due``."""
+    journeys = Journey.objects.for_org(reservation.org_id).filter(
+        is_active=True, trigger_event="reservation.due"
+    )
+    for journey in journeys:
+        journey_enter(
+            journey=journey,
+            contact=reservation.contact,
+            key=f"{reservation.contact_id}:room:{reservation.room_id}",
+            context={"room_id": reservation.room_id, "reservation": reservation.pk},
+        )
 
 
 def _on_grade_changed(contact, old_grade: str, new_grade: str) -> None:
@@ -167,7 +188,7 @@ def advance(*, membership_id: int) -> None:
                 break
             membership.step_index += 1
             membership.due_at = now
-        membership.save(update_fields=["state", "step_index", "due_at", "updated_at"])
+        membership.save(update_fields=["state", "step_index", "due_at", "context", "updated_at"])
 
 
 def _log(membership: JourneyMembership, outcome: str) -> None:
@@ -226,6 +247,19 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
         if at is None:
             return "exited", None
         return _wait_or_pass(membership, at - timedelta(seconds=step.get("seconds", 0)), now)
+    if kind == "wait_before_coupon_expiry":
+        from livecommerce.models import Coupon
+
+        coupon_id = (membership.context.get("props") or {}).get("coupon")
+        coupon = Coupon.objects.for_org(membership.org_id).filter(pk=coupon_id).first()
+        if coupon is None:
+            return "exited", None
+        membership.context.setdefault("props", {})["valid_until"] = (
+            f"{timezone.localtime(coupon.valid_until):%m-%d %H:%M}"
+        )
+        return _wait_or_pass(
+            membership, coupon.valid_until - timedelta(seconds=step.get("seconds", 0)), now
+        )
     if kind == "exit_if_event":
         from crm.models import Event
 
