@@ -28,6 +28,7 @@ urlpatterns = [
     path("", include("livecommerce.page_urls")),
     # --- pages: sales workspace ---
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
+    path("", include("campaigns.hook_urls")),
     # --- hooks: wechat ---
     path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
     path("wechat/", include("campaigns.wechat.page_urls")),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections import deque
 from datetime import timedelta
 
 import phonenumbers
@@ -27,6 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models.wechat import PhoneOtp
+from campaigns.services.sending import UnknownTemplate, send_service_sms
 from campaigns.wechat import crm_bridge
 from core import ratelimit
 from core.errors import DomainError, RateLimited
@@ -35,9 +35,8 @@ from crm.models import Contact, IdentityKind
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_KEY = "phone_verification"
-# Console SMS backend until campaigns.services.sending is on this branch (docs/wechat.md).
-CONSOLE_OUTBOX: deque = deque(maxlen=1000)
+# The organisation's service-class SMS template with a {code} parameter (campaigns demo: otp).
+TEMPLATE_KEY = "otp"
 
 
 class PhoneInvalid(DomainError):
@@ -48,8 +47,14 @@ class CodeInvalid(DomainError):
     code = "code_invalid"
 
 
+class SmsUnavailable(DomainError):
+    code = "sms_unavailable"
+    status_code = 503
+
+
 def normalize_phone(raw: str) -> str:
-    """A mainland-China mobile number in E.164 (+8613812345678); raises PhoneInvalid."""
+    """A mainland-China mobile number as the CRM stores phones (11 digits, 13812345678);
+    raises PhoneInvalid."""
     try:
         number = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:
@@ -65,7 +70,7 @@ def normalize_phone(raw: str) -> str:
         )
     ):
         raise PhoneInvalid(_("请输入有效的手机号"), fields={"phone": [_("请输入有效的手机号")]})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return str(number.national_number)
 
 
 def _code_hash(otp_salt: str, code: str) -> str:
@@ -74,8 +79,8 @@ def _code_hash(otp_salt: str, code: str) -> str:
 
 def phone_code_send(*, contact: Contact, phone: str, ip: str) -> dict:
     """Send a binding code to ``phone`` for the viewer ``contact``. Raises RateLimited."""
-    e164 = normalize_phone(phone)
-    phone_hash = pii.lookup_hash(IdentityKind.PHONE, e164)
+    phone = normalize_phone(phone)
+    phone_hash = pii.lookup_hash(IdentityKind.PHONE, phone)
     # Every budget is spent atomically before anything is sent; the cheapest refusals first.
     for name, identity in (
         ("otp_send_ip", f"{contact.org_id}:{ip}"),
@@ -91,41 +96,38 @@ def phone_code_send(*, contact: Contact, phone: str, ip: str) -> dict:
         PhoneOtp.objects.for_org(contact.org_id).filter(
             contact=contact, phone_hash=phone_hash, consumed_at__isnull=True
         ).update(expires_at=timezone.now())
-        PhoneOtp.objects.for_org(contact.org_id).create(
+        otp = PhoneOtp.objects.for_org(contact.org_id).create(
             org_id=contact.org_id,
             contact=contact,
             phone_hash=phone_hash,
-            phone_encrypted=pii.encrypt(e164),
+            phone_encrypted=pii.encrypt(phone),
             code_hash=f"{salt}${_code_hash(salt, code)}",
             expires_at=timezone.now() + timedelta(seconds=settings.OTP_TTL_SECONDS),
         )
-    send_code_sms(org=contact.org, phone=e164, code=code)
+        # Service class: through the campaigns outbox, sent once this transaction commits.
+        try:
+            send_service_sms(
+                org=contact.org,
+                phone=phone,
+                template_key=TEMPLATE_KEY,
+                params={"code": code},
+                key=f"otp:{otp.pk}",
+            )
+        except UnknownTemplate:
+            log.error("org %s has no service SMS template %r", contact.org_id, TEMPLATE_KEY)
+            raise SmsUnavailable(_("短信服务暂不可用，请稍后再试")) from None
     return {"sent": True, "expires_in": settings.OTP_TTL_SECONDS}
-
-
-def send_code_sms(*, org, phone: str, code: str) -> None:
-    """Service-class SMS through the campaigns sender; console backend until it exists."""
-    try:
-        from campaigns.services.sending import send_service_sms
-    except ImportError:
-        send_service_sms = None
-    if send_service_sms is not None:
-        send_service_sms(org=org, phone=phone, template_key=TEMPLATE_KEY, params={"code": code})
-        return
-    text = _("【千面】您的验证码是 %(code)s，5 分钟内有效。如非本人操作请忽略。") % {"code": code}
-    CONSOLE_OUTBOX.append({"org": org.pk, "phone": phone, "text": text, "code": code})
-    log.info("console SMS to %s: %s", pii.mask_phone(phone), text)
 
 
 def phone_code_verify(*, contact: Contact, phone: str, code: str, ip: str) -> Contact:
     """Check a code and bind the phone. Returns the (possibly merged) contact."""
-    e164 = normalize_phone(phone)
+    phone = normalize_phone(phone)
     if not ratelimit.hit("otp_verify_ip", f"{contact.org_id}:{ip}"):
         raise RateLimited(_("尝试太频繁，请稍后再试"))
     invalid = CodeInvalid(_("验证码错误或已过期"), fields={"code": [_("验证码错误或已过期")]})
     if not (code.isdigit() and len(code) == 6):
         raise invalid
-    phone_hash = pii.lookup_hash(IdentityKind.PHONE, e164)
+    phone_hash = pii.lookup_hash(IdentityKind.PHONE, phone)
     now = timezone.now()
     qs = PhoneOtp.objects.for_org(contact.org_id)
     otp = (
@@ -150,5 +152,5 @@ def phone_code_verify(*, contact: Contact, phone: str, code: str, ip: str) -> Co
     with transaction.atomic():
         if not qs.filter(pk=otp.pk, consumed_at__isnull=True).update(consumed_at=now):
             raise invalid  # a parallel request used it first
-        survivor = crm_bridge.identity_attach(contact=contact, kind=IdentityKind.PHONE, value=e164)
+        survivor = crm_bridge.identity_attach(contact=contact, kind=IdentityKind.PHONE, value=phone)
     return survivor

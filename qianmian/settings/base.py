@@ -306,6 +306,20 @@ POSTER_FONT = env_str("POSTER_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK
 # --- crm: scoring, segments, workspace -------------------------------------------------
 
 # --- campaigns: channels, providers, policies -------------------------------------------
+# Redis for the global per-account send limiter (empty: in-process limiter) and its key prefix.
+CAMPAIGNS_REDIS_URL = env_str("CAMPAIGNS_REDIS_URL", REDIS_URL)
+CAMPAIGNS_KEY_PREFIX = env_str("CAMPAIGNS_KEY_PREFIX", "qm:campaigns")
+# Seconds an SMS provider call may take before the outcome counts as unknown.
+SMS_REQUEST_TIMEOUT = env_float("SMS_REQUEST_TIMEOUT", 10.0)
+# Extra fraction of a second added to the limiter window (arrival jitter at the provider).
+SMS_BUCKET_MARGIN = env_float("SMS_BUCKET_MARGIN", 0.05)
+# Outbox rows claimed per worker round; attempts before a retryable failure is final.
+CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
+CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
+# Rows left in "sending" longer than this (a crashed worker) are reconciled to "unknown".
+CAMPAIGNS_SENDING_STALE_SECONDS = env_int("CAMPAIGNS_SENDING_STALE_SECONDS", 120)
+# Attribution window for conversions after a click or a delivery.
+CAMPAIGNS_CONVERSION_DAYS = env_int("CAMPAIGNS_CONVERSION_DAYS", 7)
 
 # --- wechat identity: official accounts, OAuth, mini-program ----------------------------
 # Base URL of the WeChat API ("https://api.weixin.qq.com/" in production). Empty in the

@@ -3,6 +3,7 @@ Redis counters."""
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +11,10 @@ import pytest
 import requests
 from django.core.cache import cache
 
+from campaigns.demo import seed_org
+from campaigns.models import ConsoleSms
 from campaigns.models.wechat import PhoneOtp
-from campaigns.wechat.otp import CONSOLE_OUTBOX, phone_code_send
+from campaigns.wechat.otp import phone_code_send
 from core.tokens import issue_viewer_token
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory, OrganizationFactory
@@ -25,8 +28,8 @@ PARALLEL = 200
 @pytest.fixture
 def viewer():
     cache.clear()
-    CONSOLE_OUTBOX.clear()
     org = OrganizationFactory(slug="it-otp")
+    seed_org(org)  # console SMS account + the service "otp" template
     contact = ContactFactory(org=org)
     token = issue_viewer_token(org_id=org.pk, contact_id=contact.pk, device="d")
     yield org, contact, {"Authorization": f"Token {token}"}
@@ -54,6 +57,7 @@ def test_per_phone_limit_holds_under_200_parallel_sends(viewer):
     assert statuses.count(202) == 5
     assert statuses.count(429) == PARALLEL - 5
     assert PhoneOtp.objects.for_org(org).count() == 5
+    assert ConsoleSms.objects.for_org(org).count() == 5  # five texts actually went out
 
 
 def test_per_ip_limit_holds_under_200_parallel_sends_to_different_phones(viewer):
@@ -78,7 +82,8 @@ def test_per_org_limit_holds_under_200_parallel_sends(viewer):
 def test_five_attempts_hold_under_200_parallel_guesses(viewer):
     org, contact, headers = viewer
     phone_code_send(contact=contact, phone="13812345678", ip="10.0.0.1")
-    code = CONSOLE_OUTBOX[-1]["code"]
+    text = ConsoleSms.objects.for_org(org).get().text
+    code = re.search(r"验证码(\d{6})", text).group(1)
     wrong = [f"{(int(code) + i) % 10**6:06d}" for i in range(1, PARALLEL)]
     bodies = [{"phone": "13812345678", "code": c} for c in [*wrong, code]]
     with app_server(RATE_OTP_VERIFY_IP="100000/600") as url:
