@@ -1,23 +1,21 @@
 """The CRM calls the WeChat code makes, in one place.
 
-``crm.services.identity`` (One-ID merge) and ``crm.services.consent`` (the consent ledger)
-come from the CRM issue; until they are on this branch the calls degrade as documented
-below, so nothing else in the WeChat code changes when they land.
+``crm.services.identity`` (One-ID merge) comes from the CRM issue; until it is on this
+branch ``identity_attach`` keeps two contacts apart instead of merging them (documented
+below), so nothing else in the WeChat code changes when it lands.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
 from crm import pii
 from crm.models import Contact, ContactIdentity, IdentityKind
+from crm.services.consent import consent_grant
 from crm.services.contacts import contact_find_by_identity, contact_get_or_create_by_identity
 from crm.services.events import event_record
-
-log = logging.getLogger(__name__)
 
 
 def contact_for_openid(
@@ -94,14 +92,7 @@ def record_event(
 
 
 def grant_consent(*, contact: Contact, purpose: str, source: str, evidence: dict) -> None:
-    """Record a consent in the CRM ledger (``crm.services.consent.consent_grant``)."""
-    try:
-        from crm.services.consent import consent_grant
-    except ImportError:
-        log.info(
-            "consent ledger not installed yet: %s for contact %s not recorded", purpose, contact.pk
-        )
-        return
+    """Record a consent in the CRM ledger."""
     consent_grant(contact=contact, purpose=purpose, source=source, evidence=evidence)
 
 

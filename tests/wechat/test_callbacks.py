@@ -14,6 +14,7 @@ from campaigns.wechat.windows import (
     service_window_reserve,
 )
 from crm.models import Contact, Event
+from crm.selectors import consent_granted
 from livecommerce.models import RoomStatus
 from tests.factories import RoomFactory
 from tests.wechat.callbacks import event_xml, push, sign, signed_query, text_xml
@@ -76,6 +77,9 @@ def test_subscribe_via_room_scene_pushed_three_times_makes_one_lead_and_one_even
     assert events.count() == 1
     assert events.get().room_id == room.pk
     assert follower_is_subscribed(account=oa, openid=OPENID)
+    # following is consent to WeChat service notices (recorded in the CRM ledger), not marketing
+    assert consent_granted(lead, "wechat_service")
+    assert not consent_granted(lead, "wechat_marketing")
 
 
 @pytest.mark.parametrize(
