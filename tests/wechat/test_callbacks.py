@@ -274,3 +274,19 @@ def test_subscribe_through_an_inviters_qr_credits_the_inviter(acme, oa, viewer_d
     invite = Invite.objects.for_org(acme).get()
     assert invite.inviter_id == viewer_dan.contact.pk
     assert Contact.objects.for_org(acme).get(pk=invite.invitee_id).source == "invite"
+
+
+def test_old_dedupe_records_are_swept(acme, oa):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.wechat.tasks import wechat_inbound_sweep
+
+    push(oa, text_xml(OPENID, "一", msg_id=31))
+    push(oa, text_xml(OPENID, "二", msg_id=32))
+    records = WeChatInboundMessage.objects.for_org(acme)
+    oldest = records.order_by("id").first()
+    records.filter(pk=oldest.pk).update(created_at=timezone.now() - timedelta(days=8))
+    assert wechat_inbound_sweep() == 1
+    assert WeChatInboundMessage.objects.for_org(acme).count() == 1
