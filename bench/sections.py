@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bench import api_baseline
+from bench import scoring as scoring_bench
 
 SECTIONS = {
     "api": api_baseline.run,
+    "scoring": scoring_bench.run,
 }
