@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = _("线索")
+
+    def ready(self) -> None:
+        # Listeners (event → RFM + re-score, grade → hot-lead routing) and periodic sweeps.
+        from crm import tasks  # noqa: F401
+        from crm.services import receivers  # noqa: F401

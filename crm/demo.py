@@ -8,7 +8,22 @@ from datetime import timedelta
 from django.utils import timezone
 
 from crm import pii
-from crm.models import Contact, ContactIdentity, Event, Gender, IdentityKind, IncomeLevel, Source
+from crm.models import (
+    Consent,
+    ConsentAction,
+    ConsentEvent,
+    ConsentPurpose,
+    Contact,
+    ContactIdentity,
+    Event,
+    Gender,
+    IdentityKind,
+    IncomeLevel,
+    ScoringModel,
+    ScoringRule,
+    Source,
+)
+from crm.services.scoring import org_rescore
 
 DEMO_LEADS = 300
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -44,10 +59,77 @@ CITIES = [
 ]
 
 
+# The demo scoring model, exactly as spec §3 "The demo".
+DEMO_RULES = [
+    ("女性", 20, {"field": "gender", "op": "eq", "value": "female"}),
+    ("25–35岁", 30, {"field": "age", "op": "between", "value": [25, 35]}),
+    ("高收入", 15, {"field": "income_level", "op": "eq", "value": "high"}),
+    (
+        "观看≥10分钟",
+        15,
+        {
+            "event": "room.leave",
+            "agg": "sum",
+            "prop": "watch_seconds",
+            "window_days": 30,
+            "op": "gte",
+            "value": 600,
+        },
+    ),
+    (
+        "领券",
+        10,
+        {"event": "coupon.claim", "agg": "count", "window_days": 30, "op": "gte", "value": 1},
+    ),
+    ("互动活跃", 5, {"event": "chat", "agg": "count", "window_days": 30, "op": "gte", "value": 3}),
+    ("下单", 30, {"event": "order", "agg": "count", "window_days": 30, "op": "gte", "value": 1}),
+]
+DEMO_GRADES = [{"grade": "A", "min": 80}, {"grade": "B", "min": 50}]
+
+
+def seed_scoring_model(org) -> ScoringModel:
+    model, _ = ScoringModel.objects.for_org(org).get_or_create(
+        org=org, defaults={"name": "演示评分模型", "grades": DEMO_GRADES, "fallback_grade": "C"}
+    )
+    if not ScoringRule.objects.for_org(org).filter(model=model).exists():
+        ScoringRule.objects.for_org(org).bulk_create(
+            ScoringRule(org=org, model=model, name=name, points=points, condition=cond)
+            for name, points, cond in DEMO_RULES
+        )
+    return model
+
+
 def seed(ctx) -> None:
     org = ctx.org
+    seed_scoring_model(org)
+    seed_scoring_model(ctx.other_org)
     if Contact.objects.for_org(org).filter(source_detail__demo=True).count() >= DEMO_LEADS:
         return
+    _seed_leads(ctx)
+    org_rescore(org_id=org.pk)
+    _seed_other_org(ctx.other_org)
+
+
+def _seed_other_org(org) -> None:
+    """A handful of leads in demo2: never visible to the demo organisation."""
+    if Contact.objects.for_org(org).exists():
+        return
+    for i in range(5):
+        contact = Contact.objects.for_org(org).create(
+            org=org, nickname=f"另一品牌观众{i}", gender=Gender.FEMALE, source=Source.ROOM
+        )
+        ContactIdentity.objects.for_org(org).create(
+            org=org,
+            contact=contact,
+            kind=IdentityKind.PHONE,
+            value_hash=pii.lookup_hash(IdentityKind.PHONE, f"1390099{i:04d}"),
+            value_encrypted=pii.encrypt(f"1390099{i:04d}"),
+        )
+    org_rescore(org_id=org.pk)
+
+
+def _seed_leads(ctx) -> None:
+    org = ctx.org
     rng = random.Random(20261123)
     now = timezone.now()
     room = ctx.extra.get("room")
@@ -133,6 +215,43 @@ def seed(ctx) -> None:
             )
     ContactIdentity.objects.for_org(org).bulk_create(identities)
     Event.objects.for_org(org).bulk_create(events)
+    # Marketing consents (with their ledger entries) for part of the leads with a phone or
+    # openid; a few refused profiling (they show no score).
+    consents, ledger = [], []
+    for i, contact in enumerate(contacts):
+        grants = []
+        if i % 3 == 0 and i % 9 != 0:
+            grants.append((ConsentPurpose.SMS_MARKETING, True, "h5_form"))
+        if i % 2 == 0 and i % 8 != 0:
+            grants.append((ConsentPurpose.WECHAT_MARKETING, True, "wechat_oa"))
+        if i % 50 == 7:
+            grants.append((ConsentPurpose.PROFILING, False, "privacy_center"))
+        for purpose, granted, source in grants:
+            consents.append(
+                Consent(org=org, contact=contact, purpose=purpose, granted=granted, source=source)
+            )
+            ledger.append(
+                ConsentEvent(
+                    org=org,
+                    contact=contact,
+                    purpose=purpose,
+                    action=ConsentAction.GRANT if granted else ConsentAction.WITHDRAW,
+                    source=source,
+                    evidence={"demo": True},
+                    at=now,
+                )
+            )
+    Consent.objects.for_org(org).bulk_create(consents)
+    ConsentEvent.objects.for_org(org).bulk_create(ledger)
+    _seed_rfm(org)
+
+
+def _seed_rfm(org) -> None:
+    from crm.services.rfm import contact_update_rfm
+
+    ids = Event.objects.for_org(org).filter(type="order").values_list("contact_id", flat=True)
+    for contact in Contact.objects.for_org(org).filter(pk__in=set(ids)):
+        contact_update_rfm(contact=contact)
 
 
 def _identity(org, contact, kind, value, app_id=""):

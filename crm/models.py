@@ -40,6 +40,14 @@ class Source(models.TextChoices):
     OTHER = "other", _("其他")
 
 
+class Lifecycle(models.TextChoices):
+    PROSPECT = "prospect", _("潜在客户")
+    NEW_CUSTOMER = "new_customer", _("新客户")
+    ACTIVE = "active", _("活跃客户")
+    AT_RISK = "at_risk", _("流失风险")
+    LAPSED = "lapsed", _("已流失客户")
+
+
 class Contact(TenantModel):
     """One person in one organisation: the lead the sales team works."""
 
@@ -73,10 +81,28 @@ class Contact(TenantModel):
     # Score fields are written only by the scoring engine (crm.services.scoring).
     score = models.IntegerField(_("评分"), null=True, blank=True, db_index=True)
     grade = models.CharField(_("等级"), max_length=4, blank=True, db_index=True)
-    score_breakdown = models.JSONField(_("评分明细"), default=list, blank=True)
+    score_breakdown = models.JSONField(_("评分明细"), default=dict, blank=True)
     scored_at = models.DateTimeField(_("评分时间"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("最近活跃"), null=True, blank=True)
     erased_at = models.DateTimeField(_("个人信息删除时间"), null=True, blank=True)
+    # One-ID: a contact folded into another keeps its row (so an admin can undo the merge)
+    # but leaves every list, segment and score.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("已合并到"),
+    )
+    # RFM and lifecycle, derived from order events (crm.services.rfm).
+    lifecycle = models.CharField(
+        _("生命周期"), max_length=16, choices=Lifecycle.choices, default=Lifecycle.PROSPECT
+    )
+    order_count = models.PositiveIntegerField(_("订单数"), default=0)
+    order_amount = models.FloatField(_("订单金额"), default=0)
+    last_order_at = models.DateTimeField(_("最近下单"), null=True, blank=True)
+    rfm = models.CharField(_("RFM"), max_length=3, blank=True, default="")
 
     class Meta:
         verbose_name = _("线索")
@@ -147,3 +173,275 @@ class Event(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["org", "key"], name="uniq_event_key_per_org")
         ]
+
+
+class ContactMerge(TenantModel):
+    """One One-ID merge: ``absorbed`` folded into ``survivor``. ``moved`` lists every row that
+    changed hands (model label → field → ids) and ``survivor_before`` the survivor's fields and
+    consents before the merge, so an admin can undo it exactly."""
+
+    survivor = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="merges_won", verbose_name=_("保留线索")
+    )
+    absorbed = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="merges_lost", verbose_name=_("被合并线索")
+    )
+    reason = models.CharField(_("原因"), max_length=200, blank=True)
+    moved = models.JSONField(_("迁移记录"), default=dict, blank=True)
+    survivor_before = models.JSONField(_("合并前状态"), default=dict, blank=True)
+    undone_at = models.DateTimeField(_("撤销时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("线索合并")
+        verbose_name_plural = _("线索合并")
+
+
+# --- Consent ledger ------------------------------------------------------------------------
+
+
+class ConsentPurpose(models.TextChoices):
+    SMS_MARKETING = "sms_marketing", _("短信营销")
+    WECHAT_MARKETING = "wechat_marketing", _("微信营销")
+    PROFILING = "profiling", _("画像与评分")
+    WECHAT_SERVICE = "wechat_service", _("微信服务通知")
+
+
+# Profiling runs under the privacy notice until refused; everything else is opt-in.
+CONSENT_DEFAULTS = {ConsentPurpose.PROFILING.value: True}
+
+
+class Consent(TenantModel):
+    """Current consent state per contact × purpose (the ledger's latest word), so set-based
+    SQL can join it. Written only by crm.services.consent together with a ConsentEvent."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consents", verbose_name=_("线索")
+    )
+    purpose = models.CharField(_("用途"), max_length=32, choices=ConsentPurpose.choices)
+    granted = models.BooleanField(_("已同意"))
+    source = models.CharField(_("来源"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("同意状态")
+        verbose_name_plural = _("同意状态")
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "purpose"], name="uniq_consent_purpose")
+        ]
+        indexes = [models.Index(fields=["org", "purpose", "granted"])]
+
+
+class ConsentAction(models.TextChoices):
+    GRANT = "grant", _("同意")
+    WITHDRAW = "withdraw", _("撤回")
+
+
+class ConsentEvent(TenantModel):
+    """Append-only consent ledger: what, when, where and the evidence."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_events", verbose_name=_("线索")
+    )
+    purpose = models.CharField(_("用途"), max_length=32, choices=ConsentPurpose.choices)
+    action = models.CharField(_("动作"), max_length=10, choices=ConsentAction.choices)
+    source = models.CharField(_("来源"), max_length=64)
+    evidence = models.JSONField(_("证据"), default=dict, blank=True)
+    at = models.DateTimeField(_("时间"), db_index=True)
+
+    class Meta:
+        verbose_name = _("同意记录")
+        verbose_name_plural = _("同意记录")
+        ordering = ["at", "id"]
+
+
+# --- Segments and scoring ------------------------------------------------------------------
+
+
+class Segment(TenantModel):
+    """A saved condition (crm.conditions) over the organisation's contacts."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    condition = models.JSONField(_("条件"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("创建人"),
+    )
+
+    class Meta:
+        verbose_name = _("人群")
+        verbose_name_plural = _("人群")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def default_grades() -> list:
+    return [{"grade": "A", "min": 80}, {"grade": "B", "min": 50}]
+
+
+class ScoringModel(TenantModel):
+    """An organisation's scoring model: its rules and grade thresholds (highest first; below
+    every threshold the grade is ``fallback_grade``)."""
+
+    name = models.CharField(_("名称"), max_length=100, default="默认评分模型")
+    grades = models.JSONField(_("等级阈值"), default=default_grades)
+    fallback_grade = models.CharField(_("最低等级"), max_length=4, default="C")
+    version = models.PositiveIntegerField(_("版本"), default=1)
+
+    class Meta:
+        verbose_name = _("评分模型")
+        verbose_name_plural = _("评分模型")
+        constraints = [models.UniqueConstraint(fields=["org"], name="one_scoring_model_per_org")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScoringRule(TenantModel):
+    """``points`` when ``condition`` holds. ``max_points`` caps the rule (and turns a single
+    count condition into "points per event, up to max"); ``half_life_days`` decays the points
+    of a behaviour rule with the age of its latest matching event."""
+
+    model = models.ForeignKey(
+        ScoringModel, on_delete=models.CASCADE, related_name="rules", verbose_name=_("评分模型")
+    )
+    name = models.CharField(_("名称"), max_length=100)
+    points = models.IntegerField(_("分值"))
+    condition = models.JSONField(_("条件"))
+    max_points = models.PositiveIntegerField(_("最高分"), null=True, blank=True)
+    half_life_days = models.FloatField(_("半衰期(天)"), null=True, blank=True)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("评分规则")
+        verbose_name_plural = _("评分规则")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.points:+d})"
+
+
+class ScoreHistory(TenantModel):
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="score_history", verbose_name=_("线索")
+    )
+    score = models.IntegerField(_("评分"), null=True, blank=True)
+    grade = models.CharField(_("等级"), max_length=4, blank=True)
+    old_score = models.IntegerField(_("原评分"), null=True, blank=True)
+    old_grade = models.CharField(_("原等级"), max_length=4, blank=True)
+    reason = models.CharField(_("原因"), max_length=32)
+
+    class Meta:
+        verbose_name = _("评分历史")
+        verbose_name_plural = _("评分历史")
+        indexes = [models.Index(fields=["contact", "created_at"])]
+
+
+# --- Sales workflow ------------------------------------------------------------------------
+
+
+class Note(TenantModel):
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="notes", verbose_name=_("线索")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("作者"),
+    )
+    body = models.TextField(_("内容"), max_length=4000)
+
+    class Meta:
+        verbose_name = _("备注")
+        verbose_name_plural = _("备注")
+        ordering = ["-created_at"]
+
+
+class TaskKind(models.TextChoices):
+    FOLLOW_UP = "follow_up", _("跟进")
+    HOT_LEAD = "hot_lead", _("热线索跟进")
+
+
+class Task(TenantModel):
+    """A follow-up with a due time. A task with ``returns_to_pool`` sends its lead back to the
+    pool (公海) when it lapses undone (swept by crm.tasks.lead_sla_sweep)."""
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="tasks", verbose_name=_("线索")
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="crm_tasks",
+        verbose_name=_("负责人"),
+    )
+    kind = models.CharField(
+        _("类型"), max_length=16, choices=TaskKind.choices, default=TaskKind.FOLLOW_UP
+    )
+    title = models.CharField(_("标题"), max_length=200)
+    due_at = models.DateTimeField(_("截止时间"))
+    done_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    lapsed_at = models.DateTimeField(_("超时时间"), null=True, blank=True)
+    returns_to_pool = models.BooleanField(_("超时退回公海"), default=False)
+    context = models.JSONField(_("上下文"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("跟进任务")
+        verbose_name_plural = _("跟进任务")
+        ordering = ["due_at"]
+        indexes = [models.Index(fields=["due_at"], name="crm_task_open_due")]
+
+
+class Notification(TenantModel):
+    """A staff notification; the row is the truth, the real-time push is a hint."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="crm_notifications",
+        verbose_name=_("接收人"),
+    )
+    kind = models.CharField(_("类型"), max_length=32)
+    title = models.CharField(_("标题"), max_length=200)
+    data = models.JSONField(_("数据"), default=dict, blank=True)
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        ordering = ["-created_at"]
+
+
+class CrmSettings(TenantModel):
+    """Per-organisation lead-pool policy."""
+
+    hot_lead_sla_minutes = models.PositiveIntegerField(_("热线索跟进时限(分钟)"), default=30)
+    follow_up_sla_minutes = models.PositiveIntegerField(_("跟进时限(分钟)"), default=24 * 60)
+    round_robin_cursor = models.PositiveIntegerField(_("轮询游标"), default=0)
+
+    class Meta:
+        verbose_name = _("线索池设置")
+        verbose_name_plural = _("线索池设置")
+        constraints = [models.UniqueConstraint(fields=["org"], name="one_crm_settings_per_org")]
+
+
+class IntegrationToken(TenantModel):
+    """A secret an external system (the mall) uses to post events. Only the hash is stored."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    token_hash = models.CharField(_("令牌哈希"), max_length=64, unique=True)
+    prefix = models.CharField(_("前缀"), max_length=12)
+    is_active = models.BooleanField(_("启用"), default=True)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("集成令牌")
+        verbose_name_plural = _("集成令牌")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

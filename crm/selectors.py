@@ -1,0 +1,216 @@
+"""Reads for the crm app: consent state, segments, the lead pool."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from crm.conditions import contact_matches, contacts_matching
+from crm.models import CONSENT_DEFAULTS, Consent, ConsentPurpose, Contact, Segment
+
+
+def consent_granted(contact: Contact, purpose: str) -> bool:
+    """Current consent for one purpose (profiling defaults to granted until refused)."""
+    granted = (
+        Consent.objects.for_org(contact.org_id)
+        .filter(contact_id=contact.pk, purpose=purpose)
+        .values_list("granted", flat=True)
+        .first()
+    )
+    return CONSENT_DEFAULTS.get(purpose, False) if granted is None else granted
+
+
+def consent_states(contact: Contact) -> dict[str, dict]:
+    """Every purpose with its state, source and time (for the lead detail)."""
+    rows = {
+        c.purpose: c for c in Consent.objects.for_org(contact.org_id).filter(contact_id=contact.pk)
+    }
+    out = {}
+    for purpose in ConsentPurpose.values:
+        row = rows.get(purpose)
+        out[purpose] = {
+            "granted": row.granted if row else CONSENT_DEFAULTS.get(purpose, False),
+            "source": row.source if row else "default" if purpose in CONSENT_DEFAULTS else "",
+            "updated_at": row.updated_at if row else None,
+        }
+    return out
+
+
+def segment_contacts(segment: Segment) -> QuerySet:
+    """The segment's members, compiled to SQL (live: evaluated now)."""
+    return contacts_matching(segment.org_id, segment.condition)
+
+
+def segment_contains(segment: Segment, contact: Contact) -> bool:
+    """Whether one contact is in the segment (same semantics as segment_contacts)."""
+    if contact.org_id != segment.org_id:
+        return False
+    return contact_matches(contact, segment.condition)
+
+
+def live_contacts(org_id: int) -> QuerySet:
+    """The lead pool: contacts not merged away and not erased."""
+    return Contact.objects.for_org(org_id).filter(merged_into__isnull=True, erased_at__isnull=True)
+
+
+ORDERINGS = {
+    "-score": ["-score", "-id"],
+    "score": ["score", "id"],
+    "-last_seen_at": ["-last_seen_at", "-id"],
+    "-created_at": ["-created_at", "-id"],
+    "created_at": ["created_at", "id"],
+}
+
+
+def lead_list(*, org_id: int, filters: dict) -> QuerySet:
+    """Lead pool with the workspace's filters. ``filters`` is validated input: grade, owner
+    (user id, "me" resolved by the caller, or "none" for the pool), status, segment (a
+    Segment of this org), room, tag, identity (any phone/openid/unionid value), q (nickname),
+    ordering."""
+    from django.db.models import F
+
+    from crm import pii
+    from crm.models import ContactIdentity, Event, IdentityKind
+
+    qs = live_contacts(org_id).select_related("owner")
+    if filters.get("grade"):
+        qs = qs.filter(grade=filters["grade"])
+    owner = filters.get("owner")
+    if owner == "none":
+        qs = qs.filter(owner__isnull=True)
+    elif owner:
+        qs = qs.filter(owner_id=owner)
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("segment") is not None:
+        qs = qs.filter(pk__in=segment_contacts(filters["segment"]).values("pk"))
+    if filters.get("room"):
+        qs = qs.filter(
+            pk__in=Event.objects.for_org(org_id)
+            .filter(room_id=filters["room"])
+            .values("contact_id")
+        )
+    if filters.get("tag"):
+        qs = qs.filter(
+            pk__in=contacts_matching(
+                org_id, {"field": "tags", "op": "contains", "value": filters["tag"]}
+            ).values("pk")
+        )
+    if filters.get("identity"):
+        raw = filters["identity"].strip()
+        hashes = [pii.lookup_hash(kind, raw) for kind in IdentityKind.values]
+        qs = qs.filter(
+            pk__in=ContactIdentity.objects.for_org(org_id)
+            .filter(value_hash__in=hashes)
+            .values("contact_id")
+        )
+    if filters.get("q"):
+        qs = qs.filter(nickname__icontains=filters["q"])
+    ordering = ORDERINGS.get(filters.get("ordering") or "-score", ORDERINGS["-score"])
+    if ordering[0] == "-score":
+        return qs.order_by(F("score").desc(nulls_last=True), "-id")
+    return qs.order_by(*ordering)
+
+
+def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
+    """Events, notes, consent decisions and score changes, newest first."""
+    from crm.models import ConsentEvent, Event, Note, ScoreHistory
+
+    items = []
+    for e in (
+        Event.objects.for_org(contact.org_id)
+        .filter(contact_id=contact.pk)
+        .order_by("-occurred_at")[:limit]
+    ):
+        items.append(
+            {
+                "kind": "event",
+                "type": e.type,
+                "at": e.occurred_at,
+                "room": e.room_id,
+                "value": e.value,
+                "props": e.props,
+            }
+        )
+    for n in (
+        Note.objects.for_org(contact.org_id)
+        .filter(contact_id=contact.pk)
+        .select_related("author")[:limit]
+    ):
+        items.append(
+            {
+                "kind": "note",
+                "type": "note",
+                "at": n.created_at,
+                "body": n.body,
+                "author": n.author.username if n.author else "",
+            }
+        )
+    for c in ConsentEvent.objects.for_org(contact.org_id).filter(contact_id=contact.pk)[:limit]:
+        items.append(
+            {
+                "kind": "consent",
+                "type": f"consent.{c.action}",
+                "at": c.at,
+                "purpose": c.purpose,
+                "source": c.source,
+            }
+        )
+    for h in (
+        ScoreHistory.objects.for_org(contact.org_id)
+        .filter(contact_id=contact.pk)
+        .order_by("-created_at")[:limit]
+    ):
+        items.append(
+            {
+                "kind": "score",
+                "type": "score",
+                "at": h.created_at,
+                "score": h.score,
+                "grade": h.grade,
+                "old_score": h.old_score,
+                "reason": h.reason,
+            }
+        )
+    items.sort(key=lambda x: x["at"], reverse=True)
+    return items[:limit]
+
+
+def score_breakdown_named(contact: Contact) -> list[dict]:
+    """The stored breakdown with rule names: [{"rule", "name", "points"}], biggest first."""
+    from crm.models import ScoringRule
+
+    breakdown = contact.score_breakdown or {}
+    if not isinstance(breakdown, dict) or not breakdown:
+        return []
+    names = dict(
+        ScoringRule.objects.for_org(contact.org_id)
+        .filter(pk__in=[int(k) for k in breakdown])
+        .values_list("pk", "name")
+    )
+    rows = [
+        {"rule": int(k), "name": names.get(int(k), f"#{k}"), "points": v}
+        for k, v in breakdown.items()
+    ]
+    return sorted(rows, key=lambda r: -abs(r["points"]))
+
+
+def score_distribution(org_id: int, bucket: int = 10) -> dict:
+    """Histogram of scores (buckets of ``bucket`` points) and counts per grade."""
+    from django.db.models import Count, F
+    from django.db.models.functions import Floor
+
+    qs = live_contacts(org_id)
+    buckets = (
+        qs.filter(score__isnull=False)
+        .annotate(b=Floor(F("score") * 1.0 / bucket))
+        .values("b")
+        .annotate(n=Count("id"))
+        .order_by("b")
+    )
+    grades = qs.values("grade").annotate(n=Count("id")).order_by("grade")
+    return {
+        "bucket": bucket,
+        "histogram": [{"from": int(r["b"]) * bucket, "count": r["n"]} for r in buckets],
+        "grades": {r["grade"] or "-": r["n"] for r in grades},
+        "unscored": qs.filter(score__isnull=True).count(),
+    }

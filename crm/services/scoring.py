@@ -1,0 +1,517 @@
+# ruff: noqa: S608 - SQL text is built from compiled conditions (crm.conditions) and integer
+# rule parameters; every user-supplied value travels as a query parameter.
+"""The scoring engine: one rule semantics, two paths that must agree.
+
+- ``contact_rescore`` evaluates the rules in Python for one contact (after each event,
+  within seconds: crm.tasks.contact_after_event_task);
+- ``org_rescore`` re-scores a whole organisation set-based: per chunk of contact ids one
+  ``UPDATE … FROM (SELECT …)`` whose SELECT joins ONE grouped pass over the chunk's events,
+  writes only rows whose score, grade or breakdown changed and appends their history. Each
+  chunk is its own short transaction, so no row lock lives longer than a chunk (< 1 s).
+
+A rule gives ``points`` when its condition holds. With ``max_points`` a condition that is a
+single ``count`` aggregate gives points per event (``points × count``), and any rule's
+points are clipped to ±max_points. With ``half_life_days`` (a condition with exactly one
+behaviour aggregate) the points decay with the whole days since the latest matching event:
+``floor(p × 0.5^(days / half_life) + 0.5)``. The breakdown is ``{rule_id: points}`` of the
+non-zero rules; the score is its sum; the grade comes from the model's thresholds. A person
+who refused profiling has no score, no grade and no breakdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from core.errors import DomainError
+from crm.conditions import (
+    JOIN,
+    ContactFacts,
+    SqlContext,
+    aggregates_sql,
+    attribute_fields,
+    behaviour_leaves,
+    compile_sql,
+    evaluate,
+    leaf_key,
+    validate_condition,
+)
+from crm.models import (
+    Consent,
+    ConsentPurpose,
+    Contact,
+    ScoreHistory,
+    ScoringModel,
+    ScoringRule,
+)
+
+log = logging.getLogger(__name__)
+
+_grade_listeners: list[Callable] = []
+
+
+def on_grade_changed(fn: Callable) -> Callable:
+    """Register ``fn(contact, old_grade, new_grade)``, called after commit whenever the
+    per-contact path moves a lead to another grade (bulk re-scores after rule edits record
+    history but do not call it: a rule edit is not something the lead did)."""
+    _grade_listeners.append(fn)
+    return fn
+
+
+class InvalidRule(DomainError):
+    code = "invalid_rule"
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    id: int
+    name: str
+    points: int
+    condition: dict
+    max_points: int | None
+    half_life_days: float | None
+    per_event: bool  # points × count of the single count aggregate
+
+    @classmethod
+    def of(cls, rule: ScoringRule) -> CompiledRule:
+        validate_rule(
+            condition=rule.condition,
+            max_points=rule.max_points,
+            half_life_days=rule.half_life_days,
+        )
+        cond = rule.condition
+        per_event = rule.max_points is not None and "event" in cond and cond["agg"] == "count"
+        return cls(
+            id=rule.pk,
+            name=rule.name,
+            points=rule.points,
+            condition=cond,
+            max_points=rule.max_points,
+            half_life_days=rule.half_life_days,
+            per_event=per_event,
+        )
+
+
+def validate_rule(
+    *, condition, max_points: int | None = None, half_life_days: float | None = None
+) -> None:
+    """ConditionError / InvalidRule (both 400) for a rule the engine cannot evaluate."""
+    validate_condition(condition)
+    circular = sorted(attribute_fields(condition) & {"score", "grade"})
+    if circular:
+        raise InvalidRule(
+            f"a scoring rule cannot depend on '{circular[0]}' (it computes it)",
+            fields={"condition": [f"'{circular[0]}' is what the rules compute"]},
+        )
+    if max_points is not None and max_points < 0:
+        raise InvalidRule("max_points must be ≥ 0", fields={"max_points": ["≥ 0"]})
+    if half_life_days is not None:
+        if not half_life_days > 0:
+            raise InvalidRule("half_life_days must be > 0", fields={"half_life_days": ["> 0"]})
+        if len({leaf_key(leaf) for leaf in behaviour_leaves(condition)}) != 1:
+            raise InvalidRule(
+                "half_life_days needs a condition with exactly one event aggregate",
+                fields={"half_life_days": ["needs exactly one event aggregate in the condition"]},
+            )
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+def scoring_model_for(org_id: int) -> ScoringModel:
+    model = ScoringModel.objects.for_org(org_id).first()
+    if model is None:
+        model, _ = ScoringModel.objects.for_org(org_id).get_or_create(org_id=org_id)
+    return model
+
+
+def active_rules(org_id: int) -> list[CompiledRule]:
+    return [
+        CompiledRule.of(rule)
+        for rule in ScoringRule.objects.for_org(org_id).filter(is_active=True).order_by("id")
+    ]
+
+
+def thresholds(model: ScoringModel) -> list[tuple[int, str]]:
+    return sorted(((int(g["min"]), str(g["grade"])) for g in model.grades), reverse=True)
+
+
+def grade_for(score: int | None, model: ScoringModel) -> str:
+    if score is None:
+        return ""
+    for minimum, grade in thresholds(model):
+        if score >= minimum:
+            return grade
+    return model.fallback_grade
+
+
+def decay_days(now: datetime, latest: datetime) -> int:
+    """Whole days between two instants on whole seconds (the SQL path computes the same)."""
+    return max(0, (math.floor(now.timestamp()) - math.floor(latest.timestamp())) // 86400)
+
+
+def rule_points(rule: CompiledRule, contact: Contact, now: datetime, facts: ContactFacts) -> int:
+    """The points one rule gives one contact (Python path)."""
+    if not evaluate(rule.condition, contact, now, facts):
+        return 0
+    points = rule.points
+    if rule.per_event:
+        count, _ = facts.aggregate(rule.condition, now)
+        points = rule.points * int(count)
+    if rule.max_points is not None:
+        points = max(-rule.max_points, min(rule.max_points, points))
+    if rule.half_life_days:
+        (leaf,) = {leaf_key(x): x for x in behaviour_leaves(rule.condition)}.values()
+        _, latest = facts.aggregate(leaf, now)
+        if latest is not None:
+            factor = 0.5 ** (decay_days(now, latest) / float(rule.half_life_days))
+            points = math.floor(points * factor + 0.5)
+    return int(points)
+
+
+def compute_score(
+    contact: Contact,
+    *,
+    rules: list[CompiledRule],
+    model: ScoringModel,
+    now: datetime,
+    facts: ContactFacts,
+) -> tuple[int | None, str, dict]:
+    if not facts.consent(ConsentPurpose.PROFILING):
+        return None, "", {}
+    breakdown = {}
+    for rule in rules:
+        points = rule_points(rule, contact, now, facts)
+        if points:
+            breakdown[str(rule.id)] = points
+    score = sum(breakdown.values())
+    return score, grade_for(score, model), breakdown
+
+
+# --- per-contact path ----------------------------------------------------------------------
+
+
+def _facts_for(contact: Contact, rules: list[CompiledRule], now: datetime) -> ContactFacts:
+    leaves = [leaf for r in rules for leaf in behaviour_leaves(r.condition)]
+    facts = ContactFacts()
+    facts.consents = dict(
+        Consent.objects.for_org(contact.org_id)
+        .filter(contact_id=contact.pk)
+        .values_list("purpose", "granted")
+    )
+    if leaves:
+        from crm.models import Event
+
+        qs = Event.objects.for_org(contact.org_id).filter(
+            contact_id=contact.pk, type__in={leaf["event"] for leaf in leaves}
+        )
+        if all(leaf.get("window_days") for leaf in leaves):
+            # Only the widest window's events can matter.
+            widest = max(leaf["window_days"] for leaf in leaves)
+            qs = qs.filter(occurred_at__gte=now - timedelta(days=widest))
+        facts.events = list(qs.values_list("type", "occurred_at", "room_id", "value"))
+    return facts
+
+
+def contact_rescore(
+    *, contact: Contact, reason: str = "event", now: datetime | None = None
+) -> bool:
+    """Re-score one contact with the organisation's rules (Python path). Writes only when the
+    score, grade or breakdown changed; appends history; notifies grade listeners after commit.
+    Returns whether anything changed."""
+    if contact.merged_into_id is not None or contact.erased_at is not None:
+        return False
+    now = now or timezone.now()
+    model = scoring_model_for(contact.org_id)
+    rules = active_rules(contact.org_id)
+    facts = _facts_for(contact, rules, now)
+    score, grade, breakdown = compute_score(contact, rules=rules, model=model, now=now, facts=facts)
+    if (
+        score == contact.score
+        and grade == contact.grade
+        and breakdown == (contact.score_breakdown or {})
+    ):
+        return False
+    old_score, old_grade = contact.score, contact.grade
+    with transaction.atomic():
+        Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(
+            score=score, grade=grade, score_breakdown=breakdown, scored_at=now
+        )
+        ScoreHistory.objects.for_org(contact.org_id).create(
+            org_id=contact.org_id,
+            contact_id=contact.pk,
+            score=score,
+            grade=grade,
+            old_score=old_score,
+            old_grade=old_grade,
+            reason=reason[:32],
+        )
+    contact.score, contact.grade, contact.score_breakdown, contact.scored_at = (
+        score,
+        grade,
+        breakdown,
+        now,
+    )
+    if grade != old_grade:
+        _emit_grade_changed(contact, old_grade, grade)
+    return True
+
+
+def _emit_grade_changed(contact: Contact, old_grade: str, new_grade: str) -> None:
+    def fire() -> None:
+        for fn in list(_grade_listeners):
+            try:
+                fn(contact, old_grade, new_grade)
+            except Exception:
+                log.exception("grade listener %r failed for contact %s", fn, contact.pk)
+
+    transaction.on_commit(fire)
+
+
+# --- bulk path -----------------------------------------------------------------------------
+
+
+def _days_sql(latest: str, vendor: str) -> tuple[str, bool]:
+    """(SQL for decay_days(now, latest) with one ``%s`` for now, uses-now-param)."""
+    if vendor == "postgresql":
+        return (
+            f"GREATEST(0, (FLOOR(EXTRACT(EPOCH FROM %s::timestamptz)) "
+            f"- FLOOR(EXTRACT(EPOCH FROM {latest})))::bigint / 86400)",
+            True,
+        )
+    # SQLite: '%s' is strftime's epoch format, escaped from the parameter style.
+    return (
+        f"MAX(0, (CAST(strftime('%%s', %s) AS INTEGER) "
+        f"- CAST(strftime('%%s', {latest}) AS INTEGER)) / 86400)",
+        True,
+    )
+
+
+def rule_sql(rule: CompiledRule, ctx: SqlContext) -> tuple[str, list]:
+    """``CASE WHEN cond THEN points … ELSE 0 END`` for one rule (JOIN mode columns a.b<n>)."""
+    cond_sql, params = compile_sql(rule.condition, ctx)
+    points_sql, pparams = str(int(rule.points)), []
+    if rule.per_event:
+        n = ctx.aggregate_index(rule.condition)
+        points_sql = f"({int(rule.points)} * COALESCE({ctx.agg_alias}.b{n}, 0))"
+    if rule.max_points is not None:
+        m = int(rule.max_points)
+        points_sql = (
+            f"(CASE WHEN {points_sql} > {m} THEN {m} WHEN {points_sql} < {-m} THEN {-m} "
+            f"ELSE {points_sql} END)"
+        )
+    if rule.half_life_days:
+        (leaf,) = {leaf_key(x): x for x in behaviour_leaves(rule.condition)}.values()
+        n = ctx.aggregate_index(leaf)
+        days, _ = _days_sql(f"{ctx.agg_alias}.l{n}", ctx.vendor)
+        half = repr(float(rule.half_life_days))
+        decayed = (
+            f"FLOOR({points_sql} * POWER(CAST(0.5 AS DOUBLE PRECISION), "
+            f"CAST({days} AS DOUBLE PRECISION) / CAST({half} AS DOUBLE PRECISION)) + 0.5)"
+        )
+        points_sql = f"COALESCE({decayed}, {points_sql})"
+        pparams = [ctx.dt(ctx.now)]
+    return f"(CASE WHEN {cond_sql} THEN CAST({points_sql} AS INTEGER) ELSE 0 END)", (
+        params + pparams
+    )
+
+
+def scores_select_sql(
+    *, org_id: int, rules: list[CompiledRule], now: datetime, contact_range: tuple[int, int]
+) -> tuple[str, list]:
+    """SELECT id, old score/grade/breakdown, refused, r0..rn for one chunk of contacts."""
+    ctx = SqlContext(alias="c", now=now, org_id=org_id, behaviour=JOIN, contact_range=contact_range)
+    cols, params = [], []
+    for i, rule in enumerate(rules):
+        sql, p = rule_sql(rule, ctx)
+        cols.append(f"{sql} AS r{i}")
+        params += p
+    join, jparams = "", []
+    if ctx.aggregates:
+        leaves: dict[int, dict] = {}
+        for rule in rules:
+            for leaf in behaviour_leaves(rule.condition):
+                leaves.setdefault(ctx.aggregates[leaf_key(leaf)], leaf)
+        agg, jparams = aggregates_sql(ctx, leaves)
+        join = f"LEFT JOIN ({agg}) a ON a.contact_id = c.id"
+    consent = Consent._meta.db_table
+    refused = (
+        f"EXISTS (SELECT 1 FROM {consent} k WHERE k.contact_id = c.id "
+        f"AND k.purpose = %s AND NOT k.granted)"
+    )
+    table = Contact._meta.db_table
+    select_cols = ", ".join(
+        ["c.id", "c.score AS old_score", "c.grade AS old_grade", "c.score_breakdown AS old_bd"]
+        + [f"{refused} AS refused"]
+        + cols
+    )
+    sql = (
+        f"SELECT {select_cols} FROM {table} c {join} "
+        f"WHERE c.org_id = %s AND c.id >= %s AND c.id < %s "
+        f"AND c.merged_into_id IS NULL AND c.erased_at IS NULL"
+    )
+    return sql, [ConsentPurpose.PROFILING.value, *params, *jparams, org_id, *contact_range]
+
+
+def _grade_case(model: ScoringModel, total: str) -> str:
+    parts = [f"WHEN {total} >= {int(m)} THEN %s" for m, _g in thresholds(model)]
+    if not parts:
+        return "%s"
+    return f"(CASE {' '.join(parts)} ELSE %s END)"
+
+
+def _grade_params(model: ScoringModel) -> list:
+    return [g for _m, g in thresholds(model)] + [model.fallback_grade]
+
+
+def _chunk_pg(
+    *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
+) -> int:
+    select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
+    n = len(rules)
+    total = " + ".join(f"s.r{i}" for i in range(n)) or "0"
+    pairs = ", ".join(f"'{r.id}', NULLIF(s.r{i}, 0)" for i, r in enumerate(rules))
+    bd = f"jsonb_strip_nulls(jsonb_build_object({pairs}))" if rules else "'{}'::jsonb"
+    table = Contact._meta.db_table
+    history = ScoreHistory._meta.db_table
+    sql = f"""
+        WITH s AS ({select}),
+        t AS (
+            SELECT s.id, s.old_score, s.old_grade, s.old_bd,
+                   CASE WHEN s.refused THEN NULL ELSE ({total}) END AS total,
+                   CASE WHEN s.refused THEN '{{}}'::jsonb ELSE {bd} END AS bd,
+                   s.refused
+            FROM s
+        ),
+        g AS (
+            SELECT t.*, CASE WHEN t.refused THEN '' ELSE {_grade_case(model, "t.total")} END
+                   AS grade
+            FROM t
+        ),
+        upd AS (
+            UPDATE {table} AS u
+            SET score = g.total, grade = g.grade, score_breakdown = g.bd, scored_at = %s
+            FROM g
+            WHERE u.id = g.id AND (u.score IS DISTINCT FROM g.total OR u.grade <> g.grade
+                                   OR u.score_breakdown IS DISTINCT FROM g.bd)
+            RETURNING u.id, g.total, g.grade, g.old_score, g.old_grade
+        )
+        INSERT INTO {history}
+            (org_id, contact_id, score, grade, old_score, old_grade, reason, created_at, updated_at)
+        SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
+        FROM upd
+    """
+    all_params = [*params, *_grade_params(model), now, org_id, reason, now, now]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, all_params)
+        return cursor.rowcount
+
+
+def _chunk_portable(
+    *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
+) -> int:
+    """Same SELECT, the write done row-set-wise from Python (SQLite: no UPDATE … FROM with
+    JSON building)."""
+    select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
+    changed, history = [], []
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(select, params)
+            rows = cursor.fetchall()
+        for row in rows:
+            cid, old_score, old_grade, old_bd, refused = row[:5]
+            points = row[5:]
+            if refused:
+                score, grade, bd = None, "", {}
+            else:
+                bd = {str(r.id): int(p) for r, p in zip(rules, points, strict=True) if p}
+                score = sum(bd.values())
+                grade = grade_for(score, model)
+            old_bd = Contact._meta.get_field("score_breakdown").from_db_value(
+                old_bd, None, connection
+            )
+            if score == old_score and grade == old_grade and bd == (old_bd or {}):
+                continue
+            changed.append(Contact(pk=cid, score=score, grade=grade, score_breakdown=bd))
+            history.append(
+                ScoreHistory(
+                    org_id=org_id,
+                    contact_id=cid,
+                    score=score,
+                    grade=grade,
+                    old_score=old_score,
+                    old_grade=old_grade,
+                    reason=reason,
+                )
+            )
+        for c in changed:
+            c.scored_at = now
+        Contact.unscoped.bulk_update(
+            changed, ["score", "grade", "score_breakdown", "scored_at"], batch_size=500
+        )
+        ScoreHistory.unscoped.bulk_create(history, batch_size=500)
+    return len(changed)
+
+
+@dataclass
+class RescoreResult:
+    contacts: int
+    changed: int
+    chunks: int
+    seconds: float
+    max_chunk_seconds: float
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def org_rescore(
+    *,
+    org_id: int,
+    now: datetime | None = None,
+    chunk_size: int = 20_000,
+    reason: str = "bulk",
+    progress: Callable[[int, int], None] | None = None,
+) -> RescoreResult:
+    """Re-score every live contact of an organisation set-based, chunk by chunk (each chunk
+    its own transaction: locks are held for one chunk only). ``progress(done, total)`` is
+    called after each chunk."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    model = scoring_model_for(org_id)
+    rules = active_rules(org_id)
+    qs = Contact.objects.for_org(org_id)
+    bounds = qs.order_by("id").values_list("id", flat=True)
+    first = bounds.first()
+    last = qs.order_by("-id").values_list("id", flat=True).first()
+    total = qs.count()
+    changed = chunks = 0
+    slowest = 0.0
+    if first is not None:
+        chunk = _chunk_pg if connection.vendor == "postgresql" else _chunk_portable
+        lo = first
+        while lo <= last:
+            hi = lo + chunk_size
+            t0 = time.perf_counter()
+            changed += chunk(
+                org_id=org_id, model=model, rules=rules, now=now, lo=lo, hi=hi, reason=reason
+            )
+            slowest = max(slowest, time.perf_counter() - t0)
+            chunks += 1
+            lo = hi
+            if progress:
+                progress(min(total, (lo - first)), total)
+    return RescoreResult(
+        contacts=total,
+        changed=changed,
+        chunks=chunks,
+        seconds=time.perf_counter() - started,
+        max_chunk_seconds=slowest,
+    )

@@ -1,0 +1,40 @@
+"""Background work of the crm app: thin adapters over services (ids in, service call)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from core.tasks import periodic
+
+
+@shared_task(name="crm.contact_after_event")
+def contact_after_event_task(contact_id: int, event_type: str) -> None:
+    from crm.services.receivers import contact_after_event
+
+    contact_after_event(contact_id=contact_id, event_type=event_type)
+
+
+@shared_task(name="crm.org_rescore")
+def org_rescore_task(org_id: int) -> dict:
+    from crm.services.rescore_jobs import progress_reporter
+    from crm.services.scoring import org_rescore
+
+    return org_rescore(org_id=org_id, progress=progress_reporter(org_id)).as_dict()
+
+
+@shared_task(name="crm.lead_sla_sweep")
+def lead_sla_sweep_task() -> int:
+    from crm.services.leads import lead_sla_sweep
+
+    return lead_sla_sweep()
+
+
+@shared_task(name="crm.lifecycle_sweep")
+def lifecycle_sweep_task() -> int:
+    from crm.services.rfm import lifecycle_sweep
+
+    return lifecycle_sweep()
+
+
+periodic("crm.lead_sla_sweep", lead_sla_sweep_task, 60)
+periodic("crm.lifecycle_sweep", lifecycle_sweep_task, 6 * 3600)
