@@ -40,15 +40,13 @@ def audience_queryset(campaign: Campaign) -> QuerySet:
     """The campaign's audience: its saved segment, its own condition, or everyone."""
     from crm.conditions import contacts_matching
 
-    from crm.models import Contact
-
     if campaign.segment_id:
         from crm.selectors import segment_contacts
 
         return segment_contacts(campaign.segment)
     if campaign.condition:
         return contacts_matching(campaign.org, campaign.condition)
-    return Contact.objects.for_org(campaign.org_id)
+    return live_contacts(campaign.org_id)
 
 
 def _subquery(qs: QuerySet) -> tuple[str, list]:
@@ -116,11 +114,6 @@ def plan_campaign(*, campaign: Campaign) -> int:
     reason_params: list = [SuppressionReason.ERASED, SuppressionReason.NO_ADDRESS]
     if marketing:
         delivery = Delivery._meta.db_table
-        reasons.append(
-            f"WHEN NOT EXISTS (SELECT 1 FROM {Consent._meta.db_table} k WHERE "
-            f"k.contact_id = y.contact_id AND k.purpose = %s AND k.granted = %s) THEN %s"
-        )
-        reason_params += [CONSENT_PURPOSE[campaign.channel], True, SuppressionReason.NO_CONSENT]
         if campaign.channel == Channel.SMS:
             reasons.append(
                 f"WHEN EXISTS (SELECT 1 FROM {SmsOptOut._meta.db_table} o WHERE o.org_id = %s "
@@ -131,6 +124,11 @@ def plan_campaign(*, campaign: Campaign) -> int:
                 account.sign_name if account else "",
                 SuppressionReason.OPTED_OUT,
             ]
+        reasons.append(
+            f"WHEN NOT EXISTS (SELECT 1 FROM {Consent._meta.db_table} k WHERE "
+            f"k.contact_id = y.contact_id AND k.purpose = %s AND k.granted = %s) THEN %s"
+        )
+        reason_params += [CONSENT_PURPOSE[campaign.channel], True, SuppressionReason.NO_CONSENT]
         cap_statuses = ", ".join(["%s"] * len(SENT_STATUSES))
         for window, cap in (
             (timedelta(days=1), policy.cap_per_day),
