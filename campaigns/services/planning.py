@@ -39,10 +39,9 @@ _HASH_A, _HASH_B, _MOD = 2654435761, 40503, 1000003
 def audience_queryset(campaign: Campaign) -> QuerySet:
     """The campaign's audience: its saved segment, its own condition, or everyone."""
     from crm.conditions import contacts_matching
+    from crm.selectors import live_contacts, segment_contacts
 
     if campaign.segment_id:
-        from crm.selectors import segment_contacts
-
         return segment_contacts(campaign.segment)
     if campaign.condition:
         return contacts_matching(campaign.org, campaign.condition)
