@@ -65,9 +65,7 @@ def _launch(client, campaign_id, capture):
     return response.json()
 
 
-def test_sms_campaign_flow(
-    sales_bob, audience, acme, daytime, django_capture_on_commit_callbacks
-):
+def test_sms_campaign_flow(sales_bob, audience, acme, daytime, django_capture_on_commit_callbacks):
     client = sales_bob.client()
     segment = client.post(
         "/api/v1/segments",
