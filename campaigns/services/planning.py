@@ -36,6 +36,12 @@ from campaigns.services.policy import CONSENT_PURPOSE, SENT_STATUSES, policy_for
 _HASH_A, _HASH_B, _MOD = 2654435761, 40503, 1000003
 
 
+def _dt(value):
+    """Datetimes as the backend stores them (SQLite compares text: the ORM's format must
+    match, or raw-inserted rows sort wrongly against ORM filters)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 def audience_queryset(campaign: Campaign) -> QuerySet:
     """The campaign's audience: its saved segment, its own condition, or everyone."""
     from crm.conditions import contacts_matching
@@ -141,7 +147,7 @@ def plan_campaign(*, campaign: Campaign) -> int:
             reason_params += [
                 MessageClass.MARKETING,
                 *SENT_STATUSES,
-                now - window,
+                _dt(now - window),
                 cap,
                 SuppressionReason.FREQUENCY_CAP,
             ]
@@ -175,8 +181,8 @@ def plan_campaign(*, campaign: Campaign) -> int:
     # Parameters follow the placeholders' order in the SQL text.
     params = [
         campaign.org_id,
-        now,
-        now,
+        _dt(now),
+        _dt(now),
         campaign.pk,
         campaign.channel,
         campaign.message_class,
@@ -185,7 +191,7 @@ def plan_campaign(*, campaign: Campaign) -> int:
         app_id,
         "{}",
         *status_params,
-        due_at,
+        _dt(due_at),
         False,
         *reason_params,
         *inner_params,
