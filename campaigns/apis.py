@@ -119,6 +119,8 @@ class CampaignOutput(serializers.ModelSerializer):
             "channel",
             "message_class",
             "provider_account",
+            "wechat_account",
+            "segment",
             "condition",
             "holdout_pct",
             "params",

@@ -186,6 +186,14 @@ class Campaign(TenantModel):
         related_name="+",
         verbose_name=_("公众号/小程序"),
     )
+    segment = models.ForeignKey(
+        "crm.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("人群"),
+    )
     condition = models.JSONField(_("人群条件"), null=True, blank=True)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     params = models.JSONField(_("模板变量"), default=dict, blank=True)

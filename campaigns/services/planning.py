@@ -36,18 +36,22 @@ from campaigns.services.policy import CONSENT_PURPOSE, SENT_STATUSES, policy_for
 _HASH_A, _HASH_B, _MOD = 2654435761, 40503, 1000003
 
 
+def _dt(value):
+    """Datetimes as the backend stores them (SQLite compares text: the ORM's format must
+    match, or raw-inserted rows sort wrongly against ORM filters)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 def audience_queryset(campaign: Campaign) -> QuerySet:
     """The campaign's audience: its saved segment, its own condition, or everyone."""
     from crm.conditions import contacts_matching
-    from crm.models import Contact
+    from crm.selectors import live_contacts, segment_contacts
 
     if campaign.segment_id:
-        from crm.selectors import segment_contacts
-
         return segment_contacts(campaign.segment)
     if campaign.condition:
         return contacts_matching(campaign.org, campaign.condition)
-    return Contact.objects.for_org(campaign.org_id)
+    return live_contacts(campaign.org_id)
 
 
 def _subquery(qs: QuerySet) -> tuple[str, list]:
@@ -115,11 +119,6 @@ def plan_campaign(*, campaign: Campaign) -> int:
     reason_params: list = [SuppressionReason.ERASED, SuppressionReason.NO_ADDRESS]
     if marketing:
         delivery = Delivery._meta.db_table
-        reasons.append(
-            f"WHEN NOT EXISTS (SELECT 1 FROM {Consent._meta.db_table} k WHERE "
-            f"k.contact_id = y.contact_id AND k.purpose = %s AND k.granted = %s) THEN %s"
-        )
-        reason_params += [CONSENT_PURPOSE[campaign.channel], True, SuppressionReason.NO_CONSENT]
         if campaign.channel == Channel.SMS:
             reasons.append(
                 f"WHEN EXISTS (SELECT 1 FROM {SmsOptOut._meta.db_table} o WHERE o.org_id = %s "
@@ -130,6 +129,11 @@ def plan_campaign(*, campaign: Campaign) -> int:
                 account.sign_name if account else "",
                 SuppressionReason.OPTED_OUT,
             ]
+        reasons.append(
+            f"WHEN NOT EXISTS (SELECT 1 FROM {Consent._meta.db_table} k WHERE "
+            f"k.contact_id = y.contact_id AND k.purpose = %s AND k.granted = %s) THEN %s"
+        )
+        reason_params += [CONSENT_PURPOSE[campaign.channel], True, SuppressionReason.NO_CONSENT]
         cap_statuses = ", ".join(["%s"] * len(SENT_STATUSES))
         for window, cap in (
             (timedelta(days=1), policy.cap_per_day),
@@ -143,7 +147,7 @@ def plan_campaign(*, campaign: Campaign) -> int:
             reason_params += [
                 MessageClass.MARKETING,
                 *SENT_STATUSES,
-                now - window,
+                _dt(now - window),
                 cap,
                 SuppressionReason.FREQUENCY_CAP,
             ]
@@ -177,8 +181,8 @@ def plan_campaign(*, campaign: Campaign) -> int:
     # Parameters follow the placeholders' order in the SQL text.
     params = [
         campaign.org_id,
-        now,
-        now,
+        _dt(now),
+        _dt(now),
         campaign.pk,
         campaign.channel,
         campaign.message_class,
@@ -187,7 +191,7 @@ def plan_campaign(*, campaign: Campaign) -> int:
         app_id,
         "{}",
         *status_params,
-        due_at,
+        _dt(due_at),
         False,
         *reason_params,
         *inner_params,

@@ -275,11 +275,12 @@ def decide(
         if facts.mp_grants.get(grant_key, 0) - running[("mp", grant_key)] <= 0:
             return Decision.suppress(SuppressionReason.NO_SUBSCRIPTION)
     if marketing:
+        # An explicit opt-out is the more specific reason (it also withdrew the consent).
+        if channel == Channel.SMS and (candidate.to_hash, candidate.sign_name) in facts.opt_outs:
+            return Decision.suppress(SuppressionReason.OPTED_OUT)
         purpose = CONSENT_PURPOSE[channel]
         if (candidate.contact_id, purpose) not in facts.consents:
             return Decision.suppress(SuppressionReason.NO_CONSENT)
-        if channel == Channel.SMS and (candidate.to_hash, candidate.sign_name) in facts.opt_outs:
-            return Decision.suppress(SuppressionReason.OPTED_OUT)
         if channel == Channel.WECHAT_MASS:
             mass = facts.mass_month.get(candidate.contact_id, 0)
             if mass + running[("mass", candidate.contact_id)] >= MASS_PER_MONTH:

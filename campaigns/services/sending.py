@@ -155,6 +155,20 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _update_ids(ids: list[int], *, only_sending: bool = False, **fields) -> int:
+    """UPDATE … WHERE id = ANY(ids): one statement, no per-id expression building (the ORM's
+    ``pk__in`` resolves every element, which dominated the send loop's CPU)."""
+    if not ids:
+        return 0
+    qs = Delivery.unscoped.all()
+    if only_sending:
+        qs = qs.filter(status=DeliveryStatus.SENDING)
+    if not _is_postgres():
+        return qs.filter(pk__in=ids).update(**fields)
+    table = Delivery._meta.db_table
+    return qs.extra(where=[f'"{table}"."id" = ANY(%s)'], params=[list(ids)]).update(**fields)  # noqa: S610 - constant SQL, ids bound
+
+
 def _candidate(row: Delivery) -> policy.Candidate:
     return policy.Candidate(
         org_id=row.org_id,
@@ -193,12 +207,13 @@ def claim(
             qs = qs.filter(pk__in=ids)
         if campaign_id is not None:
             qs = qs.filter(campaign_id=campaign_id)
-        qs = qs.select_related("template", "account", "wechat_account").order_by("due_at", "id")
+        qs = qs.only(*CLAIM_FIELDS).order_by("due_at", "id")
         if _is_postgres():
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         rows = list(qs[:limit])
         if not rows:
             return []
+        _attach_related(rows)
         decisions = policy.evaluate([_candidate(r) for r in rows], now=now)
         suppressed: dict[str, list[int]] = defaultdict(list)
         deferred: dict = defaultdict(list)
@@ -211,15 +226,16 @@ def claim(
             else:
                 to_send.append(row)
         for reason, pks in suppressed.items():
-            Delivery.unscoped.filter(pk__in=pks).update(
-                status=DeliveryStatus.SUPPRESSED, reason=reason, updated_at=now
-            )
+            _update_ids(pks, status=DeliveryStatus.SUPPRESSED, reason=reason, updated_at=now)
         for until, pks in deferred.items():
-            Delivery.unscoped.filter(pk__in=pks).update(due_at=until, deferred=True, updated_at=now)
+            _update_ids(pks, due_at=until, deferred=True, updated_at=now)
+        # Campaign parameters and tracked links first: rows share a provider request only
+        # when their final parameters are equal.
+        _attach_campaign_params(to_send)
         groups: dict[tuple, list[Delivery]] = defaultdict(list)
         for row in to_send:
             sender = get_sender(row)
-            message_key = sender.group_key(_outbound(row, ""))
+            message_key = sender.group_key(_outbound(row, "", decrypt=False))
             groups[(row.account_id, row.wechat_account_id, row.channel, message_key)].append(row)
         batches: list[tuple[str, list[Delivery]]] = []
         for members in groups.values():
@@ -227,7 +243,8 @@ def claim(
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 batch_key = uuid.uuid4().hex[:24]
-                Delivery.unscoped.filter(pk__in=[r.pk for r in chunk]).update(
+                _update_ids(
+                    [r.pk for r in chunk],
                     status=DeliveryStatus.SENDING,
                     batch_key=batch_key,
                     claimed_at=now,
@@ -263,12 +280,44 @@ def _consume_mp_grants(rows: list[Delivery], now) -> None:
             MpSubscribeConsent.unscoped.filter(pk=grant.pk).update(status="used", used_at=now)
 
 
-def _outbound(row: Delivery, batch_key: str) -> OutboundMessage:
+CLAIM_FIELDS = (
+    "id",
+    "org_id",
+    "campaign_id",
+    "contact_id",
+    "channel",
+    "message_class",
+    "template_id",
+    "account_id",
+    "wechat_account_id",
+    "to_encrypted",
+    "to_hash",
+    "params",
+    "attempts",
+    "due_at",
+)
+
+
+def _attach_related(rows: list[Delivery]) -> None:
+    """Templates and accounts once per batch instead of one joined copy per row."""
+    from campaigns.models.wechat import WeChatAccount
+
+    templates = MessageTemplate.unscoped.in_bulk({r.template_id for r in rows})
+    accounts = ProviderAccount.unscoped.in_bulk({r.account_id for r in rows if r.account_id})
+    wechat_ids = {r.wechat_account_id for r in rows if r.wechat_account_id}
+    wechat = WeChatAccount.unscoped.in_bulk(wechat_ids) if wechat_ids else {}
+    for row in rows:
+        Delivery.template.field.set_cached_value(row, templates[row.template_id])
+        Delivery.account.field.set_cached_value(row, accounts.get(row.account_id))
+        Delivery.wechat_account.field.set_cached_value(row, wechat.get(row.wechat_account_id))
+
+
+def _outbound(row: Delivery, batch_key: str, *, decrypt: bool = True) -> OutboundMessage:
     params = dict(getattr(row, "campaign_params", {}) or {})
     params.update(row.params or {})
     return OutboundMessage(
         delivery_id=row.pk,
-        to=pii.decrypt(row.to_encrypted) if row.to_encrypted else "",
+        to=pii.decrypt(row.to_encrypted) if (decrypt and row.to_encrypted) else "",
         text=render_text(template=row.template, params=params, account=row.account),
         template_id=row.template.provider_template_id,
         params=provider_params(row.template, params),
@@ -322,18 +371,61 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
     by_outcome: dict[Outcome, list[SendResult]] = defaultdict(list)
     for result in results:
         by_outcome[result.outcome].append(result)
-    live = Delivery.unscoped.filter(status=DeliveryStatus.SENDING)
     sent = by_outcome.get(Outcome.SENT, [])
     if sent:
-        live.filter(pk__in=[r.delivery_id for r in sent]).update(
-            status=DeliveryStatus.SENT, sent_at=now, updated_at=now
-        )
-        ids = {r.provider_message_id for r in sent}
-        if len(ids) == 1:
-            Delivery.unscoped.filter(pk__in=[r.delivery_id for r in sent]).update(
-                provider_message_id=ids.pop()
+        _record_sent(sent, now)
+    for outcome, status in (
+        (Outcome.FAILED, DeliveryStatus.FAILED),
+        (Outcome.UNKNOWN, DeliveryStatus.UNKNOWN),
+    ):
+        items = by_outcome.get(outcome, [])
+        if items:
+            _update_ids(
+                [r.delivery_id for r in items],
+                only_sending=True,
+                status=status,
+                error=items[0].error[:255],
+                updated_at=now,
             )
-        else:
+    retry = by_outcome.get(Outcome.RETRY, [])
+    if retry:
+        attempts = max(rows[r.delivery_id].attempts for r in retry)
+        exhausted = {
+            r.delivery_id
+            for r in retry
+            if rows[r.delivery_id].attempts >= settings.CAMPAIGNS_MAX_ATTEMPTS
+        }
+        _update_ids(
+            list(exhausted),
+            only_sending=True,
+            status=DeliveryStatus.FAILED,
+            error=retry[0].error[:255],
+            updated_at=now,
+        )
+        # Safe to send again: the provider said it did not take these.
+        _update_ids(
+            [r.delivery_id for r in retry if r.delivery_id not in exhausted],
+            only_sending=True,
+            status=DeliveryStatus.PENDING,
+            due_at=now + _backoff(attempts),
+            error=retry[0].error[:255],
+            updated_at=now,
+        )
+
+
+def _record_sent(sent: list[SendResult], now) -> None:
+    ids = [r.delivery_id for r in sent]
+    provider_ids = {r.provider_message_id for r in sent}
+    if len(provider_ids) == 1 or not _is_postgres():
+        _update_ids(
+            ids,
+            only_sending=True,
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            provider_message_id=sent[0].provider_message_id if len(provider_ids) == 1 else "",
+            updated_at=now,
+        )
+        if len(provider_ids) > 1:
             Delivery.unscoped.bulk_update(
                 [
                     Delivery(pk=r.delivery_id, provider_message_id=r.provider_message_id)
@@ -342,36 +434,23 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
                 ["provider_message_id"],
                 batch_size=500,
             )
-    for outcome, status in (
-        (Outcome.FAILED, DeliveryStatus.FAILED),
-        (Outcome.UNKNOWN, DeliveryStatus.UNKNOWN),
-    ):
-        items = by_outcome.get(outcome, [])
-        if items:
-            live.filter(pk__in=[r.delivery_id for r in items]).update(
-                status=status, error=items[0].error[:255], updated_at=now
-            )
-    retry = by_outcome.get(Outcome.RETRY, [])
-    if retry:
-        attempts = max(rows[r.delivery_id].attempts for r in retry)
-        exhausted = [
-            r.delivery_id
-            for r in retry
-            if rows[r.delivery_id].attempts >= settings.CAMPAIGNS_MAX_ATTEMPTS
-        ]
-        again = [r.delivery_id for r in retry if r.delivery_id not in set(exhausted)]
-        if exhausted:
-            live.filter(pk__in=exhausted).update(
-                status=DeliveryStatus.FAILED, error=retry[0].error[:255], updated_at=now
-            )
-        if again:
-            # Safe to send again: the provider said it did not take these.
-            live.filter(pk__in=again).update(
-                status=DeliveryStatus.PENDING,
-                due_at=now + _backoff(attempts),
-                error=retry[0].error[:255],
-                updated_at=now,
-            )
+        return
+    # One statement for a whole provider request with per-number message ids.
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET status = %s, sent_at = %s, updated_at = %s, "  # noqa: S608
+            f"provider_message_id = v.pid FROM (SELECT unnest(%s::bigint[]) AS id, "
+            f"unnest(%s::text[]) AS pid) AS v WHERE d.id = v.id AND d.status = %s",
+            [
+                DeliveryStatus.SENT,
+                now,
+                now,
+                ids,
+                [r.provider_message_id for r in sent],
+                DeliveryStatus.SENDING,
+            ],
+        )
 
 
 def send_batch(batch_key: str, rows: list[Delivery]) -> None:
@@ -415,7 +494,6 @@ def send_due(
         )
         if not batches:
             break
-        _attach_campaign_params([r for _key, rows in batches for r in rows])
         for batch_key, rows in batches:
             send_batch(batch_key, rows)
             done += len(rows)

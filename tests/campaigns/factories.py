@@ -54,3 +54,14 @@ def add_phone(contact, phone: str):
         value_hash=pii.lookup_hash("phone", phone),
         value_encrypted=pii.encrypt(phone),
     )
+
+
+def beijing(hour: int, minute: int = 0, days: int = 0):
+    """An aware datetime at the given Beijing wall-clock time on today's Beijing date (plus
+    ``days``): close to the real clock so signed tokens stay valid."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(tz).date() + timedelta(days=days)
+    return datetime(today.year, today.month, today.day, hour, minute, tzinfo=tz)
