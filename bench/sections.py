@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bench import api_baseline
+from bench import coupons as coupons_bench
 
 SECTIONS = {
     "api": api_baseline.run,
+    "coupons": coupons_bench.run,
 }

@@ -562,6 +562,8 @@ def coupon_reconcile(*, batch: int = 2000) -> int:
     """Write claims logged by the Redis script into the database. Safe to run concurrently
     and repeatedly: rows are inserted with ON CONFLICT DO NOTHING against the unique
     constraints, and the log is trimmed only after the insert commits."""
+    if backend() == "pg":
+        return pg_claims_follow_up()
     if backend() != "redis":
         return 0
     client = _sredis()
@@ -624,31 +626,49 @@ def _reconcile_one(client, coupon_id: int, batch: int) -> int:
 
 # --- backend: PostgreSQL, one statement through an async pool -----------------------------
 
+# One statement decides a micro-batch of claims for one coupon (arrival order = ``ord``):
+# lock the coupon row, number each viewer's requests after the claims they already hold,
+# keep those within the per-viewer limit, grant the first ``stock - claimed`` of them,
+# bump the counter once and insert the granted rows. A concurrent batch from another
+# process that slipped a claim in between our snapshot and the lock makes the INSERT hit
+# a unique constraint: the whole statement rolls back and the batch is retried.
 _PG_CLAIM = """
-WITH cp AS (
-  SELECT id, org_id, room_id, stock, claimed, per_viewer_limit, released_at, valid_until
-  FROM livecommerce_coupon WHERE id = %(coupon)s
+WITH req AS (
+  SELECT r.contact_id, r.code, r.ord
+  FROM unnest(%(contacts)s::bigint[], %(codes)s::text[]) WITH ORDINALITY AS r(contact_id, code, ord)
+), cp AS (
+  SELECT id, org_id, stock, claimed, per_viewer_limit FROM livecommerce_coupon
+  WHERE id = %(coupon)s AND org_id = %(org)s AND released_at IS NOT NULL AND valid_until > now()
+  FOR UPDATE
 ), mine AS (
-  SELECT count(*) AS n FROM livecommerce_couponclaim
-  WHERE coupon_id = %(coupon)s AND contact_id = %(contact)s
+  SELECT contact_id, count(*) AS n FROM livecommerce_couponclaim
+  WHERE coupon_id = %(coupon)s AND contact_id = ANY(%(contacts)s::bigint[]) GROUP BY contact_id
+), ranked AS (
+  SELECT req.*, coalesce(mine.n, 0)
+         + row_number() OVER (PARTITION BY req.contact_id ORDER BY req.ord) AS nth
+  FROM req LEFT JOIN mine USING (contact_id)
+), eligible AS (
+  SELECT ranked.*, row_number() OVER (ORDER BY ranked.ord) AS k
+  FROM ranked, cp WHERE ranked.nth <= cp.per_viewer_limit
+), granted AS (
+  SELECT eligible.*, cp.claimed + eligible.k AS slot
+  FROM eligible, cp WHERE eligible.k <= cp.stock - cp.claimed
 ), upd AS (
-  UPDATE livecommerce_coupon c SET claimed = c.claimed + 1
-  FROM mine
-  WHERE c.id = %(coupon)s AND c.org_id = %(org)s AND c.released_at IS NOT NULL
-    AND c.valid_until > now() AND c.claimed < c.stock AND mine.n < c.per_viewer_limit
-  RETURNING c.id, c.claimed, c.stock, c.org_id
+  UPDATE livecommerce_coupon c SET claimed = c.claimed + (SELECT count(*) FROM granted)
+  FROM cp WHERE c.id = cp.id RETURNING c.claimed, c.stock
 ), ins AS (
   INSERT INTO livecommerce_couponclaim
     (org_id, coupon_id, contact_id, nth, slot, code, claimed_at, created_at, updated_at,
-     redeemed_via, order_ref, clip_id)
-  SELECT upd.org_id, upd.id, %(contact)s, mine.n + 1, upd.claimed, %(code)s, now(), now(),
-         now(), '', '', NULL
-  FROM upd, mine
-  RETURNING nth, slot
+     redeemed_via, order_ref, clip_id, crm_recorded)
+  SELECT %(org)s, %(coupon)s, contact_id, nth, slot, code, now(), now(), now(), '', '',
+         NULL, false
+  FROM granted
+  RETURNING code, nth, slot
 )
-SELECT cp.org_id, cp.room_id, cp.stock, cp.claimed, cp.per_viewer_limit,
-       cp.released_at IS NOT NULL, cp.valid_until > now(), mine.n, ins.nth, ins.slot
-FROM mine LEFT JOIN cp ON true LEFT JOIN ins ON true
+SELECT ranked.ord, ins.nth, ins.slot, ranked.nth,
+       (SELECT per_viewer_limit FROM cp), (SELECT stock - claimed FROM upd)
+FROM ranked LEFT JOIN ins ON ins.code = ranked.code
+ORDER BY ranked.ord
 """
 
 _pg_pools: dict = {}
@@ -677,42 +697,89 @@ async def _pg_pool():
     return pool
 
 
-async def _pg_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
-    import psycopg
+class _PgBatcher(_ClaimBatcher):
+    """The PostgreSQL-only twin of the Redis batcher: one statement (and one commit, which
+    is what bounds a single hot row) per micro-batch instead of one per claim."""
 
-    pool = await _pg_pool()
-    code = new_claim_code()
-    async with pool.connection() as conn:
+    def __init__(self, pool):
+        self.pool = pool
+        self.pending = {}
+        self.scheduled = False
+
+    async def _run(self, org_id: int, coupon_id: int, items: list) -> None:
+        import psycopg
+
+        params = {
+            "coupon": coupon_id,
+            "org": org_id,
+            "contacts": [item[0] for item in items],
+            "codes": [item[1] for item in items],
+        }
         try:
-            cursor = await conn.execute(
-                _PG_CLAIM, {"coupon": coupon_id, "org": org_id, "contact": contact_id, "code": code}
-            )
-            row = await cursor.fetchone()
-        except psycopg.errors.UniqueViolation:
-            # The same viewer's concurrent claim took this (coupon, contact, nth) first.
-            raise LimitReached(_("已达领取上限")) from None
-    c_org, room_id, stock, claimed, limit, released, valid, mine, nth, slot = row
+            for attempt in range(20):
+                try:
+                    async with self.pool.connection() as conn:
+                        cursor = await conn.execute(_PG_CLAIM, params)
+                        rows = await cursor.fetchall()
+                    break
+                except psycopg.errors.UniqueViolation:
+                    # Another process won a claim between our snapshot and our lock: the
+                    # statement rolled back as a whole; decide the batch again.
+                    await asyncio.sleep(0.001 * attempt)
+            else:
+                raise RuntimeError("coupon batch kept conflicting")
+        except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
+            for *_, future in items:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), row in zip(items, rows, strict=True):
+            if not future.done():
+                future.set_result(row)
+
+
+async def _pg_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
+    loop_id = id(asyncio.get_running_loop())
+    batcher = _pg_batchers.get(loop_id)
+    if batcher is None:
+        batcher = _pg_batchers[loop_id] = _PgBatcher(await _pg_pool())
+    code = new_claim_code()
+    _ord, nth, slot, wanted_nth, limit, remaining = await batcher.submit(
+        org_id, coupon_id, contact_id, code, clip_id or 0
+    )
     if nth is not None:
-        _room_ids[coupon_id] = room_id
-        return ClaimReceipt(coupon_id, contact_id, nth, slot, code, stock - slot)
-    if c_org is None or c_org != org_id:
-        raise NotFound(_("优惠券不存在"))
-    if not released:
-        raise NotReleased(_("优惠券尚未发放"))
-    if not valid:
-        raise Expired(_("优惠券已过期"))
-    if mine >= limit:
+        return ClaimReceipt(coupon_id, contact_id, nth, slot, code, remaining)
+    if limit is None:  # no such coupon here, not released, or expired
+        coupon = await sync_to_async(_coupon_or_none)(coupon_id)
+        raise _classify(coupon, org_id, 0)
+    if wanted_nth > limit:
         raise LimitReached(_("已达领取上限"))
     raise SoldOut(_("优惠券已抢光"))
 
 
-def pg_claims_follow_up(*, coupon_id: int) -> None:
-    """CRM events for claims written by the PostgreSQL fast path (run by the periodic
-    reconciler; idempotent through the events' keys)."""
-    claims = list(CouponClaim.unscoped.select_related("coupon").filter(coupon_id=coupon_id))
-    if claims:
+_pg_batchers: dict[int, _PgBatcher] = {}
+
+
+def pg_claims_follow_up(*, batch: int = 2000) -> int:
+    """CRM events for claims written by the PostgreSQL fast path (``crm_recorded`` false),
+    run by the periodic reconciler; idempotent through the events' keys."""
+    done = 0
+    while True:
         with transaction.atomic():
-            _after_claims(claims[0].org_id, claims)
+            claims = list(
+                CouponClaim.unscoped.select_for_update(skip_locked=True)
+                .select_related("coupon")
+                .filter(crm_recorded=False)[:batch]
+            )
+            if not claims:
+                return done
+            by_org: dict[int, list[CouponClaim]] = {}
+            for claim in claims:
+                by_org.setdefault(claim.org_id, []).append(claim)
+            for org_id, group in by_org.items():
+                _after_claims(org_id, group)
+            CouponClaim.unscoped.filter(pk__in=[c.pk for c in claims]).update(crm_recorded=True)
+        done += len(claims)
 
 
 # --- redeem -------------------------------------------------------------------------------

@@ -267,3 +267,9 @@ def test_postgresql_only_claim_burst_never_oversells(viewers, settings):
     assert set(stored.values_list("contact_id", flat=True)) == winners
     coupon.refresh_from_db()
     assert coupon.claimed == STOCK
+    # The reconciler records their CRM events afterwards (the hot path never waits).
+    from crm.models import Event
+
+    assert coupon_reconcile() == STOCK
+    assert coupon_reconcile() == 0
+    assert Event.unscoped.filter(type="coupon.claim", props__coupon=coupon.pk).count() == STOCK
