@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bench import api_baseline
+from bench import coupons as coupons_bench
 from bench import scoring as scoring_bench
 
 SECTIONS = {
     "api": api_baseline.run,
     "scoring": scoring_bench.run,
+    "coupons": coupons_bench.run,
 }

@@ -21,7 +21,7 @@ class LivecommerceConfig(AppConfig):
 
         periodic("livecommerce.reservations_sweep", tasks.reservations_sweep, 30)
         periodic("livecommerce.online_sample", tasks.online_sample, 30)
-        if settings.COUPON_CLAIM_BACKEND == "redis":
+        if settings.COUPON_CLAIM_BACKEND in ("redis", "pg"):
             periodic(
                 "livecommerce.coupon_reconcile",
                 tasks.coupon_reconcile,
