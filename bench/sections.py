@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import api_baseline
+from bench import api_baseline, fanout
 from bench import coupons as coupons_bench
 from bench import scoring as scoring_bench
 
@@ -10,4 +10,5 @@ SECTIONS = {
     "api": api_baseline.run,
     "scoring": scoring_bench.run,
     "coupons": coupons_bench.run,
+    "fanout": fanout.run,
 }
