@@ -153,3 +153,21 @@ def test_org_without_an_sms_template_gets_a_clear_503(acme, viewer_dan):
     response = request_code(viewer_dan)
     assert response.status_code == 503 and response.json()["code"] == "sms_unavailable"
     assert not PhoneOtp.objects.for_org(acme).exists()
+
+
+def test_binding_a_phone_someone_else_holds_merges_them_through_one_id(acme, viewer_dan):
+    earlier = ContactFactory(org=acme, nickname="电话里的人")
+    ContactIdentity.objects.for_org(acme).create(
+        org=acme,
+        contact=earlier,
+        kind="phone",
+        value_hash=pii.lookup_hash("phone", PHONE),
+        value_encrypted=pii.encrypt(PHONE),
+    )
+    request_code(viewer_dan)
+    bound = verify(viewer_dan, last_code())
+    assert bound.status_code == 200
+    assert bound.json()["contact_id"] == earlier.pk  # the surviving record
+    assert parse_token(bound.json()["token"]).contact_id == earlier.pk
+    viewer_dan.contact.refresh_from_db()
+    assert viewer_dan.contact.merged_into_id == earlier.pk
