@@ -8,7 +8,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/qianmian
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv run serve test test-integration lint format bench messages clean system-deps
+.PHONY: venv run serve test test-integration lint format bench messages clean system-deps vendor stream-demo
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,23 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-venv: $(VENV)/.installed messages
+venv: $(VENV)/.installed messages vendor
 
 messages: $(VENV)/.installed
 	@$(PY) manage.py compilemessages -v0 --ignore=.venv
+
+# Browser libraries from the npm registry (package.json), copied into static/vendor/.
+static/vendor/hls.min.js: package.json
+	npm install --no-audit --no-fund --silent --package-lock=false
+	mkdir -p static/vendor
+	cp node_modules/hls.js/dist/hls.min.js static/vendor/hls.min.js
+
+vendor: static/vendor/hls.min.js
+
+# nginx-rtmp on free non-root ports with its own prefix, and ffmpeg's test source pushed
+# into the demo room (run `make run` in another terminal first).
+stream-demo: venv
+	$(PY) -m livecommerce.media.stream_demo
 
 # Debian packages for the media path, browser tests and CJK posters (root on CI machines).
 system-deps:
@@ -58,4 +71,4 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) var static/vendor
+	rm -rf $(VENV) var static/vendor node_modules

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from bench import api_baseline, fanout
+from bench import coupons as coupons_bench
 from bench import scoring as scoring_bench
 
 SECTIONS = {
     "api": api_baseline.run,
     "fanout": fanout.run,
+    "coupons": coupons_bench.run,
     "scoring": scoring_bench.run,
 }

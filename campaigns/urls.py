@@ -1,1 +1,33 @@
-urlpatterns: list = []
+from django.urls import path
+
+from campaigns import apis
+
+urlpatterns = [
+    path("templates", apis.TemplateListApi.as_view(), name="templates"),
+    path(
+        "templates/<int:template_id>/approval",
+        apis.TemplateApprovalApi.as_view(),
+        name="template-approval",
+    ),
+    path("campaigns", apis.CampaignListApi.as_view(), name="campaigns"),
+    path("campaigns/<int:campaign_id>", apis.CampaignDetailApi.as_view(), name="campaign"),
+    path(
+        "campaigns/<int:campaign_id>/preview",
+        apis.CampaignPreviewApi.as_view(),
+        name="campaign-preview",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/launch",
+        apis.CampaignLaunchApi.as_view(),
+        name="campaign-launch",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/stats", apis.CampaignStatsApi.as_view(), name="campaign-stats"
+    ),
+    path(
+        "campaigns/<int:campaign_id>/deliveries",
+        apis.CampaignDeliveriesApi.as_view(),
+        name="campaign-deliveries",
+    ),
+    path("journeys", apis.JourneyListApi.as_view(), name="journeys"),
+]

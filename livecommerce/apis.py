@@ -1,4 +1,7 @@
+from decimal import Decimal
+
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import get_object_or_404
@@ -211,3 +214,597 @@ class RoomEndApi(APIView):
         ensure_can_manage_room(membership=membership, room=room)
         room = room_end(room=room)
         return Response(RoomOutputSerializer(room, context={"membership": membership}).data)
+
+
+# --- live rooms: products, coupons, claims, reservations, follows, draws, replays ----------
+
+from django.http import HttpResponse  # noqa: E402
+from rest_framework.parsers import FormParser, MultiPartParser  # noqa: E402
+from rest_framework.permissions import AllowAny  # noqa: E402
+
+from core.auth import viewer_of  # noqa: E402
+from core.errors import NotFound  # noqa: E402
+from core.permissions import IsViewer, IsViewerOrStaff, staff_with_roles  # noqa: E402
+from livecommerce.models import (  # noqa: E402
+    Coupon,
+    CouponClaim,
+    CouponKind,
+    Draw,
+    DrawEligibility,
+    ProductClip,
+    RoomProduct,
+)
+from livecommerce.selectors import replay_for_room, room_card, room_public_state  # noqa: E402
+from livecommerce.services import coupons as coupon_services  # noqa: E402
+from livecommerce.services import draws as draw_services  # noqa: E402
+from livecommerce.services import invites as invite_services  # noqa: E402
+from livecommerce.services import products as product_services  # noqa: E402
+from livecommerce.services import replays as replay_services  # noqa: E402
+from livecommerce.services import reservations as reservation_services  # noqa: E402
+from livecommerce.services.rooms import room_cover_set  # noqa: E402
+from livecommerce.services.stats import room_stats  # noqa: E402
+
+IsStreamerSalesOrAdmin = staff_with_roles("streamer", "sales", "admin")
+
+
+def _managed_room(request, room_id: int) -> Room:
+    room = _visible_room(request, room_id)
+    ensure_can_manage_room(membership=membership_of(request), room=room)
+    return room
+
+
+def _viewer_contact(request):
+    from crm.models import Contact
+
+    viewer = viewer_of(request)
+    contact = Contact.objects.for_org(viewer.org_id).filter(pk=viewer.contact_id).first()
+    if contact is None or contact.erased_at is not None:
+        raise NotFound(_("观众不存在"))
+    return contact
+
+
+def _room_in_callers_org(request, room_id: int) -> Room:
+    from core.auth import org_id_of
+
+    return get_for_org_or_404(Room, org_id_of(request), pk=room_id)
+
+
+class RoomProductItemSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="product.name", read_only=True)
+    price = serializers.DecimalField(
+        source="product.price", max_digits=10, decimal_places=2, read_only=True
+    )
+
+    class Meta:
+        model = RoomProduct
+        fields = ["id", "product", "name", "price", "position", "is_pinned"]
+        read_only_fields = fields
+
+
+class RoomProductsApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+
+    class RoomProductAddInput(serializers.Serializer):
+        product = serializers.IntegerField(min_value=1, max_value=2**62)
+
+    @extend_schema(responses=RoomProductItemSerializer(many=True))
+    def get(self, request, room_id: int):
+        room = _visible_room(request, room_id)
+        items = RoomProduct.objects.for_org(room.org_id).filter(room=room).select_related("product")
+        return Response(RoomProductItemSerializer(items, many=True).data)
+
+    @extend_schema(request=RoomProductAddInput, responses={201: RoomProductItemSerializer})
+    def post(self, request, room_id: int):
+        room = _managed_room(request, room_id)
+        data = self.RoomProductAddInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        product = Product.objects.for_org(room.org_id).filter(pk=data.validated_data["product"])
+        product = product.first()
+        if product is None:
+            raise serializers.ValidationError({"product": [_("商品不存在")]})
+        item = product_services.room_product_add(
+            membership=membership_of(request), room=room, product=product
+        )
+        return Response(RoomProductItemSerializer(item).data, status=201)
+
+
+class RoomProductPinApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+
+    class PinInput(serializers.Serializer):
+        pinned = serializers.BooleanField(default=True)
+
+    @extend_schema(request=PinInput, responses=RoomProductItemSerializer)
+    def post(self, request, room_id: int, product_id: int):
+        room = _managed_room(request, room_id)
+        product = get_for_org_or_404(Product, room.org_id, pk=product_id)
+        data = self.PinInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = product_services.room_product_pin(
+            membership=membership_of(request),
+            room=room,
+            product=product,
+            pinned=data.validated_data["pinned"],
+        )
+        return Response(RoomProductItemSerializer(item).data)
+
+
+class CouponOutputSerializer(serializers.ModelSerializer):
+    remaining = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Coupon
+        fields = [
+            "id",
+            "room",
+            "name",
+            "kind",
+            "amount",
+            "threshold",
+            "stock",
+            "claimed",
+            "remaining",
+            "per_viewer_limit",
+            "valid_until",
+            "released_at",
+        ]
+
+    def get_remaining(self, coupon) -> int:
+        return coupon_services.coupon_remaining(coupon)
+
+
+class RoomCouponsApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+
+    class CouponCreateInput(serializers.Serializer):
+        name = serializers.CharField(max_length=60)
+        kind = serializers.ChoiceField(choices=CouponKind.choices)
+        amount = serializers.DecimalField(
+            max_digits=10, decimal_places=2, min_value=Decimal("0.01")
+        )
+        threshold = serializers.DecimalField(
+            max_digits=10, decimal_places=2, min_value=0, required=False, default=0
+        )
+        stock = serializers.IntegerField(min_value=1, max_value=10_000_000)
+        per_viewer_limit = serializers.IntegerField(min_value=1, max_value=100, default=1)
+        valid_until = serializers.DateTimeField()
+
+    @extend_schema(responses=CouponOutputSerializer(many=True))
+    def get(self, request, room_id: int):
+        room = _visible_room(request, room_id)
+        coupons = Coupon.objects.for_org(room.org_id).filter(room=room)
+        return Response(CouponOutputSerializer(coupons, many=True).data)
+
+    @extend_schema(request=CouponCreateInput, responses={201: CouponOutputSerializer})
+    def post(self, request, room_id: int):
+        room = _visible_room(request, room_id)
+        data = self.CouponCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        coupon = coupon_services.coupon_create(
+            membership=membership_of(request), room=room, **data.validated_data
+        )
+        return Response(CouponOutputSerializer(coupon).data, status=201)
+
+
+def _managed_coupon(request, coupon_id: int) -> Coupon:
+    membership = membership_of(request)
+    coupon = get_for_org_or_404(Coupon, membership.org_id, pk=coupon_id)
+    get_object_or_404(room_list_for_staff(membership=membership), pk=coupon.room_id)
+    return coupon
+
+
+class CouponReleaseApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+
+    @extend_schema(request=None, responses=CouponOutputSerializer)
+    def post(self, request, coupon_id: int):
+        coupon = _managed_coupon(request, coupon_id)
+        coupon = coupon_services.coupon_release(membership=membership_of(request), coupon=coupon)
+        return Response(CouponOutputSerializer(coupon).data)
+
+
+class ClaimReceiptSerializer(serializers.Serializer):
+    coupon = serializers.IntegerField()
+    contact = serializers.IntegerField()
+    nth = serializers.IntegerField()
+    slot = serializers.IntegerField()
+    code = serializers.CharField()
+    remaining = serializers.IntegerField()
+
+
+class CouponClaimApi(APIView):
+    # The same contract is served by the ASGI fast path (livecommerce.fastpath) in front
+    # of Django; both call coupon_services.coupon_claim.
+    permission_classes = [IsViewer]
+
+    class ClaimInput(serializers.Serializer):
+        clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    @extend_schema(request=ClaimInput, responses={201: ClaimReceiptSerializer})
+    def post(self, request, coupon_id: int):
+        viewer = viewer_of(request)
+        data = self.ClaimInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        receipt = coupon_services.coupon_claim(
+            org_id=viewer.org_id,
+            coupon_id=coupon_id,
+            contact_id=viewer.contact_id,
+            clip_id=data.validated_data.get("clip"),
+        )
+        return Response(receipt.as_dict(), status=201)
+
+
+class MyClaimSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="coupon.name")
+    kind = serializers.CharField(source="coupon.kind")
+    amount = serializers.DecimalField(source="coupon.amount", max_digits=10, decimal_places=2)
+    threshold = serializers.DecimalField(source="coupon.threshold", max_digits=10, decimal_places=2)
+    valid_until = serializers.DateTimeField(source="coupon.valid_until")
+
+    class Meta:
+        model = CouponClaim
+        fields = [
+            "id",
+            "coupon",
+            "name",
+            "kind",
+            "amount",
+            "threshold",
+            "valid_until",
+            "code",
+            "claimed_at",
+            "redeemed_at",
+        ]
+
+
+class MyClaimsApi(APIView):
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses=MyClaimSerializer(many=True))
+    def get(self, request):
+        viewer = viewer_of(request)
+        coupon_services.coupon_reconcile()
+        claims = (
+            CouponClaim.objects.for_org(viewer.org_id)
+            .filter(contact_id=viewer.contact_id)
+            .select_related("coupon")
+            .order_by("-claimed_at")
+        )
+        return Response(MyClaimSerializer(claims, many=True).data)
+
+
+class CouponRedeemApi(APIView):
+    permission_classes = [IsStreamerSalesOrAdmin]
+
+    class RedeemInput(serializers.Serializer):
+        code = serializers.RegexField(r"^\d{10}$")
+        order = serializers.CharField(max_length=64, required=False, allow_blank=True)
+        amount = serializers.DecimalField(
+            max_digits=12, decimal_places=2, required=False, min_value=0
+        )
+
+    @extend_schema(request=RedeemInput, responses=MyClaimSerializer)
+    def post(self, request):
+        data = self.RedeemInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        order = v.get("order", "")
+        claim = coupon_services.coupon_redeem(
+            org_id=membership_of(request).org_id,
+            code=v["code"],
+            via="order" if order else "code",
+            order_ref=order,
+            props={"amount": str(v["amount"])} if "amount" in v else None,
+        )
+        if order:
+            from crm.services.events import event_record
+
+            event_record(
+                contact=claim.contact,
+                type="order",
+                props={"order": order, "amount": str(v.get("amount", "")), "clip": claim.clip_id},
+                room_id=claim.coupon.room_id,
+                key=f"order:{claim.org_id}:{order}",
+            )
+        return Response(MyClaimSerializer(claim).data)
+
+
+class RoomReserveApi(APIView):
+    permission_classes = [IsViewer]
+
+    class ReservationOutput(serializers.Serializer):
+        room = serializers.IntegerField()
+        remind_at = serializers.DateTimeField()
+        created = serializers.BooleanField()
+
+    @extend_schema(request=None, responses={201: ReservationOutput, 200: ReservationOutput})
+    def post(self, request, room_id: int):
+        room = _room_in_callers_org(request, room_id)
+        reservation, created = reservation_services.room_reserve(
+            room=room, contact=_viewer_contact(request)
+        )
+        body = {"room": room.pk, "remind_at": reservation.remind_at, "created": created}
+        return Response(self.ReservationOutput(body).data, status=201 if created else 200)
+
+
+class StreamerFollowApi(APIView):
+    permission_classes = [IsViewer]
+
+    class FollowOutput(serializers.Serializer):
+        following = serializers.BooleanField()
+        followers = serializers.IntegerField()
+
+    def _do(self, request, streamer_id: int, follow: bool):
+        streamer = get_for_org_or_404(StreamerProfile, viewer_of(request).org_id, pk=streamer_id)
+        following = reservation_services.streamer_follow(
+            streamer=streamer, contact=_viewer_contact(request), follow=follow
+        )
+        streamer.refresh_from_db(fields=["followers_count"])
+        return Response(
+            self.FollowOutput({"following": following, "followers": streamer.followers_count}).data
+        )
+
+    @extend_schema(request=None, responses=FollowOutput)
+    def post(self, request, streamer_id: int):
+        return self._do(request, streamer_id, True)
+
+    @extend_schema(request=None, responses=FollowOutput)
+    def delete(self, request, streamer_id: int):
+        return self._do(request, streamer_id, False)
+
+
+class DrawOutputSerializer(serializers.ModelSerializer):
+    winners = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Draw
+        fields = [
+            "id",
+            "room",
+            "prize",
+            "eligibility",
+            "keyword",
+            "min_minutes",
+            "winner_count",
+            "candidates",
+            "ran_at",
+            "winners",
+        ]
+
+    def get_winners(self, draw) -> list[dict]:
+        return [{"contact_id": w.contact_id, "nickname": w.nickname} for w in draw.winners.all()]
+
+
+class RoomDrawsApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+
+    class DrawCreateInput(serializers.Serializer):
+        prize = serializers.CharField(max_length=100)
+        winner_count = serializers.IntegerField(min_value=1, max_value=1000)
+        eligibility = serializers.ChoiceField(choices=DrawEligibility.choices, default="present")
+        keyword = serializers.CharField(max_length=50, required=False, allow_blank=True)
+        min_minutes = serializers.IntegerField(min_value=0, max_value=1440, default=0)
+
+    @extend_schema(responses=DrawOutputSerializer(many=True))
+    def get(self, request, room_id: int):
+        room = _visible_room(request, room_id)
+        draws = Draw.objects.for_org(room.org_id).filter(room=room).prefetch_related("winners")
+        return Response(DrawOutputSerializer(draws, many=True).data)
+
+    @extend_schema(request=DrawCreateInput, responses={201: DrawOutputSerializer})
+    def post(self, request, room_id: int):
+        room = _visible_room(request, room_id)
+        data = self.DrawCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        draw = draw_services.draw_create(
+            membership=membership_of(request), room=room, **data.validated_data
+        )
+        return Response(DrawOutputSerializer(draw).data, status=201)
+
+
+class DrawRunApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+
+    @extend_schema(request=None, responses=DrawOutputSerializer)
+    def post(self, request, draw_id: int):
+        membership = membership_of(request)
+        draw = get_for_org_or_404(Draw, membership.org_id, pk=draw_id)
+        get_object_or_404(room_list_for_staff(membership=membership), pk=draw.room_id)
+        draw = draw_services.draw_run(membership=membership, draw=draw)
+        return Response(DrawOutputSerializer(draw).data)
+
+
+class ReplayClipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    product = serializers.DictField()
+    start_s = serializers.IntegerField()
+    end_s = serializers.IntegerField()
+
+
+class ReplayOutputSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    duration_s = serializers.IntegerField()
+    clips = ReplayClipSerializer(many=True)
+
+
+class RoomReplayApi(APIView):
+    # Replays and clips are shareable pages: anyone holding the link may watch.
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses=ReplayOutputSerializer)
+    def get(self, request, room_id: int):
+        room = get_object_or_404(Room.unscoped.select_related("streamer"), pk=room_id)
+        replay = replay_for_room(room=room)
+        if replay is None:
+            raise NotFound(_("回放尚未生成"), code="replay_not_ready")
+        return Response(replay)
+
+
+class RoomPublicApi(APIView):
+    # The viewer page's initial state: the room card, products, released coupons.
+    permission_classes = [IsViewerOrStaff]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, room_id: int):
+        room = _room_in_callers_org(request, room_id)
+        return Response(room_public_state(room=room))
+
+
+class RoomInvitePosterApi(APIView):
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses={(200, "image/png"): bytes})
+    def get(self, request, room_id: int):
+        from livecommerce.services.posters import render_poster
+
+        room = _room_in_callers_org(request, room_id)
+        viewer = viewer_of(request)
+        contact = _viewer_contact(request)
+        code = invite_services.invite_code_for(contact=contact, device=viewer.claims.device)
+        png = render_poster(
+            room=room,
+            inviter_name=contact.nickname,
+            link=invite_services.invite_link(room=room, code=code),
+        )
+        from crm.services.events import event_record
+
+        event_record(contact=contact, type="share", props={"room": room.pk}, room_id=room.pk)
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=300"
+        response["X-Invite-Code"] = code
+        return response
+
+
+class InviteRowSerializer(serializers.Serializer):
+    contact_id = serializers.IntegerField()
+    nickname = serializers.CharField()
+    direct = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class RoomInviteLeaderboardApi(APIView):
+    permission_classes = [IsViewerOrStaff]
+
+    @extend_schema(responses=InviteRowSerializer(many=True))
+    def get(self, request, room_id: int):
+        room = _room_in_callers_org(request, room_id)
+        rows = invite_services.invite_leaderboard(org_id=room.org_id, room_id=room.pk)
+        return Response(InviteRowSerializer(rows, many=True).data)
+
+
+class RoomStatsApi(APIView):
+    permission_classes = [IsStreamerSalesOrAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, room_id: int):
+        membership = membership_of(request)
+        room = get_for_org_or_404(Room, membership.org_id, pk=room_id)
+        if membership.role == "streamer":
+            ensure_can_manage_room(membership=membership, room=room)
+        return Response(room_stats(room=room))
+
+
+class RoomCoverApi(APIView):
+    permission_classes = [IsStreamerOrAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class CoverInput(serializers.Serializer):
+        cover = serializers.FileField()
+
+    @extend_schema(request=CoverInput, responses=RoomOutputSerializer)
+    def post(self, request, room_id: int):
+        membership = membership_of(request)
+        room = _managed_room(request, room_id)
+        data = self.CoverInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = room_cover_set(membership=membership, room=room, upload=data.validated_data["cover"])
+        return Response(RoomOutputSerializer(room, context={"membership": membership}).data)
+
+
+class ProductClickApi(APIView):
+    permission_classes = [IsViewer]
+
+    class ClickInput(serializers.Serializer):
+        room = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+        clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    class ClickOutput(serializers.Serializer):
+        link_url = serializers.CharField()
+        mp_path = serializers.CharField()
+
+    @extend_schema(request=ClickInput, responses=ClickOutput)
+    def post(self, request, product_id: int):
+        viewer = viewer_of(request)
+        product = get_for_org_or_404(Product, viewer.org_id, pk=product_id)
+        data = self.ClickInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        room = None
+        if "room" in data.validated_data:
+            room = _room_in_callers_org(request, data.validated_data["room"])
+        clip_id = data.validated_data.get("clip")
+        if clip_id and not ProductClip.objects.for_org(viewer.org_id).filter(pk=clip_id).exists():
+            clip_id = None
+        product_services.product_click(
+            contact=_viewer_contact(request), product=product, room=room, clip_id=clip_id
+        )
+        return Response({"link_url": product.link_url, "mp_path": product.mp_path})
+
+
+class ReplayWatchApi(APIView):
+    permission_classes = [IsViewer]
+
+    class WatchInput(serializers.Serializer):
+        clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    @extend_schema(request=WatchInput, responses={204: None})
+    def post(self, request, room_id: int):
+        room = _room_in_callers_org(request, room_id)
+        data = self.WatchInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        clip = None
+        if "clip" in data.validated_data:
+            clip = get_for_org_or_404(
+                ProductClip, room.org_id, room=room, pk=data.validated_data["clip"]
+            )
+        replay_services.replay_watch(room=room, contact=_viewer_contact(request), clip=clip)
+        return Response(status=204)
+
+
+class StreamerPublicApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    class StreamerPublicOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        bio = serializers.CharField()
+        followers = serializers.IntegerField()
+        rooms = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses=StreamerPublicOutput)
+    def get(self, request, streamer_id: int):
+        from livecommerce.models import Replay
+
+        streamer = get_object_or_404(StreamerProfile.unscoped, pk=streamer_id)
+        rooms = Room.objects.for_org(streamer.org_id).filter(streamer=streamer)
+        rooms = rooms.select_related("streamer").order_by("-scheduled_start")[:30]
+        with_replay = set(
+            Replay.objects.for_org(streamer.org_id)
+            .filter(room__in=rooms)
+            .values_list("room_id", flat=True)
+        )
+        cards = []
+        for room in rooms:
+            card = room_card(room=room)
+            card["has_replay"] = room.pk in with_replay
+            cards.append(card)
+        return Response(
+            {
+                "id": streamer.pk,
+                "name": streamer.name,
+                "bio": streamer.bio,
+                "followers": streamer.followers_count,
+                "rooms": cards,
+            }
+        )

@@ -20,3 +20,6 @@ on_startup(start_hubs)
 on_shutdown(stop_hubs)
 
 # --- live rooms (coupon claim fast path) ---
+from livecommerce.fastpath import coupon_claim_app  # noqa: E402
+
+http_routes.append(("POST", r"/api/v1/coupons/(?P<coupon_id>[0-9]{1,18})/claim", coupon_claim_app))

@@ -26,10 +26,15 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     # --- pages and hooks: live rooms ---
+    path("", include("livecommerce.page_urls")),
     # --- pages: sales workspace ---
     path("workspace/", crm_views.workspace, name="workspace"),
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
+    path("", include("campaigns.hook_urls")),
     # --- hooks: wechat ---
+    path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
+    path("wechat/", include("campaigns.wechat.page_urls")),
+    path("api/v1/", include("campaigns.wechat.urls")),
 ]
 
 if settings.SERVE_FILES:

@@ -1,1 +1,454 @@
-"""Templates, campaigns, outbox deliveries, journeys, opt-outs (campaigns issue)."""
+"""Templates, campaigns, outbox deliveries, journeys, opt-outs (campaigns issue).
+
+The outbox (``Delivery``) is the heart: planning writes one row per recipient before
+anything is sent, workers claim rows and move them through
+``pending → sending → sent | failed | unknown``; a row never goes back to ``pending`` from
+``sending`` (a crash there is reconciled from receipts or left ``unknown`` for review).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from core.models import BaseModel, TenantModel
+
+__all__ = [
+    "MessageClass",
+    "Channel",
+    "Provider",
+    "ApprovalStatus",
+    "ProviderAccount",
+    "MessagingPolicy",
+    "MessageTemplate",
+    "CampaignStatus",
+    "Campaign",
+    "Variant",
+    "DeliveryStatus",
+    "SuppressionReason",
+    "Delivery",
+    "SmsOptOut",
+    "SmsReply",
+    "ConsoleSms",
+    "ShortLink",
+    "Journey",
+    "MembershipState",
+    "JourneyMembership",
+    "JourneyStepLog",
+    "new_short_code",
+]
+
+
+class MessageClass(models.TextChoices):
+    SERVICE = "service", _("服务通知")
+    MARKETING = "marketing", _("营销")
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", _("短信")
+    WECHAT_TEMPLATE = "wechat_template", _("公众号模板消息")
+    WECHAT_CUSTOMER = "wechat_customer", _("公众号客服消息")
+    WECHAT_MASS = "wechat_mass", _("公众号群发")
+    MP_SUBSCRIBE = "mp_subscribe", _("小程序订阅消息")
+
+
+class Provider(models.TextChoices):
+    CONSOLE = "console", _("控制台（开发）")
+    TENCENT = "tencent", _("腾讯云短信")
+    ALIYUN = "aliyun", _("阿里云短信")
+    WECHAT = "wechat", _("微信")
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", _("审核中")
+    APPROVED = "approved", _("已通过")
+    REJECTED = "rejected", _("已驳回")
+
+
+# The opt-out suffix each SMS provider requires on marketing texts (spec §2 campaigns).
+DEFAULT_OPTOUT_SUFFIX = {
+    Provider.CONSOLE: "拒收请回复R",
+    Provider.TENCENT: "拒收请回复R",
+    Provider.ALIYUN: "回T退订",
+}
+
+
+def new_webhook_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ProviderAccount(TenantModel):
+    """One sending account at one provider. The token bucket is keyed by this row, so every
+    worker shares one budget per account (providers rate-limit per account, not per worker)."""
+
+    provider = models.CharField(_("服务商"), max_length=16, choices=Provider.choices)
+    name = models.CharField(_("名称"), max_length=64)
+    sign_name = models.CharField(_("短信签名"), max_length=32, blank=True)
+    app_id = models.CharField(_("应用ID"), max_length=64, blank=True)  # Tencent SmsSdkAppId
+    access_key_id = models.CharField(_("AccessKey ID"), max_length=128, blank=True)
+    access_key_secret = models.CharField(_("AccessKey Secret"), max_length=256, blank=True)
+    # Empty = the provider's public endpoint; tests and the offline demo point it at a stub.
+    endpoint = models.CharField(_("接入点"), max_length=200, blank=True)
+    qps = models.PositiveIntegerField(_("每秒限额"), default=50)
+    optout_suffix = models.CharField(_("退订提示"), max_length=32, blank=True)
+    is_default = models.BooleanField(_("默认短信账号"), default=False)
+    # Receipts and replies posted to /hooks/sms/<provider>/… must carry this token.
+    webhook_token = models.CharField(_("回调令牌"), max_length=64, default=new_webhook_token)
+
+    class Meta:
+        verbose_name = _("发送账号")
+        verbose_name_plural = _("发送账号")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_provider_display()})"
+
+    @property
+    def effective_optout_suffix(self) -> str:
+        return self.optout_suffix or DEFAULT_OPTOUT_SUFFIX.get(self.provider, "拒收请回复R")
+
+
+class MessagingPolicy(TenantModel):
+    """Organisation-wide rules for marketing messages: quiet hours and frequency caps."""
+
+    quiet_start_hour = models.PositiveSmallIntegerField(_("允许发送开始（时）"), default=8)
+    quiet_end_hour = models.PositiveSmallIntegerField(_("允许发送结束（时）"), default=21)
+    cap_per_day = models.PositiveSmallIntegerField(_("每人每天营销上限"), default=1)
+    cap_per_week = models.PositiveSmallIntegerField(_("每人每周营销上限"), default=3)
+
+    class Meta:
+        verbose_name = _("触达策略")
+        verbose_name_plural = _("触达策略")
+        constraints = [models.UniqueConstraint(fields=["org"], name="uniq_policy_per_org")]
+
+
+class MessageTemplate(TenantModel):
+    """A provider-approved template: ``body`` with ``{variables}``; ``param_names`` maps the
+    variables, in order, onto the provider template's positional parameters."""
+
+    name = models.CharField(_("名称"), max_length=64)
+    channel = models.CharField(_("渠道"), max_length=20, choices=Channel.choices)
+    message_class = models.CharField(_("消息类型"), max_length=12, choices=MessageClass.choices)
+    body = models.TextField(_("内容"), max_length=2000)
+    provider_template_id = models.CharField(_("服务商模板ID"), max_length=64, blank=True)
+    param_names = models.JSONField(_("参数顺序"), default=list, blank=True)
+    approval_status = models.CharField(
+        _("审核状态"), max_length=12, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING
+    )
+    # Content categories providers ban in marketing SMS (Tencent: live-stream promotion,
+    # coupon promotion, user recall, official-account promotion).
+    content_category = models.CharField(_("内容类别"), max_length=32, blank=True)
+    provider_account = models.ForeignKey(
+        ProviderAccount,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("发送账号"),
+    )
+    key = models.SlugField(_("标识"), max_length=64, blank=True)  # for service sends by key
+
+    class Meta:
+        verbose_name = _("消息模板")
+        verbose_name_plural = _("消息模板")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "key"], condition=~models.Q(key=""), name="uniq_template_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", _("草稿")
+    PLANNED = "planned", _("已规划")
+    SENDING = "sending", _("发送中")
+    DONE = "done", _("已完成")
+
+
+class Campaign(TenantModel):
+    """Audience (a saved segment or a condition) → channel → variants → schedule."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    channel = models.CharField(_("渠道"), max_length=20, choices=Channel.choices)
+    message_class = models.CharField(_("消息类型"), max_length=12, choices=MessageClass.choices)
+    provider_account = models.ForeignKey(
+        ProviderAccount, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("账号")
+    )
+    wechat_account = models.ForeignKey(
+        "campaigns.WeChatAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("公众号/小程序"),
+    )
+    segment = models.ForeignKey(
+        "crm.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("人群"),
+    )
+    condition = models.JSONField(_("人群条件"), null=True, blank=True)
+    holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
+    params = models.JSONField(_("模板变量"), default=dict, blank=True)
+    link_url = models.URLField(_("跟踪链接"), blank=True)
+    scheduled_at = models.DateTimeField(_("计划发送时间"), null=True, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    planned_at = models.DateTimeField(_("规划时间"), null=True, blank=True)
+    launched_at = models.DateTimeField(_("启动时间"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        verbose_name = _("营销活动")
+        verbose_name_plural = _("营销活动")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Variant(BaseModel):
+    """One copy of a campaign. The first variant whose ``condition`` matches a person wins;
+    people matched by none are split over the unconditional variants by ``weight`` with a
+    stable hash of (campaign, contact) — the same person always gets the same copy."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    name = models.CharField(_("名称"), max_length=32)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT)
+    condition = models.JSONField(_("条件"), null=True, blank=True)
+    weight = models.PositiveSmallIntegerField(_("权重"), default=1)
+    position = models.PositiveSmallIntegerField(_("顺序"), default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("待发送")
+    SENDING = "sending", _("发送中")
+    SENT = "sent", _("已发送")
+    DELIVERED = "delivered", _("已送达")
+    FAILED = "failed", _("失败")
+    UNKNOWN = "unknown", _("状态未知")
+    SUPPRESSED = "suppressed", _("已拦截")
+    HOLDOUT = "holdout", _("对照组")
+
+
+FINAL_STATUSES = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.UNKNOWN,
+    DeliveryStatus.SUPPRESSED,
+    DeliveryStatus.HOLDOUT,
+)
+
+
+class SuppressionReason(models.TextChoices):
+    NO_ADDRESS = "no_address", _("无可用联系方式")
+    NO_CONSENT = "no_consent", _("未授权营销")
+    OPTED_OUT = "opted_out", _("已退订")
+    FREQUENCY_CAP = "frequency_cap", _("超过频次上限")
+    CHANNEL_RULE = "channel_rule", _("渠道规则禁止")
+    TEMPLATE_NOT_APPROVED = "template_not_approved", _("模板未审核通过")
+    OUTSIDE_WINDOW = "outside_window", _("超出48小时客服窗口")
+    WINDOW_QUOTA = "window_quota", _("客服消息条数已满")
+    MASS_QUOTA = "mass_quota", _("本月群发次数已满")
+    NO_SUBSCRIPTION = "no_subscription", _("无可用订阅授权")
+    UNSUBSCRIBED = "unsubscribed", _("已取消关注")
+    ERASED = "erased", _("个人信息已删除")
+    PROFILING_REFUSED = "profiling_refused", _("拒绝个性化")
+
+
+class Delivery(TenantModel):
+    """One message to one person on one channel: the outbox row, the dedup key and the log."""
+
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    contact = models.ForeignKey(
+        "crm.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(_("渠道"), max_length=20, choices=Channel.choices)
+    message_class = models.CharField(_("消息类型"), max_length=12, choices=MessageClass.choices)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT)
+    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL)
+    account = models.ForeignKey(
+        ProviderAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    wechat_account = models.ForeignKey(
+        "campaigns.WeChatAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Deliveries without a campaign (service SMS, journey steps) dedup on this key.
+    key = models.CharField(_("幂等键"), max_length=128, null=True, blank=True)
+    to_encrypted = models.TextField(_("收件地址（加密）"), blank=True)
+    to_hash = models.CharField(_("收件地址哈希"), max_length=64, blank=True)
+    app_id = models.CharField(_("应用"), max_length=64, blank=True)
+    params = models.JSONField(_("变量"), default=dict, blank=True)
+    status = models.CharField(
+        _("状态"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    reason = models.CharField(
+        _("拦截原因"), max_length=24, choices=SuppressionReason.choices, blank=True
+    )
+    due_at = models.DateTimeField(_("计划发送"), null=True, blank=True)
+    deferred = models.BooleanField(_("曾被延后"), default=False)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    claimed_at = models.DateTimeField(_("领取时间"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True, db_index=True)
+    delivered_at = models.DateTimeField(_("送达时间"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("点击时间"), null=True, blank=True)
+    converted_at = models.DateTimeField(_("转化时间"), null=True, blank=True)
+    provider_message_id = models.CharField(_("服务商消息ID"), max_length=64, blank=True)
+    # One provider request's key (SessionContext / OutId): receipts name it, so rows whose
+    # request timed out can still be reconciled.
+    batch_key = models.CharField(_("批次"), max_length=32, blank=True)
+    error = models.CharField(_("错误"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("发送记录")
+        verbose_name_plural = _("发送记录")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "contact", "channel"], name="uniq_delivery_per_recipient"
+            ),
+            models.UniqueConstraint(fields=["org", "key"], name="uniq_delivery_key"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="delivery_due"),
+            models.Index(fields=["campaign", "status"], name="delivery_campaign_status"),
+            models.Index(fields=["contact", "message_class", "sent_at"], name="delivery_cap"),
+            models.Index(fields=["provider_message_id"], name="delivery_provider_id"),
+            models.Index(fields=["batch_key"], name="delivery_batch"),
+        ]
+
+    @property
+    def dedup_key(self) -> str:
+        """The key the provider sees (SessionContext / OutId / clientmsgid)."""
+        return f"d{self.pk}"
+
+
+class SmsOptOut(TenantModel):
+    """A phone refused marketing SMS under one signature (uplink TD/T/N/R/退订)."""
+
+    phone_hash = models.CharField(max_length=64)
+    sign_name = models.CharField(_("短信签名"), max_length=32)
+    text = models.CharField(_("回复内容"), max_length=140, blank=True)
+    provider = models.CharField(_("服务商"), max_length=16, choices=Provider.choices)
+
+    class Meta:
+        verbose_name = _("短信退订")
+        verbose_name_plural = _("短信退订")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "phone_hash", "sign_name"], name="uniq_optout_phone_sign"
+            )
+        ]
+
+
+class SmsReply(TenantModel):
+    """Every uplink SMS, kept for the record (opt-outs and anything else people answer)."""
+
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    phone_hash = models.CharField(max_length=64)
+    sign_name = models.CharField(max_length=32, blank=True)
+    text = models.CharField(max_length=500)
+    is_optout = models.BooleanField(default=False)
+
+
+class ConsoleSms(TenantModel):
+    """What the development console backend "sent": the demo's visible inbox."""
+
+    delivery = models.ForeignKey(Delivery, null=True, on_delete=models.SET_NULL, related_name="+")
+    phone_masked = models.CharField(max_length=20)
+    phone_hash = models.CharField(max_length=64)
+    text = models.TextField()
+    message_id = models.CharField(max_length=64, unique=True)
+
+
+def new_short_code() -> str:
+    return secrets.token_urlsafe(6)
+
+
+class ShortLink(TenantModel):
+    code = models.CharField(max_length=16, unique=True, default=new_short_code)
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, related_name="short_link")
+    target_url = models.URLField(max_length=500)
+    clicks = models.PositiveIntegerField(default=0)
+
+
+class Journey(TenantModel):
+    """Trigger (event type + condition) → steps. ``steps`` is a list of dicts:
+    ``{"wait": {"seconds": n}}``, ``{"wait": {"before_room_start": seconds}}``,
+    ``{"branch": {"condition": {...}, "else_goto": i}}`` / ``{"if_not_event": ...}``,
+    ``{"send": {"template": key, "channel": ...}}``, ``{"tag": "..."}``, ``{"assign_owner": {}}``,
+    ``{"create_task": {...}}``, ``{"notify_owner": {...}}``."""
+
+    key = models.SlugField(_("标识"), max_length=64)
+    name = models.CharField(_("名称"), max_length=100)
+    trigger_event = models.CharField(_("触发事件"), max_length=32)
+    trigger_condition = models.JSONField(_("触发条件"), null=True, blank=True)
+    steps = models.JSONField(_("步骤"), default=list)
+    holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
+    is_active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        verbose_name = _("自动化旅程")
+        verbose_name_plural = _("自动化旅程")
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="uniq_journey_key")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MembershipState(models.TextChoices):
+    ACTIVE = "active", _("进行中")
+    DONE = "done", _("已完成")
+    HOLDOUT = "holdout", _("对照组")
+    EXITED = "exited", _("已退出")
+
+
+class JourneyMembership(TenantModel):
+    """One person's trip through a journey for one trigger (e.g. one reservation)."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="memberships")
+    contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)  # one membership per journey per trigger key
+    context = models.JSONField(default=dict, blank=True)
+    state = models.CharField(
+        max_length=10, choices=MembershipState.choices, default=MembershipState.ACTIVE
+    )
+    step_index = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "key"], name="uniq_membership_key")
+        ]
+        indexes = [models.Index(fields=["state", "due_at"], name="membership_due")]
+
+
+class JourneyStepLog(TenantModel):
+    """What each step did for each member: the per-step counts of the journey list."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="step_logs")
+    membership = models.ForeignKey(JourneyMembership, on_delete=models.CASCADE)
+    step_index = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["membership", "step_index"], name="uniq_step_log_per_member"
+            )
+        ]

@@ -16,6 +16,10 @@ def _sign(stream_key: str, expires: int) -> str:
 
 def push_url(room) -> str:
     """RTMP URL for OBS with an expiring signature checked by the on_publish callback."""
+    if settings.MEDIA_PROVIDER == "tencent":
+        from livecommerce.media import tencent
+
+        return tencent.push_url(room)
     expires = int(time.time()) + settings.MEDIA_PUSH_TTL
     base = settings.MEDIA_RTMP_URL.rstrip("/")
     return f"{base}/{room.stream_key}?exp={expires}&sign={_sign(room.stream_key, expires)}"
@@ -32,4 +36,8 @@ def verify_push_signature(stream_key: str, expires: str, sign: str) -> bool:
 
 
 def play_url(room) -> str:
+    if settings.MEDIA_PROVIDER == "tencent":
+        from livecommerce.media import tencent
+
+        return tencent.play_url(room)
     return f"{settings.MEDIA_HLS_URL.rstrip('/')}/{room.stream_key}.m3u8"

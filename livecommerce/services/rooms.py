@@ -69,6 +69,10 @@ def room_update(*, membership: Membership, room: Room, **changes) -> Room:
     for field, value in changes.items():
         setattr(room, field, value)
     room.save(update_fields=[*changes, "updated_at"])
+    if "scheduled_start" in changes:
+        from livecommerce.services.reservations import reservations_reschedule
+
+        reservations_reschedule(room=room)
     return room
 
 
@@ -104,5 +108,40 @@ def room_end(*, room: Room, at: datetime | None = None) -> Room:
         room.status = RoomStatus.ENDED
         room.ended_at = at or timezone.now()
         room.save(update_fields=["status", "ended_at", "updated_at"])
+        from livecommerce.services.products import clips_close_for_room
+
+        clips_close_for_room(room=room)
         _emit_status(room)
+    return room
+
+
+COVER_MAX = (1280, 720)
+
+
+def room_cover_set(*, membership: Membership, room: Room, upload) -> Room:
+    """Validate an uploaded cover with Pillow (a real image, not just a name), shrink it to
+    1280×720 at most and store it as JPEG."""
+    import io
+
+    from django.core.files.base import ContentFile
+    from PIL import Image, UnidentifiedImageError
+
+    ensure_can_manage_room(membership=membership, room=room)
+    if upload.size > 8 * 1024 * 1024:
+        raise DomainError(_("图片不能超过 8MB"), fields={"cover": [_("图片不能超过 8MB")]})
+    try:
+        with Image.open(upload) as probe:
+            probe.verify()
+        upload.seek(0)
+        with Image.open(upload) as img:
+            if img.width * img.height > 40_000_000:
+                raise DomainError(_("图片尺寸过大"), fields={"cover": [_("图片尺寸过大")]})
+            img = img.convert("RGB")
+            img.thumbnail(COVER_MAX)
+            out = io.BytesIO()
+            img.save(out, format="JPEG", quality=85)
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise DomainError(_("请上传图片文件"), fields={"cover": [_("请上传图片文件")]}) from None
+    room.cover.save(f"room-{room.pk}.jpg", ContentFile(out.getvalue()), save=False)
+    room.save(update_fields=["cover", "updated_at"])
     return room

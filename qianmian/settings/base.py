@@ -273,8 +273,87 @@ RATE_LIMITS["chat_viewer"] = env_str("RATE_CHAT_VIEWER", "1/1")
 
 # --- live rooms: coupons, draws, posters, media callbacks --------------------------------
 
+# Coupon claims: "db" (one transaction; embedded default), "pg" (PostgreSQL only, one SQL
+# statement through an async pool) or "redis" (Lua script + reconciler into the database).
+COUPON_CLAIM_BACKEND = env_choice(
+    "COUPON_CLAIM_BACKEND", ("db", "pg", "redis"), "redis" if REDIS_URL else "db"
+)
+COUPON_REDIS_PREFIX = env_str("COUPON_REDIS_PREFIX", "qm")
+COUPON_REDIS_MAX_CONNECTIONS = env_int("COUPON_REDIS_MAX_CONNECTIONS", 200)
+COUPON_PG_POOL_MAX = env_int("COUPON_PG_POOL_MAX", 16)
+# At most one coupon.stock hint per coupon per interval (seconds); sold-out always goes out.
+COUPON_STOCK_EVENT_INTERVAL = env_float("COUPON_STOCK_EVENT_INTERVAL", 0.5)
+COUPON_RECONCILE_SECONDS = env_float("COUPON_RECONCILE_SECONDS", 1.0)
+# Reservations: remind this many minutes before the scheduled start.
+RESERVATION_REMIND_MINUTES = env_int("RESERVATION_REMIND_MINUTES", 15)
+# Media callbacks: nginx-rtmp sends ?secret=... (set in the nginx config's on_* URLs).
+MEDIA_CALLBACK_SECRET = env_secret("MEDIA_CALLBACK_SECRET", "dev-media-callback-secret")
+# Where nginx-rtmp writes recordings, and the URL they are served under (replays).
+MEDIA_RECORD_DIR = env_str("MEDIA_RECORD_DIR", str(VAR_DIR / "media-server" / "rec"))
+MEDIA_RECORD_URL = env_str("MEDIA_RECORD_URL", "http://127.0.0.1:8088/rec")
+# Tencent Cloud live: push domain + key (txSecret), play domain, callback key.
+TENCENT_LIVE_PUSH_DOMAIN = env_str("TENCENT_LIVE_PUSH_DOMAIN", "push.example.com")
+TENCENT_LIVE_PLAY_DOMAIN = env_str("TENCENT_LIVE_PLAY_DOMAIN", "play.example.com")
+TENCENT_LIVE_APP = env_str("TENCENT_LIVE_APP", "live")
+TENCENT_LIVE_PUSH_KEY = env_secret("TENCENT_LIVE_PUSH_KEY", "dev-tencent-push-key")
+TENCENT_LIVE_CALLBACK_KEY = env_secret("TENCENT_LIVE_CALLBACK_KEY", "dev-tencent-callback-key")
+# Media adapter used for push/play URLs: "nginx-rtmp" or "tencent".
+MEDIA_PROVIDER = env_choice("MEDIA_PROVIDER", ("nginx-rtmp", "tencent"), "nginx-rtmp")
+# OpenAPI: coupon kinds get their own enum name (several components have a "kind").
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"CouponKindEnum": "livecommerce.models.commerce.CouponKind.choices"}
+)
+# CJK font for invite posters (Debian fonts-noto-cjk).
+POSTER_FONT = env_str("POSTER_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
 # --- crm: scoring, segments, workspace -------------------------------------------------
 
 # --- campaigns: channels, providers, policies -------------------------------------------
+# Redis for the global per-account send limiter (empty: in-process limiter) and its key prefix.
+CAMPAIGNS_REDIS_URL = env_str("CAMPAIGNS_REDIS_URL", REDIS_URL)
+CAMPAIGNS_KEY_PREFIX = env_str("CAMPAIGNS_KEY_PREFIX", "qm:campaigns")
+# Seconds an SMS provider call may take before the outcome counts as unknown.
+SMS_REQUEST_TIMEOUT = env_float("SMS_REQUEST_TIMEOUT", 10.0)
+# Extra fraction of a second added to the limiter window (arrival jitter at the provider).
+SMS_BUCKET_MARGIN = env_float("SMS_BUCKET_MARGIN", 0.05)
+# Outbox rows claimed per worker round; attempts before a retryable failure is final.
+CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
+CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
+# Rows left in "sending" longer than this (a crashed worker) are reconciled to "unknown".
+CAMPAIGNS_SENDING_STALE_SECONDS = env_int("CAMPAIGNS_SENDING_STALE_SECONDS", 120)
+# Attribution window for conversions after a click or a delivery.
+CAMPAIGNS_CONVERSION_DAYS = env_int("CAMPAIGNS_CONVERSION_DAYS", 7)
 
 # --- wechat identity: official accounts, OAuth, mini-program ----------------------------
+# Base URL of the WeChat API ("https://api.weixin.qq.com/" in production). Empty in the
+# embedded default: a local stub of the WeChat API (campaigns.stubs.wechat) starts in-process
+# on a free loopback port the first time a WeChat client is built, so `make run` works
+# offline. WECHAT_STUB=false with an empty base means the real WeChat API.
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "")
+WECHAT_STUB = env_bool("WECHAT_STUB", DJANGO_ENV != "production")
+# Where the viewer's browser is sent for H5 OAuth ("https://open.weixin.qq.com/connect/");
+# empty → "<api base>connect/" (the stub serves the authorize page too).
+WECHAT_OAUTH_BASE = env_str("WECHAT_OAUTH_BASE", "")
+WECHAT_HTTP_TIMEOUT = env_float("WECHAT_HTTP_TIMEOUT", 4.0)
+# Prefix of access-token / JS-SDK ticket keys in the cache (Redis in production).
+WECHAT_CACHE_PREFIX = env_str("WECHAT_CACHE_PREFIX", "wechat")
+# Callback bodies above this size are refused before parsing (WeChat pushes are < 4 KiB).
+WECHAT_CALLBACK_MAX_BYTES = env_int("WECHAT_CALLBACK_MAX_BYTES", 64 * 1024)
+# Phone binding one-time codes.
+OTP_TTL_SECONDS = env_int("OTP_TTL_SECONDS", 300)
+OTP_MAX_ATTEMPTS = env_int("OTP_MAX_ATTEMPTS", 5)
+RATE_LIMITS.update(
+    {
+        "otp_send_phone": env_str("RATE_OTP_SEND_PHONE", "5/3600"),
+        "otp_send_ip": env_str("RATE_OTP_SEND_IP", "20/3600"),
+        "otp_send_org": env_str("RATE_OTP_SEND_ORG", "2000/3600"),
+        "otp_verify_ip": env_str("RATE_OTP_VERIFY_IP", "60/600"),
+    }
+)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "WeChatAccountKindEnum": "campaigns.models.wechat.WeChatAccountKind",
+        "WeChatQrKindEnum": "campaigns.models.wechat.QrKind",
+        "WeChatEncryptModeEnum": "campaigns.models.wechat.WeChatEncryptMode",
+    }
+)

@@ -1,0 +1,355 @@
+"""Campaigns API: templates, campaigns, launch, stats, deliveries, journeys."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.models import (
+    ApprovalStatus,
+    Campaign,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Journey,
+    JourneyStepLog,
+    MessageClass,
+    MessageTemplate,
+    ProviderAccount,
+    SuppressionReason,
+)
+from campaigns.services import campaigns as campaign_services
+from core.auth import membership_of
+from core.pagination import Pagination
+from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
+from core.tenancy import get_for_org_or_404
+
+
+def _org(request):
+    return membership_of(request).org
+
+
+class TemplateListApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class TemplateInput(serializers.Serializer):
+        name = serializers.CharField(max_length=64)
+        channel = serializers.ChoiceField(choices=Channel.choices)
+        message_class = serializers.ChoiceField(choices=MessageClass.choices)
+        body = serializers.CharField(max_length=2000)
+        provider_template_id = serializers.CharField(max_length=64, required=False, default="")
+        param_names = serializers.ListField(
+            child=serializers.CharField(max_length=32), required=False, default=list
+        )
+        content_category = serializers.CharField(max_length=32, required=False, default="")
+        provider_account = serializers.IntegerField(required=False, allow_null=True)
+        key = serializers.SlugField(max_length=64, required=False, default="")
+
+    class TemplateOutput(serializers.ModelSerializer):
+        class Meta:
+            model = MessageTemplate
+            fields = [
+                "id",
+                "name",
+                "channel",
+                "message_class",
+                "body",
+                "provider_template_id",
+                "param_names",
+                "approval_status",
+                "content_category",
+                "provider_account",
+                "key",
+            ]
+
+    @extend_schema(responses=TemplateOutput(many=True))
+    def get(self, request):
+        qs = MessageTemplate.objects.for_org(_org(request)).order_by("-id")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(self.TemplateOutput(page, many=True).data)
+
+    @extend_schema(request=TemplateInput, responses={201: TemplateOutput})
+    def post(self, request):
+        data = self.TemplateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        org = _org(request)
+        account_id = values.pop("provider_account", None)
+        account = get_for_org_or_404(ProviderAccount, org, pk=account_id) if account_id else None
+        template = campaign_services.template_create(org=org, provider_account=account, **values)
+        return Response(self.TemplateOutput(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateApprovalApi(APIView):
+    """The admin records the provider's review result."""
+
+    permission_classes = [IsAdmin]
+
+    class ApprovalInput(serializers.Serializer):
+        approval_status = serializers.ChoiceField(choices=ApprovalStatus.choices)
+
+    @extend_schema(request=ApprovalInput, responses=TemplateListApi.TemplateOutput)
+    def post(self, request, template_id: int):
+        template = get_for_org_or_404(MessageTemplate, _org(request), pk=template_id)
+        data = self.ApprovalInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        template.approval_status = data.validated_data["approval_status"]
+        template.save(update_fields=["approval_status", "updated_at"])
+        return Response(TemplateListApi.TemplateOutput(template).data)
+
+
+class CampaignOutput(serializers.ModelSerializer):
+    class CampaignVariantOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        template = serializers.IntegerField(source="template_id")
+        condition = serializers.JSONField()
+        weight = serializers.IntegerField()
+
+    variants = CampaignVariantOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "channel",
+            "message_class",
+            "provider_account",
+            "wechat_account",
+            "segment",
+            "condition",
+            "holdout_pct",
+            "params",
+            "link_url",
+            "scheduled_at",
+            "status",
+            "planned_at",
+            "launched_at",
+            "created_at",
+            "variants",
+        ]
+
+
+class CampaignListApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class CampaignVariantInput(serializers.Serializer):
+        name = serializers.CharField(max_length=32, required=False, default="")
+        template = serializers.IntegerField()
+        condition = serializers.JSONField(required=False, allow_null=True, default=None)
+        weight = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1)
+
+    class CampaignInput(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        channel = serializers.ChoiceField(choices=Channel.choices)
+        segment = serializers.IntegerField(required=False, allow_null=True, default=None)
+        condition = serializers.JSONField(required=False, allow_null=True, default=None)
+        variants = serializers.ListField(min_length=1, max_length=10)
+        holdout_pct = serializers.IntegerField(min_value=0, max_value=50, default=0)
+        params = serializers.DictField(
+            child=serializers.CharField(max_length=200), required=False, default=dict
+        )
+        link_url = serializers.URLField(required=False, default="")
+        scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        provider_account = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+        def validate_variants(self, value):
+            out = []
+            for i, item in enumerate(value):
+                ser = CampaignListApi.CampaignVariantInput(data=item)
+                if not ser.is_valid():
+                    raise serializers.ValidationError({str(i): ser.errors})
+                out.append(ser.validated_data)
+            return out
+
+    @extend_schema(responses=CampaignOutput(many=True))
+    def get(self, request):
+        qs = Campaign.objects.for_org(_org(request)).prefetch_related("variants")
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(CampaignOutput(page, many=True).data)
+
+    @extend_schema(request=CampaignInput, responses={201: CampaignOutput})
+    def post(self, request):
+        from crm.models import Segment
+
+        data = self.CampaignInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        org = _org(request)
+        segment_id = values.pop("segment")
+        account_id = values.pop("provider_account")
+        variants = []
+        for item in values.pop("variants"):
+            variants.append(
+                {
+                    **item,
+                    "template": get_for_org_or_404(MessageTemplate, org, pk=item["template"]),
+                }
+            )
+        campaign = campaign_services.campaign_create(
+            org=org,
+            user=request.user,
+            segment=get_for_org_or_404(Segment, org, pk=segment_id) if segment_id else None,
+            provider_account=(
+                get_for_org_or_404(ProviderAccount, org, pk=account_id) if account_id else None
+            ),
+            variants=variants,
+            **values,
+        )
+        return Response(CampaignOutput(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses=CampaignOutput)
+    def get(self, request, campaign_id: int):
+        campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
+        return Response(CampaignOutput(campaign).data)
+
+
+class CampaignPreviewApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class CampaignPreviewOutput(serializers.Serializer):
+        count = serializers.IntegerField()
+
+    @extend_schema(responses=CampaignPreviewOutput)
+    def get(self, request, campaign_id: int):
+        from campaigns.services.planning import audience_queryset
+
+        campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
+        return Response({"count": audience_queryset(campaign).count()})
+
+
+class CampaignLaunchApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class CampaignLaunchOutput(serializers.Serializer):
+        planned = serializers.IntegerField()
+        campaign = CampaignOutput()
+
+    @extend_schema(request=None, responses=CampaignLaunchOutput)
+    def post(self, request, campaign_id: int):
+        campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
+        result = campaign_services.campaign_launch(campaign=campaign)
+        return Response({"planned": result["planned"], "campaign": CampaignOutput(campaign).data})
+
+
+class CampaignStatsApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class CampaignStatsOutput(serializers.Serializer):
+        planned = serializers.IntegerField()
+        holdout = serializers.IntegerField()
+        suppressed = serializers.IntegerField()
+        suppressed_by_reason = serializers.DictField(child=serializers.IntegerField())
+        deferred = serializers.IntegerField()
+        pending = serializers.IntegerField()
+        sending = serializers.IntegerField()
+        sent = serializers.IntegerField()
+        delivered = serializers.IntegerField()
+        failed = serializers.IntegerField()
+        unknown = serializers.IntegerField()
+        clicked = serializers.IntegerField()
+        converted = serializers.IntegerField()
+        uplift = serializers.DictField()
+
+    @extend_schema(responses=CampaignStatsOutput)
+    def get(self, request, campaign_id: int):
+        campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
+        return Response(campaign_services.campaign_stats(campaign=campaign))
+
+
+class CampaignDeliveriesApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class DeliveryOutput(serializers.ModelSerializer):
+        class Meta:
+            model = Delivery
+            fields = [
+                "id",
+                "contact",
+                "channel",
+                "message_class",
+                "variant",
+                "status",
+                "reason",
+                "due_at",
+                "deferred",
+                "attempts",
+                "sent_at",
+                "delivered_at",
+                "clicked_at",
+                "error",
+            ]
+
+    @extend_schema(responses=DeliveryOutput(many=True))
+    def get(self, request, campaign_id: int):
+        campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
+        qs = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign).order_by("id")
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in DeliveryStatus.values:
+                raise serializers.ValidationError({"status": ["未知状态"]})
+            qs = qs.filter(status=wanted)
+        reason = request.query_params.get("reason")
+        if reason:
+            if reason not in SuppressionReason.values:
+                raise serializers.ValidationError({"reason": ["未知原因"]})
+            qs = qs.filter(reason=reason)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(self.DeliveryOutput(page, many=True).data)
+
+
+class JourneyListApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    class JourneyOutput(serializers.ModelSerializer):
+        step_counts = serializers.SerializerMethodField()
+        members = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Journey
+            fields = [
+                "id",
+                "key",
+                "name",
+                "trigger_event",
+                "trigger_condition",
+                "steps",
+                "holdout_pct",
+                "is_active",
+                "members",
+                "step_counts",
+            ]
+
+        def get_members(self, journey) -> dict:
+            from django.db.models import Count
+
+            return dict(journey.memberships.values_list("state").annotate(n=Count("pk")))
+
+        def get_step_counts(self, journey) -> list:
+            from django.db.models import Count
+
+            rows = (
+                JourneyStepLog.objects.for_org(journey.org_id)
+                .filter(journey=journey)
+                .values("step_index", "outcome")
+                .annotate(n=Count("pk"))
+                .order_by("step_index", "outcome")
+            )
+            return [
+                {"step": r["step_index"], "outcome": r["outcome"], "count": r["n"]} for r in rows
+            ]
+
+    @extend_schema(responses=JourneyOutput(many=True))
+    def get(self, request):
+        qs = Journey.objects.for_org(_org(request)).order_by("id")
+        return Response(self.JourneyOutput(qs, many=True).data)

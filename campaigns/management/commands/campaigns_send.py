@@ -1,0 +1,34 @@
+"""Run outbox sender rounds in the foreground (ops, benchmarks, fault tests).
+
+``manage.py campaigns_send`` sends due rows until none are left; ``--forever`` keeps polling
+like a dedicated sender process would. Celery workers run the same ``send_due``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from campaigns.services.sending import reconcile_stale, send_due
+
+
+class Command(BaseCommand):
+    help = "Send due outbox rows (exactly once) until none are left."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--forever", action="store_true", help="keep polling")
+        parser.add_argument("--batch", type=int, default=None, help="rows claimed per round")
+        parser.add_argument("--campaign", type=int, default=None)
+
+    def handle(self, *args, forever=False, batch=None, campaign=None, **options):
+        total = 0
+        while True:
+            reconcile_stale()
+            sent = send_due(campaign_id=campaign, batch=batch, time_budget=3600)
+            total += sent
+            if not forever:
+                break
+            if not sent:
+                time.sleep(0.5)
+        self.stdout.write(f"sent {total}")

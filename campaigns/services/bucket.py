@@ -1,0 +1,99 @@
+"""One global rate limiter per provider account, shared by every worker process.
+
+Providers rate-limit per account, so a per-worker limit (Celery's ``rate_limit``) would
+multiply the budget by the number of workers. With Redis the limiter is a sliding-window
+log kept in a sorted set and updated by one Lua script (atomic, with Redis's own clock, so
+worker clocks do not matter): a request is admitted only if fewer than ``qps`` requests were
+admitted in the preceding window. Unlike a classic token bucket (which lets a full bucket
+plus its refill through in one second) this never admits more than ``qps`` in ANY window.
+The window carries a small margin so network jitter between admission and arrival at the
+provider cannot squeeze ``qps + 1`` arrivals into one second.
+
+Without Redis (the embedded default) the same algorithm runs in process memory.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from functools import lru_cache
+
+from django.conf import settings
+
+_ACQUIRE = """
+local key = KEYS[1]
+local qps = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < qps then
+  local seq = redis.call('INCR', key .. ':seq')
+  redis.call('ZADD', key, now, seq)
+  redis.call('PEXPIRE', key, math.floor(window / 1000) + 1000)
+  redis.call('PEXPIRE', key .. ':seq', math.floor(window / 1000) + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', key, count - qps, count - qps, 'WITHSCORES')
+return math.max(1, oldest[2] + window - now)
+"""
+
+
+def _window_us() -> int:
+    return int((1.0 + settings.SMS_BUCKET_MARGIN) * 1_000_000)
+
+
+class RedisBucket:
+    def __init__(self, url: str, prefix: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.script = self.client.register_script(_ACQUIRE)
+        self.prefix = prefix
+
+    def try_acquire(self, name: str, qps: int) -> float:
+        """0 when admitted, else seconds to wait before trying again."""
+        wait_us = self.script(keys=[f"{self.prefix}:bucket:{name}"], args=[qps, _window_us()])
+        return int(wait_us) / 1_000_000
+
+
+class LocalBucket:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._logs: dict[str, deque] = {}
+
+    def try_acquire(self, name: str, qps: int) -> float:
+        window = _window_us() / 1_000_000
+        with self._lock:
+            log = self._logs.setdefault(name, deque())
+            now = time.monotonic()
+            while log and log[0] <= now - window:
+                log.popleft()
+            if len(log) < qps:
+                log.append(now)
+                return 0.0
+            return max(0.001, log[len(log) - qps] + window - now)
+
+
+@lru_cache(maxsize=4)
+def _bucket(url: str, prefix: str):
+    return RedisBucket(url, prefix) if url else LocalBucket()
+
+
+def get_bucket():
+    return _bucket(settings.CAMPAIGNS_REDIS_URL, settings.CAMPAIGNS_KEY_PREFIX)
+
+
+def acquire(name: str, qps: int, *, timeout: float = 30.0) -> bool:
+    """Block until one request slot is admitted for ``name`` (False after ``timeout``)."""
+    bucket = get_bucket()
+    deadline = time.monotonic() + timeout
+    while True:
+        wait = bucket.try_acquire(name, qps)
+        if wait <= 0:
+            return True
+        if time.monotonic() + wait > deadline:
+            return False
+        time.sleep(min(wait, 0.25))

@@ -1,0 +1,324 @@
+"""Templates and campaigns: creation rules, launch, stats."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from campaigns.models import (
+    ApprovalStatus,
+    Campaign,
+    CampaignStatus,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    MessageClass,
+    MessageTemplate,
+    Provider,
+    ProviderAccount,
+    Variant,
+)
+from core.errors import Conflict, DomainError
+from core.models import Organization
+
+# Words that make copy promotional; a service message must never carry them.
+MARKETING_WORDS = (
+    "促销",
+    "特价",
+    "秒杀",
+    "抢购",
+    "红包",
+    "限时",
+    "折扣",
+    "大促",
+    "低至",
+    "包邮",
+    "优惠券",
+    "领券",
+    "满减",
+    "免费领",
+)
+# Content Tencent Cloud refuses in marketing SMS templates: these follow-ups go through WeChat.
+TENCENT_BANNED_CATEGORIES = {
+    "live_promotion": "直播推广",
+    "coupon_promotion": "优惠券推广",
+    "user_recall": "用户召回",
+    "oa_promotion": "公众号推广",
+}
+
+
+class PolicyViolation(DomainError):
+    code = "policy_violation"
+
+
+def _check_template_rules(
+    *, channel: str, message_class: str, body: str, category: str, account
+) -> None:
+    if channel == Channel.WECHAT_TEMPLATE and message_class == MessageClass.MARKETING:
+        # WeChat forbids marketing copy, coupons or red packets in template messages.
+        raise PolicyViolation(
+            "公众号模板消息只能用于服务通知，营销内容请使用群发或短信",
+            code="marketing_not_allowed",
+            fields={"message_class": ["公众号模板消息只能用于服务通知"]},
+        )
+    if message_class == MessageClass.SERVICE:
+        found = [w for w in MARKETING_WORDS if w in body]
+        if found:
+            raise PolicyViolation(
+                "服务通知不能包含营销内容",
+                code="marketing_copy_in_service",
+                fields={"body": [f"服务通知不能包含营销用语：{'、'.join(found)}"]},
+            )
+    if (
+        channel == Channel.SMS
+        and message_class == MessageClass.MARKETING
+        and account is not None
+        and account.provider == Provider.TENCENT
+        and category in TENCENT_BANNED_CATEGORIES
+    ):
+        raise PolicyViolation(
+            "腾讯云短信不允许该类营销内容，请改用微信渠道",
+            code="use_wechat",
+            fields={
+                "content_category": [
+                    f"腾讯云禁止{TENCENT_BANNED_CATEGORIES[category]}类营销短信，请通过微信触达"
+                ]
+            },
+        )
+
+
+@transaction.atomic
+def template_create(
+    *,
+    org: Organization,
+    name: str,
+    channel: str,
+    message_class: str,
+    body: str,
+    provider_template_id: str = "",
+    param_names: list[str] | None = None,
+    content_category: str = "",
+    provider_account: ProviderAccount | None = None,
+    key: str = "",
+) -> MessageTemplate:
+    """Create a template. Platform rules are checked here (and again at every send)."""
+    _check_template_rules(
+        channel=channel,
+        message_class=message_class,
+        body=body,
+        category=content_category,
+        account=provider_account,
+    )
+    if channel == Channel.SMS and message_class == MessageClass.MARKETING:
+        account = (
+            provider_account
+            or ProviderAccount.objects.for_org(org)
+            .order_by("-is_default", "id")
+            .exclude(provider=Provider.WECHAT)
+            .first()
+        )
+        suffix = account.effective_optout_suffix if account else "拒收请回复R"
+        if suffix not in body:
+            body = f"{body} {suffix}"
+    # The console backend has no provider review; real providers start "pending" until the
+    # admin records the provider's approval.
+    approved = provider_account is not None and provider_account.provider == Provider.CONSOLE
+    if channel == Channel.SMS and provider_account is None:
+        default = (
+            ProviderAccount.objects.for_org(org)
+            .exclude(provider=Provider.WECHAT)
+            .order_by("-is_default", "id")
+            .first()
+        )
+        approved = default is not None and default.provider == Provider.CONSOLE
+    if key and MessageTemplate.objects.for_org(org).filter(key=key).exists():
+        raise Conflict("模板标识已存在", fields={"key": ["模板标识已存在"]})
+    return MessageTemplate.objects.for_org(org).create(
+        org=org,
+        name=name,
+        channel=channel,
+        message_class=message_class,
+        body=body,
+        provider_template_id=provider_template_id,
+        param_names=param_names or [],
+        content_category=content_category,
+        provider_account=provider_account,
+        key=key,
+        approval_status=ApprovalStatus.APPROVED if approved else ApprovalStatus.PENDING,
+    )
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    org: Organization,
+    user=None,
+    name: str,
+    channel: str,
+    variants: list[dict],
+    segment=None,
+    condition: dict | None = None,
+    holdout_pct: int = 0,
+    params: dict | None = None,
+    link_url: str = "",
+    scheduled_at=None,
+    provider_account: ProviderAccount | None = None,
+) -> Campaign:
+    """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?}]``."""
+    from crm.conditions import validate_condition
+
+    if not variants:
+        raise DomainError("至少需要一个文案", fields={"variants": ["至少需要一个文案"]})
+    if condition:
+        validate_condition(condition)
+    classes = {v["template"].message_class for v in variants}
+    if len(classes) != 1:
+        raise DomainError(
+            "同一活动的文案必须是同一消息类型", fields={"variants": ["消息类型不一致"]}
+        )
+    message_class = classes.pop()
+    for i, variant in enumerate(variants):
+        template = variant["template"]
+        if template.channel != channel:
+            raise DomainError(
+                "模板渠道与活动渠道不一致", fields={"variants": {str(i): ["模板渠道不一致"]}}
+            )
+        _check_template_rules(
+            channel=channel,
+            message_class=template.message_class,
+            body=template.body,
+            category=template.content_category,
+            account=provider_account,
+        )
+        if variant.get("condition"):
+            validate_condition(variant["condition"])
+    if channel == Channel.SMS and provider_account is None:
+        from campaigns.services.sending import default_sms_account
+
+        provider_account = default_sms_account(org)
+    campaign = Campaign.objects.for_org(org).create(
+        org=org,
+        name=name,
+        channel=channel,
+        message_class=message_class,
+        provider_account=provider_account,
+        segment=segment,
+        condition=condition,
+        holdout_pct=holdout_pct,
+        params=params or {},
+        link_url=link_url,
+        scheduled_at=scheduled_at,
+        created_by=user,
+    )
+    Variant.objects.bulk_create(
+        [
+            Variant(
+                campaign=campaign,
+                name=v.get("name") or chr(ord("A") + i),
+                template=v["template"],
+                condition=v.get("condition"),
+                weight=v.get("weight") or 1,
+                position=i,
+            )
+            for i, v in enumerate(variants)
+        ]
+    )
+    return campaign
+
+
+def campaign_launch(*, campaign: Campaign) -> dict:
+    """Plan (idempotent) and start sending. Relaunching adds rows only for people without
+    one and never re-sends: the unique (campaign, contact, channel) key guarantees it."""
+    from campaigns import tasks
+    from campaigns.services.planning import plan_campaign
+    from core.tasks import enqueue
+
+    unapproved = [
+        v.template.name
+        for v in campaign.variants.select_related("template")
+        if v.template.approval_status != ApprovalStatus.APPROVED
+    ]
+    if unapproved:
+        raise PolicyViolation(
+            "模板尚未通过服务商审核", code="template_not_approved", fields={"variants": unapproved}
+        )
+    with transaction.atomic():
+        locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
+        inserted = plan_campaign(campaign=locked)
+        now = timezone.now()
+        locked.status = CampaignStatus.SENDING
+        locked.planned_at = locked.planned_at or now
+        locked.launched_at = locked.launched_at or now
+        locked.save(update_fields=["status", "planned_at", "launched_at", "updated_at"])
+        enqueue(tasks.send_deliveries, None, locked.pk)
+    campaign.refresh_from_db()
+    return {"planned": inserted}
+
+
+def _rate_ci(x1: int, n1: int, x0: int, n0: int) -> dict:
+    if not n1 or not n0:
+        return {"treatment_rate": None, "holdout_rate": None, "uplift": None, "ci95": None}
+    p1, p0 = x1 / n1, x0 / n0
+    se = math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    uplift = p1 - p0
+    return {
+        "treatment_rate": round(p1, 4),
+        "holdout_rate": round(p0, 4),
+        "uplift": round(uplift, 4),
+        "ci95": [round(uplift - 1.96 * se, 4), round(uplift + 1.96 * se, 4)],
+    }
+
+
+CONVERSION_EVENTS = ("order", "coupon.claim")
+
+
+def campaign_stats(*, campaign: Campaign) -> dict:
+    """Funnel and uplift. Conversion = an order or coupon claim within the attribution window
+    after launch, for reached people (treatment) and for the holdout alike."""
+    from crm.models import Event
+
+    rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign)
+    by_status = dict(rows.values_list("status").annotate(n=Count("pk")))
+    by_reason = dict(
+        rows.filter(status=DeliveryStatus.SUPPRESSED).values_list("reason").annotate(n=Count("pk"))
+    )
+    reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+    agg = rows.aggregate(
+        planned=Count("pk"),
+        deferred=Count("pk", filter=Q(deferred=True)),
+        clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
+    )
+    result = {
+        "planned": agg["planned"],
+        "holdout": by_status.get(DeliveryStatus.HOLDOUT, 0),
+        "suppressed": sum(by_reason.values()),
+        "suppressed_by_reason": by_reason,
+        "deferred": agg["deferred"],
+        "pending": by_status.get(DeliveryStatus.PENDING, 0),
+        "sending": by_status.get(DeliveryStatus.SENDING, 0),
+        "sent": sum(by_status.get(s, 0) for s in reached),
+        "delivered": by_status.get(DeliveryStatus.DELIVERED, 0),
+        "failed": by_status.get(DeliveryStatus.FAILED, 0),
+        "unknown": by_status.get(DeliveryStatus.UNKNOWN, 0),
+        "clicked": agg["clicked"],
+        "converted": 0,
+        "uplift": _rate_ci(0, 0, 0, 0),
+    }
+    if campaign.launched_at:
+        start = campaign.launched_at
+        end = start + timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
+        converted_ids = Event.objects.for_org(campaign.org_id).filter(
+            type__in=CONVERSION_EVENTS, occurred_at__gte=start, occurred_at__lt=end
+        )
+        treated = rows.filter(status__in=reached)
+        holdout = rows.filter(status=DeliveryStatus.HOLDOUT)
+        x1 = treated.filter(contact_id__in=converted_ids.values("contact_id")).count()
+        x0 = holdout.filter(contact_id__in=converted_ids.values("contact_id")).count()
+        result["converted"] = x1
+        result["uplift"] = _rate_ci(x1, treated.count(), x0, holdout.count())
+    return result

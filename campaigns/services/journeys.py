@@ -1,0 +1,407 @@
+"""Journeys (自动化旅程): trigger → steps, membership driven by events as they arrive.
+
+Entry: ``crm.services.events.on_event_recorded`` (and ``crm.services.scoring.on_grade_changed``
+as the synthetic trigger ``grade.changed``) call ``journey_enter`` for every active journey of
+the organisation whose trigger matches — no cron rebuild of audiences. A membership is keyed
+per trigger (one per reservation, one per coupon claim), so a replayed event enters nobody
+twice. Steps run until a wait; waits set ``due_at`` and the periodic tick (``run_due``)
+resumes them. Sends go through the same outbox and the same policy as campaigns, with a
+delivery key per (membership, step) so a step can never send twice.
+
+Step types (``Journey.steps`` entries):
+- ``{"type": "wait", "seconds": n}``
+- ``{"type": "wait_before_room_start", "seconds": n}`` — until the room's start minus n
+- ``{"type": "wait_room_end", "seconds": n}`` — until n seconds after the room ended
+- ``{"type": "wait_before_prop", "prop": "valid_until", "seconds": n}`` — until the trigger
+  event's timestamp property minus n
+- ``{"type": "wait_before_coupon_expiry", "seconds": n}`` — the claimed coupon's expiry minus n
+- ``{"type": "exit_if_event", "event": "room.join", "same_room": true}`` — branch: stop for
+  people who did it since entering
+- ``{"type": "exit_unless", "condition": {...}}`` — branch on the one condition language
+- ``{"type": "send", "template": "<template key>"}``
+- ``{"type": "tag", "tag": "..."}``, ``{"type": "assign_owner"}``,
+  ``{"type": "create_task", "title": "...", "hours": n}``, ``{"type": "notify_owner", "title": "..."}``
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from campaigns.models import (
+    Channel,
+    Delivery,
+    Journey,
+    JourneyMembership,
+    JourneyStepLog,
+    MembershipState,
+    MessageTemplate,
+)
+
+log = logging.getLogger(__name__)
+
+_HASH_A, _MOD = 2654435761, 1000003
+# A room that has not ended yet is looked at again after this long.
+ROOM_POLL = timedelta(minutes=5)
+MAX_STEPS_PER_RUN = 20
+
+
+def connect() -> None:
+    """Register the journey listeners on the CRM's event and grade hooks (AppConfig.ready)."""
+    from crm.services.events import on_event_recorded
+
+    on_event_recorded(_on_event)
+    try:
+        from livecommerce.services.reservations import on_reservation_due
+    except ImportError:  # without the reminder sweep, reminders wait on room.reserve events
+        pass
+    else:
+        on_reservation_due(_on_reservation_due)
+    try:
+        from crm.services.scoring import on_grade_changed
+    except ImportError:  # the scoring engine is optional for journeys
+        return
+    on_grade_changed(_on_grade_changed)
+
+
+def _on_event(event) -> None:
+    journeys = Journey.objects.for_org(event.org_id).filter(
+        is_active=True, trigger_event=event.type
+    )
+    for journey in journeys:
+        context = {"event": event.pk, "room_id": event.room_id, "props": event.props or {}}
+        key = _trigger_key(journey, event)
+        journey_enter(journey=journey, contact=event.contact, key=key, context=context)
+
+
+def _on_reservation_due(reservation) -> None:
+    """The rooms' reminder sweep hands over a due reservation: trigger ``reservation.due``."""
+    journeys = Journey.objects.for_org(reservation.org_id).filter(
+        is_active=True, trigger_event="reservation.due"
+    )
+    for journey in journeys:
+        journey_enter(
+            journey=journey,
+            contact=reservation.contact,
+            key=f"{reservation.contact_id}:room:{reservation.room_id}",
+            context={"room_id": reservation.room_id, "reservation": reservation.pk},
+        )
+
+
+def _on_grade_changed(contact, old_grade: str, new_grade: str) -> None:
+    journeys = Journey.objects.for_org(contact.org_id).filter(
+        is_active=True, trigger_event="grade.changed"
+    )
+    for journey in journeys:
+        journey_enter(
+            journey=journey,
+            contact=contact,
+            key=f"grade:{contact.pk}:{new_grade}:{timezone.now():%Y%m%d}",
+            context={"old_grade": old_grade, "new_grade": new_grade},
+        )
+
+
+def _trigger_key(journey: Journey, event) -> str:
+    # One membership per person per room for room triggers, per event otherwise.
+    if event.room_id and event.type.startswith("room."):
+        return f"{event.contact_id}:room:{event.room_id}"
+    return f"{event.contact_id}:event:{event.pk}"
+
+
+def in_holdout(journey: Journey, contact_id: int) -> bool:
+    return ((contact_id * _HASH_A + journey.pk) % _MOD) % 100 < journey.holdout_pct
+
+
+def journey_enter(
+    *, journey: Journey, contact, key: str, context: dict
+) -> JourneyMembership | None:
+    """Enter a person into a journey once per key (None when already in or not matching)."""
+    if journey.trigger_condition:
+        from crm.conditions import contact_matches
+
+        if not contact_matches(contact, journey.trigger_condition):
+            return None
+    state = MembershipState.HOLDOUT if in_holdout(journey, contact.pk) else MembershipState.ACTIVE
+    try:
+        with transaction.atomic():
+            membership = JourneyMembership.objects.for_org(journey.org_id).create(
+                org_id=journey.org_id,
+                journey=journey,
+                contact=contact,
+                key=key,
+                context=context,
+                state=state,
+                due_at=timezone.now(),
+            )
+    except IntegrityError:
+        return None
+    if state == MembershipState.ACTIVE:
+        advance(membership_id=membership.pk)
+    return membership
+
+
+def run_due(*, limit: int = 500) -> int:
+    """Resume memberships whose wait is over. Returns how many were advanced."""
+    now = timezone.now()
+    ids = list(
+        JourneyMembership.unscoped.filter(state=MembershipState.ACTIVE, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for membership_id in ids:
+        try:
+            advance(membership_id=membership_id)
+        except Exception:
+            log.exception("journey membership %s failed", membership_id)
+    return len(ids)
+
+
+def advance(*, membership_id: int) -> None:
+    """Run steps until a wait or the end. Locked so two ticks never run the same member."""
+    with transaction.atomic():
+        qs = JourneyMembership.unscoped.select_related("journey", "contact")
+        if connection.vendor == "postgresql":
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        membership = qs.filter(pk=membership_id, state=MembershipState.ACTIVE).first()
+        if membership is None:
+            return
+        now = timezone.now()
+        if membership.due_at and membership.due_at > now:
+            return
+        steps = membership.journey.steps or []
+        for _ in range(MAX_STEPS_PER_RUN):
+            if membership.step_index >= len(steps):
+                membership.state = MembershipState.DONE
+                break
+            step = steps[membership.step_index]
+            outcome, until = _run_step(membership, step, now)
+            if outcome == "waiting":
+                membership.due_at = until
+                break
+            _log(membership, outcome)
+            if outcome == "exited":
+                membership.state = MembershipState.EXITED
+                break
+            membership.step_index += 1
+            membership.due_at = now
+        membership.save(update_fields=["state", "step_index", "due_at", "context", "updated_at"])
+
+
+def _log(membership: JourneyMembership, outcome: str) -> None:
+    JourneyStepLog.objects.for_org(membership.org_id).get_or_create(
+        org_id=membership.org_id,
+        journey_id=membership.journey_id,
+        membership=membership,
+        step_index=membership.step_index,
+        defaults={"outcome": outcome},
+    )
+
+
+def _room(membership: JourneyMembership):
+    from livecommerce.models import Room
+
+    room_id = membership.context.get("room_id")
+    return Room.objects.for_org(membership.org_id).filter(pk=room_id).first() if room_id else None
+
+
+def _wait_or_pass(membership, until: datetime | None, now: datetime) -> tuple[str, datetime | None]:
+    """Pass when the moment has come (logging the wait as done), else wait until it."""
+    if until is None or until <= now:
+        return "waited", None
+    key = f"wait:{membership.step_index}"
+    if membership.context.get(key) != until.isoformat():
+        membership.context[key] = until.isoformat()
+        membership.save(update_fields=["context"])
+    return "waiting", until
+
+
+def _run_step(membership: JourneyMembership, step: dict, now: datetime):
+    kind = step.get("type")
+    if kind == "wait":
+        started = membership.context.get(f"wait:{membership.step_index}")
+        until = parse_datetime(started) if started else now + timedelta(seconds=step["seconds"])
+        return _wait_or_pass(membership, until, now)
+    if kind == "wait_before_room_start":
+        room = _room(membership)
+        if room is None or room.status != "scheduled":
+            return "exited", None  # nothing to remind of
+        return _wait_or_pass(
+            membership, room.scheduled_start - timedelta(seconds=step.get("seconds", 0)), now
+        )
+    if kind == "wait_room_end":
+        room = _room(membership)
+        if room is None:
+            return "exited", None
+        if room.status != "ended" or room.ended_at is None:
+            return "waiting", now + ROOM_POLL
+        return _wait_or_pass(
+            membership, room.ended_at + timedelta(seconds=step.get("seconds", 0)), now
+        )
+    if kind == "wait_before_prop":
+        raw = (membership.context.get("props") or {}).get(step["prop"])
+        at = parse_datetime(raw) if isinstance(raw, str) else None
+        if at is None:
+            return "exited", None
+        return _wait_or_pass(membership, at - timedelta(seconds=step.get("seconds", 0)), now)
+    if kind == "wait_before_coupon_expiry":
+        from livecommerce.models import Coupon
+
+        coupon_id = (membership.context.get("props") or {}).get("coupon")
+        coupon = Coupon.objects.for_org(membership.org_id).filter(pk=coupon_id).first()
+        if coupon is None:
+            return "exited", None
+        membership.context.setdefault("props", {})["valid_until"] = (
+            f"{timezone.localtime(coupon.valid_until):%m-%d %H:%M}"
+        )
+        return _wait_or_pass(
+            membership, coupon.valid_until - timedelta(seconds=step.get("seconds", 0)), now
+        )
+    if kind == "exit_if_event":
+        from crm.models import Event
+
+        qs = Event.objects.for_org(membership.org_id).filter(
+            contact_id=membership.contact_id,
+            type=step["event"],
+            occurred_at__gte=membership.created_at,
+        )
+        if step.get("same_room") and membership.context.get("room_id"):
+            qs = qs.filter(room_id=membership.context["room_id"])
+        return ("exited" if qs.exists() else "passed"), None
+    if kind == "exit_unless":
+        from crm.conditions import contact_matches
+
+        return (
+            "passed" if contact_matches(membership.contact, step["condition"]) else "exited"
+        ), None
+    if kind == "send":
+        return _send(membership, step), None
+    if kind == "tag":
+        return _tag(membership, step["tag"]), None
+    if kind in ("assign_owner", "create_task", "notify_owner"):
+        return _owner_action(membership, kind, step), None
+    log.warning("journey %s: unknown step type %r", membership.journey_id, kind)
+    return "skipped", None
+
+
+def _send(membership: JourneyMembership, step: dict) -> str:
+    """Queue the message through the outbox; the policy decides at send time."""
+    from campaigns import tasks
+    from campaigns.services.sending import default_sms_account
+    from core.tasks import enqueue
+    from crm.models import ContactIdentity
+
+    template = (
+        MessageTemplate.objects.for_org(membership.org_id).filter(key=step["template"]).first()
+    )
+    if template is None:
+        return "no_template"
+    identity = None
+    account = template.provider_account
+    if template.channel == Channel.SMS:
+        identity = (
+            ContactIdentity.objects.for_org(membership.org_id)
+            .filter(contact_id=membership.contact_id, kind="phone")
+            .order_by("id")
+            .first()
+        )
+        account = account or default_sms_account(membership.org_id)
+    params = _params(membership)
+    key = f"journey:{membership.pk}:{membership.step_index}"
+    delivery, created = Delivery.objects.for_org(membership.org_id).get_or_create(
+        org_id=membership.org_id,
+        key=key,
+        defaults={
+            "contact_id": membership.contact_id,
+            "channel": template.channel,
+            "message_class": template.message_class,
+            "template": template,
+            "account": account,
+            "to_encrypted": identity.value_encrypted if identity else "",
+            "to_hash": identity.value_hash if identity else "",
+            "params": params,
+            "due_at": timezone.now(),
+        },
+    )
+    if created:
+        enqueue(tasks.send_deliveries, [delivery.pk])
+    return "queued"
+
+
+def _params(membership: JourneyMembership) -> dict:
+    from django.conf import settings
+
+    params = {"nickname": membership.contact.nickname or ""}
+    props = membership.context.get("props") or {}
+    params.update({k: str(v) for k, v in props.items() if isinstance(v, str | int | float)})
+    room = _room(membership)
+    if room is not None:
+        local = timezone.localtime(room.scheduled_start)
+        params.update(
+            {
+                "room": room.title,
+                "start": f"{local:%H:%M}",
+                "link": f"{settings.SITE_URL}/rooms/{room.pk}/",
+            }
+        )
+    return params
+
+
+def _tag(membership: JourneyMembership, tag: str) -> str:
+    from crm.models import Contact
+
+    with transaction.atomic():
+        contact = (
+            Contact.objects.for_org(membership.org_id)
+            .select_for_update()
+            .get(pk=membership.contact_id)
+        )
+        if tag not in (contact.tags or []):
+            contact.tags = [*(contact.tags or []), tag]
+            contact.save(update_fields=["tags", "updated_at"])
+    return "tagged"
+
+
+def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
+    from crm.models import Contact, Task
+    from crm.services import leads
+
+    contact = Contact.objects.for_org(membership.org_id).get(pk=membership.contact_id)
+    if kind == "assign_owner":
+        if contact.owner_id:
+            return "kept_owner"
+        owner = leads.assign_round_robin(org_id=contact.org_id)
+        if owner is None:
+            return "no_owner"
+        Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(owner=owner)
+        return "assigned"
+    if contact.owner_id is None:
+        return "no_owner"
+    title = step.get("title") or f"跟进线索 {contact.nickname or contact.pk}"
+    if kind == "create_task":
+        leads.task_create(
+            contact=contact,
+            assignee_id=contact.owner_id,
+            title=title,
+            due_at=timezone.now() + timedelta(hours=step.get("hours", 2)),
+            context={"journey": membership.journey_id, **membership.context},
+        )
+        return "task_created"
+    # notify_owner: the CRM's live hot-lead routing already notified for an open hot task.
+    if (
+        Task.objects.for_org(contact.org_id)
+        .filter(contact=contact, kind="hot_lead", done_at__isnull=True)
+        .exists()
+    ):
+        return "already_notified"
+    leads.notify(
+        user=contact.owner,
+        org_id=contact.org_id,
+        kind="journey",
+        title=title,
+        data={"contact": contact.pk, "journey": membership.journey_id, **membership.context},
+    )
+    return "notified"

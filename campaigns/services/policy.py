@@ -1,0 +1,326 @@
+"""The one send policy: may this message go to this person on this channel now?
+
+``evaluate(candidates)`` answers send / defer(until) / suppress(reason) for each candidate.
+Campaign sending, journey steps and service sends all call it at send time, right before a
+row moves to ``sending`` — consent and opt-outs are re-checked then, not only at planning.
+Planning (``campaigns.services.planning``) applies the set-based form of the same rules so
+reports show suppressions up front; the decision of record is this function's.
+
+The work is split so that the rules stay a pure function: ``load_facts`` reads everything a
+batch needs in a handful of queries, ``decide`` applies the rules to one candidate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from campaigns.models import (
+    ApprovalStatus,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    MessageClass,
+    MessageTemplate,
+    MessagingPolicy,
+    SmsOptOut,
+    SuppressionReason,
+)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# SMS providers accept marketing texts only 08:00–21:00 Beijing time; an organisation may
+# narrow that window but never widen it.
+SMS_MARKETING_HOURS = (8, 21)
+# WeChat customer-service messages: only within 48 h of the person's last message, at most 5.
+CUSTOMER_WINDOW = timedelta(hours=48)
+CUSTOMER_WINDOW_MAX = 5
+# ... and at most 3 within the first minute after a follow, scan or menu click.
+CUSTOMER_BURST_MAX = 3
+BURST_OPENERS = ("follow", "scan", "click")
+OA_CHANNELS = (Channel.WECHAT_TEMPLATE, Channel.WECHAT_CUSTOMER, Channel.WECHAT_MASS)
+# A service account reaches each follower with mass messages at most 4 times a month.
+MASS_PER_MONTH = 4
+
+CONSENT_PURPOSE = {
+    Channel.SMS: "sms_marketing",
+    Channel.WECHAT_TEMPLATE: "wechat_marketing",
+    Channel.WECHAT_CUSTOMER: "wechat_marketing",
+    Channel.WECHAT_MASS: "wechat_marketing",
+    Channel.MP_SUBSCRIBE: "wechat_marketing",
+}
+SENT_STATUSES = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "send" | "defer" | "suppress"
+    until: datetime | None = None
+    reason: str = ""
+
+    @classmethod
+    def send(cls) -> Decision:
+        return cls("send")
+
+    @classmethod
+    def defer(cls, until: datetime) -> Decision:
+        return cls("defer", until=until)
+
+    @classmethod
+    def suppress(cls, reason: str) -> Decision:
+        return cls("suppress", reason=reason)
+
+
+@dataclass
+class Candidate:
+    """One intended message. ``to_hash`` is the keyed hash of the phone/openid (empty: none)."""
+
+    org_id: int
+    contact_id: int | None
+    channel: str
+    template: MessageTemplate
+    to_hash: str = ""
+    sign_name: str = ""
+    delivery_id: int | None = None
+    wechat_account_id: int | None = None
+
+    @property
+    def message_class(self) -> str:
+        return self.template.message_class
+
+
+@dataclass
+class WechatWindow:
+    """The 48-hour customer-service window of one follower (fed by the WeChat callbacks)."""
+
+    last_inbound_at: datetime | None
+    sent_in_window: int = 0
+    opened_by: str = "message"
+
+
+@dataclass
+class Facts:
+    """Everything the rules need for one batch, loaded in a few queries."""
+
+    policies: dict[int, MessagingPolicy] = field(default_factory=dict)
+    consents: set[tuple[int, str]] = field(default_factory=set)  # (contact, purpose) granted
+    erased: set[int] = field(default_factory=set)
+    opt_outs: set[tuple[str, str]] = field(default_factory=set)  # (phone_hash, sign)
+    sent_day: dict[int, int] = field(default_factory=dict)
+    sent_week: dict[int, int] = field(default_factory=dict)
+    mass_month: dict[int, int] = field(default_factory=dict)
+    followers: set[tuple[int, str]] = field(default_factory=set)  # (account, openid_hash)
+    windows: dict[tuple[int, str], WechatWindow] = field(default_factory=dict)
+    mp_grants: dict[tuple[int, str], int] = field(default_factory=dict)  # unused grant counts
+
+
+def policy_for(org_id: int) -> MessagingPolicy:
+    policy = MessagingPolicy.objects.for_org(org_id).first()
+    return policy or MessagingPolicy(org_id=org_id)
+
+
+def allowed_hours(policy: MessagingPolicy, channel: str) -> tuple[int, int]:
+    start, end = policy.quiet_start_hour, policy.quiet_end_hour
+    if channel == Channel.SMS:
+        start, end = max(start, SMS_MARKETING_HOURS[0]), min(end, SMS_MARKETING_HOURS[1])
+    return start, end
+
+
+def next_window_start(now: datetime, start_hour: int, end_hour: int) -> datetime | None:
+    """None when ``now`` is inside [start, end) Beijing time, else the next window opening."""
+    local = now.astimezone(SHANGHAI)
+    if start_hour <= local.hour < end_hour:
+        return None
+    day = local.date() if local.hour < start_hour else local.date() + timedelta(days=1)
+    return datetime.combine(day, time(start_hour), tzinfo=SHANGHAI)
+
+
+def _month_start(now: datetime) -> datetime:
+    local = now.astimezone(SHANGHAI)
+    return datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
+
+
+def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
+    facts = Facts()
+    if not candidates:
+        return facts
+    org_ids = {c.org_id for c in candidates}
+    for org_id in org_ids:
+        facts.policies[org_id] = policy_for(org_id)
+    marketing = [c for c in candidates if c.message_class == MessageClass.MARKETING]
+    contact_ids = {c.contact_id for c in candidates if c.contact_id}
+    marketing_ids = {c.contact_id for c in marketing if c.contact_id}
+    if contact_ids:
+        from crm.models import Contact
+
+        facts.erased = set(
+            Contact.unscoped.filter(pk__in=contact_ids, erased_at__isnull=False).values_list(
+                "pk", flat=True
+            )
+        )
+    if marketing_ids:
+        from crm.models import Consent
+
+        facts.consents = set(
+            Consent.unscoped.filter(contact_id__in=marketing_ids, granted=True).values_list(
+                "contact_id", "purpose"
+            )
+        )
+        caps = (
+            Delivery.unscoped.filter(
+                contact_id__in=marketing_ids,
+                message_class=MessageClass.MARKETING,
+                status__in=SENT_STATUSES,
+                sent_at__gte=now - timedelta(days=7),
+            )
+            .exclude(pk__in=[c.delivery_id for c in marketing if c.delivery_id])
+            .values("contact_id")
+            .annotate(
+                week=Count("pk"),
+                day=Count("pk", filter=Q(sent_at__gte=now - timedelta(days=1))),
+                mass=Count(
+                    "pk",
+                    filter=Q(channel=Channel.WECHAT_MASS, sent_at__gte=_month_start(now)),
+                ),
+            )
+        )
+        for row in caps:
+            facts.sent_week[row["contact_id"]] = row["week"]
+            facts.sent_day[row["contact_id"]] = row["day"]
+        mass_ids = {c.contact_id for c in marketing if c.channel == Channel.WECHAT_MASS}
+        if mass_ids:
+            facts.mass_month = dict(
+                Delivery.unscoped.filter(
+                    contact_id__in=mass_ids,
+                    channel=Channel.WECHAT_MASS,
+                    status__in=SENT_STATUSES,
+                    sent_at__gte=_month_start(now),
+                )
+                .values_list("contact_id")
+                .annotate(n=Count("pk"))
+            )
+    sms = [c for c in marketing if c.channel == Channel.SMS and c.to_hash]
+    if sms:
+        facts.opt_outs = set(
+            SmsOptOut.unscoped.filter(
+                org_id__in=org_ids, phone_hash__in={c.to_hash for c in sms}
+            ).values_list("phone_hash", "sign_name")
+        )
+    wechat = [c for c in candidates if c.channel != Channel.SMS and c.wechat_account_id]
+    if wechat:
+        from campaigns.models.wechat import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
+
+        accounts = {c.wechat_account_id for c in wechat}
+        hashes = {c.to_hash for c in wechat if c.to_hash}
+        facts.followers = set(
+            WeChatFollower.unscoped.filter(
+                account_id__in=accounts, openid_hash__in=hashes, subscribed=True
+            ).values_list("account_id", "openid_hash")
+        )
+        for account_id, openid_hash, last, opened_by, sent in WeChatServiceWindow.unscoped.filter(
+            account_id__in=accounts, openid_hash__in=hashes
+        ).values_list("account_id", "openid_hash", "last_inbound_at", "opened_by", "sent_count"):
+            facts.windows[(account_id, openid_hash)] = WechatWindow(last, sent, opened_by)
+        mp_ids = {c.contact_id for c in wechat if c.channel == Channel.MP_SUBSCRIBE}
+        for contact_id, template_id in MpSubscribeConsent.unscoped.filter(
+            contact_id__in=mp_ids, status="unused"
+        ).values_list("contact_id", "template_id"):
+            key = (contact_id, template_id)
+            facts.mp_grants[key] = facts.mp_grants.get(key, 0) + 1
+    return facts
+
+
+def decide(
+    candidate: Candidate, facts: Facts, *, now: datetime, running: dict | None = None
+) -> Decision:
+    """The rules, in order. ``running`` counts sends decided earlier in the same batch."""
+    running = running if running is not None else defaultdict(int)
+    template = candidate.template
+    channel = candidate.channel
+    marketing = template.message_class == MessageClass.MARKETING
+    if template.approval_status != ApprovalStatus.APPROVED:
+        return Decision.suppress(SuppressionReason.TEMPLATE_NOT_APPROVED)
+    if template.channel != channel:
+        return Decision.suppress(SuppressionReason.CHANNEL_RULE)
+    # WeChat forbids marketing copy, coupons or red packets in template messages.
+    if channel == Channel.WECHAT_TEMPLATE and marketing:
+        return Decision.suppress(SuppressionReason.CHANNEL_RULE)
+    if candidate.contact_id in facts.erased:
+        return Decision.suppress(SuppressionReason.ERASED)
+    if not candidate.to_hash:
+        return Decision.suppress(SuppressionReason.NO_ADDRESS)
+    # Official-account sends go to current followers only; unsubscribing stops them.
+    oa_key = (candidate.wechat_account_id, candidate.to_hash)
+    if channel in OA_CHANNELS and oa_key not in facts.followers:
+        return Decision.suppress(SuppressionReason.UNSUBSCRIBED)
+    if channel == Channel.WECHAT_CUSTOMER:
+        window = facts.windows.get(oa_key)
+        if window is None or window.last_inbound_at is None:
+            return Decision.suppress(SuppressionReason.OUTSIDE_WINDOW)
+        if now - window.last_inbound_at > CUSTOMER_WINDOW:
+            return Decision.suppress(SuppressionReason.OUTSIDE_WINDOW)
+        used = window.sent_in_window + running[("window", oa_key)]
+        burst = window.opened_by in BURST_OPENERS and (
+            now - window.last_inbound_at < timedelta(seconds=60)
+        )
+        if used >= CUSTOMER_WINDOW_MAX or (burst and used >= CUSTOMER_BURST_MAX):
+            return Decision.suppress(SuppressionReason.WINDOW_QUOTA)
+    if channel == Channel.MP_SUBSCRIBE:
+        grant_key = (candidate.contact_id, template.provider_template_id)
+        if facts.mp_grants.get(grant_key, 0) - running[("mp", grant_key)] <= 0:
+            return Decision.suppress(SuppressionReason.NO_SUBSCRIPTION)
+    if marketing:
+        # An explicit opt-out is the more specific reason (it also withdrew the consent).
+        if channel == Channel.SMS and (candidate.to_hash, candidate.sign_name) in facts.opt_outs:
+            return Decision.suppress(SuppressionReason.OPTED_OUT)
+        purpose = CONSENT_PURPOSE[channel]
+        if (candidate.contact_id, purpose) not in facts.consents:
+            return Decision.suppress(SuppressionReason.NO_CONSENT)
+        if channel == Channel.WECHAT_MASS:
+            mass = facts.mass_month.get(candidate.contact_id, 0)
+            if mass + running[("mass", candidate.contact_id)] >= MASS_PER_MONTH:
+                return Decision.suppress(SuppressionReason.MASS_QUOTA)
+        policy = facts.policies.get(candidate.org_id) or MessagingPolicy(org_id=candidate.org_id)
+        day = facts.sent_day.get(candidate.contact_id, 0) + running[("day", candidate.contact_id)]
+        week = facts.sent_week.get(candidate.contact_id, 0) + running[("day", candidate.contact_id)]
+        if day >= policy.cap_per_day or week >= policy.cap_per_week:
+            return Decision.suppress(SuppressionReason.FREQUENCY_CAP)
+        start, end = allowed_hours(policy, channel)
+        opens = next_window_start(now, start, end)
+        if opens is not None:
+            # Quiet hours defer, never drop: the row waits for the next window.
+            return Decision.defer(opens)
+    return Decision.send()
+
+
+def _count(candidate: Candidate, running: dict) -> None:
+    if candidate.message_class == MessageClass.MARKETING:
+        running[("day", candidate.contact_id)] += 1
+        if candidate.channel == Channel.WECHAT_MASS:
+            running[("mass", candidate.contact_id)] += 1
+    if candidate.channel == Channel.WECHAT_CUSTOMER:
+        running[("window", (candidate.wechat_account_id, candidate.to_hash))] += 1
+    if candidate.channel == Channel.MP_SUBSCRIBE:
+        running[("mp", (candidate.contact_id, candidate.template.provider_template_id))] += 1
+
+
+def evaluate(
+    candidates: list[Candidate], *, now: datetime | None = None, facts: Facts | None = None
+) -> list[Decision]:
+    """THE policy check: one decision per candidate, in order (earlier sends count toward the
+    caps of later candidates for the same person)."""
+    now = now or timezone.now()
+    facts = facts if facts is not None else load_facts(candidates, now=now)
+    running: dict = defaultdict(int)
+    decisions = []
+    for candidate in candidates:
+        decision = decide(candidate, facts, now=now, running=running)
+        if decision.action == "send":
+            _count(candidate, running)
+        decisions.append(decision)
+    return decisions

@@ -1,0 +1,510 @@
+"""Sending from the outbox, exactly once.
+
+A worker round:
+1. **claim** (one short transaction): lock due ``pending`` rows with
+   ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises writers instead), run
+   THE policy (``policy.evaluate``) on them — consent, opt-outs, caps and quiet hours are
+   re-checked now, not only at planning — and move each row to ``suppressed``, back to a
+   later ``due_at`` (deferred), or to ``sending`` with a batch key;
+2. **send** (no transaction open): per provider request, take a slot from the account's
+   global rate limiter, call the provider's batch API through the channel adapter;
+3. **record**: ``sending → sent | failed | unknown``, or back to ``pending`` with backoff
+   only when the provider certainly did not take the message (rate limit, refused
+   connection).
+
+A row never goes from ``sending`` back to ``pending``: a crashed worker leaves rows in
+``sending`` and ``reconcile_stale`` marks them ``unknown`` after a timeout; receipts naming
+them (by provider id or batch key) turn them into ``delivered``. Nobody is sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns.channels import OutboundMessage, Outcome, SendResult, sender_for
+from campaigns.models import (
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    MessageClass,
+    MessageTemplate,
+    Provider,
+    ProviderAccount,
+    ShortLink,
+)
+from campaigns.services import bucket, policy
+from core.errors import DomainError
+from core.models import Organization
+from crm import pii
+
+log = logging.getLogger(__name__)
+
+
+class NoSmsAccount(DomainError):
+    code = "no_sms_account"
+
+
+class UnknownTemplate(DomainError):
+    code = "unknown_template"
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+class _Keep(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def render_text(*, template: MessageTemplate, params: dict, account: ProviderAccount | None) -> str:
+    """The text a person reads. Marketing SMS always ends with the provider's opt-out suffix."""
+    text = template.body.format_map(_Keep({k: str(v) for k, v in params.items()}))
+    if (
+        template.channel == Channel.SMS
+        and template.message_class == MessageClass.MARKETING
+        and account is not None
+    ):
+        suffix = account.effective_optout_suffix
+        if suffix not in text:
+            text = f"{text} {suffix}"
+    return text
+
+
+def provider_params(template: MessageTemplate, params: dict) -> list[str]:
+    return [str(params.get(name, "")) for name in template.param_names]
+
+
+# -- service SMS (OTP, reminders) ---------------------------------------------------------------
+
+
+def default_sms_account(org: Organization | int) -> ProviderAccount:
+    account = (
+        ProviderAccount.objects.for_org(org)
+        .exclude(provider=Provider.WECHAT)
+        .order_by("-is_default", "id")
+        .first()
+    )
+    if account is None:
+        raise NoSmsAccount("组织尚未配置短信账号")
+    return account
+
+
+def send_service_sms(
+    *,
+    org: Organization,
+    phone: str,
+    template_key: str,
+    params: dict,
+    key: str | None = None,
+) -> Delivery:
+    """Queue a service-class SMS (verification code, claim receipt) through the outbox.
+
+    Goes through the same policy, limiter and provider adapters as campaigns, on the org's
+    default SMS account, and is sent right after the caller's transaction commits. ``key``
+    makes the call idempotent (a replay returns the first delivery).
+    """
+    from crm.services.contacts import contact_find_by_identity
+
+    template = (
+        MessageTemplate.objects.for_org(org).filter(key=template_key, channel=Channel.SMS).first()
+    )
+    if template is None:
+        raise UnknownTemplate(f"没有标识为 {template_key} 的短信模板")
+    if template.message_class != MessageClass.SERVICE:
+        raise DomainError("服务短信只能使用服务类模板", code="not_service_template")
+    account = template.provider_account or default_sms_account(org)
+    key = key or f"svc:{uuid.uuid4().hex}"
+    existing = Delivery.objects.for_org(org).filter(key=key).first()
+    if existing:
+        return existing
+    contact = contact_find_by_identity(org=org, kind="phone", value=phone)
+    delivery = Delivery.objects.for_org(org).create(
+        org=org,
+        contact=contact,
+        channel=Channel.SMS,
+        message_class=MessageClass.SERVICE,
+        template=template,
+        account=account,
+        key=key,
+        to_encrypted=pii.encrypt(phone),
+        to_hash=pii.lookup_hash("phone", phone),
+        params={k: str(v) for k, v in params.items()},
+        due_at=timezone.now(),
+    )
+    from campaigns import tasks
+    from core.tasks import enqueue
+
+    enqueue(tasks.send_deliveries, [delivery.pk])
+    return delivery
+
+
+# -- the worker round ---------------------------------------------------------------------------
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _update_ids(ids: list[int], *, only_sending: bool = False, **fields) -> int:
+    """UPDATE … WHERE id = ANY(ids): one statement, no per-id expression building (the ORM's
+    ``pk__in`` resolves every element, which dominated the send loop's CPU)."""
+    if not ids:
+        return 0
+    qs = Delivery.unscoped.all()
+    if only_sending:
+        qs = qs.filter(status=DeliveryStatus.SENDING)
+    if not _is_postgres():
+        return qs.filter(pk__in=ids).update(**fields)
+    table = Delivery._meta.db_table
+    return qs.extra(where=[f'"{table}"."id" = ANY(%s)'], params=[list(ids)]).update(**fields)  # noqa: S610 - constant SQL, ids bound
+
+
+def _candidate(row: Delivery) -> policy.Candidate:
+    return policy.Candidate(
+        org_id=row.org_id,
+        contact_id=row.contact_id,
+        channel=row.channel,
+        template=row.template,
+        to_hash=row.to_hash,
+        sign_name=row.account.sign_name if row.account else "",
+        delivery_id=row.pk,
+        wechat_account_id=row.wechat_account_id,
+    )
+
+
+def _sender_cache():
+    cache: dict = {}
+
+    def get(row: Delivery):
+        key = (row.account_id, row.wechat_account_id, row.channel)
+        if key not in cache:
+            cache[key] = sender_for(row.account, row.channel, row.wechat_account)
+        return cache[key]
+
+    return get
+
+
+def claim(
+    *, limit: int, ids: list[int] | None = None, campaign_id: int | None = None
+) -> list[tuple[str, list[Delivery]]]:
+    """Lock due pending rows, apply the policy, and hand back provider-request groups of rows
+    now in ``sending``: ``[(batch_key, rows), ...]``."""
+    now = timezone.now()
+    get_sender = _sender_cache()
+    with transaction.atomic():
+        qs = Delivery.unscoped.filter(status=DeliveryStatus.PENDING, due_at__lte=now)
+        if ids is not None:
+            qs = qs.filter(pk__in=ids)
+        if campaign_id is not None:
+            qs = qs.filter(campaign_id=campaign_id)
+        qs = qs.only(*CLAIM_FIELDS).order_by("due_at", "id")
+        if _is_postgres():
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        rows = list(qs[:limit])
+        if not rows:
+            return []
+        _attach_related(rows)
+        decisions = policy.evaluate([_candidate(r) for r in rows], now=now)
+        suppressed: dict[str, list[int]] = defaultdict(list)
+        deferred: dict = defaultdict(list)
+        to_send: list[Delivery] = []
+        for row, decision in zip(rows, decisions, strict=True):
+            if decision.action == "suppress":
+                suppressed[decision.reason].append(row.pk)
+            elif decision.action == "defer":
+                deferred[decision.until].append(row.pk)
+            else:
+                to_send.append(row)
+        for reason, pks in suppressed.items():
+            _update_ids(pks, status=DeliveryStatus.SUPPRESSED, reason=reason, updated_at=now)
+        for until, pks in deferred.items():
+            _update_ids(pks, due_at=until, deferred=True, updated_at=now)
+        # Campaign parameters and tracked links first: rows share a provider request only
+        # when their final parameters are equal.
+        _attach_campaign_params(to_send)
+        groups: dict[tuple, list[Delivery]] = defaultdict(list)
+        for row in to_send:
+            sender = get_sender(row)
+            message_key = sender.group_key(_outbound(row, "", decrypt=False))
+            groups[(row.account_id, row.wechat_account_id, row.channel, message_key)].append(row)
+        batches: list[tuple[str, list[Delivery]]] = []
+        for members in groups.values():
+            size = get_sender(members[0]).max_batch
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                batch_key = uuid.uuid4().hex[:24]
+                _update_ids(
+                    [r.pk for r in chunk],
+                    status=DeliveryStatus.SENDING,
+                    batch_key=batch_key,
+                    claimed_at=now,
+                    attempts=F("attempts") + 1,
+                    updated_at=now,
+                )
+                for r in chunk:
+                    r.status, r.batch_key, r.attempts = (
+                        DeliveryStatus.SENDING,
+                        batch_key,
+                        r.attempts + 1,
+                    )
+                batches.append((batch_key, chunk))
+        _consume_mp_grants([r for r in to_send if r.channel == Channel.MP_SUBSCRIBE], now)
+    return batches
+
+
+def _consume_mp_grants(rows: list[Delivery], now) -> None:
+    """Each mini-program subscribe message uses up one consent, in the claiming transaction."""
+    from campaigns.models.wechat import MpSubscribeConsent
+
+    for row in rows:
+        grant = (
+            MpSubscribeConsent.unscoped.filter(
+                contact_id=row.contact_id,
+                template_id=row.template.provider_template_id,
+                status="unused",
+            )
+            .order_by("id")
+            .first()
+        )
+        if grant:
+            MpSubscribeConsent.unscoped.filter(pk=grant.pk).update(status="used", used_at=now)
+
+
+CLAIM_FIELDS = (
+    "id",
+    "org_id",
+    "campaign_id",
+    "contact_id",
+    "channel",
+    "message_class",
+    "template_id",
+    "account_id",
+    "wechat_account_id",
+    "to_encrypted",
+    "to_hash",
+    "params",
+    "attempts",
+    "due_at",
+)
+
+
+def _attach_related(rows: list[Delivery]) -> None:
+    """Templates and accounts once per batch instead of one joined copy per row."""
+    from campaigns.models.wechat import WeChatAccount
+
+    templates = MessageTemplate.unscoped.in_bulk({r.template_id for r in rows})
+    accounts = ProviderAccount.unscoped.in_bulk({r.account_id for r in rows if r.account_id})
+    wechat_ids = {r.wechat_account_id for r in rows if r.wechat_account_id}
+    wechat = WeChatAccount.unscoped.in_bulk(wechat_ids) if wechat_ids else {}
+    for row in rows:
+        Delivery.template.field.set_cached_value(row, templates[row.template_id])
+        Delivery.account.field.set_cached_value(row, accounts.get(row.account_id))
+        Delivery.wechat_account.field.set_cached_value(row, wechat.get(row.wechat_account_id))
+
+
+def _outbound(row: Delivery, batch_key: str, *, decrypt: bool = True) -> OutboundMessage:
+    params = dict(getattr(row, "campaign_params", {}) or {})
+    params.update(row.params or {})
+    return OutboundMessage(
+        delivery_id=row.pk,
+        to=pii.decrypt(row.to_encrypted) if (decrypt and row.to_encrypted) else "",
+        text=render_text(template=row.template, params=params, account=row.account),
+        template_id=row.template.provider_template_id,
+        params=provider_params(row.template, params),
+        batch_key=batch_key,
+        param_names=list(row.template.param_names),
+        link=params.get("link", ""),
+    )
+
+
+def _attach_campaign_params(rows: list[Delivery]) -> None:
+    from campaigns.models import Campaign
+
+    campaign_ids = {r.campaign_id for r in rows if r.campaign_id}
+    if not campaign_ids:
+        return
+    campaigns = {
+        c.pk: c for c in Campaign.unscoped.filter(pk__in=campaign_ids).only("params", "link_url")
+    }
+    need_links = [r for r in rows if r.campaign_id and campaigns[r.campaign_id].link_url]
+    links = {}
+    if need_links:
+        existing = dict(
+            ShortLink.unscoped.filter(delivery_id__in=[r.pk for r in need_links]).values_list(
+                "delivery_id", "code"
+            )
+        )
+        new = [
+            ShortLink(
+                org_id=r.org_id, delivery_id=r.pk, target_url=campaigns[r.campaign_id].link_url
+            )
+            for r in need_links
+            if r.pk not in existing
+        ]
+        ShortLink.unscoped.bulk_create(new)
+        links = existing | {link.delivery_id: link.code for link in new}
+    for row in rows:
+        if row.campaign_id:
+            row.campaign_params = dict(campaigns[row.campaign_id].params)
+            if row.pk in links:
+                row.campaign_params["link"] = f"{settings.SITE_URL}/t/{links[row.pk]}"
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(300, 2**attempts) * (0.5 + random.random()))  # noqa: S311
+
+
+def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None:
+    """Write the outcome of one provider request. Only rows still in ``sending`` move: a
+    receipt that already arrived (``delivered``) is never overwritten."""
+    now = timezone.now()
+    by_outcome: dict[Outcome, list[SendResult]] = defaultdict(list)
+    for result in results:
+        by_outcome[result.outcome].append(result)
+    sent = by_outcome.get(Outcome.SENT, [])
+    if sent:
+        _record_sent(sent, now)
+    for outcome, status in (
+        (Outcome.FAILED, DeliveryStatus.FAILED),
+        (Outcome.UNKNOWN, DeliveryStatus.UNKNOWN),
+    ):
+        items = by_outcome.get(outcome, [])
+        if items:
+            _update_ids(
+                [r.delivery_id for r in items],
+                only_sending=True,
+                status=status,
+                error=items[0].error[:255],
+                updated_at=now,
+            )
+    retry = by_outcome.get(Outcome.RETRY, [])
+    if retry:
+        attempts = max(rows[r.delivery_id].attempts for r in retry)
+        exhausted = {
+            r.delivery_id
+            for r in retry
+            if rows[r.delivery_id].attempts >= settings.CAMPAIGNS_MAX_ATTEMPTS
+        }
+        _update_ids(
+            list(exhausted),
+            only_sending=True,
+            status=DeliveryStatus.FAILED,
+            error=retry[0].error[:255],
+            updated_at=now,
+        )
+        # Safe to send again: the provider said it did not take these.
+        _update_ids(
+            [r.delivery_id for r in retry if r.delivery_id not in exhausted],
+            only_sending=True,
+            status=DeliveryStatus.PENDING,
+            due_at=now + _backoff(attempts),
+            error=retry[0].error[:255],
+            updated_at=now,
+        )
+
+
+def _record_sent(sent: list[SendResult], now) -> None:
+    ids = [r.delivery_id for r in sent]
+    provider_ids = {r.provider_message_id for r in sent}
+    if len(provider_ids) == 1 or not _is_postgres():
+        _update_ids(
+            ids,
+            only_sending=True,
+            status=DeliveryStatus.SENT,
+            sent_at=now,
+            provider_message_id=sent[0].provider_message_id if len(provider_ids) == 1 else "",
+            updated_at=now,
+        )
+        if len(provider_ids) > 1:
+            Delivery.unscoped.bulk_update(
+                [
+                    Delivery(pk=r.delivery_id, provider_message_id=r.provider_message_id)
+                    for r in sent
+                ],
+                ["provider_message_id"],
+                batch_size=500,
+            )
+        return
+    # One statement for a whole provider request with per-number message ids.
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET status = %s, sent_at = %s, updated_at = %s, "  # noqa: S608
+            f"provider_message_id = v.pid FROM (SELECT unnest(%s::bigint[]) AS id, "
+            f"unnest(%s::text[]) AS pid) AS v WHERE d.id = v.id AND d.status = %s",
+            [
+                DeliveryStatus.SENT,
+                now,
+                now,
+                ids,
+                [r.provider_message_id for r in sent],
+                DeliveryStatus.SENDING,
+            ],
+        )
+
+
+def send_batch(batch_key: str, rows: list[Delivery]) -> None:
+    """One provider request for rows already in ``sending``."""
+    first = rows[0]
+    try:
+        sender = sender_for(first.account, first.channel, first.wechat_account)
+    except LookupError as exc:
+        record_results([SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows], {})
+        return
+    messages = [_outbound(r, batch_key) for r in rows]
+    limiter_name = (
+        f"account:{first.account_id}" if first.account_id else f"wechat:{first.wechat_account_id}"
+    )
+    qps = first.account.qps if first.account else 10
+    if not bucket.acquire(limiter_name, qps):
+        results = [SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in rows]
+    else:
+        try:
+            results = sender.send_batch(messages)
+        except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
+            log.exception("sender %s failed before any request", type(sender).__name__)
+            results = [SendResult(r.pk, Outcome.FAILED, error=str(exc)[:250]) for r in rows]
+    record_results(results, {r.pk: r for r in rows})
+
+
+def send_due(
+    *,
+    ids: list[int] | None = None,
+    campaign_id: int | None = None,
+    time_budget: float = 50.0,
+    batch: int | None = None,
+) -> int:
+    """Claim and send due rows until none are left or ``time_budget`` seconds have passed.
+    Returns how many rows were handed to providers."""
+    started = time.monotonic()
+    done = 0
+    while time.monotonic() - started < time_budget:
+        batches = claim(
+            limit=batch or settings.CAMPAIGNS_CLAIM_BATCH, ids=ids, campaign_id=campaign_id
+        )
+        if not batches:
+            break
+        for batch_key, rows in batches:
+            send_batch(batch_key, rows)
+            done += len(rows)
+    return done
+
+
+def reconcile_stale(*, older_than: int | None = None) -> int:
+    """Rows left in ``sending`` by a crashed worker become ``unknown`` (for review and for
+    receipts to settle) — never ``pending``: they may already be on someone's phone."""
+    seconds = settings.CAMPAIGNS_SENDING_STALE_SECONDS if older_than is None else older_than
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return Delivery.unscoped.filter(status=DeliveryStatus.SENDING, claimed_at__lt=cutoff).update(
+        status=DeliveryStatus.UNKNOWN, error="worker lost mid-send", updated_at=timezone.now()
+    )

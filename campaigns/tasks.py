@@ -1,0 +1,28 @@
+"""Background entry points: thin adapters over campaigns.services (ids in, no instances)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from core.tasks import periodic
+
+
+@shared_task(name="campaigns.send_deliveries")
+def send_deliveries(ids: list[int] | None = None, campaign_id: int | None = None) -> int:
+    from campaigns.services.sending import send_due
+
+    return send_due(ids=ids, campaign_id=campaign_id)
+
+
+@shared_task(name="campaigns.tick")
+def tick() -> dict:
+    """Every few seconds: settle crashed sends, advance due journey steps, send due rows."""
+    from campaigns.services import journeys, sending
+
+    stale = sending.reconcile_stale()
+    steps = journeys.run_due()
+    sent = sending.send_due(time_budget=20.0)
+    return {"stale": stale, "journey_steps": steps, "sent": sent}
+
+
+periodic("campaigns.tick", tick, 5)

@@ -1,0 +1,346 @@
+import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
+
+const $ = (id) => document.getElementById(id);
+const STATUS = { scheduled: "预告", live: "直播中", ended: "已结束" };
+let token = sessionStorage.getItem("qm.staff");
+let room = null;
+let stream = null;
+let statsTimer = null;
+const coupons = new Map();
+
+function show(id) {
+  for (const section of ["login", "rooms", "room"]) $(section).hidden = section !== id;
+}
+
+function call(path, options = {}) {
+  return api(path, { token, ...options }).catch((error) => {
+    if (error.status === 401) {
+      sessionStorage.removeItem("qm.staff");
+      token = null;
+      show("login");
+    }
+    throw error;
+  });
+}
+
+function formError(id, error) {
+  const fields = Object.entries(error.fields || {}).map(([k, v]) => `${k}: ${v.join("，")}`);
+  $(id).textContent = fields.length ? fields.join("；") : error.message;
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    const data = await api("/api/v1/auth/token", {
+      method: "POST",
+      body: { username: form.get("username"), password: form.get("password") },
+    });
+    token = data.token;
+    sessionStorage.setItem("qm.staff", token);
+    loadRooms();
+  } catch (error) {
+    $("login-error").textContent = error.message;
+  }
+});
+
+$("logout").addEventListener("click", () => {
+  sessionStorage.removeItem("qm.staff");
+  token = null;
+  show("login");
+});
+
+async function loadRooms() {
+  show("rooms");
+  const data = await call("/api/v1/rooms");
+  const list = $("room-list");
+  list.replaceChildren();
+  for (const r of data.results) {
+    const start = new Date(r.scheduled_start).toLocaleString("zh-CN");
+    const open = el("button", { text: "进入", "data-room": String(r.id) });
+    open.addEventListener("click", () => openRoom(r.id));
+    list.append(
+      el("li", {},
+        el("span", { class: `badge ${r.status}`, text: STATUS[r.status] || r.status }),
+        el("span", { class: "grow", text: `${r.title} · ${start}` }),
+        open),
+    );
+  }
+}
+
+$("room-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    const start = new Date(form.get("scheduled_start"));
+    await call("/api/v1/rooms", {
+      method: "POST",
+      body: { title: form.get("title"), scheduled_start: start.toISOString() },
+    });
+    event.target.reset();
+    $("room-error").textContent = "";
+    loadRooms();
+  } catch (error) {
+    formError("room-error", error);
+  }
+});
+
+$("back").addEventListener("click", () => {
+  if (stream) stream.close();
+  clearInterval(statsTimer);
+  room = null;
+  loadRooms();
+});
+
+async function openRoom(id) {
+  room = await call(`/api/v1/rooms/${id}`);
+  show("room");
+  renderRoomHeader();
+  $("push-url").value = room.push_url || "";
+  $("open-viewer").href = `/live/${room.id}/`;
+  await Promise.all([loadCatalog(), loadProducts(), loadCoupons(), loadDraws(), loadStats()]);
+  if (stream) stream.close();
+  stream = await subscribe({
+    roomId: room.id,
+    token,
+    onEvent,
+    onState: (state) => {
+      if (state && Array.isArray(state.chat)) { $("chat").replaceChildren(); state.chat.forEach(addChat); }
+      if (state && state.online !== undefined) setOnline(state.online);
+      loadProducts();
+      loadCoupons();
+    },
+    onStatus: (s) => { $("ws-status").textContent = s === "open" ? "● 实时" : s === "fallback" ? "" : "○ 重连中"; },
+  });
+  clearInterval(statsTimer);
+  // Stats are aggregates over the event log, not pushed events: refreshed on a slow timer.
+  statsTimer = setInterval(loadStats, 10000);
+}
+
+function renderRoomHeader() {
+  $("room-title").textContent = room.title;
+  const badge = $("room-status");
+  badge.textContent = STATUS[room.status] || room.status;
+  badge.className = `badge ${room.status}`;
+  $("go-live").disabled = room.status !== "scheduled";
+  $("end-live").disabled = room.status === "ended";
+}
+
+$("copy-push").addEventListener("click", async () => {
+  const input = $("push-url");
+  try {
+    await navigator.clipboard.writeText(input.value);
+  } catch {
+    input.select();
+    document.execCommand("copy");
+  }
+  $("copy-push").textContent = "已复制";
+  setTimeout(() => { $("copy-push").textContent = "复制"; }, 1500);
+});
+
+$("go-live").addEventListener("click", async () => {
+  room = await call(`/api/v1/rooms/${room.id}/start`, { method: "POST" });
+  renderRoomHeader();
+});
+$("end-live").addEventListener("click", async () => {
+  if (!confirm("确定结束直播？")) return;
+  room = await call(`/api/v1/rooms/${room.id}/end`, { method: "POST" });
+  renderRoomHeader();
+});
+
+async function loadCatalog() {
+  const data = await call("/api/v1/products?page_size=100");
+  $("catalog").replaceChildren(...data.results.map((p) => el("option", { value: p.id, text: `${p.name} ${money(p.price)}` })));
+}
+
+$("add-product").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await call(`/api/v1/rooms/${room.id}/products`, { method: "POST", body: { product: Number($("catalog").value) } });
+  loadProducts();
+});
+
+async function loadProducts() {
+  const items = await call(`/api/v1/rooms/${room.id}/products`);
+  $("products").replaceChildren(...items.map((item) => {
+    const pin = el("button", {
+      text: item.is_pinned ? "取消讲解" : "讲解",
+      class: item.is_pinned ? "ghost" : "",
+      "data-pin": String(item.product),
+    });
+    pin.addEventListener("click", async () => {
+      pin.disabled = true;
+      try {
+        await call(`/api/v1/rooms/${room.id}/products/${item.product}/pin`, { method: "POST", body: { pinned: !item.is_pinned } });
+      } finally {
+        loadProducts();
+      }
+    });
+    return el("li", { class: item.is_pinned ? "pinned" : "" },
+      el("span", { class: "grow", text: `${item.is_pinned ? "【讲解中】" : ""}${item.name}` }),
+      el("span", { class: "muted", text: money(item.price) }),
+      pin);
+  }));
+}
+
+$("coupon-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const until = new Date(Date.now() + Number(form.get("days") || 7) * 86400000);
+  try {
+    await call(`/api/v1/rooms/${room.id}/coupons`, {
+      method: "POST",
+      body: {
+        name: form.get("name"),
+        kind: form.get("kind"),
+        amount: form.get("amount"),
+        threshold: form.get("threshold") || "0",
+        stock: Number(form.get("stock")),
+        per_viewer_limit: Number(form.get("per_viewer_limit") || 1),
+        valid_until: until.toISOString(),
+      },
+    });
+    $("coupon-error").textContent = "";
+    loadCoupons();
+  } catch (error) {
+    formError("coupon-error", error);
+  }
+});
+
+async function loadCoupons() {
+  const list = await call(`/api/v1/rooms/${room.id}/coupons`);
+  coupons.clear();
+  list.forEach((c) => coupons.set(c.id, c));
+  renderCoupons();
+}
+
+function renderCoupons() {
+  $("coupons").replaceChildren(...[...coupons.values()].map((c) => {
+    const release = el("button", { text: c.released_at ? "已发放" : "发放", disabled: !!c.released_at, "data-release": String(c.id) });
+    release.addEventListener("click", async () => {
+      release.disabled = true;
+      await call(`/api/v1/coupons/${c.id}/release`, { method: "POST" });
+      loadCoupons();
+    });
+    return el("li", {},
+      el("span", { class: "grow", text: `${c.name}（${couponLabel(c)}）` }),
+      el("span", { class: "muted", "data-remaining": String(c.id), text: `剩余 ${c.remaining}/${c.stock}` }),
+      release);
+  }));
+}
+
+$("draw-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    const draw = await call(`/api/v1/rooms/${room.id}/draws`, {
+      method: "POST",
+      body: {
+        prize: form.get("prize"),
+        winner_count: Number(form.get("winner_count")),
+        eligibility: form.get("eligibility"),
+        keyword: form.get("keyword") || "",
+        min_minutes: Number(form.get("min_minutes") || 0),
+      },
+    });
+    await call(`/api/v1/draws/${draw.id}/run`, { method: "POST" });
+    $("draw-error").textContent = "";
+    loadDraws();
+  } catch (error) {
+    formError("draw-error", error);
+  }
+});
+
+async function loadDraws() {
+  const draws = await call(`/api/v1/rooms/${room.id}/draws`);
+  $("draws").replaceChildren(...draws.map((d) => {
+    const names = d.winners.map((w) => w.nickname || `#${w.contact_id}`).join("、");
+    const text = d.ran_at ? `${d.prize}：${names || "无人符合条件"}（${d.candidates} 人参与）` : `${d.prize}：未开奖`;
+    return el("li", {}, el("span", { class: "grow", text }));
+  }));
+}
+
+const STAT_LABELS = [
+  ["online", "在线"], ["peak_online", "峰值"], ["unique_viewers", "观看人数"], ["avg_watch_seconds", "人均时长(秒)"],
+  ["likes", "点赞"], ["chats", "评论"], ["claims", "领券"], ["new_leads", "新线索"],
+];
+
+async function loadStats() {
+  if (!room) return;
+  const stats = await call(`/api/v1/rooms/${room.id}/stats`);
+  $("stats").replaceChildren(...STAT_LABELS.map(([key, label]) =>
+    el("div", {}, el("b", { text: String(stats[key] ?? 0), "data-stat": key }), el("span", { text: label }))));
+  drawChart(stats.online_series || []);
+}
+
+function drawChart(series) {
+  const canvas = $("online-chart");
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#e4393c";
+  ctx.lineWidth = 2;
+  if (series.length < 2) {
+    ctx.fillStyle = "#999";
+    ctx.font = "14px sans-serif";
+    ctx.fillText("开播后显示在线人数趋势", 10, 80);
+    return;
+  }
+  const max = Math.max(1, ...series.map((p) => p.online));
+  ctx.beginPath();
+  series.forEach((p, i) => {
+    const x = (i / (series.length - 1)) * (canvas.width - 10) + 5;
+    const y = canvas.height - 10 - (p.online / max) * (canvas.height - 20);
+    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+  ctx.fillStyle = "#666";
+  ctx.fillText(`峰值 ${max}`, 8, 14);
+}
+
+function addChat(event) {
+  const item = el("li", { "data-message": String(event.id || "") },
+    el("b", { text: event.nickname || "观众" }), el("span", { class: "grow", text: event.text || "" }));
+  if (event.contact_id && event.id) {
+    // Moderation goes through the hub's API (audited); the socket only carries chat.
+    const mute = el("button", { text: "禁言10分钟" });
+    mute.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/moderation`, {
+      method: "POST", body: { action: "mute", contact: event.contact_id, minutes: 10 },
+    }).then(() => { mute.disabled = true; }));
+    const del = el("button", { text: "删除" });
+    del.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/chat/${event.id}/delete`, { method: "POST" })
+      .then(() => item.remove()));
+    item.append(mute, del);
+  }
+  const list = $("chat");
+  list.append(item);
+  while (list.children.length > 200) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+function setOnline(count) {
+  const node = document.querySelector('[data-stat="online"]');
+  if (node) node.textContent = String(count ?? "");
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case "chat": addChat(event); break;
+    case "coupon.stock": {
+      const c = coupons.get(event.coupon);
+      if (c) { c.remaining = event.remaining; renderCoupons(); }
+      break;
+    }
+    case "coupon.released": loadCoupons(); break;
+    case "product.pinned": loadProducts(); break;
+    case "draw.result": loadDraws(); break;
+    case "room.status": room.status = event.status; renderRoomHeader(); break;
+    case "online": setOnline(event.count); break;
+    case "like": {
+      const node = document.querySelector('[data-stat="likes"]');
+      if (node) node.textContent = String(event.count);
+      break;
+    }
+    default: break;
+  }
+}
+
+if (token) loadRooms().catch(() => show("login")); else show("login");

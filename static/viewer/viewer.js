@@ -1,0 +1,339 @@
+import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
+import { viewerSession } from "/static/viewer/session.js";
+
+const $ = (id) => document.getElementById(id);
+const root = $("viewer");
+const roomId = Number(root.dataset.room);
+const mode = root.dataset.mode; // live | replay | clip
+const clipId = root.dataset.clip ? Number(root.dataset.clip) : null;
+const STATUS = { scheduled: "预告", live: "直播中", ended: "已结束" };
+
+let session = null;
+let state = null;
+let stream = null;
+let likes = 0;
+let pendingLikes = 0;
+const coupons = new Map();
+const claimed = new Map(); // coupon id → code
+
+function toast(text) {
+  const node = $("toast");
+  node.textContent = text;
+  node.classList.add("on");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => node.classList.remove("on"), 2500);
+}
+
+function call(path, options = {}) {
+  return api(path, { token: session.token, ...options });
+}
+
+// --- tabs ---------------------------------------------------------------------------------
+for (const button of document.querySelectorAll(".tabs button")) {
+  button.addEventListener("click", () => {
+    for (const other of document.querySelectorAll(".tabs button")) other.classList.toggle("on", other === button);
+    for (const tab of document.querySelectorAll(".tab")) tab.hidden = tab.id !== button.dataset.tab;
+  });
+}
+
+// --- player -------------------------------------------------------------------------------
+function play(url, { start = 0, end = null } = {}) {
+  const video = $("player");
+  const begin = () => {
+    if (start) video.currentTime = start;
+    video.play().catch(() => {});
+  };
+  if (end) {
+    video.addEventListener("timeupdate", () => {
+      if (video.currentTime >= end) { video.pause(); video.currentTime = start; }
+    });
+  }
+  if (window.Hls && window.Hls.isSupported()) {
+    const hls = new window.Hls({ startPosition: start || -1 });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    hls.on(window.Hls.Events.MANIFEST_PARSED, begin);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+    video.addEventListener("loadedmetadata", begin, { once: true });
+  }
+}
+
+function whenHls(fn) {
+  if (window.Hls !== undefined || document.readyState === "complete") fn();
+  else window.addEventListener("load", fn, { once: true });
+}
+
+// --- rendering ----------------------------------------------------------------------------
+function renderHeader() {
+  const r = state.room;
+  $("status").textContent = STATUS[r.status] || r.status;
+  $("status").className = `badge ${r.status}`;
+  $("followers").textContent = `${r.streamer.followers} 粉丝`;
+  const warm = r.status === "scheduled";
+  $("warmup").hidden = !warm;
+  if (warm) {
+    const start = new Date(r.scheduled_start);
+    const tick = () => {
+      const s = Math.max(0, Math.floor((start - Date.now()) / 1000));
+      const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+      $("countdown").textContent = s > 0 ? `距开播 ${h}小时${m}分${sec}秒` : "即将开播";
+    };
+    tick();
+    clearInterval(renderHeader.timer);
+    renderHeader.timer = setInterval(tick, 1000);
+  }
+}
+
+function productItem(card, { highlight = false } = {}) {
+  const buy = el("button", { text: "去购买", "data-buy": String(card.id) });
+  buy.addEventListener("click", async () => {
+    const body = { room: roomId };
+    if (card.clip || clipId) body.clip = card.clip || clipId;
+    try {
+      const link = await call(`/api/v1/products/${card.id}/click`, { method: "POST", body });
+      if (link.link_url) window.open(link.link_url, "_blank", "noopener");
+      else if (link.mp_path) toast(`小程序路径：${link.mp_path}`);
+    } catch (error) { toast(error.message); }
+  });
+  return el("li", { class: `product${highlight ? " highlight" : ""}`, "data-product": String(card.id) },
+    el("div", { class: "grow" },
+      el("b", { text: `${card.pinned || highlight ? "讲解中 · " : ""}${card.name}` }),
+      el("span", { class: "price", text: money(card.price) }),
+      card.original_price ? el("s", { class: "muted", text: money(card.original_price) }) : ""),
+    buy);
+}
+
+function renderPinned(card) {
+  const box = $("pinned");
+  if (!card) { box.hidden = true; box.replaceChildren(); return; }
+  box.hidden = false;
+  box.replaceChildren(el("ul", { class: "cards-list" }, productItem(card, { highlight: true })));
+}
+
+function renderProducts() {
+  $("products").replaceChildren(...state.products.map((p) => productItem(p)));
+}
+
+function couponItem(c) {
+  const code = claimed.get(c.id);
+  let label = "立即领取";
+  if (code) label = "已领取";
+  else if (c.remaining <= 0) label = "已抢光";
+  const button = el("button", { text: label, disabled: !!code || c.remaining <= 0, "data-claim": String(c.id) });
+  button.addEventListener("click", () => claim(c.id));
+  return el("li", { class: "coupon", "data-coupon": String(c.id) },
+    el("div", { class: "grow" },
+      el("b", { text: couponLabel(c) }),
+      el("span", { text: c.name }),
+      el("span", { class: "muted", "data-left": String(c.id), text: code ? `核销码 ${code}` : `剩余 ${Math.max(c.remaining, 0)} 张` })),
+    button);
+}
+
+function renderCoupons() {
+  const list = [...coupons.values()];
+  $("coupons").replaceChildren(...list.map(couponItem));
+  if (!$("coupon-pop").hidden) {
+    $("coupon-pop-body").replaceChildren(el("ul", { class: "cards-list" }, ...list.filter((c) => c.id === renderCoupons.popped).map(couponItem)));
+  }
+}
+
+async function claim(couponId) {
+  try {
+    const body = clipId ? { clip: clipId } : undefined;
+    const receipt = await call(`/api/v1/coupons/${couponId}/claim`, { method: "POST", body });
+    claimed.set(couponId, receipt.code);
+    const c = coupons.get(couponId);
+    if (c) c.remaining = receipt.remaining;
+    toast("领取成功！可在“我的优惠券”查看");
+  } catch (error) {
+    const c = coupons.get(couponId);
+    if (error.code === "sold_out") { if (c) c.remaining = 0; toast("手慢了，优惠券已抢光"); }
+    else if (error.code === "limit_reached") { toast("您已领过该券，每人限领已满"); claimed.set(couponId, claimed.get(couponId) || "已领"); }
+    else if (error.code === "coupon_not_released") toast("优惠券还未发放");
+    else toast(error.message || "领取失败，请重试");
+  }
+  renderCoupons();
+}
+
+function popCoupon(c) {
+  renderCoupons.popped = c.id;
+  $("coupon-pop").hidden = false;
+  renderCoupons();
+}
+
+function addChat(event) {
+  const list = $("chat");
+  list.append(el("li", {}, el("b", { text: `${event.nickname || "观众"}：` }), el("span", { text: event.text || "" })));
+  while (list.children.length > 100) list.firstChild.remove();
+  list.scrollTop = list.scrollHeight;
+}
+
+function applyState(fresh) {
+  state = fresh;
+  renderHeader();
+  renderPinned(state.pinned);
+  renderProducts();
+  for (const c of state.coupons) coupons.set(c.id, { ...coupons.get(c.id), ...c });
+  renderCoupons();
+}
+
+// The hub's room state (GET /api/v1/rooms/{id}/state, fetched by ws.js on every
+// (re)connect): status, chat, counters, plus our "products" and "coupons" parts.
+function applyHubState(hub) {
+  if (hub.status) state.room.status = hub.status;
+  if (Array.isArray(hub.products)) {
+    state.products = hub.products;
+    state.pinned = hub.products.find((p) => p.pinned) || null;
+  }
+  if (Array.isArray(hub.coupons)) {
+    for (const c of hub.coupons) coupons.set(c.id, { ...coupons.get(c.id), ...c });
+  }
+  renderHeader();
+  renderPinned(state.pinned);
+  renderProducts();
+  renderCoupons();
+  if (Array.isArray(hub.chat)) { $("chat").replaceChildren(); hub.chat.forEach(addChat); }
+  if (hub.online !== undefined) $("online").textContent = `${hub.online} 人在看`;
+  if (hub.likes !== undefined) { likes = hub.likes; $("likes").textContent = String(likes || ""); }
+}
+
+async function refresh() {
+  applyState(await call(`/api/v1/rooms/${roomId}/public`));
+}
+
+function onEvent(event) {
+  switch (event.type) {
+    case "product.pinned":
+      if (event.product) {
+        state.products.forEach((p) => { p.pinned = p.id === event.product.id; });
+      } else {
+        state.products.forEach((p) => { p.pinned = false; });
+      }
+      state.pinned = event.product;
+      renderPinned(event.product);
+      renderProducts();
+      break;
+    case "coupon.released":
+      coupons.set(event.coupon.id, event.coupon);
+      popCoupon(event.coupon);
+      break;
+    case "coupon.stock": {
+      const c = coupons.get(event.coupon);
+      if (c) { c.remaining = Math.min(c.remaining ?? event.remaining, event.remaining); renderCoupons(); }
+      break;
+    }
+    case "draw.result": {
+      const mine = event.winners.some((w) => w.contact_id === session.contact_id);
+      const names = event.winners.map((w) => w.nickname).join("、") || "暂无";
+      toast(mine ? `恭喜你中奖了！奖品：${event.prize || ""}` : `开奖啦：${names}`);
+      break;
+    }
+    case "room.status":
+      state.room.status = event.status;
+      renderHeader();
+      if (event.status === "live") play(state.play_url);
+      if (event.status === "ended") loadReplay();
+      break;
+    case "chat": addChat(event); break;
+    case "like": likes = Math.max(likes, event.count || 0); $("likes").textContent = String(likes || ""); break;
+    case "online": $("online").textContent = `${event.count ?? 0} 人在看`; break;
+    default: break;
+  }
+}
+
+// --- replay and clips -----------------------------------------------------------------------
+async function loadReplay() {
+  let replay;
+  try {
+    replay = await api(`/api/v1/rooms/${roomId}/replay`);
+  } catch {
+    toast("直播已结束，回放生成中");
+    return;
+  }
+  $("clips-tab-button").hidden = false;
+  $("clips").replaceChildren(...replay.clips.map((clip) =>
+    el("li", { class: "product" },
+      el("div", { class: "grow" }, el("b", { text: clip.product.name }),
+        el("span", { class: "muted", text: `${fmt(clip.start_s)} – ${fmt(clip.end_s)}` })),
+      el("a", { class: "pill", href: `/live/${roomId}/clips/${clip.id}/`, text: "看讲解" }))));
+  const clip = clipId ? replay.clips.find((c) => c.id === clipId) : null;
+  whenHls(() => play(replay.url, clip ? { start: clip.start_s, end: clip.end_s } : {}));
+  if (clip) renderPinned({ ...clip.product, clip: clip.id });
+  call(`/api/v1/rooms/${roomId}/replay/watch`, { method: "POST", body: clipId ? { clip: clipId } : {} }).catch(() => {});
+}
+
+function fmt(s) {
+  const m = Math.floor(s / 60);
+  return `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+// --- actions ------------------------------------------------------------------------------
+$("chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = event.target.elements.text;
+  const text = input.value.trim();
+  if (!text || !stream) return;
+  stream.send({ type: "chat", text });
+  input.value = "";
+});
+
+$("like").addEventListener("click", () => {
+  pendingLikes += 1;
+  likes += 1;
+  $("likes").textContent = String(likes);
+});
+// Likes travel as counters: one frame per second at most, whatever the tapping rate.
+setInterval(() => {
+  if (pendingLikes && stream) { stream.send({ type: "like", count: pendingLikes }); pendingLikes = 0; }
+}, 1000);
+
+$("follow").addEventListener("click", async () => {
+  const following = $("follow").dataset.following === "1";
+  const data = await call(`/api/v1/streamers/${state.room.streamer.id}/follow`, { method: following ? "DELETE" : "POST" });
+  $("follow").dataset.following = data.following ? "1" : "0";
+  $("follow").textContent = data.following ? "已关注" : "关注";
+  $("followers").textContent = `${data.followers} 粉丝`;
+});
+
+$("reserve").addEventListener("click", async () => {
+  try {
+    await call(`/api/v1/rooms/${roomId}/reserve`, { method: "POST" });
+    $("reserve").textContent = "已预约，开播前提醒你";
+    $("reserve").disabled = true;
+  } catch (error) { toast(error.message); }
+});
+
+$("share").addEventListener("click", async () => {
+  const response = await call(`/api/v1/rooms/${roomId}/invite-poster`, { raw: true });
+  if (!response.ok) { toast("海报生成失败"); return; }
+  const blob = await response.blob();
+  $("poster-img").src = URL.createObjectURL(blob);
+  $("poster").hidden = false;
+});
+$("poster-close").addEventListener("click", () => { $("poster").hidden = true; });
+$("coupon-pop-close").addEventListener("click", () => { $("coupon-pop").hidden = true; });
+
+// --- start ----------------------------------------------------------------------------------
+async function main() {
+  session = await viewerSession(root.dataset.org, roomId);
+  try {
+    const mine = await call("/api/v1/me/coupons");
+    for (const c of mine) claimed.set(c.coupon, c.code);
+  } catch { /* receipts are a nicety */ }
+  await refresh();
+  if (mode === "live" && state.room.status === "live") whenHls(() => play(state.play_url));
+  if (mode !== "live" || state.room.status === "ended") loadReplay();
+  if (mode === "live" && state.room.status !== "ended") {
+    stream = await subscribe({
+      roomId,
+      token: session.token,
+      onEvent,
+      onState: (fresh) => { if (fresh) applyHubState(fresh); else refresh(); },
+      onStatus: () => {},
+    });
+  }
+  root.dataset.ready = "1";
+}
+
+main().catch((error) => toast(error.message || "加载失败"));

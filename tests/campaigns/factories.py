@@ -1,0 +1,67 @@
+"""Factories for campaigns tests."""
+
+from __future__ import annotations
+
+import factory
+
+from campaigns.models import (
+    ApprovalStatus,
+    Channel,
+    MessageClass,
+    MessageTemplate,
+    Provider,
+    ProviderAccount,
+)
+from crm import pii
+from crm.models import ContactIdentity
+from tests.factories import OrganizationFactory, TenantFactory
+
+
+class ProviderAccountFactory(TenantFactory):
+    class Meta:
+        model = ProviderAccount
+
+    org = factory.SubFactory(OrganizationFactory)
+    provider = Provider.CONSOLE
+    name = "控制台"
+    sign_name = "千面"
+    is_default = True
+    qps = 1000
+    access_key_id = "AKIDstub"
+    access_key_secret = "stub-secret"
+    app_id = "1400000000"
+
+
+class TemplateFactory(TenantFactory):
+    class Meta:
+        model = MessageTemplate
+
+    org = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"模板{n}")
+    channel = Channel.SMS
+    message_class = MessageClass.MARKETING
+    body = "{name}直播间今晚8点开播"
+    provider_template_id = "100001"
+    param_names = ["name"]
+    approval_status = ApprovalStatus.APPROVED
+
+
+def add_phone(contact, phone: str):
+    return ContactIdentity.unscoped.create(
+        org_id=contact.org_id,
+        contact=contact,
+        kind="phone",
+        value_hash=pii.lookup_hash("phone", phone),
+        value_encrypted=pii.encrypt(phone),
+    )
+
+
+def beijing(hour: int, minute: int = 0, days: int = 0):
+    """An aware datetime at the given Beijing wall-clock time on today's Beijing date (plus
+    ``days``): close to the real clock so signed tokens stay valid."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(tz).date() + timedelta(days=days)
+    return datetime(today.year, today.month, today.day, hour, minute, tzinfo=tz)

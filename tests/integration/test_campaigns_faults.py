@@ -1,0 +1,197 @@
+"""Exactly-once sending under faults, against real PostgreSQL and Redis.
+
+Workers are real subprocesses (``manage.py campaigns_send`` or a Celery worker) on the test
+database; the SMS provider is the Tencent stub, which counts what every phone received.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from campaigns.models import Delivery, DeliveryStatus, Provider
+from campaigns.services.receipts import receipt_apply
+from campaigns.stubs.sms import TencentSmsStub
+from crm import pii
+from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
+from tests.factories import OrganizationFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+N = 10_000
+FINAL = {
+    DeliveryStatus.SENT,
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.UNKNOWN,
+    DeliveryStatus.FAILED,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker_env(**extra) -> dict:
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DJANGO_ENV="test",
+        DATABASE_URL=(
+            f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        CAMPAIGNS_KEY_PREFIX=f"qm-test-{uuid.uuid4().hex[:8]}",
+        SMS_REQUEST_TIMEOUT="1",
+        CAMPAIGNS_CLAIM_BATCH="1000",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def stub():
+    with TencentSmsStub(delay=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def setup(stub):
+    org = OrganizationFactory(slug=f"faults-{uuid.uuid4().hex[:6]}")
+    account = ProviderAccountFactory(
+        org=org, provider=Provider.TENCENT, endpoint=stub.endpoint, qps=5000
+    )
+    template = TemplateFactory(
+        org=org, message_class="service", provider_account=account, body="您预约的{name}即将开播"
+    )
+    phones = [f"13{i:09d}" for i in range(N)]
+    encrypted = [(pii.encrypt(p), pii.lookup_hash("phone", p)) for p in phones]
+    return org, account, template, encrypted
+
+
+def _plant(org, account, template, encrypted, tag: str) -> None:
+    now = account.created_at
+    Delivery.objects.for_org(org).bulk_create(
+        [
+            Delivery(
+                org=org,
+                channel="sms",
+                message_class="service",
+                template=template,
+                account=account,
+                key=f"{tag}:{i}",
+                to_encrypted=enc,
+                to_hash=h,
+                params={"name": "春季上新"},
+                due_at=now,
+            )
+            for i, (enc, h) in enumerate(encrypted)
+        ],
+        batch_size=2000,
+    )
+
+
+def _clone(org, source: str, tag: str) -> None:
+    """A fresh pending copy of a planted set, in one INSERT … SELECT (fast repetitions)."""
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (org_id, created_at, updated_at, channel, message_class, "  # noqa: S608
+            f"template_id, account_id, key, to_encrypted, to_hash, app_id, params, status, "
+            f"reason, due_at, deferred, attempts, provider_message_id, batch_key, error) "
+            f"SELECT org_id, now(), now(), channel, message_class, template_id, account_id, "
+            f"%s || substr(key, length(%s) + 1), to_encrypted, to_hash, app_id, params, "
+            f"'pending', '', due_at, false, 0, '', '', '' FROM {table} "
+            f"WHERE org_id = %s AND key LIKE %s",
+            [tag, source, org.pk, f"{source}%"],
+        )
+
+
+def _sender(env) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603 - our own manage.py
+        [sys.executable, "manage.py", "campaigns_send", "--batch", "1000"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _assert_exactly_once(org, stub, tag: str) -> dict:
+    rows = Delivery.objects.for_org(org).filter(key__startswith=tag)
+    statuses = {
+        s: rows.filter(status=s).count() for s in set(rows.values_list("status", flat=True))
+    }
+    assert set(statuses) <= FINAL, statuses
+    assert not stub.duplicates(), f"sent twice: {list(stub.duplicates().items())[:5]}"
+    # Every row the outbox calls sent really reached its phone exactly once.
+    assert len(stub.received) >= statuses.get(DeliveryStatus.SENT, 0)
+    return statuses
+
+
+def test_kill_9_of_a_worker_at_random_points_never_sends_twice(setup, stub):
+    org, account, template, encrypted = setup
+    rng = random.Random(1123)
+    env = _worker_env()
+    killed_mid_send = 0
+    for rep in range(10):
+        stub.reset()
+        tag = f"rep{rep}:"
+        if rep == 0:
+            _plant(org, account, template, encrypted, tag.rstrip(":"))
+        else:
+            _clone(org, "rep0:", tag)
+        worker = _sender(env)
+        # Kill once the worker is well inside the send: a random point after start-up.
+        time.sleep(rng.uniform(1.5, 3.5))
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        caught = (
+            Delivery.objects.for_org(org)
+            .filter(key__startswith=tag, status=DeliveryStatus.SENDING)
+            .count()
+        )
+        killed_mid_send += bool(caught)
+        # The reconciler settles rows the dead worker left in "sending", then a fresh worker
+        # finishes the rest.
+        from campaigns.services.sending import reconcile_stale
+
+        reconcile_stale(older_than=0)
+        finisher = _sender(env)
+        assert finisher.wait(timeout=120) == 0, finisher.stderr.read().decode()[-2000:]
+        # Receipts reconcile the ambiguous rows that did reach a phone.
+        ambiguous = set(
+            Delivery.objects.for_org(org)
+            .filter(key__startswith=tag, status=DeliveryStatus.UNKNOWN)
+            .values_list("batch_key", flat=True)
+        )
+        for receipt in stub.receipts():
+            if receipt["ext"] in ambiguous:
+                receipt_apply(
+                    org=org,
+                    phone=receipt["mobile"],
+                    delivered=True,
+                    provider_message_id=receipt["sid"],
+                    batch_key=receipt["ext"],
+                )
+        statuses = _assert_exactly_once(org, stub, tag)
+        assert sum(statuses.values()) == N
+        reached = statuses.get(DeliveryStatus.SENT, 0) + statuses.get(DeliveryStatus.DELIVERED, 0)
+        # After reconciliation: every phone that got the message has a sent/delivered row,
+        # and what is left "unknown" never reached anyone.
+        assert reached == len(stub.received)
+        assert reached + statuses.get(DeliveryStatus.UNKNOWN, 0) == N
+    assert killed_mid_send >= 3, "the kills should land mid-send in most repetitions"
