@@ -305,7 +305,8 @@ $("reserve").addEventListener("click", async () => {
 });
 
 $("share").addEventListener("click", async () => {
-  const response = await call(`/api/v1/rooms/${roomId}/invite-poster`, { raw: true });
+  const query = clipId ? `?clip=${clipId}` : "";
+  const response = await call(`/api/v1/rooms/${roomId}/invite-poster${query}`, { raw: true });
   if (!response.ok) { toast("海报生成失败"); return; }
   const blob = await response.blob();
   $("poster-img").src = URL.createObjectURL(blob);
