@@ -130,7 +130,8 @@ class _Viewer(asyncio.Protocol):
                 return
             head = self.buffer[:end]
             start = head.lower().find(b"content-length:")
-            length = int(head[start + 15 : head.find(b"\r\n", start)]) if start >= 0 else 0
+            stop = head.find(b"\r\n", start)
+            length = int(head[start + 15 : stop if stop >= 0 else None]) if start >= 0 else 0
             if len(self.buffer) < end + 4 + length:
                 return
             body = self.buffer[end + 4 : end + 4 + length]
