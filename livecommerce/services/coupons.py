@@ -214,9 +214,25 @@ def _run_async(coro):
     """Run a coroutine from sync code (DRF view, tests) on a private loop thread."""
     result: dict = {}
 
+    async def with_cleanup():
+        try:
+            return await coro
+        finally:
+            # This loop dies with the call: close what was opened for it (no leaked
+            # PostgreSQL connections or Redis sockets per DRF request).
+            loop_id = id(asyncio.get_running_loop())
+            _batchers.pop(loop_id, None)
+            _pg_batchers.pop(loop_id, None)
+            pool = _pg_pools.pop(loop_id, None)
+            if pool is not None:
+                await pool.close()
+            client = _redis_clients.pop(loop_id, None)
+            if client is not None:
+                await client.aclose()
+
     def target():
         try:
-            result["value"] = asyncio.run(coro)
+            result["value"] = asyncio.run(with_cleanup())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = exc
 
@@ -537,7 +553,7 @@ async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id:
         coupon = await sync_to_async(_coupon_or_none)(coupon_id)
         if coupon is None or coupon.org_id != org_id or coupon.released_at is None:
             raise _classify(coupon, org_id, 0)
-        await sync_to_async(_redis_load)(coupon)
+        await sync_to_async(lambda: _off_request(lambda: _redis_load(coupon)))()
         result = await _batcher().submit(org_id, coupon_id, contact_id, code, clip_id or 0)
         if result[0] == -4:
             raise NotFound(_("优惠券不存在"))
@@ -555,7 +571,19 @@ async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id:
 
 
 def _coupon_or_none(coupon_id: int) -> Coupon | None:
-    return Coupon.unscoped.filter(pk=coupon_id).first()
+    return _off_request(lambda: Coupon.unscoped.filter(pk=coupon_id).first())
+
+
+def _off_request(fn):
+    """Run a database read from an async path's worker thread and hand the connection back
+    (no request cycle will close it there)."""
+    from django.db import connection
+
+    try:
+        return fn()
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def coupon_reconcile(*, batch: int = 2000) -> int:
