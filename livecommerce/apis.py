@@ -477,7 +477,7 @@ class CouponRedeemApi(APIView):
     permission_classes = [IsStreamerSalesOrAdmin]
 
     class RedeemInput(serializers.Serializer):
-        code = serializers.RegexField(r"^\d{10}$")
+        code = serializers.RegexField(r"^\d{1,18}-\d{1,9}-\d{4}$")
         order = serializers.CharField(max_length=64, required=False, allow_blank=True)
         amount = serializers.DecimalField(
             max_digits=12, decimal_places=2, required=False, min_value=0
