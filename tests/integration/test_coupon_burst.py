@@ -238,8 +238,9 @@ def test_redis_claim_burst_never_oversells_twenty_times(viewers, redis_server):
     for _round in range(20):
         coupon = _coupon(host, room)
         results, elapsed = uvloop.run(burst(redis_server, coupon.pk, tokens))
-        winners = _check(results, elapsed, coupon)
         timings.append(elapsed)
+        print(f"round {_round}: {elapsed:.2f} s")
+        winners = _check(results, elapsed, coupon)
         # The reconciler writes exactly the same claims to PostgreSQL (repeatable).
         coupon_reconcile()
         coupon_reconcile()
