@@ -49,7 +49,8 @@ function play(url, { start = 0, end = null } = {}) {
     });
   }
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls({ startPosition: start || -1 });
+    // No worker: hls.js would start it from a blob: URL, which the strict CSP refuses.
+    const hls = new window.Hls({ startPosition: start || -1, enableWorker: false });
     hls.loadSource(url);
     hls.attachMedia(video);
     hls.on(window.Hls.Events.MANIFEST_PARSED, begin);
