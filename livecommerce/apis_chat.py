@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
+from redis.exceptions import RedisError
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import ratelimit
 from core.auth import membership_of, org_id_of, viewer_of
-from core.errors import NotFound
+from core.errors import DomainError, NotFound
 from core.models import AuditLog
 from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, IsViewerOrStaff
@@ -29,6 +30,12 @@ from livecommerce.selectors_state import room_state
 from livecommerce.services import moderation
 from livecommerce.services.chat import ChatAuthor, chat_event_body, chat_post
 from livecommerce.services.rooms import ensure_can_manage_room
+
+
+class RealtimeUnavailable(DomainError):
+    code = "realtime_unavailable"
+    status_code = 503
+    default_message = _("实时服务暂不可用，请稍后重试")
 
 
 def _room(request, room_id: int) -> Room:
@@ -70,13 +77,14 @@ class RoomStateApi(APIView):
     def get(self, request, room_id: int):
         room = _room(request, room_id)
         viewer = viewer_of(request)
-        return Response(
-            room_state(
-                room,
-                for_contact=viewer.contact_id if viewer else None,
-                for_staff=viewer is None,
+        try:
+            state = room_state(
+                room, for_contact=viewer.contact_id if viewer else None, for_staff=viewer is None
             )
-        )
+        except (RedisError, OSError):
+            # The hub's Redis is restarting: ws.js retries with backoff.
+            raise RealtimeUnavailable() from None
+        return Response(state)
 
 
 class ChatMessageOutputSerializer(serializers.ModelSerializer):

@@ -241,7 +241,7 @@ def announcement_set(
 
 
 def sensitive_word_add(
-    *, membership: Membership, pattern: str, is_regex: bool, action: str
+    *, membership: Membership, pattern: str, is_regex: bool = False, action: str = "reject"
 ) -> SensitiveWord:
     import re
 

@@ -37,8 +37,13 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
   let held = []; // events received while a state fetch is in flight
   let timer = null;
 
+  let refetch = false; // a resync arrived while a fetch was in flight
+
   async function fetchState() {
-    if (fetching) return fetching;
+    if (fetching) {
+      refetch = true; // the fetch in flight may predate what we missed
+      return fetching;
+    }
     loading = true;
     fetching = (async () => {
       for (;;) {
@@ -73,6 +78,10 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
       await fetching;
     } finally {
       fetching = null;
+    }
+    if (refetch && !closed) {
+      refetch = false;
+      await fetchState();
     }
   }
 
