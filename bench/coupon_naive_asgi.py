@@ -37,6 +37,7 @@ def naive_claim(coupon_id: int, org_id: int, contact_id: int) -> tuple[int, dict
         contact_id=contact_id,
         nth=1 + secrets.randbelow(30000),
         slot=10**7 + secrets.randbelow(10**9),
+        code=f"naive-{secrets.token_hex(8)}",
         claimed_at=timezone.now(),
     )
     return 201, {"code": claim.code}

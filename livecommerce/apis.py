@@ -477,7 +477,7 @@ class CouponRedeemApi(APIView):
     permission_classes = [IsStreamerSalesOrAdmin]
 
     class RedeemInput(serializers.Serializer):
-        code = serializers.RegexField(r"^\d{10}$")
+        code = serializers.RegexField(r"^\d{1,18}-\d{1,9}-\d{4}$")
         order = serializers.CharField(max_length=64, required=False, allow_blank=True)
         amount = serializers.DecimalField(
             max_digits=12, decimal_places=2, required=False, min_value=0
@@ -654,22 +654,35 @@ class RoomPublicApi(APIView):
 class RoomInvitePosterApi(APIView):
     permission_classes = [IsViewer]
 
-    @extend_schema(responses={(200, "image/png"): bytes})
+    class PosterQuery(serializers.Serializer):
+        clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    @extend_schema(parameters=[PosterQuery], responses={(200, "image/png"): bytes})
     def get(self, request, room_id: int):
+        from crm.services.events import event_record
         from livecommerce.services.posters import render_poster
 
         room = _room_in_callers_org(request, room_id)
+        query = self.PosterQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         viewer = viewer_of(request)
         contact = _viewer_contact(request)
         code = invite_services.invite_code_for(contact=contact, device=viewer.claims.device)
-        png = render_poster(
-            room=room,
-            inviter_name=contact.nickname,
-            link=invite_services.invite_link(room=room, code=code),
+        link = invite_services.invite_link(room=room, code=code)
+        title = ""
+        clip_id = query.validated_data.get("clip")
+        if clip_id:
+            # A clip's own poster: the product's explanation, linking to the clip page.
+            clip = get_for_org_or_404(ProductClip, room.org_id, room=room, pk=clip_id)
+            title = f"{clip.product.name} · 讲解回放"
+            link = link.replace(f"/live/{room.pk}/", f"/live/{room.pk}/clips/{clip.pk}/")
+        png = render_poster(room=room, inviter_name=contact.nickname, link=link, title=title)
+        event_record(
+            contact=contact,
+            type="share",
+            props={"room": room.pk, "clip": clip_id},
+            room_id=room.pk,
         )
-        from crm.services.events import event_record
-
-        event_record(contact=contact, type="share", props={"room": room.pk}, room_id=room.pk)
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, max-age=300"
         response["X-Invite-Code"] = code

@@ -27,6 +27,7 @@ __all__ = [
     "MediaCallback",
     "OnlineSample",
     "new_claim_code",
+    "claim_code",
 ]
 
 
@@ -110,8 +111,15 @@ class Coupon(TenantModel):
 
 
 def new_claim_code() -> str:
-    # 10 digits: read out loud at a till, typed into a mall's back office.
-    return f"{secrets.randbelow(10**10):010d}"
+    """The random part of a verification code (4 digits)."""
+    return f"{secrets.randbelow(10**4):04d}"
+
+
+def claim_code(coupon_id: int, slot: int, suffix: str) -> str:
+    """``<coupon>-<slot>-<4 random digits>``: unique by construction ((coupon, slot) is
+    unique), so a burst can never lose a claim to a code collision; the random tail keeps
+    a neighbour's code from being guessed. Read out at a till or typed into a mall."""
+    return f"{coupon_id}-{slot}-{suffix}"
 
 
 class CouponClaim(TenantModel):
@@ -123,7 +131,7 @@ class CouponClaim(TenantModel):
     contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="+")
     nth = models.PositiveSmallIntegerField(_("第几张"), default=1)
     slot = models.PositiveIntegerField(_("库存序号"))
-    code = models.CharField(_("核销码"), max_length=16, unique=True, default=new_claim_code)
+    code = models.CharField(_("核销码"), max_length=40, unique=True)
     claimed_at = models.DateTimeField(_("领取时间"))
     clip = models.ForeignKey(
         ProductClip, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -192,6 +192,7 @@ class RoomHub:
 
     def detach(self, conn: Conn) -> None:
         conn.closed = True
+        self.registry.skipped_frames += conn.skipped
         if conn.sender is not None:
             conn.sender.cancel()
         if conn.is_staff:
@@ -399,6 +400,9 @@ class HubRegistry:
         )
         self.ticks = 0
         self.tick_overruns = 0
+        self.lag_max = 0.0  # how late a tick fired (event-loop lag), seconds
+        self.lag_sum = 0.0
+        self.skipped_frames = 0  # slow-socket guard, summed when sockets leave
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -410,7 +414,17 @@ class HubRegistry:
             self.loop.create_task(self._presence()),
         ]
 
+    def stats(self) -> dict:
+        return {
+            "ticks": self.ticks,
+            "tick_overruns": self.tick_overruns,
+            "loop_lag_max_ms": round(self.lag_max * 1000, 1),
+            "loop_lag_mean_ms": round(1000 * self.lag_sum / max(1, self.ticks), 2),
+            "skipped_frames": self.skipped_frames,
+        }
+
     async def stop(self) -> None:
+        log.info("room hub stats %s", json.dumps(self.stats()))
         for task in self._loops:
             task.cancel()
         for task in self._loops:
@@ -517,6 +531,9 @@ class HubRegistry:
                 next_at = loop.time()
                 delay = 0
             await asyncio.sleep(delay)
+            lag = loop.time() - next_at
+            self.lag_max = max(self.lag_max, lag)
+            self.lag_sum += max(0.0, lag)
             self.ticks += 1
             for hub in list(self.hubs.values()):
                 try:

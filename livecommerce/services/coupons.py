@@ -45,6 +45,7 @@ from livecommerce.models import (
     ProductClip,
     Room,
     RoomStatus,
+    claim_code,
     new_claim_code,
 )
 from livecommerce.services.rooms import ensure_can_manage_room
@@ -214,9 +215,25 @@ def _run_async(coro):
     """Run a coroutine from sync code (DRF view, tests) on a private loop thread."""
     result: dict = {}
 
+    async def with_cleanup():
+        try:
+            return await coro
+        finally:
+            # This loop dies with the call: close what was opened for it (no leaked
+            # PostgreSQL connections or Redis sockets per DRF request).
+            loop_id = id(asyncio.get_running_loop())
+            _batchers.pop(loop_id, None)
+            _pg_batchers.pop(loop_id, None)
+            pool = _pg_pools.pop(loop_id, None)
+            if pool is not None:
+                await pool.close()
+            client = _redis_clients.pop(loop_id, None)
+            if client is not None:
+                await client.aclose()
+
     def target():
         try:
-            result["value"] = asyncio.run(coro)
+            result["value"] = asyncio.run(with_cleanup())
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             result["error"] = exc
 
@@ -274,6 +291,7 @@ def _db_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | No
                     contact_id=contact_id,
                     nth=mine + 1,
                     slot=slot,
+                    code=claim_code(coupon_id, slot, new_claim_code()),
                     claimed_at=now,
                     clip_id=_clip_of(org_id, coupon.room_id, clip_id),
                 )
@@ -537,7 +555,7 @@ async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id:
         coupon = await sync_to_async(_coupon_or_none)(coupon_id)
         if coupon is None or coupon.org_id != org_id or coupon.released_at is None:
             raise _classify(coupon, org_id, 0)
-        await sync_to_async(_redis_load)(coupon)
+        await sync_to_async(lambda: _off_request(lambda: _redis_load(coupon)))()
         result = await _batcher().submit(org_id, coupon_id, contact_id, code, clip_id or 0)
         if result[0] == -4:
             raise NotFound(_("优惠券不存在"))
@@ -551,11 +569,26 @@ async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id:
     if left == -6:
         raise Expired(_("优惠券已过期"))
     _room_ids[coupon_id] = int(result[3])
-    return ClaimReceipt(coupon_id, contact_id, int(result[1]), int(result[2]), code, left)
+    slot = int(result[2])
+    return ClaimReceipt(
+        coupon_id, contact_id, int(result[1]), slot, claim_code(coupon_id, slot, code), left
+    )
 
 
 def _coupon_or_none(coupon_id: int) -> Coupon | None:
-    return Coupon.unscoped.filter(pk=coupon_id).first()
+    return _off_request(lambda: Coupon.unscoped.filter(pk=coupon_id).first())
+
+
+def _off_request(fn):
+    """Run a database read from an async path's worker thread and hand the connection back
+    (no request cycle will close it there)."""
+    from django.db import connection
+
+    try:
+        return fn()
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def coupon_reconcile(*, batch: int = 2000) -> int:
@@ -604,7 +637,7 @@ def _reconcile_one(client, coupon_id: int, batch: int) -> int:
                     contact_id=int(contact),
                     nth=int(nth),
                     slot=int(slot),
-                    code=code,
+                    code=claim_code(coupon_id, int(slot), code),
                     claimed_at=datetime.fromtimestamp(int(ts), tz=UTC),
                     clip_id=_clip_of(coupon.org_id, coupon.room_id, int(clip) or None),
                 )
@@ -634,8 +667,8 @@ def _reconcile_one(client, coupon_id: int, batch: int) -> int:
 # a unique constraint: the whole statement rolls back and the batch is retried.
 _PG_CLAIM = """
 WITH req AS (
-  SELECT r.contact_id, r.code, r.ord
-  FROM unnest(%(contacts)s::bigint[], %(codes)s::text[]) WITH ORDINALITY AS r(contact_id, code, ord)
+  SELECT r.contact_id, r.suffix, r.ord
+  FROM unnest(%(contacts)s::bigint[], %(codes)s::text[]) WITH ORDINALITY AS r(contact_id, suffix, ord)
 ), cp AS (
   SELECT id, org_id, stock, claimed, per_viewer_limit FROM livecommerce_coupon
   WHERE id = %(coupon)s AND org_id = %(org)s AND released_at IS NOT NULL AND valid_until > now()
@@ -660,14 +693,15 @@ WITH req AS (
   INSERT INTO livecommerce_couponclaim
     (org_id, coupon_id, contact_id, nth, slot, code, claimed_at, created_at, updated_at,
      redeemed_via, order_ref, clip_id, crm_recorded)
-  SELECT %(org)s, %(coupon)s, contact_id, nth, slot, code, now(), now(), now(), '', '',
+  SELECT %(org)s, %(coupon)s, contact_id, nth, slot,
+         %(coupon)s::text || '-' || slot::text || '-' || suffix, now(), now(), now(), '', '',
          NULL, false
   FROM granted
-  RETURNING code, nth, slot
+  RETURNING contact_id, nth, slot, code
 )
 SELECT ranked.ord, ins.nth, ins.slot, ranked.nth,
-       (SELECT per_viewer_limit FROM cp), (SELECT stock - claimed FROM upd)
-FROM ranked LEFT JOIN ins ON ins.code = ranked.code
+       (SELECT per_viewer_limit FROM cp), (SELECT stock - claimed FROM upd), ins.code
+FROM ranked LEFT JOIN ins ON ins.contact_id = ranked.contact_id AND ins.nth = ranked.nth
 ORDER BY ranked.ord
 """
 
@@ -744,11 +778,11 @@ async def _pg_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: in
     if batcher is None:
         batcher = _pg_batchers[loop_id] = _PgBatcher(await _pg_pool())
     code = new_claim_code()
-    _ord, nth, slot, wanted_nth, limit, remaining = await batcher.submit(
+    _ord, nth, slot, wanted_nth, limit, remaining, full_code = await batcher.submit(
         org_id, coupon_id, contact_id, code, clip_id or 0
     )
     if nth is not None:
-        return ClaimReceipt(coupon_id, contact_id, nth, slot, code, remaining)
+        return ClaimReceipt(coupon_id, contact_id, nth, slot, full_code, remaining)
     if limit is None:  # no such coupon here, not released, or expired
         coupon = await sync_to_async(_coupon_or_none)(coupon_id)
         raise _classify(coupon, org_id, 0)

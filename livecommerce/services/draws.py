@@ -14,6 +14,15 @@ from livecommerce.events import send_room_event_on_commit
 from livecommerce.models import Draw, DrawEligibility, DrawWinner, Follow, Room
 from livecommerce.services.rooms import ensure_can_manage_room
 
+_winner_handlers: list = []
+
+
+def on_draw_won(fn):
+    """Register ``fn(winner: DrawWinner)``, called after commit for each winner (the
+    campaigns sender contacts winners through it)."""
+    _winner_handlers.append(fn)
+    return fn
+
 
 def draw_create(
     *,
@@ -99,6 +108,9 @@ def draw_run(*, membership: Membership, draw: Draw) -> Draw:
         draw.ran_at = timezone.now()
         draw.candidates = len(candidates)
         draw.save(update_fields=["ran_at", "candidates", "updated_at"])
+        for winner in winners:
+            for handler in _winner_handlers:
+                transaction.on_commit(lambda h=handler, w=winner: h(w))
         send_room_event_on_commit(
             room_id=draw.room_id,
             type="draw.result",

@@ -138,6 +138,18 @@ $("copy-push").addEventListener("click", async () => {
   setTimeout(() => { $("copy-push").textContent = "复制"; }, 1500);
 });
 
+$("cover-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = new FormData(event.target);
+  const response = await fetch(`/api/v1/rooms/${room.id}/cover`, {
+    method: "POST",
+    headers: { Authorization: `Token ${token}` },
+    body,
+  });
+  const data = await response.json().catch(() => ({}));
+  $("cover-error").textContent = response.ok ? "封面已更新" : (data.fields && data.fields.cover ? data.fields.cover.join("，") : data.message || "上传失败");
+});
+
 $("go-live").addEventListener("click", async () => {
   room = await call(`/api/v1/rooms/${room.id}/start`, { method: "POST" });
   renderRoomHeader();

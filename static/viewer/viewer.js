@@ -49,7 +49,8 @@ function play(url, { start = 0, end = null } = {}) {
     });
   }
   if (window.Hls && window.Hls.isSupported()) {
-    const hls = new window.Hls({ startPosition: start || -1 });
+    // No worker: hls.js would start it from a blob: URL, which the strict CSP refuses.
+    const hls = new window.Hls({ startPosition: start || -1, enableWorker: false });
     hls.loadSource(url);
     hls.attachMedia(video);
     hls.on(window.Hls.Events.MANIFEST_PARSED, begin);
@@ -305,7 +306,8 @@ $("reserve").addEventListener("click", async () => {
 });
 
 $("share").addEventListener("click", async () => {
-  const response = await call(`/api/v1/rooms/${roomId}/invite-poster`, { raw: true });
+  const query = clipId ? `?clip=${clipId}` : "";
+  const response = await call(`/api/v1/rooms/${roomId}/invite-poster${query}`, { raw: true });
   if (!response.ok) { toast("海报生成失败"); return; }
   const blob = await response.blob();
   $("poster-img").src = URL.createObjectURL(blob);

@@ -153,7 +153,7 @@ def live_room():
     return room, mask.product, plenty, scarce, early_token
 
 
-def test_viewer_sees_pin_claims_a_coupon_and_sees_sold_out(server, live_room):
+def test_viewer_sees_pin_claims_a_coupon_and_sees_sold_out(server, live_room, monkeypatch):
     import urllib.request
 
     from playwright.sync_api import expect, sync_playwright
@@ -168,7 +168,8 @@ def test_viewer_sees_pin_claims_a_coupon_and_sees_sold_out(server, live_room):
     assert urllib.request.urlopen(request, timeout=10).status == 201  # noqa: S310
     ARTIFACTS.mkdir(exist_ok=True)
 
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # no ORM below; Playwright owns the loop
+    # No ORM below; Playwright's sync API owns an event loop in this thread.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")

@@ -30,6 +30,10 @@ class TestDraws:
     def test_host_creates_and_runs_a_draw_and_winners_are_pushed(
         self, host_alice, published, django_capture_on_commit_callbacks
     ):
+        from livecommerce.services import draws
+
+        notified = []
+        draws.on_draw_won(notified.append)
         room, viewers = self._room_with_viewers(host_alice)
         client = host_alice.client()
         draw = client.post(
@@ -45,10 +49,14 @@ class TestDraws:
         assert body["candidates"] == 5 and len(body["winners"]) == 2
         assert {w["contact_id"] for w in body["winners"]} <= {v.pk for v in viewers}
         result = [e for _, e in published if e["type"] == "draw.result"][0]
+        assert sorted(w.contact_id for w in notified) == sorted(
+            w["contact_id"] for w in body["winners"]
+        )
         assert result["winners"] == body["winners"]
         again = client.post(f"/api/v1/draws/{draw.json()['id']}/run")
         assert again.status_code == 409 and again.json()["code"] == "draw_already_run"
         assert DrawWinner.unscoped.count() == 2
+        draws._winner_handlers.remove(notified.append)
 
     def test_keyword_draw_only_picks_commenters(self, host_alice):
         room, viewers = self._room_with_viewers(host_alice)

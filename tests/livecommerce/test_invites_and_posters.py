@@ -32,6 +32,27 @@ class TestPoster:
         assert image.size == (750, 1200)
         assert response["X-Invite-Code"] == invite_code_for(contact=viewer_dan.contact)
 
+    def test_a_clip_has_its_own_poster_and_foreign_clip_is_404(self, host_alice, viewer_dan):
+        from django.utils import timezone
+
+        from livecommerce.models import ProductClip
+        from tests.factories import ProductFactory
+
+        room = RoomFactory(streamer=host_alice.profile)
+        clip = ProductClip.unscoped.create(
+            org=room.org,
+            room=room,
+            product=ProductFactory(org=room.org, name="面膜"),
+            pinned_at=timezone.now(),
+            start_s=10,
+            end_s=40,
+        )
+        url = f"/api/v1/rooms/{room.pk}/invite-poster"
+        response = viewer_dan.client().get(url, {"clip": clip.pk})
+        assert response.status_code == 200 and response["Content-Type"] == "image/png"
+        assert viewer_dan.client().get(url, {"clip": 999999}).status_code == 404
+        assert viewer_dan.client().get(url, {"clip": "x"}).status_code == 400
+
     def test_poster_is_for_viewers_of_the_same_organisation(
         self, host_alice, viewer_dan, other_org, anon
     ):
