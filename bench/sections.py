@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bench import api_baseline
+from bench import campaigns as campaigns_bench
 
 SECTIONS = {
     "api": api_baseline.run,
+    "campaigns": campaigns_bench.run,
 }

@@ -50,13 +50,9 @@ def receipt_apply(
     if delivery_id is not None:
         qs = qs.filter(pk=delivery_id)
     elif batch_key and phone:
+        # Both providers echo the key we sent (Tencent ``ext`` = SessionContext, Alibaba
+        # ``out_id`` = OutId); it is indexed, provider message ids are not.
         qs = qs.filter(batch_key=batch_key, to_hash=pii.lookup_hash("phone", phone))
-    elif provider_message_id and phone:
-        qs = qs.filter(
-            provider_message_id=provider_message_id, to_hash=pii.lookup_hash("phone", phone)
-        )
-    elif provider_message_id:
-        qs = qs.filter(provider_message_id=provider_message_id)
     else:
         return 0
     now = timezone.now()
@@ -116,7 +112,6 @@ def sms_reply_record(
             defaults={"text": text[:140], "provider": provider},
         )
         from crm.services.consent import consent_withdraw
-
         from crm.services.contacts import contact_find_by_identity
 
         contact = contact_find_by_identity(org=org, kind="phone", value=phone)
