@@ -180,7 +180,9 @@ def make_campaign(org, account, templates) -> Campaign:
     )
     Variant.objects.bulk_create(
         [
-            Variant(campaign=campaign, name="价格", template=templates[0], condition=PRICE_SENSITIVE),
+            Variant(
+                campaign=campaign, name="价格", template=templates[0], condition=PRICE_SENSITIVE
+            ),
             Variant(campaign=campaign, name="A", template=templates[1], position=1),
             Variant(campaign=campaign, name="B", template=templates[2], position=2),
         ]
@@ -207,13 +209,17 @@ def baseline(campaign: Campaign, sample: int) -> float:
         reason = ""
         if identity is None:
             reason = "no_address"
-        elif SmsOptOut.objects.for_org(campaign.org_id).filter(
-            phone_hash=identity.value_hash, sign_name="千面"
-        ).exists():
+        elif (
+            SmsOptOut.objects.for_org(campaign.org_id)
+            .filter(phone_hash=identity.value_hash, sign_name="千面")
+            .exists()
+        ):
             reason = "opted_out"
-        elif not Consent.objects.for_org(campaign.org_id).filter(
-            contact=contact, purpose="sms_marketing", granted=True
-        ).exists():
+        elif (
+            not Consent.objects.for_org(campaign.org_id)
+            .filter(contact=contact, purpose="sms_marketing", granted=True)
+            .exists()
+        ):
             reason = "no_consent"
         elif (
             Delivery.objects.for_org(campaign.org_id)
@@ -258,7 +264,9 @@ def step_plan(n: int, sample: int) -> dict:
     rows = Delivery.objects.for_org(org).filter(campaign=campaign)
     by_status = dict(rows.values_list("status").annotate(n=django.db.models.Count("pk")))
     by_reason = dict(
-        rows.filter(status="suppressed").values_list("reason").annotate(n=django.db.models.Count("pk"))
+        rows.filter(status="suppressed")
+        .values_list("reason")
+        .annotate(n=django.db.models.Count("pk"))
     )
     by_variant = dict(rows.values_list("variant__name").annotate(n=django.db.models.Count("pk")))
     base_campaign = make_campaign(org, account, templates)
@@ -291,7 +299,7 @@ def plant(n: int, endpoint: str, qps: int, per_person: bool) -> dict:
         sign_name="千面",
         app_id="1400000000",
         access_key_id="AKIDbench",
-        access_key_secret="bench",
+        access_key_secret="bench",  # noqa: S106 - stub credentials
         endpoint=endpoint,
         qps=qps,
     )
