@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from bench import api_baseline
+from bench import api_baseline, fanout
 from bench import campaigns as campaigns_bench
+from bench import coupons as coupons_bench
+from bench import scoring as scoring_bench
 
 SECTIONS = {
     "api": api_baseline.run,
+    "scoring": scoring_bench.run,
+    "coupons": coupons_bench.run,
+    "fanout": fanout.run,
     "campaigns": campaigns_bench.run,
 }

@@ -107,6 +107,7 @@ class ViewerSessionApi(APIView):
         wechat_code = serializers.CharField(required=False, max_length=128)
         mp_code = serializers.CharField(required=False, max_length=128)
         invite = serializers.CharField(required=False, max_length=64)
+        wechat_account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
 
         def validate(self, attrs):
             if not any(attrs.get(k) for k in ("guest_name", "wechat_code", "mp_code")):
@@ -116,7 +117,8 @@ class ViewerSessionApi(APIView):
     class ViewerSessionOutputSerializer(serializers.Serializer):
         token = serializers.CharField()
         contact_id = serializers.IntegerField()
-        guest_id = serializers.CharField()
+        guest_id = serializers.CharField(allow_blank=True)
+        nickname = serializers.CharField(allow_blank=True)
 
     InputSerializer = ViewerSessionInputSerializer
 
@@ -136,5 +138,6 @@ class ViewerSessionApi(APIView):
             wechat_code=v.get("wechat_code", ""),
             mp_code=v.get("mp_code", ""),
             invite=v.get("invite", ""),
+            wechat_account=v.get("wechat_account"),
         )
         return Response(result, status=status.HTTP_201_CREATED)

@@ -41,11 +41,13 @@ def viewer_session_start(
     wechat_code: str = "",
     mp_code: str = "",
     invite: str = "",
+    wechat_account: int | None = None,
 ) -> dict:
-    """Start a viewer session and return ``{"token", "contact_id", "guest_id"}``.
+    """Start a viewer session and return ``{"token", "contact_id", "guest_id", "nickname"}``.
 
     Guests are keyed by a random client-held ``guest_id`` so a reload keeps the same contact.
-    WeChat OAuth and mini-program logins arrive with the WeChat identity issue.
+    ``wechat_code`` (H5 OAuth) and ``mp_code`` (mini-program ``wx.login``) are exchanged with
+    WeChat (``campaigns.wechat.login``); ``wechat_account`` picks one of several accounts.
     """
     from crm.services.contacts import contact_create_guest
 
@@ -53,11 +55,29 @@ def viewer_session_start(
     if org is None:
         raise NotFound(_("组织不存在"), fields={"org": [_("组织不存在")]})
     if wechat_code or mp_code:
-        raise DomainError(
-            _("微信登录尚未开通"),
-            code="wechat_login_unavailable",
-            fields={"wechat_code" if wechat_code else "mp_code": [_("微信登录尚未开通")]},
+        from campaigns.wechat.login import mp_login, wechat_oauth_login
+
+        login = wechat_oauth_login if wechat_code else mp_login
+        result = login(
+            org=org,
+            code=wechat_code or mp_code,
+            account_id=wechat_account,
+            room_id=room_id,
+            invite=invite,
         )
+        token = issue_viewer_token(
+            org_id=org.pk,
+            contact_id=result.contact.pk,
+            device=result.device,
+            room_id=room_id,
+            nickname=result.contact.nickname,
+        )
+        return {
+            "token": token,
+            "contact_id": result.contact.pk,
+            "guest_id": "",
+            "nickname": result.contact.nickname,
+        }
     if not org.allow_guest_viewers:
         raise Forbidden(_("该组织不允许游客观看"), code="guest_not_allowed")
     if not guest_name:
@@ -81,4 +101,9 @@ def viewer_session_start(
         room_id=room_id,
         nickname=contact.nickname,
     )
-    return {"token": token, "contact_id": contact.pk, "guest_id": guest_id}
+    return {
+        "token": token,
+        "contact_id": contact.pk,
+        "guest_id": guest_id,
+        "nickname": contact.nickname,
+    }

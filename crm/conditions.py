@@ -442,6 +442,7 @@ class SqlContext:
         self.contact_range = contact_range
         self.vendor = connection.vendor
         self.aggregates: dict[tuple, int] = {}
+        self.latest: set[int] = set()  # aggregates whose latest event time is needed (decay)
 
     def col(self, column: str) -> str:
         return f"{self.alias}.{connection.ops.quote_name(column)}"
@@ -589,11 +590,12 @@ def aggregates_sql(ctx: SqlContext, leaves_by_index: dict[int, dict]) -> tuple[s
     cols, params, types = [], [], set()
     for n, leaf in sorted(leaves_by_index.items()):
         where, p = _event_filter_sql(leaf, ctx, "e")
-        measure = "1" if leaf["agg"] == "count" else "COALESCE(e.value, 0)"
-        cols.append(f"SUM(CASE WHEN {where} THEN {measure} ELSE 0 END) AS b{n}")
+        measure = "COUNT(*)" if leaf["agg"] == "count" else "SUM(COALESCE(e.value, 0))"
+        cols.append(f"{measure} FILTER (WHERE {where}) AS b{n}")
         params += p
-        cols.append(f"MAX(CASE WHEN {where} THEN e.occurred_at END) AS l{n}")
-        params += p
+        if n in ctx.latest:
+            cols.append(f"MAX(e.occurred_at) FILTER (WHERE {where}) AS l{n}")
+            params += p
         types.add(leaf["event"])
     where = f"e.org_id = %s AND e.type IN ({', '.join(['%s'] * len(types))})"
     params += [ctx.org_id, *sorted(types)]

@@ -79,8 +79,10 @@ class Contact(TenantModel):
         _("状态"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW
     )
     # Score fields are written only by the scoring engine (crm.services.scoring).
-    score = models.IntegerField(_("评分"), null=True, blank=True, db_index=True)
-    grade = models.CharField(_("等级"), max_length=4, blank=True, db_index=True)
+    # Indexed through (org, -score) and (org, grade) only: every extra index is written on
+    # each re-score of every lead (bench/scoring.py).
+    score = models.IntegerField(_("评分"), null=True, blank=True)
+    grade = models.CharField(_("等级"), max_length=4, blank=True)
     score_breakdown = models.JSONField(_("评分明细"), default=dict, blank=True)
     scored_at = models.DateTimeField(_("评分时间"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("最近活跃"), null=True, blank=True)
@@ -152,8 +154,18 @@ class Event(TenantModel):
     """Append-only behaviour log. ``value`` holds the number rules aggregate (watch seconds,
     order amount); ``key`` makes ingestion idempotent per organisation."""
 
+    # Every event insert writes every index: the composite indexes below cover the org, contact
+    # and time look-ups, so the single-column ones Django would add are left out.
+    org = models.ForeignKey(
+        "core.Organization", on_delete=models.CASCADE, db_index=False, verbose_name=_("组织")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="events", verbose_name=_("线索")
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_index=False,
+        verbose_name=_("线索"),
     )
     type = models.CharField(_("类型"), max_length=32)
     occurred_at = models.DateTimeField(_("发生时间"))
@@ -324,8 +336,17 @@ class ScoringRule(TenantModel):
 
 
 class ScoreHistory(TenantModel):
+    # Written for every changed lead of a bulk re-score: one composite index, nothing more.
+    org = models.ForeignKey(
+        "core.Organization", on_delete=models.CASCADE, db_index=False, verbose_name=_("组织")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
     contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="score_history", verbose_name=_("线索")
+        Contact,
+        on_delete=models.CASCADE,
+        related_name="score_history",
+        db_index=False,
+        verbose_name=_("线索"),
     )
     score = models.IntegerField(_("评分"), null=True, blank=True)
     grade = models.CharField(_("等级"), max_length=4, blank=True)

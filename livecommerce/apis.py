@@ -350,7 +350,7 @@ class CouponOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_remaining(self, coupon) -> int:
-        return max(coupon.stock - coupon.claimed, 0)
+        return coupon_services.coupon_remaining(coupon)
 
 
 class RoomCouponsApi(APIView):

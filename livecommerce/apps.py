@@ -11,10 +11,17 @@ class LivecommerceConfig(AppConfig):
 
         from core.tasks import periodic
         from livecommerce import tasks
+        from livecommerce.selectors import room_state_coupons, room_state_products
+        from livecommerce.selectors_state import register_state_part
+
+        # The hub's room state (GET /api/v1/rooms/{id}/state) carries our parts too, so a
+        # reconnecting screen gets the product list and live coupon stock with its seq.
+        register_state_part("products", room_state_products)
+        register_state_part("coupons", room_state_coupons)
 
         periodic("livecommerce.reservations_sweep", tasks.reservations_sweep, 30)
         periodic("livecommerce.online_sample", tasks.online_sample, 30)
-        if settings.COUPON_CLAIM_BACKEND == "redis":
+        if settings.COUPON_CLAIM_BACKEND in ("redis", "pg"):
             periodic(
                 "livecommerce.coupon_reconcile",
                 tasks.coupon_reconcile,

@@ -63,3 +63,116 @@ def seed(ctx) -> None:
     ctx.extra["streamer"] = streamer
     ctx.extra["room"] = room
     ctx.extra["products"] = products
+    seed_rooms_extras(ctx)
+
+
+def seed_rooms_extras(ctx) -> None:
+    """Coupons (one released, one sold out), a past room with a replay and clips."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from livecommerce.models import Coupon, ProductClip, Replay
+
+    org, room, streamer = ctx.org, ctx.extra["room"], ctx.extra["streamer"]
+    products = ctx.extra["products"]
+    week = timezone.now() + timedelta(days=7)
+    coupons = [
+        ("满199减30", "threshold", "30", "199", 200, True),
+        ("无门槛10元券", "no_threshold", "10", "0", 100, False),
+        ("全场8.5折", "discount", "8.5", "0", 50, False),
+    ]
+    for name, kind, amount, threshold, stock, released in coupons:
+        Coupon.objects.for_org(org).get_or_create(
+            org=org,
+            room=room,
+            name=name,
+            defaults={
+                "kind": kind,
+                "amount": Decimal(amount),
+                "threshold": Decimal(threshold),
+                "stock": stock,
+                "valid_until": week,
+                "released_at": timezone.now() if released else None,
+            },
+        )
+    past = Room.objects.for_org(org).filter(title="上周美妆专场（回放）").first()
+    if past is None:
+        started = timezone.now() - timedelta(days=7)
+        past = Room.objects.for_org(org).create(
+            org=org,
+            streamer=streamer,
+            title="上周美妆专场（回放）",
+            scheduled_start=started,
+            started_at=started,
+            ended_at=started + timedelta(minutes=30),
+            status=RoomStatus.ENDED,
+        )
+        for index, product in enumerate(products[:3]):
+            ProductClip.objects.for_org(org).create(
+                org=org,
+                room=past,
+                product=product,
+                pinned_at=started + timedelta(seconds=index * 20),
+                unpinned_at=started + timedelta(seconds=index * 20 + 15),
+                start_s=index * 20,
+                end_s=index * 20 + 15,
+            )
+    if not Replay.objects.for_org(org).filter(room=past).exists():
+        url = _demo_recording(past.pk)
+        if url:
+            Replay.objects.for_org(org).create(
+                org=org, room=past, url=url, source="demo", duration_s=60
+            )
+
+
+def _demo_recording(room_id: int) -> str:
+    """A real 60 s VOD HLS recording (ffmpeg test source, tiny and fast to encode) so the
+    demo's replay and clip pages play something. Empty when ffmpeg is missing."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+
+    ffmpeg = shutil.which("ffmpeg")
+    if not ffmpeg:
+        return ""
+    target = Path(settings.MEDIA_ROOT) / "replays" / str(room_id)
+    target.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        [
+            ffmpeg,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x180:rate=15:duration=60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-f",
+            "hls",
+            "-hls_time",
+            "4",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_filename",
+            str(target / "seg%04d.ts"),
+            str(target / "index.m3u8"),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        return ""
+    return default_storage.url(f"replays/{room_id}/index.m3u8")

@@ -1,13 +1,22 @@
-"""Real-time room events: the only way services push to screens.
+"""Real-time events: the only way services push to screens.
 
-Services call ``send_room_event_on_commit``; the event is published after the transaction
-commits (a rolled-back write pushes nothing). Each event type's payload is documented in
-docs/realtime.md. The room hub (livecommerce.realtime) delivers them.
+Services call ``send_room_event_on_commit`` (room screens) or ``send_staff_event_on_commit``
+(one staff user's notification socket). The event is published after the transaction
+commits (a rolled-back write pushes nothing) through the hub transport
+(``livecommerce.realtime.transport``): Redis in production — so a Celery worker reaches every
+ASGI process — or in-memory in the embedded default, where worker threads hand the event to
+the event loop thread-safely. Each event type's payload is documented in docs/realtime.md.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import time
+
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 # Events that ride the priority lane: never dropped or sampled.
 PRIORITY_TYPES = frozenset(
@@ -22,25 +31,68 @@ PRIORITY_TYPES = frozenset(
     }
 )
 
+AUDIENCES = frozenset({"all", "host", "self"})
+
 _publishers: list = []
 
 
 def register_publisher(fn) -> None:
-    """The hub registers ``fn(room_id, event_dict)``; tests may register a recorder."""
+    """Register an extra ``fn(room_id, event_dict)`` called after the hub publish (tests)."""
     _publishers.append(fn)
 
 
-def send_room_event_on_commit(
-    *, room_id: int, type: str, data: dict, audience: str = "all"
-) -> None:
-    """Publish ``{"type": type, **data}`` to room ``room_id`` after commit.
+def _publish(room_id: int, type: str, data: dict, audience: str, contact_id: int | None) -> None:
+    from livecommerce.realtime.transport import get_transport
 
-    ``audience`` is "all" or "host" (host-only data never reaches viewers).
-    """
+    for attempt in range(3):
+        try:
+            get_transport().publish(
+                room_id, type=type, audience=audience, contact_id=contact_id, body=data
+            )
+            break
+        except Exception:  # noqa: BLE001 - the stored write stands; screens resync later
+            if attempt == 2:
+                log.exception("room %s: could not publish %s", room_id, type)
+            else:
+                time.sleep(0.2 * (attempt + 1))
     event = {"type": type, **data, "_audience": audience}
+    for fn in _publishers:
+        fn(room_id, event)
+
+
+def send_room_event_on_commit(
+    *,
+    room_id: int,
+    type: str,
+    data: dict,
+    audience: str = "all",
+    contact_id: int | None = None,
+) -> None:
+    """Publish ``{"seq", "type": type, **data}`` to room ``room_id`` after commit.
+
+    ``audience``: "all" (everyone in the room), "host" (staff sockets only: host-only data
+    never reaches viewers) or "self" (the viewer ``contact_id`` and staff — shadow-banned
+    chat).
+    """
+    if audience not in AUDIENCES:
+        raise ValueError(f"unknown audience {audience!r}")
+    transaction.on_commit(lambda: _publish(room_id, type, data, audience, contact_id))
+
+
+def send_staff_event_on_commit(*, org_id: int, user_id: int, type: str, data: dict) -> None:
+    """Notify one staff user (every open ``/ws/staff/`` socket of theirs) after commit."""
+    from livecommerce.realtime.transport import get_transport
+
+    message = json.dumps(
+        {"o": org_id, "u": user_id, "e": {"type": type, **data}},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
     def publish() -> None:
-        for fn in _publishers:
-            fn(room_id, event)
+        try:
+            get_transport().publish_staff(message)
+        except Exception:  # noqa: BLE001
+            log.exception("staff event %s for user %s not delivered", type, user_id)
 
     transaction.on_commit(publish)

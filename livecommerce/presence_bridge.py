@@ -19,16 +19,24 @@ def _presence():
 
 
 def present_contact_ids(room_id: int) -> list[int]:
+    """Viewers connected now (the hub's presence, all processes). When no socket is
+    connected at all (a draw run from a process without the hub's view, or a room
+    followed only through the API) the event log's joined-and-not-left viewers answer."""
     presence = _presence()
     if presence is not None:
-        return list(presence.present_contact_ids(room_id))
+        connected = set(presence.present_contact_ids(room_id))
+        if connected:
+            return sorted(connected)
     from crm.models import Event
 
-    return list(
-        Event.unscoped.filter(room_id=room_id, type="room.join")
-        .values_list("contact_id", flat=True)
-        .distinct()
-    )
+    joined: dict[int, object] = {}
+    left: dict[int, object] = {}
+    rows = Event.unscoped.filter(room_id=room_id, type__in=("room.join", "room.leave"))
+    for contact_id, kind, at in rows.values_list("contact_id", "type", "occurred_at"):
+        target = joined if kind == "room.join" else left
+        if contact_id not in target or target[contact_id] < at:
+            target[contact_id] = at
+    return sorted(c for c, at in joined.items() if c not in left or left[c] < at)
 
 
 def online_count(room_id: int) -> int:

@@ -22,33 +22,47 @@ def product_list(*, org_id: int) -> QuerySet[Product]:
     return Product.objects.for_org(org_id).order_by("-id")
 
 
+def room_state_products(room: Room) -> list[dict]:
+    """State part: the room's product cards in order, the pinned one flagged."""
+    from livecommerce.models import ProductClip, RoomProduct
+    from livecommerce.services.products import product_card
+
+    items = list(
+        RoomProduct.objects.for_org(room.org_id).filter(room=room).select_related("product")
+    )
+    open_clip = None
+    if any(item.is_pinned for item in items):
+        open_clip = (
+            ProductClip.objects.for_org(room.org_id)
+            .filter(room=room, unpinned_at=None)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    cards = []
+    for item in items:
+        card = product_card(item.product, clip_id=open_clip if item.is_pinned else None)
+        card["pinned"] = item.is_pinned
+        cards.append(card)
+    return cards
+
+
+def room_state_coupons(room: Room) -> list[dict]:
+    """State part: released coupons with their remaining stock."""
+    from livecommerce.models import Coupon
+    from livecommerce.services.coupons import coupon_card, coupon_remaining
+
+    coupons = Coupon.objects.for_org(room.org_id).filter(room=room, released_at__isnull=False)
+    return [coupon_card(c, remaining=coupon_remaining(c)) for c in coupons]
+
+
 def room_public_state(*, room: Room) -> dict:
     """What any viewer may see of a room: card, products (pinned first flag), released
     coupons, replay. The viewer page's initial state and the hub's state parts use it."""
     from livecommerce import media
-    from livecommerce.models import Coupon, ProductClip, RoomProduct
-    from livecommerce.services.coupons import coupon_card
-    from livecommerce.services.products import product_card
 
-    items = RoomProduct.objects.for_org(room.org_id).filter(room=room).select_related("product")
-    open_clip = (
-        ProductClip.objects.for_org(room.org_id)
-        .filter(room=room, unpinned_at=None)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    products = []
-    pinned = None
-    for item in items:
-        card = product_card(item.product, clip_id=open_clip if item.is_pinned else None)
-        card["pinned"] = item.is_pinned
-        products.append(card)
-        if item.is_pinned:
-            pinned = card
-    coupons = [
-        coupon_card(c)
-        for c in Coupon.objects.for_org(room.org_id).filter(room=room, released_at__isnull=False)
-    ]
+    products = room_state_products(room)
+    pinned = next((card for card in products if card["pinned"]), None)
+    coupons = room_state_coupons(room)
     return {
         "room": room_card(room=room),
         "play_url": media.play_url(room),

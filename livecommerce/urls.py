@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from livecommerce import apis
 
@@ -41,4 +41,5 @@ urlpatterns = [
         name="room-invite-leaderboard",
     ),
     path("rooms/<int:room_id>/stats", apis.RoomStatsApi.as_view(), name="room-stats"),
+    path("", include("livecommerce.urls_chat")),
 ]

@@ -8,6 +8,16 @@ http_routes: list = []
 websocket_routes: list = []
 
 # --- real-time room hub ---
+from core.asgi import on_shutdown, on_startup  # noqa: E402
+from livecommerce.realtime.asgi import room_socket, staff_socket  # noqa: E402
+from livecommerce.realtime.hub import start_hubs, stop_hubs  # noqa: E402
+
+websocket_routes += [
+    (r"/ws/rooms/(?P<room_id>[0-9]{1,18})/", room_socket),
+    (r"/ws/staff/", staff_socket),
+]
+on_startup(start_hubs)
+on_shutdown(stop_hubs)
 
 # --- live rooms (coupon claim fast path) ---
 from livecommerce.fastpath import coupon_claim_app  # noqa: E402

@@ -6,6 +6,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core import views as core_views
+from crm import views as crm_views
 
 handler404 = "core.errors.json_404"
 handler500 = "core.errors.json_500"
@@ -27,10 +28,13 @@ urlpatterns = [
     # --- pages and hooks: live rooms ---
     path("", include("livecommerce.page_urls")),
     # --- pages: sales workspace ---
+    path("workspace/", crm_views.workspace, name="workspace"),
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
     path("", include("campaigns.hook_urls")),
     # --- hooks: wechat ---
     path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
+    path("wechat/", include("campaigns.wechat.page_urls")),
+    path("api/v1/", include("campaigns.wechat.urls")),
 ]
 
 if settings.SERVE_FILES:

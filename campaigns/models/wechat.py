@@ -280,7 +280,7 @@ class PhoneOtp(TenantModel):
     )
     phone_hash = models.CharField(_("手机号哈希"), max_length=64)
     phone_encrypted = models.TextField(_("手机号（加密）"))
-    code_hash = models.CharField(_("验证码哈希"), max_length=64)
+    code_hash = models.CharField(_("验证码哈希"), max_length=100)
     expires_at = models.DateTimeField(_("过期时间"))
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     consumed_at = models.DateTimeField(_("使用时间"), null=True, blank=True)

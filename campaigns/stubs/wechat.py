@@ -77,6 +77,7 @@ class WeChatStubState:
     requests: list[RecordedRequest] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)  # token -> appid
     codes: dict[str, StubUser] = field(default_factory=dict)
+    code_scopes: dict[str, str] = field(default_factory=dict)  # OAuth code -> scope granted
     oauth_tokens: dict[str, StubUser] = field(default_factory=dict)
     users: dict[str, StubUser] = field(default_factory=dict)  # openid -> user
     secrets: dict[str, str] = field(default_factory=dict)  # appid -> secret (checked if set)
@@ -344,6 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         user = self.stub._user_for_code(appid, browser, prefix="o")
         with self.stub._lock:
             self.stub.state.codes[code] = user
+            self.stub.state.code_scopes[code] = query.get("scope", "snsapi_base")
         params = {"code": code, "state": query.get("state", "")}
         sep = "&" if "?" in redirect else "?"
         return self._send(
@@ -369,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
             "expires_in": 7200,
             "refresh_token": "stub-refresh-" + secrets.token_hex(6),
             "openid": user.openid,
-            "scope": "snsapi_userinfo",
+            "scope": self.stub.state.code_scopes.get(code, "snsapi_userinfo"),
         }
         if user.unionid:
             result["unionid"] = user.unionid

@@ -256,6 +256,13 @@ def _on_subscribe(*, account, message, openid: str, scene: str, key: str) -> Non
             update_fields=["contact", "subscribed", "subscribed_at", "unsubscribed_at", "scene"]
         )
     _count_scene(account=account, scene=scene, subscribed=True)
+    if source == Source.INVITE:
+        crm_bridge.accept_invite(
+            invitee=contact,
+            code=detail["invite"],
+            room_id=None,
+            device=f"oa:{openid_hash(openid)[:12]}",
+        )
     crm_bridge.record_event(
         contact=contact,
         type="oa.subscribe",

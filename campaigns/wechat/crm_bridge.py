@@ -1,23 +1,15 @@
-"""The CRM calls the WeChat code makes, in one place.
-
-``crm.services.identity`` (One-ID merge) and ``crm.services.consent`` (the consent ledger)
-come from the CRM issue; until they are on this branch the calls degrade as documented
-below, so nothing else in the WeChat code changes when they land.
-"""
+"""The CRM calls the WeChat code makes, in one place: contacts by openid/unionid, One-ID
+merges (``crm.services.identity``), the event log, the consent ledger, the invite graph."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
-
-from crm import pii
-from crm.models import Contact, ContactIdentity, IdentityKind
+from crm.models import Contact, IdentityKind
+from crm.services.consent import consent_grant
 from crm.services.contacts import contact_find_by_identity, contact_get_or_create_by_identity
 from crm.services.events import event_record
-
-log = logging.getLogger(__name__)
+from crm.services.identity import identity_attach as crm_identity_attach
 
 
 def contact_for_openid(
@@ -44,8 +36,9 @@ def contact_for_openid(
         contact, created = contact_get_or_create_by_identity(
             org=org, kind=IdentityKind.OPENID, value=openid, app_id=appid, defaults=defaults
         )
-        identity_attach(contact=contact, kind=IdentityKind.UNIONID, value=unionid)
-        return contact, created
+        # Another contact holding the unionid is the same person: One-ID merges them.
+        survivor = identity_attach(contact=contact, kind=IdentityKind.UNIONID, value=unionid)
+        return survivor, created and survivor.pk == contact.pk
     return contact_get_or_create_by_identity(
         org=org, kind=IdentityKind.OPENID, value=openid, app_id=appid, defaults=defaults
     )
@@ -53,30 +46,9 @@ def contact_for_openid(
 
 def identity_attach(*, contact: Contact, kind: str, value: str, app_id: str = "") -> Contact:
     """Give ``contact`` another identity. When another contact already holds it, the two are
-    the same person: One-ID merges them (``crm.services.identity``). Returns the surviving
+    the same person and One-ID merges them (``crm.services.identity``). Returns the surviving
     contact."""
-    try:
-        from crm.services.identity import identity_attach as crm_identity_attach
-    except ImportError:
-        crm_identity_attach = None
-    if crm_identity_attach is not None:
-        return crm_identity_attach(contact=contact, kind=kind, value=value, app_id=app_id)
-    # Until One-ID lands: attach when free; when another contact holds it, that one wins.
-    try:
-        with transaction.atomic():
-            ContactIdentity.objects.for_org(contact.org_id).create(
-                org_id=contact.org_id,
-                contact=contact,
-                kind=kind,
-                app_id=app_id,
-                value_hash=pii.lookup_hash(kind, value),
-                value_encrypted=pii.encrypt(value),
-            )
-    except IntegrityError:
-        holder = contact_find_by_identity(org=contact.org, kind=kind, value=value, app_id=app_id)
-        del holder  # kept apart until One-ID can merge them
-        return contact
-    return contact
+    return crm_identity_attach(contact=contact, kind=kind, value=value, app_id=app_id)
 
 
 def record_event(
@@ -94,12 +66,14 @@ def record_event(
 
 
 def grant_consent(*, contact: Contact, purpose: str, source: str, evidence: dict) -> None:
-    """Record a consent in the CRM ledger (``crm.services.consent.consent_grant``)."""
-    try:
-        from crm.services.consent import consent_grant
-    except ImportError:
-        log.info(
-            "consent ledger not installed yet: %s for contact %s not recorded", purpose, contact.pk
-        )
-        return
+    """Record a consent in the CRM ledger."""
     consent_grant(contact=contact, purpose=purpose, source=source, evidence=evidence)
+
+
+def accept_invite(*, invitee: Contact, code: str, room_id: int | None, device: str) -> None:
+    """Credit the inviter (share graph, fraud signals: ``livecommerce.services.invites``)."""
+    if not code:
+        return
+    from livecommerce.services.invites import invite_accept
+
+    invite_accept(invitee=invitee, code=code, room_id=room_id, device=device)

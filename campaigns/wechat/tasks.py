@@ -9,7 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 from wechatpy.exceptions import WeChatException
 
-from campaigns.models.wechat import WeChatFollower, WeChatInboundMessage
+from campaigns.models.wechat import PhoneOtp, WeChatFollower, WeChatInboundMessage
 from core.tasks import periodic
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,11 @@ def wechat_follower_enrich(follower_id: int) -> None:
 
 @shared_task(name="campaigns.wechat_inbound_sweep", ignore_result=True)
 def wechat_inbound_sweep() -> int:
-    """Delete dedupe records older than a week."""
-    deleted, _ = WeChatInboundMessage.unscoped.filter(
-        created_at__lt=timezone.now() - DEDUPE_KEEP
-    ).delete()
-    return deleted
+    """Delete callback dedupe records older than a week and phone codes expired a day ago."""
+    now = timezone.now()
+    deleted, _ = WeChatInboundMessage.unscoped.filter(created_at__lt=now - DEDUPE_KEEP).delete()
+    otps, _ = PhoneOtp.unscoped.filter(expires_at__lt=now - timedelta(days=1)).delete()
+    return deleted + otps
 
 
 periodic("campaigns.wechat_inbound_sweep", wechat_inbound_sweep, 3600)

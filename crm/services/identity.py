@@ -47,7 +47,14 @@ def register_contact_reference(model: type[models.Model], field: str) -> None:
 def contact_references() -> list[tuple[type[models.Model], str]]:
     """Every (model, attname) that points at a contact: FKs discovered + registered columns."""
     refs = []
-    for rel in Contact._meta.related_objects:
+    # include_hidden: relations declared with related_name="+" (chat messages, invites) are
+    # absent from ``_meta.related_objects`` but must move too.
+    reverse = (
+        f
+        for f in Contact._meta.get_fields(include_hidden=True)
+        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+    )
+    for rel in reverse:
         if rel.many_to_many or rel.related_model is Contact:
             continue
         model, field = rel.related_model, rel.field

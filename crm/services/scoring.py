@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -220,6 +220,29 @@ def _facts_for(contact: Contact, rules: list[CompiledRule], now: datetime) -> Co
     return facts
 
 
+# Per-process memo of (model, compiled rules) per organisation for the per-event path. Rule
+# and model saves clear it in this process (signals below); other processes pick a change up
+# within RULES_TTL seconds — and a rule change is followed by a bulk re-score anyway.
+RULES_TTL = 5.0
+_rules_memo: dict[int, tuple[float, ScoringModel, list[CompiledRule]]] = {}
+
+
+def model_and_rules(org_id: int) -> tuple[ScoringModel, list[CompiledRule]]:
+    hit = _rules_memo.get(org_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    model, rules = scoring_model_for(org_id), active_rules(org_id)
+    _rules_memo[org_id] = (time.monotonic() + RULES_TTL, model, rules)
+    return model, rules
+
+
+def forget_rules(org_id: int | None = None) -> None:
+    if org_id is None:
+        _rules_memo.clear()
+    else:
+        _rules_memo.pop(org_id, None)
+
+
 def contact_rescore(
     *, contact: Contact, reason: str = "event", now: datetime | None = None
 ) -> bool:
@@ -229,8 +252,7 @@ def contact_rescore(
     if contact.merged_into_id is not None or contact.erased_at is not None:
         return False
     now = now or timezone.now()
-    model = scoring_model_for(contact.org_id)
-    rules = active_rules(contact.org_id)
+    model, rules = model_and_rules(contact.org_id)
     facts = _facts_for(contact, rules, now)
     score, grade, breakdown = compute_score(contact, rules=rules, model=model, now=now, facts=facts)
     if (
@@ -310,6 +332,7 @@ def rule_sql(rule: CompiledRule, ctx: SqlContext) -> tuple[str, list]:
     if rule.half_life_days:
         (leaf,) = {leaf_key(x): x for x in behaviour_leaves(rule.condition)}.values()
         n = ctx.aggregate_index(leaf)
+        ctx.latest.add(n)
         days, _ = _days_sql(f"{ctx.agg_alias}.l{n}", ctx.vendor)
         half = repr(float(rule.half_life_days))
         decayed = (
@@ -371,9 +394,10 @@ def _grade_params(model: ScoringModel) -> list:
     return [g for _m, g in thresholds(model)] + [model.fallback_grade]
 
 
-def _chunk_pg(
+def chunk_update_sql(
     *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
-) -> int:
+) -> tuple[str, list]:
+    """PostgreSQL: one statement re-scoring contacts [lo, hi) and appending their history."""
     select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
     n = len(rules)
     total = " + ".join(f"s.r{i}" for i in range(n)) or "0"
@@ -382,15 +406,15 @@ def _chunk_pg(
     table = Contact._meta.db_table
     history = ScoreHistory._meta.db_table
     sql = f"""
-        WITH s AS ({select}),
-        t AS (
+        WITH s AS MATERIALIZED ({select}),
+        t AS MATERIALIZED (
             SELECT s.id, s.old_score, s.old_grade, s.old_bd,
                    CASE WHEN s.refused THEN NULL ELSE ({total}) END AS total,
                    CASE WHEN s.refused THEN '{{}}'::jsonb ELSE {bd} END AS bd,
                    s.refused
             FROM s
         ),
-        g AS (
+        g AS MATERIALIZED (
             SELECT t.*, CASE WHEN t.refused THEN '' ELSE {_grade_case(model, "t.total")} END
                    AS grade
             FROM t
@@ -399,7 +423,8 @@ def _chunk_pg(
             UPDATE {table} AS u
             SET score = g.total, grade = g.grade, score_breakdown = g.bd, scored_at = %s
             FROM g
-            WHERE u.id = g.id AND (u.score IS DISTINCT FROM g.total OR u.grade <> g.grade
+            WHERE u.id = g.id AND u.id >= %s AND u.id < %s
+              AND (u.score IS DISTINCT FROM g.total OR u.grade <> g.grade
                                    OR u.score_breakdown IS DISTINCT FROM g.bd)
             RETURNING u.id, g.total, g.grade, g.old_score, g.old_grade
         )
@@ -408,9 +433,13 @@ def _chunk_pg(
         SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
         FROM upd
     """
-    all_params = [*params, *_grade_params(model), now, org_id, reason, now, now]
+    return sql, [*params, *_grade_params(model), now, lo, hi, org_id, reason, now, now]
+
+
+def _chunk_pg(**kwargs) -> int:
+    sql, params = chunk_update_sql(**kwargs)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, all_params)
+        cursor.execute(sql, params)
         return cursor.rowcount
 
 
@@ -479,12 +508,15 @@ def org_rescore(
     chunk_size: int = 20_000,
     reason: str = "bulk",
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> RescoreResult:
     """Re-score every live contact of an organisation set-based, chunk by chunk (each chunk
     its own transaction: locks are held for one chunk only). ``progress(done, total)`` is
-    called after each chunk."""
+    called after each chunk. ``workers`` > 1 runs chunks on that many connections at once
+    (PostgreSQL only)."""
     started = time.perf_counter()
     now = now or timezone.now()
+    forget_rules(org_id)
     model = scoring_model_for(org_id)
     rules = active_rules(org_id)
     qs = Contact.objects.for_org(org_id)
@@ -495,19 +527,51 @@ def org_rescore(
     changed = chunks = 0
     slowest = 0.0
     if first is not None:
-        chunk = _chunk_pg if connection.vendor == "postgresql" else _chunk_portable
-        lo = first
-        while lo <= last:
-            hi = lo + chunk_size
+        pg = connection.vendor == "postgresql"
+        chunk = _chunk_pg if pg else _chunk_portable
+        ranges = [(lo, lo + chunk_size) for lo in range(first, last + 1, chunk_size)]
+
+        def one(bounds: tuple[int, int]) -> tuple[int, float]:
             t0 = time.perf_counter()
-            changed += chunk(
-                org_id=org_id, model=model, rules=rules, now=now, lo=lo, hi=hi, reason=reason
+            n = chunk(
+                org_id=org_id,
+                model=model,
+                rules=rules,
+                now=now,
+                lo=bounds[0],
+                hi=bounds[1],
+                reason=reason,
             )
-            slowest = max(slowest, time.perf_counter() - t0)
-            chunks += 1
-            lo = hi
-            if progress:
-                progress(min(total, (lo - first)), total)
+            return n, time.perf_counter() - t0
+
+        if workers > 1 and pg:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from django.db import close_old_connections
+
+            def threaded(bounds):
+                try:
+                    return one(bounds)
+                finally:
+                    close_old_connections()
+                    connection.close()
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                results = pool.map(threaded, ranges)
+                for (n, seconds), (_lo, hi) in zip(results, ranges, strict=True):
+                    changed += n
+                    slowest = max(slowest, seconds)
+                    chunks += 1
+                    if progress:
+                        progress(min(total, hi - first), total)
+        else:
+            for bounds in ranges:
+                n, seconds = one(bounds)
+                changed += n
+                slowest = max(slowest, seconds)
+                chunks += 1
+                if progress:
+                    progress(min(total, bounds[1] - first), total)
     return RescoreResult(
         contacts=total,
         changed=changed,
@@ -515,3 +579,21 @@ def org_rescore(
         seconds=time.perf_counter() - started,
         max_chunk_seconds=slowest,
     )
+
+
+def _forget_on_change(sender, instance, **kwargs) -> None:
+    forget_rules(instance.org_id)
+
+
+for _model in (ScoringRule, ScoringModel):
+    models.signals.post_save.connect(_forget_on_change, sender=_model)
+    models.signals.post_delete.connect(_forget_on_change, sender=_model)
+
+
+def _forget_new_org(sender, instance, created, **kwargs) -> None:
+    # A rolled-back test (or a restored database) may reuse an organisation id.
+    if created:
+        forget_rules(instance.pk)
+
+
+models.signals.post_save.connect(_forget_new_org, sender="core.Organization")

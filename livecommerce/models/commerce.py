@@ -131,6 +131,9 @@ class CouponClaim(TenantModel):
     redeemed_at = models.DateTimeField(_("核销时间"), null=True, blank=True)
     redeemed_via = models.CharField(_("核销方式"), max_length=16, blank=True)
     order_ref = models.CharField(_("订单号"), max_length=64, blank=True)
+    # False for rows written by the PostgreSQL fast path until the reconciler has recorded
+    # their CRM events (the hot path never waits for the event log).
+    crm_recorded = models.BooleanField(default=True)
 
     class Meta:
         verbose_name = _("领券记录")

@@ -81,7 +81,20 @@ class ClaimReceipt:
         return asdict(self)
 
 
-def coupon_card(coupon: Coupon) -> dict:
+def coupon_remaining(coupon: Coupon) -> int:
+    """Remaining stock now. In Redis mode the script's counter leads the database (the
+    reconciler writes claims a moment later), so it is read from Redis."""
+    if backend() == "redis" and coupon.released_at is not None:
+        try:
+            left = _sredis().get(_key(coupon.pk, "left"))
+        except Exception:  # noqa: BLE001 - fall back to the database's count
+            left = None
+        if left is not None:
+            return max(int(left), 0)
+    return max(coupon.stock - coupon.claimed, 0)
+
+
+def coupon_card(coupon: Coupon, *, remaining: int | None = None) -> dict:
     """What viewers see of a coupon (the ``coupon.released`` payload and the room state)."""
     return {
         "id": coupon.pk,
@@ -90,7 +103,7 @@ def coupon_card(coupon: Coupon) -> dict:
         "amount": str(coupon.amount),
         "threshold": str(coupon.threshold),
         "stock": coupon.stock,
-        "remaining": max(coupon.stock - coupon.claimed, 0),
+        "remaining": remaining if remaining is not None else max(coupon.stock - coupon.claimed, 0),
         "per_viewer_limit": coupon.per_viewer_limit,
         "valid_until": coupon.valid_until.isoformat(),
         "released": coupon.released_at is not None,
@@ -329,17 +342,20 @@ def _announce_stock(org_id: int, coupon_id: int, remaining: int) -> None:
         _last_stock[coupon_id] = now
     from livecommerce import events
 
-    event = {
-        "type": "coupon.stock",
-        "coupon": coupon_id,
-        "remaining": remaining,
-        "_audience": "all",
-    }
-    for fn in events._publishers:
-        try:
-            fn(room_id, event)
-        except Exception:  # noqa: BLE001 - a failed hint must not fail the claim
-            log.exception("coupon.stock publish failed")
+    def publish() -> None:
+        events._publish(
+            room_id, "coupon.stock", {"coupon": coupon_id, "remaining": remaining}, "all", None
+        )
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None:
+        publish()
+    else:
+        # The hub's publish may touch Redis synchronously: keep it off the event loop.
+        loop.run_in_executor(None, publish)
 
 
 _room_ids: dict[int, int] = {}
@@ -347,20 +363,43 @@ _room_ids: dict[int, int] = {}
 
 # --- backend: Redis Lua ------------------------------------------------------------------
 
+# One call decides a whole micro-batch of claims for one coupon, in arrival order, atomically
+# (Redis runs a script alone). ARGV: org, now, n, then (contact, code, clip) per claim.
+# Each result: {-1} sold out, {-2} limit reached, {-4} not loaded, {-5} other org,
+# {-6} expired, or {left, nth, slot}.
 _LUA_CLAIM = """
-local meta = redis.call('HMGET', KEYS[1], 'org', 'limit', 'until', 'stock')
-if not meta[1] then return {-4} end
-if meta[1] ~= ARGV[1] then return {-5} end
-if tonumber(meta[3]) <= tonumber(ARGV[3]) then return {-6} end
-local mine = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '0')
-if mine >= tonumber(meta[2]) then return {-2, mine} end
+local meta = redis.call('HMGET', KEYS[1], 'org', 'limit', 'until', 'stock', 'room')
+local n = tonumber(ARGV[3])
+local out = {}
+local fail = nil
+if not meta[1] then fail = -4
+elseif meta[1] ~= ARGV[1] then fail = -5
+elseif tonumber(meta[3]) <= tonumber(ARGV[2]) then fail = -6 end
+if fail then
+  for i = 1, n do out[i] = {fail} end
+  return out
+end
+local limit = tonumber(meta[2])
+local stock = tonumber(meta[4])
 local left = tonumber(redis.call('GET', KEYS[2]) or '0')
-if left <= 0 then return {-1} end
-left = redis.call('DECR', KEYS[2])
-local nth = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-local slot = tonumber(meta[4]) - left
-redis.call('RPUSH', KEYS[4], ARGV[2] .. ':' .. nth .. ':' .. slot .. ':' .. ARGV[4] .. ':' .. ARGV[3] .. ':' .. ARGV[5])
-return {left, nth, slot}
+for i = 1, n do
+  local base = 3 + (i - 1) * 3
+  local contact = ARGV[base + 1]
+  local mine = tonumber(redis.call('HGET', KEYS[3], contact) or '0')
+  if mine >= limit then
+    out[i] = {-2}
+  elseif left <= 0 then
+    out[i] = {-1}
+  else
+    left = redis.call('DECR', KEYS[2])
+    local nth = redis.call('HINCRBY', KEYS[3], contact, 1)
+    local slot = stock - left
+    redis.call('RPUSH', KEYS[4], contact .. ':' .. nth .. ':' .. slot .. ':' .. ARGV[base + 2]
+      .. ':' .. ARGV[2] .. ':' .. ARGV[base + 3])
+    out[i] = {left, nth, slot, tonumber(meta[5])}
+  end
+end
+return out
 """
 
 _redis_clients: dict = {}
@@ -376,18 +415,15 @@ def _aredis():
     loop = asyncio.get_running_loop()
     client = _redis_clients.get(id(loop))
     if client is None:
+        # redis-py 8 raises at once when its pool is full, and its BlockingConnectionPool
+        # wakes every waiter on each release (a burst of 2,000 waiters crawls). A FIFO
+        # semaphore in front of a pool of the same size admits exactly one per release.
         client = aredis.Redis.from_url(
             settings.REDIS_URL,
-            max_connections=settings.COUPON_REDIS_MAX_CONNECTIONS,
+            max_connections=settings.COUPON_REDIS_MAX_CONNECTIONS + 8,
             decode_responses=True,
         )
-        # redis-py 8 raises at once when the pool is full; a blocking pool waits instead.
-        client.connection_pool = aredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.COUPON_REDIS_MAX_CONNECTIONS,
-            timeout=5,
-            decode_responses=True,
-        )
+        client._qm_gate = asyncio.Semaphore(settings.COUPON_REDIS_MAX_CONNECTIONS)
         client._qm_script = client.register_script(_LUA_CLAIM)
         _redis_clients[id(loop)] = client
     return client
@@ -434,34 +470,88 @@ def _redis_load(coupon: Coupon, client=None) -> None:
     _room_ids[coupon.pk] = coupon.room_id
 
 
-async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
+class _ClaimBatcher:
+    """Gathers the claims that arrive in one event-loop iteration and decides them with one
+    script call per coupon: the per-claim cost in Python drops to a few tuple appends,
+    which is what lets one ASGI process answer a burst of thousands per second."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, client):
+        self.client = client
+        self.pending: dict[tuple[int, int], list] = {}
+        self.scheduled = False
+
+    def submit(self, org_id: int, coupon_id: int, contact_id: int, code: str, clip_id: int):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.pending.setdefault((org_id, coupon_id), []).append((contact_id, code, clip_id, future))
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self.scheduled = False
+        batches, self.pending = self.pending, {}
+        for (org_id, coupon_id), items in batches.items():
+            for start in range(0, len(items), self.MAX_BATCH):
+                chunk = items[start : start + self.MAX_BATCH]
+                asyncio.ensure_future(self._run(org_id, coupon_id, chunk))
+
+    async def _run(self, org_id: int, coupon_id: int, items: list) -> None:
+        keys = [_key(coupon_id, p) for p in ("meta", "left", "mine", "log")]
+        args: list = [org_id, int(time.time()), len(items)]
+        for contact_id, code, clip_id, _future in items:
+            args += (contact_id, code, clip_id)
+        try:
+            async with self.client._qm_gate:
+                results = await self.client._qm_script(keys=keys, args=args)
+        except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
+            for *_, future in items:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), result in zip(items, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+_batchers: dict[int, _ClaimBatcher] = {}
+
+
+def _batcher() -> _ClaimBatcher:
     client = _aredis()
-    keys = [_key(coupon_id, p) for p in ("meta", "left", "mine", "log")]
-    args = [org_id, contact_id, int(time.time()), new_claim_code(), clip_id or 0]
-    result = await client._qm_script(keys=keys, args=args)
+    loop_id = id(asyncio.get_running_loop())
+    batcher = _batchers.get(loop_id)
+    if batcher is None or batcher.client is not client:
+        batcher = _batchers[loop_id] = _ClaimBatcher(client)
+    return batcher
+
+
+async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
+    code = new_claim_code()
+    result = await _batcher().submit(org_id, coupon_id, contact_id, code, clip_id or 0)
     if result[0] == -4:
         # Not in Redis: unknown, unreleased, or Redis lost it. Load from the database once.
         coupon = await sync_to_async(_coupon_or_none)(coupon_id)
         if coupon is None or coupon.org_id != org_id or coupon.released_at is None:
             raise _classify(coupon, org_id, 0)
         await sync_to_async(_redis_load)(coupon)
-        result = await client._qm_script(keys=keys, args=args)
+        result = await _batcher().submit(org_id, coupon_id, contact_id, code, clip_id or 0)
         if result[0] == -4:
             raise NotFound(_("优惠券不存在"))
-    code = result[0]
-    if code == -1:
+    left = result[0]
+    if left == -1:
         raise SoldOut(_("优惠券已抢光"))
-    if code == -2:
+    if left == -2:
         raise LimitReached(_("已达领取上限"))
-    if code == -5:
+    if left == -5:
         raise NotFound(_("优惠券不存在"))
-    if code == -6:
+    if left == -6:
         raise Expired(_("优惠券已过期"))
-    if coupon_id not in _room_ids:
-        room = await client.hget(keys[0], "room")
-        if room:
-            _room_ids[coupon_id] = int(room)
-    return ClaimReceipt(coupon_id, contact_id, int(result[1]), int(result[2]), args[3], code)
+    _room_ids[coupon_id] = int(result[3])
+    return ClaimReceipt(coupon_id, contact_id, int(result[1]), int(result[2]), code, left)
 
 
 def _coupon_or_none(coupon_id: int) -> Coupon | None:
@@ -472,6 +562,8 @@ def coupon_reconcile(*, batch: int = 2000) -> int:
     """Write claims logged by the Redis script into the database. Safe to run concurrently
     and repeatedly: rows are inserted with ON CONFLICT DO NOTHING against the unique
     constraints, and the log is trimmed only after the insert commits."""
+    if backend() == "pg":
+        return pg_claims_follow_up()
     if backend() != "redis":
         return 0
     client = _sredis()
@@ -534,31 +626,49 @@ def _reconcile_one(client, coupon_id: int, batch: int) -> int:
 
 # --- backend: PostgreSQL, one statement through an async pool -----------------------------
 
+# One statement decides a micro-batch of claims for one coupon (arrival order = ``ord``):
+# lock the coupon row, number each viewer's requests after the claims they already hold,
+# keep those within the per-viewer limit, grant the first ``stock - claimed`` of them,
+# bump the counter once and insert the granted rows. A concurrent batch from another
+# process that slipped a claim in between our snapshot and the lock makes the INSERT hit
+# a unique constraint: the whole statement rolls back and the batch is retried.
 _PG_CLAIM = """
-WITH cp AS (
-  SELECT id, org_id, room_id, stock, claimed, per_viewer_limit, released_at, valid_until
-  FROM livecommerce_coupon WHERE id = %(coupon)s
+WITH req AS (
+  SELECT r.contact_id, r.code, r.ord
+  FROM unnest(%(contacts)s::bigint[], %(codes)s::text[]) WITH ORDINALITY AS r(contact_id, code, ord)
+), cp AS (
+  SELECT id, org_id, stock, claimed, per_viewer_limit FROM livecommerce_coupon
+  WHERE id = %(coupon)s AND org_id = %(org)s AND released_at IS NOT NULL AND valid_until > now()
+  FOR UPDATE
 ), mine AS (
-  SELECT count(*) AS n FROM livecommerce_couponclaim
-  WHERE coupon_id = %(coupon)s AND contact_id = %(contact)s
+  SELECT contact_id, count(*) AS n FROM livecommerce_couponclaim
+  WHERE coupon_id = %(coupon)s AND contact_id = ANY(%(contacts)s::bigint[]) GROUP BY contact_id
+), ranked AS (
+  SELECT req.*, coalesce(mine.n, 0)
+         + row_number() OVER (PARTITION BY req.contact_id ORDER BY req.ord) AS nth
+  FROM req LEFT JOIN mine USING (contact_id)
+), eligible AS (
+  SELECT ranked.*, row_number() OVER (ORDER BY ranked.ord) AS k
+  FROM ranked, cp WHERE ranked.nth <= cp.per_viewer_limit
+), granted AS (
+  SELECT eligible.*, cp.claimed + eligible.k AS slot
+  FROM eligible, cp WHERE eligible.k <= cp.stock - cp.claimed
 ), upd AS (
-  UPDATE livecommerce_coupon c SET claimed = c.claimed + 1
-  FROM mine
-  WHERE c.id = %(coupon)s AND c.org_id = %(org)s AND c.released_at IS NOT NULL
-    AND c.valid_until > now() AND c.claimed < c.stock AND mine.n < c.per_viewer_limit
-  RETURNING c.id, c.claimed, c.stock, c.org_id
+  UPDATE livecommerce_coupon c SET claimed = c.claimed + (SELECT count(*) FROM granted)
+  FROM cp WHERE c.id = cp.id RETURNING c.claimed, c.stock
 ), ins AS (
   INSERT INTO livecommerce_couponclaim
     (org_id, coupon_id, contact_id, nth, slot, code, claimed_at, created_at, updated_at,
-     redeemed_via, order_ref, clip_id)
-  SELECT upd.org_id, upd.id, %(contact)s, mine.n + 1, upd.claimed, %(code)s, now(), now(),
-         now(), '', '', NULL
-  FROM upd, mine
-  RETURNING nth, slot
+     redeemed_via, order_ref, clip_id, crm_recorded)
+  SELECT %(org)s, %(coupon)s, contact_id, nth, slot, code, now(), now(), now(), '', '',
+         NULL, false
+  FROM granted
+  RETURNING code, nth, slot
 )
-SELECT cp.org_id, cp.room_id, cp.stock, cp.claimed, cp.per_viewer_limit,
-       cp.released_at IS NOT NULL, cp.valid_until > now(), mine.n, ins.nth, ins.slot
-FROM mine LEFT JOIN cp ON true LEFT JOIN ins ON true
+SELECT ranked.ord, ins.nth, ins.slot, ranked.nth,
+       (SELECT per_viewer_limit FROM cp), (SELECT stock - claimed FROM upd)
+FROM ranked LEFT JOIN ins ON ins.code = ranked.code
+ORDER BY ranked.ord
 """
 
 _pg_pools: dict = {}
@@ -587,42 +697,89 @@ async def _pg_pool():
     return pool
 
 
-async def _pg_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
-    import psycopg
+class _PgBatcher(_ClaimBatcher):
+    """The PostgreSQL-only twin of the Redis batcher: one statement (and one commit, which
+    is what bounds a single hot row) per micro-batch instead of one per claim."""
 
-    pool = await _pg_pool()
-    code = new_claim_code()
-    async with pool.connection() as conn:
+    def __init__(self, pool):
+        self.pool = pool
+        self.pending = {}
+        self.scheduled = False
+
+    async def _run(self, org_id: int, coupon_id: int, items: list) -> None:
+        import psycopg
+
+        params = {
+            "coupon": coupon_id,
+            "org": org_id,
+            "contacts": [item[0] for item in items],
+            "codes": [item[1] for item in items],
+        }
         try:
-            cursor = await conn.execute(
-                _PG_CLAIM, {"coupon": coupon_id, "org": org_id, "contact": contact_id, "code": code}
-            )
-            row = await cursor.fetchone()
-        except psycopg.errors.UniqueViolation:
-            # The same viewer's concurrent claim took this (coupon, contact, nth) first.
-            raise LimitReached(_("已达领取上限")) from None
-    c_org, room_id, stock, claimed, limit, released, valid, mine, nth, slot = row
+            for attempt in range(20):
+                try:
+                    async with self.pool.connection() as conn:
+                        cursor = await conn.execute(_PG_CLAIM, params)
+                        rows = await cursor.fetchall()
+                    break
+                except psycopg.errors.UniqueViolation:
+                    # Another process won a claim between our snapshot and our lock: the
+                    # statement rolled back as a whole; decide the batch again.
+                    await asyncio.sleep(0.001 * attempt)
+            else:
+                raise RuntimeError("coupon batch kept conflicting")
+        except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
+            for *_, future in items:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), row in zip(items, rows, strict=True):
+            if not future.done():
+                future.set_result(row)
+
+
+async def _pg_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
+    loop_id = id(asyncio.get_running_loop())
+    batcher = _pg_batchers.get(loop_id)
+    if batcher is None:
+        batcher = _pg_batchers[loop_id] = _PgBatcher(await _pg_pool())
+    code = new_claim_code()
+    _ord, nth, slot, wanted_nth, limit, remaining = await batcher.submit(
+        org_id, coupon_id, contact_id, code, clip_id or 0
+    )
     if nth is not None:
-        _room_ids[coupon_id] = room_id
-        return ClaimReceipt(coupon_id, contact_id, nth, slot, code, stock - slot)
-    if c_org is None or c_org != org_id:
-        raise NotFound(_("优惠券不存在"))
-    if not released:
-        raise NotReleased(_("优惠券尚未发放"))
-    if not valid:
-        raise Expired(_("优惠券已过期"))
-    if mine >= limit:
+        return ClaimReceipt(coupon_id, contact_id, nth, slot, code, remaining)
+    if limit is None:  # no such coupon here, not released, or expired
+        coupon = await sync_to_async(_coupon_or_none)(coupon_id)
+        raise _classify(coupon, org_id, 0)
+    if wanted_nth > limit:
         raise LimitReached(_("已达领取上限"))
     raise SoldOut(_("优惠券已抢光"))
 
 
-def pg_claims_follow_up(*, coupon_id: int) -> None:
-    """CRM events for claims written by the PostgreSQL fast path (run by the periodic
-    reconciler; idempotent through the events' keys)."""
-    claims = list(CouponClaim.unscoped.select_related("coupon").filter(coupon_id=coupon_id))
-    if claims:
+_pg_batchers: dict[int, _PgBatcher] = {}
+
+
+def pg_claims_follow_up(*, batch: int = 2000) -> int:
+    """CRM events for claims written by the PostgreSQL fast path (``crm_recorded`` false),
+    run by the periodic reconciler; idempotent through the events' keys."""
+    done = 0
+    while True:
         with transaction.atomic():
-            _after_claims(claims[0].org_id, claims)
+            claims = list(
+                CouponClaim.unscoped.select_for_update(skip_locked=True)
+                .select_related("coupon")
+                .filter(crm_recorded=False)[:batch]
+            )
+            if not claims:
+                return done
+            by_org: dict[int, list[CouponClaim]] = {}
+            for claim in claims:
+                by_org.setdefault(claim.org_id, []).append(claim)
+            for org_id, group in by_org.items():
+                _after_claims(org_id, group)
+            CouponClaim.unscoped.filter(pk__in=[c.pk for c in claims]).update(crm_recorded=True)
+        done += len(claims)
 
 
 # --- redeem -------------------------------------------------------------------------------

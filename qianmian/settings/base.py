@@ -244,6 +244,30 @@ MEDIA_HLS_URL = env_str("MEDIA_HLS_URL", "http://127.0.0.1:8088/hls")
 
 # --- real-time room hub (livecommerce.realtime) ------------------------------------------
 
+# Transport: Redis pub/sub + a bounded per-room log when set (production), else in-memory.
+REALTIME_REDIS_URL = env_str("REALTIME_REDIS_URL", REDIS_URL)
+REALTIME_REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 1000)
+# Every Redis key and pub/sub channel of the hub starts with this prefix (pub/sub channels
+# are not separated by Redis db number). The test settings add a per-process suffix.
+REALTIME_PREFIX = env_str("REALTIME_PREFIX", "")
+if not REALTIME_PREFIX:
+    import os as _os
+
+    REALTIME_PREFIX = env_str("CHANNEL_PREFIX", "qm")
+    if DJANGO_ENV == "test":
+        REALTIME_PREFIX += f"-test-{_os.getpid()}"
+REALTIME_TICK_MS = env_int("REALTIME_TICK_MS", 200)
+# Chat messages per second per room delivered to viewers; above it viewers get a sample,
+# staff sockets and the stored log keep everything.
+REALTIME_CHAT_RATE = env_int("REALTIME_CHAT_RATE", 50)
+REALTIME_LOG_SIZE = env_int("REALTIME_LOG_SIZE", 2000)
+REALTIME_SLOW_SOCKET_BYTES = env_int("REALTIME_SLOW_SOCKET_BYTES", 256 * 1024)
+REALTIME_PRESENCE_SECONDS = env_float("REALTIME_PRESENCE_SECONDS", 1.0)
+REALTIME_CRM_FLUSH_SECONDS = env_float("REALTIME_CRM_FLUSH_SECONDS", 2.0)
+REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 4)
+CHAT_MAX_LENGTH = env_int("CHAT_MAX_LENGTH", 200)
+RATE_LIMITS["chat_viewer"] = env_str("RATE_CHAT_VIEWER", "1/1")
+
 # --- live rooms: coupons, draws, posters, media callbacks --------------------------------
 
 # Coupon claims: "db" (one transaction; embedded default), "pg" (PostgreSQL only, one SQL
@@ -272,6 +296,10 @@ TENCENT_LIVE_PUSH_KEY = env_secret("TENCENT_LIVE_PUSH_KEY", "dev-tencent-push-ke
 TENCENT_LIVE_CALLBACK_KEY = env_secret("TENCENT_LIVE_CALLBACK_KEY", "dev-tencent-callback-key")
 # Media adapter used for push/play URLs: "nginx-rtmp" or "tencent".
 MEDIA_PROVIDER = env_choice("MEDIA_PROVIDER", ("nginx-rtmp", "tencent"), "nginx-rtmp")
+# OpenAPI: coupon kinds get their own enum name (several components have a "kind").
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"CouponKindEnum": "livecommerce.models.commerce.CouponKind.choices"}
+)
 # CJK font for invite posters (Debian fonts-noto-cjk).
 POSTER_FONT = env_str("POSTER_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 
@@ -317,6 +345,12 @@ RATE_LIMITS.update(
         "otp_send_ip": env_str("RATE_OTP_SEND_IP", "20/3600"),
         "otp_send_org": env_str("RATE_OTP_SEND_ORG", "2000/3600"),
         "otp_verify_ip": env_str("RATE_OTP_VERIFY_IP", "60/600"),
-        "wechat_session_ip": env_str("RATE_WECHAT_SESSION_IP", "100000/60"),
+    }
+)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "WeChatAccountKindEnum": "campaigns.models.wechat.WeChatAccountKind",
+        "WeChatQrKindEnum": "campaigns.models.wechat.QrKind",
+        "WeChatEncryptModeEnum": "campaigns.models.wechat.WeChatEncryptMode",
     }
 )

@@ -103,9 +103,13 @@ async function openRoom(id) {
   stream = await subscribe({
     roomId: room.id,
     token,
-    staff: true,
     onEvent,
-    onState: () => { loadProducts(); loadCoupons(); },
+    onState: (state) => {
+      if (state && Array.isArray(state.chat)) { $("chat").replaceChildren(); state.chat.forEach(addChat); }
+      if (state && state.online !== undefined) setOnline(state.online);
+      loadProducts();
+      loadCoupons();
+    },
     onStatus: (s) => { $("ws-status").textContent = s === "open" ? "● 实时" : s === "fallback" ? "" : "○ 重连中"; },
   });
   clearInterval(statsTimer);
@@ -295,17 +299,26 @@ function drawChart(series) {
 function addChat(event) {
   const item = el("li", { "data-message": String(event.id || "") },
     el("b", { text: event.nickname || "观众" }), el("span", { class: "grow", text: event.text || "" }));
-  if (stream && event.contact_id) {
-    const mute = el("button", { text: "禁言" });
-    mute.addEventListener("click", () => stream.send({ type: "moderate", action: "mute", contact_id: event.contact_id, minutes: 10 }));
+  if (event.contact_id && event.id) {
+    // Moderation goes through the hub's API (audited); the socket only carries chat.
+    const mute = el("button", { text: "禁言10分钟" });
+    mute.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/moderation`, {
+      method: "POST", body: { action: "mute", contact: event.contact_id, minutes: 10 },
+    }).then(() => { mute.disabled = true; }));
     const del = el("button", { text: "删除" });
-    del.addEventListener("click", () => stream.send({ type: "moderate", action: "delete", message_id: event.id }));
+    del.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/chat/${event.id}/delete`, { method: "POST" })
+      .then(() => item.remove()));
     item.append(mute, del);
   }
   const list = $("chat");
   list.append(item);
   while (list.children.length > 200) list.firstChild.remove();
   list.scrollTop = list.scrollHeight;
+}
+
+function setOnline(count) {
+  const node = document.querySelector('[data-stat="online"]');
+  if (node) node.textContent = String(count ?? "");
 }
 
 function onEvent(event) {
@@ -320,9 +333,10 @@ function onEvent(event) {
     case "product.pinned": loadProducts(); break;
     case "draw.result": loadDraws(); break;
     case "room.status": room.status = event.status; renderRoomHeader(); break;
-    case "online": {
-      const node = document.querySelector('[data-stat="online"]');
-      if (node) node.textContent = String(event.count ?? event.online ?? "");
+    case "online": setOnline(event.count); break;
+    case "like": {
+      const node = document.querySelector('[data-stat="likes"]');
+      if (node) node.textContent = String(event.count);
       break;
     }
     default: break;

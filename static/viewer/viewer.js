@@ -178,6 +178,26 @@ function applyState(fresh) {
   renderCoupons();
 }
 
+// The hub's room state (GET /api/v1/rooms/{id}/state, fetched by ws.js on every
+// (re)connect): status, chat, counters, plus our "products" and "coupons" parts.
+function applyHubState(hub) {
+  if (hub.status) state.room.status = hub.status;
+  if (Array.isArray(hub.products)) {
+    state.products = hub.products;
+    state.pinned = hub.products.find((p) => p.pinned) || null;
+  }
+  if (Array.isArray(hub.coupons)) {
+    for (const c of hub.coupons) coupons.set(c.id, { ...coupons.get(c.id), ...c });
+  }
+  renderHeader();
+  renderPinned(state.pinned);
+  renderProducts();
+  renderCoupons();
+  if (Array.isArray(hub.chat)) { $("chat").replaceChildren(); hub.chat.forEach(addChat); }
+  if (hub.online !== undefined) $("online").textContent = `${hub.online} 人在看`;
+  if (hub.likes !== undefined) { likes = hub.likes; $("likes").textContent = String(likes || ""); }
+}
+
 async function refresh() {
   applyState(await call(`/api/v1/rooms/${roomId}/public`));
 }
@@ -216,8 +236,8 @@ function onEvent(event) {
       if (event.status === "ended") loadReplay();
       break;
     case "chat": addChat(event); break;
-    case "like": likes = event.total ?? likes + (event.count || 0); $("likes").textContent = String(likes || ""); break;
-    case "online": $("online").textContent = `${event.count ?? event.online ?? 0} 人在看`; break;
+    case "like": likes = Math.max(likes, event.count || 0); $("likes").textContent = String(likes || ""); break;
+    case "online": $("online").textContent = `${event.count ?? 0} 人在看`; break;
     default: break;
   }
 }
@@ -309,7 +329,7 @@ async function main() {
       roomId,
       token: session.token,
       onEvent,
-      onState: (fresh) => { if (fresh && fresh.room) applyState(fresh); else refresh(); },
+      onState: (fresh) => { if (fresh) applyHubState(fresh); else refresh(); },
       onStatus: () => {},
     });
   }

@@ -52,7 +52,16 @@ class TestDraws:
 
     def test_keyword_draw_only_picks_commenters(self, host_alice):
         room, viewers = self._room_with_viewers(host_alice)
-        event_record(contact=viewers[0], type="chat", props={"text": "我要面膜"}, room_id=room.pk)
+        from livecommerce.models import ChatMessage
+
+        for contact, text, status in (
+            (viewers[0], "我要面膜", "visible"),
+            (viewers[1], "面膜面膜", "shadow"),  # shadow-banned chat never wins
+            (viewers[2], "好看", "visible"),
+        ):
+            ChatMessage.unscoped.create(
+                org=room.org, room=room, contact=contact, text=text, status=status
+            )
         client = host_alice.client()
         draw = client.post(
             f"/api/v1/rooms/{room.pk}/draws",

@@ -14,6 +14,7 @@ from campaigns.wechat.windows import (
     service_window_reserve,
 )
 from crm.models import Contact, Event
+from crm.selectors import consent_granted
 from livecommerce.models import RoomStatus
 from tests.factories import RoomFactory
 from tests.wechat.callbacks import event_xml, push, sign, signed_query, text_xml
@@ -76,6 +77,9 @@ def test_subscribe_via_room_scene_pushed_three_times_makes_one_lead_and_one_even
     assert events.count() == 1
     assert events.get().room_id == room.pk
     assert follower_is_subscribed(account=oa, openid=OPENID)
+    # following is consent to WeChat service notices (recorded in the CRM ledger), not marketing
+    assert consent_granted(lead, "wechat_service")
+    assert not consent_granted(lead, "wechat_marketing")
 
 
 @pytest.mark.parametrize(
@@ -259,3 +263,30 @@ def test_profile_fetch_runs_after_the_answer_not_inside_it(
     lead = Contact.objects.for_org(acme).get()
     assert (lead.nickname, lead.gender, lead.city) == ("小红", "female", "杭州")
     assert lead.identities.filter(kind="unionid").count() == 1
+
+
+def test_subscribe_through_an_inviters_qr_credits_the_inviter(acme, oa, viewer_dan):
+    from livecommerce.models import Invite
+    from livecommerce.services.invites import invite_code_for
+
+    code = invite_code_for(contact=viewer_dan.contact)
+    push(oa, event_xml(OPENID, "subscribe", key=f"qrscene_invite:{code}"))
+    invite = Invite.objects.for_org(acme).get()
+    assert invite.inviter_id == viewer_dan.contact.pk
+    assert Contact.objects.for_org(acme).get(pk=invite.invitee_id).source == "invite"
+
+
+def test_old_dedupe_records_are_swept(acme, oa):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.wechat.tasks import wechat_inbound_sweep
+
+    push(oa, text_xml(OPENID, "一", msg_id=31))
+    push(oa, text_xml(OPENID, "二", msg_id=32))
+    records = WeChatInboundMessage.objects.for_org(acme)
+    oldest = records.order_by("id").first()
+    records.filter(pk=oldest.pk).update(created_at=timezone.now() - timedelta(days=8))
+    assert wechat_inbound_sweep() == 1
+    assert WeChatInboundMessage.objects.for_org(acme).count() == 1

@@ -1,0 +1,392 @@
+"""Room fan-out and join storm: the hub against stock Channels, in the same run.
+
+For each system: 2 uvicorn processes (``--ws-per-message-deflate false``) on Redis, N
+viewers (default 10,000) held by separate light-client processes (bench/fanout_client.py,
+bench/wsclient.py), then:
+
+1. join storm, sustained: N viewers join at 1,000/s (connect-to-first-frame measured);
+2. fan-out: 500 chat/s + 2 priority events/s published into the room (bench/fanout_inject.py)
+   and 2,000 likes/s sent by viewers, for ``BENCH_FANOUT_SECONDS``; measured: every probe
+   viewer (1 in 20, which parses every frame) got every chat and priority event of the
+   window, event-to-client p50/p99, frames/s per viewer (all viewers), RSS and CPU of the
+   server processes;
+3. join storm, burst: everybody leaves, then all N rejoin at 5,000/s.
+
+The hub runs on the machine's Redis (``BENCH_REDIS_URL``, random key/channel prefix).
+The baseline gets its own throw-away ``redis-server``: ``group_send`` to N channels at
+500/s would otherwise flood the Redis other people on this box share.
+
+Env: BENCH_VIEWERS (10000), BENCH_CLIENT_PROCS (4), BENCH_FANOUT_SECONDS (20),
+BENCH_CHAT_RATE (500), BENCH_LIKE_RATE (2000), BENCH_REDIS_URL, BENCH_SKIP_BASELINE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, seconds: float = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process on port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} never opened")
+
+
+class Monitor(threading.Thread):
+    """Samples RSS and CPU time of the server processes once a second."""
+
+    def __init__(self, pids: list[int]):
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak_rss_mb = 0.0
+        self.stop_flag = threading.Event()
+        self.cpu_start = self._cpu()
+        self.t_start = time.monotonic()
+        self.marks: dict[str, tuple[float, float]] = {}
+
+    def _rss(self) -> float:
+        total = 0
+        for pid in self.pids:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024
+
+    def _cpu(self) -> float:
+        ticks = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+            except OSError:
+                pass
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def mark(self, name: str) -> None:
+        self.marks[name] = (time.monotonic(), self._cpu())
+
+    def cpu_between(self, a: str, b: str) -> float | None:
+        if a not in self.marks or b not in self.marks:
+            return None
+        (t1, c1), (t2, c2) = self.marks[a], self.marks[b]
+        return round(100 * (c2 - c1) / (t2 - t1), 1)
+
+    def run(self) -> None:
+        while not self.stop_flag.wait(1.0):
+            self.peak_rss_mb = max(self.peak_rss_mb, self._rss())
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * q))], 3)
+
+
+def _covers(ranges: list[list[int]], n: int) -> bool:
+    return any(a <= n <= b for a, b in ranges)
+
+
+def _join_summary(parts: list[dict], n: int, rate: int) -> dict:
+    lat = [x for p in parts for x in p["first_frame_s"]]
+    connected = sum(p["connected"] for p in parts)
+    return {
+        "target_rate_per_s": rate,
+        "viewers": n,
+        "connected": connected,
+        "errors": sum(p["errors"] for p in parts),
+        "connect_to_first_frame_p50_ms": round(1000 * (pct(lat, 0.5) or 0), 1),
+        "connect_to_first_frame_p99_ms": round(1000 * (pct(lat, 0.99) or 0), 1),
+        "pass_p99_le_1s": bool(lat) and pct(lat, 0.99) <= 1.0 and connected == n,
+    }
+
+
+def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> dict:
+    procs = _env_int("BENCH_CLIENT_PROCS", 4)
+    fanout_s = _env_int("BENCH_FANOUT_SECONDS", 20)
+    chat_rate = _env_int("BENCH_CHAT_RATE", 500)
+    like_rate = _env_int("BENCH_LIKE_RATE", 2000)
+    tmp = Path(tempfile.mkdtemp(prefix=f"qm-bench-{kind}-"))
+    prefix = f"qm-bench-{secrets.token_hex(4)}"
+    env = {
+        **base_env,
+        "DJANGO_ENV": "development",
+        "DJANGO_SETTINGS_MODULE": "qianmian.settings",
+        "VAR_DIR": str(tmp),
+        "REDIS_URL": redis_url,
+        "REALTIME_PREFIX": prefix,
+        "CACHE_KEY_PREFIX": prefix,
+        "CHANNEL_PREFIX": prefix,
+        "TASK_RUNNER": "inprocess",
+        "REALTIME_TICK_MS": "200",
+        # The bar is "every chat message while chat stays under the shaping rate": the
+        # bench sets the shaping rate above the 500/s it sends, so nothing may be sampled.
+        "REALTIME_CHAT_RATE": str(max(1000, chat_rate * 2)),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    setup = json.loads(
+        subprocess.run(
+            [PY, "-m", "bench.fanout_setup", str(viewers), str(tmp / "tokens.json")],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    tokens = json.loads(Path(setup["tokens_file"]).read_text())
+    room = setup["room"]
+    app = "qianmian.asgi:application" if kind == "hub" else "bench.stock_channels:application"
+    ports = [free_port(), free_port()]
+    servers = [
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ws-per-message-deflate",
+                "false",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--lifespan",
+                "on" if kind == "hub" else "off",
+                "--backlog",
+                "4096",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for port in ports
+    ]
+    clients: list[subprocess.Popen] = []
+    try:
+        for port, proc in zip(ports, servers, strict=True):
+            wait_port(port, proc)
+        monitor = Monitor([p.pid for p in servers])
+        monitor.start()
+        t0 = time.time() + 4
+        join_s = viewers / 1000
+        inject_start = t0 + join_s + 2
+        inject_stop = inject_start + fanout_s
+        measure_from, measure_to = inject_start + 3, inject_stop - 1
+        burst_at = inject_stop + 4
+        end_at = burst_at + viewers / 5000 + 4
+        share = [tokens[i::procs] for i in range(procs)]
+        for i in range(procs):
+            cfg = {
+                "ports": ports,
+                "path": f"/ws/rooms/{room}/?token=",
+                "tokens": share[i],
+                "offset": i,
+                "probe_every": 20,
+                "join_at": t0,
+                "join_rate": 1000 / procs,
+                "likes_from": inject_start,
+                "like_rate": like_rate / procs,
+                "measure_from": measure_from,
+                "measure_to": measure_to,
+                "burst_at": burst_at,
+                "burst_rate": 5000 / procs,
+                "end_at": end_at,
+            }
+            proc = subprocess.Popen(
+                [PY, "-m", "bench.fanout_client"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            proc.stdin.write(json.dumps(cfg))
+            proc.stdin.close()
+            clients.append(proc)
+        injector = subprocess.Popen(
+            [PY, "-m", "bench.fanout_inject"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        injector.stdin.write(
+            json.dumps(
+                {
+                    "mode": kind,
+                    "room": room,
+                    "start_at": inject_start,
+                    "stop_at": inject_stop,
+                    "chat_rate": chat_rate,
+                    "prio_rate": 2,
+                }
+            )
+        )
+        injector.stdin.close()
+        time.sleep(max(0, measure_from - time.time()))
+        monitor.mark("from")
+        time.sleep(max(0, measure_to - time.time()))
+        monitor.mark("to")
+        injected = json.loads(injector.stdout.read() or "{}")
+        injector.wait(60)
+        parts = []
+        for proc in clients:
+            out = proc.stdout.read()
+            proc.wait(120)
+            parts.append(json.loads(out))
+        monitor.stop_flag.set()
+    finally:
+        for proc in clients:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in servers:
+            proc.terminate()
+        for proc in servers:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- fan-out figures -------------------------------------------------------------------
+    lo, hi = (measure_from + 0.5) * 1000, (measure_to - 0.5) * 1000
+    chat_ids = [n for n, t in injected.get("chat", []) if lo <= t <= hi]
+    prio_ids = [n for n, t in injected.get("prio", []) if lo <= t <= hi]
+    probes = [r for p in parts for r in p["fanout"]["probe_ids"]]
+    probes_complete_chat = sum(1 for r in probes if all(_covers(r, n) for n in chat_ids))
+    probes_complete_prio = sum(1 for r in probes if all(_covers(r, n) for n in prio_ids))
+    delivered_fraction = (
+        statistics.mean(sum(1 for n in chat_ids if _covers(r, n)) / len(chat_ids) for r in probes)
+        if probes and chat_ids
+        else 0.0
+    )
+    fps = [x for p in parts for x in p["fanout"]["frames_per_s"]]
+    chat_lat = [x for p in parts for x in p["fanout"]["chat_lat_ms"]]
+    prio_lat = [x for p in parts for x in p["fanout"]["prio_lat_ms"]]
+    counts = [x for p in parts for x in p["fanout"]["chat_counts"]]
+    fanout = {
+        "viewers_connected": sum(p["fanout"]["sockets"] for p in parts),
+        "chat_per_s_sent": round(len(injected.get("chat", [])) / fanout_s, 1),
+        "likes_per_s_sent": like_rate,
+        "window_s": round(measure_to - measure_from, 1),
+        "probes": len(probes),
+        "probes_with_every_chat": probes_complete_chat,
+        "probes_with_every_priority_event": probes_complete_prio,
+        "chat_delivered_fraction_probes": round(delivered_fraction, 4),
+        "chat_count_min_all_viewers": min(counts) if counts else None,
+        "chat_count_median_all_viewers": statistics.median(counts) if counts else None,
+        "chat_p50_ms": pct(chat_lat, 0.5),
+        "chat_p99_ms": pct(chat_lat, 0.99),
+        "priority_p99_ms": pct(prio_lat, 0.99),
+        "frames_per_s_per_viewer_min": pct(fps, 0.0),
+        "frames_per_s_per_viewer_p1": pct(fps, 0.01),
+        "frames_per_s_per_viewer_median": pct(fps, 0.5),
+        "server_rss_peak_mb_total": round(monitor.peak_rss_mb, 1),
+        "server_cpu_percent_total": monitor.cpu_between("from", "to"),
+    }
+    fanout["pass"] = bool(
+        probes
+        and probes_complete_chat == len(probes)
+        and probes_complete_prio == len(probes)
+        and (fanout["chat_p99_ms"] or 1e9) <= 1000
+        and (fanout["frames_per_s_per_viewer_p1"] or 0) >= 4.5
+        and fanout["server_rss_peak_mb_total"] <= 2048
+        and fanout["viewers_connected"] == viewers
+    )
+    return {
+        "join_sustained": _join_summary([p["join_sustained"] for p in parts], viewers, 1000),
+        "fanout": fanout,
+        "join_burst": _join_summary([p["join_burst"] for p in parts], viewers, 5000),
+    }
+
+
+def _own_redis() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxclients",
+            "10000",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    wait_port(port, proc, 10)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def run() -> dict:
+    viewers = _env_int("BENCH_VIEWERS", 10000)
+    load = os.getloadavg()
+    result = {
+        "viewers": viewers,
+        "load_average_before": [round(x, 2) for x in load],
+        "note": "shared 2-core box; load generators on the same machine",
+    }
+    base_env = dict(os.environ)
+    result["hub"] = run_system(
+        "hub",
+        base_env=base_env,
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        viewers=viewers,
+    )
+    if not os.environ.get("BENCH_SKIP_BASELINE"):
+        redis_proc, url = _own_redis()
+        try:
+            result["stock_channels"] = run_system(
+                "stock", base_env=base_env, redis_url=url, viewers=viewers
+            )
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), ensure_ascii=False, indent=2))

@@ -1,0 +1,184 @@
+"""Load-generator worker for bench/fanout.py: one process holding a share of the viewers.
+
+Reads a JSON config on stdin, follows an absolute-time schedule (join, like, measure,
+leave, burst-rejoin), prints one JSON result on stdout. Non-probe sockets never parse
+JSON: they count frames and substrings; one socket in ``probe_every`` parses every frame
+and measures event-to-client latency from the ``t`` (ms, wall clock) the injector stamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+
+from bench.wsclient import open_ws
+
+CHAT = b'"type":"chat"'
+PRIORITY = b'"type":"product.pinned"'
+
+
+class Stats:
+    def __init__(self):
+        self.chat_lat: list[float] = []
+        self.prio_lat: list[float] = []
+
+
+def _on_frame_factory(stats: Stats, probe: bool):
+    # The per-socket counters live in the closure: frames can arrive before open_ws returns.
+    user = {"chat": 0, "prio": 0, "ids": set(), "probe": probe}
+
+    def on_frame(conn, payload: bytes) -> None:
+        user["chat"] += payload.count(CHAT)
+        user["prio"] += payload.count(PRIORITY)
+        if probe:
+            now = time.time() * 1000
+            data = json.loads(payload)
+            for event in data["events"] if data.get("type") == "batch" else [data]:
+                t = event.get("t")
+                if t is None:
+                    continue
+                if event["type"] == "chat":
+                    stats.chat_lat.append(now - t)
+                elif event["type"] == "product.pinned":
+                    stats.prio_lat.append(now - t)
+                user["ids"].add(event["n"])
+
+    return on_frame, user
+
+
+async def _join_all(cfg, tokens, stats, start_at, rate, results):
+    loop = asyncio.get_running_loop()
+    conns = [None] * len(tokens)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(i, token):
+        nonlocal errors
+        delay = start_at + i / rate - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        port = cfg["ports"][i % len(cfg["ports"])]
+        probe = (cfg["offset"] + i) % cfg["probe_every"] == 0
+        started = time.perf_counter()
+        for attempt in range(5):
+            try:
+                on_frame, user = _on_frame_factory(stats, probe)
+                conn = await open_ws("127.0.0.1", port, cfg["path"] + token, on_frame)
+                conn.started = started
+                conn.user = user
+                first = await asyncio.wait_for(conn.first_frame, 30)
+                latencies.append(first - started)
+                conns[i] = conn
+                return
+            except (OSError, TimeoutError, ConnectionError):
+                await asyncio.sleep(0.2 * 2**attempt * random.uniform(0.5, 1.5))
+        errors += 1
+
+    await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
+    results["latencies"] = latencies
+    results["errors"] = errors
+    del loop
+    return conns
+
+
+def _ranges(ids: list[int]) -> list[list[int]]:
+    """[1,2,3,7,8] → [[1,3],[7,8]]: a complete probe reports one range."""
+    out: list[list[int]] = []
+    for n in ids:
+        if out and n == out[-1][1] + 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return out
+
+
+async def main(cfg: dict) -> dict:
+    tokens = cfg["tokens"]
+    stats = Stats()
+    out: dict = {}
+    join1: dict = {}
+    conns = await _join_all(cfg, tokens, stats, cfg["join_at"], cfg["join_rate"], join1)
+    out["join_sustained"] = {
+        "connected": sum(1 for c in conns if c),
+        "errors": join1["errors"],
+        "first_frame_s": join1["latencies"],
+    }
+
+    # Likes from random sockets until the end of the fan-out phase.
+    async def liker():
+        live = [c for c in conns if c]
+        per_tick = cfg["like_rate"] * 0.05
+        carry = 0.0
+        frame = json.dumps({"type": "like", "count": 1})
+        while time.time() < cfg["measure_to"]:
+            carry += per_tick
+            for _ in range(int(carry)):
+                random.choice(live).send_text(frame)
+            carry -= int(carry)
+            await asyncio.sleep(0.05)
+
+    await asyncio.sleep(max(0, cfg["likes_from"] - time.time()))
+    like_task = asyncio.get_running_loop().create_task(liker())
+    await asyncio.sleep(max(0, cfg["measure_from"] - time.time()))
+    at_start = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
+    stats.chat_lat.clear()
+    stats.prio_lat.clear()
+    for c in conns:
+        if c:
+            c.user["ids"].clear()
+    await asyncio.sleep(max(0, cfg["measure_to"] - time.time()))
+    window = cfg["measure_to"] - cfg["measure_from"]
+    frames_at_end = [c.frames if c else None for c in conns]
+    # Let the events injected just before measure_to arrive before counting.
+    await asyncio.sleep(cfg.get("drain_s", 1.5))
+    at_end = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
+    await like_task
+    frames_per_s = []
+    chats = []
+    prios = []
+    probe_ids = []
+    for c, a, b, f in zip(conns, at_start, at_end, frames_at_end, strict=True):
+        if not c or a is None:
+            continue
+        frames_per_s.append((f - a[0]) / window)
+        chats.append(b[1] - a[1])
+        prios.append(b[2] - a[2])
+        if c.user["probe"]:
+            probe_ids.append(_ranges(sorted(c.user["ids"])))
+    out["fanout"] = {
+        "sockets": len(frames_per_s),
+        "frames_per_s": frames_per_s,
+        "chat_counts": chats,
+        "prio_counts": prios,
+        "chat_lat_ms": stats.chat_lat,
+        "prio_lat_ms": stats.prio_lat,
+        "probe_ids": probe_ids,
+        "closed_early": sum(1 for c in conns if c and c.closed.done()),
+    }
+    # Everybody leaves; then the burst: all rejoin at the burst rate.
+    for c in conns:
+        if c:
+            c.close()
+    await asyncio.sleep(max(0, cfg["burst_at"] - time.time()))
+    join2: dict = {}
+    conns = await _join_all(cfg, tokens, stats, cfg["burst_at"], cfg["burst_rate"], join2)
+    out["join_burst"] = {
+        "connected": sum(1 for c in conns if c),
+        "errors": join2["errors"],
+        "first_frame_s": join2["latencies"],
+    }
+    await asyncio.sleep(max(0, cfg["end_at"] - time.time()))
+    for c in conns:
+        if c:
+            c.close()
+    await asyncio.sleep(0.5)
+    return out
+
+
+if __name__ == "__main__":
+    config = json.loads(sys.stdin.read())
+    result = asyncio.run(main(config))
+    sys.stdout.write(json.dumps(result))

@@ -1,0 +1,57 @@
+"""The H5 OAuth redirect flow (browser navigations, not API calls). See login.py."""
+
+from __future__ import annotations
+
+from django.http import HttpResponseRedirect, JsonResponse
+from django.views.decorators.http import require_GET
+
+from core.errors import DomainError, error_body
+from core.models import Organization
+
+
+def _error(exc: DomainError) -> JsonResponse:
+    return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+
+
+@require_GET
+def oauth_start(request):
+    """``/wechat/oauth/start?org=demo&scope=snsapi_base|snsapi_userinfo&next=/live/1/``"""
+    from campaigns.wechat.login import safe_next, wechat_oauth_begin
+    from core.errors import NotFound
+
+    org = Organization.objects.filter(slug=request.GET.get("org", ""), is_active=True).first()
+    if org is None:
+        return JsonResponse(
+            error_body("not_found", "组织不存在", {"org": ["组织不存在"]}), status=404
+        )
+    account = request.GET.get("account", "")
+    try:
+        url = wechat_oauth_begin(
+            session=request.session,
+            org=org,
+            scope=request.GET.get("scope", "snsapi_base"),
+            next_url=request.GET.get("next", "/"),
+            account_id=int(account) if account.isdigit() else None,
+        )
+    except NotFound:
+        # No official account: back to the page, which carries on as a guest.
+        return HttpResponseRedirect(safe_next(request.GET.get("next", "/")))
+    except DomainError as exc:
+        return _error(exc)
+    return HttpResponseRedirect(url)
+
+
+@require_GET
+def oauth_callback(request):
+    """WeChat sends the browser back here with ``code`` and our ``state``."""
+    from campaigns.wechat.login import wechat_oauth_finish
+
+    try:
+        url = wechat_oauth_finish(
+            session=request.session,
+            code=request.GET.get("code", "")[:128],
+            state=request.GET.get("state", "")[:64],
+        )
+    except DomainError as exc:
+        return _error(exc)
+    return HttpResponseRedirect(url)

@@ -1,0 +1,86 @@
+"""Parametric QR codes (带参数二维码) for rooms, inviters and campaigns, cached per scene.
+
+A scan of one of these by a new follower arrives as ``subscribe`` with
+``EventKey = qrscene_<scene>`` (``SCAN`` with ``<scene>`` for existing followers); the
+callback turns the scene into the lead's source.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import qrcode
+import requests
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from wechatpy.exceptions import WeChatClientException
+
+from campaigns.models.wechat import QrKind, WeChatAccount, WeChatQrScene
+from campaigns.wechat.client import wechat_client
+from campaigns.wechat.login import WeChatUnavailable
+from core.errors import DomainError
+
+SCENE_RE = re.compile(r"^(room:\d{1,18}|campaign:\d{1,18}|invite:[A-Za-z0-9_-]{1,40})$")
+# WeChat's maximum for temporary codes is 30 days.
+TEMPORARY_SECONDS = 30 * 24 * 3600
+# Re-create a temporary code this long before it expires, so a poster never shows a dead one.
+RENEW_MARGIN = timedelta(days=1)
+
+
+def qr_scene_get_or_create(
+    *, account: WeChatAccount, scene: str, permanent: bool = False
+) -> WeChatQrScene:
+    """The cached QR code of a scene, created at WeChat when missing or about to expire."""
+    if not SCENE_RE.match(scene):
+        raise DomainError(
+            _("场景值格式应为 room:ID、invite:CODE 或 campaign:ID"),
+            fields={"scene": [_("场景值格式应为 room:ID、invite:CODE 或 campaign:ID")]},
+        )
+    kind = QrKind.PERMANENT if permanent else QrKind.TEMPORARY
+    now = timezone.now()
+    qs = WeChatQrScene.objects.for_org(account.org_id).filter(
+        account=account, scene=scene, kind=kind
+    )
+    cached = qs.first()
+    if cached and (cached.expires_at is None or cached.expires_at > now + RENEW_MARGIN):
+        return cached
+    if permanent:
+        data = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
+    else:
+        data = {
+            "expire_seconds": TEMPORARY_SECONDS,
+            "action_name": "QR_STR_SCENE",
+            "action_info": {"scene": {"scene_str": scene}},
+        }
+    try:
+        result = wechat_client(account).qrcode.create(data)
+    except (WeChatClientException, requests.RequestException):
+        raise WeChatUnavailable(_("微信服务暂时不可用，请稍后重试")) from None
+    expires_at = (
+        now + timedelta(seconds=int(result["expire_seconds"]))
+        if result.get("expire_seconds")
+        else None
+    )
+    values = {"ticket": result["ticket"], "url": result["url"], "expires_at": expires_at}
+    if cached:
+        qs.update(**values)
+        cached.refresh_from_db()
+        return cached
+    try:
+        with transaction.atomic():
+            return qs.create(
+                org_id=account.org_id, account=account, scene=scene, kind=kind, **values
+            )
+    except IntegrityError:  # created concurrently: theirs is as good as ours
+        return qs.get()
+
+
+def qr_png(content: str, *, box_size: int = 8) -> bytes:
+    """A PNG of a QR code for ``content`` (the ticket URL WeChat returned)."""
+    image = qrcode.make(content, box_size=box_size, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,28 @@
+"""WeChat identity API routes (mounted under /api/v1/ from the wechat section of qianmian/urls)."""
+
+from django.urls import path
+
+from campaigns.wechat import apis
+
+urlpatterns = [
+    path("wechat/jssdk-config", apis.JssdkConfigApi.as_view(), name="wechat-jssdk-config"),
+    path("wechat/accounts", apis.WeChatAccountListApi.as_view(), name="wechat-accounts"),
+    path(
+        "wechat/accounts/<int:account_id>",
+        apis.WeChatAccountDetailApi.as_view(),
+        name="wechat-account",
+    ),
+    path("wechat/qrcodes", apis.WeChatQrCodeApi.as_view(), name="wechat-qrcodes"),
+    path(
+        "wechat/qrcodes/<int:qr_id>/image",
+        apis.WeChatQrImageApi.as_view(),
+        name="wechat-qrcode-image",
+    ),
+    path(
+        "viewer/mp-subscriptions",
+        apis.MpSubscriptionsApi.as_view(),
+        name="viewer-mp-subscriptions",
+    ),
+    path("viewer/phone/code", apis.PhoneCodeApi.as_view(), name="viewer-phone-code"),
+    path("viewer/phone/verify", apis.PhoneVerifyApi.as_view(), name="viewer-phone-verify"),
+]

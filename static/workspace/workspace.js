@@ -1,0 +1,490 @@
+// Sales workspace (销售工作台): lead pool, lead detail, segment builder, score distribution,
+// tasks, real-time hot-lead notifications. User text is only ever set with textContent.
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const TOKEN_KEY = "qm.staff.token";
+const state = { token: sessionStorage.getItem(TOKEN_KEY), page: 1, filters: {}, me: null, current: null };
+
+const LABELS = {
+  gender: { female: "女", male: "男", unknown: "未知" },
+  status: { new: "新线索", contacted: "已联系", qualified: "已确认", won: "已成交", lost: "已流失" },
+  income_level: { low: "低", mid: "中", high: "高", "": "未知" },
+  lifecycle: { prospect: "潜在客户", new_customer: "新客户", active: "活跃客户", at_risk: "流失风险", lapsed: "已流失客户" },
+  purpose: { sms_marketing: "短信营销", wechat_marketing: "微信营销", profiling: "画像与评分", wechat_service: "微信服务通知" },
+  event: {
+    "room.reserve": "预约直播", "room.join": "进入直播间", "room.leave": "离开直播间", chat: "发言", like: "点赞",
+    follow: "关注主播", "product.click": "点击商品", "coupon.claim": "领取优惠券", "coupon.redeem": "核销优惠券",
+    order: "下单", share: "分享", "invite.accepted": "邀请成功", "replay.watch": "观看回放", "oa.subscribe": "关注公众号",
+    "oa.unsubscribe": "取关公众号", "message.delivered": "消息送达", "message.clicked": "点击消息", "form.submit": "提交表单",
+    note: "备注", score: "评分变化", "consent.grant": "同意", "consent.withdraw": "撤回同意",
+  },
+};
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) if (child != null) node.append(child);
+  return node;
+}
+
+async function api(path, { method = "GET", body, raw = false } = {}) {
+  const headers = { Authorization: `Token ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (res.status === 401) { logout(); throw new Error("登录已过期"); }
+  if (raw) return res;
+  const data = res.status === 204 ? null : await res.json();
+  if (!res.ok) { const err = new Error(data?.message || `HTTP ${res.status}`); err.data = data; throw err; }
+  return data;
+}
+
+function toast(text) {
+  const t = $("#toast");
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { t.hidden = true; }, 5000);
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+
+// --- login --------------------------------------------------------------------------------
+
+function logout() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  state.token = null;
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+}
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const res = await fetch("/api/v1/auth/token", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
+  });
+  const data = await res.json();
+  if (!res.ok) { $("#login-error").textContent = data.message || "登录失败"; return; }
+  state.token = data.token;
+  sessionStorage.setItem(TOKEN_KEY, data.token);
+  start();
+});
+$("#logout").addEventListener("click", logout);
+
+// --- tabs ---------------------------------------------------------------------------------
+
+for (const button of document.querySelectorAll(".tabs button")) {
+  button.addEventListener("click", () => showTab(button.dataset.tab));
+}
+
+function showTab(name) {
+  for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("on", b.dataset.tab === name);
+  for (const p of document.querySelectorAll("[data-panel]")) p.hidden = p.dataset.panel !== name;
+  if (name === "segments") loadSegments();
+  if (name === "stats") loadStats();
+  if (name === "tasks") loadTasks();
+}
+
+// --- lead pool ----------------------------------------------------------------------------
+
+function query() {
+  const params = new URLSearchParams({ ordering: "-score", page: String(state.page), page_size: "30" });
+  for (const [k, v] of Object.entries(state.filters)) {
+    if (!v) continue;
+    if (k === "q" && /^[+\d][\d\s-]{6,}$/.test(v)) params.set("identity", v.replace(/[\s-]/g, ""));
+    else params.set(k, v);
+  }
+  return params;
+}
+
+async function loadLeads() {
+  let data;
+  try { data = await api(`leads?${query()}`); } catch (err) { toast(err.message); return; }
+  const body = $("#lead-rows");
+  body.replaceChildren();
+  for (const lead of data.results) {
+    const row = el("tr", { onclick: () => openLead(lead.id) },
+      el("td", {}, el("strong", { text: lead.nickname || `#${lead.id}` }), el("br"),
+        el("small", { text: [LABELS.gender[lead.gender], lead.age ? `${lead.age}岁` : "", lead.phone].filter(Boolean).join(" · ") })),
+      el("td", { class: "num", text: lead.score ?? "—" }),
+      el("td", {}, el("span", { class: `grade g-${lead.grade || "none"}`, text: lead.grade || "—" })),
+      el("td", { class: "wide", text: lead.city }),
+      el("td", { class: "wide", text: lead.owner_name || "公海" }),
+      el("td", { text: LABELS.status[lead.status] || lead.status }),
+    );
+    if (state.current === lead.id) row.classList.add("sel");
+    body.append(row);
+  }
+  const pages = Math.max(1, Math.ceil(data.count / 30));
+  $("#page-info").textContent = `${state.page} / ${pages} · 共 ${data.count} 条`;
+  $("#prev").disabled = state.page <= 1;
+  $("#next").disabled = state.page >= pages;
+}
+
+$("#filters").addEventListener("submit", (e) => {
+  e.preventDefault();
+  state.filters = Object.fromEntries(new FormData(e.target));
+  state.page = 1;
+  loadLeads();
+});
+$("#prev").addEventListener("click", () => { state.page -= 1; loadLeads(); });
+$("#next").addEventListener("click", () => { state.page += 1; loadLeads(); });
+$("#export").addEventListener("click", async (e) => {
+  e.preventDefault();
+  const params = query();
+  params.delete("page"); params.delete("page_size");
+  const res = await api(`leads/export?${params}`, { raw: true });
+  if (!res.ok) { toast("导出失败"); return; }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: "leads.csv" });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  toast("已导出（手机号按权限脱敏，导出已记录审计）");
+});
+
+// --- lead detail --------------------------------------------------------------------------
+
+async function openLead(id) {
+  state.current = id;
+  let lead;
+  try { lead = await api(`leads/${id}`); } catch (err) { toast(err.message); return; }
+  const d = $("#detail");
+  d.hidden = false;
+  d.replaceChildren();
+  d.append(
+    el("button", { class: "close", text: "×", onclick: () => { d.hidden = true; state.current = null; } }),
+    el("h2", { text: lead.nickname || `#${lead.id}` },
+      el("span", { class: `grade g-${lead.grade || "none"}`, text: lead.grade || "未评分" })),
+    el("p", { class: "facts", text: [
+      LABELS.gender[lead.gender], lead.age ? `${lead.age}岁` : "", [lead.province, lead.city].filter(Boolean).join(" "),
+      `收入${LABELS.income_level[lead.income_level] ?? ""}`, lead.phone ? `手机 ${lead.phone}` : "",
+      LABELS.lifecycle[lead.lifecycle], lead.rfm ? `RFM ${lead.rfm}` : "",
+    ].filter(Boolean).join(" · ") }),
+  );
+  if (lead.tags.length) d.append(el("p", {}, ...lead.tags.map((t) => el("span", { class: "tag", text: t }))));
+
+  // Score and its breakdown.
+  const sum = lead.score_breakdown.reduce((s, r) => s + r.points, 0);
+  const breakdown = el("table", { class: "breakdown" },
+    ...lead.score_breakdown.map((r) => el("tr", {}, el("td", { text: r.name }), el("td", { class: "num", text: (r.points > 0 ? "+" : "") + r.points }))),
+    el("tr", { class: "total" }, el("td", { text: "合计" }), el("td", { class: "num", text: lead.score ?? "—" })));
+  d.append(el("h3", { text: `评分 ${lead.score ?? "—"}` }), lead.score === null
+    ? el("p", { class: "hint", text: "此人已拒绝画像与评分，不计分、不做个性化营销。" })
+    : breakdown);
+  if (lead.score !== null && sum !== lead.score) d.append(el("p", { class: "err", text: "明细与评分不一致" }));
+
+  // Workflow: owner, status, note, task.
+  const statusSel = el("select", {}, ...Object.entries(LABELS.status).map(([v, t]) => {
+    const o = el("option", { value: v, text: t }); if (v === lead.status) o.selected = true; return o; }));
+  statusSel.addEventListener("change", () => patchLead(id, { status: statusSel.value }));
+  const claim = el("button", { text: lead.owner === state.me?.user_id ? "退回公海" : "分配给我",
+    onclick: () => patchLead(id, { owner: lead.owner === state.me?.user_id ? null : state.me?.user_id }) });
+  const rr = el("button", { text: "轮询分配", onclick: async () => {
+    await api("leads/assign", { method: "POST", body: { leads: [id], mode: "round_robin" } }); openLead(id); loadLeads(); } });
+  d.append(el("h3", { text: "跟进" }), el("p", { class: "row" },
+    el("span", { text: `负责人：${lead.owner_name || "公海"}` }), claim, rr, statusSel));
+
+  const noteForm = el("form", { class: "inline" }, el("input", { name: "body", required: "", placeholder: "添加备注" }), el("button", { text: "保存" }));
+  noteForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    await api(`leads/${id}/notes`, { method: "POST", body: { body: noteForm.body.value } });
+    openLead(id);
+  });
+  const due = new Date(Date.now() + 86400000);
+  const taskForm = el("form", { class: "inline" },
+    el("input", { name: "title", required: "", placeholder: "跟进任务" }),
+    el("input", { name: "due", type: "datetime-local", value: new Date(due - due.getTimezoneOffset() * 60000).toISOString().slice(0, 16) }),
+    el("button", { text: "创建" }));
+  taskForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    await api(`leads/${id}/tasks`, { method: "POST", body: { title: taskForm.title.value, due_at: new Date(taskForm.due.value).toISOString() } });
+    openLead(id);
+  });
+  d.append(noteForm, taskForm);
+  if (lead.tasks.length) {
+    d.append(el("ul", { class: "task-list" }, ...lead.tasks.map(taskItem)));
+  }
+
+  // Consent state.
+  d.append(el("h3", { text: "授权状态" }), el("ul", { class: "consents" }, ...Object.entries(lead.consents).map(([p, c]) =>
+    el("li", {}, el("span", { class: c.granted ? "ok" : "no", text: c.granted ? "✓" : "✗" }),
+      el("span", { text: ` ${LABELS.purpose[p] || p}` }), el("small", { text: c.source ? ` · ${c.source}` : "" })))));
+
+  // Timeline.
+  d.append(el("h3", { text: "时间线" }), el("ol", { class: "timeline" }, ...lead.timeline.map((item) => {
+    let text = LABELS.event[item.type] || item.type;
+    if (item.kind === "note") text += `：${item.body}（${item.author}）`;
+    else if (item.kind === "score") text += `：${item.old_score ?? "—"} → ${item.score ?? "—"}（${item.grade || "—"}）`;
+    else if (item.kind === "consent") text += `：${LABELS.purpose[item.purpose] || item.purpose} · ${item.source}`;
+    else if (item.props?.text) text += `：${item.props.text}`;
+    else if (item.props?.name) text += `：${item.props.name}`;
+    else if (item.value != null) text += `：${item.value}`;
+    return el("li", {}, el("time", { text: fmtTime(item.at) }), el("span", { text: ` ${text}` }));
+  })));
+  for (const row of document.querySelectorAll("#lead-rows tr")) row.classList.remove("sel");
+  d.scrollIntoView({ block: "nearest" });
+}
+
+function taskItem(t) {
+  const li = el("li", { class: t.done_at ? "done" : t.lapsed_at ? "lapsed" : "" },
+    el("span", { text: `${t.kind === "hot_lead" ? "🔥 " : ""}${t.title}` }),
+    el("small", { text: ` 截止 ${fmtTime(t.due_at)}${t.done_at ? " · 已完成" : t.lapsed_at ? " · 已超时" : ""}` }));
+  if (!t.done_at && !t.lapsed_at) {
+    li.append(el("button", { class: "link", text: "完成", onclick: async () => {
+      await api(`tasks/${t.id}/complete`, { method: "POST" }); li.classList.add("done"); } }));
+  }
+  if (t.context?.products_clicked?.length) li.append(el("div", { class: "ctx", text: `点击商品：${t.context.products_clicked.join("、")}` }));
+  if (t.context?.coupons_claimed?.length) li.append(el("div", { class: "ctx", text: `领券：${t.context.coupons_claimed.join("、")}` }));
+  if (t.context?.questions?.length) li.append(el("div", { class: "ctx", text: `提问：${t.context.questions.join(" / ")}` }));
+  li.addEventListener("dblclick", () => { showTab("leads"); openLead(t.contact); });
+  return li;
+}
+
+async function patchLead(id, body) {
+  try { await api(`leads/${id}`, { method: "PATCH", body }); } catch (err) { toast(err.message); return; }
+  openLead(id);
+  loadLeads();
+}
+
+// --- segment builder ----------------------------------------------------------------------
+
+const ATTR_FIELDS = {
+  gender: { label: "性别", ops: ["eq", "ne"], values: LABELS.gender },
+  age: { label: "年龄", ops: ["between", "gte", "lte", "eq"], number: true },
+  city: { label: "城市", ops: ["in", "eq", "ne"] },
+  province: { label: "省份", ops: ["in", "eq"] },
+  income_level: { label: "收入", ops: ["eq", "in"], values: { low: "低", mid: "中", high: "高" } },
+  tags: { label: "标签", ops: ["contains"] },
+  score: { label: "评分", ops: ["gte", "lte", "between"], number: true },
+  grade: { label: "等级", ops: ["eq", "in"] },
+  status: { label: "状态", ops: ["eq", "in"], values: LABELS.status },
+  lifecycle: { label: "生命周期", ops: ["eq", "in"], values: LABELS.lifecycle },
+  "consent.sms_marketing": { label: "短信营销授权", ops: ["eq"], bool: true },
+  "consent.wechat_marketing": { label: "微信营销授权", ops: ["eq"], bool: true },
+};
+const OPS = { eq: "等于", ne: "不等于", in: "属于", between: "介于", gte: "≥", lte: "≤", gt: ">", lt: "<", contains: "包含" };
+const EVENTS = ["room.leave", "room.join", "room.reserve", "coupon.claim", "coupon.redeem", "chat", "product.click", "order", "share", "follow"];
+
+function parseValue(field, op, raw) {
+  const spec = ATTR_FIELDS[field] || { number: true };
+  if (spec.bool) return raw === "true";
+  const parts = raw.split(/[,，\s]+/).filter(Boolean);
+  const conv = (x) => (spec.number ? Number(x) : x);
+  if (op === "between") return parts.slice(0, 2).map(conv);
+  if (op === "in") return parts.map(conv);
+  return parts.length ? conv(parts[0]) : "";
+}
+
+function segRow(kind) {
+  const row = el("div", { class: "seg-row", "data-kind": kind });
+  const del = el("button", { type: "button", class: "link", text: "删除", onclick: () => { row.remove(); segChanged(); } });
+  if (kind === "attr") {
+    const field = el("select", { name: "field" }, ...Object.entries(ATTR_FIELDS).map(([k, v]) => el("option", { value: k, text: v.label })));
+    const op = el("select", { name: "op" });
+    const value = el("input", { name: "value", placeholder: "值（多个用逗号分隔）" });
+    const fillOps = () => {
+      op.replaceChildren(...ATTR_FIELDS[field.value].ops.map((o) => el("option", { value: o, text: OPS[o] })));
+      const spec = ATTR_FIELDS[field.value];
+      value.placeholder = spec.bool ? "true / false" : spec.values ? Object.keys(spec.values).join(", ") : "值（多个用逗号分隔）";
+    };
+    field.addEventListener("change", () => { fillOps(); segChanged(); });
+    fillOps();
+    row.append(field, op, value, del);
+  } else {
+    row.append(
+      el("label", { text: "近" }, el("input", { name: "window", type: "number", min: "1", value: "30", class: "short" })),
+      el("span", { text: "天" }),
+      el("select", { name: "event" }, ...EVENTS.map((e) => el("option", { value: e, text: LABELS.event[e] }))),
+      el("select", { name: "agg" }, el("option", { value: "count", text: "次数" }), el("option", { value: "sum", text: "合计（时长秒/金额）" })),
+      el("select", { name: "op" }, ...["gte", "lte", "eq", "lt", "gt"].map((o) => el("option", { value: o, text: OPS[o] }))),
+      el("input", { name: "value", type: "number", value: "1", class: "short" }),
+      el("input", { name: "room", type: "number", placeholder: "直播间ID(可选)", class: "short" }),
+      el("label", {}, el("input", { name: "negate", type: "checkbox" }), el("span", { text: "取反" })),
+      del,
+    );
+  }
+  row.addEventListener("input", segChanged);
+  row.addEventListener("change", segChanged);
+  return row;
+}
+
+function segCondition() {
+  const items = [];
+  for (const row of document.querySelectorAll("#seg-rows .seg-row")) {
+    const get = (n) => row.querySelector(`[name=${n}]`);
+    if (row.dataset.kind === "attr") {
+      items.push({ field: get("field").value, op: get("op").value, value: parseValue(get("field").value, get("op").value, get("value").value) });
+    } else {
+      const leaf = { event: get("event").value, agg: get("agg").value, op: get("op").value, value: Number(get("value").value) };
+      if (get("window").value) leaf.window_days = Number(get("window").value);
+      if (get("room").value) leaf.room = Number(get("room").value);
+      items.push(get("negate").checked ? { not: leaf } : leaf);
+    }
+  }
+  return { [$("#seg-join").value]: items };
+}
+
+let segTimer;
+function segChanged() {
+  clearTimeout(segTimer);
+  segTimer = setTimeout(async () => {
+    const condition = segCondition();
+    $("#seg-json").textContent = JSON.stringify(condition, null, 1);
+    try {
+      const data = await api("segments/preview", { method: "POST", body: { condition } });
+      $("#seg-count").textContent = data.count;
+      $("#seg-error").textContent = "";
+    } catch (err) {
+      $("#seg-count").textContent = "–";
+      $("#seg-error").textContent = err.message;
+    }
+  }, 300);
+}
+
+$("#seg-add").addEventListener("click", () => { $("#seg-rows").append(segRow("attr")); segChanged(); });
+$("#seg-add-event").addEventListener("click", () => { $("#seg-rows").append(segRow("event")); segChanged(); });
+$("#seg-join").addEventListener("change", segChanged);
+$("#seg-save").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  try {
+    await api("segments", { method: "POST", body: { name: e.target.name.value, condition: segCondition() } });
+    toast("人群已保存");
+    e.target.reset();
+    loadSegments();
+  } catch (err) { toast(err.message); }
+});
+
+async function loadSegments() {
+  const segments = await api("segments");
+  const list = $("#seg-list");
+  list.replaceChildren();
+  const filter = $("#filter-segment");
+  filter.replaceChildren(el("option", { value: "", text: "全部人群" }));
+  for (const s of segments) {
+    const count = el("strong", { text: "…" });
+    list.append(el("li", {}, el("span", { text: s.name }), el("span", { text: " · " }), count,
+      el("button", { class: "link", text: "查看线索", onclick: () => {
+        $("#filter-segment").value = String(s.id);
+        state.filters = { ...state.filters, segment: String(s.id) }; state.page = 1; showTab("leads"); loadLeads(); } })));
+    filter.append(el("option", { value: String(s.id), text: s.name }));
+    api(`segments/${s.id}/preview`).then((p) => { count.textContent = `${p.count} 人`; }).catch(() => { count.textContent = "?"; });
+  }
+}
+
+// --- score distribution (plain SVG) -------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+async function loadStats() {
+  const [stats, rules] = await Promise.all([api("leads/stats"), api("scoring-rules")]);
+  const bars = stats.histogram;
+  const W = 640, H = 240, pad = 30;
+  const max = Math.max(1, ...bars.map((b) => b.count));
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "评分分布" });
+  const bw = bars.length ? (W - pad * 2) / bars.length : 0;
+  bars.forEach((b, i) => {
+    const h = ((H - pad * 2) * b.count) / max;
+    const x = pad + i * bw;
+    const grade = b.from >= 80 ? "A" : b.from >= 50 ? "B" : "C";
+    chart.append(svg("rect", { x: x + 2, y: H - pad - h, width: Math.max(1, bw - 4), height: h, class: `bar g-${grade}` }));
+    const count = svg("text", { x: x + bw / 2, y: H - pad - h - 4, "text-anchor": "middle", class: "lbl" });
+    count.textContent = String(b.count);
+    const label = svg("text", { x: x + bw / 2, y: H - pad + 14, "text-anchor": "middle", class: "lbl" });
+    label.textContent = String(b.from);
+    chart.append(count, label);
+  });
+  chart.append(svg("line", { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: "axis" }));
+  $("#chart").replaceChildren(chart);
+  $("#grade-counts").replaceChildren(...Object.entries(stats.grades).map(([g, n]) =>
+    el("span", { class: `grade g-${g === "-" ? "none" : g}`, text: `${g === "-" ? "未评分" : g} ${n}` })));
+  $("#rule-rows").replaceChildren(...rules.map((r) => el("tr", {},
+    el("td", { text: r.name }), el("td", { class: "num", text: (r.points > 0 ? "+" : "") + r.points }),
+    el("td", {}, el("code", { text: JSON.stringify(r.condition) })))));
+  $("#rescore-row").hidden = state.me?.role !== "admin";
+}
+
+$("#rescore").addEventListener("click", async () => {
+  $("#rescore-state").textContent = "评分中…";
+  const result = await api("leads/rescore", { method: "POST" });
+  if (result.state === "done") {
+    $("#rescore-state").textContent = `完成：${result.contacts} 条线索，${result.changed} 条变化，用时 ${result.seconds.toFixed(2)} 秒`;
+    loadStats();
+    return;
+  }
+  const poll = setInterval(async () => {
+    const p = await api("leads/rescore");
+    $("#rescore-state").textContent = `进度 ${p.done} / ${p.total}`;
+    if (p.state === "done") { clearInterval(poll); loadStats(); }
+  }, 1000);
+});
+
+// --- tasks and notifications --------------------------------------------------------------
+
+async function loadTasks() {
+  const data = await api("tasks");
+  $("#task-list").replaceChildren(...data.results.map(taskItem));
+  if (!data.results.length) $("#task-list").append(el("li", { class: "hint", text: "暂无待办" }));
+}
+
+let seenNotifications = null;
+async function loadNotifications() {
+  let items;
+  try { items = await api("notifications"); } catch { return; }
+  const unread = items.filter((n) => !n.read_at);
+  $("#bell-count").textContent = String(unread.length);
+  if (seenNotifications !== null) {
+    for (const n of unread) if (!seenNotifications.has(n.id)) toast(`🔥 ${n.title}`);
+  }
+  seenNotifications = new Set(items.map((n) => n.id));
+  const panel = $("#notifications");
+  panel.replaceChildren(...items.map((n) => el("div", { class: n.read_at ? "n read" : "n" },
+    el("strong", { text: n.title }), el("small", { text: ` ${fmtTime(n.created_at)}` }),
+    el("button", { class: "link", text: "查看", onclick: async () => {
+      await api(`notifications/${n.id}/read`, { method: "POST" });
+      panel.hidden = true; showTab("leads"); if (n.data.contact) openLead(n.data.contact); loadNotifications(); } }))));
+}
+$("#bell").addEventListener("click", () => { $("#notifications").hidden = !$("#notifications").hidden; });
+
+async function connectRealtime() {
+  // The staff WebSocket (static/shared/ws.js) pushes hints; the notification rows are the
+  // truth, so without it the workspace polls.
+  try {
+    const { connectStaff } = await import("/static/shared/ws.js");
+    connectStaff({ token: state.token, onEvent: (event) => { if (event.type === "crm.notification") loadNotifications(); } });
+    setInterval(loadNotifications, 60000);
+  } catch {
+    setInterval(loadNotifications, 10000);
+  }
+}
+
+// --- start --------------------------------------------------------------------------------
+
+async function start() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  let me;
+  try { me = await api("me"); } catch { return; }
+  state.me = { user_id: me.id, role: me.role };
+  $("#whoami").textContent = `${me.username} · ${me.org_name}`;
+  await loadLeads();
+  loadSegments().catch(() => {});
+  loadNotifications();
+  connectRealtime();
+}
+
+if (state.token) start(); else logout();

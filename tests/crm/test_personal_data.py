@@ -1,0 +1,138 @@
+"""PIPL: phones encrypted at rest, masked by role, reveals and exports audited, erasure leaves
+no trace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.apps import apps
+from django.db import connection
+from django.utils import timezone
+
+from core.models import AuditLog
+from crm import pii
+from crm.models import ContactIdentity, Event
+from crm.services.consent import consent_grant
+from crm.services.contacts import contact_get_or_create_by_identity
+from crm.services.identity import identity_attach
+from crm.services.leads import note_add
+
+PHONE = "13812345678"
+
+
+@pytest.fixture
+def lead(acme):
+    contact, _ = contact_get_or_create_by_identity(
+        org=acme,
+        kind="phone",
+        value=PHONE,
+        defaults={"nickname": "独一无二的昵称", "city": "苏州", "birth_year": 1990},
+    )
+    return contact
+
+
+def test_phones_are_encrypted_at_rest(lead, acme):
+    row = ContactIdentity.objects.for_org(acme).get(contact=lead)
+    assert PHONE not in row.value_encrypted and PHONE not in row.value_hash
+    assert pii.decrypt(row.value_encrypted) == PHONE
+
+
+def test_sales_see_a_masked_phone_and_admins_reveal_it_with_an_audit_row(
+    lead, acme, sales_bob, admin_carol
+):
+    body = sales_bob.client().get(f"/api/v1/leads/{lead.pk}").json()
+    assert body["phone"] == "138****5678"
+    assert not AuditLog.objects.for_org(acme).filter(action="pii.reveal").exists()
+
+    body = admin_carol.client().get(f"/api/v1/leads/{lead.pk}").json()
+    assert body["phone"] == PHONE
+    audit = AuditLog.objects.for_org(acme).get(action="pii.reveal")
+    assert (audit.actor_id, audit.target_id) == (admin_carol.user.pk, str(lead.pk))
+
+    # The list always masks.
+    rows = admin_carol.client().get("/api/v1/leads").json()["results"]
+    assert rows[0]["phone"] == "138****5678"
+
+
+def test_a_sales_member_with_the_reveal_permission_sees_it(lead, acme, sales_bob):
+    sales_bob.membership.can_reveal_pii = True
+    sales_bob.membership.save()
+    assert sales_bob.client().get(f"/api/v1/leads/{lead.pk}").json()["phone"] == PHONE
+
+
+def test_exports_are_masked_by_role_and_audited(lead, acme, sales_bob, admin_carol):
+    text = sales_bob.client().get("/api/v1/leads/export").content.decode()
+    assert "138****5678" in text and PHONE not in text
+    text = admin_carol.client().get("/api/v1/leads/export").content.decode()
+    assert PHONE in text
+    exports = AuditLog.objects.for_org(acme).filter(action="leads.export").order_by("created_at")
+    assert [e.detail["phones"] for e in exports] == ["masked", "revealed"]
+
+
+def test_lookup_by_any_identity(lead, sales_bob):
+    rows = sales_bob.client().get(f"/api/v1/leads?identity={PHONE}").json()["results"]
+    assert [r["id"] for r in rows] == [lead.pk]
+
+
+def _all_text_in_database() -> str:
+    """Every text/JSON value of every table, as one string."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            table = model._meta.db_table
+            columns = [
+                f.column
+                for f in model._meta.concrete_fields
+                if f.get_internal_type()
+                in ("CharField", "TextField", "JSONField", "GenericIPAddressField")
+            ]
+            if not columns:
+                continue
+            quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+            cursor.execute(f"SELECT {quoted} FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                for value in row:
+                    if value is None:
+                        continue
+                    chunks.append(str(value))
+                    try:  # JSON columns may store non-ASCII text escaped
+                        chunks.append(json.dumps(json.loads(value), ensure_ascii=False))
+                    except (TypeError, ValueError):
+                        pass
+    return "\n".join(chunks)
+
+
+def test_erasure_leaves_no_personal_data_in_any_table(lead, acme, admin_carol, sales_bob):
+    identity_attach(contact=lead, kind="openid", value="o-secret-openid", app_id="wxapp")
+    note_add(contact=lead, author=sales_bob.user, body="客户说住在独一无二的小区")
+    consent_grant(contact=lead, purpose="sms_marketing", source="h5", evidence={"ip": "10.9.8.7"})
+    Event.objects.for_org(acme).create(
+        org=acme,
+        contact=lead,
+        type="chat",
+        occurred_at=timezone.now(),
+        props={"text": "我的电话是13812345678"},
+        key="chat-独一无二",
+    )
+    secrets = [
+        PHONE,
+        "独一无二",
+        "o-secret-openid",
+        "10.9.8.7",
+        pii.lookup_hash("phone", PHONE),
+        pii.lookup_hash("openid", "o-secret-openid"),
+    ]
+    before = _all_text_in_database()
+    # (the openid itself is only stored encrypted; its hash is there)
+    assert [s for s in secrets if s not in before] == ["o-secret-openid"]
+
+    assert sales_bob.client().post(f"/api/v1/leads/{lead.pk}/erase").status_code == 403
+    assert admin_carol.client().post(f"/api/v1/leads/{lead.pk}/erase").status_code == 204
+
+    after = _all_text_in_database()
+    assert [s for s in secrets if s in after] == []
+    assert "苏州" not in after
+    # Anonymous counts survive.
+    assert Event.objects.for_org(acme).filter(contact=lead, type="chat").count() == 1
+    assert AuditLog.objects.for_org(acme).filter(action="contact.erase").exists()

@@ -1,0 +1,52 @@
+"""Org admins manage WeChat accounts in Django admin; secrets never render back."""
+
+import pytest
+from django.test import Client
+
+from campaigns.models.wechat import WeChatAccount
+from tests.wechat.factories import official_account
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_browser(admin_carol):
+    from django.contrib.auth.models import Permission
+
+    user = admin_carol.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="campaigns"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_creates_an_account_and_the_secret_is_never_shown(acme, admin_browser):
+    response = admin_browser.post(
+        "/admin/campaigns/wechataccount/add/",
+        {
+            "kind": "oa",
+            "name": "后台服务号",
+            "appid": "wxadmin000000000001",
+            "token": "tok",
+            "encrypt_mode": "plain",
+            "secret": "super-secret-value",
+            "aes_key": "",
+            "welcome_text": "",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    account = WeChatAccount.objects.for_org(acme).get()
+    assert account.secret() == "super-secret-value"
+    page = admin_browser.get(f"/admin/campaigns/wechataccount/{account.pk}/change/")
+    assert page.status_code == 200
+    assert b"super-secret-value" not in page.content
+    assert account.secret_encrypted.encode() not in page.content
+
+
+def test_admin_sees_only_their_org(acme, other_org, admin_browser):
+    theirs = official_account(other_org, appid="wxother0000000001")
+    page = admin_browser.get(f"/admin/campaigns/wechataccount/{theirs.pk}/change/")
+    assert page.status_code in (302, 404)
