@@ -42,22 +42,28 @@ def test_reservation_reminder_goes_out_10_minutes_before_start(
     demo, room, django_capture_on_commit_callbacks
 ):
     viewer = _viewer(demo, "13600000001")
-    with time_machine.travel(beijing(13), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            room_reserve(room=room, contact=viewer)
+    with (
+        time_machine.travel(beijing(13), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        room_reserve(room=room, contact=viewer)
     # The rooms' sweep hands the reservation over 15 minutes before start …
-    with time_machine.travel(beijing(13, 46), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert reservations_sweep() == 1
+    with (
+        time_machine.travel(beijing(13, 46), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert reservations_sweep() == 1
         membership = JourneyMembership.objects.for_org(demo).get(
             journey__key="reservation_reminder"
         )
         assert membership.due_at == beijing(13, 50)
         assert ConsoleSms.objects.for_org(demo).count() == 0
     # … and the reminder leaves at 13:50, ten minutes before the 14:00 start.
-    with time_machine.travel(beijing(13, 50, 5), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert journeys.run_due() >= 1
+    with (
+        time_machine.travel(beijing(13, 50, 5), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert journeys.run_due() >= 1
     sms = ConsoleSms.objects.for_org(demo).get()
     assert "春季上新" in sms.text and "14:00" in sms.text
     assert "拒收" not in sms.text  # a service message: no marketing suffix needed
@@ -70,19 +76,23 @@ def test_replay_link_goes_to_those_who_reserved_but_did_not_come(
     journey = Journey.objects.for_org(demo).get(key="replay_link")
     journey.holdout_pct = 0
     journey.save()
-    with time_machine.travel(beijing(13), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            room_reserve(room=room, contact=came)
-            room_reserve(room=room, contact=missed)
+    with (
+        time_machine.travel(beijing(13), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        room_reserve(room=room, contact=came)
+        room_reserve(room=room, contact=missed)
     with time_machine.travel(beijing(14), tick=False):
         room_go_live(room=room)
         with django_capture_on_commit_callbacks(execute=True):
             event_record(contact=came, type="room.join", room_id=room.pk)
     with time_machine.travel(beijing(15), tick=False):
         room_end(room=room)
-    with time_machine.travel(beijing(15, 31), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            journeys.run_due()
+    with (
+        time_machine.travel(beijing(15, 31), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        journeys.run_due()
     sms = ConsoleSms.objects.for_org(demo).get()
     assert sms.phone_masked == "136****0003"
     assert "回放" in sms.text and sms.text.endswith("拒收请回复R")  # marketing: suffix
@@ -111,7 +121,9 @@ def test_hot_lead_notifies_the_owner(demo, sales_bob, django_capture_on_commit_c
     assert note.kind == "journey" and note.data["contact"] == lead.pk
 
 
-def test_journey_list_shows_per_step_counts(demo, room, sales_bob, django_capture_on_commit_callbacks):
+def test_journey_list_shows_per_step_counts(
+    demo, room, sales_bob, django_capture_on_commit_callbacks
+):
     viewer = _viewer(demo, "13600000005")
     with django_capture_on_commit_callbacks(execute=True):
         room_reserve(room=room, contact=viewer)
