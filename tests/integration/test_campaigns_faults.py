@@ -156,8 +156,14 @@ def test_kill_9_of_a_worker_at_random_points_never_sends_twice(setup, stub):
         else:
             _clone(org, "rep0:", tag)
         worker = _sender(env)
-        # Kill once the worker is well inside the send: a random point after start-up.
-        time.sleep(rng.uniform(1.5, 3.5))
+        # Kill at a random point once the worker is inside the send (start-up time varies a
+        # lot on a shared box, so wait for its first claim rather than guessing).
+        rows = Delivery.objects.for_org(org).filter(key__startswith=tag)
+        deadline = time.monotonic() + 60
+        while not rows.exclude(status=DeliveryStatus.PENDING).exists():
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         caught = (
