@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import api_baseline, fanout
+from bench import campaigns as campaigns_bench
 from bench import coupons as coupons_bench
 from bench import scoring as scoring_bench
 
@@ -11,4 +12,5 @@ SECTIONS = {
     "fanout": fanout.run,
     "coupons": coupons_bench.run,
     "scoring": scoring_bench.run,
+    "campaigns": campaigns_bench.run,
 }

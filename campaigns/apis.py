@@ -20,6 +20,7 @@ from campaigns.models import (
     ProviderAccount,
     SuppressionReason,
 )
+from campaigns.models.wechat import WeChatAccount
 from campaigns.services import campaigns as campaign_services
 from core.auth import membership_of
 from core.pagination import Pagination
@@ -156,6 +157,7 @@ class CampaignListApi(APIView):
         link_url = serializers.URLField(required=False, default="")
         scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         provider_account = serializers.IntegerField(required=False, allow_null=True, default=None)
+        wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)
 
         def validate_variants(self, value):
             out = []
@@ -183,6 +185,7 @@ class CampaignListApi(APIView):
         org = _org(request)
         segment_id = values.pop("segment")
         account_id = values.pop("provider_account")
+        wechat_id = values.pop("wechat_account")
         variants = []
         for item in values.pop("variants"):
             variants.append(
@@ -197,6 +200,9 @@ class CampaignListApi(APIView):
             segment=get_for_org_or_404(Segment, org, pk=segment_id) if segment_id else None,
             provider_account=(
                 get_for_org_or_404(ProviderAccount, org, pk=account_id) if account_id else None
+            ),
+            wechat_account=(
+                get_for_org_or_404(WeChatAccount, org, pk=wechat_id) if wechat_id else None
             ),
             variants=variants,
             **values,

@@ -168,6 +168,7 @@ def campaign_create(
     link_url: str = "",
     scheduled_at=None,
     provider_account: ProviderAccount | None = None,
+    wechat_account=None,
 ) -> Campaign:
     """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?}]``."""
     from crm.conditions import validate_condition
@@ -201,12 +202,17 @@ def campaign_create(
         from campaigns.services.sending import default_sms_account
 
         provider_account = default_sms_account(org)
+    if channel != Channel.SMS and wechat_account is None:
+        raise DomainError(
+            "微信渠道需要选择公众号或小程序", fields={"wechat_account": ["请选择公众号或小程序"]}
+        )
     campaign = Campaign.objects.for_org(org).create(
         org=org,
         name=name,
         channel=channel,
         message_class=message_class,
         provider_account=provider_account,
+        wechat_account=wechat_account,
         segment=segment,
         condition=condition,
         holdout_pct=holdout_pct,

@@ -50,13 +50,9 @@ def receipt_apply(
     if delivery_id is not None:
         qs = qs.filter(pk=delivery_id)
     elif batch_key and phone:
+        # Both providers echo the key we sent (Tencent ``ext`` = SessionContext, Alibaba
+        # ``out_id`` = OutId); it is indexed, provider message ids are not.
         qs = qs.filter(batch_key=batch_key, to_hash=pii.lookup_hash("phone", phone))
-    elif provider_message_id and phone:
-        qs = qs.filter(
-            provider_message_id=provider_message_id, to_hash=pii.lookup_hash("phone", phone)
-        )
-    elif provider_message_id:
-        qs = qs.filter(provider_message_id=provider_message_id)
     else:
         return 0
     now = timezone.now()

@@ -196,9 +196,10 @@ def _sender_cache():
 
 def claim(
     *, limit: int, ids: list[int] | None = None, campaign_id: int | None = None
-) -> list[tuple[str, list[Delivery]]]:
+) -> list[tuple[str, list[Delivery]]] | None:
     """Lock due pending rows, apply the policy, and hand back provider-request groups of rows
-    now in ``sending``: ``[(batch_key, rows), ...]``."""
+    now in ``sending``: ``[(batch_key, rows), ...]`` (empty when every claimed row was
+    suppressed or deferred; None when nothing was due)."""
     now = timezone.now()
     get_sender = _sender_cache()
     with transaction.atomic():
@@ -212,7 +213,7 @@ def claim(
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         rows = list(qs[:limit])
         if not rows:
-            return []
+            return None
         _attach_related(rows)
         decisions = policy.evaluate([_candidate(r) for r in rows], now=now)
         suppressed: dict[str, list[int]] = defaultdict(list)
@@ -492,7 +493,7 @@ def send_due(
         batches = claim(
             limit=batch or settings.CAMPAIGNS_CLAIM_BATCH, ids=ids, campaign_id=campaign_id
         )
-        if not batches:
+        if batches is None:
             break
         for batch_key, rows in batches:
             send_batch(batch_key, rows)

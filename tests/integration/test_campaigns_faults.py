@@ -6,6 +6,7 @@ database; the SMS provider is the Tencent stub, which counts what every phone re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -17,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, models
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services.receipts import receipt_apply
@@ -155,8 +156,14 @@ def test_kill_9_of_a_worker_at_random_points_never_sends_twice(setup, stub):
         else:
             _clone(org, "rep0:", tag)
         worker = _sender(env)
-        # Kill once the worker is well inside the send: a random point after start-up.
-        time.sleep(rng.uniform(1.5, 3.5))
+        # Kill at a random point once the worker is inside the send (start-up time varies a
+        # lot on a shared box, so wait for its first claim rather than guessing).
+        rows = Delivery.objects.for_org(org).filter(key__startswith=tag)
+        deadline = time.monotonic() + 60
+        while not rows.exclude(status=DeliveryStatus.PENDING).exists():
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.5))
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         caught = (
@@ -195,3 +202,126 @@ def test_kill_9_of_a_worker_at_random_points_never_sends_twice(setup, stub):
         assert reached == len(stub.received)
         assert reached + statuses.get(DeliveryStatus.UNKNOWN, 0) == N
     assert killed_mid_send >= 3, "the kills should land mid-send in most repetitions"
+
+
+def _redis_server(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(  # noqa: S603
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def _publish(broker: str, task, **kwargs) -> None:
+    from kombu import Connection
+
+    import qianmian.celery  # noqa: F401 - makes the project's Celery app current
+
+    with Connection(broker) as conn:
+        task.apply_async(kwargs=kwargs, connection=conn)
+
+
+def _wait_final(org, tag: str, timeout: float = 90) -> None:
+    rows = Delivery.objects.for_org(org).filter(key__startswith=tag)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not rows.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING]).exists():
+            return
+        time.sleep(0.3)
+    raise AssertionError(dict(rows.values_list("status").annotate(n=models.Count("pk"))))
+
+
+def test_broker_restart_mid_send_loses_nothing_and_sends_nothing_twice(setup, stub):
+    from campaigns.tasks import send_deliveries, tick
+
+    org, account, template, encrypted = setup
+    port = _free_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    redis = _redis_server(port)
+    env = _worker_env(CELERY_BROKER_URL=broker, TASK_RUNNER="celery")
+    worker = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable, "-m", "celery", "-A", "qianmian", "worker", "--pool=solo",
+            "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        tag = "broker:"
+        _plant(org, account, template, encrypted, "broker")
+        ids = list(
+            Delivery.objects.for_org(org).filter(key__startswith=tag).values_list("pk", flat=True)
+        )
+        for start in range(0, len(ids), 500):
+            _publish(broker, send_deliveries, ids=ids[start : start + 500])
+        rows = Delivery.objects.for_org(org).filter(key__startswith=tag)
+        deadline = time.monotonic() + 60
+        while rows.filter(status=DeliveryStatus.SENT).count() < 1000:
+            assert time.monotonic() < deadline, "the worker never started sending"
+            time.sleep(0.1)
+        # The broker dies mid-send and comes back empty (no persistence): queued tasks are lost.
+        redis.kill()
+        redis.wait()
+        time.sleep(1.0)
+        redis = _redis_server(port)
+        assert rows.filter(status=DeliveryStatus.PENDING).exists(), "restart came too late"
+        # Beat's next tick recovers from the database, not from the lost queue.
+        deadline = time.monotonic() + 60
+        while rows.filter(status=DeliveryStatus.PENDING).exists():
+            assert time.monotonic() < deadline, "nothing recovered after the restart"
+            with contextlib.suppress(Exception):  # the broker may still be coming back
+                _publish(broker, tick)
+            time.sleep(2.0)
+        _wait_final(org, tag)
+        statuses = _assert_exactly_once(org, stub, tag)
+        assert statuses == {DeliveryStatus.SENT: N}
+        assert len(stub.received) == N
+    finally:
+        worker.kill()
+        worker.wait()
+        redis.kill()
+        redis.wait()
+
+
+def test_provider_timeouts_leave_rows_unknown_and_nobody_gets_two(setup, stub):
+    org, account, template, encrypted = setup
+    stub.delay = 1.5
+    stub.fault_rate = {"timeout": 0.05, "5xx": 0.05, "ratelimit": 0.1}
+    tag = "timeouts:"
+    _plant(org, account, template, encrypted[:2000], "timeouts")
+    deadline = time.monotonic() + 120
+    rows = Delivery.objects.for_org(org).filter(key__startswith=tag)
+    while rows.filter(status__in=[DeliveryStatus.PENDING]).exists():
+        assert time.monotonic() < deadline
+        # Backoff elapses instantly for the test: retryable rows are due again now.
+        rows.filter(status=DeliveryStatus.PENDING).update(due_at=account.created_at)
+        worker = _sender(_worker_env(SMS_REQUEST_TIMEOUT="0.5"))
+        assert worker.wait(timeout=120) == 0
+    stub.fault_rate = {}
+    statuses = _assert_exactly_once(org, stub, tag)
+    assert statuses.get(DeliveryStatus.UNKNOWN, 0) > 0  # timeouts and 5xx happened
+    assert statuses.get(DeliveryStatus.SENT, 0) + statuses[DeliveryStatus.UNKNOWN] == 2000
+    sent_rows = rows.filter(status=DeliveryStatus.SENT).count()
+    # Every sent row reached its phone once; unknown rows reached it at most once.
+    assert sent_rows <= len(stub.received) <= 2000

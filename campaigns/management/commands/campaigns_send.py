@@ -23,6 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, forever=False, batch=None, campaign=None, **options):
         total = 0
+        started = time.perf_counter()
         while True:
             reconcile_stale()
             sent = send_due(campaign_id=campaign, batch=batch, time_budget=3600)
@@ -31,4 +32,4 @@ class Command(BaseCommand):
                 break
             if not sent:
                 time.sleep(0.5)
-        self.stdout.write(f"sent {total}")
+        self.stdout.write(f"sent {total} in {time.perf_counter() - started:.3f} s")

@@ -1,0 +1,245 @@
+// Campaign builder, report and journey list. Data comes from the API with the staff token
+// shared with the sales workspace; every user-provided string is rendered with textContent.
+
+const TOKEN_KEY = "qm.staff.token";
+const state = { token: sessionStorage.getItem(TOKEN_KEY), current: null };
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Token ${state.token}` };
+  if (options.body) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { ...options, headers });
+  if (res.status === 401) {
+    logout();
+    throw new Error("not_authenticated");
+  }
+  const body = res.status === 204 ? null : await res.json();
+  if (!res.ok) {
+    const err = new Error(body && body.message ? body.message : res.statusText);
+    err.body = body;
+    throw err;
+  }
+  return body;
+}
+
+function logout() {
+  state.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+}
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const res = await fetch("/api/v1/auth/token", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
+  });
+  const data = await res.json();
+  if (!res.ok) {
+    $("#login-error").textContent = data.message || "登录失败";
+    return;
+  }
+  state.token = data.token;
+  sessionStorage.setItem(TOKEN_KEY, data.token);
+  start();
+});
+
+for (const button of document.querySelectorAll(".tabs button")) {
+  button.addEventListener("click", () => {
+    for (const other of document.querySelectorAll(".tabs button")) other.classList.remove("on");
+    button.classList.add("on");
+    $("#tab-campaigns").hidden = button.dataset.tab !== "campaigns";
+    $("#tab-journeys").hidden = button.dataset.tab !== "journeys";
+    if (button.dataset.tab === "journeys") loadJourneys();
+  });
+}
+
+function fillSelect(select, items, label) {
+  const keep = [...select.querySelectorAll("option")].filter((o) => o.value === "");
+  select.replaceChildren(...keep);
+  for (const item of items) {
+    const option = el("option", label(item));
+    option.value = item.id;
+    select.append(option);
+  }
+}
+
+async function loadChoices() {
+  const [segments, templates] = await Promise.all([
+    api("/api/v1/segments?page_size=200"),
+    api("/api/v1/templates?page_size=200"),
+  ]);
+  const segmentSelect = $("#segment-select");
+  segmentSelect.replaceChildren(el("option", "全部线索"));
+  segmentSelect.firstChild.value = "";
+  fillSelect(segmentSelect, segments.results || segments, (s) => s.name);
+  const channel = $("#builder [name=channel]").value;
+  const usable = (templates.results || []).filter((t) => t.channel === channel);
+  for (const select of document.querySelectorAll(".template-select")) {
+    fillSelect(select, usable, (t) => `${t.name}（${t.message_class === "service" ? "服务" : "营销"}）`);
+  }
+}
+
+$("#builder [name=channel]").addEventListener("change", loadChoices);
+
+$("#builder").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const variants = [];
+  if (form.get("variant_price")) {
+    variants.push({
+      name: "价格敏感",
+      template: Number(form.get("variant_price")),
+      condition: { field: "income_level", op: "eq", value: "low" },
+    });
+  }
+  variants.push({ name: "A", template: Number(form.get("variant_a")) });
+  if (form.get("variant_b")) variants.push({ name: "B", template: Number(form.get("variant_b")) });
+  const body = {
+    name: form.get("name"),
+    channel: form.get("channel"),
+    segment: form.get("segment") ? Number(form.get("segment")) : null,
+    variants,
+    holdout_pct: Number(form.get("holdout_pct") || 0),
+  };
+  if (form.get("link_url")) body.link_url = form.get("link_url");
+  $("#builder-error").textContent = "";
+  try {
+    const campaign = await api("/api/v1/campaigns", { method: "POST", body: JSON.stringify(body) });
+    event.target.reset();
+    await loadCampaigns();
+    openReport(campaign);
+  } catch (err) {
+    const fields = err.body && err.body.fields ? JSON.stringify(err.body.fields) : "";
+    $("#builder-error").textContent = `${err.message} ${fields}`;
+  }
+});
+
+const STATUS = { draft: "草稿", planned: "已规划", sending: "发送中", done: "已完成" };
+
+async function loadCampaigns() {
+  const data = await api("/api/v1/campaigns?page_size=100");
+  const list = $("#campaign-list");
+  list.replaceChildren();
+  for (const campaign of data.results) {
+    const item = el("li", campaign.name);
+    item.append(el("small", `${STATUS[campaign.status] || campaign.status} · ${campaign.channel}`));
+    item.addEventListener("click", () => openReport(campaign));
+    list.append(item);
+  }
+}
+
+const FUNNEL = [
+  ["planned", "计划"],
+  ["suppressed", "拦截"],
+  ["holdout", "对照组"],
+  ["deferred", "顺延"],
+  ["sent", "已发送"],
+  ["delivered", "已送达"],
+  ["failed", "失败"],
+  ["unknown", "待核实"],
+  ["clicked", "点击"],
+  ["converted", "转化"],
+];
+
+const REASONS = {
+  no_address: "无联系方式",
+  no_consent: "未授权营销",
+  opted_out: "已退订",
+  frequency_cap: "频次上限",
+  channel_rule: "渠道规则",
+  template_not_approved: "模板未审核",
+  outside_window: "超出48小时窗口",
+  window_quota: "客服消息已满",
+  mass_quota: "本月群发已满",
+  no_subscription: "无订阅授权",
+  unsubscribed: "已取关",
+  erased: "已删除",
+};
+
+async function openReport(campaign) {
+  state.current = campaign;
+  $("#report").hidden = false;
+  $("#report-title").textContent = campaign.name;
+  $("#launch-result").textContent = "";
+  const stats = await api(`/api/v1/campaigns/${campaign.id}/stats`);
+  const max = Math.max(1, stats.planned);
+  const funnel = $("#funnel");
+  funnel.replaceChildren();
+  for (const [key, label] of FUNNEL) {
+    const row = el("div", null, "row");
+    const bar = el("div", null, "bar");
+    bar.style.width = `${Math.round((stats[key] / max) * 70)}%`;
+    row.append(el("span", label, "label"), bar, el("span", stats[key], "n"));
+    funnel.append(row);
+  }
+  const reasons = $("#reasons");
+  reasons.replaceChildren();
+  for (const [reason, n] of Object.entries(stats.suppressed_by_reason)) {
+    reasons.append(el("li", `${REASONS[reason] || reason}：${n}`));
+  }
+  const u = stats.uplift;
+  $("#uplift").textContent =
+    u.uplift === null
+      ? "暂无（需要对照组和已触达人群）"
+      : `转化率 ${(u.treatment_rate * 100).toFixed(1)}% vs 对照组 ${(u.holdout_rate * 100).toFixed(1)}%，` +
+        `提升 ${(u.uplift * 100).toFixed(1)} 个百分点（95% 区间 ${(u.ci95[0] * 100).toFixed(1)} ~ ${(u.ci95[1] * 100).toFixed(1)}）`;
+}
+
+$("#launch").addEventListener("click", async () => {
+  if (!state.current) return;
+  try {
+    const result = await api(`/api/v1/campaigns/${state.current.id}/launch`, { method: "POST" });
+    $("#launch-result").textContent = `新增 ${result.planned} 条发送记录`;
+    setTimeout(() => openReport(state.current), 1500);
+    loadCampaigns();
+  } catch (err) {
+    $("#launch-result").textContent = err.message;
+  }
+});
+
+const OUTCOMES = { waited: "等待结束", passed: "通过", exited: "退出", queued: "已发送", notified: "已通知" };
+
+async function loadJourneys() {
+  const journeys = await api("/api/v1/journeys");
+  const list = $("#journey-list");
+  list.replaceChildren();
+  for (const journey of journeys) {
+    const item = el("li", journey.name);
+    const members = Object.entries(journey.members)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(" · ");
+    item.append(el("small", `触发：${journey.trigger_event} · 成员：${members || 0}`));
+    const steps = el("ol");
+    journey.steps.forEach((step, index) => {
+      const counts = journey.step_counts
+        .filter((c) => c.step === index)
+        .map((c) => `${OUTCOMES[c.outcome] || c.outcome} ${c.count}`)
+        .join("，");
+      steps.append(el("li", `${step.type}${step.template ? `（${step.template}）` : ""} — ${counts || 0}`));
+    });
+    item.append(steps);
+    list.append(item);
+  }
+}
+
+async function start() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  await loadChoices();
+  await loadCampaigns();
+}
+
+if (state.token) start().catch(() => logout());
+else logout();
