@@ -597,3 +597,6 @@ async def stop_hubs() -> None:
     if _registry is not None:
         await _registry.stop()
         _registry = None
+    from livecommerce.realtime.crm import buffer
+
+    await asyncio.get_running_loop().run_in_executor(None, buffer.shutdown)
