@@ -65,14 +65,29 @@ def wait_port(port: int, proc: subprocess.Popen, seconds: float = 40) -> None:
 class Monitor(threading.Thread):
     """Samples RSS and CPU time of the server processes once a second."""
 
-    def __init__(self, pids: list[int]):
+    def __init__(self, pids: list[int], *, with_children: bool = True):
         super().__init__(daemon=True)
-        self.pids = pids
+        self.roots = pids
+        self.with_children = with_children
         self.peak_rss_mb = 0.0
         self.stop_flag = threading.Event()
         self.cpu_start = self._cpu()
         self.t_start = time.monotonic()
         self.marks: dict[str, tuple[float, float]] = {}
+        self.loadavg: dict[str, list[float]] = {}
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes plus their children (the hub's CRM writer process counts too)."""
+        pids = list(self.roots)
+        if self.with_children:
+            for pid in self.roots:
+                try:
+                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                except OSError:
+                    continue
+                pids.extend(int(c) for c in children)
+        return pids
 
     def _rss(self) -> float:
         total = 0
@@ -97,6 +112,7 @@ class Monitor(threading.Thread):
 
     def mark(self, name: str) -> None:
         self.marks[name] = (time.monotonic(), self._cpu())
+        self.loadavg[name] = [round(x, 2) for x in os.getloadavg()]
 
     def cpu_between(self, a: str, b: str) -> float | None:
         if a not in self.marks or b not in self.marks:
@@ -197,8 +213,9 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             ],
             cwd=ROOT,
             env=env,
+            stderr=log_file,
         )
-        for port in ports
+        for port, log_file in zip(ports, logs, strict=True)
     ]
     clients: list[subprocess.Popen] = []
     try:
@@ -263,10 +280,13 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             )
         )
         injector.stdin.close()
+        loadgen = Monitor([p.pid for p in clients] + [injector.pid], with_children=False)
         time.sleep(max(0, measure_from - time.time()))
         monitor.mark("from")
+        loadgen.mark("from")
         time.sleep(max(0, measure_to - time.time()))
         monitor.mark("to")
+        loadgen.mark("to")
         injected = json.loads(injector.stdout.read() or "{}")
         injector.wait(60)
         parts = []
@@ -343,6 +363,8 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         "frames_per_s_per_viewer_median": pct(fps, 0.5),
         "server_rss_peak_mb_total": round(monitor.peak_rss_mb, 1),
         "server_cpu_percent_total": monitor.cpu_between("from", "to"),
+        "load_generators_cpu_percent_total": loadgen.cpu_between("from", "to"),
+        "load_average_at_window_end": monitor.loadavg.get("to"),
         "server_hub_stats": server_stats,
     }
     fanout["pass"] = bool(
