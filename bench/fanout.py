@@ -65,14 +65,29 @@ def wait_port(port: int, proc: subprocess.Popen, seconds: float = 40) -> None:
 class Monitor(threading.Thread):
     """Samples RSS and CPU time of the server processes once a second."""
 
-    def __init__(self, pids: list[int]):
+    def __init__(self, pids: list[int], *, with_children: bool = True):
         super().__init__(daemon=True)
-        self.pids = pids
+        self.roots = pids
+        self.with_children = with_children
         self.peak_rss_mb = 0.0
         self.stop_flag = threading.Event()
         self.cpu_start = self._cpu()
         self.t_start = time.monotonic()
         self.marks: dict[str, tuple[float, float]] = {}
+        self.loadavg: dict[str, list[float]] = {}
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes plus their children (the hub's CRM writer process counts too)."""
+        pids = list(self.roots)
+        if self.with_children:
+            for pid in self.roots:
+                try:
+                    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                except OSError:
+                    continue
+                pids.extend(int(c) for c in children)
+        return pids
 
     def _rss(self) -> float:
         total = 0
@@ -97,6 +112,7 @@ class Monitor(threading.Thread):
 
     def mark(self, name: str) -> None:
         self.marks[name] = (time.monotonic(), self._cpu())
+        self.loadavg[name] = [round(x, 2) for x in os.getloadavg()]
 
     def cpu_between(self, a: str, b: str) -> float | None:
         if a not in self.marks or b not in self.marks:
@@ -197,8 +213,9 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             ],
             cwd=ROOT,
             env=env,
+            stderr=log_file,
         )
-        for port in ports
+        for port, log_file in zip(ports, logs, strict=True)
     ]
     clients: list[subprocess.Popen] = []
     try:
@@ -263,17 +280,23 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             )
         )
         injector.stdin.close()
+        loadgen = Monitor([p.pid for p in clients] + [injector.pid], with_children=False)
         time.sleep(max(0, measure_from - time.time()))
         monitor.mark("from")
+        loadgen.mark("from")
         time.sleep(max(0, measure_to - time.time()))
         monitor.mark("to")
+        loadgen.mark("to")
         injected = json.loads(injector.stdout.read() or "{}")
         injector.wait(60)
         parts = []
         for proc in clients:
             out = proc.stdout.read()
             proc.wait(120)
-            parts.append(json.loads(out))
+            try:
+                parts.append(json.loads(out))
+            except ValueError:  # a load generator died: report, do not lose the section
+                parts.append(None)
         monitor.stop_flag.set()
     finally:
         for proc in clients:
@@ -294,13 +317,22 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                     server_stats.append(json.loads(line.split("room hub stats", 1)[1]))
         shutil.rmtree(tmp, ignore_errors=True)
 
+    lost = sum(1 for p in parts if p is None)
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return {"error": "every load generator failed", "server_hub_stats": server_stats}
     # -- fan-out figures -------------------------------------------------------------------
     lo, hi = (measure_from + 0.5) * 1000, (measure_to - 0.5) * 1000
     chat_ids = [n for n, t in injected.get("chat", []) if lo <= t <= hi]
     prio_ids = [n for n, t in injected.get("prio", []) if lo <= t <= hi]
     probes = [r for p in parts for r in p["fanout"]["probe_ids"]]
-    probes_complete_chat = sum(1 for r in probes if all(_covers(r, n) for n in chat_ids))
-    probes_complete_prio = sum(1 for r in probes if all(_covers(r, n) for n in prio_ids))
+    # An empty window (the injector started late on a loaded box) proves nothing.
+    probes_complete_chat = (
+        sum(1 for r in probes if all(_covers(r, n) for n in chat_ids)) if chat_ids else 0
+    )
+    probes_complete_prio = (
+        sum(1 for r in probes if all(_covers(r, n) for n in prio_ids)) if prio_ids else 0
+    )
     delivered_fraction = (
         statistics.mean(sum(1 for n in chat_ids if _covers(r, n)) / len(chat_ids) for r in probes)
         if probes and chat_ids
@@ -315,6 +347,8 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         "chat_per_s_sent": round(len(injected.get("chat", [])) / fanout_s, 1),
         "likes_per_s_sent": like_rate,
         "window_s": round(measure_to - measure_from, 1),
+        "chat_events_in_window": len(chat_ids),
+        "priority_events_in_window": len(prio_ids),
         "probes": len(probes),
         "probes_with_every_chat": probes_complete_chat,
         "probes_with_every_priority_event": probes_complete_prio,
@@ -329,6 +363,8 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         "frames_per_s_per_viewer_median": pct(fps, 0.5),
         "server_rss_peak_mb_total": round(monitor.peak_rss_mb, 1),
         "server_cpu_percent_total": monitor.cpu_between("from", "to"),
+        "load_generators_cpu_percent_total": loadgen.cpu_between("from", "to"),
+        "load_average_at_window_end": monitor.loadavg.get("to"),
         "server_hub_stats": server_stats,
     }
     fanout["pass"] = bool(
@@ -340,6 +376,7 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         and fanout["server_rss_peak_mb_total"] <= 2048
         and fanout["viewers_connected"] == viewers
     )
+    fanout["load_generators_lost"] = lost
     return {
         "join_sustained": _join_summary([p["join_sustained"] for p in parts], viewers, 1000),
         "fanout": fanout,

@@ -65,7 +65,7 @@ async def _join_all(cfg, tokens, stats, start_at, rate, results):
         port = cfg["ports"][i % len(cfg["ports"])]
         probe = (cfg["offset"] + i) % cfg["probe_every"] == 0
         started = time.perf_counter()
-        for attempt in range(5):
+        for attempt in range(3):
             try:
                 on_frame, user = _on_frame_factory(stats, probe)
                 conn = await open_ws(
@@ -73,7 +73,7 @@ async def _join_all(cfg, tokens, stats, start_at, rate, results):
                 )
                 conn.started = started
                 conn.user = user
-                first = await asyncio.wait_for(conn.first_frame, 30)
+                first = await asyncio.wait_for(conn.first_frame, 10)
                 latencies.append(first - started)
                 conns[i] = conn
                 return

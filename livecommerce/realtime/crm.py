@@ -2,18 +2,37 @@
 
 Joins, leaves, chats and likes arrive at socket speed (a join storm is 1,000+/s); the CRM
 needs them but the connect path must never wait for the database. Records go into an
-in-process buffer; a daemon thread writes them every ``REALTIME_CRM_FLUSH_SECONDS``
-through ``crm.services.events.event_record`` (so scoring listeners run as usual), with
-one contact query per batch. Likes are summed per viewer and room per batch.
+in-process buffer; every ``REALTIME_CRM_FLUSH_SECONDS`` a daemon thread takes the batch and
+writes it through ``crm.services.events.event_record`` (so scoring listeners run as usual),
+with one contact query per batch. Likes are summed per viewer and room per batch.
+
+Where the batch is written (``REALTIME_CRM_WRITER``):
+
+- ``process`` (default outside tests): a child Python process
+  (``python -m livecommerce.realtime.crm_writer``) started by the first batch, fed one JSON
+  line per batch on its stdin. Measured cause of the multi-second event-loop stalls in
+  bench/fanout.py: the ORM work of a writer *thread* holds the GIL (a third of all
+  GIL-held samples at 2,000 viewers, ``py-spy record --gil``), and every socket write of the
+  event loop releases the GIL for its syscall and then waits up to the 5 ms switch
+  interval to get it back — thousands of writes per tick turn into seconds of lag at a
+  few percent of CPU. A child process has its own GIL; the parent only encodes a line.
+  The child exits when the pipe closes (its parent is gone). If the child cannot be
+  started or dies, the batch is written in-process as before (never lost silently).
+- ``thread``: write in the daemon thread itself (the test tier, where the database is the
+  test's own).
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
@@ -30,6 +49,7 @@ class CrmBuffer:
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
         self._flush_lock = threading.Lock()
+        self._child: subprocess.Popen | None = None
 
     def record(
         self,
@@ -66,63 +86,130 @@ class CrmBuffer:
             self._wake.wait(settings.REALTIME_CRM_FLUSH_SECONDS)
             self._wake.clear()
             try:
-                self.flush()
+                if settings.REALTIME_CRM_WRITER == "process":
+                    self._hand_to_child()
+                else:
+                    self.flush()
             except Exception:  # noqa: BLE001 - keep the thread alive; next batch retries
                 log.exception("CRM event batch failed")
             finally:
                 close_old_connections()
 
-    def flush(self) -> int:
-        """Write everything buffered so far. Returns the number of events written."""
-        from crm.models import Contact
-        from crm.services.events import event_record
-
-        with self._flush_lock:
-            with self._lock:
-                events, self._events = self._events, []
-                likes, self._likes = self._likes, collections.Counter()
-            now = timezone.now()
-            for (org_id, contact_id, room_id), count in likes.items():
-                events.append(
-                    (
-                        org_id,
-                        contact_id,
-                        "like",
-                        {"count": count},
-                        room_id,
-                        f"like:{room_id}:{contact_id}:{now.timestamp():.3f}",
-                        now,
-                    )
+    def _take(self) -> list[tuple]:
+        """Everything buffered so far (likes summed into one event per viewer and room)."""
+        with self._lock:
+            events, self._events = self._events, []
+            likes, self._likes = self._likes, collections.Counter()
+        now = timezone.now()
+        for (org_id, contact_id, room_id), count in likes.items():
+            events.append(
+                (
+                    org_id,
+                    contact_id,
+                    "like",
+                    {"count": count},
+                    room_id,
+                    f"like:{room_id}:{contact_id}:{now.timestamp():.3f}",
+                    now,
                 )
+            )
+        return events
+
+    def flush(self) -> int:
+        """Write everything buffered so far in this process. Returns the events written."""
+        with self._flush_lock:
+            return write_events(self._take())
+
+    def _hand_to_child(self) -> None:
+        with self._flush_lock:
+            events = self._take()
             if not events:
-                return 0
-            contacts = Contact.unscoped.in_bulk({e[1] for e in events})
-            written = 0
-            # Small transactions with a pause between them: this thread shares the GIL with
-            # the ASGI event loop, and a CPU-bound thread makes every socket syscall of the
-            # loop wait for the GIL (the "convoy effect": multi-second loop stalls during a
-            # join storm in bench/fanout.py). A commit per event would be slower still.
-            # event_record's own atomic() is a savepoint: a replayed key skips its row only.
-            for start in range(0, len(events), 50):
-                if start:
-                    time.sleep(0.01)
-                with transaction.atomic():
-                    for org_id, contact_id, type_, props, room_id, key, at in events[
-                        start : start + 50
-                    ]:
-                        contact = contacts.get(contact_id)
-                        if contact is None or contact.org_id != org_id:
-                            continue
-                        if event_record(
-                            contact=contact,
-                            type=type_,
-                            props=props,
-                            occurred_at=at,
-                            room_id=room_id,
-                            key=key,
-                        ):
-                            written += 1
-            return written
+                return
+            line = line_from_events(events)
+            try:
+                child = self._child_process()
+                child.stdin.write(line)  # blocks in this thread (GIL released), never the loop
+                child.stdin.flush()
+                return
+            except (OSError, ValueError):
+                log.warning("CRM writer process unavailable; writing this batch in-process")
+                self._child = None
+            write_events(events)
+
+    def _child_process(self) -> subprocess.Popen:
+        child = self._child
+        if child is None or child.poll() is not None:
+            base = str(settings.BASE_DIR)
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (base, env.get("PYTHONPATH")) if p)
+            child = self._child = subprocess.Popen(  # noqa: S603 - our own module
+                [sys.executable, "-m", "livecommerce.realtime.crm_writer"],
+                stdin=subprocess.PIPE,
+                cwd=base,
+                env=env,
+            )
+        return child
+
+    def shutdown(self) -> None:
+        """Hand the last batch to the child, close its pipe (it writes and exits), wait."""
+        if self._child is not None:
+            try:
+                self._hand_to_child()
+            except Exception:  # noqa: BLE001
+                log.exception("last CRM event batch failed")
+        child, self._child = self._child, None
+        if child is None:
+            return
+        try:
+            child.stdin.close()
+            child.wait(10)
+        except (OSError, subprocess.TimeoutExpired):
+            child.kill()
+
+
+def line_from_events(events: list[tuple]) -> bytes:
+    """One batch as a JSON line for the writer process."""
+    rows = [[*e[:6], e[6].timestamp()] for e in events]
+    return (json.dumps(rows, ensure_ascii=False) + "\n").encode()
+
+
+def events_from_line(line: str | bytes) -> list[tuple]:
+    """Decode one batch line written by ``CrmBuffer._hand_to_child``."""
+    return [(*e[:6], datetime.fromtimestamp(e[6], tz=UTC)) for e in json.loads(line)]
+
+
+def write_events(events: list[tuple]) -> int:
+    """Record a batch through ``event_record``. Returns the number of events written."""
+    from crm.models import Contact
+    from crm.services.events import event_record
+
+    if not events:
+        return 0
+    contacts = Contact.unscoped.in_bulk({e[1] for e in events})
+    written = 0
+    # Small transactions with a pause between them: this thread shares the GIL with
+    # the ASGI event loop, and a CPU-bound thread makes every socket syscall of the
+    # loop wait for the GIL (the "convoy effect": multi-second loop stalls during a
+    # join storm in bench/fanout.py). A commit per event would be slower still.
+    # event_record's own atomic() is a savepoint: a replayed key skips its row only.
+    for start in range(0, len(events), 50):
+        if start:
+            time.sleep(0.01)
+        with transaction.atomic():
+            for org_id, contact_id, type_, props, room_id, key, at in events[start : start + 50]:
+                contact = contacts.get(contact_id)
+                if contact is None or contact.org_id != org_id:
+                    continue
+                if event_record(
+                    contact=contact,
+                    type=type_,
+                    props=props,
+                    occurred_at=at,
+                    room_id=room_id,
+                    key=key,
+                ):
+                    written += 1
+    return written
 
 
 buffer = CrmBuffer()

@@ -14,6 +14,7 @@ Hot-path rules (STACK.md, "Room fan-out near the limit"):
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import logging
@@ -581,6 +582,12 @@ def get_registry() -> HubRegistry:
 async def start_hubs() -> None:
     """ASGI lifespan start-up (registered through core.asgi.on_startup)."""
     global _registry
+    if settings.REALTIME_GC_TUNING:
+        # Thousands of sockets mean millions of small objects (protocol state, futures):
+        # a full collection walks all of them and stalls every socket of the process.
+        # Freeze what start-up allocated and collect the young generation less often.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
     _registry = HubRegistry()
     await _registry.start()
 
@@ -590,3 +597,6 @@ async def stop_hubs() -> None:
     if _registry is not None:
         await _registry.stop()
         _registry = None
+    from livecommerce.realtime.crm import buffer
+
+    await asyncio.get_running_loop().run_in_executor(None, buffer.shutdown)

@@ -268,7 +268,14 @@ REALTIME_SLOW_SOCKET_BYTES = env_int("REALTIME_SLOW_SOCKET_BYTES", 256 * 1024)
 REALTIME_PRESENCE_SECONDS = env_float("REALTIME_PRESENCE_SECONDS", 1.0)
 REALTIME_CRM_FLUSH_SECONDS = env_float("REALTIME_CRM_FLUSH_SECONDS", 2.0)
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 4)
+# Where the CRM batches of joins/leaves/likes/chats are written: "process" (a child writer
+# process, so its ORM work never holds the ASGI process's GIL) or "thread" (in-process).
+REALTIME_CRM_WRITER = env_str(
+    "REALTIME_CRM_WRITER", "thread" if DJANGO_ENV == "test" else "process"
+)
 CHAT_MAX_LENGTH = env_int("CHAT_MAX_LENGTH", 200)
+# gc.freeze() at start-up and a higher young-generation threshold (see realtime/hub.py).
+REALTIME_GC_TUNING = env_bool("REALTIME_GC_TUNING", DJANGO_ENV != "test")
 RATE_LIMITS["chat_viewer"] = env_str("RATE_CHAT_VIEWER", "1/1")
 
 # --- live rooms: coupons, draws, posters, media callbacks --------------------------------

@@ -343,3 +343,29 @@ class TestPresenceAndStaff:
         assert logged["chat"].props["text"] == "想要链接"
         assert logged["room.leave"].props["watch_seconds"] >= 0
         assert logged["room.join"].room_id == room.pk
+
+
+@pytest.mark.django_db
+def test_a_crm_batch_survives_the_trip_to_the_writer_process(acme):
+    """The writer process decodes exactly what the hub process encoded, then records it."""
+    from crm.models import Event
+    from livecommerce.realtime.crm import (
+        CrmBuffer,
+        events_from_line,
+        line_from_events,
+        write_events,
+    )
+
+    contact, _token = viewer(acme, "mei")
+    hub_side = CrmBuffer()
+    hub_side.record(org_id=acme.pk, contact_id=contact.pk, type="room.join", room_id=7, key="j:1")
+    hub_side.add_likes(org_id=acme.pk, contact_id=contact.pk, room_id=7, count=3)
+    hub_side.add_likes(org_id=acme.pk, contact_id=contact.pk, room_id=7, count=2)
+    line = line_from_events(hub_side._take())
+
+    assert write_events(events_from_line(line)) == 2
+    logged = {e.type: e for e in Event.objects.for_org(acme).filter(contact=contact)}
+    assert set(logged) == {"room.join", "like"}
+    assert logged["like"].props == {"count": 5}
+    assert logged["room.join"].room_id == 7
+    assert write_events(events_from_line(line)) == 0  # a replayed batch records nothing twice
