@@ -855,16 +855,3 @@ class ExternalEventApi(APIView):
             {"contact_id": contact.pk, "recorded": recorded},
             status=status.HTTP_201_CREATED if recorded else status.HTTP_200_OK,
         )
-
-
-class IntegrationTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "crm.apis.IntegrationTokenAuthentication"
-    name = "integrationToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "Token qmi_… (an organisation integration token)",
-        }
