@@ -23,6 +23,7 @@ from campaigns.models import (
 from campaigns.models.wechat import WeChatAccount
 from campaigns.services import campaigns as campaign_services
 from core.auth import membership_of
+from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.tenancy import get_for_org_or_404
@@ -45,7 +46,7 @@ class TemplateListApi(PerMethodPermissionsMixin, APIView):
             child=serializers.CharField(max_length=32), required=False, default=list
         )
         content_category = serializers.CharField(max_length=32, required=False, default="")
-        provider_account = serializers.IntegerField(required=False, allow_null=True)
+        provider_account = IdField(required=False, allow_null=True)
         key = serializers.SlugField(max_length=64, required=False, default="")
 
     class TemplateOutput(serializers.ModelSerializer):
@@ -140,14 +141,14 @@ class CampaignListApi(APIView):
 
     class CampaignVariantInput(serializers.Serializer):
         name = serializers.CharField(max_length=32, required=False, default="")
-        template = serializers.IntegerField()
+        template = IdField()
         condition = serializers.JSONField(required=False, allow_null=True, default=None)
         weight = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1)
 
     class CampaignInput(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         channel = serializers.ChoiceField(choices=Channel.choices)
-        segment = serializers.IntegerField(required=False, allow_null=True, default=None)
+        segment = IdField(required=False, allow_null=True, default=None)
         condition = serializers.JSONField(required=False, allow_null=True, default=None)
         variants = serializers.ListField(min_length=1, max_length=10)
         holdout_pct = serializers.IntegerField(min_value=0, max_value=50, default=0)
@@ -156,7 +157,7 @@ class CampaignListApi(APIView):
         )
         link_url = serializers.URLField(required=False, default="")
         scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-        provider_account = serializers.IntegerField(required=False, allow_null=True, default=None)
+        provider_account = IdField(required=False, allow_null=True, default=None)
         wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)
 
         def validate_variants(self, value):

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from core.auth import membership_of
 from core.errors import DomainError
+from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.tenancy import get_for_org_or_404
@@ -111,8 +112,8 @@ class LeadFilterInput(serializers.Serializer):
     grade = serializers.CharField(required=False, max_length=4)
     owner = serializers.CharField(required=False, max_length=20)
     status = serializers.ChoiceField(choices=LeadStatus.choices, required=False)
-    segment = serializers.IntegerField(required=False)
-    room = serializers.IntegerField(required=False)
+    segment = IdField(required=False)
+    room = IdField(required=False)
     tag = serializers.CharField(required=False, max_length=20)
     identity = serializers.CharField(required=False, max_length=128)
     q = serializers.CharField(required=False, max_length=64)
@@ -212,7 +213,7 @@ def _task_row(task: Task) -> dict:
 
 
 class LeadPatchInput(serializers.Serializer):
-    owner = serializers.IntegerField(required=False, allow_null=True)
+    owner = IdField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=LeadStatus.choices, required=False)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=20), required=False, max_length=30
@@ -271,7 +272,7 @@ class LeadNoteApi(APIView):
 class TaskInput(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     due_at = serializers.DateTimeField()
-    assignee = serializers.IntegerField(required=False, allow_null=True)
+    assignee = IdField(required=False, allow_null=True)
     returns_to_pool = serializers.BooleanField(default=False)
 
 
@@ -336,9 +337,9 @@ class TaskCompleteApi(APIView):
 
 
 class AssignInput(serializers.Serializer):
-    leads = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=500)
+    leads = serializers.ListField(child=IdField(), min_length=1, max_length=500)
     mode = serializers.ChoiceField(choices=["manual", "round_robin"], default="manual")
-    owner = serializers.IntegerField(required=False, allow_null=True)
+    owner = IdField(required=False, allow_null=True)
 
 
 class LeadAssignApi(APIView):
@@ -413,7 +414,7 @@ class LeadEraseApi(APIView):
 
 
 class MergeInput(serializers.Serializer):
-    into = serializers.IntegerField()
+    into = IdField()
     reason = serializers.CharField(max_length=200, required=False, default="")
 
 
