@@ -676,7 +676,20 @@ class RoomInvitePosterApi(APIView):
             clip = get_for_org_or_404(ProductClip, room.org_id, room=room, pk=clip_id)
             title = f"{clip.product.name} · 讲解回放"
             link = link.replace(f"/live/{room.pk}/", f"/live/{room.pk}/clips/{clip.pk}/")
-        png = render_poster(room=room, inviter_name=contact.nickname, link=link, title=title)
+        qr_content, qr_kind = link, "link"
+        if not clip_id:
+            # With an official account the QR follows it: the subscribe push carries
+            # ``invite:<code>``, which credits the inviter through the callback.
+            follow_url = _follow_qr_url(room.org_id, f"invite:{code}")
+            if follow_url:
+                qr_content, qr_kind = follow_url, "follow"
+        png = render_poster(
+            room=room,
+            inviter_name=contact.nickname,
+            link=qr_content,
+            title=title,
+            follow=qr_kind == "follow",
+        )
         event_record(
             contact=contact,
             type="share",
@@ -686,6 +699,41 @@ class RoomInvitePosterApi(APIView):
         response = HttpResponse(png, content_type="image/png")
         response["Cache-Control"] = "private, max-age=300"
         response["X-Invite-Code"] = code
+        response["X-Poster-QR"] = qr_kind
+        return response
+
+
+def _follow_qr_url(org_id: int, scene: str) -> str:
+    """The official-account QR URL of ``scene``, or "" (no account, or WeChat failed: a
+    poster must always render, so the caller keeps the invite link)."""
+    import logging
+
+    from campaigns.wechat.qrcodes import qr_follow_scene_for_org
+    from core.errors import DomainError
+
+    try:
+        scene_row = qr_follow_scene_for_org(org_id=org_id, scene=scene)
+    except DomainError:
+        logging.getLogger(__name__).warning("follow QR for %s unavailable", scene, exc_info=True)
+        return ""
+    return scene_row.url if scene_row else ""
+
+
+class RoomFollowQrApi(APIView):
+    """The room's follow QR (scene ``room:{id}``) for the host console."""
+
+    permission_classes = [IsStreamerOrAdmin]
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, room_id: int):
+        from campaigns.wechat.qrcodes import qr_follow_scene_for_org, qr_png
+
+        room = _visible_room(request, room_id)
+        scene = qr_follow_scene_for_org(org_id=room.org_id, scene=f"room:{room.pk}")
+        if scene is None:
+            raise NotFound(_("该组织未配置公众号"), code="wechat_account_missing")
+        response = HttpResponse(qr_png(scene.url), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
         return response
 
 

@@ -35,6 +35,7 @@ urlpatterns = [
         apis.RoomInvitePosterApi.as_view(),
         name="room-invite-poster",
     ),
+    path("rooms/<int:room_id>/follow-qr", apis.RoomFollowQrApi.as_view(), name="room-follow-qr"),
     path(
         "rooms/<int:room_id>/invite-leaderboard",
         apis.RoomInviteLeaderboardApi.as_view(),

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException
 
-from campaigns.models.wechat import QrKind, WeChatAccount, WeChatQrScene
+from campaigns.models.wechat import QrKind, WeChatAccount, WeChatAccountKind, WeChatQrScene
 from campaigns.wechat.client import wechat_client
 from campaigns.wechat.login import WeChatUnavailable
 from core.errors import DomainError
@@ -76,6 +76,21 @@ def qr_scene_get_or_create(
             )
     except IntegrityError:  # created concurrently: theirs is as good as ours
         return qs.get()
+
+
+def qr_follow_scene_for_org(*, org_id: int, scene: str) -> WeChatQrScene | None:
+    """The cached follow QR of ``scene`` on the org's oldest active official account, or
+    None when the org has none (callers then keep their plain link). WeChat failures raise
+    ``WeChatUnavailable``."""
+    account = (
+        WeChatAccount.objects.for_org(org_id)
+        .filter(kind=WeChatAccountKind.OFFICIAL, is_active=True)
+        .order_by("id")
+        .first()
+    )
+    if account is None:
+        return None
+    return qr_scene_get_or_create(account=account, scene=scene)
 
 
 def qr_png(content: str, *, box_size: int = 8) -> bytes:

@@ -53,7 +53,10 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, lines: int) ->
     return out
 
 
-def render_poster(*, room, inviter_name: str, link: str, title: str = "") -> bytes:
+def render_poster(
+    *, room, inviter_name: str, link: str, title: str = "", follow: bool = False
+) -> bytes:
+    """``link`` is what the QR encodes; ``follow`` when it is an official-account QR."""
     image = Image.new("RGB", (WIDTH, HEIGHT), (255, 245, 247))
     draw = ImageDraw.Draw(image)
     cover_box = (40, 40, WIDTH - 40, 460)
@@ -79,7 +82,8 @@ def render_poster(*, room, inviter_name: str, link: str, title: str = "") -> byt
     name = inviter_name[:16] or "好友"
     draw.text((40, HEIGHT - 300), f"{name} 邀请你", font=_font(36, bold=True), fill=ACCENT)
     draw.text((40, HEIGHT - 245), "一起看直播、抢优惠券", font=_font(30), fill=(60, 60, 60))
-    draw.text((40, HEIGHT - 120), "长按识别二维码进入直播间", font=_font(24), fill=(120, 120, 120))
+    hint = "长按识别二维码关注公众号，进入直播间" if follow else "长按识别二维码进入直播间"
+    draw.text((40, HEIGHT - 120), hint, font=_font(24), fill=(120, 120, 120))
     qr = qrcode.QRCode(border=1, box_size=8)
     qr.add_data(link)
     qr.make(fit=True)

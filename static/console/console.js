@@ -98,6 +98,7 @@ async function openRoom(id) {
   renderRoomHeader();
   $("push-url").value = room.push_url || "";
   $("open-viewer").href = `/live/${room.id}/`;
+  loadFollowQr();
   await Promise.all([loadCatalog(), loadProducts(), loadCoupons(), loadDraws(), loadStats()]);
   if (stream) stream.close();
   stream = await subscribe({
@@ -115,6 +116,28 @@ async function openRoom(id) {
   clearInterval(statsTimer);
   // Stats are aggregates over the event log, not pushed events: refreshed on a slow timer.
   statsTimer = setInterval(loadStats, 10000);
+}
+
+let followQrUrl = null;
+
+// The room's official-account QR; hidden when the organisation has no account (404) or
+// WeChat is unavailable. Fetched with the token, shown through a blob URL.
+async function loadFollowQr() {
+  const box = $("follow-qr");
+  box.hidden = true;
+  if (followQrUrl) { URL.revokeObjectURL(followQrUrl); followQrUrl = null; }
+  const roomId = room.id;
+  try {
+    const response = await fetch(`/api/v1/rooms/${roomId}/follow-qr`, {
+      headers: { Authorization: `Token ${token}` },
+    });
+    if (!response.ok || !room || room.id !== roomId) return;
+    followQrUrl = URL.createObjectURL(await response.blob());
+    $("follow-qr-img").src = followQrUrl;
+    box.hidden = false;
+  } catch {
+    box.hidden = true;
+  }
 }
 
 function renderRoomHeader() {
