@@ -92,8 +92,10 @@ class CrmBuffer:
                     self.flush()
             except Exception:  # noqa: BLE001 - keep the thread alive; next batch retries
                 log.exception("CRM event batch failed")
-            finally:
+            try:
                 close_old_connections()
+            except Exception:  # noqa: BLE001 - a failing close must not end the writer thread
+                log.warning("closing the CRM writer's database connection failed", exc_info=True)
 
     def _take(self) -> list[tuple]:
         """Everything buffered so far (likes summed into one event per viewer and room)."""
