@@ -308,6 +308,9 @@ def test_provider_timeouts_leave_rows_unknown_and_nobody_gets_two(setup, stub):
     org, account, template, encrypted = setup
     stub.delay = 1.5
     stub.fault_rate = {"timeout": 0.05, "5xx": 0.05, "ratelimit": 0.1}
+    # With ~10 batch requests the random faults alone may miss; arm one of each for sure.
+    stub.inject("timeout", count=1)
+    stub.inject("5xx", count=1)
     tag = "timeouts:"
     _plant(org, account, template, encrypted[:2000], "timeouts")
     deadline = time.monotonic() + 120
