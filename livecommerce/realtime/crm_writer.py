@@ -15,6 +15,8 @@ log = logging.getLogger("livecommerce.realtime.crm_writer")
 
 
 def main() -> None:
+    # Background work: never take CPU from the sockets' event loops on the same machine.
+    os.nice(10)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qianmian.settings")
     import django
 

@@ -267,6 +267,8 @@ REALTIME_LOG_SIZE = env_int("REALTIME_LOG_SIZE", 2000)
 REALTIME_SLOW_SOCKET_BYTES = env_int("REALTIME_SLOW_SOCKET_BYTES", 256 * 1024)
 REALTIME_PRESENCE_SECONDS = env_float("REALTIME_PRESENCE_SECONDS", 1.0)
 REALTIME_CRM_FLUSH_SECONDS = env_float("REALTIME_CRM_FLUSH_SECONDS", 2.0)
+# Likes are summed per viewer and recorded at most this often (joins/leaves/chats every flush).
+REALTIME_CRM_LIKE_SECONDS = env_float("REALTIME_CRM_LIKE_SECONDS", 30.0)
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 4)
 # Where the CRM batches of joins/leaves/likes/chats are written: "process" (a child writer
 # process, so its ORM work never holds the ASGI process's GIL) or "thread" (in-process).
