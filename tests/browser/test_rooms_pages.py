@@ -34,20 +34,11 @@ from tests.factories import (
     UserFactory,
 )
 from tests.livecommerce.factories import RoomProductFactory
+from tests.support.browser import launch_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _free_port() -> int:
@@ -171,7 +162,7 @@ def test_viewer_sees_pin_claims_a_coupon_and_sees_sold_out(server, live_room, mo
     # No ORM below; Playwright's sync API owns an event loop in this thread.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         phone = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
         viewer = phone.new_page()
         errors: list[str] = []

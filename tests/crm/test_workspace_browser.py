@@ -11,17 +11,7 @@ from django.utils import timezone
 from crm.demo import seed_scoring_model
 from crm.models import Contact
 from crm.services.scoring import org_rescore
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.support.browser import launch_chromium
 
 
 @pytest.mark.browser
@@ -39,7 +29,7 @@ def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob):
     )
     org_rescore(org_id=acme.pk)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
             page = browser.new_page(viewport=viewport)
             errors = []

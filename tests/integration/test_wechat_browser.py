@@ -17,6 +17,7 @@ from livecommerce.models import Invite
 from livecommerce.services.invites import invite_code_for
 from tests.factories import ContactFactory, OrganizationFactory, RoomFactory
 from tests.integration.wechat_server import app_server
+from tests.support.browser import launch_chromium
 from tests.wechat.factories import official_account
 
 pytestmark = [
@@ -25,16 +26,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WECHAT_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI "
@@ -59,7 +50,7 @@ def test_shared_link_opened_in_wechat_signs_in_and_credits_the_inviter(settings)
     ):
         # No database call inside the Playwright block: it runs an event loop in this thread.
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             try:
                 page = browser.new_context(
                     user_agent=WECHAT_UA, viewport={"width": 390, "height": 844}
