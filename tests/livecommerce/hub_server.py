@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 
@@ -17,11 +16,9 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from core.tokens import issue_viewer_token
+from tests.factories import ContactFactory
+from tests.support.servers import free_port
 
 
 class HubServer:
@@ -154,3 +151,11 @@ def chat_texts(events) -> list[str]:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def viewer(org, name: str, device: str | None = None):
+    contact = ContactFactory(org=org, nickname=name)
+    token = issue_viewer_token(
+        org_id=org.pk, contact_id=contact.pk, device=device or f"dev-{name}", nickname=name
+    )
+    return contact, token

@@ -11,15 +11,6 @@ from livecommerce.selectors_state import register_state_part, room_state
 from livecommerce.services.chat import ChatAuthor, ChatRejected, chat_post
 from tests.factories import ContactFactory, RoomFactory
 
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    # Rate-limit counters live in the cache; rooms reuse ids across tests.
-    from django.core.cache import cache
-
-    cache.clear()
-
-
 pytestmark = pytest.mark.django_db
 
 

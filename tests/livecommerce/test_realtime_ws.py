@@ -8,26 +8,17 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from core.tokens import issue_viewer_token
 from livecommerce import events
 from livecommerce.realtime import presence
-from tests.factories import ContactFactory, RoomFactory
+from tests.factories import RoomFactory
 from tests.livecommerce.hub_server import (  # noqa: F401 - hub_server_fixture is a fixture
     Client,
     applied,
     chat_texts,
     hub_server_fixture,
     run,
+    viewer,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    # Rate-limit counters live in the cache; rooms reuse ids across tests.
-    from django.core.cache import cache
-
-    cache.clear()
-
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,14 +32,6 @@ def _sync_orm_in_tests(monkeypatch):
 @pytest.fixture
 def room(host_alice):
     return RoomFactory(streamer=host_alice.profile, status="live")
-
-
-def viewer(org, name: str, device: str | None = None):
-    contact = ContactFactory(org=org, nickname=name)
-    token = issue_viewer_token(
-        org_id=org.pk, contact_id=contact.pk, device=device or f"dev-{name}", nickname=name
-    )
-    return contact, token
 
 
 def staff_post(actor, room, text: str):
