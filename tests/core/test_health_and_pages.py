@@ -41,3 +41,12 @@ def test_unknown_api_path_is_a_json_404(client):
     response = client.get("/api/v1/nope")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_pages_load_the_javascript_catalog_before_their_scripts(client):
+    page = client.get("/").content.decode()
+    assert '<script src="/jsi18n/"></script>' in page
+    catalog = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="en")
+    assert catalog.status_code == 200
+    assert catalog["Content-Type"].startswith("text/javascript")
+    assert "django.gettext" in catalog.content.decode()
