@@ -1,6 +1,8 @@
 // Campaign builder, report and journey list. Data comes from the API with the staff token
 // shared with the sales workspace; every user-provided string is rendered with textContent.
 
+import { t, fmt, lang } from "../shared/i18n.js";
+
 const TOKEN_KEY = "qm.staff.token";
 const state = { token: sessionStorage.getItem(TOKEN_KEY), current: null };
 
@@ -47,7 +49,7 @@ $("#login-form").addEventListener("submit", async (event) => {
   });
   const data = await res.json();
   if (!res.ok) {
-    $("#login-error").textContent = data.message || "登录失败";
+    $("#login-error").textContent = data.message || t("登录失败");
     return;
   }
   state.token = data.token;
@@ -81,13 +83,13 @@ async function loadChoices() {
     api("/api/v1/templates?page_size=200"),
   ]);
   const segmentSelect = $("#segment-select");
-  segmentSelect.replaceChildren(el("option", "全部线索"));
+  segmentSelect.replaceChildren(el("option", t("全部线索")));
   segmentSelect.firstChild.value = "";
   fillSelect(segmentSelect, segments.results || segments, (s) => s.name);
   const channel = $("#builder [name=channel]").value;
   const usable = (templates.results || []).filter((t) => t.channel === channel);
   for (const select of document.querySelectorAll(".template-select")) {
-    fillSelect(select, usable, (t) => `${t.name}（${t.message_class === "service" ? "服务" : "营销"}）`);
+    fillSelect(select, usable, (tpl) => fmt(t("{name}（{kind}）"), { name: tpl.name, kind: tpl.message_class === "service" ? t("服务") : t("营销") }));
   }
 }
 
@@ -126,7 +128,7 @@ $("#builder").addEventListener("submit", async (event) => {
   }
 });
 
-const STATUS = { draft: "草稿", planned: "已规划", sending: "发送中", done: "已完成" };
+const STATUS = { draft: t("草稿"), planned: t("已规划"), sending: t("发送中"), done: t("已完成") };
 
 async function loadCampaigns() {
   const data = await api("/api/v1/campaigns?page_size=100");
@@ -141,32 +143,35 @@ async function loadCampaigns() {
 }
 
 const FUNNEL = [
-  ["planned", "计划"],
-  ["suppressed", "拦截"],
-  ["holdout", "对照组"],
-  ["deferred", "顺延"],
-  ["sent", "已发送"],
-  ["delivered", "已送达"],
-  ["failed", "失败"],
-  ["unknown", "待核实"],
-  ["clicked", "点击"],
-  ["converted", "转化"],
+  ["planned", t("计划")],
+  ["suppressed", t("拦截")],
+  ["holdout", t("对照组")],
+  ["deferred", t("顺延")],
+  ["sent", t("已发送")],
+  ["delivered", t("已送达")],
+  ["failed", t("失败")],
+  ["unknown", t("待核实")],
+  ["clicked", t("点击")],
+  ["converted", t("转化")],
 ];
 
 const REASONS = {
-  no_address: "无联系方式",
-  no_consent: "未授权营销",
-  opted_out: "已退订",
-  frequency_cap: "频次上限",
-  channel_rule: "渠道规则",
-  template_not_approved: "模板未审核",
-  outside_window: "超出48小时窗口",
-  window_quota: "客服消息已满",
-  mass_quota: "本月群发已满",
-  no_subscription: "无订阅授权",
-  unsubscribed: "已取关",
-  erased: "已删除",
+  no_address: t("无联系方式"),
+  no_consent: t("未授权营销"),
+  opted_out: t("已退订"),
+  frequency_cap: t("频次上限"),
+  channel_rule: t("渠道规则"),
+  template_not_approved: t("模板未审核"),
+  outside_window: t("超出48小时窗口"),
+  window_quota: t("客服消息已满"),
+  mass_quota: t("本月群发已满"),
+  no_subscription: t("无订阅授权"),
+  unsubscribed: t("已取关"),
+  erased: t("已删除"),
 };
+
+const pct = (rate) => rate.toLocaleString(lang(), { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const points = (rate) => (rate * 100).toLocaleString(lang(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
 async function openReport(campaign) {
   state.current = campaign;
@@ -187,21 +192,23 @@ async function openReport(campaign) {
   const reasons = $("#reasons");
   reasons.replaceChildren();
   for (const [reason, n] of Object.entries(stats.suppressed_by_reason)) {
-    reasons.append(el("li", `${REASONS[reason] || reason}：${n}`));
+    reasons.append(el("li", fmt(t("{reason}：{n}"), { reason: REASONS[reason] || reason, n })));
   }
   const u = stats.uplift;
   $("#uplift").textContent =
     u.uplift === null
-      ? "暂无（需要对照组和已触达人群）"
-      : `转化率 ${(u.treatment_rate * 100).toFixed(1)}% vs 对照组 ${(u.holdout_rate * 100).toFixed(1)}%，` +
-        `提升 ${(u.uplift * 100).toFixed(1)} 个百分点（95% 区间 ${(u.ci95[0] * 100).toFixed(1)} ~ ${(u.ci95[1] * 100).toFixed(1)}）`;
+      ? t("暂无（需要对照组和已触达人群）")
+      : fmt(t("转化率 {treated} vs 对照组 {holdout}，提升 {uplift} 个百分点（95% 区间 {low} ~ {high}）"), {
+          treated: pct(u.treatment_rate), holdout: pct(u.holdout_rate), uplift: points(u.uplift),
+          low: points(u.ci95[0]), high: points(u.ci95[1]),
+        });
 }
 
 $("#launch").addEventListener("click", async () => {
   if (!state.current) return;
   try {
     const result = await api(`/api/v1/campaigns/${state.current.id}/launch`, { method: "POST" });
-    $("#launch-result").textContent = `新增 ${result.planned} 条发送记录`;
+    $("#launch-result").textContent = fmt(t("新增 {n} 条发送记录"), { n: result.planned });
     setTimeout(() => openReport(state.current), 1500);
     loadCampaigns();
   } catch (err) {
@@ -209,7 +216,7 @@ $("#launch").addEventListener("click", async () => {
   }
 });
 
-const OUTCOMES = { waited: "等待结束", passed: "通过", exited: "退出", queued: "已发送", notified: "已通知" };
+const OUTCOMES = { waited: t("等待结束"), passed: t("通过"), exited: t("退出"), queued: t("已发送"), notified: t("已通知") };
 
 async function loadJourneys() {
   const journeys = await api("/api/v1/journeys");
@@ -220,14 +227,14 @@ async function loadJourneys() {
     const members = Object.entries(journey.members)
       .map(([k, v]) => `${k} ${v}`)
       .join(" · ");
-    item.append(el("small", `触发：${journey.trigger_event} · 成员：${members || 0}`));
+    item.append(el("small", fmt(t("触发：{event} · 成员：{members}"), { event: journey.trigger_event, members: members || 0 })));
     const steps = el("ol");
     journey.steps.forEach((step, index) => {
       const counts = journey.step_counts
         .filter((c) => c.step === index)
         .map((c) => `${OUTCOMES[c.outcome] || c.outcome} ${c.count}`)
-        .join("，");
-      steps.append(el("li", `${step.type}${step.template ? `（${step.template}）` : ""} — ${counts || 0}`));
+        .join(t("，"));
+      steps.append(el("li", `${step.type}${step.template ? fmt(t("（{template}）"), { template: step.template }) : ""} — ${counts || 0}`));
     });
     item.append(steps);
     list.append(item);

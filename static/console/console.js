@@ -1,7 +1,8 @@
 import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
+import { t, fmt, lang } from "../shared/i18n.js";
 
 const $ = (id) => document.getElementById(id);
-const STATUS = { scheduled: "预告", live: "直播中", ended: "已结束" };
+const STATUS = { scheduled: t("预告"), live: t("直播中"), ended: t("已结束") };
 let token = sessionStorage.getItem("qm.staff");
 let room = null;
 let stream = null;
@@ -24,8 +25,8 @@ function call(path, options = {}) {
 }
 
 function formError(id, error) {
-  const fields = Object.entries(error.fields || {}).map(([k, v]) => `${k}: ${v.join("，")}`);
-  $(id).textContent = fields.length ? fields.join("；") : error.message;
+  const fields = Object.entries(error.fields || {}).map(([k, v]) => `${k}: ${v.join(t("，"))}`);
+  $(id).textContent = fields.length ? fields.join(t("；")) : error.message;
 }
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -56,8 +57,8 @@ async function loadRooms() {
   const list = $("room-list");
   list.replaceChildren();
   for (const r of data.results) {
-    const start = new Date(r.scheduled_start).toLocaleString("zh-CN");
-    const open = el("button", { text: "进入", "data-room": String(r.id) });
+    const start = new Date(r.scheduled_start).toLocaleString(lang());
+    const open = el("button", { text: t("进入"), "data-room": String(r.id) });
     open.addEventListener("click", () => openRoom(r.id));
     list.append(
       el("li", {},
@@ -111,7 +112,7 @@ async function openRoom(id) {
       loadProducts();
       loadCoupons();
     },
-    onStatus: (s) => { $("ws-status").textContent = s === "open" ? "● 实时" : s === "fallback" ? "" : "○ 重连中"; },
+    onStatus: (s) => { $("ws-status").textContent = s === "open" ? t("● 实时") : s === "fallback" ? "" : t("○ 重连中"); },
   });
   clearInterval(statsTimer);
   // Stats are aggregates over the event log, not pushed events: refreshed on a slow timer.
@@ -157,8 +158,8 @@ $("copy-push").addEventListener("click", async () => {
     input.select();
     document.execCommand("copy");
   }
-  $("copy-push").textContent = "已复制";
-  setTimeout(() => { $("copy-push").textContent = "复制"; }, 1500);
+  $("copy-push").textContent = t("已复制");
+  setTimeout(() => { $("copy-push").textContent = t("复制"); }, 1500);
 });
 
 $("cover-form").addEventListener("submit", async (event) => {
@@ -170,7 +171,7 @@ $("cover-form").addEventListener("submit", async (event) => {
     body,
   });
   const data = await response.json().catch(() => ({}));
-  $("cover-error").textContent = response.ok ? "封面已更新" : (data.fields && data.fields.cover ? data.fields.cover.join("，") : data.message || "上传失败");
+  $("cover-error").textContent = response.ok ? t("封面已更新") : (data.fields && data.fields.cover ? data.fields.cover.join(t("，")) : data.message || t("上传失败"));
 });
 
 $("go-live").addEventListener("click", async () => {
@@ -178,7 +179,7 @@ $("go-live").addEventListener("click", async () => {
   renderRoomHeader();
 });
 $("end-live").addEventListener("click", async () => {
-  if (!confirm("确定结束直播？")) return;
+  if (!confirm(t("确定结束直播？"))) return;
   room = await call(`/api/v1/rooms/${room.id}/end`, { method: "POST" });
   renderRoomHeader();
 });
@@ -198,7 +199,7 @@ async function loadProducts() {
   const items = await call(`/api/v1/rooms/${room.id}/products`);
   $("products").replaceChildren(...items.map((item) => {
     const pin = el("button", {
-      text: item.is_pinned ? "取消讲解" : "讲解",
+      text: item.is_pinned ? t("取消讲解") : t("讲解"),
       class: item.is_pinned ? "ghost" : "",
       "data-pin": String(item.product),
     });
@@ -211,7 +212,7 @@ async function loadProducts() {
       }
     });
     return el("li", { class: item.is_pinned ? "pinned" : "" },
-      el("span", { class: "grow", text: `${item.is_pinned ? "【讲解中】" : ""}${item.name}` }),
+      el("span", { class: "grow", text: `${item.is_pinned ? t("【讲解中】") : ""}${item.name}` }),
       el("span", { class: "muted", text: money(item.price) }),
       pin);
   }));
@@ -250,15 +251,15 @@ async function loadCoupons() {
 
 function renderCoupons() {
   $("coupons").replaceChildren(...[...coupons.values()].map((c) => {
-    const release = el("button", { text: c.released_at ? "已发放" : "发放", disabled: !!c.released_at, "data-release": String(c.id) });
+    const release = el("button", { text: c.released_at ? t("已发放") : t("发放"), disabled: !!c.released_at, "data-release": String(c.id) });
     release.addEventListener("click", async () => {
       release.disabled = true;
       await call(`/api/v1/coupons/${c.id}/release`, { method: "POST" });
       loadCoupons();
     });
     return el("li", {},
-      el("span", { class: "grow", text: `${c.name}（${couponLabel(c)}）` }),
-      el("span", { class: "muted", "data-remaining": String(c.id), text: `剩余 ${c.remaining}/${c.stock}` }),
+      el("span", { class: "grow", text: fmt(t("{name}（{label}）"), { name: c.name, label: couponLabel(c) }) }),
+      el("span", { class: "muted", "data-remaining": String(c.id), text: fmt(t("剩余 {left}/{stock}"), { left: c.remaining, stock: c.stock }) }),
       release);
   }));
 }
@@ -288,15 +289,17 @@ $("draw-form").addEventListener("submit", async (event) => {
 async function loadDraws() {
   const draws = await call(`/api/v1/rooms/${room.id}/draws`);
   $("draws").replaceChildren(...draws.map((d) => {
-    const names = d.winners.map((w) => w.nickname || `#${w.contact_id}`).join("、");
-    const text = d.ran_at ? `${d.prize}：${names || "无人符合条件"}（${d.candidates} 人参与）` : `${d.prize}：未开奖`;
+    const names = d.winners.map((w) => w.nickname || `#${w.contact_id}`).join(t("、"));
+    const text = d.ran_at
+      ? fmt(t("{prize}：{winners}（{n} 人参与）"), { prize: d.prize, winners: names || t("无人符合条件"), n: d.candidates })
+      : fmt(t("{prize}：未开奖"), { prize: d.prize });
     return el("li", {}, el("span", { class: "grow", text }));
   }));
 }
 
 const STAT_LABELS = [
-  ["online", "在线"], ["peak_online", "峰值"], ["unique_viewers", "观看人数"], ["avg_watch_seconds", "人均时长(秒)"],
-  ["likes", "点赞"], ["chats", "评论"], ["claims", "领券"], ["new_leads", "新线索"],
+  ["online", t("在线")], ["peak_online", t("峰值")], ["unique_viewers", t("观看人数")], ["avg_watch_seconds", t("人均时长(秒)")],
+  ["likes", t("点赞")], ["chats", t("评论")], ["claims", t("领券")], ["new_leads", t("新线索")],
 ];
 
 async function loadStats() {
@@ -316,7 +319,7 @@ function drawChart(series) {
   if (series.length < 2) {
     ctx.fillStyle = "#999";
     ctx.font = "14px sans-serif";
-    ctx.fillText("开播后显示在线人数趋势", 10, 80);
+    ctx.fillText(t("开播后显示在线人数趋势"), 10, 80);
     return;
   }
   const max = Math.max(1, ...series.map((p) => p.online));
@@ -328,19 +331,19 @@ function drawChart(series) {
   });
   ctx.stroke();
   ctx.fillStyle = "#666";
-  ctx.fillText(`峰值 ${max}`, 8, 14);
+  ctx.fillText(fmt(t("峰值 {n}"), { n: max }), 8, 14);
 }
 
 function addChat(event) {
   const item = el("li", { "data-message": String(event.id || "") },
-    el("b", { text: event.nickname || "观众" }), el("span", { class: "grow", text: event.text || "" }));
+    el("b", { text: event.nickname || t("观众") }), el("span", { class: "grow", text: event.text || "" }));
   if (event.contact_id && event.id) {
     // Moderation goes through the hub's API (audited); the socket only carries chat.
-    const mute = el("button", { text: "禁言10分钟" });
+    const mute = el("button", { text: t("禁言10分钟") });
     mute.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/moderation`, {
       method: "POST", body: { action: "mute", contact: event.contact_id, minutes: 10 },
     }).then(() => { mute.disabled = true; }));
-    const del = el("button", { text: "删除" });
+    const del = el("button", { text: t("删除") });
     del.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/chat/${event.id}/delete`, { method: "POST" })
       .then(() => item.remove()));
     item.append(mute, del);

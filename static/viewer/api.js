@@ -1,6 +1,8 @@
 // Shared by the viewer pages and the host console: JSON API calls with a token, and the
 // room event stream (static/shared/ws.js from the real-time hub).
 
+import { t, fmt } from "../shared/i18n.js";
+
 export async function api(path, { token, method = "GET", body, raw = false } = {}) {
   const headers = { Accept: "application/json" };
   if (token) headers.Authorization = `Token ${token}`;
@@ -68,7 +70,8 @@ export function money(value) {
 }
 
 export function couponLabel(c) {
-  if (c.kind === "discount") return `${Number(c.amount)}折`;
-  if (c.kind === "threshold") return `满${Number(c.threshold)}减${Number(c.amount)}`;
-  return `无门槛减${Number(c.amount)}`;
+  // "8折" means paying 80%: English says "20% off", so both numbers are on offer.
+  if (c.kind === "discount") return fmt(t("{n}折"), { n: Number(c.amount), off: Math.round((10 - Number(c.amount)) * 10) });
+  if (c.kind === "threshold") return fmt(t("满{threshold}减{amount}"), { threshold: Number(c.threshold), amount: Number(c.amount) });
+  return fmt(t("无门槛减{amount}"), { amount: Number(c.amount) });
 }

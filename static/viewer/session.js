@@ -1,5 +1,6 @@
 import { api } from "/static/viewer/api.js";
 import { inWeChat, startWeChatLogin, takeWeChatCode } from "/static/viewer/wechat.js";
+import { t, fmt } from "../shared/i18n.js";
 
 // A viewer session per organisation, kept across reloads: inside WeChat's browser through
 // WeChat OAuth (wechat.js), elsewhere as a guest (same guest id → same contact). The invite
@@ -13,7 +14,7 @@ export async function viewerSession(org, roomId) {
     return new Promise(() => {}); // the browser is leaving for WeChat's authorize page
   }
   const guestId = (saved && saved.guest_id) || undefined;
-  const nickname = (saved && saved.nickname) || `观众${Math.floor(1000 + Math.random() * 9000)}`;
+  const nickname = (saved && saved.nickname) || fmt(t("观众{n}"), { n: Math.floor(1000 + Math.random() * 9000) });
   const body = wechat ? { org, ...wechat } : { org, guest_name: nickname };
   if (roomId) body.room = roomId;
   if (guestId) body.guest_id = guestId;

@@ -1,12 +1,13 @@
 import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
 import { viewerSession } from "/static/viewer/session.js";
+import { t, tn, fmt } from "../shared/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("viewer");
 const roomId = Number(root.dataset.room);
 const mode = root.dataset.mode; // live | replay | clip
 const clipId = root.dataset.clip ? Number(root.dataset.clip) : null;
-const STATUS = { scheduled: "预告", live: "直播中", ended: "已结束" };
+const STATUS = { scheduled: t("预告"), live: t("直播中"), ended: t("已结束") };
 
 let session = null;
 let state = null;
@@ -70,7 +71,7 @@ function renderHeader() {
   const r = state.room;
   $("status").textContent = STATUS[r.status] || r.status;
   $("status").className = `badge ${r.status}`;
-  $("followers").textContent = `${r.streamer.followers} 粉丝`;
+  $("followers").textContent = fmt(tn("{n} 粉丝", "{n} 粉丝", r.streamer.followers), { n: r.streamer.followers });
   const warm = r.status === "scheduled";
   $("warmup").hidden = !warm;
   if (warm) {
@@ -78,7 +79,7 @@ function renderHeader() {
     const tick = () => {
       const s = Math.max(0, Math.floor((start - Date.now()) / 1000));
       const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-      $("countdown").textContent = s > 0 ? `距开播 ${h}小时${m}分${sec}秒` : "即将开播";
+      $("countdown").textContent = s > 0 ? fmt(t("距开播 {h}小时{m}分{s}秒"), { h, m, s: sec }) : t("即将开播");
     };
     tick();
     clearInterval(renderHeader.timer);
@@ -87,19 +88,19 @@ function renderHeader() {
 }
 
 function productItem(card, { highlight = false } = {}) {
-  const buy = el("button", { text: "去购买", "data-buy": String(card.id) });
+  const buy = el("button", { text: t("去购买"), "data-buy": String(card.id) });
   buy.addEventListener("click", async () => {
     const body = { room: roomId };
     if (card.clip || clipId) body.clip = card.clip || clipId;
     try {
       const link = await call(`/api/v1/products/${card.id}/click`, { method: "POST", body });
       if (link.link_url) window.open(link.link_url, "_blank", "noopener");
-      else if (link.mp_path) toast(`小程序路径：${link.mp_path}`);
+      else if (link.mp_path) toast(fmt(t("小程序路径：{path}"), { path: link.mp_path }));
     } catch (error) { toast(error.message); }
   });
   return el("li", { class: `product${highlight ? " highlight" : ""}`, "data-product": String(card.id) },
     el("div", { class: "grow" },
-      el("b", { text: `${card.pinned || highlight ? "讲解中 · " : ""}${card.name}` }),
+      el("b", { text: `${card.pinned || highlight ? t("讲解中 · ") : ""}${card.name}` }),
       el("span", { class: "price", text: money(card.price) }),
       card.original_price ? el("s", { class: "muted", text: money(card.original_price) }) : ""),
     buy);
@@ -118,16 +119,16 @@ function renderProducts() {
 
 function couponItem(c) {
   const code = claimed.get(c.id);
-  let label = "立即领取";
-  if (code) label = "已领取";
-  else if (c.remaining <= 0) label = "已抢光";
+  let label = t("立即领取");
+  if (code) label = t("已领取");
+  else if (c.remaining <= 0) label = t("已抢光");
   const button = el("button", { text: label, disabled: !!code || c.remaining <= 0, "data-claim": String(c.id) });
   button.addEventListener("click", () => claim(c.id));
   return el("li", { class: "coupon", "data-coupon": String(c.id) },
     el("div", { class: "grow" },
       el("b", { text: couponLabel(c) }),
       el("span", { text: c.name }),
-      el("span", { class: "muted", "data-left": String(c.id), text: code ? `核销码 ${code}` : `剩余 ${Math.max(c.remaining, 0)} 张` })),
+      el("span", { class: "muted", "data-left": String(c.id), text: code ? fmt(t("核销码 {code}"), { code }) : fmt(t("剩余 {n} 张"), { n: Math.max(c.remaining, 0) }) })),
     button);
 }
 
@@ -146,13 +147,13 @@ async function claim(couponId) {
     claimed.set(couponId, receipt.code);
     const c = coupons.get(couponId);
     if (c) c.remaining = receipt.remaining;
-    toast("领取成功！可在“我的优惠券”查看");
+    toast(t("领取成功！可在“我的优惠券”查看"));
   } catch (error) {
     const c = coupons.get(couponId);
-    if (error.code === "sold_out") { if (c) c.remaining = 0; toast("手慢了，优惠券已抢光"); }
-    else if (error.code === "limit_reached") { toast("您已领过该券，每人限领已满"); claimed.set(couponId, claimed.get(couponId) || "已领"); }
-    else if (error.code === "coupon_not_released") toast("优惠券还未发放");
-    else toast(error.message || "领取失败，请重试");
+    if (error.code === "sold_out") { if (c) c.remaining = 0; toast(t("手慢了，优惠券已抢光")); }
+    else if (error.code === "limit_reached") { toast(t("您已领过该券，每人限领已满")); claimed.set(couponId, claimed.get(couponId) || t("已领")); }
+    else if (error.code === "coupon_not_released") toast(t("优惠券还未发放"));
+    else toast(error.message || t("领取失败，请重试"));
   }
   renderCoupons();
 }
@@ -165,7 +166,7 @@ function popCoupon(c) {
 
 function addChat(event) {
   const list = $("chat");
-  list.append(el("li", {}, el("b", { text: `${event.nickname || "观众"}：` }), el("span", { text: event.text || "" })));
+  list.append(el("li", {}, el("b", { text: fmt(t("{name}："), { name: event.nickname || t("观众") }) }), el("span", { text: event.text || "" })));
   while (list.children.length > 100) list.firstChild.remove();
   list.scrollTop = list.scrollHeight;
 }
@@ -195,7 +196,7 @@ function applyHubState(hub) {
   renderProducts();
   renderCoupons();
   if (Array.isArray(hub.chat)) { $("chat").replaceChildren(); hub.chat.forEach(addChat); }
-  if (hub.online !== undefined) $("online").textContent = `${hub.online} 人在看`;
+  if (hub.online !== undefined) $("online").textContent = fmt(t("{n} 人在看"), { n: hub.online });
   if (hub.likes !== undefined) { likes = hub.likes; $("likes").textContent = String(likes || ""); }
 }
 
@@ -226,8 +227,8 @@ function onEvent(event) {
     }
     case "draw.result": {
       const mine = event.winners.some((w) => w.contact_id === session.contact_id);
-      const names = event.winners.map((w) => w.nickname).join("、") || "暂无";
-      toast(mine ? `恭喜你中奖了！奖品：${event.prize || ""}` : `开奖啦：${names}`);
+      const names = event.winners.map((w) => w.nickname).join(t("、")) || t("暂无");
+      toast(mine ? fmt(t("恭喜你中奖了！奖品：{prize}"), { prize: event.prize || "" }) : fmt(t("开奖啦：{names}"), { names }));
       break;
     }
     case "room.status":
@@ -238,7 +239,7 @@ function onEvent(event) {
       break;
     case "chat": addChat(event); break;
     case "like": likes = Math.max(likes, event.count || 0); $("likes").textContent = String(likes || ""); break;
-    case "online": $("online").textContent = `${event.count ?? 0} 人在看`; break;
+    case "online": $("online").textContent = fmt(t("{n} 人在看"), { n: event.count ?? 0 }); break;
     default: break;
   }
 }
@@ -249,22 +250,22 @@ async function loadReplay() {
   try {
     replay = await api(`/api/v1/rooms/${roomId}/replay`);
   } catch {
-    toast("直播已结束，回放生成中");
+    toast(t("直播已结束，回放生成中"));
     return;
   }
   $("clips-tab-button").hidden = false;
   $("clips").replaceChildren(...replay.clips.map((clip) =>
     el("li", { class: "product" },
       el("div", { class: "grow" }, el("b", { text: clip.product.name }),
-        el("span", { class: "muted", text: `${fmt(clip.start_s)} – ${fmt(clip.end_s)}` })),
-      el("a", { class: "pill", href: `/live/${roomId}/clips/${clip.id}/`, text: "看讲解" }))));
+        el("span", { class: "muted", text: `${clock(clip.start_s)} – ${clock(clip.end_s)}` })),
+      el("a", { class: "pill", href: `/live/${roomId}/clips/${clip.id}/`, text: t("看讲解") }))));
   const clip = clipId ? replay.clips.find((c) => c.id === clipId) : null;
   whenHls(() => play(replay.url, clip ? { start: clip.start_s, end: clip.end_s } : {}));
   if (clip) renderPinned({ ...clip.product, clip: clip.id });
   call(`/api/v1/rooms/${roomId}/replay/watch`, { method: "POST", body: clipId ? { clip: clipId } : {} }).catch(() => {});
 }
 
-function fmt(s) {
+function clock(s) {
   const m = Math.floor(s / 60);
   return `${m}:${String(s % 60).padStart(2, "0")}`;
 }
@@ -293,14 +294,14 @@ $("follow").addEventListener("click", async () => {
   const following = $("follow").dataset.following === "1";
   const data = await call(`/api/v1/streamers/${state.room.streamer.id}/follow`, { method: following ? "DELETE" : "POST" });
   $("follow").dataset.following = data.following ? "1" : "0";
-  $("follow").textContent = data.following ? "已关注" : "关注";
-  $("followers").textContent = `${data.followers} 粉丝`;
+  $("follow").textContent = data.following ? t("已关注") : t("关注");
+  $("followers").textContent = fmt(tn("{n} 粉丝", "{n} 粉丝", data.followers), { n: data.followers });
 });
 
 $("reserve").addEventListener("click", async () => {
   try {
     await call(`/api/v1/rooms/${roomId}/reserve`, { method: "POST" });
-    $("reserve").textContent = "已预约，开播前提醒你";
+    $("reserve").textContent = t("已预约，开播前提醒你");
     $("reserve").disabled = true;
   } catch (error) { toast(error.message); }
 });
@@ -308,7 +309,7 @@ $("reserve").addEventListener("click", async () => {
 $("share").addEventListener("click", async () => {
   const query = clipId ? `?clip=${clipId}` : "";
   const response = await call(`/api/v1/rooms/${roomId}/invite-poster${query}`, { raw: true });
-  if (!response.ok) { toast("海报生成失败"); return; }
+  if (!response.ok) { toast(t("海报生成失败")); return; }
   const blob = await response.blob();
   $("poster-img").src = URL.createObjectURL(blob);
   $("poster").hidden = false;
@@ -338,4 +339,4 @@ async function main() {
   root.dataset.ready = "1";
 }
 
-main().catch((error) => toast(error.message || "加载失败"));
+main().catch((error) => toast(error.message || t("加载失败")));

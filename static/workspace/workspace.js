@@ -1,22 +1,24 @@
 // Sales workspace (销售工作台): lead pool, lead detail, segment builder, score distribution,
 // tasks, real-time hot-lead notifications. User text is only ever set with textContent.
 
+import { t, tn, fmt, lang } from "../shared/i18n.js";
+
 const $ = (sel, root = document) => root.querySelector(sel);
 const TOKEN_KEY = "qm.staff.token";
 const state = { token: sessionStorage.getItem(TOKEN_KEY), page: 1, filters: {}, me: null, current: null };
 
 const LABELS = {
-  gender: { female: "女", male: "男", unknown: "未知" },
-  status: { new: "新线索", contacted: "已联系", qualified: "已确认", won: "已成交", lost: "已流失" },
-  income_level: { low: "低", mid: "中", high: "高", "": "未知" },
-  lifecycle: { prospect: "潜在客户", new_customer: "新客户", active: "活跃客户", at_risk: "流失风险", lapsed: "已流失客户" },
-  purpose: { sms_marketing: "短信营销", wechat_marketing: "微信营销", profiling: "画像与评分", wechat_service: "微信服务通知" },
+  gender: { female: t("女"), male: t("男"), unknown: t("未知") },
+  status: { new: t("新线索"), contacted: t("已联系"), qualified: t("已确认"), won: t("已成交"), lost: t("已流失") },
+  income_level: { low: t("低"), mid: t("中"), high: t("高"), "": t("未知") },
+  lifecycle: { prospect: t("潜在客户"), new_customer: t("新客户"), active: t("活跃客户"), at_risk: t("流失风险"), lapsed: t("已流失客户") },
+  purpose: { sms_marketing: t("短信营销"), wechat_marketing: t("微信营销"), profiling: t("画像与评分"), wechat_service: t("微信服务通知") },
   event: {
-    "room.reserve": "预约直播", "room.join": "进入直播间", "room.leave": "离开直播间", chat: "发言", like: "点赞",
-    follow: "关注主播", "product.click": "点击商品", "coupon.claim": "领取优惠券", "coupon.redeem": "核销优惠券",
-    order: "下单", share: "分享", "invite.accepted": "邀请成功", "replay.watch": "观看回放", "oa.subscribe": "关注公众号",
-    "oa.unsubscribe": "取关公众号", "message.delivered": "消息送达", "message.clicked": "点击消息", "form.submit": "提交表单",
-    note: "备注", score: "评分变化", "consent.grant": "同意", "consent.withdraw": "撤回同意",
+    "room.reserve": t("预约直播"), "room.join": t("进入直播间"), "room.leave": t("离开直播间"), chat: t("发言"), like: t("点赞"),
+    follow: t("关注主播"), "product.click": t("点击商品"), "coupon.claim": t("领取优惠券"), "coupon.redeem": t("核销优惠券"),
+    order: t("下单"), share: t("分享"), "invite.accepted": t("邀请成功"), "replay.watch": t("观看回放"), "oa.subscribe": t("关注公众号"),
+    "oa.unsubscribe": t("取关公众号"), "message.delivered": t("消息送达"), "message.clicked": t("点击消息"), "form.submit": t("提交表单"),
+    note: t("备注"), score: t("评分变化"), "consent.grant": t("同意"), "consent.withdraw": t("撤回同意"),
   },
 };
 
@@ -36,7 +38,7 @@ async function api(path, { method = "GET", body, raw = false } = {}) {
   const headers = { Authorization: `Token ${state.token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(`/api/v1/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  if (res.status === 401) { logout(); throw new Error("登录已过期"); }
+  if (res.status === 401) { logout(); throw new Error(t("登录已过期")); }
   if (raw) return res;
   const data = res.status === 204 ? null : await res.json();
   if (!res.ok) { const err = new Error(data?.message || `HTTP ${res.status}`); err.data = data; throw err; }
@@ -54,7 +56,7 @@ function toast(text) {
 function fmtTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  return d.toLocaleString("zh-CN", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  return d.toLocaleString(lang(), { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
 }
 
 // --- login --------------------------------------------------------------------------------
@@ -74,7 +76,7 @@ $("#login-form").addEventListener("submit", async (e) => {
     body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
   });
   const data = await res.json();
-  if (!res.ok) { $("#login-error").textContent = data.message || "登录失败"; return; }
+  if (!res.ok) { $("#login-error").textContent = data.message || t("登录失败"); return; }
   state.token = data.token;
   sessionStorage.setItem(TOKEN_KEY, data.token);
   start();
@@ -115,18 +117,18 @@ async function loadLeads() {
   for (const lead of data.results) {
     const row = el("tr", { onclick: () => openLead(lead.id) },
       el("td", {}, el("strong", { text: lead.nickname || `#${lead.id}` }), el("br"),
-        el("small", { text: [LABELS.gender[lead.gender], lead.age ? `${lead.age}岁` : "", lead.phone].filter(Boolean).join(" · ") })),
+        el("small", { text: [LABELS.gender[lead.gender], lead.age ? fmt(t("{n}岁"), { n: lead.age }) : "", lead.phone].filter(Boolean).join(" · ") })),
       el("td", { class: "num", text: lead.score ?? "—" }),
       el("td", {}, el("span", { class: `grade g-${lead.grade || "none"}`, text: lead.grade || "—" })),
       el("td", { class: "wide", text: lead.city }),
-      el("td", { class: "wide", text: lead.owner_name || "公海" }),
+      el("td", { class: "wide", text: lead.owner_name || t("公海") }),
       el("td", { text: LABELS.status[lead.status] || lead.status }),
     );
     if (state.current === lead.id) row.classList.add("sel");
     body.append(row);
   }
   const pages = Math.max(1, Math.ceil(data.count / 30));
-  $("#page-info").textContent = `${state.page} / ${pages} · 共 ${data.count} 条`;
+  $("#page-info").textContent = fmt(t("{page} / {pages} · 共 {n} 条"), { page: state.page, pages, n: data.count });
   $("#prev").disabled = state.page <= 1;
   $("#next").disabled = state.page >= pages;
 }
@@ -144,12 +146,12 @@ $("#export").addEventListener("click", async (e) => {
   const params = query();
   params.delete("page"); params.delete("page_size");
   const res = await api(`leads/export?${params}`, { raw: true });
-  if (!res.ok) { toast("导出失败"); return; }
+  if (!res.ok) { toast(t("导出失败")); return; }
   const url = URL.createObjectURL(await res.blob());
   const a = el("a", { href: url, download: "leads.csv" });
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
-  toast("已导出（手机号按权限脱敏，导出已记录审计）");
+  toast(t("已导出（手机号按权限脱敏，导出已记录审计）"));
 });
 
 // --- lead detail --------------------------------------------------------------------------
@@ -164,10 +166,10 @@ async function openLead(id) {
   d.append(
     el("button", { class: "close", text: "×", onclick: () => { d.hidden = true; state.current = null; } }),
     el("h2", { text: lead.nickname || `#${lead.id}` },
-      el("span", { class: `grade g-${lead.grade || "none"}`, text: lead.grade || "未评分" })),
+      el("span", { class: `grade g-${lead.grade || "none"}`, text: lead.grade || t("未评分") })),
     el("p", { class: "facts", text: [
-      LABELS.gender[lead.gender], lead.age ? `${lead.age}岁` : "", [lead.province, lead.city].filter(Boolean).join(" "),
-      `收入${LABELS.income_level[lead.income_level] ?? ""}`, lead.phone ? `手机 ${lead.phone}` : "",
+      LABELS.gender[lead.gender], lead.age ? fmt(t("{n}岁"), { n: lead.age }) : "", [lead.province, lead.city].filter(Boolean).join(" "),
+      fmt(t("收入{level}"), { level: LABELS.income_level[lead.income_level] ?? "" }), lead.phone ? fmt(t("手机 {phone}"), { phone: lead.phone }) : "",
       LABELS.lifecycle[lead.lifecycle], lead.rfm ? `RFM ${lead.rfm}` : "",
     ].filter(Boolean).join(" · ") }),
   );
@@ -177,24 +179,24 @@ async function openLead(id) {
   const sum = lead.score_breakdown.reduce((s, r) => s + r.points, 0);
   const breakdown = el("table", { class: "breakdown" },
     ...lead.score_breakdown.map((r) => el("tr", {}, el("td", { text: r.name }), el("td", { class: "num", text: (r.points > 0 ? "+" : "") + r.points }))),
-    el("tr", { class: "total" }, el("td", { text: "合计" }), el("td", { class: "num", text: lead.score ?? "—" })));
-  d.append(el("h3", { text: `评分 ${lead.score ?? "—"}` }), lead.score === null
-    ? el("p", { class: "hint", text: "此人已拒绝画像与评分，不计分、不做个性化营销。" })
+    el("tr", { class: "total" }, el("td", { text: t("合计") }), el("td", { class: "num", text: lead.score ?? "—" })));
+  d.append(el("h3", { text: fmt(t("评分 {score}"), { score: lead.score ?? "—" }) }), lead.score === null
+    ? el("p", { class: "hint", text: t("此人已拒绝画像与评分，不计分、不做个性化营销。") })
     : breakdown);
-  if (lead.score !== null && sum !== lead.score) d.append(el("p", { class: "err", text: "明细与评分不一致" }));
+  if (lead.score !== null && sum !== lead.score) d.append(el("p", { class: "err", text: t("明细与评分不一致") }));
 
   // Workflow: owner, status, note, task.
   const statusSel = el("select", {}, ...Object.entries(LABELS.status).map(([v, t]) => {
     const o = el("option", { value: v, text: t }); if (v === lead.status) o.selected = true; return o; }));
   statusSel.addEventListener("change", () => patchLead(id, { status: statusSel.value }));
-  const claim = el("button", { text: lead.owner === state.me?.user_id ? "退回公海" : "分配给我",
+  const claim = el("button", { text: lead.owner === state.me?.user_id ? t("退回公海") : t("分配给我"),
     onclick: () => patchLead(id, { owner: lead.owner === state.me?.user_id ? null : state.me?.user_id }) });
-  const rr = el("button", { text: "轮询分配", onclick: async () => {
+  const rr = el("button", { text: t("轮询分配"), onclick: async () => {
     await api("leads/assign", { method: "POST", body: { leads: [id], mode: "round_robin" } }); openLead(id); loadLeads(); } });
-  d.append(el("h3", { text: "跟进" }), el("p", { class: "row" },
-    el("span", { text: `负责人：${lead.owner_name || "公海"}` }), claim, rr, statusSel));
+  d.append(el("h3", { text: t("跟进") }), el("p", { class: "row" },
+    el("span", { text: fmt(t("负责人：{owner}"), { owner: lead.owner_name || t("公海") }) }), claim, rr, statusSel));
 
-  const noteForm = el("form", { class: "inline" }, el("input", { name: "body", required: "", placeholder: "添加备注" }), el("button", { text: "保存" }));
+  const noteForm = el("form", { class: "inline" }, el("input", { name: "body", required: "", placeholder: t("添加备注") }), el("button", { text: t("保存") }));
   noteForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     await api(`leads/${id}/notes`, { method: "POST", body: { body: noteForm.body.value } });
@@ -202,9 +204,9 @@ async function openLead(id) {
   });
   const due = new Date(Date.now() + 86400000);
   const taskForm = el("form", { class: "inline" },
-    el("input", { name: "title", required: "", placeholder: "跟进任务" }),
+    el("input", { name: "title", required: "", placeholder: t("跟进任务") }),
     el("input", { name: "due", type: "datetime-local", value: new Date(due - due.getTimezoneOffset() * 60000).toISOString().slice(0, 16) }),
-    el("button", { text: "创建" }));
+    el("button", { text: t("创建") }));
   taskForm.addEventListener("submit", async (e) => {
     e.preventDefault();
     await api(`leads/${id}/tasks`, { method: "POST", body: { title: taskForm.title.value, due_at: new Date(taskForm.due.value).toISOString() } });
@@ -216,36 +218,42 @@ async function openLead(id) {
   }
 
   // Consent state.
-  d.append(el("h3", { text: "授权状态" }), el("ul", { class: "consents" }, ...Object.entries(lead.consents).map(([p, c]) =>
+  d.append(el("h3", { text: t("授权状态") }), el("ul", { class: "consents" }, ...Object.entries(lead.consents).map(([p, c]) =>
     el("li", {}, el("span", { class: c.granted ? "ok" : "no", text: c.granted ? "✓" : "✗" }),
       el("span", { text: ` ${LABELS.purpose[p] || p}` }), el("small", { text: c.source ? ` · ${c.source}` : "" })))));
 
   // Timeline.
-  d.append(el("h3", { text: "时间线" }), el("ol", { class: "timeline" }, ...lead.timeline.map((item) => {
+  d.append(el("h3", { text: t("时间线") }), el("ol", { class: "timeline" }, ...lead.timeline.map((item) => {
     let text = LABELS.event[item.type] || item.type;
-    if (item.kind === "note") text += `：${item.body}（${item.author}）`;
-    else if (item.kind === "score") text += `：${item.old_score ?? "—"} → ${item.score ?? "—"}（${item.grade || "—"}）`;
-    else if (item.kind === "consent") text += `：${LABELS.purpose[item.purpose] || item.purpose} · ${item.source}`;
-    else if (item.props?.text) text += `：${item.props.text}`;
-    else if (item.props?.name) text += `：${item.props.name}`;
-    else if (item.value != null) text += `：${item.value}`;
+    if (item.kind === "note") text += fmt(t("：{body}（{author}）"), { body: item.body, author: item.author });
+    else if (item.kind === "score") text += fmt(t("：{old} → {score}（{grade}）"), { old: item.old_score ?? "—", score: item.score ?? "—", grade: item.grade || "—" });
+    else if (item.kind === "consent") text += fmt(t("：{detail}"), { detail: `${LABELS.purpose[item.purpose] || item.purpose} · ${item.source}` });
+    else if (item.props?.text) text += fmt(t("：{detail}"), { detail: item.props.text });
+    else if (item.props?.name) text += fmt(t("：{detail}"), { detail: item.props.name });
+    else if (item.value != null) text += fmt(t("：{detail}"), { detail: item.value });
     return el("li", {}, el("time", { text: fmtTime(item.at) }), el("span", { text: ` ${text}` }));
   })));
   for (const row of document.querySelectorAll("#lead-rows tr")) row.classList.remove("sel");
   d.scrollIntoView({ block: "nearest" });
 }
 
+// taskItem's parameter is named t: its texts are looked up here, outside its scope.
+const TASK_TEXT = {
+  due: t("截止 {due}"), done: t(" · 已完成"), lapsed: t(" · 已超时"), complete: t("完成"),
+  clicked: t("点击商品：{items}"), claimed: t("领券：{items}"), asked: t("提问：{items}"), listSep: t("、"),
+};
+
 function taskItem(t) {
   const li = el("li", { class: t.done_at ? "done" : t.lapsed_at ? "lapsed" : "" },
     el("span", { text: `${t.kind === "hot_lead" ? "🔥 " : ""}${t.title}` }),
-    el("small", { text: ` 截止 ${fmtTime(t.due_at)}${t.done_at ? " · 已完成" : t.lapsed_at ? " · 已超时" : ""}` }));
+    el("small", { text: ` ${fmt(TASK_TEXT.due, { due: fmtTime(t.due_at) })}${t.done_at ? TASK_TEXT.done : t.lapsed_at ? TASK_TEXT.lapsed : ""}` }));
   if (!t.done_at && !t.lapsed_at) {
-    li.append(el("button", { class: "link", text: "完成", onclick: async () => {
+    li.append(el("button", { class: "link", text: TASK_TEXT.complete, onclick: async () => {
       await api(`tasks/${t.id}/complete`, { method: "POST" }); li.classList.add("done"); } }));
   }
-  if (t.context?.products_clicked?.length) li.append(el("div", { class: "ctx", text: `点击商品：${t.context.products_clicked.join("、")}` }));
-  if (t.context?.coupons_claimed?.length) li.append(el("div", { class: "ctx", text: `领券：${t.context.coupons_claimed.join("、")}` }));
-  if (t.context?.questions?.length) li.append(el("div", { class: "ctx", text: `提问：${t.context.questions.join(" / ")}` }));
+  if (t.context?.products_clicked?.length) li.append(el("div", { class: "ctx", text: fmt(TASK_TEXT.clicked, { items: t.context.products_clicked.join(TASK_TEXT.listSep) }) }));
+  if (t.context?.coupons_claimed?.length) li.append(el("div", { class: "ctx", text: fmt(TASK_TEXT.claimed, { items: t.context.coupons_claimed.join(TASK_TEXT.listSep) }) }));
+  if (t.context?.questions?.length) li.append(el("div", { class: "ctx", text: fmt(TASK_TEXT.asked, { items: t.context.questions.join(" / ") }) }));
   li.addEventListener("dblclick", () => { showTab("leads"); openLead(t.contact); });
   return li;
 }
@@ -259,20 +267,20 @@ async function patchLead(id, body) {
 // --- segment builder ----------------------------------------------------------------------
 
 const ATTR_FIELDS = {
-  gender: { label: "性别", ops: ["eq", "ne"], values: LABELS.gender },
-  age: { label: "年龄", ops: ["between", "gte", "lte", "eq"], number: true },
-  city: { label: "城市", ops: ["in", "eq", "ne"] },
-  province: { label: "省份", ops: ["in", "eq"] },
-  income_level: { label: "收入", ops: ["eq", "in"], values: { low: "低", mid: "中", high: "高" } },
-  tags: { label: "标签", ops: ["contains"] },
-  score: { label: "评分", ops: ["gte", "lte", "between"], number: true },
-  grade: { label: "等级", ops: ["eq", "in"] },
-  status: { label: "状态", ops: ["eq", "in"], values: LABELS.status },
-  lifecycle: { label: "生命周期", ops: ["eq", "in"], values: LABELS.lifecycle },
-  "consent.sms_marketing": { label: "短信营销授权", ops: ["eq"], bool: true },
-  "consent.wechat_marketing": { label: "微信营销授权", ops: ["eq"], bool: true },
+  gender: { label: t("性别"), ops: ["eq", "ne"], values: LABELS.gender },
+  age: { label: t("年龄"), ops: ["between", "gte", "lte", "eq"], number: true },
+  city: { label: t("城市"), ops: ["in", "eq", "ne"] },
+  province: { label: t("省份"), ops: ["in", "eq"] },
+  income_level: { label: t("收入"), ops: ["eq", "in"], values: { low: t("低"), mid: t("中"), high: t("高") } },
+  tags: { label: t("标签"), ops: ["contains"] },
+  score: { label: t("评分"), ops: ["gte", "lte", "between"], number: true },
+  grade: { label: t("等级"), ops: ["eq", "in"] },
+  status: { label: t("状态"), ops: ["eq", "in"], values: LABELS.status },
+  lifecycle: { label: t("生命周期"), ops: ["eq", "in"], values: LABELS.lifecycle },
+  "consent.sms_marketing": { label: t("短信营销授权"), ops: ["eq"], bool: true },
+  "consent.wechat_marketing": { label: t("微信营销授权"), ops: ["eq"], bool: true },
 };
-const OPS = { eq: "等于", ne: "不等于", in: "属于", between: "介于", gte: "≥", lte: "≤", gt: ">", lt: "<", contains: "包含" };
+const OPS = { eq: t("等于"), ne: t("不等于"), in: t("属于"), between: t("介于"), gte: "≥", lte: "≤", gt: ">", lt: "<", contains: t("包含") };
 const EVENTS = ["room.leave", "room.join", "room.reserve", "coupon.claim", "coupon.redeem", "chat", "product.click", "order", "share", "follow"];
 
 function parseValue(field, op, raw) {
@@ -287,29 +295,29 @@ function parseValue(field, op, raw) {
 
 function segRow(kind) {
   const row = el("div", { class: "seg-row", "data-kind": kind });
-  const del = el("button", { type: "button", class: "link", text: "删除", onclick: () => { row.remove(); segChanged(); } });
+  const del = el("button", { type: "button", class: "link", text: t("删除"), onclick: () => { row.remove(); segChanged(); } });
   if (kind === "attr") {
     const field = el("select", { name: "field" }, ...Object.entries(ATTR_FIELDS).map(([k, v]) => el("option", { value: k, text: v.label })));
     const op = el("select", { name: "op" });
-    const value = el("input", { name: "value", placeholder: "值（多个用逗号分隔）" });
+    const value = el("input", { name: "value", placeholder: t("值（多个用逗号分隔）") });
     const fillOps = () => {
       op.replaceChildren(...ATTR_FIELDS[field.value].ops.map((o) => el("option", { value: o, text: OPS[o] })));
       const spec = ATTR_FIELDS[field.value];
-      value.placeholder = spec.bool ? "true / false" : spec.values ? Object.keys(spec.values).join(", ") : "值（多个用逗号分隔）";
+      value.placeholder = spec.bool ? "true / false" : spec.values ? Object.keys(spec.values).join(", ") : t("值（多个用逗号分隔）");
     };
     field.addEventListener("change", () => { fillOps(); segChanged(); });
     fillOps();
     row.append(field, op, value, del);
   } else {
     row.append(
-      el("label", { text: "近" }, el("input", { name: "window", type: "number", min: "1", value: "30", class: "short" })),
-      el("span", { text: "天" }),
+      el("label", { text: t("近") }, el("input", { name: "window", type: "number", min: "1", value: "30", class: "short" })),
+      el("span", { text: t("天") }),
       el("select", { name: "event" }, ...EVENTS.map((e) => el("option", { value: e, text: LABELS.event[e] }))),
-      el("select", { name: "agg" }, el("option", { value: "count", text: "次数" }), el("option", { value: "sum", text: "合计（时长秒/金额）" })),
+      el("select", { name: "agg" }, el("option", { value: "count", text: t("次数") }), el("option", { value: "sum", text: t("合计（时长秒/金额）") })),
       el("select", { name: "op" }, ...["gte", "lte", "eq", "lt", "gt"].map((o) => el("option", { value: o, text: OPS[o] }))),
       el("input", { name: "value", type: "number", value: "1", class: "short" }),
-      el("input", { name: "room", type: "number", placeholder: "直播间ID(可选)", class: "short" }),
-      el("label", {}, el("input", { name: "negate", type: "checkbox" }), el("span", { text: "取反" })),
+      el("input", { name: "room", type: "number", placeholder: t("直播间ID(可选)"), class: "short" }),
+      el("label", {}, el("input", { name: "negate", type: "checkbox" }), el("span", { text: t("取反") })),
       del,
     );
   }
@@ -358,7 +366,7 @@ $("#seg-save").addEventListener("submit", async (e) => {
   e.preventDefault();
   try {
     await api("segments", { method: "POST", body: { name: e.target.name.value, condition: segCondition() } });
-    toast("人群已保存");
+    toast(t("人群已保存"));
     e.target.reset();
     loadSegments();
   } catch (err) { toast(err.message); }
@@ -369,15 +377,15 @@ async function loadSegments() {
   const list = $("#seg-list");
   list.replaceChildren();
   const filter = $("#filter-segment");
-  filter.replaceChildren(el("option", { value: "", text: "全部人群" }));
+  filter.replaceChildren(el("option", { value: "", text: t("全部人群") }));
   for (const s of segments) {
     const count = el("strong", { text: "…" });
     list.append(el("li", {}, el("span", { text: s.name }), el("span", { text: " · " }), count,
-      el("button", { class: "link", text: "查看线索", onclick: () => {
+      el("button", { class: "link", text: t("查看线索"), onclick: () => {
         $("#filter-segment").value = String(s.id);
         state.filters = { ...state.filters, segment: String(s.id) }; state.page = 1; showTab("leads"); loadLeads(); } })));
     filter.append(el("option", { value: String(s.id), text: s.name }));
-    api(`segments/${s.id}/preview`).then((p) => { count.textContent = `${p.count} 人`; }).catch(() => { count.textContent = "?"; });
+    api(`segments/${s.id}/preview`).then((p) => { count.textContent = fmt(tn("{n} 人", "{n} 人", p.count), { n: p.count }); }).catch(() => { count.textContent = "?"; });
   }
 }
 
@@ -395,7 +403,7 @@ async function loadStats() {
   const bars = stats.histogram;
   const W = 640, H = 240, pad = 30;
   const max = Math.max(1, ...bars.map((b) => b.count));
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "评分分布" });
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": t("评分分布") });
   const bw = bars.length ? (W - pad * 2) / bars.length : 0;
   bars.forEach((b, i) => {
     const h = ((H - pad * 2) * b.count) / max;
@@ -411,7 +419,7 @@ async function loadStats() {
   chart.append(svg("line", { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, class: "axis" }));
   $("#chart").replaceChildren(chart);
   $("#grade-counts").replaceChildren(...Object.entries(stats.grades).map(([g, n]) =>
-    el("span", { class: `grade g-${g === "-" ? "none" : g}`, text: `${g === "-" ? "未评分" : g} ${n}` })));
+    el("span", { class: `grade g-${g === "-" ? "none" : g}`, text: `${g === "-" ? t("未评分") : g} ${n}` })));
   $("#rule-rows").replaceChildren(...rules.map((r) => el("tr", {},
     el("td", { text: r.name }), el("td", { class: "num", text: (r.points > 0 ? "+" : "") + r.points }),
     el("td", {}, el("code", { text: JSON.stringify(r.condition) })))));
@@ -419,16 +427,16 @@ async function loadStats() {
 }
 
 $("#rescore").addEventListener("click", async () => {
-  $("#rescore-state").textContent = "评分中…";
+  $("#rescore-state").textContent = t("评分中…");
   const result = await api("leads/rescore", { method: "POST" });
   if (result.state === "done") {
-    $("#rescore-state").textContent = `完成：${result.contacts} 条线索，${result.changed} 条变化，用时 ${result.seconds.toFixed(2)} 秒`;
+    $("#rescore-state").textContent = fmt(t("完成：{contacts} 条线索，{changed} 条变化，用时 {seconds} 秒"), { contacts: result.contacts, changed: result.changed, seconds: result.seconds.toLocaleString(lang(), { minimumFractionDigits: 2, maximumFractionDigits: 2 }) });
     loadStats();
     return;
   }
   const poll = setInterval(async () => {
     const p = await api("leads/rescore");
-    $("#rescore-state").textContent = `进度 ${p.done} / ${p.total}`;
+    $("#rescore-state").textContent = fmt(t("进度 {done} / {total}"), { done: p.done, total: p.total });
     if (p.state === "done") { clearInterval(poll); loadStats(); }
   }, 1000);
 });
@@ -438,7 +446,7 @@ $("#rescore").addEventListener("click", async () => {
 async function loadTasks() {
   const data = await api("tasks");
   $("#task-list").replaceChildren(...data.results.map(taskItem));
-  if (!data.results.length) $("#task-list").append(el("li", { class: "hint", text: "暂无待办" }));
+  if (!data.results.length) $("#task-list").append(el("li", { class: "hint", text: t("暂无待办") }));
 }
 
 let seenNotifications = null;
@@ -454,7 +462,7 @@ async function loadNotifications() {
   const panel = $("#notifications");
   panel.replaceChildren(...items.map((n) => el("div", { class: n.read_at ? "n read" : "n" },
     el("strong", { text: n.title }), el("small", { text: ` ${fmtTime(n.created_at)}` }),
-    el("button", { class: "link", text: "查看", onclick: async () => {
+    el("button", { class: "link", text: t("查看"), onclick: async () => {
       await api(`notifications/${n.id}/read`, { method: "POST" });
       panel.hidden = true; showTab("leads"); if (n.data.contact) openLead(n.data.contact); loadNotifications(); } }))));
 }
