@@ -1,5 +1,5 @@
 import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
-import { t, fmt, lang } from "../shared/i18n.js";
+import { t, pt, fmt, lang } from "../shared/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUS = { scheduled: t("预告"), live: t("直播中"), ended: t("已结束") };
@@ -299,7 +299,7 @@ async function loadDraws() {
 
 const STAT_LABELS = [
   ["online", t("在线")], ["peak_online", t("峰值")], ["unique_viewers", t("观看人数")], ["avg_watch_seconds", t("人均时长(秒)")],
-  ["likes", t("点赞")], ["chats", t("评论")], ["claims", t("领券")], ["new_leads", t("新线索")],
+  ["likes", pt("room stats", "点赞")], ["chats", t("评论")], ["claims", t("领券")], ["new_leads", pt("room stats", "新线索")],
 ];
 
 async function loadStats() {

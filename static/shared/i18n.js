@@ -8,6 +8,11 @@ export function t(msgid) {
   return typeof catalog.gettext === "function" ? catalog.gettext(msgid) : msgid;
 }
 
+/** Translate a word whose English depends on where it stands: pt("room stats", "点赞"). */
+export function pt(context, msgid) {
+  return typeof catalog.pgettext === "function" ? catalog.pgettext(context, msgid) : msgid;
+}
+
 /** Translate with a count: tn("{n} 人在线", "{n} 人在线", n), then fill with fmt(). */
 export function tn(singular, plural, count) {
   return typeof catalog.ngettext === "function"

@@ -1,6 +1,8 @@
-"""Translations of the page scripts (djangojs catalog) and the language switch on every page.
+"""Translations of the page scripts (djangojs catalog) and templates, and the language switch
+on every page.
 
-Page scripts hold Chinese msgids in t("…") / tn("…", "…", n) (static/shared/i18n.js); the
+Page scripts hold Chinese msgids in t("…"), tn("…", "…", n) and pt("context", "…")
+(static/shared/i18n.js); the
 English comes from /jsi18n/. These tests read the scripts themselves, so a string added
 later without an English entry fails here, not in front of an English-speaking user.
 """
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from tests.factories import RoomFactory
 
@@ -41,18 +44,24 @@ SAMPLES = {
 ENGLISH_PLACEHOLDERS = {"{n}折": {"off"}}
 
 STRING = r'"((?:[^"\\]|\\.)*)"'
-CALL = re.compile(rf"\b(tn?)\(\s*{STRING}(?:\s*,\s*{STRING})?")
+CALL = re.compile(rf"\b(tn?|pt)\(\s*{STRING}(?:\s*,\s*{STRING})?")
 COMMENT = re.compile(r"/\*.*?\*/|(?<![:\"'])//[^\n]*", re.S)
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 def script_messages(name: str) -> list[tuple[str, str | None]]:
-    """(msgid, msgid_plural or None) for every t()/tn() call in one script, comments skipped."""
+    """(catalog key, msgid_plural or None) for every t()/tn()/pt() call in one script.
+
+    Comments are skipped; a pt() key is "context\\x04msgid", as in Django's catalog."""
     source = COMMENT.sub("", (STATIC / name).read_text(encoding="utf-8"))
-    return [
-        (json.loads(f'"{one}"'), json.loads(f'"{many}"') if kind == "tn" else None)
-        for kind, one, many in CALL.findall(source)
-    ]
+    messages = []
+    for kind, first, second in CALL.findall(source):
+        first, second = json.loads(f'"{first}"'), json.loads(f'"{second}"')
+        if kind == "pt":
+            messages.append((f"{first}\x04{second}", None))
+        else:
+            messages.append((first, second if kind == "tn" else None))
+    return messages
 
 
 def served_catalog(client, language: str) -> dict:
@@ -79,6 +88,9 @@ def test_english_catalog_translates_a_sample_from_each_page_script(client):
         assert (chinese, None) in script_messages(name), name
         assert catalog.get(chinese) == english, name
     assert catalog["{n} 粉丝"] == ["{n} follower", "{n} followers"]
+    # One Chinese word, two English ones: the lead status and the console's counter.
+    assert catalog["新线索"] == "New"
+    assert catalog["room stats\x04新线索"] == "New leads"
 
 
 @pytest.mark.django_db
@@ -136,3 +148,17 @@ def test_every_page_has_a_language_switch_that_comes_back_to_it(client, host_ali
         html = client.get(url).content.decode()
         assert '<html lang="en">' in html, url
         assert '<button name="language" value="zh-hans" lang="zh-hans">中文</button>' in html, url
+
+
+def test_every_template_string_has_english():
+    templates = Path(settings.BASE_DIR) / "templates"
+    tag = re.compile(r"""\{%\s*translate\s+(["'])(.+?)\1""")
+    untranslated = []
+    with translation.override("en"):
+        for path in sorted(templates.rglob("*.html")):
+            for _, msgid in tag.findall(path.read_text(encoding="utf-8")):
+                # The translate tag looks a literal up with its percent signs doubled.
+                key = msgid.replace("%", "%%")
+                if translation.gettext(key) == key:
+                    untranslated.append(f"{path.relative_to(templates)}: {msgid}")
+    assert not untranslated, "no English for:\n" + "\n".join(untranslated)
