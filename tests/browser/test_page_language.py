@@ -154,6 +154,9 @@ def test_workspace_and_viewer_speak_the_language_chosen_on_the_page(
         expect(page.locator("#detail button", has_text="Assign to me")).to_be_visible()
         expect(page.locator(".ws-top .lang-switch button")).to_have_text("中文")
         page.screenshot(path=str(ARTIFACTS / "workspace-english.png"), full_page=True)
+        # The campaigns page shares the sign-in and the language.
+        page.goto(f"{server}/workspace/campaigns/")
+        expect(page.locator("#segment-select option").first).to_have_text("All leads")
         assert errors == []
         context.close()
 
@@ -176,6 +179,8 @@ def test_workspace_and_viewer_speak_the_language_chosen_on_the_page(
         expect(page.locator("#toast")).to_contain_text("Claimed!")
         expect(page.locator(f"[data-claim='{coupon.pk}']")).to_have_text("Claimed")
         page.screenshot(path=str(ARTIFACTS / "viewer-english.png"), full_page=True)
+        page.goto(f"{server}/streamers/{room.streamer_id}/")
+        expect(page.locator("#rooms .badge")).to_have_text("Live")
         assert errors == []
         context.close()
         browser.close()

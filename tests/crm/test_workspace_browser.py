@@ -31,7 +31,8 @@ def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob):
     with sync_playwright() as p:
         browser = launch_chromium(p)
         for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
-            page = browser.new_page(viewport=viewport)
+            # A Chinese-speaking browser: the pool is asserted in Chinese, script text included.
+            page = browser.new_page(viewport=viewport, locale="zh-CN")
             errors = []
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
             page.goto(f"{live_server.url}/workspace/")
