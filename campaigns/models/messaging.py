@@ -465,6 +465,8 @@ class Journey(TenantModel):
     steps = models.JSONField(_("步骤"), default=list)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     is_active = models.BooleanField(_("启用"), default=True)
+    # Bumped by every change of ``steps``; members keep the version they entered with.
+    version = models.PositiveIntegerField(_("版本"), default=1)
 
     class Meta:
         verbose_name = _("自动化旅程")
@@ -493,6 +495,8 @@ class JourneyMembership(TenantModel):
         max_length=10, choices=MembershipState.choices, default=MembershipState.ACTIVE
     )
     step_index = models.PositiveSmallIntegerField(default=0)
+    # The journey version whose steps this member walks (see JourneyVersion).
+    version = models.PositiveIntegerField(default=1)
     due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
