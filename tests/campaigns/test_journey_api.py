@@ -126,11 +126,7 @@ def test_sales_creates_a_journey_and_activating_it_lets_events_enter_people(
             "后面",
         ),
         (
-            {
-                "steps": [
-                    {"type": "exit_unless", "condition": {"field": "shoe_size", "op": "eq"}}
-                ]
-            },
+            {"steps": [{"type": "exit_unless", "condition": {"field": "shoe_size", "op": "eq"}}]},
             "steps[0].condition",
             "shoe_size",
         ),
