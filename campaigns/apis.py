@@ -122,6 +122,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "wechat_account",
             "segment",
             "condition",
+            "wechat_tag_id",
             "holdout_pct",
             "params",
             "link_url",
@@ -157,6 +158,9 @@ class CampaignListApi(APIView):
         scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         provider_account = IdField(required=False, allow_null=True, default=None)
         wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)
+        wechat_tag_id = serializers.IntegerField(
+            required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
+        )
 
         def validate_variants(self, value):
             out = []

@@ -24,6 +24,7 @@ class OutboundMessage:
     batch_key: str = ""  # SessionContext / OutId / clientmsgid: matches receipts to rows
     param_names: list[str] = field(default_factory=list)  # names of ``params`` (WeChat data)
     link: str = ""  # tracked short link, when the campaign has one
+    tag_id: int | None = None  # WeChat mass only: send to this user tag (sendall by tag)
 
 
 @dataclass

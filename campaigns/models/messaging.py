@@ -195,6 +195,8 @@ class Campaign(TenantModel):
         verbose_name=_("人群"),
     )
     condition = models.JSONField(_("人群条件"), null=True, blank=True)
+    # wechat_mass only: send to a WeChat user tag (message/mass/sendall by tag_id).
+    wechat_tag_id = models.PositiveIntegerField(_("公众号标签ID"), null=True, blank=True)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     params = models.JSONField(_("模板变量"), default=dict, blank=True)
     link_url = models.URLField(_("跟踪链接"), blank=True)
