@@ -363,6 +363,8 @@ class Delivery(TenantModel):
     # request timed out can still be reconciled.
     batch_key = models.CharField(_("批次"), max_length=32, blank=True)
     error = models.CharField(_("错误"), max_length=255, blank=True)
+    # When an ``unknown`` row's status was last asked of the provider (status polling).
+    provider_checked_at = models.DateTimeField(_("服务商核对时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("发送记录")
