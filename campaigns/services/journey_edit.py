@@ -105,7 +105,7 @@ def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
         if not isinstance(step, dict):
             raise _bad(path, _("步骤必须是对象"))
         kind = step.get("type")
-        if kind not in STEP_FIELDS:
+        if not isinstance(kind, str) or kind not in STEP_FIELDS:
             raise _bad(f"{path}.type", _("未知步骤类型：%(type)s") % {"type": kind})
         spec = STEP_FIELDS[kind]
         for name in step:
@@ -118,6 +118,8 @@ def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
                     raise _bad(where, _("必填"))
                 continue
             value = step[name]
+            if field_kind in ("event", "template", "channel") and not isinstance(value, str):
+                raise _bad(where, _("应为字符串"))
             if field_kind == "seconds":
                 if not _int_in(value, 0, MAX_WAIT_SECONDS):
                     raise _bad(where, _("应为 0 到 %(max)s 之间的秒数") % {"max": MAX_WAIT_SECONDS})
@@ -159,7 +161,7 @@ def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
             elif field_kind == "channel":
                 if value not in Channel.values:
                     raise _bad(where, _("未知渠道：%(channel)s") % {"channel": value})
-                template_channel = templates.get(step.get("template"))
+                template_channel = templates.get(str(step.get("template")))
                 if template_channel and template_channel != value:
                     raise _bad(where, _("与模板的渠道不一致"))
     return [dict(step) for step in steps]

@@ -131,6 +131,8 @@ def test_sales_creates_a_journey_and_activating_it_lets_events_enter_people(
             "shoe_size",
         ),
         ({"steps": [{"type": "tag", "tag": "a", "colour": "red"}]}, "steps[0].colour", "字段"),
+        ({"steps": [{"type": ["wait"]}]}, "steps[0].type", "未知"),
+        ({"steps": [{"type": "send", "template": ["x"]}]}, "steps[0].template", "字符串"),
     ],
 )
 def test_bad_journeys_get_a_400_naming_the_bad_part(demo, sales_bob, change, field, words):
