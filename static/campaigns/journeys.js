@@ -336,7 +336,7 @@ function refreshList() {
   $("button[data-tab=journeys]").click();
 }
 
-function showError(err) {
+function showError(err, target = "#jb-error") {
   const fields = (err.body && err.body.fields) || {};
   const lines = [err.message];
   for (const item of document.querySelectorAll("#jb-steps li.bad, .jb-cond.bad")) {
@@ -349,7 +349,7 @@ function showError(err) {
     if (item) item.classList.add("bad");
     if (name === "trigger_condition") $("#jb-condition").classList.add("bad");
   }
-  $("#jb-error").textContent = lines.join("\n");
+  $(target).textContent = lines.join("\n");
 }
 
 $("#journey-builder").addEventListener("submit", async (event) => {
@@ -414,4 +414,31 @@ $("button[data-tab=journeys]").addEventListener("click", () => {
       showError(err);
     });
   }
+});
+
+// -- my notification contact (hot-lead notices by WeChat / SMS) ------------------------------
+
+function showMyContact(contact) {
+  $("#my-contact").elements.phone.value = "";
+  $("#my-contact").elements.phone.placeholder = contact.phone || t("未填写");
+  $("#mc-state").textContent = contact.follows_account
+    ? t("已关注公众号：通知走公众号模板消息")
+    : contact.phone
+      ? fmt(t("通知短信发往 {phone}"), { phone: contact.phone })
+      : t("未设置：只在工作台通知");
+}
+
+$("#my-contact").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#mc-error").textContent = "";
+  try {
+    const phone = event.target.elements.phone.value.trim();
+    showMyContact(await jbApi("/api/v1/staff-contact", { method: "PUT", body: JSON.stringify({ phone }) }));
+  } catch (err) {
+    showError(err, "#mc-error");
+  }
+});
+
+$("button[data-tab=journeys]").addEventListener("click", () => {
+  jbApi("/api/v1/staff-contact").then(showMyContact).catch(() => {});
 });

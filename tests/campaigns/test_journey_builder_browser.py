@@ -80,6 +80,13 @@ def test_sales_build_and_edit_a_journey_in_the_workspace(live_server, acme, sale
             {"type": "wait", "seconds": 2700},
             {"type": "send", "template": "replay_link"},
         ]
+        # The sales user leaves a phone for hot-lead notices: shown masked afterwards.
+        page.fill("#my-contact input[name=phone]", "12345")
+        page.click("#my-contact button[type=submit]")
+        page.locator("#mc-error").filter(has_text="phone").wait_for()
+        page.fill("#my-contact input[name=phone]", "13900000009")
+        page.click("#my-contact button[type=submit]")
+        page.locator("#mc-state").filter(has_text="139****0009").wait_for()
         assert not errors, errors
         assert page.evaluate("document.documentElement.scrollWidth") <= 391
         browser.close()
