@@ -1,4 +1,4 @@
-"""Campaigns API: templates, campaigns, launch, stats, deliveries, journeys."""
+"""Campaigns API: templates, campaigns, launch, stats, deliveries (journeys: journey_apis)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from campaigns.models import (
     Channel,
     Delivery,
     DeliveryStatus,
-    Journey,
-    JourneyStepLog,
     MessageClass,
     MessageTemplate,
     ProviderAccount,
@@ -124,6 +122,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "wechat_account",
             "segment",
             "condition",
+            "wechat_tag_id",
             "holdout_pct",
             "params",
             "link_url",
@@ -159,6 +158,9 @@ class CampaignListApi(APIView):
         scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         provider_account = IdField(required=False, allow_null=True, default=None)
         wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)
+        wechat_tag_id = serializers.IntegerField(
+            required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1
+        )
 
         def validate_variants(self, value):
             out = []
@@ -313,50 +315,3 @@ class CampaignDeliveriesApi(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.DeliveryOutput(page, many=True).data)
-
-
-class JourneyListApi(APIView):
-    permission_classes = [IsSalesOrAdmin]
-
-    class JourneyOutput(serializers.ModelSerializer):
-        step_counts = serializers.SerializerMethodField()
-        members = serializers.SerializerMethodField()
-
-        class Meta:
-            model = Journey
-            fields = [
-                "id",
-                "key",
-                "name",
-                "trigger_event",
-                "trigger_condition",
-                "steps",
-                "holdout_pct",
-                "is_active",
-                "members",
-                "step_counts",
-            ]
-
-        def get_members(self, journey) -> dict:
-            from django.db.models import Count
-
-            return dict(journey.memberships.values_list("state").annotate(n=Count("pk")))
-
-        def get_step_counts(self, journey) -> list:
-            from django.db.models import Count
-
-            rows = (
-                JourneyStepLog.objects.for_org(journey.org_id)
-                .filter(journey=journey)
-                .values("step_index", "outcome")
-                .annotate(n=Count("pk"))
-                .order_by("step_index", "outcome")
-            )
-            return [
-                {"step": r["step_index"], "outcome": r["outcome"], "count": r["n"]} for r in rows
-            ]
-
-    @extend_schema(responses=JourneyOutput(many=True))
-    def get(self, request):
-        qs = Journey.objects.for_org(_org(request)).order_by("id")
-        return Response(self.JourneyOutput(qs, many=True).data)

@@ -59,6 +59,23 @@ TEMPLATES = [
         "{nickname}您好，新品精华今晚首发，主播现场讲解成分与功效：{link}",
         ["nickname", "link"],
     ),
+    # Service messages to staff: the hot-lead notice to the lead's owner.
+    (
+        "owner_hot_lead_sms",
+        "热线索通知（短信）",
+        Channel.SMS,
+        MessageClass.SERVICE,
+        "线索{lead}已达到{grade}级，请尽快跟进：{link}",
+        ["lead", "grade", "link"],
+    ),
+    (
+        "owner_hot_lead_wechat",
+        "热线索通知（公众号）",
+        Channel.WECHAT_TEMPLATE,
+        MessageClass.SERVICE,
+        "{title}：线索{lead}已达到{grade}级",
+        ["title", "lead", "grade"],
+    ),
 ]
 
 JOURNEYS = [
@@ -99,7 +116,12 @@ JOURNEYS = [
         "trigger_condition": {"field": "grade", "op": "eq", "value": "A"},
         "steps": [
             {"type": "assign_owner"},
-            {"type": "notify_owner", "title": "高意向线索，请尽快跟进"},
+            {
+                "type": "notify_owner",
+                "title": "高意向线索，请尽快跟进",
+                "sms_template": "owner_hot_lead_sms",
+                "wechat_template": "owner_hot_lead_wechat",
+            },
         ],
     },
 ]
@@ -129,7 +151,8 @@ def seed_org(org) -> ProviderAccount:
                 "message_class": message_class,
                 "body": body,
                 "param_names": params,
-                "provider_account": account,
+                "provider_template_id": f"TPL-{key.upper()}" if channel != Channel.SMS else "",
+                "provider_account": account if channel == Channel.SMS else None,
                 "approval_status": ApprovalStatus.APPROVED,
             },
         )

@@ -26,3 +26,14 @@ def tick() -> dict:
 
 
 periodic("campaigns.tick", tick, 5)
+
+
+@shared_task(name="campaigns.poll_unknown_statuses")
+def poll_unknown_statuses() -> dict:
+    """Every minute: ask SMS providers what became of rows left ``unknown``."""
+    from campaigns.services.status_poll import poll_unknown_statuses as poll
+
+    return poll()
+
+
+periodic("campaigns.poll_unknown_statuses", poll_unknown_statuses, 60)

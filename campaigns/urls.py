@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns import apis
+from campaigns import apis, journey_apis
 
 urlpatterns = [
     path("templates", apis.TemplateListApi.as_view(), name="templates"),
@@ -29,5 +29,17 @@ urlpatterns = [
         apis.CampaignDeliveriesApi.as_view(),
         name="campaign-deliveries",
     ),
-    path("journeys", apis.JourneyListApi.as_view(), name="journeys"),
+    path("journeys", journey_apis.JourneyListApi.as_view(), name="journeys"),
+    path("journeys/<int:journey_id>", journey_apis.JourneyDetailApi.as_view(), name="journey"),
+    path(
+        "journeys/<int:journey_id>/activate",
+        journey_apis.JourneyActivateApi.as_view(),
+        name="journey-activate",
+    ),
+    path(
+        "journeys/<int:journey_id>/pause",
+        journey_apis.JourneyPauseApi.as_view(),
+        name="journey-pause",
+    ),
+    path("staff-contact", journey_apis.StaffContactApi.as_view(), name="staff-contact"),
 ]

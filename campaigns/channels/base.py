@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -24,6 +25,17 @@ class OutboundMessage:
     batch_key: str = ""  # SessionContext / OutId / clientmsgid: matches receipts to rows
     param_names: list[str] = field(default_factory=list)  # names of ``params`` (WeChat data)
     link: str = ""  # tracked short link, when the campaign has one
+    tag_id: int | None = None  # WeChat mass only: send to this user tag (sendall by tag)
+
+
+@dataclass
+class StatusQuery:
+    """ "What became of this message?" for a row in doubt (status polling)."""
+
+    delivery_id: int
+    to: str
+    batch_key: str  # SessionContext / OutId we sent it under
+    sent_after: datetime  # the provider's records are searched from here
 
 
 @dataclass

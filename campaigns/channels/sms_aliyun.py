@@ -15,7 +15,7 @@ from alibabacloud_tea_openapi import utils_models as open_api_models
 from alibabacloud_tea_util.models import RuntimeOptions
 from django.conf import settings
 
-from campaigns.channels.base import OutboundMessage, Outcome, SendResult
+from campaigns.channels.base import OutboundMessage, Outcome, SendResult, StatusQuery
 from campaigns.models import ProviderAccount
 
 RETRYABLE_CODES = ("isv.BUSINESS_LIMIT_CONTROL", "Throttling")
@@ -106,3 +106,32 @@ class AliyunSmsSender:
         outcome = Outcome.RETRY if (body.code or "").startswith(RETRYABLE_CODES) else Outcome.FAILED
         error = f"{body.code}: {body.message}"[:250]
         return [SendResult(m.delivery_id, outcome, error=error) for m in messages]
+
+    def query_status(self, queries: list[StatusQuery]) -> dict[int, str]:
+        """``QuerySendDetails`` per number and send date: delivery id → "delivered" (3),
+        "failed" (2) or "sent" (1: taken, no report yet) for records carrying the row's
+        OutId; absent = no record."""
+        from zoneinfo import ZoneInfo
+
+        shanghai = ZoneInfo("Asia/Shanghai")
+        verdicts: dict[int, str] = {}
+        groups: dict[tuple[str, str], list[StatusQuery]] = {}
+        for query in queries:
+            day = query.sent_after.astimezone(shanghai).strftime("%Y%m%d")
+            groups.setdefault((query.to, day), []).append(query)
+        for (phone, day), items in groups.items():
+            response = self.client.query_send_details_with_options(
+                models.QuerySendDetailsRequest(
+                    phone_number=phone, send_date=day, page_size=50, current_page=1
+                ),
+                self.runtime,
+            )
+            dtos = response.body.sms_send_detail_dtos
+            records = {d.out_id: d for d in (dtos.sms_send_detail_dto if dtos else None) or []}
+            for query in items:
+                record = records.get(query.batch_key)
+                if record is not None:
+                    verdicts[query.delivery_id] = {3: "delivered", 2: "failed"}.get(
+                        int(record.send_status or 1), "sent"
+                    )
+        return verdicts

@@ -14,7 +14,7 @@ from tencentcloud.common.profile.client_profile import ClientProfile
 from tencentcloud.common.profile.http_profile import HttpProfile
 from tencentcloud.sms.v20210111 import models, sms_client
 
-from campaigns.channels.base import OutboundMessage, Outcome, SendResult
+from campaigns.channels.base import OutboundMessage, Outcome, SendResult, StatusQuery
 from campaigns.models import ProviderAccount
 
 # Error codes that mean the request was refused before anything was sent.
@@ -94,3 +94,26 @@ class TencentSmsSender:
                 error = f"{status.Code}: {status.Message}"[:250]
                 results.append(SendResult(message.delivery_id, Outcome.FAILED, error=error))
         return results
+
+    def query_status(self, queries: list[StatusQuery]) -> dict[int, str]:
+        """``PullSmsSendStatusByPhoneNumber`` per number: delivery id → "delivered" /
+        "failed" for reports carrying the row's SessionContext; absent = no record."""
+        verdicts: dict[int, str] = {}
+        by_phone: dict[str, list[StatusQuery]] = {}
+        for query in queries:
+            by_phone.setdefault(query.to, []).append(query)
+        for phone, items in by_phone.items():
+            request = models.PullSmsSendStatusByPhoneNumberRequest()
+            request.PhoneNumber = _e164(phone)
+            request.SmsSdkAppId = self.account.app_id
+            request.BeginTime = int(min(q.sent_after for q in items).timestamp())
+            request.Offset = 0
+            request.Limit = 100
+            response = self.client.PullSmsSendStatusByPhoneNumber(request)
+            reports = {r.SessionContext: r for r in response.PullSmsSendStatusSet or []}
+            for query in items:
+                report = reports.get(query.batch_key)
+                if report is not None:
+                    ok = report.ReportStatus == "SUCCESS"
+                    verdicts[query.delivery_id] = "delivered" if ok else "failed"
+        return verdicts

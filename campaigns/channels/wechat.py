@@ -79,9 +79,22 @@ class WechatSender:
         first = messages[0]
         try:
             # clientmsgid = the batch key: WeChat refuses a second mass send with the same id.
-            res = self.client.message.send_mass_text(
-                [m.to for m in messages], first.text, client_msg_id=first.batch_key
-            )
+            if first.tag_id:
+                # By tag, posted directly: wechatpy 1.8.18 still sends the old group_id filter.
+                res = self.client.post(
+                    "message/mass/sendall",
+                    data={
+                        "filter": {"is_to_all": False, "tag_id": first.tag_id},
+                        "msgtype": "text",
+                        "text": {"content": first.text},
+                        "send_ignore_reprint": 0,
+                        "clientmsgid": first.batch_key,
+                    },
+                )
+            else:
+                res = self.client.message.send_mass_text(
+                    [m.to for m in messages], first.text, client_msg_id=first.batch_key
+                )
         except Exception as exc:  # noqa: BLE001
             outcome = _outcome_of(exc)
             return [SendResult(m.delivery_id, outcome, error=str(exc)[:250]) for m in messages]

@@ -195,6 +195,8 @@ class Campaign(TenantModel):
         verbose_name=_("人群"),
     )
     condition = models.JSONField(_("人群条件"), null=True, blank=True)
+    # wechat_mass only: send to a WeChat user tag (message/mass/sendall by tag_id).
+    wechat_tag_id = models.PositiveIntegerField(_("公众号标签ID"), null=True, blank=True)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     params = models.JSONField(_("模板变量"), default=dict, blank=True)
     link_url = models.URLField(_("跟踪链接"), blank=True)
@@ -361,6 +363,8 @@ class Delivery(TenantModel):
     # request timed out can still be reconciled.
     batch_key = models.CharField(_("批次"), max_length=32, blank=True)
     error = models.CharField(_("错误"), max_length=255, blank=True)
+    # When an ``unknown`` row's status was last asked of the provider (status polling).
+    provider_checked_at = models.DateTimeField(_("服务商核对时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("发送记录")
@@ -465,6 +469,8 @@ class Journey(TenantModel):
     steps = models.JSONField(_("步骤"), default=list)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     is_active = models.BooleanField(_("启用"), default=True)
+    # Bumped by every change of ``steps``; members keep the version they entered with.
+    version = models.PositiveIntegerField(_("版本"), default=1)
 
     class Meta:
         verbose_name = _("自动化旅程")
@@ -493,6 +499,8 @@ class JourneyMembership(TenantModel):
         max_length=10, choices=MembershipState.choices, default=MembershipState.ACTIVE
     )
     step_index = models.PositiveSmallIntegerField(default=0)
+    # The journey version whose steps this member walks (see JourneyVersion).
+    version = models.PositiveIntegerField(default=1)
     due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import (
     ApprovalStatus,
@@ -169,12 +170,19 @@ def campaign_create(
     scheduled_at=None,
     provider_account: ProviderAccount | None = None,
     wechat_account=None,
+    wechat_tag_id: int | None = None,
 ) -> Campaign:
-    """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?}]``."""
+    """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?}]``.
+    ``wechat_tag_id`` (wechat_mass with an official account only): send by WeChat user tag."""
     from crm.conditions import validate_condition
 
     if not variants:
         raise DomainError("至少需要一个文案", fields={"variants": ["至少需要一个文案"]})
+    if wechat_tag_id is not None and (channel != Channel.WECHAT_MASS or wechat_account is None):
+        raise DomainError(
+            _("按标签群发仅用于公众号群发，且需选择公众号"),
+            fields={"wechat_tag_id": [_("按标签群发仅用于公众号群发，且需选择公众号")]},
+        )
     if condition:
         validate_condition(condition)
     classes = {v["template"].message_class for v in variants}
@@ -208,6 +216,7 @@ def campaign_create(
         )
     campaign = Campaign.objects.for_org(org).create(
         org=org,
+        wechat_tag_id=wechat_tag_id,
         name=name,
         channel=channel,
         message_class=message_class,
@@ -253,6 +262,10 @@ def campaign_launch(*, campaign: Campaign) -> dict:
         raise PolicyViolation(
             "模板尚未通过服务商审核", code="template_not_approved", fields={"variants": unapproved}
         )
+    if campaign.wechat_tag_id:
+        from campaigns.services.mass_tags import wechat_tag_members_sync
+
+        wechat_tag_members_sync(campaign=campaign)  # network I/O: before the transaction
     with transaction.atomic():
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
         inserted = plan_campaign(campaign=locked)

@@ -18,9 +18,17 @@ Step types (``Journey.steps`` entries):
 - ``{"type": "exit_if_event", "event": "room.join", "same_room": true}`` — branch: stop for
   people who did it since entering
 - ``{"type": "exit_unless", "condition": {...}}`` — branch on the one condition language
+- ``{"type": "branch", "condition": {...}, "else_goto": i}`` — people who match go on with the
+  next step, the others jump forward to step ``i`` (``len(steps)`` = the end)
 - ``{"type": "send", "template": "<template key>"}``
 - ``{"type": "tag", "tag": "..."}``, ``{"type": "assign_owner"}``,
-  ``{"type": "create_task", "title": "...", "hours": n}``, ``{"type": "notify_owner", "title": "..."}``
+  ``{"type": "create_task", "title": "...", "hours": n}``,
+  ``{"type": "notify_owner", "title": "...", "sms_template"?, "wechat_template"?}`` — the
+  workspace notification plus a service message to the owner's phone / WeChat
+  (``campaigns.services.owner_notify``)
+
+Steps are validated by ``campaigns.services.journey_edit``; a member walks the version of the
+steps it entered with (``JourneyMembership.version``), so edits never move members in flight.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from campaigns.models import (
     Journey,
     JourneyMembership,
     JourneyStepLog,
+    JourneyVersion,
     MembershipState,
     MessageTemplate,
 )
@@ -135,6 +144,7 @@ def journey_enter(
                 key=key,
                 context=context,
                 state=state,
+                version=journey.version,
                 due_at=timezone.now(),
             )
     except IntegrityError:
@@ -147,8 +157,11 @@ def journey_enter(
 def run_due(*, limit: int = 500) -> int:
     """Resume memberships whose wait is over. Returns how many were advanced."""
     now = timezone.now()
+    # Members of a paused journey are held where they are until it is activated again.
     ids = list(
-        JourneyMembership.unscoped.filter(state=MembershipState.ACTIVE, due_at__lte=now)
+        JourneyMembership.unscoped.filter(
+            state=MembershipState.ACTIVE, due_at__lte=now, journey__is_active=True
+        )
         .order_by("due_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -167,12 +180,12 @@ def advance(*, membership_id: int) -> None:
         if connection.vendor == "postgresql":
             qs = qs.select_for_update(skip_locked=True, of=("self",))
         membership = qs.filter(pk=membership_id, state=MembershipState.ACTIVE).first()
-        if membership is None:
+        if membership is None or not membership.journey.is_active:
             return
         now = timezone.now()
         if membership.due_at and membership.due_at > now:
             return
-        steps = membership.journey.steps or []
+        steps = steps_of(membership)
         for _ in range(MAX_STEPS_PER_RUN):
             if membership.step_index >= len(steps):
                 membership.state = MembershipState.DONE
@@ -186,9 +199,28 @@ def advance(*, membership_id: int) -> None:
             if outcome == "exited":
                 membership.state = MembershipState.EXITED
                 break
+            if outcome == "branched":
+                membership.step_index = until  # the else_goto target (forward only)
+                membership.due_at = now
+                continue
             membership.step_index += 1
             membership.due_at = now
         membership.save(update_fields=["state", "step_index", "due_at", "context", "updated_at"])
+
+
+def steps_of(membership: JourneyMembership) -> list[dict]:
+    """The steps this member walks: the journey's current ones, or the snapshot of the
+    version it entered with when the journey was edited since."""
+    journey = membership.journey
+    if membership.version == journey.version:
+        return journey.steps or []
+    snapshot = (
+        JourneyVersion.objects.for_org(membership.org_id)
+        .filter(journey_id=journey.pk, number=membership.version)
+        .values_list("steps", flat=True)
+        .first()
+    )
+    return snapshot if snapshot is not None else []
 
 
 def _log(membership: JourneyMembership, outcome: str) -> None:
@@ -277,6 +309,12 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
         return (
             "passed" if contact_matches(membership.contact, step["condition"]) else "exited"
         ), None
+    if kind == "branch":
+        from crm.conditions import contact_matches
+
+        if contact_matches(membership.contact, step["condition"]):
+            return "passed", None
+        return "branched", step["else_goto"]
     if kind == "send":
         return _send(membership, step), None
     if kind == "tag":
@@ -390,18 +428,44 @@ def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
             context={"journey": membership.journey_id, **membership.context},
         )
         return "task_created"
-    # notify_owner: the CRM's live hot-lead routing already notified for an open hot task.
+    # notify_owner: the workspace notification — unless the CRM's live hot-lead routing
+    # already gave one for an open hot task — and, either way, a service message to the
+    # owner's WeChat / phone (the live routing only reaches the workspace).
+    outcome = "already_notified"
     if (
-        Task.objects.for_org(contact.org_id)
+        not Task.objects.for_org(contact.org_id)
         .filter(contact=contact, kind="hot_lead", done_at__isnull=True)
         .exists()
     ):
-        return "already_notified"
-    leads.notify(
-        user=contact.owner,
+        leads.notify(
+            user=contact.owner,
+            org_id=contact.org_id,
+            kind="journey",
+            title=title,
+            data={"contact": contact.pk, "journey": membership.journey_id, **membership.context},
+        )
+        outcome = "notified"
+    if _message_owner(membership, contact, step, title) is not None:
+        outcome += "+message"
+    return outcome
+
+
+def _message_owner(membership: JourneyMembership, contact, step: dict, title: str):
+    from django.conf import settings
+
+    from campaigns.services import owner_notify
+
+    return owner_notify.owner_message_send(
         org_id=contact.org_id,
-        kind="journey",
-        title=title,
-        data={"contact": contact.pk, "journey": membership.journey_id, **membership.context},
+        user=contact.owner,
+        key=f"owner:{membership.pk}:{membership.step_index}",
+        params={
+            "title": title,
+            # The lead's name and grade only: their phone never leaves the workspace.
+            "lead": contact.nickname or f"#{contact.pk}",
+            "grade": contact.grade or "",
+            "link": f"{settings.SITE_URL}/workspace/",
+        },
+        sms_template=step.get("sms_template") or owner_notify.DEFAULT_SMS_TEMPLATE,
+        wechat_template=step.get("wechat_template") or owner_notify.DEFAULT_WECHAT_TEMPLATE,
     )
-    return "notified"

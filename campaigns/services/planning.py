@@ -43,15 +43,22 @@ def _dt(value):
 
 
 def audience_queryset(campaign: Campaign) -> QuerySet:
-    """The campaign's audience: its saved segment, its own condition, or everyone."""
+    """The campaign's audience: its saved segment, its own condition, or everyone — narrowed
+    to the WeChat tag's members known to us for a mass send by tag."""
     from crm.conditions import contacts_matching
     from crm.selectors import live_contacts, segment_contacts
 
     if campaign.segment_id:
-        return segment_contacts(campaign.segment)
-    if campaign.condition:
-        return contacts_matching(campaign.org, campaign.condition)
-    return live_contacts(campaign.org_id)
+        qs = segment_contacts(campaign.segment)
+    elif campaign.condition:
+        qs = contacts_matching(campaign.org, campaign.condition)
+    else:
+        qs = live_contacts(campaign.org_id)
+    if campaign.wechat_tag_id and campaign.wechat_account_id:
+        from campaigns.services.mass_tags import tag_member_contact_ids
+
+        qs = qs.filter(pk__in=tag_member_contact_ids(campaign))  # the tag's known members
+    return qs
 
 
 def _subquery(qs: QuerySet) -> tuple[str, list]:

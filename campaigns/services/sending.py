@@ -463,6 +463,12 @@ def send_batch(batch_key: str, rows: list[Delivery]) -> None:
         record_results([SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows], {})
         return
     messages = [_outbound(r, batch_key) for r in rows]
+    if first.channel == Channel.WECHAT_MASS:
+        from campaigns.services.mass_tags import tag_for_request
+
+        tag_id = tag_for_request(batch_key, rows)
+        for message in messages:
+            message.tag_id = tag_id
     limiter_name = (
         f"account:{first.account_id}" if first.account_id else f"wechat:{first.wechat_account_id}"
     )

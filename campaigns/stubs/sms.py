@@ -10,6 +10,10 @@ receipts in each provider's callback format, and inject faults:
 - ``5xx``: HTTP 500 before anything is taken;
 - ``ratelimit``: the provider's own rate-limit error, nothing taken.
 
+Status queries (Tencent ``PullSmsSendStatusByPhoneNumber``, Alibaba ``QuerySendDetails``)
+answer from what was recorded: delivered, or failed for phones in ``stub.failed_phones``;
+nothing for a message the stub never took.
+
 Faults are armed with ``stub.inject(kind, count=n)`` or a probability ``stub.fault_rate``;
 over HTTP with ``POST /_stub/inject {"kind", "count"}`` and ``GET /_stub/counts``.
 """
@@ -127,6 +131,7 @@ class SmsStub:
             self.messages: list[dict] = []
             self.request_times: list[float] = []
             self._faults: list[str] = []
+            self.failed_phones: set[str] = set()  # status queries report these as failed
 
     def inject(self, kind: str, *, count: int = 1) -> None:
         if kind not in ("timeout", "5xx", "ratelimit"):
@@ -198,11 +203,14 @@ class TencentSmsStub(SmsStub):
         return 200, self.error_body("RequestLimitExceeded", "injected rate limit")
 
     def handle(self, handler, body: bytes) -> tuple[int, dict]:
-        if handler.headers.get("X-TC-Action") != "SendSms":
-            return 200, self.error_body("InvalidAction", "only SendSms")
+        action = handler.headers.get("X-TC-Action")
+        if action not in ("SendSms", "PullSmsSendStatusByPhoneNumber"):
+            return 200, self.error_body("InvalidAction", "only SendSms and status pulls")
         if not handler.headers.get("Authorization", "").startswith("TC3-HMAC-SHA256"):
             return 200, self.error_body("AuthFailure.SignatureFailure", "unsigned")
         data = json.loads(body)
+        if action == "PullSmsSendStatusByPhoneNumber":
+            return 200, self.status_by_phone(data)
         phones = data.get("PhoneNumberSet") or []
         if len(phones) > 200:
             return 200, self.error_body("LimitExceeded.PhoneNumberCountLimit", "> 200 numbers")
@@ -226,6 +234,33 @@ class TencentSmsStub(SmsStub):
                 }
             )
         return 200, {"Response": {"SendStatusSet": statuses, "RequestId": uuid.uuid4().hex}}
+
+    def status_by_phone(self, data: dict) -> dict:
+        """``PullSmsSendStatusByPhoneNumber``: the status reports of one number since
+        ``BeginTime`` (what the provider knows; nothing for a message it never took)."""
+        phone = str(data.get("PhoneNumber", ""))[-11:]
+        with self._lock:
+            found = [m for m in self.messages if m["phone"] == phone]
+            failed = phone in self.failed_phones
+        offset, limit = int(data.get("Offset", 0)), int(data.get("Limit", 100))
+        return {
+            "Response": {
+                "PullSmsSendStatusSet": [
+                    {
+                        "UserReceiveTime": time.strftime("%Y-%m-%d %H:%M:%S"),
+                        "CountryCode": "86",
+                        "SubscriberNumber": m["phone"],
+                        "PhoneNumber": f"+86{m['phone']}",
+                        "SerialNo": m["id"],
+                        "ReportStatus": "FAIL" if failed else "SUCCESS",
+                        "Description": "stub report",
+                        "SessionContext": m["batch_key"],
+                    }
+                    for m in found[offset : offset + limit]
+                ],
+                "RequestId": uuid.uuid4().hex,
+            }
+        }
 
     def receipts(self) -> list[dict]:
         """Status reports in Tencent's callback format (a JSON array)."""
@@ -264,6 +299,8 @@ class AliyunSmsStub(SmsStub):
         params = {k: v[0] for k, v in parse_qs(urlparse(handler.path).query).items()}
         params.update({k: v[0] for k, v in parse_qs(body.decode()).items()})
         biz_id = uuid.uuid4().hex[:20]
+        if action == "QuerySendDetails":
+            return 200, self.send_details(params)
         if action == "SendSms":
             phones = params.get("PhoneNumbers", "").split(",")
             template_params = [params.get("TemplateParam", "{}")] * len(phones)
@@ -283,6 +320,37 @@ class AliyunSmsStub(SmsStub):
             )
             self.messages[-1]["biz_id"] = biz_id
         return 200, {"Code": "OK", "Message": "OK", "BizId": biz_id, "RequestId": "stub"}
+
+    def send_details(self, params: dict) -> dict:
+        """``QuerySendDetails``: what was sent to one number (SendStatus 3 delivered, 2 failed;
+        nothing for a message the provider never took)."""
+        phone = params.get("PhoneNumber", "")[-11:]
+        with self._lock:
+            found = [m for m in self.messages if m["phone"] == phone]
+            failed = phone in self.failed_phones
+        size, page = int(params.get("PageSize", 50)), int(params.get("CurrentPage", 1))
+        rows = found[(page - 1) * size : page * size]
+        return {
+            "Code": "OK",
+            "Message": "OK",
+            "RequestId": "stub",
+            "TotalCount": len(found),
+            "SmsSendDetailDTOs": {
+                "SmsSendDetailDTO": [
+                    {
+                        "PhoneNum": m["phone"],
+                        "SendStatus": 2 if failed else 3,
+                        "ErrCode": "STUB_FAIL" if failed else "DELIVERED",
+                        "TemplateCode": m["template"],
+                        "Content": "",
+                        "SendDate": time.strftime("%Y-%m-%d %H:%M:%S"),
+                        "ReceiveDate": time.strftime("%Y-%m-%d %H:%M:%S"),
+                        "OutId": m["batch_key"],
+                    }
+                    for m in rows
+                ]
+            },
+        }
 
     def receipts(self) -> list[dict]:
         """Status reports in Alibaba's callback format (a JSON array)."""

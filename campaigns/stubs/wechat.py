@@ -7,8 +7,11 @@ It speaks the endpoints wechatpy 1.8.18 calls (paths relative to the API base):
 - ``GET  cgi-bin/user/info``
 - ``GET  cgi-bin/ticket/getticket?type=jsapi``
 - ``POST cgi-bin/message/template/send``, ``cgi-bin/message/custom/send``,
-  ``cgi-bin/message/mass/send``, ``cgi-bin/message/mass/sendall``,
+  ``cgi-bin/message/mass/send``, ``cgi-bin/message/mass/sendall`` (by tag: ``filter.tag_id``;
+  the legacy ``group_id`` is refused; a repeated ``clientmsgid`` answers 45065),
   ``cgi-bin/message/subscribe/send``
+- ``POST cgi-bin/user/tag/get`` — a tag's followers (``stub.set_tag``), paged by
+  ``next_openid``
 - ``GET  connect/oauth2/authorize`` (the page WeChat shows; the stub "agrees" at once and
   redirects back with a code), ``GET sns/oauth2/access_token``, ``GET sns/userinfo``
 - ``GET  sns/jscode2session``
@@ -85,6 +88,9 @@ class WeChatStubState:
     token_fetches: int = 0
     token_delay: float = 0.0
     msgid: int = 1000
+    tags: dict[int, list[str]] = field(default_factory=dict)  # tag id -> openids
+    clientmsgids: set[str] = field(default_factory=set)  # mass sends already taken
+    mass_reached: list[str] = field(default_factory=list)  # one openid per mass delivery
 
 
 def openid_for_code(appid: str, code: str, *, prefix: str = "o") -> str:
@@ -161,6 +167,16 @@ class WeChatStub:
         with self._lock:
             self.state.codes[code] = user
             self.state.users[user.openid] = user
+
+    def set_tag(self, tag_id: int, openids: list[str]) -> None:
+        """The followers WeChat holds under a user tag (what ``user/tag/get`` answers)."""
+        with self._lock:
+            self.state.tags[tag_id] = list(openids)
+
+    def mass_reached(self) -> list[str]:
+        """Every openid a mass send (by list or by tag) reached, once per delivery."""
+        with self._lock:
+            return list(self.state.mass_reached)
 
     def register_user(self, user: StubUser) -> None:
         with self._lock:
@@ -322,7 +338,35 @@ class _Handler(BaseHTTPRequestHandler):
         msgid = self.stub._next_msgid()
         return self._json({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
+    # User tags are pageable like the real API (10,000 openids a page; tests shrink it).
+    TAG_PAGE = 10000
+
+    def tag_users(self, request, query):
+        data = request.json()
+        openids = self.stub.state.tags.get(int(data.get("tagid", 0)), [])
+        start = openids.index(data["next_openid"]) + 1 if data.get("next_openid") else 0
+        page = openids[start : start + self.TAG_PAGE]
+        return self._json(
+            {"count": len(page), "data": {"openid": page},
+             "next_openid": page[-1] if page else ""}
+        )  # fmt: skip
+
     def mass_send(self, request, query):
+        data = request.json()
+        client_msg_id = data.get("clientmsgid")
+        if request.path.endswith("sendall"):
+            filt = data.get("filter") or {}
+            if "group_id" in filt or "tag_id" not in filt or filt.get("is_to_all"):
+                return self._json({"errcode": 40003, "errmsg": "filter needs tag_id"})
+            reached = self.stub.state.tags.get(int(filt["tag_id"]), [])
+        else:
+            reached = list(data.get("touser") or [])
+        with self.stub._lock:
+            if client_msg_id and client_msg_id in self.stub.state.clientmsgids:
+                return self._json({"errcode": 45065, "errmsg": "clientmsgid exist"})
+            if client_msg_id:
+                self.stub.state.clientmsgids.add(client_msg_id)
+            self.stub.state.mass_reached.extend(reached)
         msgid = self.stub._next_msgid()
         return self._json(
             {"errcode": 0, "errmsg": "send job submission success", "msg_id": msgid,
@@ -422,6 +466,7 @@ _ROUTES = {
     "cgi-bin/message/subscribe/send": _Handler.send_ok,
     "cgi-bin/message/mass/send": _Handler.mass_send,
     "cgi-bin/message/mass/sendall": _Handler.mass_send,
+    "cgi-bin/user/tag/get": _Handler.tag_users,
     "connect/oauth2/authorize": _Handler.oauth_authorize,
     "sns/oauth2/access_token": _Handler.oauth_access_token,
     "sns/userinfo": _Handler.oauth_userinfo,

@@ -330,6 +330,7 @@ CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
 CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
 # Rows left in "sending" longer than this (a crashed worker) are reconciled to "unknown".
 CAMPAIGNS_SENDING_STALE_SECONDS = env_int("CAMPAIGNS_SENDING_STALE_SECONDS", 120)
+CAMPAIGNS_STATUS_POLL_AFTER_SECONDS = env_int("CAMPAIGNS_STATUS_POLL_AFTER_SECONDS", 300)
 # Attribution window for conversions after a click or a delivery.
 CAMPAIGNS_CONVERSION_DAYS = env_int("CAMPAIGNS_CONVERSION_DAYS", 7)
 

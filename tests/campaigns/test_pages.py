@@ -12,6 +12,8 @@ def test_campaigns_page_is_served(anon):
     assert "campaigns/campaigns.js" in html
     assert "<script>" not in html and "onclick" not in html
     assert "营销活动" in html
+    # The journey builder: its own module, a form (no inline handlers) on the journeys tab.
+    assert "campaigns/journeys.js" in html and 'id="journey-builder"' in html
 
 
 def test_workspace_links_to_campaigns(anon):

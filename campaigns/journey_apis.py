@@ -1,0 +1,186 @@
+"""Journeys API: list, create, edit, activate / pause, delete; the staff member's own
+notification contact points. Thin adapters over campaigns.services.journey_edit and
+campaigns.services.owner_notify."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns.models import Journey, JourneyStepLog, StaffContact
+from campaigns.models.wechat import WeChatAccount
+from campaigns.services import journey_edit, owner_notify
+from core.auth import membership_of
+from core.fields import IdField
+from core.permissions import IsSalesOrAdmin, IsStaffMember
+from core.tenancy import get_for_org_or_404
+from crm import pii
+
+
+def _org(request):
+    return membership_of(request).org
+
+
+class JourneyOutput(serializers.ModelSerializer):
+    members = serializers.SerializerMethodField()
+    step_counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Journey
+        fields = [
+            "id",
+            "key",
+            "name",
+            "trigger_event",
+            "trigger_condition",
+            "steps",
+            "holdout_pct",
+            "is_active",
+            "version",
+            "members",
+            "step_counts",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_members(self, journey) -> dict[str, int]:
+        """Members by state (active, done, holdout, exited), all versions."""
+        return dict(journey.memberships.values_list("state").annotate(n=Count("pk")))
+
+    def get_step_counts(self, journey) -> list[dict]:
+        """Outcomes per step of the current version: ``[{"step", "outcome", "count"}]``."""
+        rows = (
+            JourneyStepLog.objects.for_org(journey.org_id)
+            .filter(journey=journey, membership__version=journey.version)
+            .values("step_index", "outcome")
+            .annotate(n=Count("pk"))
+            .order_by("step_index", "outcome")
+        )
+        return [{"step": r["step_index"], "outcome": r["outcome"], "count": r["n"]} for r in rows]
+
+
+class JourneyInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    key = serializers.SlugField(max_length=64, required=False, default="")
+    trigger_event = serializers.CharField(max_length=32)
+    trigger_condition = serializers.JSONField(required=False, allow_null=True, default=None)
+    steps = serializers.ListField(child=serializers.DictField(), max_length=30)
+    holdout_pct = serializers.IntegerField(min_value=0, max_value=50, required=False, default=0)
+    is_active = serializers.BooleanField(required=False, default=False)
+
+
+class JourneyPatchInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    trigger_event = serializers.CharField(max_length=32, required=False)
+    trigger_condition = serializers.JSONField(required=False, allow_null=True)
+    steps = serializers.ListField(child=serializers.DictField(), max_length=30, required=False)
+    holdout_pct = serializers.IntegerField(min_value=0, max_value=50, required=False)
+
+
+class JourneyListApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses=JourneyOutput(many=True))
+    def get(self, request):
+        qs = Journey.objects.for_org(_org(request)).order_by("id")
+        return Response(JourneyOutput(qs, many=True).data)
+
+    @extend_schema(request=JourneyInput, responses={201: JourneyOutput})
+    def post(self, request):
+        data = JourneyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        journey = journey_edit.journey_create(org=_org(request), **data.validated_data)
+        return Response(JourneyOutput(journey).data, status=status.HTTP_201_CREATED)
+
+
+class JourneyDetailApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses=JourneyOutput)
+    def get(self, request, journey_id: int):
+        journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
+        return Response(JourneyOutput(journey).data)
+
+    @extend_schema(request=JourneyPatchInput, responses=JourneyOutput)
+    def patch(self, request, journey_id: int):
+        journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
+        data = JourneyPatchInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        journey = journey_edit.journey_update(journey=journey, **data.validated_data)
+        return Response(JourneyOutput(journey).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, journey_id: int):
+        journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
+        journey_edit.journey_delete(journey=journey)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JourneyActivateApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+    active = True
+
+    @extend_schema(request=None, responses=JourneyOutput)
+    def post(self, request, journey_id: int):
+        journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
+        journey = journey_edit.journey_set_active(journey=journey, active=self.active)
+        return Response(JourneyOutput(journey).data)
+
+
+class JourneyPauseApi(JourneyActivateApi):
+    active = False
+
+
+class StaffContactOutput(serializers.Serializer):
+    phone = serializers.CharField(help_text="masked (138****5678)")
+    wechat_account = serializers.IntegerField(allow_null=True)
+    has_openid = serializers.BooleanField()
+    follows_account = serializers.BooleanField()
+
+
+class StaffContactInput(serializers.Serializer):
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    wechat_account = IdField(required=False, allow_null=True)
+    wechat_openid = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+def _staff_contact_out(row: StaffContact | None) -> dict:
+    if row is None:
+        return {"phone": "", "wechat_account": None, "has_openid": False, "follows_account": False}
+    return {
+        "phone": pii.mask_phone(pii.decrypt(row.phone_encrypted)) if row.phone_encrypted else "",
+        "wechat_account": row.wechat_account_id,
+        "has_openid": bool(row.openid_hash),
+        "follows_account": owner_notify.follows_account(row),
+    }
+
+
+class StaffContactApi(APIView):
+    """The caller's own contact points for owner notifications (hot leads)."""
+
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(responses=StaffContactOutput)
+    def get(self, request):
+        row = StaffContact.objects.for_org(_org(request)).filter(user=request.user).first()
+        return Response(_staff_contact_out(row))
+
+    @extend_schema(request=StaffContactInput, responses=StaffContactOutput)
+    def put(self, request):
+        data = StaffContactInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        org = _org(request)
+        account_id = values.get("wechat_account")
+        account = get_for_org_or_404(WeChatAccount, org, pk=account_id) if account_id else None
+        row = owner_notify.staff_contact_set(
+            org_id=org.pk,
+            user=request.user,
+            phone=values.get("phone"),
+            wechat_account=account,
+            openid=values.get("wechat_openid"),
+        )
+        return Response(_staff_contact_out(row))

@@ -1,0 +1,279 @@
+"""Creating and editing journeys (自动化旅程) through the API and the workspace builder.
+
+Edits never corrupt members in flight: a member walks the steps of the journey *version* it
+entered with. Changing ``steps`` snapshots the old list (``JourneyVersion``) while members
+still walk it and bumps ``Journey.version``; new members take the new steps, members in
+flight finish the old ones. The trigger, name and holdout apply to new entries only, so
+they change freely. Pausing stops new entries and holds members at their next step;
+activating resumes them. Only a paused journey can be deleted (its members stop), so a
+running journey never disappears under people mid-way.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from campaigns.models import (
+    Channel,
+    Journey,
+    JourneyMembership,
+    JourneyVersion,
+    MembershipState,
+    MessageTemplate,
+)
+from core.errors import Conflict, DomainError
+from core.models import Organization
+
+# Triggers that do not come from the event log: the rooms' reminder sweep and the scorer.
+SYNTHETIC_TRIGGERS = ("reservation.due", "grade.changed")
+MAX_STEPS = 30
+MAX_WAIT_SECONDS = 90 * 86400
+
+# type → {field: (kind, required)}; kinds: seconds, str, bool, condition, event, template,
+# channel, goto, hours.
+STEP_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
+    "wait": {"seconds": ("seconds", True)},
+    "wait_before_room_start": {"seconds": ("seconds", True)},
+    "wait_room_end": {"seconds": ("seconds", False)},
+    "wait_before_prop": {"prop": ("str", True), "seconds": ("seconds", False)},
+    "wait_before_coupon_expiry": {"seconds": ("seconds", True)},
+    "exit_if_event": {"event": ("event", True), "same_room": ("bool", False)},
+    "exit_unless": {"condition": ("condition", True)},
+    "branch": {"condition": ("condition", True), "else_goto": ("goto", True)},
+    "send": {"template": ("template", True), "channel": ("channel", False)},
+    "tag": {"tag": ("str", True)},
+    "assign_owner": {},
+    "create_task": {"title": ("str", False), "hours": ("hours", False)},
+    "notify_owner": {
+        "title": ("str", False),
+        "sms_template": ("template", False),
+        "wechat_template": ("template", False),
+    },
+}
+
+
+class InvalidJourney(DomainError):
+    code = "invalid_journey"
+
+
+class JourneyActive(Conflict):
+    code = "journey_active"
+
+
+def trigger_events() -> tuple[str, ...]:
+    from crm.services.events import EVENT_TYPES
+
+    return (*EVENT_TYPES, *SYNTHETIC_TRIGGERS)
+
+
+def _bad(path: str, message: str) -> InvalidJourney:
+    return InvalidJourney(f"{path}: {message}", fields={path: [message]})
+
+
+def validate_trigger(*, event: str, condition: dict | None) -> None:
+    """Raise InvalidJourney naming the bad part of a trigger (event, then condition path)."""
+    from crm.conditions import ConditionError, validate_condition
+
+    if event not in trigger_events():
+        raise _bad("trigger_event", _("未知触发事件：%(event)s") % {"event": event})
+    if condition is not None:
+        try:
+            validate_condition(condition)
+        except ConditionError as exc:
+            raise _bad("trigger_condition", exc.message) from None
+
+
+def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
+    """Check every step against STEP_FIELDS; the error names the step and field, e.g.
+    ``steps[2].seconds``. Returns the steps (plain dicts, unknown keys refused)."""
+    from crm.conditions import ConditionError, validate_condition
+    from crm.services.events import EVENT_TYPES
+
+    if not isinstance(steps, list):
+        raise _bad("steps", _("步骤必须是列表"))
+    if len(steps) > MAX_STEPS:
+        raise _bad("steps", _("最多 %(n)s 个步骤") % {"n": MAX_STEPS})
+    templates = dict(
+        MessageTemplate.objects.for_org(org_id).exclude(key="").values_list("key", "channel")
+    )
+    for index, step in enumerate(steps):
+        path = f"steps[{index}]"
+        if not isinstance(step, dict):
+            raise _bad(path, _("步骤必须是对象"))
+        kind = step.get("type")
+        if not isinstance(kind, str) or kind not in STEP_FIELDS:
+            raise _bad(f"{path}.type", _("未知步骤类型：%(type)s") % {"type": kind})
+        spec = STEP_FIELDS[kind]
+        for name in step:
+            if name != "type" and name not in spec:
+                raise _bad(f"{path}.{name}", _("该步骤不支持此字段"))
+        for name, (field_kind, required) in spec.items():
+            where = f"{path}.{name}"
+            if name not in step:
+                if required:
+                    raise _bad(where, _("必填"))
+                continue
+            value = step[name]
+            if field_kind in ("event", "template", "channel") and not isinstance(value, str):
+                raise _bad(where, _("应为字符串"))
+            if field_kind == "seconds":
+                if not _int_in(value, 0, MAX_WAIT_SECONDS):
+                    raise _bad(where, _("应为 0 到 %(max)s 之间的秒数") % {"max": MAX_WAIT_SECONDS})
+                if kind == "wait" and value < 1:
+                    raise _bad(where, _("等待至少 1 秒"))
+            elif field_kind == "hours":
+                if not _int_in(value, 1, 720):
+                    raise _bad(where, _("应为 1 到 720 之间的小时数"))
+            elif field_kind == "str":
+                if not isinstance(value, str) or not value.strip() or len(value) > 100:
+                    raise _bad(where, _("应为 1 到 100 个字符"))
+                if kind == "tag" and len(value.strip()) > 20:
+                    raise _bad(where, _("标签最多 20 个字符"))
+            elif field_kind == "bool":
+                if not isinstance(value, bool):
+                    raise _bad(where, _("应为 true 或 false"))
+            elif field_kind == "event":
+                if value not in EVENT_TYPES:
+                    raise _bad(where, _("未知事件：%(event)s") % {"event": value})
+            elif field_kind == "condition":
+                try:
+                    validate_condition(value)
+                except ConditionError as exc:
+                    raise _bad(where, exc.message) from None
+            elif field_kind == "goto":
+                # Forward only (no loops); len(steps) means "to the end".
+                if not _int_in(value, index + 1, len(steps)):
+                    raise _bad(
+                        where,
+                        _("应跳到后面的步骤（%(lo)s 到 %(hi)s）")
+                        % {"lo": index + 1, "hi": len(steps)},
+                    )
+            elif field_kind == "template":
+                if value not in templates:
+                    raise _bad(where, _("没有标识为 %(key)s 的模板") % {"key": value})
+                wanted = {"sms_template": Channel.SMS, "wechat_template": Channel.WECHAT_TEMPLATE}
+                if name in wanted and templates[value] != wanted[name]:
+                    raise _bad(where, _("模板渠道不符"))
+            elif field_kind == "channel":
+                if value not in Channel.values:
+                    raise _bad(where, _("未知渠道：%(channel)s") % {"channel": value})
+                template_channel = templates.get(str(step.get("template")))
+                if template_channel and template_channel != value:
+                    raise _bad(where, _("与模板的渠道不一致"))
+    return [dict(step) for step in steps]
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def journey_create(
+    *,
+    org: Organization,
+    name: str,
+    trigger_event: str,
+    trigger_condition: dict | None = None,
+    steps: list,
+    holdout_pct: int = 0,
+    key: str = "",
+    is_active: bool = False,
+) -> Journey:
+    """Create a journey (paused unless ``is_active``). Raises InvalidJourney naming the bad
+    part of the trigger or steps, Conflict when the key is taken."""
+    validate_trigger(event=trigger_event, condition=trigger_condition)
+    steps = validate_steps(org_id=org.pk, steps=steps)
+    key = key or f"j-{secrets.token_hex(4)}"
+    if Journey.objects.for_org(org).filter(key=key).exists():
+        raise Conflict(_("标识已被使用"), fields={"key": [_("标识已被使用")]}, code="key_taken")
+    return Journey.objects.for_org(org).create(
+        org=org,
+        key=key,
+        name=name,
+        trigger_event=trigger_event,
+        trigger_condition=trigger_condition,
+        steps=steps,
+        holdout_pct=holdout_pct,
+        is_active=is_active,
+    )
+
+
+_UNSET = object()
+
+
+def journey_update(
+    *,
+    journey: Journey,
+    name: str | None = None,
+    trigger_event: str | None = None,
+    trigger_condition: dict | None | object = _UNSET,
+    steps: list | None = None,
+    holdout_pct: int | None = None,
+) -> Journey:
+    """Change a journey. New steps become a new version: members in flight finish the
+    version they entered with (kept as a JourneyVersion), new members take the new one."""
+    with transaction.atomic():
+        journey = Journey.objects.for_org(journey.org_id).select_for_update().get(pk=journey.pk)
+        event = trigger_event if trigger_event is not None else journey.trigger_event
+        condition = journey.trigger_condition if trigger_condition is _UNSET else trigger_condition
+        if trigger_event is not None or trigger_condition is not _UNSET:
+            validate_trigger(event=event, condition=condition)
+        fields = ["updated_at"]
+        if steps is not None:
+            steps = validate_steps(org_id=journey.org_id, steps=steps)
+            if steps != journey.steps:
+                _keep_version(journey)
+                journey.steps = steps
+                journey.version += 1
+                fields += ["steps", "version"]
+        for attr, value in (
+            ("name", name),
+            ("trigger_event", trigger_event),
+            ("holdout_pct", holdout_pct),
+        ):
+            if value is not None:
+                setattr(journey, attr, value)
+                fields.append(attr)
+        if trigger_condition is not _UNSET:
+            journey.trigger_condition = trigger_condition
+            fields.append("trigger_condition")
+        journey.save(update_fields=fields)
+    return journey
+
+
+def _keep_version(journey: Journey) -> None:
+    """Snapshot the current steps if anyone still walks them; drop snapshots nobody walks."""
+    in_flight = set(
+        JourneyMembership.objects.for_org(journey.org_id)
+        .filter(journey=journey, state=MembershipState.ACTIVE)
+        .values_list("version", flat=True)
+        .distinct()
+    )
+    if journey.version in in_flight:
+        JourneyVersion.objects.for_org(journey.org_id).get_or_create(
+            org_id=journey.org_id,
+            journey=journey,
+            number=journey.version,
+            defaults={"steps": journey.steps},
+        )
+    JourneyVersion.objects.for_org(journey.org_id).filter(journey=journey).exclude(
+        number__in=in_flight
+    ).delete()
+
+
+def journey_set_active(*, journey: Journey, active: bool) -> Journey:
+    """Activate (entries on, held members resume) or pause (no entries, members held)."""
+    if journey.is_active != active:
+        journey.is_active = active
+        journey.save(update_fields=["is_active", "updated_at"])
+    return journey
+
+
+def journey_delete(*, journey: Journey) -> None:
+    """Delete a paused journey with its memberships and logs (sent messages stay)."""
+    if journey.is_active:
+        raise JourneyActive(_("请先暂停旅程再删除"))
+    journey.delete()

@@ -1,0 +1,444 @@
+// Journey builder (自动化旅程): create a journey, edit its trigger and steps, activate, pause,
+// delete. A form per step type; the API validates and names the bad part (e.g.
+// "steps[2].seconds"), which is shown next to that step. Every user-provided string is
+// rendered with textContent (strict CSP: no inline script, no eval).
+import { t, fmt } from "/static/shared/i18n.js";
+
+const TOKEN_KEY = "qm.staff.token";
+const $ = (sel) => document.querySelector(sel);
+const jb = { journeys: [], templates: [], current: null };
+
+function el(tag, text, cls) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (cls) node.className = cls;
+  return node;
+}
+
+function option(value, label, selected) {
+  const node = el("option", label);
+  node.value = value;
+  if (selected) node.selected = true;
+  return node;
+}
+
+async function jbApi(path, options = {}) {
+  const headers = { Authorization: `Token ${sessionStorage.getItem(TOKEN_KEY)}` };
+  if (options.body) headers["Content-Type"] = "application/json";
+  const res = await fetch(path, { ...options, headers });
+  const body = res.status === 204 ? null : await res.json();
+  if (!res.ok) {
+    const err = new Error(body && body.message ? body.message : res.statusText);
+    err.body = body;
+    throw err;
+  }
+  return body;
+}
+
+// Trigger events: the CRM's event log plus the two synthetic triggers.
+function triggerEvents() {
+  return [
+    ["room.reserve", t("预约直播")],
+    ["reservation.due", t("预约的直播即将开始")],
+    ["room.join", t("进入直播间")],
+    ["room.leave", t("离开直播间")],
+    ["chat", t("发言")],
+    ["like", t("点赞")],
+    ["follow", t("关注主播")],
+    ["product.click", t("点击商品")],
+    ["coupon.claim", t("领取优惠券")],
+    ["coupon.redeem", t("核销优惠券")],
+    ["order", t("下单")],
+    ["share", t("分享")],
+    ["invite.accepted", t("邀请成功")],
+    ["replay.watch", t("观看回放")],
+    ["oa.subscribe", t("关注公众号")],
+    ["form.submit", t("提交表单")],
+    ["grade.changed", t("线索等级变化")],
+  ];
+}
+
+function conditionFields() {
+  return [
+    ["gender", t("性别")],
+    ["income_level", t("收入水平")],
+    ["grade", t("线索等级")],
+    ["city", t("城市")],
+    ["province", t("省份")],
+    ["age", t("年龄")],
+    ["score", t("评分")],
+    ["tags", t("标签")],
+    ["status", t("跟进状态")],
+  ];
+}
+
+function conditionOps() {
+  return [
+    ["eq", t("等于")],
+    ["ne", t("不等于")],
+    ["gte", t("大于等于")],
+    ["lte", t("小于等于")],
+    ["contains", t("包含（标签）")],
+  ];
+}
+
+function stepTypes() {
+  return [
+    ["wait", t("等待一段时间")],
+    ["wait_before_room_start", t("等到开播前")],
+    ["wait_room_end", t("等到直播结束后")],
+    ["wait_before_coupon_expiry", t("等到优惠券到期前")],
+    ["exit_if_event", t("若已发生某事件则退出")],
+    ["branch", t("条件分支")],
+    ["exit_unless", t("不满足条件则退出")],
+    ["send", t("发送消息")],
+    ["tag", t("打标签")],
+    ["assign_owner", t("分配负责人")],
+    ["create_task", t("创建跟进任务")],
+    ["notify_owner", t("通知负责人")],
+  ];
+}
+
+// -- one condition row (field / op / value) ------------------------------------------------
+
+function conditionRow(container, condition) {
+  container.replaceChildren();
+  const row = el("div", null, "jb-row");
+  const field = el("select");
+  field.name = "cond_field";
+  field.append(option("", t("不限")));
+  for (const [value, label] of conditionFields()) {
+    field.append(option(value, label, condition && condition.field === value));
+  }
+  const op = el("select");
+  op.name = "cond_op";
+  for (const [value, label] of conditionOps()) {
+    op.append(option(value, label, condition && condition.op === value));
+  }
+  const value = el("input");
+  value.name = "cond_value";
+  value.placeholder = t("值，如 female、A、上海");
+  if (condition && condition.value !== undefined) value.value = String(condition.value);
+  row.append(labelled(t("字段"), field), labelled(t("比较"), op), labelled(t("值"), value));
+  container.append(row);
+}
+
+function readCondition(container) {
+  const field = container.querySelector("[name=cond_field]");
+  if (!field || !field.value) return null;
+  const raw = container.querySelector("[name=cond_value]").value.trim();
+  const numeric = ["age", "score"].includes(field.value) && raw !== "" && !Number.isNaN(Number(raw));
+  return {
+    field: field.value,
+    op: container.querySelector("[name=cond_op]").value,
+    value: numeric ? Number(raw) : raw,
+  };
+}
+
+function labelled(text, input) {
+  const label = el("label", text);
+  label.append(input);
+  return label;
+}
+
+// -- steps -----------------------------------------------------------------------------------
+
+function numberInput(name, value, min) {
+  const input = el("input");
+  input.type = "number";
+  input.name = name;
+  input.min = String(min);
+  input.value = value === undefined || value === null ? "" : String(value);
+  return input;
+}
+
+function textInput(name, value) {
+  const input = el("input");
+  input.name = name;
+  input.maxLength = 100;
+  input.value = value || "";
+  return input;
+}
+
+function templateSelect(name, value, channel, optional) {
+  const select = el("select");
+  select.name = name;
+  if (optional) select.append(option("", t("不发送")));
+  for (const template of jb.templates) {
+    if (channel && template.channel !== channel) continue;
+    const label = fmt(t("{name}（{key}）"), { name: template.name, key: template.key });
+    select.append(option(template.key, label, template.key === value));
+  }
+  return select;
+}
+
+function eventSelect(name, value) {
+  const select = el("select");
+  select.name = name;
+  for (const [event, label] of triggerEvents()) {
+    if (event === "grade.changed" || event === "reservation.due") continue;
+    select.append(option(event, label, event === value));
+  }
+  return select;
+}
+
+// The inputs each step type shows, and how they read back into the API's step object.
+function stepFields(type, step) {
+  const fields = el("div", null, "jb-row");
+  const add = (label, input) => fields.append(labelled(label, input));
+  if (type === "wait") add(t("分钟"), numberInput("minutes", step.seconds ? step.seconds / 60 : 60, 1));
+  if (type === "wait_before_room_start")
+    add(t("开播前（分钟）"), numberInput("minutes", step.seconds !== undefined ? step.seconds / 60 : 10, 0));
+  if (type === "wait_room_end")
+    add(t("结束后（分钟）"), numberInput("minutes", step.seconds !== undefined ? step.seconds / 60 : 30, 0));
+  if (type === "wait_before_coupon_expiry")
+    add(t("到期前（小时）"), numberInput("hours", step.seconds !== undefined ? step.seconds / 3600 : 24, 0));
+  if (type === "exit_if_event") {
+    add(t("事件"), eventSelect("event", step.event));
+    const same = el("input");
+    same.type = "checkbox";
+    same.name = "same_room";
+    same.checked = Boolean(step.same_room);
+    add(t("仅限同一直播间"), same);
+  }
+  if (type === "branch" || type === "exit_unless") {
+    const box = el("div", null, "jb-cond");
+    conditionRow(box, step.condition);
+    fields.append(box);
+  }
+  if (type === "branch") {
+    add(t("不满足时跳到第几步（末尾 = 步骤数 + 1）"), numberInput("else_goto", step.else_goto !== undefined ? step.else_goto + 1 : "", 1));
+  }
+  if (type === "send") add(t("模板"), templateSelect("template", step.template, null, false));
+  if (type === "tag") add(t("标签"), textInput("tag", step.tag));
+  if (type === "create_task") {
+    add(t("任务标题"), textInput("title", step.title));
+    add(t("期限（小时）"), numberInput("hours", step.hours || 2, 1));
+  }
+  if (type === "notify_owner") {
+    add(t("通知标题"), textInput("title", step.title));
+    add(t("公众号模板（关注公众号的负责人）"), templateSelect("wechat_template", step.wechat_template, "wechat_template", true));
+    add(t("短信模板（其余负责人）"), templateSelect("sms_template", step.sms_template, "sms", true));
+  }
+  return fields;
+}
+
+function readStep(item) {
+  const type = item.dataset.type;
+  const value = (name) => {
+    const input = item.querySelector(`[name=${name}]`);
+    return input ? input.value.trim() : "";
+  };
+  const number = (name) => Number(value(name));
+  const step = { type };
+  if (type === "wait" || type === "wait_before_room_start" || type === "wait_room_end")
+    step.seconds = Math.round(number("minutes") * 60);
+  if (type === "wait_before_coupon_expiry") step.seconds = Math.round(number("hours") * 3600);
+  if (type === "exit_if_event") {
+    step.event = value("event");
+    if (item.querySelector("[name=same_room]").checked) step.same_room = true;
+  }
+  if (type === "branch" || type === "exit_unless") {
+    step.condition = readCondition(item.querySelector(".jb-cond")) || {};
+  }
+  if (type === "branch") step.else_goto = number("else_goto") - 1;
+  if (type === "send") step.template = value("template");
+  if (type === "tag") step.tag = value("tag");
+  if (type === "create_task") {
+    if (value("title")) step.title = value("title");
+    step.hours = number("hours");
+  }
+  if (type === "notify_owner") {
+    for (const name of ["title", "wechat_template", "sms_template"]) {
+      if (value(name)) step[name] = value(name);
+    }
+  }
+  return step;
+}
+
+function stepItem(step) {
+  const item = el("li");
+  item.dataset.type = step.type;
+  const labels = Object.fromEntries(stepTypes());
+  const head = el("div", null, "jb-row jb-tools");
+  head.append(el("strong", labels[step.type] || step.type));
+  for (const [text, action] of [
+    [t("上移"), "up"],
+    [t("下移"), "down"],
+    [t("移除"), "remove"],
+  ]) {
+    const button = el("button", text);
+    button.type = "button";
+    button.dataset.action = action;
+    head.append(button);
+  }
+  item.append(head, stepFields(step.type, step));
+  return item;
+}
+
+$("#jb-steps").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  const item = button.closest("li");
+  if (button.dataset.action === "remove") item.remove();
+  if (button.dataset.action === "up" && item.previousElementSibling)
+    item.previousElementSibling.before(item);
+  if (button.dataset.action === "down" && item.nextElementSibling)
+    item.nextElementSibling.after(item);
+});
+
+$("#jb-add").addEventListener("click", () => {
+  $("#jb-steps").append(stepItem({ type: $("#jb-add-type").value }));
+});
+
+// -- load, fill, save --------------------------------------------------------------------------
+
+function fillForm(journey) {
+  jb.current = journey;
+  const form = $("#journey-builder");
+  form.elements.name.value = journey ? journey.name : "";
+  form.elements.holdout_pct.value = journey ? journey.holdout_pct : 0;
+  $("#jb-trigger").value = journey ? journey.trigger_event : "room.reserve";
+  conditionRow($("#jb-condition"), journey && journey.trigger_condition);
+  $("#jb-steps").replaceChildren(...(journey ? journey.steps : []).map(stepItem));
+  $("#jb-error").textContent = "";
+  const toggle = $("#jb-toggle");
+  toggle.hidden = !journey;
+  $("#jb-delete").hidden = !journey || journey.is_active;
+  if (journey) {
+    toggle.textContent = journey.is_active ? t("暂停") : t("启用");
+    $("#jb-state").textContent = fmt(t("版本 {version} · {state}"), {
+      version: journey.version,
+      state: journey.is_active ? t("运行中") : t("已暂停"),
+    });
+  } else {
+    $("#jb-state").textContent = t("新旅程保存后处于暂停状态，启用后开始接收成员。");
+  }
+}
+
+async function loadBuilder(selectId) {
+  const [journeys, templates] = await Promise.all([
+    jbApi("/api/v1/journeys"),
+    jbApi("/api/v1/templates?page_size=200"),
+  ]);
+  jb.journeys = journeys;
+  jb.templates = (templates.results || []).filter((tpl) => tpl.key);
+  const pick = $("#jb-pick");
+  pick.replaceChildren(option("", t("＋ 新建旅程")));
+  for (const journey of journeys) pick.append(option(journey.id, journey.name));
+  const wanted = selectId ? journeys.find((j) => j.id === selectId) : null;
+  pick.value = wanted ? String(wanted.id) : "";
+  fillForm(wanted || null);
+}
+
+function refreshList() {
+  // The journey list (per-step counts) belongs to campaigns.js: re-open its tab to reload it.
+  $("button[data-tab=journeys]").click();
+}
+
+function showError(err, target = "#jb-error") {
+  const fields = (err.body && err.body.fields) || {};
+  const lines = [err.message];
+  for (const item of document.querySelectorAll("#jb-steps li.bad, .jb-cond.bad")) {
+    item.classList.remove("bad");
+  }
+  for (const [name, messages] of Object.entries(fields)) {
+    lines.push(`${name}: ${[].concat(messages).join("；")}`);
+    const match = /^steps\[(\d+)\]/.exec(name);
+    const item = match && $("#jb-steps").children[Number(match[1])];
+    if (item) item.classList.add("bad");
+    if (name === "trigger_condition") $("#jb-condition").classList.add("bad");
+  }
+  $(target).textContent = lines.join("\n");
+}
+
+$("#journey-builder").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = {
+    name: form.elements.name.value,
+    trigger_event: $("#jb-trigger").value,
+    trigger_condition: readCondition($("#jb-condition")),
+    holdout_pct: Number(form.elements.holdout_pct.value || 0),
+    steps: [...$("#jb-steps").children].map(readStep),
+  };
+  try {
+    const saved = jb.current
+      ? await jbApi(`/api/v1/journeys/${jb.current.id}`, { method: "PATCH", body: JSON.stringify(body) })
+      : await jbApi("/api/v1/journeys", { method: "POST", body: JSON.stringify(body) });
+    refreshList();
+    await loadBuilder(saved.id);
+    $("#jb-error").textContent = "";
+    $("#jb-state").textContent += ` · ${t("已保存")}`;
+  } catch (err) {
+    showError(err);
+  }
+});
+
+$("#jb-pick").addEventListener("change", () => {
+  const id = Number($("#jb-pick").value);
+  fillForm(jb.journeys.find((j) => j.id === id) || null);
+});
+
+$("#jb-toggle").addEventListener("click", async () => {
+  if (!jb.current) return;
+  const action = jb.current.is_active ? "pause" : "activate";
+  try {
+    const saved = await jbApi(`/api/v1/journeys/${jb.current.id}/${action}`, { method: "POST" });
+    refreshList();
+    await loadBuilder(saved.id);
+  } catch (err) {
+    showError(err);
+  }
+});
+
+$("#jb-delete").addEventListener("click", async () => {
+  if (!jb.current) return;
+  try {
+    await jbApi(`/api/v1/journeys/${jb.current.id}`, { method: "DELETE" });
+    refreshList();
+    await loadBuilder(null);
+  } catch (err) {
+    showError(err);
+  }
+});
+
+// Static choices once; data each time the journeys tab opens (after sign-in).
+$("#jb-trigger").replaceChildren(...triggerEvents().map(([v, label]) => option(v, label)));
+$("#jb-add-type").replaceChildren(...stepTypes().map(([v, label]) => option(v, label)));
+$("button[data-tab=journeys]").addEventListener("click", () => {
+  if (!jb.loaded) {
+    jb.loaded = true;
+    loadBuilder(null).catch((err) => {
+      jb.loaded = false;
+      showError(err);
+    });
+  }
+});
+
+// -- my notification contact (hot-lead notices by WeChat / SMS) ------------------------------
+
+function showMyContact(contact) {
+  $("#my-contact").elements.phone.value = "";
+  $("#my-contact").elements.phone.placeholder = contact.phone || t("未填写");
+  $("#mc-state").textContent = contact.follows_account
+    ? t("已关注公众号：通知走公众号模板消息")
+    : contact.phone
+      ? fmt(t("通知短信发往 {phone}"), { phone: contact.phone })
+      : t("未设置：只在工作台通知");
+}
+
+$("#my-contact").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("#mc-error").textContent = "";
+  try {
+    const phone = event.target.elements.phone.value.trim();
+    showMyContact(await jbApi("/api/v1/staff-contact", { method: "PUT", body: JSON.stringify({ phone }) }));
+  } catch (err) {
+    showError(err, "#mc-error");
+  }
+});
+
+$("button[data-tab=journeys]").addEventListener("click", () => {
+  jbApi("/api/v1/staff-contact").then(showMyContact).catch(() => {});
+});

@@ -1,0 +1,91 @@
+"""Status polling of ``unknown`` SMS rows through the real SDK clients against the stubs:
+settled as delivered / failed from the provider's records, never re-sent; rows the provider
+never saw are marked for review."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from campaigns.models import Delivery, DeliveryStatus, Provider
+from campaigns.services.sending import send_due
+from campaigns.services.status_poll import NOT_AT_PROVIDER, poll_unknown_statuses
+from campaigns.stubs.sms import AliyunSmsStub, TencentSmsStub
+from tests.campaigns.factories import ProviderAccountFactory
+from tests.campaigns.test_sms_providers import _phones, _service_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def tencent_stub():
+    with TencentSmsStub(delay=1.5) as stub:
+        yield stub
+
+
+@pytest.fixture
+def aliyun_stub():
+    with AliyunSmsStub(delay=1.5) as stub:
+        yield stub
+
+
+def _later():
+    return time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False)
+
+
+def test_tencent_rows_lost_in_a_timeout_are_settled_from_the_status_pull(
+    acme, tencent_stub, settings
+):
+    settings.SMS_REQUEST_TIMEOUT = 0.5
+    account = ProviderAccountFactory(
+        org=acme, provider=Provider.TENCENT, endpoint=tencent_stub.endpoint
+    )
+    phones = _phones(3)
+    _service_rows(acme, account, phones)
+    tencent_stub.failed_phones.add(phones[2])
+    tencent_stub.inject("timeout")  # the provider takes them, the answer never arrives
+    send_due()
+    assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 3
+    assert poll_unknown_statuses() == {}  # too early: receipts may still settle them
+    with _later():
+        assert poll_unknown_statuses() == {"delivered": 2, "failed": 1}
+    statuses = dict(Delivery.objects.for_org(acme).values_list("to_hash", "status"))
+    assert sorted(statuses.values()) == ["delivered", "delivered", "failed"]
+    assert max(tencent_stub.received.values()) == 1  # nobody was sent anything twice
+
+
+def test_a_message_the_provider_never_took_is_marked_for_review_not_resent(
+    acme, tencent_stub, settings
+):
+    settings.SMS_REQUEST_TIMEOUT = 1.0
+    account = ProviderAccountFactory(
+        org=acme, provider=Provider.TENCENT, endpoint=tencent_stub.endpoint
+    )
+    _service_rows(acme, account, _phones(2))
+    tencent_stub.inject("5xx")  # refused before anything was taken — we cannot know that
+    send_due()
+    with _later():
+        assert poll_unknown_statuses() == {"review": 2}
+        assert poll_unknown_statuses() == {}  # checked once, left for a person (or a receipt)
+        send_due()
+    rows = Delivery.objects.for_org(acme).all()
+    assert {(r.status, r.error) for r in rows} == {(DeliveryStatus.UNKNOWN, NOT_AT_PROVIDER)}
+    assert all(r.provider_checked_at for r in rows)
+    assert tencent_stub.received == {}
+
+
+def test_aliyun_rows_are_settled_from_query_send_details(acme, aliyun_stub, settings):
+    settings.SMS_REQUEST_TIMEOUT = 0.5
+    account = ProviderAccountFactory(
+        org=acme, provider=Provider.ALIYUN, endpoint=aliyun_stub.endpoint
+    )
+    phones = _phones(2)
+    _service_rows(acme, account, phones, provider_template_id="SMS_1")
+    aliyun_stub.failed_phones.add(phones[1])
+    aliyun_stub.inject("timeout")
+    send_due()
+    assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 2
+    with _later():
+        assert poll_unknown_statuses() == {"delivered": 1, "failed": 1}
+    assert max(aliyun_stub.received.values()) == 1
