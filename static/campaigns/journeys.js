@@ -2,7 +2,7 @@
 // delete. A form per step type; the API validates and names the bad part (e.g.
 // "steps[2].seconds"), which is shown next to that step. Every user-provided string is
 // rendered with textContent (strict CSP: no inline script, no eval).
-import { t, fmt } from "/static/shared/i18n.js";
+import { t, fmt } from "../shared/i18n.js";
 
 const TOKEN_KEY = "qm.staff.token";
 const $ = (sel) => document.querySelector(sel);

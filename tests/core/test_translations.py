@@ -20,15 +20,12 @@ from django.utils import translation
 from tests.factories import RoomFactory
 
 STATIC = Path(settings.BASE_DIR) / "static"
-PAGE_SCRIPTS = [
-    "console/console.js",
-    "viewer/viewer.js",
-    "viewer/streamer.js",
-    "viewer/session.js",
-    "viewer/api.js",
-    "workspace/workspace.js",
-    "campaigns/campaigns.js",
-]
+# Every page script (shared/ holds the helpers themselves, vendor/ third-party code).
+PAGE_SCRIPTS = sorted(
+    str(path.relative_to(STATIC))
+    for path in STATIC.glob("*/*.js")
+    if path.parent.name not in {"shared", "vendor"}
+)
 # One string per script, with the English a user should read.
 SAMPLES = {
     "console/console.js": ("禁言10分钟", "Mute 10 min"),
