@@ -105,4 +105,10 @@ async def main(cfg: dict) -> dict:
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qianmian.settings")
     config = json.loads(sys.stdin.read())
-    sys.stdout.write(json.dumps(asyncio.run(main(config))))
+    import uvloop
+
+    result = uvloop.run(main(config))
+    # The stdout pipe can be left non-blocking after uvloop: a result larger than the pipe
+    # buffer (64 KiB) was then cut short (BlockingIOError at exit) and the run lost.
+    os.set_blocking(sys.stdout.fileno(), True)
+    sys.stdout.write(json.dumps(result))

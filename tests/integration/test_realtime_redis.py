@@ -154,6 +154,63 @@ async def _http_get_json(port: int, path: str, token: str) -> tuple[int, dict]:
     return status, (json.loads(body) if body.strip().startswith(b"{") else {})
 
 
+async def _http_post_json(port: int, path: str, token: str, body: dict) -> int:
+    payload = json.dumps(body).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        + payload
+    )
+    raw = await reader.read()
+    writer.close()
+    return int(raw.split(b" ", 2)[1])
+
+
+def test_a_ban_made_through_process_1_shuts_the_viewer_out_of_process_2(
+    live_room, acme, host_alice
+):
+    dan = ContactFactory(org=acme, nickname="dan")
+    eve = ContactFactory(org=acme, nickname="eve")
+    dan_token = issue_viewer_token(org_id=acme.pk, contact_id=dan.pk, device="d", nickname="dan")
+    eve_token = issue_viewer_token(org_id=acme.pk, contact_id=eve.pk, device="e", nickname="eve")
+
+    def url(port, token):
+        return f"ws://127.0.0.1:{port}/ws/rooms/{live_room.pk}/?token={token}"
+
+    async def door(port, token):
+        client = await Client.open(url(port, token), hello=False)
+        first = await client.collect(1.0)
+        if first and first[0]["type"] == "hello":
+            await client.close()
+            return "hello"
+        return client.close_code
+
+    async def scenario(p1, p2):
+        watching = await Client.open(url(p2, dan_token))  # process 2 has loaded its list
+        status = await _http_post_json(
+            p1,
+            f"/api/v1/rooms/{live_room.pk}/moderation",
+            host_alice.token,
+            {"action": "ban", "contact": dan.pk},
+        )
+        assert status == 200
+        closed = await watching.closed_with(10)
+        return (
+            closed,
+            await door(p2, dan_token),
+            await door(p1, dan_token),
+            await door(p2, eve_token),
+        )
+
+    with Servers(os.environ["REDIS_URL"], _prefix()) as servers:
+        outcome = asyncio.run(scenario(*servers.ports))
+    assert outcome == (4403, 4403, 4403, "hello")
+
+
 class Viewer:
     """What ws.js does, on the light client: state, resume, resync, reconnect with jitter."""
 
