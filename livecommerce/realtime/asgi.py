@@ -143,9 +143,7 @@ async def room_socket(scope, receive, send) -> None:
                 log.exception("ban list load failed")
                 await _refuse(send, 1011)
                 return
-        if bans.banned(
-            room_id=room_id, contact_id=claims.contact_id, device=claims.device, ip=ip
-        ):
+        if bans.banned(room_id=room_id, contact_id=claims.contact_id, device=claims.device, ip=ip):
             await _refuse(send, CLOSE_BANNED)
             return
     await send({"type": "websocket.accept"})
