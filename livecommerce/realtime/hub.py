@@ -566,6 +566,9 @@ class HubRegistry:
             hub.on_message(envelope)
 
     def _on_resync(self) -> None:
+        # Control messages published while pub/sub was down are lost: reload the ban lists
+        # (one query per organisation at its next join) rather than trust stale ones.
+        self.bans.clear()
         for hub in self.hubs.values():
             hub.notice_all("resync")
 
