@@ -257,6 +257,18 @@ async def _chat(conn: Conn, registry, text: str) -> None:
     )
     try:
         # One chat at a time per socket: a sender's messages keep their order.
+        if registry.chat_worker is not None:
+            reply = await registry.chat_worker.post(room_id=conn.room_id, author=author, text=text)
+            if reply.get("code") == "error":
+                _notice(conn, "error")
+            elif reply:
+                _notice(
+                    conn,
+                    reply["code"],
+                    message=reply.get("message", ""),
+                    **(reply.get("extra") or {}),
+                )
+            return
         await registry.run_db(chat_post, room_id=conn.room_id, author=author, text=text)
     except DomainError as exc:
         _notice(conn, exc.code, message=str(exc.message), **getattr(exc, "extra", {}))

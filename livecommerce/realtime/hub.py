@@ -27,6 +27,7 @@ from django.db import close_old_connections
 
 from livecommerce.realtime import frames
 from livecommerce.realtime.bans import Ban, OrgBans, load_org_bans
+from livecommerce.realtime.chat_worker import ChatWorker
 from livecommerce.realtime.transport import get_transport
 
 log = logging.getLogger(__name__)
@@ -436,9 +437,15 @@ class HubRegistry:
         self.lag_max = 0.0  # how late a tick fired (event-loop lag), seconds
         self.lag_sum = 0.0
         self.skipped_frames = 0  # slow-socket guard, summed when sockets leave
+        self.chat_worker: ChatWorker | None = None
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        if settings.REALTIME_CHAT_WORKER == "process" and get_transport().kind == "redis":
+            # Chat from sockets is posted by a child process (see realtime.chat_worker);
+            # only with Redis can the child's publish reach this process's hubs.
+            self.chat_worker = ChatWorker(threads=settings.REALTIME_DB_THREADS)
+            await self.chat_worker.start()
         await get_transport().start(
             on_room=self._on_room, on_staff=self._on_staff, on_resync=self._on_resync
         )
@@ -467,6 +474,8 @@ class HubRegistry:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001, S110
                 pass
         await get_transport().stop()
+        if self.chat_worker is not None:
+            await self.chat_worker.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def spawn(self, coro) -> None:

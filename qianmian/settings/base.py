@@ -277,6 +277,11 @@ REALTIME_STAFF_RECHECK_SECONDS = env_float("REALTIME_STAFF_RECHECK_SECONDS", 15.
 REALTIME_CRM_WRITER = env_str(
     "REALTIME_CRM_WRITER", "thread" if DJANGO_ENV == "test" else "process"
 )
+# Chat sent through sockets: "process" (a child process posts it, so its ORM work never
+# holds the ASGI process's GIL; only with the Redis transport) or "thread" (hub thread pool).
+REALTIME_CHAT_WORKER = env_str(
+    "REALTIME_CHAT_WORKER", "thread" if DJANGO_ENV == "test" else "process"
+)
 CHAT_MAX_LENGTH = env_int("CHAT_MAX_LENGTH", 200)
 # gc.freeze() at start-up and a higher young-generation threshold (see realtime/hub.py).
 REALTIME_GC_TUNING = env_bool("REALTIME_GC_TUNING", DJANGO_ENV != "test")
