@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -126,6 +127,20 @@ class Monitor(threading.Thread):
             self.peak_rss_mb = max(self.peak_rss_mb, self._rss())
 
 
+class _Output(threading.Thread):
+    def __init__(self, proc: subprocess.Popen):
+        super().__init__(daemon=True)
+        self.proc, self.text = proc, ""
+        self.start()
+
+    def run(self) -> None:
+        self.text = self.proc.stdout.read()
+
+    def result(self, timeout: float = 180) -> str:
+        self.join(timeout)
+        return self.text
+
+
 def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -196,10 +211,14 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
     app = "qianmian.asgi:application" if kind == "hub" else "bench.stock_channels:application"
     ports = [free_port(), free_port()]
     logs = [open(tmp / f"server{i}.log", "w") for i in range(2)]  # noqa: SIM115
+    # BENCH_PROFILE=1: the hub's servers run under bench/sampler.py; one profile per phase.
+    profile = kind == "hub" and bool(os.environ.get("BENCH_PROFILE"))
+    prof_files = [tmp / f"profile{i}.json" for i in range(2)]
     servers = [
         subprocess.Popen(
             [
                 PY,
+                *(["-m", "bench.sampler", str(prof_file)] if profile else []),
                 "-m",
                 "uvicorn",
                 app,
@@ -221,8 +240,9 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             env=env,
             stderr=log_file,
         )
-        for port, log_file in zip(ports, logs, strict=True)
+        for port, log_file, prof_file in zip(ports, logs, prof_files, strict=True)
     ]
+    profiles: dict = {}
     clients: list[subprocess.Popen] = []
     try:
         for port, proc in zip(ports, servers, strict=True):
@@ -287,22 +307,49 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         )
         injector.stdin.close()
         loadgen = Monitor([p.pid for p in clients] + [injector.pid], with_children=False)
-        time.sleep(max(0, measure_from - time.time()))
+        # Drain every load generator's stdout from the start: a result larger than the
+        # pipe (64 KiB) must never wait on (or be cut short by) the bench's schedule.
+        outputs = {proc.pid: _Output(proc) for proc in [*clients, injector]}
+        phases = [
+            (t0, None),
+            (t0 + join_s + 1, "join_sustained"),
+            (measure_from, None),
+            (measure_to, "fanout"),
+            (burst_at, None),
+            (burst_at + viewers / 5000 + 2, "join_burst"),
+        ]
+
+        def snapshot_until(when: float) -> None:
+            # Sleep until ``when``, sending the profiler's phase signals due before it.
+            while phases and phases[0][0] <= when:
+                at, _name = phases.pop(0)
+                time.sleep(max(0, at - time.time()))
+                if profile:
+                    for proc in servers:
+                        proc.send_signal(signal.SIGUSR1)
+                snapshots.append(_name)
+            time.sleep(max(0, when - time.time()))
+
+        snapshots: list[str | None] = []
+        snapshot_until(measure_from)
         monitor.mark("from")
         loadgen.mark("from")
-        time.sleep(max(0, measure_to - time.time()))
+        snapshot_until(measure_to)
         monitor.mark("to")
         loadgen.mark("to")
-        injected = json.loads(injector.stdout.read() or "{}")
+        snapshot_until(end_at - 1)
+        injected = json.loads(outputs[injector.pid].result() or "{}")
+        lost_codes: list[int | None] = []
         injector.wait(60)
         parts = []
         for proc in clients:
-            out = proc.stdout.read()
+            out = outputs[proc.pid].result()
             proc.wait(120)
             try:
                 parts.append(json.loads(out))
             except ValueError:  # a load generator died: report, do not lose the section
                 parts.append(None)
+                lost_codes.append(proc.returncode)
         monitor.stop_flag.set()
     finally:
         for proc in clients:
@@ -315,6 +362,12 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if profile:
+            for prof_file in prof_files:
+                for n, name in enumerate(snapshots):
+                    part = Path(f"{prof_file}.{n}")
+                    if name and part.exists():
+                        profiles.setdefault(name, []).append(json.loads(part.read_text()))
         server_stats = []
         for log_file in logs:
             log_file.close()
@@ -383,11 +436,28 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         and fanout["viewers_connected"] == viewers
     )
     fanout["load_generators_lost"] = lost
-    return {
+    fanout["load_generators_lost_exit_codes"] = lost_codes
+    # What one received frame costs the load generators (CPU of the client processes over
+    # the window / frames they received in it); the injector is not included.
+    client_cpu = sum(p["fanout"].get("cpu_s", 0) for p in parts)
+    client_sys = sum(p["fanout"].get("cpu_sys_s", 0) for p in parts)
+    client_frames = sum(p["fanout"].get("frames", 0) for p in parts)
+    fanout["client_cpu_us_per_frame"] = (
+        round(1e6 * client_cpu / client_frames, 2) if client_frames else None
+    )
+    fanout["client_cpu_us_per_frame_in_kernel"] = (
+        round(1e6 * client_sys / client_frames, 2) if client_frames else None
+    )
+    window_s = measure_to - measure_from
+    fanout["client_cpu_percent_total"] = round(100 * client_cpu / window_s, 1)
+    result = {
         "join_sustained": _join_summary([p["join_sustained"] for p in parts], viewers, 1000),
         "fanout": fanout,
         "join_burst": _join_summary([p["join_burst"] for p in parts], viewers, 5000),
     }
+    if profiles:
+        result["server_profile"] = profiles
+    return result
 
 
 def _own_redis() -> tuple[subprocess.Popen, str]:

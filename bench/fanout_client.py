@@ -2,7 +2,8 @@
 
 Reads a JSON config on stdin, follows an absolute-time schedule (join, like, measure,
 leave, burst-rejoin), prints one JSON result on stdout. Non-probe sockets never read
-their payloads (frames are counted, payload bytes skipped unread); one socket in ``probe_every`` parses every frame
+their payloads (frames are counted in ``bench.wsclient``'s shared-buffer fast path, payload
+bytes skipped unread); one socket in ``probe_every`` parses every frame
 and measures event-to-client latency from the ``t`` (ms, wall clock) the injector stamps.
 """
 
@@ -15,7 +16,7 @@ import random
 import sys
 import time
 
-from bench.wsclient import open_ws
+from bench.wsclient import client_frame, open_ws
 
 
 class Stats:
@@ -28,9 +29,7 @@ def _on_frame_factory(stats: Stats, probe: bool):
     # The per-socket counters live in the closure: frames can arrive before open_ws returns.
     user = {"chat": 0, "prio": 0, "ids": set(), "probe": probe}
 
-    def on_frame(conn, payload: bytes | None) -> None:
-        if payload is None:  # a skipped payload (non-probe socket): counted by frames only
-            return
+    def on_frame(conn, payload: bytes) -> None:
         if probe:
             now = time.time() * 1000
             data = json.loads(payload)
@@ -117,11 +116,12 @@ async def main(cfg: dict) -> dict:
         live = [c for c in conns if c]
         per_tick = cfg["like_rate"] * 0.05
         carry = 0.0
-        frame = json.dumps({"type": "like", "count": 1})
+        # One masked frame for every like (a load generator may reuse its mask key).
+        frame = client_frame(json.dumps({"type": "like", "count": 1}).encode())
         while time.time() < cfg["measure_to"]:
             carry += per_tick
             for _ in range(int(carry)):
-                random.choice(live).send_text(frame)
+                random.choice(live).send_frame(frame)
             carry -= int(carry)
             await asyncio.sleep(0.05)
 
@@ -129,6 +129,7 @@ async def main(cfg: dict) -> dict:
     like_task = asyncio.get_running_loop().create_task(liker())
     await asyncio.sleep(max(0, cfg["measure_from"] - time.time()))
     at_start = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
+    cpu_from = os.times()
     stats.chat_lat.clear()
     stats.prio_lat.clear()
     for c in conns:
@@ -137,6 +138,7 @@ async def main(cfg: dict) -> dict:
     await asyncio.sleep(max(0, cfg["measure_to"] - time.time()))
     window = cfg["measure_to"] - cfg["measure_from"]
     frames_at_end = [c.frames if c else None for c in conns]
+    cpu_to = os.times()
     # Let the events injected just before measure_to arrive before counting.
     await asyncio.sleep(cfg.get("drain_s", 1.5))
     at_end = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
@@ -162,6 +164,10 @@ async def main(cfg: dict) -> dict:
         "prio_lat_ms": stats.prio_lat,
         "probe_ids": probe_ids,
         "closed_early": sum(1 for c in conns if c and c.closed.done()),
+        # This process' CPU over the window and the frames its sockets received in it.
+        "cpu_s": cpu_to.user + cpu_to.system - cpu_from.user - cpu_from.system,
+        "cpu_sys_s": cpu_to.system - cpu_from.system,
+        "frames": sum(f - a[0] for a, f in zip(at_start, frames_at_end, strict=True) if a),
     }
     # Everybody leaves; then the burst: all rejoin at the burst rate.
     for c in conns:
@@ -197,5 +203,11 @@ if __name__ == "__main__":
         except OSError:
             pass
     config = json.loads(sys.stdin.read())
-    result = asyncio.run(main(config))
+    # uvloop: its C read path and transports cost a fraction of asyncio's per received frame.
+    import uvloop
+
+    result = uvloop.run(main(config))
+    # The stdout pipe can be left non-blocking after uvloop: a result larger than the pipe
+    # buffer (64 KiB) was then cut short (BlockingIOError at exit) and the run lost.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(json.dumps(result))

@@ -96,3 +96,29 @@ def send_staff_event_on_commit(*, org_id: int, user_id: int, type: str, data: di
             log.exception("staff event %s for user %s not delivered", type, user_id)
 
     transaction.on_commit(publish)
+
+
+def send_hub_control_on_commit(*, kind: str, org_id: int, data: dict) -> None:
+    """Tell every ASGI process's hub about a change it acts on itself, after commit.
+
+    ``kind="bans"``: ``data`` = ``{"add": [ban…], "lift": [restriction id…]}``
+    (``livecommerce.realtime.bans``): handshakes refuse banned viewers from then on and open
+    sockets of a newly banned viewer are closed. Travels on the process-wide channel the
+    staff notifications use; never reaches a screen.
+    """
+    from livecommerce.realtime.transport import get_transport
+
+    message = json.dumps({"ctl": kind, "o": org_id, **data}, separators=(",", ":"))
+
+    def publish() -> None:
+        for attempt in range(3):
+            try:
+                get_transport().publish_staff(message)
+                return
+            except Exception:  # noqa: BLE001 - the stored ban stands; chat_post enforces it
+                if attempt == 2:
+                    log.exception("hub control %s for org %s not delivered", kind, org_id)
+                else:
+                    time.sleep(0.2 * (attempt + 1))
+
+    transaction.on_commit(publish)

@@ -16,13 +16,14 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
+from django.core import signing
 from django.http.request import validate_host
 
 from core.errors import DomainError
-from core.tokens import InvalidToken, StaffClaims, parse_token
+from core.tokens import InvalidToken, StaffClaims, ViewerClaims, parse_token
 from livecommerce.events import PRIORITY_TYPES
 from livecommerce.realtime.crm import buffer as crm_buffer
-from livecommerce.realtime.hub import Conn, get_registry
+from livecommerce.realtime.hub import Conn, get_registry, staff_generations
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,48 @@ async def _refuse(send, code: int) -> None:
     await send({"type": "websocket.close", "code": code})
 
 
+# Tokens this process has verified: raw token → (claims, expires at). Verifying a signed
+# token costs ~50 µs of CPU (HMAC, zlib, JSON); a reconnect storm presents the same tokens
+# again, so each is verified once per process and then only its expiry is checked.
+_verified: dict[str, tuple[StaffClaims | ViewerClaims, float]] = {}
+_VERIFIED_MAX = 50_000
+
+
+def _token_from_query(query_string: bytes) -> str:
+    if query_string.startswith(b"token=") and b"&" not in query_string and b"%" not in query_string:
+        return query_string[6:].decode("latin-1")  # the usual case, without parse_qs
+    query = parse_qs(query_string.decode("latin-1"))
+    return (query.get("token") or [""])[0]
+
+
+def verify_token(raw: str) -> StaffClaims | ViewerClaims:
+    """``parse_token`` with a per-process memo of verified tokens (expiry still checked)."""
+    hit = _verified.get(raw)
+    now = time.time()
+    if hit is not None and now < hit[1]:
+        return hit[0]
+    claims = parse_token(raw)  # raises InvalidToken (also once a memoised token expired)
+    max_age = (
+        settings.STAFF_TOKEN_MAX_AGE
+        if isinstance(claims, StaffClaims)
+        else settings.VIEWER_TOKEN_MAX_AGE
+    )
+    try:
+        signed_at = signing.b62_decode(raw.rsplit(":", 2)[1])
+    except (IndexError, ValueError):
+        return claims
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[raw] = (claims, signed_at + max_age)
+    return claims
+
+
 def _authenticate(scope):
     origin = _header(scope, b"origin")
     if origin is not None and not origin_allowed(origin):
         return None, CLOSE_FORBIDDEN_ORIGIN
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     try:
-        return parse_token((query.get("token") or [""])[0]), 0
+        return verify_token(_token_from_query(scope.get("query_string", b""))), 0
     except InvalidToken:
         return None, CLOSE_BAD_TOKEN
 
@@ -90,6 +126,26 @@ async def room_socket(scope, receive, send) -> None:
         return
     is_staff = isinstance(claims, StaffClaims)
     client = scope.get("client") or ("", 0)
+    ip = client[0] or ""
+    if is_staff:
+        error = await _staff_token_error(registry, claims)
+        if error:
+            await _refuse(send, error)
+            return
+    else:
+        # From memory (loaded once per organisation per process, kept current by the
+        # moderation service's control messages): no database query per join.
+        bans = registry.bans.get(claims.org_id)
+        if bans is None:
+            try:
+                bans = await registry.org_bans(claims.org_id)
+            except Exception:  # noqa: BLE001 - database unavailable
+                log.exception("ban list load failed")
+                await _refuse(send, 1011)
+                return
+        if bans.banned(room_id=room_id, contact_id=claims.contact_id, device=claims.device, ip=ip):
+            await _refuse(send, CLOSE_BANNED)
+            return
     await send({"type": "websocket.accept"})
     conn = Conn(
         send=send,
@@ -100,7 +156,8 @@ async def room_socket(scope, receive, send) -> None:
         is_staff=is_staff,
         nickname="" if is_staff else claims.nickname,
         device="" if is_staff else claims.device,
-        ip=client[0] or "",
+        ip=ip,
+        generation=claims.generation if is_staff else 0,
     )
     hub = await registry.hub_for(room_id, claims.org_id)
     hub.attach(conn)
@@ -200,12 +257,41 @@ async def _chat(conn: Conn, registry, text: str) -> None:
     )
     try:
         # One chat at a time per socket: a sender's messages keep their order.
+        if registry.chat_worker is not None:
+            reply = await registry.chat_worker.post(room_id=conn.room_id, author=author, text=text)
+            if reply.get("code") == "error":
+                _notice(conn, "error")
+            elif reply:
+                _notice(
+                    conn,
+                    reply["code"],
+                    message=reply.get("message", ""),
+                    **(reply.get("extra") or {}),
+                )
+            return
         await registry.run_db(chat_post, room_id=conn.room_id, author=author, text=text)
     except DomainError as exc:
         _notice(conn, exc.code, message=str(exc.message), **getattr(exc, "extra", {}))
     except Exception:  # noqa: BLE001 - a bug must not close the socket
         log.exception("chat from socket failed")
         _notice(conn, "error")
+
+
+async def _staff_token_error(registry, claims: StaffClaims) -> int:
+    """0 when the staff token is still current, else the close code.
+
+    A signed staff token stays valid until it expires, but sign-out bumps the membership's
+    token generation; like the HTTP path, sockets compare it (one query per staff connect —
+    staff are few; viewers never pay it). Open staff sockets are re-checked by the hub.
+    """
+    try:
+        current = await registry.run_db(staff_generations, {(claims.org_id, claims.user_id)})
+    except Exception:  # noqa: BLE001 - database unavailable
+        log.exception("staff token check failed")
+        return 1011
+    if current.get((claims.org_id, claims.user_id)) != claims.generation:
+        return CLOSE_BAD_TOKEN
+    return 0
 
 
 async def staff_socket(scope, receive, send) -> None:
@@ -216,8 +302,12 @@ async def staff_socket(scope, receive, send) -> None:
     if claims is None or not isinstance(claims, StaffClaims):
         await _refuse(send, error or CLOSE_BAD_TOKEN)
         return
-    await send({"type": "websocket.accept"})
     registry = get_registry()
+    error = await _staff_token_error(registry, claims)
+    if error:
+        await _refuse(send, error)
+        return
+    await send({"type": "websocket.accept"})
     conn = Conn(
         send=send,
         room_id=0,
@@ -225,6 +315,7 @@ async def staff_socket(scope, receive, send) -> None:
         contact_id=None,
         user_id=claims.user_id,
         is_staff=True,
+        generation=claims.generation,
     )
     registry.attach_staff(conn)
     conn.write_obj({"type": "hello", "role": "staff"})

@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from livecommerce.realtime import frames
+from livecommerce.realtime.bans import Ban, OrgBans, load_org_bans
+from livecommerce.realtime.chat_worker import ChatWorker
 from livecommerce.realtime.transport import get_transport
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,16 @@ _conn_ids = itertools.count(1)
 
 # Counter events: only the newest one of a tick matters (each carries the room total).
 _COUNTERS = ("like", "online")
+
+_SLOW_SOCKET_BYTES: int | None = None
+
+
+def _slow_socket_bytes() -> int:
+    # Read once: a Django settings lookup per socket per tick was ~4 % of the tick's CPU.
+    global _SLOW_SOCKET_BYTES
+    if _SLOW_SOCKET_BYTES is None:
+        _SLOW_SOCKET_BYTES = settings.REALTIME_SLOW_SOCKET_BYTES
+    return _SLOW_SOCKET_BYTES
 
 
 class Conn:
@@ -59,6 +71,7 @@ class Conn:
         "sender",
         "skipped",
         "likes",
+        "generation",
     )
 
     def __init__(
@@ -73,6 +86,7 @@ class Conn:
         nickname: str = "",
         device: str = "",
         ip: str = "",
+        generation: int = 0,
     ):
         self.id = next(_conn_ids)
         self.send = send
@@ -92,6 +106,7 @@ class Conn:
         self.sender: asyncio.Task | None = None
         self.skipped = 0
         self.likes = 0
+        self.generation = generation  # staff token generation (re-checked periodically)
 
     # -- writing -------------------------------------------------------------------------
     def write(self, frame: bytes, text: str) -> None:
@@ -105,7 +120,7 @@ class Conn:
         if transport is not None:
             if transport.is_closing():
                 return
-            if transport.get_write_buffer_size() > settings.REALTIME_SLOW_SOCKET_BYTES:
+            if transport.get_write_buffer_size() > _slow_socket_bytes():
                 self.skipped += 1
                 return
             transport.write(frame)
@@ -167,6 +182,8 @@ class RoomHub:
         self.presence_dirty = True
         self.empty_since: float | None = None
         self.frames_sent = 0
+        self.tick_ms = settings.REALTIME_TICK_MS
+        self._hello: dict[bool, tuple[int, bytes, str]] = {}
 
     # -- membership ------------------------------------------------------------------------
     def attach(self, conn: Conn) -> None:
@@ -181,15 +198,24 @@ class RoomHub:
                 group.add(conn)
             self.presence_dirty = True
         self.empty_since = None
-        conn.write_obj(
-            {
-                "type": "hello",
-                "seq": self.last_seq,
-                "room": self.room_id,
-                "role": "host" if conn.is_staff else "viewer",
-                "tick_ms": settings.REALTIME_TICK_MS,
-            }
-        )
+        hello = self._hello.get(conn.is_staff)
+        if hello is None or hello[0] != self.last_seq:
+            # Built once per role and seq: a join storm shares the bytes like a tick does.
+            text = frames.dumps(
+                {
+                    "type": "hello",
+                    "seq": self.last_seq,
+                    "room": self.room_id,
+                    "role": "host" if conn.is_staff else "viewer",
+                    "tick_ms": self.tick_ms,
+                }
+            )
+            hello = self._hello[conn.is_staff] = (
+                self.last_seq,
+                frames.ws_text_frame(text.encode()),
+                text,
+            )
+        conn.write(hello[1], hello[2])
 
     def detach(self, conn: Conn) -> None:
         conn.closed = True
@@ -255,9 +281,6 @@ class RoomHub:
                 newest[event.type] = index
         events = [e for i, e in enumerate(events) if e.type not in _COUNTERS or newest[e.type] == i]
         self._deliver(events)
-        for event in events:
-            if event.type == "moderation":
-                self._moderation_side_effects(event.raw)
 
     def _sample_chat(self, events: list[_Event]) -> set[int]:
         """Indexes of public chat events viewers get this tick (evenly spaced when over rate)."""
@@ -292,10 +315,26 @@ class RoomHub:
         if viewer_raws:
             text = frames.batch(viewer_raws)
             frame = frames.ws_text_frame(text.encode())
+            limit = _slow_socket_bytes()
+            # The hot loop (one pass per viewer per tick): ``Conn.write`` inlined for the
+            # common case — a raw transport, no resume in progress, no personal frame.
             for conn in self.viewers:
-                if conn.contact_id in personal:
+                transport = conn.transport
+                if (
+                    transport is None
+                    or conn.resume_buffer is not None
+                    or conn.closed
+                    or (personal and conn.contact_id in personal)
+                ):
+                    if not (personal and conn.contact_id in personal):
+                        conn.write(frame, text)
                     continue
-                conn.write(frame, text)
+                if transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size() > limit:
+                    conn.skipped += 1
+                    continue
+                transport.write(frame)
             self.frames_sent += len(self.viewers)
         for contact_id, indexes in personal.items():
             conns = self.by_contact.get(contact_id)
@@ -311,22 +350,13 @@ class RoomHub:
             for conn in conns:
                 conn.write(frame, text)
 
-    def _moderation_side_effects(self, raw: str) -> None:
-        try:
-            data = json.loads(raw)
-        except ValueError:
+    def close_banned(self, ban: Ban) -> None:
+        """Close (4403) the sockets of viewers a new ban targets, if it covers this room."""
+        if not ban.applies(room_id=self.room_id, now=time.time()):
             return
-        if data.get("action") != "ban":
-            return
-        contact_id = data.get("contact_id")
-        device = data.get("device") or None
-        ip = data.get("ip") or None
         for conn in list(self.viewers):
-            if (
-                (contact_id and conn.contact_id == contact_id)
-                or (device and conn.device == device)
-                or (ip and conn.ip == ip)
-            ):
+            if ban.targets(contact_id=conn.contact_id, device=conn.device, ip=conn.ip):
+                conn.closed = True
                 self.registry.spawn(_close(conn, 4403))
 
     # -- resume --------------------------------------------------------------------------------
@@ -393,6 +423,9 @@ class HubRegistry:
         self.staff_conns: dict[tuple[int, int], set[Conn]] = {}
         self._rooms: dict[int, RoomInfo | None] = {}
         self._room_loads: dict[int, asyncio.Future] = {}
+        self.bans: dict[int, OrgBans] = {}
+        self._ban_loads: dict[int, asyncio.Future] = {}
+        self._loading_bans: dict[int, OrgBans] = {}
         self._tasks: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -404,15 +437,22 @@ class HubRegistry:
         self.lag_max = 0.0  # how late a tick fired (event-loop lag), seconds
         self.lag_sum = 0.0
         self.skipped_frames = 0  # slow-socket guard, summed when sockets leave
+        self.chat_worker: ChatWorker | None = None
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        if settings.REALTIME_CHAT_WORKER == "process" and get_transport().kind == "redis":
+            # Chat from sockets is posted by a child process (see realtime.chat_worker);
+            # only with Redis can the child's publish reach this process's hubs.
+            self.chat_worker = ChatWorker(threads=settings.REALTIME_DB_THREADS)
+            await self.chat_worker.start()
         await get_transport().start(
             on_room=self._on_room, on_staff=self._on_staff, on_resync=self._on_resync
         )
         self._loops = [
             self.loop.create_task(self._ticker()),
             self.loop.create_task(self._presence()),
+            self.loop.create_task(self._staff_recheck()),
         ]
 
     def stats(self) -> dict:
@@ -434,6 +474,8 @@ class HubRegistry:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001, S110
                 pass
         await get_transport().stop()
+        if self.chat_worker is not None:
+            await self.chat_worker.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def spawn(self, coro) -> None:
@@ -479,6 +521,47 @@ class HubRegistry:
             return info
         return await future
 
+    async def org_bans(self, org_id: int) -> OrgBans:
+        """The organisation's bans, loaded once per process (then kept by control messages)."""
+        bans = self.bans.get(org_id)
+        if bans is not None:
+            return bans
+        future = self._ban_loads.get(org_id)
+        if future is not None:
+            return await asyncio.shield(future)
+        future = self._ban_loads[org_id] = asyncio.get_running_loop().create_future()
+        # Control messages that arrive during the load apply to this object; the rows
+        # loaded are merged in afterwards (bans lifted meanwhile stay lifted).
+        bans = self._loading_bans[org_id] = OrgBans()
+        try:
+            rows = await self.run_db(load_org_bans, org_id)
+        except Exception as exc:  # noqa: BLE001
+            del self._ban_loads[org_id]
+            del self._loading_bans[org_id]
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody logs it twice
+            raise
+        for ban in rows:
+            bans.add(ban)
+        self.bans[org_id] = bans
+        del self._ban_loads[org_id]
+        del self._loading_bans[org_id]
+        future.set_result(bans)
+        return bans
+
+    def _on_bans(self, org_id: int, data: dict) -> None:
+        bans = self.bans.get(org_id) or self._loading_bans.get(org_id)
+        added = [Ban.from_message(b) for b in data.get("add") or []]
+        if bans is not None:
+            for ban_id in data.get("lift") or []:
+                bans.lift(int(ban_id))
+            for ban in added:
+                bans.add(ban)
+        for hub in self.hubs.values():
+            if hub.org_id == org_id:
+                for ban in added:
+                    hub.close_banned(ban)
+
     async def hub_for(self, room_id: int, org_id: int) -> RoomHub:
         hub = self.hubs.get(room_id)
         if hub is None:
@@ -492,6 +575,9 @@ class HubRegistry:
             hub.on_message(envelope)
 
     def _on_resync(self) -> None:
+        # Control messages published while pub/sub was down are lost: reload the ban lists
+        # (one query per organisation at its next join) rather than trust stale ones.
+        self.bans.clear()
         for hub in self.hubs.values():
             hub.notice_all("resync")
 
@@ -507,9 +593,20 @@ class HubRegistry:
             if not group:
                 del self.staff_conns[(conn.org_id, conn.user_id)]
 
+    def staff_sockets(self) -> list[Conn]:
+        conns = [c for group in self.staff_conns.values() for c in group]
+        for hub in self.hubs.values():
+            conns.extend(hub.staff)
+        return conns
+
     def _on_staff(self, message: str) -> None:
+        """A staff notification, or a hub control message (``ctl``) on the same channel."""
         try:
             data = json.loads(message)
+            if "ctl" in data:
+                if data["ctl"] == "bans":
+                    self._on_bans(int(data["o"]), data)
+                return
             conns = self.staff_conns.get((int(data["o"]), int(data["u"])))
         except (ValueError, KeyError, TypeError):
             return
@@ -560,6 +657,39 @@ class HubRegistry:
                 except Exception:  # noqa: BLE001 - Redis away: report again next second
                     hub.presence_added = added + hub.presence_added
                     hub.presence_removed = removed + hub.presence_removed
+
+    async def _staff_recheck(self) -> None:
+        """Close staff sockets whose token was revoked (sign-out rotates the generation).
+
+        The handshake checks the generation; this catches a revocation while connected,
+        with one query per interval for all of this process's staff sockets.
+        """
+        while True:
+            await asyncio.sleep(settings.REALTIME_STAFF_RECHECK_SECONDS)
+            conns = [c for c in self.staff_sockets() if not c.closed]
+            if not conns:
+                continue
+            try:
+                current = await self.run_db(
+                    staff_generations, {(c.org_id, c.user_id) for c in conns}
+                )
+            except Exception:  # noqa: BLE001 - database away: check again next time
+                log.warning("staff token re-check failed", exc_info=True)
+                continue
+            for conn in conns:
+                if current.get((conn.org_id, conn.user_id)) != conn.generation:
+                    conn.closed = True
+                    self.spawn(_close(conn, 4401))
+
+
+def staff_generations(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """(org, user) → current token generation, for active users of active organisations."""
+    from core.models import Membership
+
+    rows = Membership.objects.filter(
+        user_id__in={user for _org, user in keys}, user__is_active=True, org__is_active=True
+    ).values_list("org_id", "user_id", "token_generation")
+    return {(org, user): gen for org, user, gen in rows if (org, user) in keys}
 
 
 def _load_room_info(room_id: int) -> RoomInfo | None:

@@ -25,6 +25,7 @@ from livecommerce.models import (
     RoomChatSettings,
     SensitiveWord,
 )
+from livecommerce.realtime.bans import ban_from_restriction
 from livecommerce.services.chat import chat_event_body, forget_sensitive_words, publish_chat
 from livecommerce.services.rooms import ensure_can_manage_room
 
@@ -120,6 +121,18 @@ def moderation_apply(
             "contact_id": contact_id,
             "until": until.isoformat() if until else None,
         }
+        if kind == RestrictionKind.BAN:
+            # Every hub keeps the organisation's bans in memory so the socket handshake
+            # refuses a banned viewer without a query per join; this keeps them current.
+            events.send_hub_control_on_commit(
+                kind="bans",
+                org_id=room.org_id,
+                data=(
+                    {"add": [], "lift": [r.pk for r in restrictions]}
+                    if action == "unban"
+                    else {"add": [ban_from_restriction(r).as_message() for r in restrictions]}
+                ),
+            )
         if kind == RestrictionKind.SHADOW:
             # Never tell a shadow-banned viewer: only staff learn about it.
             events.send_room_event_on_commit(

@@ -270,10 +270,17 @@ REALTIME_CRM_FLUSH_SECONDS = env_float("REALTIME_CRM_FLUSH_SECONDS", 2.0)
 # Likes are summed per viewer and recorded at most this often (joins/leaves/chats every flush).
 REALTIME_CRM_LIKE_SECONDS = env_float("REALTIME_CRM_LIKE_SECONDS", 30.0)
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 4)
+# How often open staff sockets are checked against their token generation (sign-out).
+REALTIME_STAFF_RECHECK_SECONDS = env_float("REALTIME_STAFF_RECHECK_SECONDS", 15.0)
 # Where the CRM batches of joins/leaves/likes/chats are written: "process" (a child writer
 # process, so its ORM work never holds the ASGI process's GIL) or "thread" (in-process).
 REALTIME_CRM_WRITER = env_str(
     "REALTIME_CRM_WRITER", "thread" if DJANGO_ENV == "test" else "process"
+)
+# Chat sent through sockets: "process" (a child process posts it, so its ORM work never
+# holds the ASGI process's GIL; only with the Redis transport) or "thread" (hub thread pool).
+REALTIME_CHAT_WORKER = env_str(
+    "REALTIME_CHAT_WORKER", "thread" if DJANGO_ENV == "test" else "process"
 )
 CHAT_MAX_LENGTH = env_int("CHAT_MAX_LENGTH", 200)
 # gc.freeze() at start-up and a higher young-generation threshold (see realtime/hub.py).

@@ -69,7 +69,7 @@ class TestRestrictions:
 
         assert run(scenario())["text"] == "解禁了"
 
-    def test_a_ban_closes_the_viewers_sockets_and_refuses_chat_from_the_device(
+    def test_a_ban_closes_the_viewers_sockets_and_the_device_cannot_come_back(
         self, hub_server, room, acme, host_alice
     ):
         dan_contact, dan = viewer(acme, "dan", device="phone-1")
@@ -80,15 +80,132 @@ class TestRestrictions:
             message = await sender.next(lambda e: e.get("type") == "chat")
             moderate(host_alice, room, action="ban", message=message["id"], by_device=True)
             code = await sender.closed_with()
-            # Same phone, a new guest identity: the device ban still holds.
+            # Same phone, a new guest identity: the device ban still holds at the door.
             _, alias = viewer(acme, "dan2", device="phone-1")
-            again = await Client.open(hub_server.url(room.pk, alias))
-            await again.send({"type": "chat", "text": "换个号"})
-            return code, await notice_of(again)
+            again = await Client.open(hub_server.url(room.pk, alias), hello=False)
+            return code, await again.closed_with()
 
-        code, notice = run(scenario())
-        assert code == 4403
-        assert notice["code"] == "banned"
+        assert run(scenario()) == (4403, 4403)
+
+    def test_a_banned_device_is_still_refused_chat_through_the_api_path(
+        self, room, acme, host_alice
+    ):
+        from livecommerce.services.chat import ChatAuthor, ChatRejected, chat_post
+
+        dan_contact, _dan = viewer(acme, "dan", device="phone-1")
+        moderate(host_alice, room, action="ban", contact=dan_contact.pk)
+        author = ChatAuthor(
+            org_id=acme.pk,
+            contact_id=dan_contact.pk,
+            user_id=None,
+            nickname="dan",
+            device="phone-1",
+            ip="",
+        )
+        with pytest.raises(ChatRejected) as refused:
+            chat_post(room_id=room.pk, author=author, text="换个号")
+        assert refused.value.code == "banned"
+
+
+def _open_or_close_code(url):
+    """``"hello"`` when the socket is let in, else the close code it got."""
+
+    async def attempt():
+        client = await Client.open(url, hello=False)
+        first = await client.collect(0.5)
+        if first and first[0]["type"] == "hello":
+            await client.close()
+            return "hello"
+        return client.close_code
+
+    return run(attempt())
+
+
+class TestBansAtTheDoor:
+    """A banned viewer is refused at the socket handshake (4403), from the hub's memory."""
+
+    @pytest.mark.parametrize("target", ["contact", "device", "ip"])
+    def test_a_banned_viewer_is_refused_at_the_handshake(
+        self, hub_server, room, acme, host_alice, target
+    ):
+        dan_contact, dan = viewer(acme, "dan", device="phone-1")
+        _, eve = viewer(acme, "eve", device="phone-2")
+
+        async def chat_once():
+            sender = await Client.open(hub_server.url(room.pk, dan))
+            await sender.send({"type": "chat", "text": "我来了"})
+            message = await sender.next(lambda e: e.get("type") == "chat")
+            await sender.close()
+            return message
+
+        message = run(chat_once())
+        moderate(
+            host_alice,
+            room,
+            action="ban",
+            message=message["id"],
+            by_device=target == "device",
+            by_ip=target == "ip",
+        )
+        if target != "contact":
+            # A new identity on the same phone / network: the device or IP ban holds.
+            _, dan = viewer(acme, "dan-alias", device="phone-1")
+        assert _open_or_close_code(hub_server.url(room.pk, dan)) == 4403
+        # Every test socket comes from 127.0.0.1: an IP ban shuts eve out too; the others not.
+        expected_for_eve = 4403 if target == "ip" else "hello"
+        assert _open_or_close_code(hub_server.url(room.pk, eve)) == expected_for_eve
+
+    def test_a_ban_landing_after_the_hub_loaded_its_list_applies_and_unban_lifts_it(
+        self, hub_server, room, acme, host_alice
+    ):
+        dan_contact, dan = viewer(acme, "dan")
+        _, eve = viewer(acme, "eve")
+        assert _open_or_close_code(hub_server.url(room.pk, eve)) == "hello"  # list loaded
+        moderate(host_alice, room, action="ban", contact=dan_contact.pk)
+        assert _open_or_close_code(hub_server.url(room.pk, dan)) == 4403
+        moderate(host_alice, room, action="unban", contact=dan_contact.pk)
+        assert _open_or_close_code(hub_server.url(room.pk, dan)) == "hello"
+
+    def test_an_organisation_wide_ban_covers_every_room_and_a_room_ban_only_its_room(
+        self, hub_server, room, acme, host_alice
+    ):
+        other_room = RoomFactory(streamer=host_alice.profile, status="live")
+        dan_contact, dan = viewer(acme, "dan")
+        eve_contact, eve = viewer(acme, "eve")
+        moderate(host_alice, room, action="ban", contact=dan_contact.pk)
+        moderate(host_alice, room, action="ban", contact=eve_contact.pk, org_wide=True)
+        assert _open_or_close_code(hub_server.url(other_room.pk, dan)) == "hello"
+        assert _open_or_close_code(hub_server.url(other_room.pk, eve)) == 4403
+
+    def test_a_timed_ban_stops_refusing_when_it_ends(self):
+        import time
+
+        from livecommerce.realtime.bans import Ban, OrgBans
+
+        bans = OrgBans()
+        bans.add(Ban(id=1, room_id=7, contact_id=5, device="", ip="", until=time.time() + 60))
+        bans.add(Ban(id=2, room_id=7, contact_id=6, device="", ip="", until=time.time() - 1))
+        assert bans.banned(room_id=7, contact_id=5, device="x", ip="1.2.3.4")
+        assert not bans.banned(room_id=7, contact_id=6, device="x", ip="1.2.3.4")
+        assert not bans.banned(room_id=8, contact_id=5, device="x", ip="1.2.3.4")
+        bans.lift(1)
+        assert not bans.banned(room_id=7, contact_id=5, device="x", ip="1.2.3.4")
+
+    def test_joins_read_bans_from_memory_not_the_database(self, hub_server, room, acme, host_alice):
+        from livecommerce.models import ChatRestriction
+
+        dan_contact, dan = viewer(acme, "dan")
+        _, eve = viewer(acme, "eve")
+        assert _open_or_close_code(hub_server.url(room.pk, eve)) == "hello"  # list loaded
+        # A row written behind the moderation service's back (no control message) is not
+        # seen by later joins: the handshake never queries the database.
+        ChatRestriction.objects.for_org(acme).create(
+            org=acme, room=room, kind="ban", contact=dan_contact
+        )
+        assert _open_or_close_code(hub_server.url(room.pk, dan)) == "hello"
+        # Through the service the hubs learn it at once.
+        moderate(host_alice, room, action="ban", contact=dan_contact.pk)
+        assert _open_or_close_code(hub_server.url(room.pk, dan)) == 4403
 
     def test_a_shadow_banned_viewer_sees_their_message_and_nobody_else_does(
         self, hub_server, room, acme, host_alice

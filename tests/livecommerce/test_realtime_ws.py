@@ -34,6 +34,12 @@ def room(host_alice):
     return RoomFactory(streamer=host_alice.profile, status="live")
 
 
+@pytest.fixture
+def quick_staff_recheck(settings):
+    # Listed before hub_server so the hub starts with it.
+    settings.REALTIME_STAFF_RECHECK_SECONDS = 0.3
+
+
 def staff_post(actor, room, text: str):
     response = actor.client().post(f"/api/v1/rooms/{room.pk}/chat", {"text": text}, format="json")
     assert response.status_code == 201, response.json()
@@ -302,6 +308,31 @@ class TestPresenceAndStaff:
             return await client.closed_with()
 
         assert run(scenario()) == 4401
+
+    def test_a_signed_out_staff_token_is_refused_by_the_staff_and_room_sockets(
+        self, hub_server, room, host_alice
+    ):
+        response = host_alice.client().post("/api/v1/auth/logout")
+        assert response.status_code == 204
+
+        async def scenario():
+            staff = await Client.open(hub_server.staff_url(host_alice.token), hello=False)
+            console = await Client.open(hub_server.url(room.pk, host_alice.token), hello=False)
+            return await staff.closed_with(), await console.closed_with()
+
+        assert run(scenario()) == (4401, 4401)
+
+    def test_open_staff_sockets_are_closed_after_sign_out(
+        self, quick_staff_recheck, hub_server, room, host_alice
+    ):
+        async def scenario():
+            staff = await Client.open(hub_server.staff_url(host_alice.token))
+            console = await Client.open(hub_server.url(room.pk, host_alice.token))
+            response = host_alice.client().post("/api/v1/auth/logout")
+            assert response.status_code == 204
+            return await staff.closed_with(5), await console.closed_with(5)
+
+        assert run(scenario()) == (4401, 4401)
 
     def test_joins_leaves_chats_and_likes_reach_the_crm_in_batches(self, hub_server, room, acme):
         from crm.models import Event
