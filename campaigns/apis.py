@@ -131,6 +131,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "status",
             "planned_at",
             "launched_at",
+            "finished_at",
             "created_at",
             "variants",
         ]
@@ -252,6 +253,8 @@ class CampaignStatsApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
     class CampaignStatsOutput(serializers.Serializer):
+        status = serializers.CharField()
+        finished_at = serializers.DateTimeField(allow_null=True)
         planned = serializers.IntegerField()
         holdout = serializers.IntegerField()
         suppressed = serializers.IntegerField()

@@ -18,11 +18,13 @@ def send_deliveries(ids: list[int] | None = None, campaign_id: int | None = None
 def tick() -> dict:
     """Every few seconds: settle crashed sends, advance due journey steps, send due rows."""
     from campaigns.services import journeys, sending
+    from campaigns.services.campaigns import campaigns_finish_done
 
     stale = sending.reconcile_stale()
     steps = journeys.run_due()
     sent = sending.send_due(time_budget=20.0)
-    return {"stale": stale, "journey_steps": steps, "sent": sent}
+    finished = campaigns_finish_done()
+    return {"stale": stale, "journey_steps": steps, "sent": sent, "finished": finished}
 
 
 periodic("campaigns.tick", tick, 5)

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import (
@@ -257,13 +258,56 @@ def campaign_launch(*, campaign: Campaign) -> dict:
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
         inserted = plan_campaign(campaign=locked)
         now = timezone.now()
-        locked.status = CampaignStatus.SENDING
+        # A relaunch that added rows reopens a finished campaign until they are final.
+        if inserted or locked.status != CampaignStatus.DONE:
+            locked.status = CampaignStatus.SENDING
+            locked.finished_at = None
         locked.planned_at = locked.planned_at or now
         locked.launched_at = locked.launched_at or now
-        locked.save(update_fields=["status", "planned_at", "launched_at", "updated_at"])
+        locked.save(
+            update_fields=["status", "finished_at", "planned_at", "launched_at", "updated_at"]
+        )
         enqueue(tasks.send_deliveries, None, locked.pk)
     campaign.refresh_from_db()
     return {"planned": inserted}
+
+
+# Rows that still have work to do: pending (due now or deferred to a later window) and
+# sending. Everything else is final for the campaign — ``unknown`` included: nothing will be
+# sent again for it, and a late receipt may still settle it to ``delivered``.
+OPEN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+def campaign_finish_if_done(*, campaign_id: int) -> bool:
+    """Move a ``sending`` campaign to ``done`` when none of its rows is open any more.
+    Returns True when it did. Safe to call any time, from any worker: the campaign row is
+    locked first and the open-row check runs after the lock (a fresh snapshot), so a
+    concurrent relaunch that adds rows is either seen or waits for us."""
+    with transaction.atomic():
+        campaign = (
+            Campaign.unscoped.select_for_update()
+            .filter(pk=campaign_id, status=CampaignStatus.SENDING)
+            .first()
+        )
+        if campaign is None:
+            return False
+        if (
+            Delivery.unscoped.filter(campaign_id=campaign_id, status__in=OPEN_STATUSES)
+            .order_by()
+            .exists()
+        ):
+            return False
+        campaign.status = CampaignStatus.DONE
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    return True
+
+
+def campaigns_finish_done() -> int:
+    """The tick's sweep: every ``sending`` campaign whose rows are all final becomes ``done``
+    (rows settle outside the sender too: stale ``sending`` → ``unknown``, deferred rows)."""
+    ids = Campaign.unscoped.filter(status=CampaignStatus.SENDING).values_list("pk", flat=True)
+    return sum(campaign_finish_if_done(campaign_id=pk) for pk in list(ids))
 
 
 def _rate_ci(x1: int, n1: int, x0: int, n0: int) -> dict:
@@ -283,9 +327,54 @@ def _rate_ci(x1: int, n1: int, x0: int, n0: int) -> dict:
 CONVERSION_EVENTS = ("order", "coupon.claim")
 
 
+def conversions_credited(*, campaign: Campaign) -> int:
+    """How many of the campaign's deliveries a conversion is credited to (last touch).
+
+    Each conversion (an ``order`` or ``coupon.claim`` event) is credited to ONE delivery of
+    the organisation: the one the person clicked last within ``CAMPAIGNS_CONVERSION_DAYS``
+    before converting; for a person who clicked none, the one sent to them last within that
+    window. A delivery with several conversions counts once. Deliveries of other campaigns
+    and journeys compete for the same conversion, so campaigns never double-count a sale.
+    """
+    from crm.models import Event
+
+    if not campaign.launched_at:
+        return 0
+    window = timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
+    reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+    rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign, status__in=reached)
+    org_rows = Delivery.objects.for_org(campaign.org_id).filter(contact_id=OuterRef("contact_id"))
+    when = OuterRef("occurred_at")
+    last_click = (
+        org_rows.filter(clicked_at__lte=when, clicked_at__gte=when - window)
+        .order_by("-clicked_at", "-id")
+        .values("id")[:1]
+    )
+    last_touch = (
+        org_rows.filter(status__in=reached, sent_at__lte=when, sent_at__gte=when - window)
+        .order_by("-sent_at", "-id")
+        .values("id")[:1]
+    )
+    credited = (
+        Event.objects.for_org(campaign.org_id)
+        .filter(
+            type__in=CONVERSION_EVENTS,
+            occurred_at__gte=campaign.launched_at,
+            contact_id__in=rows.values("contact_id"),
+        )
+        .annotate(credit=Coalesce(Subquery(last_click), Subquery(last_touch)))
+        .values("credit")
+    )
+    return rows.filter(pk__in=credited).count()
+
+
 def campaign_stats(*, campaign: Campaign) -> dict:
-    """Funnel and uplift. Conversion = an order or coupon claim within the attribution window
-    after launch, for reached people (treatment) and for the holdout alike."""
+    """Funnel, attributed conversions and uplift.
+
+    ``converted`` counts the campaign's deliveries credited with a conversion
+    (``conversions_credited``). The uplift compares like with like instead: the share of
+    reached people and of the holdout who converted at all within the window after launch.
+    """
     from crm.models import Event
 
     rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign)
@@ -300,6 +389,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
     )
     result = {
+        "status": campaign.status,
+        "finished_at": campaign.finished_at,
         "planned": agg["planned"],
         "holdout": by_status.get(DeliveryStatus.HOLDOUT, 0),
         "suppressed": sum(by_reason.values()),
@@ -325,6 +416,6 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         holdout = rows.filter(status=DeliveryStatus.HOLDOUT)
         x1 = treated.filter(contact_id__in=converted_ids.values("contact_id")).count()
         x0 = holdout.filter(contact_id__in=converted_ids.values("contact_id")).count()
-        result["converted"] = x1
+        result["converted"] = conversions_credited(campaign=campaign)
         result["uplift"] = _rate_ci(x1, treated.count(), x0, holdout.count())
     return result

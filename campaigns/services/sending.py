@@ -42,7 +42,7 @@ from campaigns.models import (
     ProviderAccount,
     ShortLink,
 )
-from campaigns.services import bucket, policy
+from campaigns.services import bucket, policy, variants
 from core.errors import DomainError
 from core.models import Organization
 from crm import pii
@@ -215,13 +215,28 @@ def claim(
         if not rows:
             return None
         _attach_related(rows)
-        decisions = policy.evaluate([_candidate(r) for r in rows], now=now)
+        # A person who refused profiling since planning gets the default copy, not the
+        # personalised one (before the policy: the template decides the rules that apply).
+        for (variant_id, template_id), group in _group_by_variant(
+            variants.recheck_profiling(rows)
+        ).items():
+            _update_ids(group, variant_id=variant_id, template_id=template_id, updated_at=now)
+        candidates = [_candidate(r) for r in rows]
+        decisions = policy.evaluate(candidates, now=now)
+        # The frequency cap's decision of record: atomic counters, so two campaigns claiming
+        # the same person at the same instant cannot both take the last slot.
+        over_cap = policy.claim_cap_slots(
+            [c for c, d in zip(candidates, decisions, strict=True) if d.action == "send"],
+            now=now,
+        )
         suppressed: dict[str, list[int]] = defaultdict(list)
         deferred: dict = defaultdict(list)
         to_send: list[Delivery] = []
         for row, decision in zip(rows, decisions, strict=True):
             if decision.action == "suppress":
                 suppressed[decision.reason].append(row.pk)
+            elif decision.action == "send" and row.pk in over_cap:
+                suppressed[policy.SuppressionReason.FREQUENCY_CAP].append(row.pk)
             elif decision.action == "defer":
                 deferred[decision.until].append(row.pk)
             else:
@@ -253,14 +268,22 @@ def claim(
                     updated_at=now,
                 )
                 for r in chunk:
-                    r.status, r.batch_key, r.attempts = (
+                    r.status, r.batch_key, r.attempts, r.claimed_at = (
                         DeliveryStatus.SENDING,
                         batch_key,
                         r.attempts + 1,
+                        now,
                     )
                 batches.append((batch_key, chunk))
         _consume_mp_grants([r for r in to_send if r.channel == Channel.MP_SUBSCRIBE], now)
     return batches
+
+
+def _group_by_variant(rows: list[Delivery]) -> dict[tuple[int, int], list[int]]:
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for row in rows:
+        groups[(row.variant_id, row.template_id)].append(row.pk)
+    return groups
 
 
 def _consume_mp_grants(rows: list[Delivery], now) -> None:
@@ -289,6 +312,7 @@ CLAIM_FIELDS = (
     "channel",
     "message_class",
     "template_id",
+    "variant_id",
     "account_id",
     "wechat_account_id",
     "to_encrypted",
@@ -412,6 +436,14 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
             error=retry[0].error[:255],
             updated_at=now,
         )
+        # Nothing reached these people: their frequency-cap slots go back.
+        policy.release_cap_slots(
+            [
+                (row.org_id, row.contact_id, row.claimed_at or now)
+                for row in (rows[r.delivery_id] for r in retry)
+                if row.message_class == MessageClass.MARKETING and row.contact_id
+            ]
+        )
 
 
 def _record_sent(sent: list[SendResult], now) -> None:
@@ -489,15 +521,23 @@ def send_due(
     Returns how many rows were handed to providers."""
     started = time.monotonic()
     done = 0
+    drained = False
     while time.monotonic() - started < time_budget:
         batches = claim(
             limit=batch or settings.CAMPAIGNS_CLAIM_BATCH, ids=ids, campaign_id=campaign_id
         )
         if batches is None:
+            drained = True
             break
         for batch_key, rows in batches:
             send_batch(batch_key, rows)
             done += len(rows)
+    if drained and campaign_id is not None:
+        # Nothing left to claim for this campaign: it is done unless rows are still open
+        # (deferred to a later window, or in another worker's hands).
+        from campaigns.services.campaigns import campaign_finish_if_done
+
+        campaign_finish_if_done(campaign_id=campaign_id)
     return done
 
 
