@@ -10,6 +10,8 @@ from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns.models import (
     ApprovalStatus,
@@ -46,10 +48,10 @@ MARKETING_WORDS = (
 )
 # Content Tencent Cloud refuses in marketing SMS templates: these follow-ups go through WeChat.
 TENCENT_BANNED_CATEGORIES = {
-    "live_promotion": "直播推广",
-    "coupon_promotion": "优惠券推广",
-    "user_recall": "用户召回",
-    "oa_promotion": "公众号推广",
+    "live_promotion": gettext_lazy("直播推广"),
+    "coupon_promotion": gettext_lazy("优惠券推广"),
+    "user_recall": gettext_lazy("用户召回"),
+    "oa_promotion": gettext_lazy("公众号推广"),
 }
 
 
@@ -63,17 +65,19 @@ def _check_template_rules(
     if channel == Channel.WECHAT_TEMPLATE and message_class == MessageClass.MARKETING:
         # WeChat forbids marketing copy, coupons or red packets in template messages.
         raise PolicyViolation(
-            "公众号模板消息只能用于服务通知，营销内容请使用群发或短信",
+            _("公众号模板消息只能用于服务通知，营销内容请使用群发或短信"),
             code="marketing_not_allowed",
-            fields={"message_class": ["公众号模板消息只能用于服务通知"]},
+            fields={"message_class": [_("公众号模板消息只能用于服务通知")]},
         )
     if message_class == MessageClass.SERVICE:
         found = [w for w in MARKETING_WORDS if w in body]
         if found:
             raise PolicyViolation(
-                "服务通知不能包含营销内容",
+                _("服务通知不能包含营销内容"),
                 code="marketing_copy_in_service",
-                fields={"body": [f"服务通知不能包含营销用语：{'、'.join(found)}"]},
+                fields={
+                    "body": [_("服务通知不能包含营销用语：%(words)s") % {"words": "、".join(found)}]
+                },
             )
     if (
         channel == Channel.SMS
@@ -83,11 +87,12 @@ def _check_template_rules(
         and category in TENCENT_BANNED_CATEGORIES
     ):
         raise PolicyViolation(
-            "腾讯云短信不允许该类营销内容，请改用微信渠道",
+            _("腾讯云短信不允许该类营销内容，请改用微信渠道"),
             code="use_wechat",
             fields={
                 "content_category": [
-                    f"腾讯云禁止{TENCENT_BANNED_CATEGORIES[category]}类营销短信，请通过微信触达"
+                    _("腾讯云禁止%(category)s类营销短信，请通过微信触达")
+                    % {"category": TENCENT_BANNED_CATEGORIES[category]}
                 ]
             },
         )
@@ -138,7 +143,7 @@ def template_create(
         )
         approved = default is not None and default.provider == Provider.CONSOLE
     if key and MessageTemplate.objects.for_org(org).filter(key=key).exists():
-        raise Conflict("模板标识已存在", fields={"key": ["模板标识已存在"]})
+        raise Conflict(_("模板标识已存在"), fields={"key": [_("模板标识已存在")]})
     return MessageTemplate.objects.for_org(org).create(
         org=org,
         name=name,
@@ -175,20 +180,21 @@ def campaign_create(
     from crm.conditions import validate_condition
 
     if not variants:
-        raise DomainError("至少需要一个文案", fields={"variants": ["至少需要一个文案"]})
+        raise DomainError(_("至少需要一个文案"), fields={"variants": [_("至少需要一个文案")]})
     if condition:
         validate_condition(condition)
     classes = {v["template"].message_class for v in variants}
     if len(classes) != 1:
         raise DomainError(
-            "同一活动的文案必须是同一消息类型", fields={"variants": ["消息类型不一致"]}
+            _("同一活动的文案必须是同一消息类型"), fields={"variants": [_("消息类型不一致")]}
         )
     message_class = classes.pop()
     for i, variant in enumerate(variants):
         template = variant["template"]
         if template.channel != channel:
             raise DomainError(
-                "模板渠道与活动渠道不一致", fields={"variants": {str(i): ["模板渠道不一致"]}}
+                _("模板渠道与活动渠道不一致"),
+                fields={"variants": {str(i): [_("模板渠道不一致")]}},
             )
         _check_template_rules(
             channel=channel,
@@ -205,7 +211,8 @@ def campaign_create(
         provider_account = default_sms_account(org)
     if channel != Channel.SMS and wechat_account is None:
         raise DomainError(
-            "微信渠道需要选择公众号或小程序", fields={"wechat_account": ["请选择公众号或小程序"]}
+            _("微信渠道需要选择公众号或小程序"),
+            fields={"wechat_account": [_("请选择公众号或小程序")]},
         )
     campaign = Campaign.objects.for_org(org).create(
         org=org,
@@ -252,7 +259,9 @@ def campaign_launch(*, campaign: Campaign) -> dict:
     ]
     if unapproved:
         raise PolicyViolation(
-            "模板尚未通过服务商审核", code="template_not_approved", fields={"variants": unapproved}
+            _("模板尚未通过服务商审核"),
+            code="template_not_approved",
+            fields={"variants": unapproved},
         )
     with transaction.atomic():
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.channels import OutboundMessage, Outcome, SendResult, sender_for
 from campaigns.models import (
@@ -95,7 +96,7 @@ def default_sms_account(org: Organization | int) -> ProviderAccount:
         .first()
     )
     if account is None:
-        raise NoSmsAccount("组织尚未配置短信账号")
+        raise NoSmsAccount(_("组织尚未配置短信账号"))
     return account
 
 
@@ -119,9 +120,9 @@ def send_service_sms(
         MessageTemplate.objects.for_org(org).filter(key=template_key, channel=Channel.SMS).first()
     )
     if template is None:
-        raise UnknownTemplate(f"没有标识为 {template_key} 的短信模板")
+        raise UnknownTemplate(_("没有标识为 %(key)s 的短信模板") % {"key": template_key})
     if template.message_class != MessageClass.SERVICE:
-        raise DomainError("服务短信只能使用服务类模板", code="not_service_template")
+        raise DomainError(_("服务短信只能使用服务类模板"), code="not_service_template")
     account = template.provider_account or default_sms_account(org)
     key = key or f"svc:{uuid.uuid4().hex}"
     existing = Delivery.objects.for_org(org).filter(key=key).first()

@@ -371,3 +371,36 @@ def test_caps_count_beijing_calendar_days_and_weeks(
     assert counts[day0] == 1 and counts[week0] == 2
     # The day slot of the refused third send was given back: only two messages went out.
     assert sum(n for p, n in counts.items() if "W" not in p) == 2
+
+
+def test_service_errors_speak_the_request_language(sales_bob, acme):
+    body = {
+        "name": "优惠提醒",
+        "channel": "wechat_template",
+        "message_class": "marketing",
+        "body": "限时特价",
+    }
+    client = sales_bob.client()
+    chinese = client.post("/api/v1/templates", body, format="json")
+    english = client.post("/api/v1/templates", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert chinese.status_code == english.status_code == 400
+    assert chinese.json()["code"] == english.json()["code"] == "marketing_not_allowed"
+    assert chinese.json()["message"] == "公众号模板消息只能用于服务通知，营销内容请使用群发或短信"
+    assert english.json()["message"].startswith("WeChat template messages are for service")
+    assert english.json()["fields"]["message_class"] == [
+        "WeChat template messages are for service notices only"
+    ]
+    # Interpolated messages too.
+    service = {**body, "channel": "sms", "message_class": "service"}
+    response = client.post("/api/v1/templates", service, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.json()["fields"]["body"] == [
+        "A service notice cannot use marketing words: 特价、限时"
+    ]
+    # And the APIs' own validation errors.
+    account = ProviderAccountFactory(org=acme)
+    campaign = _sms_campaign(acme, account, TemplateFactory(org=acme))
+    path = f"/api/v1/campaigns/{campaign.pk}/deliveries?status=lost"
+    assert client.get(path).json()["fields"]["status"] == ["未知状态"]
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+    assert english.status_code == 400
+    assert [m.lower() for m in english.json()["fields"]["status"]] == ["unknown status"]
