@@ -10,7 +10,10 @@ A worker round:
    global rate limiter, call the provider's batch API through the channel adapter;
 3. **record**: ``sending → sent | failed | unknown``, or back to ``pending`` with backoff
    only when the provider certainly did not take the message (rate limit, refused
-   connection).
+   connection). ``sent`` is written once per claim round for all its provider requests.
+
+Claim also re-applies the profiling rule of ``campaigns.services.variants`` and takes the
+frequency-cap slots (``policy.claim_cap_slots``) in the same transaction.
 
 A row never goes from ``sending`` back to ``pending``: a crashed worker leaves rows in
 ``sending`` and ``reconcile_stale`` marks them ``unknown`` after a timeout; receipts naming

@@ -166,6 +166,7 @@ const REASONS = {
   no_subscription: "无订阅授权",
   unsubscribed: "已取关",
   erased: "已删除",
+  profiling_refused: "拒绝个性化",
 };
 
 async function openReport(campaign) {
@@ -174,6 +175,9 @@ async function openReport(campaign) {
   $("#report-title").textContent = campaign.name;
   $("#launch-result").textContent = "";
   const stats = await api(`/api/v1/campaigns/${campaign.id}/stats`);
+  // The campaign finishes by itself once every row is final: show the live status.
+  const finished = stats.finished_at ? ` · ${new Date(stats.finished_at).toLocaleString()}` : "";
+  $("#report-title").textContent = `${campaign.name}（${STATUS[stats.status] || stats.status}${finished}）`;
   const max = Math.max(1, stats.planned);
   const funnel = $("#funnel");
   funnel.replaceChildren();
