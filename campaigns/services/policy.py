@@ -401,3 +401,10 @@ def release_cap_slots(slots: list[tuple[int, int, datetime]]) -> None:
             by_period[(org_id, period)].append(contact_id)
     for (org_id, period), contact_ids in by_period.items():
         _give_back(org_id, contact_ids, period)
+
+
+def prune_cap_counts(*, now: datetime | None = None) -> int:
+    """Drop counters no cap can read any more (a week counter lives at most 7 days)."""
+    cutoff = (now or timezone.now()) - timedelta(days=8)
+    deleted, _by_model = MarketingSendCount.unscoped.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -47,6 +47,7 @@ from campaigns.models import (
     Provider,
     ProviderAccount,
     ShortLink,
+    SuppressionReason,
 )
 from campaigns.services import bucket, policy, variants
 from core.errors import DomainError
@@ -242,7 +243,7 @@ def claim(
             if decision.action == "suppress":
                 suppressed[decision.reason].append(row.pk)
             elif decision.action == "send" and row.pk in over_cap:
-                suppressed[policy.SuppressionReason.FREQUENCY_CAP].append(row.pk)
+                suppressed[SuppressionReason.FREQUENCY_CAP].append(row.pk)
             elif decision.action == "defer":
                 deferred[decision.until].append(row.pk)
             else:

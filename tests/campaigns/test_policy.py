@@ -404,3 +404,16 @@ def test_service_errors_speak_the_request_language(sales_bob, acme):
     english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
     assert english.status_code == 400
     assert [m.lower() for m in english.json()["fields"]["status"]] == ["unknown status"]
+
+
+def test_cap_counters_no_cap_can_read_are_pruned(acme, person):
+    with time_machine.travel(beijing(10, days=-9), tick=False):
+        old = MarketingSendCount.objects.for_org(acme).create(
+            org=acme, contact=person, period="old", count=1
+        )
+    recent = MarketingSendCount.objects.for_org(acme).create(
+        org=acme, contact=person, period=policy.cap_periods(timezone.now())[1], count=1
+    )
+    assert policy.prune_cap_counts() == 1
+    remaining = MarketingSendCount.objects.for_org(acme).values_list("pk", flat=True)
+    assert list(remaining) == [recent.pk] and old.pk not in remaining
