@@ -12,7 +12,7 @@ batch needs in a handful of queries, ``decide`` applies the rules to one candida
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -385,22 +385,25 @@ def _take_slots(org_id: int, contact_ids: list[int], period: str, cap: int, now)
         return {row[0] for row in cursor.fetchall()}
 
 
-def _give_back(org_id: int, contact_ids: list[int], period: str) -> None:
+def _give_back(org_id: int, contact_ids: list[int], period: str, slots: int = 1) -> None:
     if contact_ids:
         MarketingSendCount.unscoped.filter(
-            org_id=org_id, contact_id__in=contact_ids, period=period, count__gt=0
-        ).update(count=models.F("count") - 1)
+            org_id=org_id, contact_id__in=contact_ids, period=period, count__gte=slots
+        ).update(count=models.F("count") - slots)
 
 
 def release_cap_slots(slots: list[tuple[int, int, datetime]]) -> None:
     """Give back the slots of marketing rows the provider certainly did not take (rate
     limit, refused connection): ``[(org_id, contact_id, claimed_at), ...]``."""
-    by_period: dict[tuple[int, str], list[int]] = defaultdict(list)
+    taken: Counter = Counter()
     for org_id, contact_id, claimed_at in slots:
         for period in cap_periods(claimed_at):
-            by_period[(org_id, period)].append(contact_id)
-    for (org_id, period), contact_ids in by_period.items():
-        _give_back(org_id, contact_ids, period)
+            taken[(org_id, period, contact_id)] += 1
+    by_amount: dict[tuple[int, str, int], list[int]] = defaultdict(list)
+    for (org_id, period, contact_id), n in taken.items():
+        by_amount[(org_id, period, n)].append(contact_id)
+    for (org_id, period, n), contact_ids in by_amount.items():
+        _give_back(org_id, contact_ids, period, slots=n)
 
 
 def prune_cap_counts(*, now: datetime | None = None) -> int:

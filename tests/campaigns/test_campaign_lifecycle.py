@@ -66,6 +66,18 @@ def test_campaign_is_done_once_every_row_is_final(
     rows = Delivery.unscoped.filter(campaign_id=campaign_id)
     assert {r.status for r in rows} <= {"sent", "holdout", "suppressed"}
     assert rows.filter(status="suppressed").count() == 1
+    # A relaunch that adds nobody leaves it done.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/v1/campaigns/{campaign_id}/launch").json()["planned"] == 0
+    assert _status(client, campaign_id) == ("done", finished_at)
+    # One that adds a newcomer reopens it until the newcomer's row is final.
+    newcomer = ContactFactory(org=sales_bob.membership.org, city="杭州")
+    add_phone(newcomer, "13600008888")
+    consent_grant(contact=newcomer, purpose="sms_marketing", source="test")
+    assert client.post(f"/api/v1/campaigns/{campaign_id}/launch").json()["planned"] == 1
+    assert _status(client, campaign_id) == ("sending", None)
+    send_due(campaign_id=campaign_id)
+    assert _status(client, campaign_id)[0] == "done"
 
 
 def test_deferred_rows_keep_the_campaign_sending_until_they_are_sent(
