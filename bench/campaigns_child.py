@@ -1,7 +1,8 @@
 """The Django side of the campaigns benchmark (run by bench/campaigns.py in its own database).
 
 Steps, each printing one JSON line on stdout:
-- ``plan``: 1,000,000 contacts (phones, consents, opt-outs, recent sends for caps) generated
+- ``plan``: 1,000,000 contacts (phones, consents, opt-outs, recent sends with their cap
+  counters, 2 % refusing profiling) generated
   in SQL; one campaign (segment condition, 3 variants: a conditional copy + an A/B split,
   10 % holdout) planned with the set-based planner; then the baseline — per-recipient ORM
   planning of a 10,000 sample — extrapolated to 1,000,000.
@@ -29,12 +30,14 @@ from campaigns.models import (  # noqa: E402
     ApprovalStatus,
     Campaign,
     Delivery,
+    MarketingSendCount,
     MessageTemplate,
     Provider,
     ProviderAccount,
     SmsOptOut,
     Variant,
 )
+from campaigns.services.policy import cap_periods  # noqa: E402
 from core.models import Organization  # noqa: E402
 from crm import pii  # noqa: E402
 from crm.models import Consent, Contact, ContactIdentity  # noqa: E402
@@ -163,6 +166,31 @@ def generate(n: int) -> tuple[Organization, ProviderAccount, list[MessageTemplat
             },
             [org.pk, first, templates[0].pk],
         )
+        # ... which the frequency cap's counter holds for today (Beijing day).
+        _insert_select(
+            MarketingSendCount,
+            n // 100,
+            {
+                "org_id": "%s",
+                "contact_id": "%s + i * 100 - 50",
+                "period": "%s",
+                "count": "1",
+            },
+            [org.pk, first, cap_periods(timezone.now())[0]],
+        )
+        # 2 % refused profiling: they get the default (A/B) copy, never the conditional one.
+        _insert_select(
+            Consent,
+            n // 50,
+            {
+                "org_id": "%s",
+                "contact_id": "%s + i * 50 - 25",
+                "purpose": "'profiling'",
+                "granted": "false",
+                "source": "'bench'",
+            },
+            [org.pk, first],
+        )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return org, account, templates
@@ -222,15 +250,22 @@ def baseline(campaign: Campaign, sample: int) -> float:
         ):
             reason = "no_consent"
         elif (
-            Delivery.objects.for_org(campaign.org_id)
-            .filter(contact=contact, message_class="marketing", status="sent")
-            .filter(sent_at__gte=now - timezone.timedelta(days=1))
-            .count()
-            >= policy.cap_per_day
+            MarketingSendCount.objects.for_org(campaign.org_id)
+            .filter(contact=contact, period=cap_periods(now)[0], count__gte=policy.cap_per_day)
+            .exists()
         ):
             reason = "frequency_cap"
+        profiled = (
+            not Consent.objects.for_org(campaign.org_id)
+            .filter(contact=contact, purpose="profiling", granted=False)
+            .exists()
+        )
         variant = next(
-            (v for v in variants if v.condition and contact_matches(contact, v.condition)),
+            (
+                v
+                for v in variants
+                if profiled and v.condition and contact_matches(contact, v.condition)
+            ),
             variants[1 + contact.pk % 2],
         )
         Delivery.objects.for_org(campaign.org_id).create(

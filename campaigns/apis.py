@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -130,6 +131,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "status",
             "planned_at",
             "launched_at",
+            "finished_at",
             "created_at",
             "variants",
         ]
@@ -254,6 +256,8 @@ class CampaignStatsApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
     class CampaignStatsOutput(serializers.Serializer):
+        status = serializers.CharField()
+        finished_at = serializers.DateTimeField(allow_null=True)
         planned = serializers.IntegerField()
         holdout = serializers.IntegerField()
         suppressed = serializers.IntegerField()
@@ -305,12 +309,12 @@ class CampaignDeliveriesApi(APIView):
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in DeliveryStatus.values:
-                raise serializers.ValidationError({"status": ["未知状态"]})
+                raise serializers.ValidationError({"status": [_("未知状态")]})
             qs = qs.filter(status=wanted)
         reason = request.query_params.get("reason")
         if reason:
             if reason not in SuppressionReason.values:
-                raise serializers.ValidationError({"reason": ["未知原因"]})
+                raise serializers.ValidationError({"reason": [_("未知原因")]})
             qs = qs.filter(reason=reason)
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)

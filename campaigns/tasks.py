@@ -16,13 +16,17 @@ def send_deliveries(ids: list[int] | None = None, campaign_id: int | None = None
 
 @shared_task(name="campaigns.tick")
 def tick() -> dict:
-    """Every few seconds: settle crashed sends, advance due journey steps, send due rows."""
-    from campaigns.services import journeys, sending
+    """Every few seconds: settle crashed sends, advance due journey steps, send due rows,
+    finish campaigns whose rows are all final, drop cap counters no cap reads any more."""
+    from campaigns.services import journeys, policy, sending
+    from campaigns.services.campaigns import campaigns_finish_done
 
     stale = sending.reconcile_stale()
     steps = journeys.run_due()
     sent = sending.send_due(time_budget=20.0)
-    return {"stale": stale, "journey_steps": steps, "sent": sent}
+    finished = campaigns_finish_done()
+    policy.prune_cap_counts()
+    return {"stale": stale, "journey_steps": steps, "sent": sent, "finished": finished}
 
 
 periodic("campaigns.tick", tick, 5)

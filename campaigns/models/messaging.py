@@ -30,6 +30,7 @@ __all__ = [
     "DeliveryStatus",
     "SuppressionReason",
     "Delivery",
+    "MarketingSendCount",
     "SmsOptOut",
     "SmsReply",
     "ConsoleSms",
@@ -206,6 +207,8 @@ class Campaign(TenantModel):
     )
     planned_at = models.DateTimeField(_("规划时间"), null=True, blank=True)
     launched_at = models.DateTimeField(_("启动时间"), null=True, blank=True)
+    # Set when every outbox row of the launched campaign is final (see FINAL_STATUSES).
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -404,6 +407,28 @@ class Delivery(TenantModel):
     def dedup_key(self) -> str:
         """The key the provider sees (SessionContext / OutId / clientmsgid)."""
         return f"d{self.pk}"
+
+
+class MarketingSendCount(TenantModel):
+    """Marketing messages claimed for one person in one period (a Beijing day ``2026-11-23``
+    or an ISO week ``2026-W48``): the frequency cap's counter. Claimed with one atomic
+    ``INSERT … ON CONFLICT DO UPDATE … WHERE count < cap`` inside the sender's claim
+    transaction, so concurrent campaigns can never push a person past the cap."""
+
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    period = models.CharField(_("周期"), max_length=10)
+    count = models.PositiveIntegerField(_("条数"), default=0)
+
+    class Meta:
+        verbose_name = _("营销触达计数")
+        verbose_name_plural = _("营销触达计数")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "contact", "period"], name="uniq_send_count_period"
+            )
+        ]
 
 
 class SmsOptOut(TenantModel):

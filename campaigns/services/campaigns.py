@@ -7,9 +7,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from campaigns.models import (
     ApprovalStatus,
@@ -46,10 +48,10 @@ MARKETING_WORDS = (
 )
 # Content Tencent Cloud refuses in marketing SMS templates: these follow-ups go through WeChat.
 TENCENT_BANNED_CATEGORIES = {
-    "live_promotion": "直播推广",
-    "coupon_promotion": "优惠券推广",
-    "user_recall": "用户召回",
-    "oa_promotion": "公众号推广",
+    "live_promotion": gettext_lazy("直播推广"),
+    "coupon_promotion": gettext_lazy("优惠券推广"),
+    "user_recall": gettext_lazy("用户召回"),
+    "oa_promotion": gettext_lazy("公众号推广"),
 }
 
 
@@ -63,17 +65,19 @@ def _check_template_rules(
     if channel == Channel.WECHAT_TEMPLATE and message_class == MessageClass.MARKETING:
         # WeChat forbids marketing copy, coupons or red packets in template messages.
         raise PolicyViolation(
-            "公众号模板消息只能用于服务通知，营销内容请使用群发或短信",
+            _("公众号模板消息只能用于服务通知，营销内容请使用群发或短信"),
             code="marketing_not_allowed",
-            fields={"message_class": ["公众号模板消息只能用于服务通知"]},
+            fields={"message_class": [_("公众号模板消息只能用于服务通知")]},
         )
     if message_class == MessageClass.SERVICE:
         found = [w for w in MARKETING_WORDS if w in body]
         if found:
             raise PolicyViolation(
-                "服务通知不能包含营销内容",
+                _("服务通知不能包含营销内容"),
                 code="marketing_copy_in_service",
-                fields={"body": [f"服务通知不能包含营销用语：{'、'.join(found)}"]},
+                fields={
+                    "body": [_("服务通知不能包含营销用语：%(words)s") % {"words": "、".join(found)}]
+                },
             )
     if (
         channel == Channel.SMS
@@ -83,11 +87,12 @@ def _check_template_rules(
         and category in TENCENT_BANNED_CATEGORIES
     ):
         raise PolicyViolation(
-            "腾讯云短信不允许该类营销内容，请改用微信渠道",
+            _("腾讯云短信不允许该类营销内容，请改用微信渠道"),
             code="use_wechat",
             fields={
                 "content_category": [
-                    f"腾讯云禁止{TENCENT_BANNED_CATEGORIES[category]}类营销短信，请通过微信触达"
+                    _("腾讯云禁止%(category)s类营销短信，请通过微信触达")
+                    % {"category": TENCENT_BANNED_CATEGORIES[category]}
                 ]
             },
         )
@@ -138,7 +143,7 @@ def template_create(
         )
         approved = default is not None and default.provider == Provider.CONSOLE
     if key and MessageTemplate.objects.for_org(org).filter(key=key).exists():
-        raise Conflict("模板标识已存在", fields={"key": ["模板标识已存在"]})
+        raise Conflict(_("模板标识已存在"), fields={"key": [_("模板标识已存在")]})
     return MessageTemplate.objects.for_org(org).create(
         org=org,
         name=name,
@@ -177,7 +182,7 @@ def campaign_create(
     from crm.conditions import validate_condition
 
     if not variants:
-        raise DomainError("至少需要一个文案", fields={"variants": ["至少需要一个文案"]})
+        raise DomainError(_("至少需要一个文案"), fields={"variants": [_("至少需要一个文案")]})
     if wechat_tag_id is not None and (channel != Channel.WECHAT_MASS or wechat_account is None):
         raise DomainError(
             _("按标签群发仅用于公众号群发，且需选择公众号"),
@@ -188,14 +193,15 @@ def campaign_create(
     classes = {v["template"].message_class for v in variants}
     if len(classes) != 1:
         raise DomainError(
-            "同一活动的文案必须是同一消息类型", fields={"variants": ["消息类型不一致"]}
+            _("同一活动的文案必须是同一消息类型"), fields={"variants": [_("消息类型不一致")]}
         )
     message_class = classes.pop()
     for i, variant in enumerate(variants):
         template = variant["template"]
         if template.channel != channel:
             raise DomainError(
-                "模板渠道与活动渠道不一致", fields={"variants": {str(i): ["模板渠道不一致"]}}
+                _("模板渠道与活动渠道不一致"),
+                fields={"variants": {str(i): [_("模板渠道不一致")]}},
             )
         _check_template_rules(
             channel=channel,
@@ -212,7 +218,8 @@ def campaign_create(
         provider_account = default_sms_account(org)
     if channel != Channel.SMS and wechat_account is None:
         raise DomainError(
-            "微信渠道需要选择公众号或小程序", fields={"wechat_account": ["请选择公众号或小程序"]}
+            _("微信渠道需要选择公众号或小程序"),
+            fields={"wechat_account": [_("请选择公众号或小程序")]},
         )
     campaign = Campaign.objects.for_org(org).create(
         org=org,
@@ -260,7 +267,9 @@ def campaign_launch(*, campaign: Campaign) -> dict:
     ]
     if unapproved:
         raise PolicyViolation(
-            "模板尚未通过服务商审核", code="template_not_approved", fields={"variants": unapproved}
+            _("模板尚未通过服务商审核"),
+            code="template_not_approved",
+            fields={"variants": unapproved},
         )
     if campaign.wechat_tag_id:
         from campaigns.services.mass_tags import wechat_tag_members_sync
@@ -270,13 +279,56 @@ def campaign_launch(*, campaign: Campaign) -> dict:
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
         inserted = plan_campaign(campaign=locked)
         now = timezone.now()
-        locked.status = CampaignStatus.SENDING
+        # A relaunch that added rows reopens a finished campaign until they are final.
+        if inserted or locked.status != CampaignStatus.DONE:
+            locked.status = CampaignStatus.SENDING
+            locked.finished_at = None
         locked.planned_at = locked.planned_at or now
         locked.launched_at = locked.launched_at or now
-        locked.save(update_fields=["status", "planned_at", "launched_at", "updated_at"])
+        locked.save(
+            update_fields=["status", "finished_at", "planned_at", "launched_at", "updated_at"]
+        )
         enqueue(tasks.send_deliveries, None, locked.pk)
     campaign.refresh_from_db()
     return {"planned": inserted}
+
+
+# Rows that still have work to do: pending (due now or deferred to a later window) and
+# sending. Everything else is final for the campaign — ``unknown`` included: nothing will be
+# sent again for it, and a late receipt may still settle it to ``delivered``.
+OPEN_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+def campaign_finish_if_done(*, campaign_id: int) -> bool:
+    """Move a ``sending`` campaign to ``done`` when none of its rows is open any more.
+    Returns True when it did. Safe to call any time, from any worker: the campaign row is
+    locked first and the open-row check runs after the lock (a fresh snapshot), so a
+    concurrent relaunch that adds rows is either seen or waits for us."""
+    with transaction.atomic():
+        campaign = (
+            Campaign.unscoped.select_for_update()
+            .filter(pk=campaign_id, status=CampaignStatus.SENDING)
+            .first()
+        )
+        if campaign is None:
+            return False
+        if (
+            Delivery.unscoped.filter(campaign_id=campaign_id, status__in=OPEN_STATUSES)
+            .order_by()
+            .exists()
+        ):
+            return False
+        campaign.status = CampaignStatus.DONE
+        campaign.finished_at = timezone.now()
+        campaign.save(update_fields=["status", "finished_at", "updated_at"])
+    return True
+
+
+def campaigns_finish_done() -> int:
+    """The tick's sweep: every ``sending`` campaign whose rows are all final becomes ``done``
+    (rows settle outside the sender too: stale ``sending`` → ``unknown``, deferred rows)."""
+    ids = Campaign.unscoped.filter(status=CampaignStatus.SENDING).values_list("pk", flat=True)
+    return sum(campaign_finish_if_done(campaign_id=pk) for pk in list(ids))
 
 
 def _rate_ci(x1: int, n1: int, x0: int, n0: int) -> dict:
@@ -296,9 +348,54 @@ def _rate_ci(x1: int, n1: int, x0: int, n0: int) -> dict:
 CONVERSION_EVENTS = ("order", "coupon.claim")
 
 
+def conversions_credited(*, campaign: Campaign) -> int:
+    """How many of the campaign's deliveries a conversion is credited to (last touch).
+
+    Each conversion (an ``order`` or ``coupon.claim`` event) is credited to ONE delivery of
+    the organisation: the one the person clicked last within ``CAMPAIGNS_CONVERSION_DAYS``
+    before converting; for a person who clicked none, the one sent to them last within that
+    window. A delivery with several conversions counts once. Deliveries of other campaigns
+    and journeys compete for the same conversion, so campaigns never double-count a sale.
+    """
+    from crm.models import Event
+
+    if not campaign.launched_at:
+        return 0
+    window = timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
+    reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+    rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign, status__in=reached)
+    org_rows = Delivery.objects.for_org(campaign.org_id).filter(contact_id=OuterRef("contact_id"))
+    when = OuterRef("occurred_at")
+    last_click = (
+        org_rows.filter(clicked_at__lte=when, clicked_at__gte=when - window)
+        .order_by("-clicked_at", "-id")
+        .values("id")[:1]
+    )
+    last_touch = (
+        org_rows.filter(status__in=reached, sent_at__lte=when, sent_at__gte=when - window)
+        .order_by("-sent_at", "-id")
+        .values("id")[:1]
+    )
+    credited = (
+        Event.objects.for_org(campaign.org_id)
+        .filter(
+            type__in=CONVERSION_EVENTS,
+            occurred_at__gte=campaign.launched_at,
+            contact_id__in=rows.values("contact_id"),
+        )
+        .annotate(credit=Coalesce(Subquery(last_click), Subquery(last_touch)))
+        .values("credit")
+    )
+    return rows.filter(pk__in=credited).count()
+
+
 def campaign_stats(*, campaign: Campaign) -> dict:
-    """Funnel and uplift. Conversion = an order or coupon claim within the attribution window
-    after launch, for reached people (treatment) and for the holdout alike."""
+    """Funnel, attributed conversions and uplift.
+
+    ``converted`` counts the campaign's deliveries credited with a conversion
+    (``conversions_credited``). The uplift compares like with like instead: the share of
+    reached people and of the holdout who converted at all within the window after launch.
+    """
     from crm.models import Event
 
     rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign)
@@ -313,6 +410,8 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
     )
     result = {
+        "status": campaign.status,
+        "finished_at": campaign.finished_at,
         "planned": agg["planned"],
         "holdout": by_status.get(DeliveryStatus.HOLDOUT, 0),
         "suppressed": sum(by_reason.values()),
@@ -338,6 +437,6 @@ def campaign_stats(*, campaign: Campaign) -> dict:
         holdout = rows.filter(status=DeliveryStatus.HOLDOUT)
         x1 = treated.filter(contact_id__in=converted_ids.values("contact_id")).count()
         x0 = holdout.filter(contact_id__in=converted_ids.values("contact_id")).count()
-        result["converted"] = x1
+        result["converted"] = conversions_credited(campaign=campaign)
         result["uplift"] = _rate_ci(x1, treated.count(), x0, holdout.count())
     return result

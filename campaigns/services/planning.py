@@ -1,8 +1,8 @@
 """Planning: the whole audience becomes outbox rows in ONE set-based ``INSERT … SELECT``.
 
 Per recipient the statement resolves the address (phone or openid, taken encrypted with its
-keyed hash straight from ``crm_contactidentity``), the variant (first matching condition,
-else a stable weighted A/B split on a hash of (campaign, contact)), the suppression reason
+keyed hash straight from ``crm_contactidentity``), the variant (``campaigns.services.variants``:
+first matching condition unless the person refused profiling, else the default A/B split), the suppression reason
 (the set form of ``policy.decide``'s rules: erased, no address, no consent, opted out,
 frequency cap) and the holdout draw among the eligible. An anti-join on the unique
 (campaign, contact, channel) key makes re-planning and relaunch no-ops for people who
@@ -14,8 +14,6 @@ already have a row. Nothing is sent here; send time re-checks everything.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -25,15 +23,17 @@ from campaigns.models import (
     Channel,
     Delivery,
     DeliveryStatus,
+    MarketingSendCount,
     MessageClass,
     SmsOptOut,
     SuppressionReason,
     Variant,
 )
-from campaigns.services.policy import CONSENT_PURPOSE, SENT_STATUSES, policy_for
-
-# Multiplicative hashing of ids: stable, cheap in SQL on both SQLite and PostgreSQL.
-_HASH_A, _HASH_B, _MOD = 2654435761, 40503, 1000003
+from campaigns.services.policy import CONSENT_PURPOSE, cap_periods, policy_for
+from campaigns.services.variants import HASH_A as _HASH_A
+from campaigns.services.variants import HASH_B as _HASH_B
+from campaigns.services.variants import MOD as _MOD
+from campaigns.services.variants import variant_sql
 
 
 def _dt(value):
@@ -66,35 +66,10 @@ def _subquery(qs: QuerySet) -> tuple[str, list]:
     return sql, list(params)
 
 
-def _variant_sql(campaign: Campaign, variants: list[Variant]) -> tuple[str, list, str, list]:
-    """(CASE choosing the variant id per contact alias ``c``, its params, the LEFT JOINs of
-    the conditional variants' audiences, their params)."""
-    from crm.conditions import contacts_matching
-
-    whens, params, joins, join_params = [], [], [], []
-    for i, variant in enumerate(variants):
-        if variant.condition:
-            sql, p = _subquery(contacts_matching(campaign.org, variant.condition))
-            joins.append(f"LEFT JOIN ({sql}) vc{i} ON vc{i}.id = c.id")
-            join_params += p
-            whens.append(f"WHEN vc{i}.id IS NOT NULL THEN %s")
-            params.append(variant.pk)
-    split = [v for v in variants if not v.condition] or variants[-1:]
-    total = sum(max(1, v.weight) for v in split)
-    bound = 0
-    for variant in split[:-1]:
-        bound += max(1, variant.weight)
-        whens.append(f"WHEN ((c.id * {_HASH_A} + %s) %% {_MOD}) %% %s < %s THEN %s")
-        params += [campaign.pk * _HASH_B, total, bound, variant.pk]
-    sql = "CASE " + " ".join(whens) + " ELSE %s END" if whens else "%s"
-    params.append(split[-1].pk)
-    return sql, params, " ".join(joins), join_params
-
-
 def plan_campaign(*, campaign: Campaign) -> int:
     """Write the campaign's outbox rows (idempotent). Returns the number of rows inserted.
 
-    One statement: audience ⋈ address ⋈ consent ⋈ opt-out ⋈ recent sends, with the variant,
+    One statement: audience ⋈ address ⋈ consent ⋈ opt-out ⋈ frequency-cap counters, with the variant,
     the suppression reason and the holdout draw computed per row; people who already have a
     row are skipped by an anti-join. The caller holds the campaign row lock (launch), so two
     plans of one campaign never interleave; the unique (campaign, contact, channel) key is
@@ -111,7 +86,7 @@ def plan_campaign(*, campaign: Campaign) -> int:
     account = campaign.provider_account
     marketing = campaign.message_class == MessageClass.MARKETING
     audience_sql, audience_params = _subquery(audience_queryset(campaign))
-    variant_sql, variant_params, variant_joins, variant_join_params = _variant_sql(
+    variant_case, variant_params, variant_joins, variant_join_params = variant_sql(
         campaign, variants
     )
     if campaign.channel == Channel.SMS:
@@ -147,28 +122,22 @@ def plan_campaign(*, campaign: Campaign) -> int:
         join_params += [CONSENT_PURPOSE[campaign.channel], True]
         reasons.append("WHEN k.id IS NULL THEN %s")
         reason_params.append(SuppressionReason.NO_CONSENT)
-        statuses = ", ".join(["%s"] * len(SENT_STATUSES))
+        # The frequency cap's counters for today and this week (Beijing calendar).
+        counts = MarketingSendCount._meta.db_table
+        day, week = cap_periods(now)
         joins.append(
-            f"LEFT JOIN (SELECT s.contact_id, "
-            f"SUM(CASE WHEN s.sent_at >= %s THEN 1 ELSE 0 END) AS day, COUNT(*) AS week "
-            f"FROM {Delivery._meta.db_table} s WHERE s.org_id = %s AND s.message_class = %s "
-            f"AND s.status IN ({statuses}) AND s.sent_at >= %s "
-            f"GROUP BY s.contact_id) f ON f.contact_id = c.id"
+            f"LEFT JOIN {counts} fd ON fd.org_id = %s AND fd.contact_id = c.id "
+            f"AND fd.period = %s LEFT JOIN {counts} fw ON fw.org_id = %s "
+            f"AND fw.contact_id = c.id AND fw.period = %s"
         )
-        join_params += [
-            _dt(now - timedelta(days=1)),
-            campaign.org_id,
-            MessageClass.MARKETING,
-            *SENT_STATUSES,
-            _dt(now - timedelta(days=7)),
-        ]
-        reasons.append("WHEN f.day >= %s OR f.week >= %s THEN %s")
+        join_params += [campaign.org_id, day, campaign.org_id, week]
+        reasons.append("WHEN fd.count >= %s OR fw.count >= %s THEN %s")
         reason_params += [policy.cap_per_day, policy.cap_per_week, SuppressionReason.FREQUENCY_CAP]
     reason_sql = "CASE " + " ".join(reasons) + " ELSE '' END"
 
     inner = (
         f"SELECT c.id AS contact_id, i.value_encrypted AS to_encrypted, "
-        f"i.value_hash AS to_hash, {variant_sql} AS variant_id, {reason_sql} AS reason "
+        f"i.value_hash AS to_hash, {variant_case} AS variant_id, {reason_sql} AS reason "
         f"FROM {Contact._meta.db_table} c {' '.join(joins)} {variant_joins} "
         f"WHERE c.org_id = %s AND c.id IN ({audience_sql}) AND NOT EXISTS (SELECT 1 FROM "
         f"{Delivery._meta.db_table} d WHERE d.campaign_id = %s AND d.contact_id = c.id "

@@ -12,12 +12,13 @@ batch needs in a handful of queries, ``decide`` applies the rules to one candida
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
+from django.db import connection, models
+from django.db.models import Count
 from django.utils import timezone
 
 from campaigns.models import (
@@ -25,6 +26,7 @@ from campaigns.models import (
     Channel,
     Delivery,
     DeliveryStatus,
+    MarketingSendCount,
     MessageClass,
     MessageTemplate,
     MessagingPolicy,
@@ -140,6 +142,13 @@ def next_window_start(now: datetime, start_hour: int, end_hour: int) -> datetime
     return datetime.combine(day, time(start_hour), tzinfo=SHANGHAI)
 
 
+def cap_periods(now: datetime) -> tuple[str, str]:
+    """The frequency cap's periods holding ``now``: the Beijing calendar day and ISO week."""
+    local = now.astimezone(SHANGHAI).date()
+    year, week, _weekday = local.isocalendar()
+    return local.isoformat(), f"{year}-W{week:02d}"
+
+
 def _month_start(now: datetime) -> datetime:
     local = now.astimezone(SHANGHAI)
     return datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
@@ -171,27 +180,12 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
                 "contact_id", "purpose"
             )
         )
-        caps = (
-            Delivery.unscoped.filter(
-                contact_id__in=marketing_ids,
-                message_class=MessageClass.MARKETING,
-                status__in=SENT_STATUSES,
-                sent_at__gte=now - timedelta(days=7),
-            )
-            .exclude(pk__in=[c.delivery_id for c in marketing if c.delivery_id])
-            .values("contact_id")
-            .annotate(
-                week=Count("pk"),
-                day=Count("pk", filter=Q(sent_at__gte=now - timedelta(days=1))),
-                mass=Count(
-                    "pk",
-                    filter=Q(channel=Channel.WECHAT_MASS, sent_at__gte=_month_start(now)),
-                ),
-            )
-        )
-        for row in caps:
-            facts.sent_week[row["contact_id"]] = row["week"]
-            facts.sent_day[row["contact_id"]] = row["day"]
+        day, week = cap_periods(now)
+        for contact_id, period, count in MarketingSendCount.unscoped.filter(
+            contact_id__in=marketing_ids, period__in=(day, week)
+        ).values_list("contact_id", "period", "count"):
+            target = facts.sent_day if period == day else facts.sent_week
+            target[contact_id] = count
         mass_ids = {c.contact_id for c in marketing if c.channel == Channel.WECHAT_MASS}
         if mass_ids:
             facts.mass_month = dict(
@@ -288,6 +282,7 @@ def decide(
         policy = facts.policies.get(candidate.org_id) or MessagingPolicy(org_id=candidate.org_id)
         day = facts.sent_day.get(candidate.contact_id, 0) + running[("day", candidate.contact_id)]
         week = facts.sent_week.get(candidate.contact_id, 0) + running[("day", candidate.contact_id)]
+        # Read here for the report; the decision of record is ``claim_cap_slots`` (atomic).
         if day >= policy.cap_per_day or week >= policy.cap_per_week:
             return Decision.suppress(SuppressionReason.FREQUENCY_CAP)
         start, end = allowed_hours(policy, channel)
@@ -324,3 +319,95 @@ def evaluate(
             _count(candidate, running)
         decisions.append(decision)
     return decisions
+
+
+def claim_cap_slots(candidates: list[Candidate], *, now: datetime) -> set[int]:
+    """Take one frequency-cap slot (day and week) for each marketing candidate about to be
+    sent; returns the ``delivery_id`` of those over the cap (to be suppressed).
+
+    Must run inside the claiming transaction. Each slot is one
+    ``INSERT … ON CONFLICT DO UPDATE SET count = count + 1 WHERE count < cap RETURNING``:
+    the counter row stays locked until commit, so a concurrent claimer for the same person
+    waits and then sees the new count — two campaigns can never both take the last slot
+    (PostgreSQL row locks; SQLite holds its single writer lock). Rows are taken in contact
+    order so two claimers lock counters in the same order and cannot deadlock.
+    """
+    marketing = [
+        c for c in candidates if c.message_class == MessageClass.MARKETING and c.contact_id
+    ]
+    if not marketing:
+        return set()
+    policies = {org_id: policy_for(org_id) for org_id in {c.org_id for c in marketing}}
+    day, week = cap_periods(now)
+    refused: set[int] = set()
+    # One statement per round; a person twice in one batch takes a second round (a row may
+    # be updated only once per statement).
+    pending = sorted(marketing, key=lambda c: (c.org_id, c.contact_id, c.delivery_id or 0))
+    while pending:
+        seen: set[tuple[int, int]] = set()
+        this_round, later = [], []
+        for c in pending:
+            key = (c.org_id, c.contact_id)
+            (later if key in seen else this_round).append(c)
+            seen.add(key)
+        for org_id in {c.org_id for c in this_round}:
+            group = [c for c in this_round if c.org_id == org_id]
+            policy = policies[org_id]
+            ids = [c.contact_id for c in group]
+            got_day = _take_slots(org_id, ids, day, policy.cap_per_day, now)
+            got_week = _take_slots(
+                org_id, [i for i in ids if i in got_day], week, policy.cap_per_week, now
+            )
+            # Over the week cap: give the day slot back (same transaction, still locked).
+            _give_back(org_id, [i for i in got_day if i not in got_week], day)
+            refused.update(c.delivery_id for c in group if c.contact_id not in got_week)
+        pending = later
+    return refused
+
+
+def _take_slots(org_id: int, contact_ids: list[int], period: str, cap: int, now) -> set[int]:
+    if not contact_ids or cap <= 0:
+        return set()
+    table = MarketingSendCount._meta.db_table
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    values = ", ".join(["(%s, %s, %s, %s, %s, 1)"] * len(contact_ids))
+    params: list = []
+    for contact_id in contact_ids:
+        params += [stamp, stamp, org_id, contact_id, period]
+    sql = (
+        f"INSERT INTO {table} (created_at, updated_at, org_id, contact_id, period, count) "  # noqa: S608
+        f"VALUES {values} ON CONFLICT (org_id, contact_id, period) DO UPDATE "
+        f"SET count = {table}.count + 1, updated_at = excluded.updated_at "
+        f"WHERE {table}.count < %s RETURNING contact_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, cap])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _give_back(org_id: int, contact_ids: list[int], period: str, slots: int = 1) -> None:
+    if contact_ids:
+        MarketingSendCount.unscoped.filter(
+            org_id=org_id, contact_id__in=contact_ids, period=period, count__gte=slots
+        ).update(count=models.F("count") - slots)
+
+
+def release_cap_slots(slots: list[tuple[int, int, datetime]]) -> None:
+    """Give back the slots of marketing rows the provider certainly did not take (rate
+    limit, refused connection): ``[(org_id, contact_id, claimed_at), ...]``."""
+    taken: Counter = Counter()
+    for org_id, contact_id, claimed_at in slots:
+        for period in cap_periods(claimed_at):
+            taken[(org_id, period, contact_id)] += 1
+    by_amount: dict[tuple[int, str, int], list[int]] = defaultdict(list)
+    for (org_id, period, contact_id), n in taken.items():
+        by_amount[(org_id, period, n)].append(contact_id)
+    for (org_id, period, n), contact_ids in by_amount.items():
+        _give_back(org_id, contact_ids, period, slots=n)
+
+
+def prune_cap_counts(*, now: datetime | None = None) -> int:
+    """Drop counters no cap can read any more (a week counter lives at most 7 days)."""
+    cutoff = (now or timezone.now()) - timedelta(days=8)
+    deleted, _by_model = MarketingSendCount.unscoped.filter(created_at__lt=cutoff).delete()
+    return deleted

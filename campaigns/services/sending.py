@@ -10,7 +10,10 @@ A worker round:
    global rate limiter, call the provider's batch API through the channel adapter;
 3. **record**: ``sending → sent | failed | unknown``, or back to ``pending`` with backoff
    only when the provider certainly did not take the message (rate limit, refused
-   connection).
+   connection). ``sent`` is written once per claim round for all its provider requests.
+
+Claim also re-applies the profiling rule of ``campaigns.services.variants`` and takes the
+frequency-cap slots (``policy.claim_cap_slots``) in the same transaction.
 
 A row never goes from ``sending`` back to ``pending``: a crashed worker leaves rows in
 ``sending`` and ``reconcile_stale`` marks them ``unknown`` after a timeout; receipts naming
@@ -19,17 +22,20 @@ them (by provider id or batch key) turn them into ``delivered``. Nobody is sent 
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.channels import OutboundMessage, Outcome, SendResult, sender_for
 from campaigns.models import (
@@ -41,8 +47,9 @@ from campaigns.models import (
     Provider,
     ProviderAccount,
     ShortLink,
+    SuppressionReason,
 )
-from campaigns.services import bucket, policy
+from campaigns.services import bucket, policy, variants
 from core.errors import DomainError
 from core.models import Organization
 from crm import pii
@@ -95,7 +102,7 @@ def default_sms_account(org: Organization | int) -> ProviderAccount:
         .first()
     )
     if account is None:
-        raise NoSmsAccount("组织尚未配置短信账号")
+        raise NoSmsAccount(_("组织尚未配置短信账号"))
     return account
 
 
@@ -119,9 +126,9 @@ def send_service_sms(
         MessageTemplate.objects.for_org(org).filter(key=template_key, channel=Channel.SMS).first()
     )
     if template is None:
-        raise UnknownTemplate(f"没有标识为 {template_key} 的短信模板")
+        raise UnknownTemplate(_("没有标识为 %(key)s 的短信模板") % {"key": template_key})
     if template.message_class != MessageClass.SERVICE:
-        raise DomainError("服务短信只能使用服务类模板", code="not_service_template")
+        raise DomainError(_("服务短信只能使用服务类模板"), code="not_service_template")
     account = template.provider_account or default_sms_account(org)
     key = key or f"svc:{uuid.uuid4().hex}"
     existing = Delivery.objects.for_org(org).filter(key=key).first()
@@ -215,13 +222,28 @@ def claim(
         if not rows:
             return None
         _attach_related(rows)
-        decisions = policy.evaluate([_candidate(r) for r in rows], now=now)
+        # A person who refused profiling since planning gets the default copy, not the
+        # personalised one (before the policy: the template decides the rules that apply).
+        for (variant_id, template_id), group in _group_by_variant(
+            variants.recheck_profiling(rows)
+        ).items():
+            _update_ids(group, variant_id=variant_id, template_id=template_id, updated_at=now)
+        candidates = [_candidate(r) for r in rows]
+        decisions = policy.evaluate(candidates, now=now)
+        # The frequency cap's decision of record: atomic counters, so two campaigns claiming
+        # the same person at the same instant cannot both take the last slot.
+        over_cap = policy.claim_cap_slots(
+            [c for c, d in zip(candidates, decisions, strict=True) if d.action == "send"],
+            now=now,
+        )
         suppressed: dict[str, list[int]] = defaultdict(list)
         deferred: dict = defaultdict(list)
         to_send: list[Delivery] = []
         for row, decision in zip(rows, decisions, strict=True):
             if decision.action == "suppress":
                 suppressed[decision.reason].append(row.pk)
+            elif decision.action == "send" and row.pk in over_cap:
+                suppressed[SuppressionReason.FREQUENCY_CAP].append(row.pk)
             elif decision.action == "defer":
                 deferred[decision.until].append(row.pk)
             else:
@@ -234,33 +256,72 @@ def claim(
         # when their final parameters are equal.
         _attach_campaign_params(to_send)
         groups: dict[tuple, list[Delivery]] = defaultdict(list)
+        contents: dict[tuple, _Content] = {}
+        group_keys: dict[tuple, tuple] = {}
         for row in to_send:
-            sender = get_sender(row)
-            message_key = sender.group_key(_outbound(row, "", decrypt=False))
-            groups[(row.account_id, row.wechat_account_id, row.channel, message_key)].append(row)
+            # Rows with the same template, campaign and own parameters read the same text:
+            # render (and group) once per distinct content, not once per row.
+            key = _content_key(row)
+            if key not in contents:
+                contents[key] = _render(row)
+                sender = get_sender(row)
+                group_keys[key] = sender.group_key(_outbound(row, "", contents[key], decrypt=False))
+            row.content = contents[key]
+            groups[(row.account_id, row.wechat_account_id, row.channel, group_keys[key])].append(
+                row
+            )
         batches: list[tuple[str, list[Delivery]]] = []
         for members in groups.values():
             size = get_sender(members[0]).max_batch
             for start in range(0, len(members), size):
                 chunk = members[start : start + size]
                 batch_key = uuid.uuid4().hex[:24]
-                _update_ids(
-                    [r.pk for r in chunk],
-                    status=DeliveryStatus.SENDING,
-                    batch_key=batch_key,
-                    claimed_at=now,
-                    attempts=F("attempts") + 1,
-                    updated_at=now,
-                )
                 for r in chunk:
-                    r.status, r.batch_key, r.attempts = (
+                    r.status, r.batch_key, r.attempts, r.claimed_at = (
                         DeliveryStatus.SENDING,
                         batch_key,
                         r.attempts + 1,
+                        now,
                     )
                 batches.append((batch_key, chunk))
+        _mark_sending(batches, now)
         _consume_mp_grants([r for r in to_send if r.channel == Channel.MP_SUBSCRIBE], now)
     return batches
+
+
+def _mark_sending(batches: list[tuple[str, list[Delivery]]], now) -> None:
+    """``pending → sending`` with each row's batch key: one statement for the whole claim on
+    PostgreSQL (one per provider request elsewhere)."""
+    if not batches:
+        return
+    if not _is_postgres():
+        for batch_key, chunk in batches:
+            _update_ids(
+                [r.pk for r in chunk],
+                status=DeliveryStatus.SENDING,
+                batch_key=batch_key,
+                claimed_at=now,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+        return
+    ids = [r.pk for _key, chunk in batches for r in chunk]
+    keys = [key for key, chunk in batches for _r in chunk]
+    table = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS d SET status = %s, batch_key = v.batch_key, claimed_at = %s, "  # noqa: S608
+            f"attempts = d.attempts + 1, updated_at = %s FROM (SELECT unnest(%s::bigint[]) AS id, "
+            f"unnest(%s::text[]) AS batch_key) AS v WHERE d.id = v.id",
+            [DeliveryStatus.SENDING, now, now, ids, keys],
+        )
+
+
+def _group_by_variant(rows: list[Delivery]) -> dict[tuple[int, int], list[int]]:
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for row in rows:
+        groups[(row.variant_id, row.template_id)].append(row.pk)
+    return groups
 
 
 def _consume_mp_grants(rows: list[Delivery], now) -> None:
@@ -289,6 +350,7 @@ CLAIM_FIELDS = (
     "channel",
     "message_class",
     "template_id",
+    "variant_id",
     "account_id",
     "wechat_account_id",
     "to_encrypted",
@@ -313,18 +375,48 @@ def _attach_related(rows: list[Delivery]) -> None:
         Delivery.wechat_account.field.set_cached_value(row, wechat.get(row.wechat_account_id))
 
 
-def _outbound(row: Delivery, batch_key: str, *, decrypt: bool = True) -> OutboundMessage:
+@dataclass(frozen=True)
+class _Content:
+    """What a row's message says, independent of who receives it."""
+
+    text: str
+    template_id: str
+    params: list[str]
+    param_names: list[str]
+    link: str
+
+
+def _content_key(row: Delivery) -> tuple:
+    campaign_params = getattr(row, "campaign_params", None) or {}
+    own = json.dumps(row.params, sort_keys=True) if row.params else ""
+    return (row.template_id, row.account_id, row.campaign_id, campaign_params.get("link"), own)
+
+
+def _render(row: Delivery) -> _Content:
     params = dict(getattr(row, "campaign_params", {}) or {})
     params.update(row.params or {})
-    return OutboundMessage(
-        delivery_id=row.pk,
-        to=pii.decrypt(row.to_encrypted) if (decrypt and row.to_encrypted) else "",
+    return _Content(
         text=render_text(template=row.template, params=params, account=row.account),
         template_id=row.template.provider_template_id,
         params=provider_params(row.template, params),
-        batch_key=batch_key,
         param_names=list(row.template.param_names),
         link=params.get("link", ""),
+    )
+
+
+def _outbound(
+    row: Delivery, batch_key: str, content: _Content | None = None, *, decrypt: bool = True
+) -> OutboundMessage:
+    content = content or getattr(row, "content", None) or _render(row)
+    return OutboundMessage(
+        delivery_id=row.pk,
+        to=pii.decrypt(row.to_encrypted) if (decrypt and row.to_encrypted) else "",
+        text=content.text,
+        template_id=content.template_id,
+        params=list(content.params),
+        batch_key=batch_key,
+        param_names=list(content.param_names),
+        link=content.link,
     )
 
 
@@ -412,6 +504,14 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
             error=retry[0].error[:255],
             updated_at=now,
         )
+        # Nothing reached these people: their frequency-cap slots go back.
+        policy.release_cap_slots(
+            [
+                (row.org_id, row.contact_id, row.claimed_at or now)
+                for row in (rows[r.delivery_id] for r in retry)
+                if row.message_class == MessageClass.MARKETING and row.contact_id
+            ]
+        )
 
 
 def _record_sent(sent: list[SendResult], now) -> None:
@@ -454,8 +554,12 @@ def _record_sent(sent: list[SendResult], now) -> None:
         )
 
 
-def send_batch(batch_key: str, rows: list[Delivery]) -> None:
-    """One provider request for rows already in ``sending``."""
+def send_batch(
+    batch_key: str, rows: list[Delivery], *, sent_sink: list[SendResult] | None = None
+) -> None:
+    """One provider request for rows already in ``sending``. With ``sent_sink`` the ``sent``
+    outcomes are collected there for the caller to record in one statement (every other
+    outcome is recorded at once)."""
     first = rows[0]
     try:
         sender = sender_for(first.account, first.channel, first.wechat_account)
@@ -481,7 +585,11 @@ def send_batch(batch_key: str, rows: list[Delivery]) -> None:
         except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
             log.exception("sender %s failed before any request", type(sender).__name__)
             results = [SendResult(r.pk, Outcome.FAILED, error=str(exc)[:250]) for r in rows]
-    record_results(results, {r.pk: r for r in rows})
+    if sent_sink is not None:
+        sent_sink.extend(r for r in results if r.outcome == Outcome.SENT)
+        results = [r for r in results if r.outcome != Outcome.SENT]
+    if results:
+        record_results(results, {r.pk: r for r in rows})
 
 
 def send_due(
@@ -495,15 +603,28 @@ def send_due(
     Returns how many rows were handed to providers."""
     started = time.monotonic()
     done = 0
+    drained = False
     while time.monotonic() - started < time_budget:
         batches = claim(
             limit=batch or settings.CAMPAIGNS_CLAIM_BATCH, ids=ids, campaign_id=campaign_id
         )
         if batches is None:
+            drained = True
             break
+        # One UPDATE records every provider request of the round as sent (a crash before it
+        # leaves the rows in ``sending``: reconciled from receipts, never re-sent).
+        sent: list[SendResult] = []
         for batch_key, rows in batches:
-            send_batch(batch_key, rows)
+            send_batch(batch_key, rows, sent_sink=sent)
             done += len(rows)
+        if sent:
+            _record_sent(sent, timezone.now())
+    if drained and campaign_id is not None:
+        # Nothing left to claim for this campaign: it is done unless rows are still open
+        # (deferred to a later window, or in another worker's hands).
+        from campaigns.services.campaigns import campaign_finish_if_done
+
+        campaign_finish_if_done(campaign_id=campaign_id)
     return done
 
 

@@ -168,6 +168,7 @@ const REASONS = {
   no_subscription: t("无订阅授权"),
   unsubscribed: t("已取关"),
   erased: t("已删除"),
+  profiling_refused: t("拒绝个性化"),
 };
 
 const pct = (rate) => rate.toLocaleString(lang(), { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
@@ -179,6 +180,9 @@ async function openReport(campaign) {
   $("#report-title").textContent = campaign.name;
   $("#launch-result").textContent = "";
   const stats = await api(`/api/v1/campaigns/${campaign.id}/stats`);
+  // The campaign finishes by itself once every row is final: show the live status.
+  const finished = stats.finished_at ? ` · ${new Date(stats.finished_at).toLocaleString(lang())}` : "";
+  $("#report-title").textContent = `${campaign.name}（${STATUS[stats.status] || stats.status}${finished}）`;
   const max = Math.max(1, stats.planned);
   const funnel = $("#funnel");
   funnel.replaceChildren();

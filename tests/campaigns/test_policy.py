@@ -12,7 +12,9 @@ from campaigns.models import (
     ConsoleSms,
     Delivery,
     DeliveryStatus,
+    MarketingSendCount,
     MessageClass,
+    MessagingPolicy,
     SuppressionReason,
 )
 from campaigns.models.wechat import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
@@ -247,17 +249,11 @@ def test_consent_withdrawn_between_planning_and_sending_suppresses(
 def test_service_messages_skip_caps_and_quiet_hours(acme, account, person):
     marketing = TemplateFactory(org=acme, provider_account=account)
     service = TemplateFactory(org=acme, provider_account=account, message_class="service")
-    Delivery.objects.for_org(acme).create(
-        org=acme,
-        contact=person,
-        channel="sms",
-        message_class="marketing",
-        template=marketing,
-        key="earlier",
-        status=DeliveryStatus.SENT,
-        sent_at=beijing(21, 30) - timedelta(hours=1),
-    )
     late = beijing(21, 30)
+    # One marketing message already went out today (the cap's counter says so).
+    MarketingSendCount.objects.for_org(acme).create(
+        org=acme, contact=person, period=policy.cap_periods(late)[0], count=1
+    )
     decisions = _decide(
         _candidate(acme, person, marketing), _candidate(acme, person, service), at=late
     )
@@ -324,3 +320,100 @@ def test_quiet_hours_window_is_beijing_time():
     assert policy.next_window_start(beijing(21), 8, 21) == beijing(8, days=1)
     assert MessageClass.SERVICE != MessageClass.MARKETING
     assert timezone.is_aware(beijing(8))
+
+
+def _launch_all(org, account, template, n, capture, *, send=True):
+    campaigns = []
+    for _ in range(n):
+        campaign = _sms_campaign(org, account, template)
+        campaign_launch(campaign=campaign)  # planned only: the sender has not run
+        campaigns.append(campaign)
+    if send:
+        send_due()
+    return campaigns
+
+
+def test_two_campaigns_claimed_in_one_batch_respect_the_daily_cap(
+    acme, account, person, django_capture_on_commit_callbacks
+):
+    template = TemplateFactory(org=acme, provider_account=account)
+    with time_machine.travel(beijing(10), tick=True):
+        _launch_all(acme, account, template, 2, django_capture_on_commit_callbacks)
+    rows = Delivery.objects.for_org(acme).order_by("id")
+    assert sorted((r.status, r.reason) for r in rows) == [
+        (DeliveryStatus.SENT, ""),
+        (DeliveryStatus.SUPPRESSED, SuppressionReason.FREQUENCY_CAP),
+    ]
+    assert ConsoleSms.objects.for_org(acme).count() == 1
+
+
+def test_caps_count_beijing_calendar_days_and_weeks(
+    acme, account, person, django_capture_on_commit_callbacks
+):
+    MessagingPolicy.objects.for_org(acme).create(org=acme, cap_per_day=1, cap_per_week=2)
+    template = TemplateFactory(org=acme, provider_account=account)
+    # A Monday evening and the next morning: 11 h apart, but two Beijing days.
+    monday = beijing(20, 50) - timedelta(days=beijing(12).weekday())
+    sends = [monday, monday + timedelta(hours=11, minutes=20), monday + timedelta(days=2)]
+    for at in sends:
+        with time_machine.travel(at, tick=False):
+            _launch_all(acme, account, template, 1, django_capture_on_commit_callbacks)
+    rows = Delivery.objects.for_org(acme).order_by("id")
+    assert [(r.status, r.reason) for r in rows] == [
+        (DeliveryStatus.SENT, ""),
+        (DeliveryStatus.SENT, ""),  # the next Beijing day: a fresh daily slot
+        (DeliveryStatus.SUPPRESSED, SuppressionReason.FREQUENCY_CAP),  # week cap (2) reached
+    ]
+    counts = dict(
+        MarketingSendCount.objects.for_org(acme).values_list("period", "count").order_by("id")
+    )
+    day0, week0 = policy.cap_periods(monday)
+    assert counts[day0] == 1 and counts[week0] == 2
+    # The day slot of the refused third send was given back: only two messages went out.
+    assert sum(n for p, n in counts.items() if "W" not in p) == 2
+
+
+def test_service_errors_speak_the_request_language(sales_bob, acme):
+    body = {
+        "name": "优惠提醒",
+        "channel": "wechat_template",
+        "message_class": "marketing",
+        "body": "限时特价",
+    }
+    client = sales_bob.client()
+    chinese = client.post("/api/v1/templates", body, format="json")
+    english = client.post("/api/v1/templates", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert chinese.status_code == english.status_code == 400
+    assert chinese.json()["code"] == english.json()["code"] == "marketing_not_allowed"
+    assert chinese.json()["message"] == "公众号模板消息只能用于服务通知，营销内容请使用群发或短信"
+    assert english.json()["message"].startswith("WeChat template messages are for service")
+    assert english.json()["fields"]["message_class"] == [
+        "WeChat template messages are for service notices only"
+    ]
+    # Interpolated messages too.
+    service = {**body, "channel": "sms", "message_class": "service"}
+    response = client.post("/api/v1/templates", service, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.json()["fields"]["body"] == [
+        "A service notice cannot use marketing words: 特价、限时"
+    ]
+    # And the APIs' own validation errors.
+    account = ProviderAccountFactory(org=acme)
+    campaign = _sms_campaign(acme, account, TemplateFactory(org=acme))
+    path = f"/api/v1/campaigns/{campaign.pk}/deliveries?status=lost"
+    assert client.get(path).json()["fields"]["status"] == ["未知状态"]
+    english = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+    assert english.status_code == 400
+    assert [m.lower() for m in english.json()["fields"]["status"]] == ["unknown status"]
+
+
+def test_cap_counters_no_cap_can_read_are_pruned(acme, person):
+    with time_machine.travel(beijing(10, days=-9), tick=False):
+        old = MarketingSendCount.objects.for_org(acme).create(
+            org=acme, contact=person, period="old", count=1
+        )
+    recent = MarketingSendCount.objects.for_org(acme).create(
+        org=acme, contact=person, period=policy.cap_periods(timezone.now())[1], count=1
+    )
+    assert policy.prune_cap_counts() == 1
+    remaining = MarketingSendCount.objects.for_org(acme).values_list("pk", flat=True)
+    assert list(remaining) == [recent.pk] and old.pk not in remaining

@@ -123,3 +123,39 @@ def test_a_5xx_is_unknown_not_resent(acme, tencent_stub, settings):
     send_due()
     send_due()
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 3
+
+
+def test_a_rate_limited_marketing_send_gives_its_cap_slot_back(acme, tencent_stub, daytime):
+    from campaigns.models import MarketingSendCount
+    from campaigns.services.campaigns import campaign_create, campaign_launch
+    from crm.services.consent import consent_grant
+    from tests.campaigns.factories import add_phone
+    from tests.factories import ContactFactory
+
+    account = ProviderAccountFactory(
+        org=acme, provider=Provider.TENCENT, endpoint=tencent_stub.endpoint
+    )
+    person = ContactFactory(org=acme)
+    add_phone(person, "13912340000")
+    consent_grant(contact=person, purpose="sms_marketing", source="test")
+    template = TemplateFactory(org=acme, provider_account=account, param_names=[])
+    campaign = campaign_create(
+        org=acme,
+        name="上新",
+        channel="sms",
+        variants=[{"template": template}],
+        provider_account=account,
+    )
+    campaign_launch(campaign=campaign)  # planned only
+    tencent_stub.inject("ratelimit")
+    send_due()
+    row = Delivery.objects.for_org(acme).get(campaign=campaign)
+    assert row.status == DeliveryStatus.PENDING  # the provider did not take it
+    counts = MarketingSendCount.objects.for_org(acme).filter(contact=person)
+    assert set(counts.values_list("count", flat=True)) <= {0}  # the slot went back
+    Delivery.objects.for_org(acme).update(due_at=row.created_at)  # the backoff has elapsed
+    send_due()
+    row.refresh_from_db()
+    assert row.status == DeliveryStatus.SENT
+    assert set(counts.values_list("count", flat=True)) == {1}  # one day + one week slot
+    assert max(tencent_stub.received.values()) == 1

@@ -2,10 +2,12 @@
 
 import pytest
 
-from campaigns.models import Delivery
-from campaigns.services.campaigns import campaign_create
+from campaigns.models import ConsoleSms, Delivery
+from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.services.planning import plan_campaign
-from crm.services.consent import consent_grant
+from campaigns.services.sending import send_due
+from campaigns.services.variants import default_variant
+from crm.services.consent import consent_grant, consent_withdraw
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone
 from tests.factories import ContactFactory
 
@@ -71,3 +73,62 @@ def test_holdout_is_drawn_among_eligible_people_only(acme, people):
     assert rows.get(contact=outsider).reason == "no_address"
     holdout = rows.filter(status="holdout").count()
     assert 20 <= holdout <= 60  # ~20 % of 200
+
+
+# -- profiling refused: the default copy, at planning and at send time ------------------------
+
+LOW = {"field": "income_level", "op": "eq", "value": "low"}
+
+
+def test_people_who_refused_profiling_get_the_default_copy_and_the_same_ab_split(acme, people):
+    promo = TemplateFactory(org=acme, name="促销")
+    a = TemplateFactory(org=acme, name="A")
+    b = TemplateFactory(org=acme, name="B")
+    refusers = set()
+    for contact in people[::3]:
+        consent_withdraw(contact=contact, purpose="profiling", source="privacy_center")
+        refusers.add(contact.pk)
+    campaign = _plan(
+        acme,
+        [{"template": promo, "condition": LOW}, {"template": a, "weight": 2}, {"template": b}],
+    )
+    variants = list(campaign.variants.all())
+    rows = list(Delivery.objects.for_org(acme).filter(campaign=campaign).select_related("contact"))
+    assert len(rows) == 200
+    for row in rows:
+        personalised = row.contact.income_level == "low" and row.contact_id not in refusers
+        default = default_variant(
+            campaign_id=campaign.pk, contact_id=row.contact_id, variants=variants
+        )
+        # Planning SQL and the send-time Python rule agree on everyone's default copy.
+        assert row.variant_id == (variants[0].pk if personalised else default.pk)
+    low_refusers = [r for r in rows if r.contact_id in refusers and r.contact.income_level == "low"]
+    assert low_refusers and all(r.template_id != promo.pk for r in low_refusers)
+    # Both A/B copies still reach refusers: the split is not personalisation.
+    assert {r.template_id for r in rows if r.contact_id in refusers} == {a.pk, b.pk}
+
+
+def test_refusing_profiling_after_planning_sends_the_default_copy(
+    acme, people, daytime, django_capture_on_commit_callbacks
+):
+    promo = TemplateFactory(org=acme, name="促销", body="{name}专享低价", param_names=[])
+    plain = TemplateFactory(org=acme, name="卖点", body="新品卖点速览", param_names=[])
+    campaign = campaign_create(
+        org=acme,
+        name="千人千面",
+        channel="sms",
+        variants=[{"template": promo, "condition": LOW}, {"template": plain}],
+    )
+    campaign_launch(campaign=campaign)  # planned; the sender has not run yet
+    person = people[0]  # income_level low: planned with the promotion copy
+    row = Delivery.objects.for_org(acme).get(campaign=campaign, contact=person)
+    assert row.template_id == promo.pk
+    consent_withdraw(contact=person, purpose="profiling", source="privacy_center")
+    send_due(campaign_id=campaign.pk)
+    row.refresh_from_db()
+    assert (row.status, row.template_id, row.variant.template_id) == ("sent", plain.pk, plain.pk)
+    text = ConsoleSms.objects.for_org(acme).get(delivery=row).text
+    assert "新品卖点速览" in text and "低价" not in text
+    # Someone who kept profiling still gets the personalised copy.
+    kept = Delivery.objects.for_org(acme).get(campaign=campaign, contact=people[4])
+    assert kept.template_id == promo.pk and kept.status == "sent"

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0006_journey_versions_staff_contact'),
+        ('campaigns', '0007_journey_versions_staff_contact'),
         ('core', '0001_initial'),
     ]
 

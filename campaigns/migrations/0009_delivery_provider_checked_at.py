@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_wechat_mass_by_tag'),
+        ('campaigns', '0008_wechat_mass_by_tag'),
     ]
 
     operations = [

@@ -1,0 +1,115 @@
+"""A launched campaign finishes by itself once every outbox row is final."""
+
+import pytest
+import time_machine
+
+from campaigns.models import Delivery, DeliveryStatus
+from campaigns.services.campaigns import campaigns_finish_done
+from campaigns.services.sending import reconcile_stale, send_due
+from crm.services.consent import consent_grant
+from tests.campaigns.factories import ProviderAccountFactory, add_phone, beijing
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def audience(acme):
+    ProviderAccountFactory(org=acme)
+    people = []
+    for i in range(6):
+        contact = ContactFactory(org=acme, city="杭州")
+        add_phone(contact, f"1360000{i:04d}")
+        consent_grant(contact=contact, purpose="sms_marketing", source="test")
+        people.append(contact)
+    add_phone(ContactFactory(org=acme, city="杭州"), "13600009999")  # no consent: suppressed
+    return people
+
+
+def _create(client, message_class="marketing", holdout=20):
+    template = client.post(
+        "/api/v1/templates",
+        {"name": "上新", "channel": "sms", "message_class": message_class, "body": "今晚上新"},
+        format="json",
+    ).json()
+    campaign = client.post(
+        "/api/v1/campaigns",
+        {
+            "name": "杭州上新",
+            "channel": "sms",
+            "condition": {"field": "city", "op": "eq", "value": "杭州"},
+            "variants": [{"template": template["id"]}],
+            "holdout_pct": holdout,
+        },
+        format="json",
+    ).json()
+    return campaign["id"]
+
+
+def _status(client, campaign_id):
+    detail = client.get(f"/api/v1/campaigns/{campaign_id}").json()
+    stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
+    assert detail["status"] == stats["status"]
+    return detail["status"], detail["finished_at"]
+
+
+def test_campaign_is_done_once_every_row_is_final(
+    sales_bob, audience, daytime, django_capture_on_commit_callbacks
+):
+    client = sales_bob.client()
+    campaign_id = _create(client)
+    assert _status(client, campaign_id) == ("draft", None)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/api/v1/campaigns/{campaign_id}/launch")
+    status, finished_at = _status(client, campaign_id)
+    assert status == "done" and finished_at
+    rows = Delivery.unscoped.filter(campaign_id=campaign_id)
+    assert {r.status for r in rows} <= {"sent", "holdout", "suppressed"}
+    assert rows.filter(status="suppressed").count() == 1
+    # A relaunch that adds nobody leaves it done.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/api/v1/campaigns/{campaign_id}/launch").json()["planned"] == 0
+    assert _status(client, campaign_id) == ("done", finished_at)
+    # One that adds a newcomer reopens it until the newcomer's row is final.
+    newcomer = ContactFactory(org=sales_bob.membership.org, city="杭州")
+    add_phone(newcomer, "13600008888")
+    consent_grant(contact=newcomer, purpose="sms_marketing", source="test")
+    assert client.post(f"/api/v1/campaigns/{campaign_id}/launch").json()["planned"] == 1
+    assert _status(client, campaign_id) == ("sending", None)
+    send_due(campaign_id=campaign_id)
+    assert _status(client, campaign_id)[0] == "done"
+
+
+def test_deferred_rows_keep_the_campaign_sending_until_they_are_sent(
+    sales_bob, audience, django_capture_on_commit_callbacks
+):
+    client = sales_bob.client()
+    campaign_id = _create(client, holdout=0)
+    with time_machine.travel(beijing(22, 30), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/api/v1/campaigns/{campaign_id}/launch")
+        assert Delivery.unscoped.filter(campaign_id=campaign_id, deferred=True).count() == 6
+        assert campaigns_finish_done() == 0
+        assert _status(client, campaign_id) == ("sending", None)
+    with time_machine.travel(beijing(8, 5, days=1), tick=False):
+        send_due(campaign_id=campaign_id)
+        assert _status(client, campaign_id)[0] == "done"
+        stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
+        assert (stats["sent"], stats["deferred"], stats["pending"]) == (6, 6, 0)
+
+
+def test_rows_lost_mid_send_finish_the_campaign_as_unknown(
+    sales_bob, audience, daytime, django_capture_on_commit_callbacks
+):
+    client = sales_bob.client()
+    campaign_id = _create(client, holdout=0)
+    client.post(f"/api/v1/campaigns/{campaign_id}/launch")  # planned, sender not yet run
+    rows = Delivery.unscoped.filter(campaign_id=campaign_id, status=DeliveryStatus.PENDING)
+    rows.update(status=DeliveryStatus.SENDING, claimed_at=beijing(9))  # a worker died
+    assert campaigns_finish_done() == 0
+    assert _status(client, campaign_id)[0] == "sending"
+    assert reconcile_stale() == 6
+    assert campaigns_finish_done() == 1
+    assert _status(client, campaign_id)[0] == "done"
+    stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
+    assert stats["unknown"] == 6
