@@ -8,10 +8,10 @@ from core.tasks import periodic
 
 
 @shared_task(name="crm.contact_after_event")
-def contact_after_event_task(contact_id: int, event_type: str) -> None:
+def contact_after_event_task(contact_id: int, event_type: str, org_id: int | None = None) -> None:
     from crm.services.receivers import contact_after_event
 
-    contact_after_event(contact_id=contact_id, event_type=event_type)
+    contact_after_event(contact_id=contact_id, event_type=event_type, org_id=org_id)
 
 
 @shared_task(name="crm.org_rescore")

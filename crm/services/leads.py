@@ -191,9 +191,10 @@ def lead_context(*, contact: Contact, room_ids: list[int] | None = None) -> dict
 
 
 def top_grade(org_id: int) -> str:
-    from crm.services.scoring import scoring_model_for, thresholds
+    from crm.services.scoring import model_and_rules, thresholds
 
-    ranked = thresholds(scoring_model_for(org_id))
+    # The memoised model: this runs on every grade change (the per-event path).
+    ranked = thresholds(model_and_rules(org_id)[0])
     return ranked[0][1] if ranked else ""
 
 
