@@ -22,6 +22,13 @@ def org_rescore_task(org_id: int) -> dict:
     return org_rescore(org_id=org_id, progress=progress_reporter(org_id)).as_dict()
 
 
+@shared_task(name="crm.grade_changes_notify")
+def grade_changes_notify_task(org_id: int, changes: list) -> int:
+    from crm.services.scoring import grade_changes_notify
+
+    return grade_changes_notify(org_id=org_id, changes=changes)
+
+
 @shared_task(name="crm.lead_sla_sweep")
 def lead_sla_sweep_task() -> int:
     from crm.services.leads import lead_sla_sweep

@@ -60,8 +60,8 @@ _grade_listeners: list[Callable] = []
 
 def on_grade_changed(fn: Callable) -> Callable:
     """Register ``fn(contact, old_grade, new_grade)``, called after commit whenever the
-    per-contact path moves a lead to another grade (bulk re-scores after rule edits record
-    history but do not call it: a rule edit is not something the lead did)."""
+    per-contact path moves a lead to another grade, and — from background batches after each
+    chunk commits — whenever a bulk re-score lifts a lead into a higher grade."""
     _grade_listeners.append(fn)
     return fn
 
@@ -557,25 +557,36 @@ def chunk_update_sql(
               AND (u.score IS DISTINCT FROM g.total OR u.grade <> g.grade
                                    OR u.score_breakdown IS DISTINCT FROM g.bd)
             RETURNING u.id, g.total, g.grade, g.old_score, g.old_grade
+        ),
+        hist AS (
+            INSERT INTO {history}
+                (org_id, contact_id, score, grade, old_score, old_grade, reason, created_at,
+                 updated_at)
+            SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
+            FROM upd
         )
-        INSERT INTO {history}
-            (org_id, contact_id, score, grade, old_score, old_grade, reason, created_at, updated_at)
-        SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
-        FROM upd
+        SELECT n.total, g.id, g.old_grade, g.grade
+        FROM (SELECT count(*) AS total FROM upd) n
+        LEFT JOIN (SELECT id, old_grade, grade FROM upd WHERE grade <> old_grade) g ON TRUE
     """
     return sql, [*params, *_grade_params(model), now, lo, hi, org_id, reason, now, now]
 
 
-def _chunk_pg(**kwargs) -> int:
+GradeChange = tuple[int, str, str]  # (contact id, old grade, new grade)
+
+
+def _chunk_pg(**kwargs) -> tuple[int, list[GradeChange]]:
+    """(rows changed, grade changes) of one chunk, in its own transaction."""
     sql, params = chunk_update_sql(**kwargs)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        rows = cursor.fetchall()
+    return rows[0][0], [(cid, old, new) for _n, cid, old, new in rows if cid is not None]
 
 
 def _chunk_portable(
     *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
-) -> int:
+) -> tuple[int, list[GradeChange]]:
     """Same SELECT, the write done row-set-wise from Python (SQLite: no UPDATE … FROM with
     JSON building)."""
     select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
@@ -616,7 +627,53 @@ def _chunk_portable(
             changed, ["score", "grade", "score_breakdown", "scored_at"], batch_size=500
         )
         ScoreHistory.unscoped.bulk_create(history, batch_size=500)
-    return len(changed)
+    grades = [(h.contact_id, h.old_grade, h.grade) for h in history if h.grade != h.old_grade]
+    return len(changed), grades
+
+
+def grade_rank(model: ScoringModel) -> dict[str, int]:
+    """Grade → rank (higher is better): the fallback grade 0, thresholds upwards; no grade
+    (profiling refused) ranks below everything (-1 via ``.get(grade, -1)``)."""
+    ranks = {model.fallback_grade: 0}
+    for i, (_minimum, grade) in enumerate(sorted(thresholds(model))):
+        ranks[grade] = i + 1
+    return ranks
+
+
+# Grade changes of a bulk re-score reach the listeners in background batches of this size: a
+# rule edit that lifts 100,000 leads must not run 100,000 callbacks inside the re-score.
+GRADE_BATCH = 500
+
+
+def _enqueue_upgrades(*, org_id: int, model: ScoringModel, changes: list[GradeChange]) -> int:
+    """Hand the chunk's crossings into a higher grade to the grade listeners (after commit,
+    in batches, as background tasks). Returns how many."""
+    from core.tasks import enqueue
+    from crm.tasks import grade_changes_notify_task
+
+    ranks = grade_rank(model)
+    ups = [[cid, old, new] for cid, old, new in changes if ranks.get(new, -1) > ranks.get(old, -1)]
+    for i in range(0, len(ups), GRADE_BATCH):
+        enqueue(grade_changes_notify_task, org_id, ups[i : i + GRADE_BATCH])
+    return len(ups)
+
+
+def grade_changes_notify(*, org_id: int, changes: list[list]) -> int:
+    """Call the grade listeners (hot-lead routing, journeys, the owner's real-time hint) for a
+    batch of ``[contact_id, old_grade, new_grade]`` from a bulk re-score. A lead that moved
+    again since (another event, merged, erased) is skipped: its own change speaks for it.
+    Returns how many were notified."""
+    wanted = {int(cid): (old, new) for cid, old, new in changes}
+    contacts = Contact.objects.for_org(org_id).filter(
+        pk__in=wanted, merged_into__isnull=True, erased_at__isnull=True
+    )
+    notified = 0
+    for contact in contacts:
+        old, new = wanted[contact.pk]
+        if contact.grade == new:
+            _emit_grade_changed(contact, old, new)
+            notified += 1
+    return notified
 
 
 @dataclass
@@ -626,6 +683,7 @@ class RescoreResult:
     chunks: int
     seconds: float
     max_chunk_seconds: float
+    upgraded: int = 0  # leads that crossed into a higher grade (listeners notified)
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -654,16 +712,16 @@ def org_rescore(
     first = bounds.first()
     last = qs.order_by("-id").values_list("id", flat=True).first()
     total = qs.count()
-    changed = chunks = 0
+    changed = chunks = upgraded = 0
     slowest = 0.0
     if first is not None:
         pg = connection.vendor == "postgresql"
         chunk = _chunk_pg if pg else _chunk_portable
         ranges = [(lo, lo + chunk_size) for lo in range(first, last + 1, chunk_size)]
 
-        def one(bounds: tuple[int, int]) -> tuple[int, float]:
+        def one(bounds: tuple[int, int]) -> tuple[int, float, int]:
             t0 = time.perf_counter()
-            n = chunk(
+            n, grades = chunk(
                 org_id=org_id,
                 model=model,
                 rules=rules,
@@ -672,7 +730,9 @@ def org_rescore(
                 hi=bounds[1],
                 reason=reason,
             )
-            return n, time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            # The chunk has committed: its upgrades go to the listeners now.
+            return n, seconds, _enqueue_upgrades(org_id=org_id, model=model, changes=grades)
 
         if workers > 1 and pg:
             from concurrent.futures import ThreadPoolExecutor
@@ -688,16 +748,18 @@ def org_rescore(
 
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 results = pool.map(threaded, ranges)
-                for (n, seconds), (_lo, hi) in zip(results, ranges, strict=True):
+                for (n, seconds, ups), (_lo, hi) in zip(results, ranges, strict=True):
                     changed += n
+                    upgraded += ups
                     slowest = max(slowest, seconds)
                     chunks += 1
                     if progress:
                         progress(min(total, hi - first), total)
         else:
             for bounds in ranges:
-                n, seconds = one(bounds)
+                n, seconds, ups = one(bounds)
                 changed += n
+                upgraded += ups
                 slowest = max(slowest, seconds)
                 chunks += 1
                 if progress:
@@ -708,6 +770,7 @@ def org_rescore(
         chunks=chunks,
         seconds=time.perf_counter() - started,
         max_chunk_seconds=slowest,
+        upgraded=upgraded,
     )
 
 
