@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import FileResponse, Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -453,51 +454,115 @@ class MergeUndoApi(APIView):
         return Response({"restored": restored.pk})
 
 
+class LeadJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    processed = serializers.IntegerField()
+    total = serializers.IntegerField()
+    created = serializers.IntegerField()
+    merged = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+    message = serializers.CharField()
+    download = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def _job_body(job) -> dict:
+    from crm.models import LeadJobKind, LeadJobState
+
+    ready = job.kind == LeadJobKind.EXPORT and job.state == LeadJobState.DONE and job.file
+    return LeadJobOutput(
+        {
+            **{f: getattr(job, f) for f in LeadJobOutput().fields if hasattr(job, f)},
+            "download": f"/api/v1/leads/jobs/{job.pk}/download" if ready else None,
+        }
+    ).data
+
+
 class LeadExportApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
-    @extend_schema(parameters=[LeadFilterInput], responses={(200, "text/csv"): str})
-    def get(self, request):
-        qs = lead_list(org_id=_org_id(request), filters=_lead_filters(request))
-        body = privacy.leads_export_csv(
-            contacts=qs, membership=membership_of(request), ip=_client_ip(request)
+    @extend_schema(parameters=[LeadFilterInput], request=None, responses={202: LeadJobOutput})
+    def post(self, request):
+        from crm.services.lead_jobs import lead_export_start
+
+        filters = _lead_filters(request)
+        if "segment" in filters:
+            filters["segment"] = filters["segment"].pk
+        job = lead_export_start(
+            membership=membership_of(request), filters=filters, ip=_client_ip(request)
         )
-        response = HttpResponse("\ufeff" + body, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="leads.csv"'
-        return response
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 
 
 class ImportInput(serializers.Serializer):
-    csv = serializers.CharField(max_length=5_000_000, trim_whitespace=False)
+    file = serializers.FileField(required=False)
+    csv = serializers.CharField(required=False, max_length=5_000_000, trim_whitespace=False)
     consent_source = serializers.CharField(max_length=64)
+
+    def validate(self, attrs):
+        if not attrs.get("file") and not attrs.get("csv"):
+            raise serializers.ValidationError({"file": [_("请上传 CSV 文件")]})
+        return attrs
 
 
 class LeadImportApi(APIView):
     permission_classes = [IsSalesOrAdmin]
+    # A file upload (multipart, streamed to storage) or a small CSV inline as JSON.
+    parser_classes = [MultiPartParser, JSONParser]
 
-    @extend_schema(
-        request=ImportInput,
-        responses=inline_serializer(
-            "CrmImportOutput",
-            {
-                "created": serializers.IntegerField(),
-                "merged": serializers.IntegerField(),
-                "errors": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
-    )
+    @extend_schema(request=ImportInput, responses={202: LeadJobOutput})
     def post(self, request):
-        from crm.services.imports import leads_import_csv
+        from crm.services.lead_jobs import lead_import_start
 
         serializer = ImportInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = leads_import_csv(
-            org_id=_org_id(request),
-            text=serializer.validated_data["csv"],
-            consent_source=serializer.validated_data["consent_source"],
-            actor=request.user,
+        data = serializer.validated_data
+        job = lead_import_start(
+            membership=membership_of(request),
+            upload=data.get("file") or data["csv"],
+            consent_source=data["consent_source"],
         )
-        return Response(result)
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+
+
+def _visible_job(request, job_id: int):
+    """The member's own job (admins see every job of the organisation); 404 otherwise."""
+    from core.models import Role
+    from crm.models import LeadJob
+
+    job = get_for_org_or_404(LeadJob, _org_id(request), pk=job_id)
+    membership = membership_of(request)
+    if job.created_by_id != membership.user_id and membership.role != Role.ADMIN:
+        raise Http404
+    return job
+
+
+class LeadJobApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses=LeadJobOutput)
+    def get(self, request, job_id: int):
+        return Response(_job_body(_visible_job(request, job_id)))
+
+
+class LeadJobDownloadApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request, job_id: int):
+        from crm.services.lead_jobs import lead_job_file
+
+        job = _visible_job(request, job_id)
+        handle = lead_job_file(job=job, membership=membership_of(request))
+        if handle is None:
+            raise Http404
+        return FileResponse(
+            handle, as_attachment=True, filename="leads.csv", content_type="text/csv; charset=utf-8"
+        )
 
 
 class LeadStatsApi(APIView):

@@ -473,3 +473,50 @@ class IntegrationToken(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class LeadJobKind(models.TextChoices):
+    IMPORT = "import", _("导入")
+    EXPORT = "export", _("导出")
+
+
+class LeadJobState(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("进行中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class LeadJob(TenantModel):
+    """A CSV import or export running in the background, with its progress and report. The
+    file (the upload, or the export) lives in the default storage under ``file`` and is
+    deleted by ``crm.lead_jobs_sweep`` after ``FILE_HOURS``."""
+
+    kind = models.CharField(_("类型"), max_length=8, choices=LeadJobKind.choices)
+    state = models.CharField(
+        _("状态"), max_length=8, choices=LeadJobState.choices, default=LeadJobState.QUEUED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("发起人"),
+    )
+    params = models.JSONField(_("参数"), default=dict, blank=True)
+    file = models.CharField(_("文件"), max_length=255, blank=True)
+    total = models.PositiveIntegerField(_("总行数"), default=0)
+    processed = models.PositiveIntegerField(_("已处理"), default=0)
+    created = models.PositiveIntegerField(_("新建"), default=0)
+    merged = models.PositiveIntegerField(_("合并"), default=0)
+    # [{"row": n, "field": "phone", "message": "…"}]: never the rejected value itself (it may
+    # be someone's personal data, and erasure scans every table).
+    errors = models.JSONField(_("错误"), default=list, blank=True)
+    error_count = models.PositiveIntegerField(_("错误行数"), default=0)
+    message = models.CharField(_("说明"), max_length=300, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导入导出任务")
+        verbose_name_plural = _("导入导出任务")
+        indexes = [models.Index(fields=["org", "created_at"])]

@@ -29,6 +29,21 @@ def grade_changes_notify_task(org_id: int, changes: list) -> int:
     return grade_changes_notify(org_id=org_id, changes=changes)
 
 
+@shared_task(name="crm.lead_job_run")
+def lead_job_run_task(job_id: int) -> str:
+    from crm.services.lead_jobs import lead_job_run
+
+    job = lead_job_run(job_id=job_id)
+    return job.state if job else "skipped"
+
+
+@shared_task(name="crm.lead_jobs_sweep")
+def lead_jobs_sweep_task() -> int:
+    from crm.services.lead_jobs import lead_jobs_sweep
+
+    return lead_jobs_sweep()
+
+
 @shared_task(name="crm.lead_sla_sweep")
 def lead_sla_sweep_task() -> int:
     from crm.services.leads import lead_sla_sweep
@@ -44,4 +59,5 @@ def lifecycle_sweep_task() -> int:
 
 
 periodic("crm.lead_sla_sweep", lead_sla_sweep_task, 60)
+periodic("crm.lead_jobs_sweep", lead_jobs_sweep_task, 3600)
 periodic("crm.lifecycle_sweep", lifecycle_sweep_task, 6 * 3600)
