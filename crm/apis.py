@@ -921,3 +921,174 @@ class ExternalEventApi(APIView):
             {"contact_id": contact.pk, "recorded": recorded},
             status=status.HTTP_201_CREATED if recorded else status.HTTP_200_OK,
         )
+
+
+# --- sales teams and assignment rules ------------------------------------------------------
+
+
+class TeamInput(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    members = serializers.ListField(child=IdField(), max_length=500)
+    is_default = serializers.BooleanField(required=False, default=False)
+
+
+class TeamOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_default = serializers.BooleanField()
+    members = serializers.ListField(child=serializers.DictField())
+
+
+def _team_body(team) -> dict:
+    members = [{"id": u.pk, "username": u.username} for u in team.members.order_by("id")]
+    return TeamOutput(
+        {"id": team.pk, "name": team.name, "is_default": team.is_default, "members": members}
+    ).data
+
+
+class TeamListApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+    permission_classes_by_method = {"POST": [IsAdmin]}
+
+    @extend_schema(responses=TeamOutput(many=True))
+    def get(self, request):
+        from crm.models import SalesTeam
+
+        teams = SalesTeam.objects.for_org(_org_id(request)).prefetch_related("members")
+        return Response([_team_body(t) for t in teams.order_by("id")])
+
+    @extend_schema(request=TeamInput, responses={201: TeamOutput})
+    def post(self, request):
+        from crm.services.teams import team_save
+
+        data = TeamInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_save(
+            org_id=_org_id(request),
+            name=data.validated_data["name"],
+            member_ids=data.validated_data["members"],
+            is_default=data.validated_data["is_default"],
+        )
+        return Response(_team_body(team), status=status.HTTP_201_CREATED)
+
+
+class TeamDetailApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+    permission_classes_by_method = {"PUT": [IsAdmin], "DELETE": [IsAdmin]}
+
+    @extend_schema(responses=TeamOutput)
+    def get(self, request, team_id: int):
+        from crm.models import SalesTeam
+
+        return Response(_team_body(get_for_org_or_404(SalesTeam, _org_id(request), pk=team_id)))
+
+    @extend_schema(request=TeamInput, responses=TeamOutput)
+    def put(self, request, team_id: int):
+        from crm.models import SalesTeam
+        from crm.services.teams import team_save
+
+        team = get_for_org_or_404(SalesTeam, _org_id(request), pk=team_id)
+        data = TeamInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_save(
+            org_id=team.org_id,
+            name=data.validated_data["name"],
+            member_ids=data.validated_data["members"],
+            is_default=data.validated_data["is_default"],
+            team=team,
+        )
+        return Response(_team_body(team))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, team_id: int):
+        from crm.models import SalesTeam
+
+        get_for_org_or_404(SalesTeam, _org_id(request), pk=team_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TeamCandidatesApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "CrmTeamCandidate",
+            {"id": serializers.IntegerField(), "username": serializers.CharField()},
+        )
+    )
+    def get(self, request):
+        from crm.services.teams import team_candidates
+
+        users = team_candidates(org_id=_org_id(request))
+        return Response([{"id": u.pk, "username": u.username} for u in users])
+
+
+class AssignmentRuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    team = IdField()
+    priority = serializers.IntegerField(min_value=0, max_value=100_000, default=100)
+    room = IdField(required=False, allow_null=True, source="room_id")
+    segment = IdField(required=False, allow_null=True, source="segment_id")
+
+
+class AssignmentRuleListApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+    permission_classes_by_method = {"POST": [IsAdmin]}
+
+    @extend_schema(responses=AssignmentRuleSerializer(many=True))
+    def get(self, request):
+        from crm.models import AssignmentRule
+
+        rules = AssignmentRule.objects.for_org(_org_id(request))
+        return Response(
+            [
+                {
+                    "id": r.pk,
+                    "team": r.team_id,
+                    "priority": r.priority,
+                    "room": r.room_id,
+                    "segment": r.segment_id,
+                }
+                for r in rules
+            ]
+        )
+
+    @extend_schema(request=AssignmentRuleSerializer, responses={201: AssignmentRuleSerializer})
+    def post(self, request):
+        from crm.models import SalesTeam
+        from crm.services.teams import assignment_rule_create
+
+        data = AssignmentRuleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        org_id = _org_id(request)
+        values = data.validated_data
+        team = get_for_org_or_404(SalesTeam, org_id, pk=values["team"])
+        segment = None
+        if values.get("segment_id"):
+            segment = get_for_org_or_404(Segment, org_id, pk=values["segment_id"])
+        rule = assignment_rule_create(
+            org_id=org_id,
+            team=team,
+            priority=values["priority"],
+            room_id=values.get("room_id"),
+            segment=segment,
+        )
+        body = {
+            "id": rule.pk,
+            "team": team.pk,
+            "priority": rule.priority,
+            "room": rule.room_id,
+            "segment": rule.segment_id,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class AssignmentRuleDetailApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, rule_id: int):
+        from crm.models import AssignmentRule
+
+        get_for_org_or_404(AssignmentRule, _org_id(request), pk=rule_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -520,3 +520,52 @@ class LeadJob(TenantModel):
         verbose_name = _("导入导出任务")
         verbose_name_plural = _("导入导出任务")
         indexes = [models.Index(fields=["org", "created_at"])]
+
+
+class SalesTeam(TenantModel):
+    """Sales people who share leads in turn. ``cursor`` counts the assignments handed out;
+    it only moves through one atomic ``UPDATE … RETURNING`` (crm.services.teams)."""
+
+    name = models.CharField(_("名称"), max_length=64)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="+", blank=True, verbose_name=_("成员")
+    )
+    is_default = models.BooleanField(_("默认团队"), default=False)
+    cursor = models.PositiveBigIntegerField(_("轮转位置"), default=0)
+
+    class Meta:
+        verbose_name = _("销售团队")
+        verbose_name_plural = _("销售团队")
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="uniq_sales_team_name"),
+            models.UniqueConstraint(
+                fields=["org"],
+                condition=models.Q(is_default=True),
+                name="one_default_sales_team",
+            ),
+        ]
+
+
+class AssignmentRule(TenantModel):
+    """Which team gets a lead: the first rule (lowest ``priority``) whose room or segment
+    matches; no match → the default team; no default team → every sales member in turn."""
+
+    team = models.ForeignKey(
+        SalesTeam, on_delete=models.CASCADE, related_name="rules", verbose_name=_("团队")
+    )
+    priority = models.PositiveIntegerField(_("优先级"), default=100)
+    room_id = models.BigIntegerField(_("直播间"), null=True, blank=True)
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("人群")
+    )
+
+    class Meta:
+        verbose_name = _("分配规则")
+        verbose_name_plural = _("分配规则")
+        ordering = ["priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(room_id__isnull=False) | models.Q(segment__isnull=False),
+                name="assignment_rule_has_a_match",
+            )
+        ]

@@ -41,4 +41,13 @@ urlpatterns = [
         name="crm-notification-read",
     ),
     path("events", apis.ExternalEventApi.as_view(), name="external-events"),
+    path("teams", apis.TeamListApi.as_view(), name="sales-teams"),
+    path("teams/candidates", apis.TeamCandidatesApi.as_view(), name="sales-team-candidates"),
+    path("teams/<int:team_id>", apis.TeamDetailApi.as_view(), name="sales-team"),
+    path("assignment-rules", apis.AssignmentRuleListApi.as_view(), name="assignment-rules"),
+    path(
+        "assignment-rules/<int:rule_id>",
+        apis.AssignmentRuleDetailApi.as_view(),
+        name="assignment-rule",
+    ),
 ]

@@ -539,6 +539,48 @@ async function downloadJob(path) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+// --- sales teams (round-robin within a team) ----------------------------------------------
+
+$('[data-tab="teams"]').addEventListener("click", () => loadTeams());
+
+async function loadTeams() {
+  const { t, fmt } = await import("/static/shared/i18n.js");
+  const teams = await api("teams");
+  const admin = state.me?.role === "admin";
+  $("#team-list").replaceChildren(...teams.map((team) => el("li", {},
+    el("strong", { text: team.name }),
+    team.is_default ? el("span", { class: "grade", text: t("默认") }) : null,
+    el("span", { text: " " + (team.members.map((m) => m.username).join("、") || t("（暂无成员）")) }),
+    admin ? el("button", { class: "link", text: t("删除"), onclick: async () => {
+      if (!confirm(fmt(t("删除团队「{name}」？"), { name: team.name }))) return;
+      await api(`teams/${team.id}`, { method: "DELETE" });
+      loadTeams();
+    } }) : null)));
+  if (!teams.length) $("#team-list").append(el("li", { class: "hint", text: t("还没有团队：线索在全部销售中轮转") }));
+  $("#team-form").hidden = !admin;
+  if (admin) {
+    const people = await api("teams/candidates");
+    $("#team-members").replaceChildren(...people.map((p) =>
+      el("label", {}, el("input", { type: "checkbox", name: "members", value: String(p.id) }), ` ${p.username}`)));
+  }
+}
+
+$("#team-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const { t } = await import("/static/shared/i18n.js");
+  const form = new FormData(e.target);
+  try {
+    await api("teams", { method: "POST", body: {
+      name: form.get("name"),
+      members: form.getAll("members").map(Number),
+      is_default: form.get("is_default") === "on",
+    } });
+    e.target.reset();
+    toast(t("团队已保存"));
+    loadTeams();
+  } catch (err) { toast(err.message || t("保存失败")); }
+});
+
 // --- start --------------------------------------------------------------------------------
 
 async function start() {
