@@ -386,8 +386,10 @@ def _write_score_pg(
         now,
     ]
     with connection.cursor() as cursor:
-        if not connection.get_autocommit():
-            # Inside the caller's transaction: its commit decides durability.
+        server_binding = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        if not connection.get_autocommit() or server_binding:
+            # Inside the caller's transaction its commit decides durability; server-side
+            # binding cannot send several statements at once.
             cursor.execute(statement, params)
             return
         # On its own (the per-event path): commit without waiting for the WAL flush. A score
