@@ -654,7 +654,14 @@ def _enqueue_upgrades(*, org_id: int, model: ScoringModel, changes: list[GradeCh
     from crm.tasks import grade_changes_notify_task
 
     ranks = grade_rank(model)
-    ups = [[cid, old, new] for cid, old, new in changes if ranks.get(new, -1) > ranks.get(old, -1)]
+    # A lead without a grade (never scored, profiling refused) is being graded, not crossing
+    # a threshold: an organisation's first bulk scoring announces nothing, and the per-event
+    # path announces grades as people act.
+    ups = [
+        [cid, old, new]
+        for cid, old, new in changes
+        if old and ranks.get(new, -1) > ranks.get(old, -1)
+    ]
     for i in range(0, len(ups), GRADE_BATCH):
         enqueue(grade_changes_notify_task, org_id, ups[i : i + GRADE_BATCH])
     return len(ups)
