@@ -569,7 +569,11 @@ def chunk_update_sql(
         )
         SELECT n.total, g.id, g.old_grade, g.grade
         FROM (SELECT count(*) AS total FROM upd) n
-        LEFT JOIN (SELECT id, old_grade, grade FROM upd WHERE grade <> old_grade) g ON TRUE
+        LEFT JOIN (
+            -- Only crossings from a grade: first gradings are not announced (see
+            -- _enqueue_upgrades), so an org's first scoring ships no rows back.
+            SELECT id, old_grade, grade FROM upd WHERE grade <> old_grade AND old_grade <> ''
+        ) g ON TRUE
     """
     return sql, [*params, *_grade_params(model), now, lo, hi, org_id, reason, now, now]
 
@@ -629,7 +633,11 @@ def _chunk_portable(
             changed, ["score", "grade", "score_breakdown", "scored_at"], batch_size=500
         )
         ScoreHistory.unscoped.bulk_create(history, batch_size=500)
-    grades = [(h.contact_id, h.old_grade, h.grade) for h in history if h.grade != h.old_grade]
+    grades = [
+        (h.contact_id, h.old_grade, h.grade)
+        for h in history
+        if h.grade != h.old_grade and h.old_grade
+    ]
     return len(changed), grades
 
 
