@@ -10,6 +10,8 @@ from crm.models import (
     CrmSettings,
     Event,
     IntegrationToken,
+    LeadJob,
+    SalesTeam,
     ScoringModel,
     ScoringRule,
     Segment,
@@ -128,6 +130,20 @@ class TaskAdmin(TenantAdmin):
     list_display = ["title", "contact", "assignee", "kind", "due_at", "done_at", "lapsed_at"]
     list_filter = ["kind"]
     raw_id_fields = ["contact"]
+
+
+@admin.register(SalesTeam)
+class SalesTeamAdmin(TenantAdmin):
+    list_display = ["name", "org", "is_default", "cursor"]
+    filter_horizontal = ["members"]
+    readonly_fields = ["cursor"]
+
+
+@admin.register(LeadJob)
+class LeadJobAdmin(TenantAdmin):
+    list_display = ["kind", "state", "org", "created_by", "processed", "total", "created_at"]
+    list_filter = ["kind", "state"]
+    readonly_fields = ["params", "file", "errors", "message"]
 
 
 @admin.register(CrmSettings)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.http import HttpResponse
+from django.http import FileResponse, Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -453,51 +454,115 @@ class MergeUndoApi(APIView):
         return Response({"restored": restored.pk})
 
 
+class LeadJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    processed = serializers.IntegerField()
+    total = serializers.IntegerField()
+    created = serializers.IntegerField()
+    merged = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+    message = serializers.CharField()
+    download = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+def _job_body(job) -> dict:
+    from crm.models import LeadJobKind, LeadJobState
+
+    ready = job.kind == LeadJobKind.EXPORT and job.state == LeadJobState.DONE and job.file
+    return LeadJobOutput(
+        {
+            **{f: getattr(job, f) for f in LeadJobOutput().fields if hasattr(job, f)},
+            "download": f"/api/v1/leads/jobs/{job.pk}/download" if ready else None,
+        }
+    ).data
+
+
 class LeadExportApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
-    @extend_schema(parameters=[LeadFilterInput], responses={(200, "text/csv"): str})
-    def get(self, request):
-        qs = lead_list(org_id=_org_id(request), filters=_lead_filters(request))
-        body = privacy.leads_export_csv(
-            contacts=qs, membership=membership_of(request), ip=_client_ip(request)
+    @extend_schema(parameters=[LeadFilterInput], request=None, responses={202: LeadJobOutput})
+    def post(self, request):
+        from crm.services.lead_jobs import lead_export_start
+
+        filters = _lead_filters(request)
+        if "segment" in filters:
+            filters["segment"] = filters["segment"].pk
+        job = lead_export_start(
+            membership=membership_of(request), filters=filters, ip=_client_ip(request)
         )
-        response = HttpResponse("\ufeff" + body, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="leads.csv"'
-        return response
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 
 
 class ImportInput(serializers.Serializer):
-    csv = serializers.CharField(max_length=5_000_000, trim_whitespace=False)
+    file = serializers.FileField(required=False)
+    csv = serializers.CharField(required=False, max_length=5_000_000, trim_whitespace=False)
     consent_source = serializers.CharField(max_length=64)
+
+    def validate(self, attrs):
+        if not attrs.get("file") and not attrs.get("csv"):
+            raise serializers.ValidationError({"file": [_("请上传 CSV 文件")]})
+        return attrs
 
 
 class LeadImportApi(APIView):
     permission_classes = [IsSalesOrAdmin]
+    # A file upload (multipart, streamed to storage) or a small CSV inline as JSON.
+    parser_classes = [MultiPartParser, JSONParser]
 
-    @extend_schema(
-        request=ImportInput,
-        responses=inline_serializer(
-            "CrmImportOutput",
-            {
-                "created": serializers.IntegerField(),
-                "merged": serializers.IntegerField(),
-                "errors": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
-    )
+    @extend_schema(request=ImportInput, responses={202: LeadJobOutput})
     def post(self, request):
-        from crm.services.imports import leads_import_csv
+        from crm.services.lead_jobs import lead_import_start
 
         serializer = ImportInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = leads_import_csv(
-            org_id=_org_id(request),
-            text=serializer.validated_data["csv"],
-            consent_source=serializer.validated_data["consent_source"],
-            actor=request.user,
+        data = serializer.validated_data
+        job = lead_import_start(
+            membership=membership_of(request),
+            upload=data.get("file") or data["csv"],
+            consent_source=data["consent_source"],
         )
-        return Response(result)
+        return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
+
+
+def _visible_job(request, job_id: int):
+    """The member's own job (admins see every job of the organisation); 404 otherwise."""
+    from core.models import Role
+    from crm.models import LeadJob
+
+    job = get_for_org_or_404(LeadJob, _org_id(request), pk=job_id)
+    membership = membership_of(request)
+    if job.created_by_id != membership.user_id and membership.role != Role.ADMIN:
+        raise Http404
+    return job
+
+
+class LeadJobApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses=LeadJobOutput)
+    def get(self, request, job_id: int):
+        return Response(_job_body(_visible_job(request, job_id)))
+
+
+class LeadJobDownloadApi(APIView):
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request, job_id: int):
+        from crm.services.lead_jobs import lead_job_file
+
+        job = _visible_job(request, job_id)
+        handle = lead_job_file(job=job, membership=membership_of(request))
+        if handle is None:
+            raise Http404
+        return FileResponse(
+            handle, as_attachment=True, filename="leads.csv", content_type="text/csv; charset=utf-8"
+        )
 
 
 class LeadStatsApi(APIView):
@@ -856,3 +921,174 @@ class ExternalEventApi(APIView):
             {"contact_id": contact.pk, "recorded": recorded},
             status=status.HTTP_201_CREATED if recorded else status.HTTP_200_OK,
         )
+
+
+# --- sales teams and assignment rules ------------------------------------------------------
+
+
+class TeamInput(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    members = serializers.ListField(child=IdField(), max_length=500)
+    is_default = serializers.BooleanField(required=False, default=False)
+
+
+class TeamOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_default = serializers.BooleanField()
+    members = serializers.ListField(child=serializers.DictField())
+
+
+def _team_body(team) -> dict:
+    members = [{"id": u.pk, "username": u.username} for u in team.members.order_by("id")]
+    return TeamOutput(
+        {"id": team.pk, "name": team.name, "is_default": team.is_default, "members": members}
+    ).data
+
+
+class TeamListApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+    permission_classes_by_method = {"POST": [IsAdmin]}
+
+    @extend_schema(responses=TeamOutput(many=True))
+    def get(self, request):
+        from crm.models import SalesTeam
+
+        teams = SalesTeam.objects.for_org(_org_id(request)).prefetch_related("members")
+        return Response([_team_body(t) for t in teams.order_by("id")])
+
+    @extend_schema(request=TeamInput, responses={201: TeamOutput})
+    def post(self, request):
+        from crm.services.teams import team_save
+
+        data = TeamInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_save(
+            org_id=_org_id(request),
+            name=data.validated_data["name"],
+            member_ids=data.validated_data["members"],
+            is_default=data.validated_data["is_default"],
+        )
+        return Response(_team_body(team), status=status.HTTP_201_CREATED)
+
+
+class TeamDetailApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+    permission_classes_by_method = {"PUT": [IsAdmin], "DELETE": [IsAdmin]}
+
+    @extend_schema(responses=TeamOutput)
+    def get(self, request, team_id: int):
+        from crm.models import SalesTeam
+
+        return Response(_team_body(get_for_org_or_404(SalesTeam, _org_id(request), pk=team_id)))
+
+    @extend_schema(request=TeamInput, responses=TeamOutput)
+    def put(self, request, team_id: int):
+        from crm.models import SalesTeam
+        from crm.services.teams import team_save
+
+        team = get_for_org_or_404(SalesTeam, _org_id(request), pk=team_id)
+        data = TeamInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_save(
+            org_id=team.org_id,
+            name=data.validated_data["name"],
+            member_ids=data.validated_data["members"],
+            is_default=data.validated_data["is_default"],
+            team=team,
+        )
+        return Response(_team_body(team))
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, team_id: int):
+        from crm.models import SalesTeam
+
+        get_for_org_or_404(SalesTeam, _org_id(request), pk=team_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TeamCandidatesApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "CrmTeamCandidate",
+            {"id": serializers.IntegerField(), "username": serializers.CharField()},
+        )
+    )
+    def get(self, request):
+        from crm.services.teams import team_candidates
+
+        users = team_candidates(org_id=_org_id(request))
+        return Response([{"id": u.pk, "username": u.username} for u in users])
+
+
+class AssignmentRuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    team = IdField()
+    priority = serializers.IntegerField(min_value=0, max_value=100_000, default=100)
+    room = IdField(required=False, allow_null=True, source="room_id")
+    segment = IdField(required=False, allow_null=True, source="segment_id")
+
+
+class AssignmentRuleListApi(PerMethodPermissionsMixin, APIView):
+    permission_classes = [IsSalesOrAdmin]
+    permission_classes_by_method = {"POST": [IsAdmin]}
+
+    @extend_schema(responses=AssignmentRuleSerializer(many=True))
+    def get(self, request):
+        from crm.models import AssignmentRule
+
+        rules = AssignmentRule.objects.for_org(_org_id(request))
+        return Response(
+            [
+                {
+                    "id": r.pk,
+                    "team": r.team_id,
+                    "priority": r.priority,
+                    "room": r.room_id,
+                    "segment": r.segment_id,
+                }
+                for r in rules
+            ]
+        )
+
+    @extend_schema(request=AssignmentRuleSerializer, responses={201: AssignmentRuleSerializer})
+    def post(self, request):
+        from crm.models import SalesTeam
+        from crm.services.teams import assignment_rule_create
+
+        data = AssignmentRuleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        org_id = _org_id(request)
+        values = data.validated_data
+        team = get_for_org_or_404(SalesTeam, org_id, pk=values["team"])
+        segment = None
+        if values.get("segment_id"):
+            segment = get_for_org_or_404(Segment, org_id, pk=values["segment_id"])
+        rule = assignment_rule_create(
+            org_id=org_id,
+            team=team,
+            priority=values["priority"],
+            room_id=values.get("room_id"),
+            segment=segment,
+        )
+        body = {
+            "id": rule.pk,
+            "team": team.pk,
+            "priority": rule.priority,
+            "room": rule.room_id,
+            "segment": rule.segment_id,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class AssignmentRuleDetailApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, rule_id: int):
+        from crm.models import AssignmentRule
+
+        get_for_org_or_404(AssignmentRule, _org_id(request), pk=rule_id).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

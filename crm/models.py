@@ -473,3 +473,99 @@ class IntegrationToken(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class LeadJobKind(models.TextChoices):
+    IMPORT = "import", _("导入")
+    EXPORT = "export", _("导出")
+
+
+class LeadJobState(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("进行中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class LeadJob(TenantModel):
+    """A CSV import or export running in the background, with its progress and report. The
+    file (the upload, or the export) lives in the default storage under ``file`` and is
+    deleted by ``crm.lead_jobs_sweep`` after ``FILE_HOURS``."""
+
+    kind = models.CharField(_("类型"), max_length=8, choices=LeadJobKind.choices)
+    state = models.CharField(
+        _("状态"), max_length=8, choices=LeadJobState.choices, default=LeadJobState.QUEUED
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("发起人"),
+    )
+    params = models.JSONField(_("参数"), default=dict, blank=True)
+    file = models.CharField(_("文件"), max_length=255, blank=True)
+    total = models.PositiveIntegerField(_("总行数"), default=0)
+    processed = models.PositiveIntegerField(_("已处理"), default=0)
+    created = models.PositiveIntegerField(_("新建"), default=0)
+    merged = models.PositiveIntegerField(_("合并"), default=0)
+    # [{"row": n, "field": "phone", "message": "…"}]: never the rejected value itself (it may
+    # be someone's personal data, and erasure scans every table).
+    errors = models.JSONField(_("错误"), default=list, blank=True)
+    error_count = models.PositiveIntegerField(_("错误行数"), default=0)
+    message = models.CharField(_("说明"), max_length=300, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导入导出任务")
+        verbose_name_plural = _("导入导出任务")
+        indexes = [models.Index(fields=["org", "created_at"])]
+
+
+class SalesTeam(TenantModel):
+    """Sales people who share leads in turn. ``cursor`` counts the assignments handed out;
+    it only moves through one atomic ``UPDATE … RETURNING`` (crm.services.teams)."""
+
+    name = models.CharField(_("名称"), max_length=64)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="+", blank=True, verbose_name=_("成员")
+    )
+    is_default = models.BooleanField(_("默认团队"), default=False)
+    cursor = models.PositiveBigIntegerField(_("轮转位置"), default=0)
+
+    class Meta:
+        verbose_name = _("销售团队")
+        verbose_name_plural = _("销售团队")
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="uniq_sales_team_name"),
+            models.UniqueConstraint(
+                fields=["org"],
+                condition=models.Q(is_default=True),
+                name="one_default_sales_team",
+            ),
+        ]
+
+
+class AssignmentRule(TenantModel):
+    """Which team gets a lead: the first rule (lowest ``priority``) whose room or segment
+    matches; no match → the default team; no default team → every sales member in turn."""
+
+    team = models.ForeignKey(
+        SalesTeam, on_delete=models.CASCADE, related_name="rules", verbose_name=_("团队")
+    )
+    priority = models.PositiveIntegerField(_("优先级"), default=100)
+    room_id = models.BigIntegerField(_("直播间"), null=True, blank=True)
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.CASCADE, verbose_name=_("人群")
+    )
+
+    class Meta:
+        verbose_name = _("分配规则")
+        verbose_name_plural = _("分配规则")
+        ordering = ["priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(room_id__isnull=False) | models.Q(segment__isnull=False),
+                name="assignment_rule_has_a_match",
+            )
+        ]

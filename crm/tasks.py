@@ -8,10 +8,10 @@ from core.tasks import periodic
 
 
 @shared_task(name="crm.contact_after_event")
-def contact_after_event_task(contact_id: int, event_type: str) -> None:
+def contact_after_event_task(contact_id: int, event_type: str, org_id: int | None = None) -> None:
     from crm.services.receivers import contact_after_event
 
-    contact_after_event(contact_id=contact_id, event_type=event_type)
+    contact_after_event(contact_id=contact_id, event_type=event_type, org_id=org_id)
 
 
 @shared_task(name="crm.org_rescore")
@@ -20,6 +20,28 @@ def org_rescore_task(org_id: int) -> dict:
     from crm.services.scoring import org_rescore
 
     return org_rescore(org_id=org_id, progress=progress_reporter(org_id)).as_dict()
+
+
+@shared_task(name="crm.grade_changes_notify")
+def grade_changes_notify_task(org_id: int, changes: list) -> int:
+    from crm.services.scoring import grade_changes_notify
+
+    return grade_changes_notify(org_id=org_id, changes=changes)
+
+
+@shared_task(name="crm.lead_job_run")
+def lead_job_run_task(job_id: int) -> str:
+    from crm.services.lead_jobs import lead_job_run
+
+    job = lead_job_run(job_id=job_id)
+    return job.state if job else "skipped"
+
+
+@shared_task(name="crm.lead_jobs_sweep")
+def lead_jobs_sweep_task() -> int:
+    from crm.services.lead_jobs import lead_jobs_sweep
+
+    return lead_jobs_sweep()
 
 
 @shared_task(name="crm.lead_sla_sweep")
@@ -37,4 +59,5 @@ def lifecycle_sweep_task() -> int:
 
 
 periodic("crm.lead_sla_sweep", lead_sla_sweep_task, 60)
+periodic("crm.lead_jobs_sweep", lead_jobs_sweep_task, 3600)
 periodic("crm.lifecycle_sweep", lifecycle_sweep_task, 6 * 3600)

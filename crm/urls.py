@@ -8,6 +8,12 @@ urlpatterns = [
     path("leads/assign", apis.LeadAssignApi.as_view(), name="leads-assign"),
     path("leads/export", apis.LeadExportApi.as_view(), name="leads-export"),
     path("leads/import", apis.LeadImportApi.as_view(), name="leads-import"),
+    path("leads/jobs/<int:job_id>", apis.LeadJobApi.as_view(), name="lead-job"),
+    path(
+        "leads/jobs/<int:job_id>/download",
+        apis.LeadJobDownloadApi.as_view(),
+        name="lead-job-download",
+    ),
     path("leads/stats", apis.LeadStatsApi.as_view(), name="leads-stats"),
     path("leads/<int:lead_id>", apis.LeadDetailApi.as_view(), name="lead-detail"),
     path("leads/<int:lead_id>/notes", apis.LeadNoteApi.as_view(), name="lead-notes"),
@@ -35,4 +41,13 @@ urlpatterns = [
         name="crm-notification-read",
     ),
     path("events", apis.ExternalEventApi.as_view(), name="external-events"),
+    path("teams", apis.TeamListApi.as_view(), name="sales-teams"),
+    path("teams/candidates", apis.TeamCandidatesApi.as_view(), name="sales-team-candidates"),
+    path("teams/<int:team_id>", apis.TeamDetailApi.as_view(), name="sales-team"),
+    path("assignment-rules", apis.AssignmentRuleListApi.as_view(), name="assignment-rules"),
+    path(
+        "assignment-rules/<int:rule_id>",
+        apis.AssignmentRuleDetailApi.as_view(),
+        name="assignment-rule",
+    ),
 ]

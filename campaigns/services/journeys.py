@@ -34,9 +34,10 @@ steps it entered with (``JourneyMembership.version``), so edits never move membe
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -77,7 +78,44 @@ def connect() -> None:
     on_grade_changed(_on_grade_changed)
 
 
+# Per-process memo of the trigger events an organisation's active journeys listen to, so the
+# common case (no journey for this event type) costs no query on every recorded event —
+# the per-event path has a 10 ms p99 budget. Journey saves clear it in this process (signals
+# below); other processes notice a new journey within TRIGGERS_TTL seconds.
+TRIGGERS_TTL = 5.0
+_triggers_memo: dict[int, tuple[float, frozenset]] = {}
+
+
+def _has_journeys_for(org_id: int, trigger_event: str) -> bool:
+    hit = _triggers_memo.get(org_id)
+    if hit is None or hit[0] <= time.monotonic():
+        triggers = frozenset(
+            Journey.objects.for_org(org_id)
+            .filter(is_active=True)
+            .values_list("trigger_event", flat=True)
+        )
+        hit = _triggers_memo[org_id] = (time.monotonic() + TRIGGERS_TTL, triggers)
+    return trigger_event in hit[1]
+
+
+def _forget_triggers(sender, instance, **kwargs) -> None:
+    _triggers_memo.pop(instance.org_id, None)
+
+
+def _forget_new_org(sender, instance, created, **kwargs) -> None:
+    # A rolled-back test (or a restored database) may reuse an organisation id.
+    if created:
+        _triggers_memo.pop(instance.pk, None)
+
+
+models.signals.post_save.connect(_forget_triggers, sender=Journey)
+models.signals.post_delete.connect(_forget_triggers, sender=Journey)
+models.signals.post_save.connect(_forget_new_org, sender="core.Organization")
+
+
 def _on_event(event) -> None:
+    if not _has_journeys_for(event.org_id, event.type):
+        return
     journeys = Journey.objects.for_org(event.org_id).filter(
         is_active=True, trigger_event=event.type
     )
@@ -102,6 +140,8 @@ def _on_reservation_due(reservation) -> None:
 
 
 def _on_grade_changed(contact, old_grade: str, new_grade: str) -> None:
+    if not _has_journeys_for(contact.org_id, "grade.changed"):
+        return
     journeys = Journey.objects.for_org(contact.org_id).filter(
         is_active=True, trigger_event="grade.changed"
     )

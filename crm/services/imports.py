@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
-from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from crm.models import ConsentPurpose, Contact, Gender, IdentityKind, IncomeLevel, Source
@@ -26,45 +23,22 @@ COLUMNS = {
     "wechat_marketing",
 }
 YES = {"1", "yes", "y", "true", "是", "同意"}
-MAX_ROWS = 50_000
 
 
-def leads_import_csv(
-    *, org_id: int, text: str, consent_source: str, actor=None, progress=None
-) -> dict:
-    """Create or update leads from CSV (header row required; phone is the identity). Rows
-    that fail validation are reported, the others imported, each row in its own transaction.
-    Marketing consent columns are recorded in the ledger with ``consent_source``."""
-    from core.models import Organization
-
-    org = Organization.objects.get(pk=org_id)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    try:
-        fieldnames = reader.fieldnames
-        rows = list(reader)
-    except csv.Error as exc:
-        raise DomainError("unreadable CSV", fields={"csv": [str(exc)]}) from None
+def check_header(fieldnames: list[str] | None) -> None:
+    """DomainError (400) naming unknown columns; a header row is required."""
     unknown = sorted(set(fieldnames or []) - COLUMNS)
     if not fieldnames or unknown:
         raise DomainError(
-            "unknown CSV columns",
+            _("CSV 列名无法识别"),
             fields={"csv": [f"unknown columns: {unknown}", f"allowed: {sorted(COLUMNS)}"]},
         )
-    created = updated = 0
-    errors = []
-    if len(rows) > MAX_ROWS:
-        raise DomainError("too many rows", fields={"csv": [f"at most {MAX_ROWS} rows"]})
-    for n, row in enumerate(rows, start=2):
-        try:
-            with transaction.atomic():
-                was_new = _import_row(org, row, consent_source, n)
-            created += was_new
-            updated += not was_new
-        except DomainError as exc:
-            errors.append({"line": n, "error": exc.message, "fields": exc.fields})
-        if progress and n % 500 == 0:
-            progress(n - 1, len(rows))
-    return {"created": created, "merged": updated, "errors": errors[:200]}
+
+
+def import_row(*, org, row: dict, consent_source: str, row_number: int) -> bool:
+    """Create or fill one lead from a CSV row (phone is the identity); True when created.
+    Raises DomainError whose ``fields`` name the bad columns (never echoing their values)."""
+    return _import_row(org, row, consent_source, row_number)
 
 
 def _import_row(org, row: dict, consent_source: str, line: int) -> bool:
@@ -75,7 +49,9 @@ def _import_row(org, row: dict, consent_source: str, line: int) -> bool:
     gender = {"女": "female", "男": "male"}.get(gender, gender)
     if gender:
         if gender not in Gender.values:
-            raise DomainError("bad gender", fields={"gender": [gender]})
+            raise DomainError(
+                _("性别无效"), fields={"gender": [_("应为 女/男/female/male/unknown")]}
+            )
         attrs["gender"] = gender
     if (row.get("birth_year") or "").strip():
         try:
@@ -83,19 +59,26 @@ def _import_row(org, row: dict, consent_source: str, line: int) -> bool:
         except ValueError:
             attrs["birth_year"] = 0
         if not 1900 <= attrs["birth_year"] <= 2100:
-            raise DomainError("bad birth_year", fields={"birth_year": [row["birth_year"]]})
+            raise DomainError(
+                _("出生年份无效"), fields={"birth_year": [_("应为 1900–2100 的年份")]}
+            )
     for name in ("province", "city"):
         if row.get(name):
             attrs[name] = row[name].strip()[:32]
     income = (row.get("income_level") or "").strip()
     if income:
         if income not in IncomeLevel.values:
-            raise DomainError("bad income_level", fields={"income_level": [income]})
+            raise DomainError(_("收入水平无效"), fields={"income_level": [_("应为 low/mid/high")]})
         attrs["income_level"] = income
     tags = [t.strip()[:20] for t in (row.get("tags") or "").split("|") if t.strip()]
     phone = (row.get("phone") or "").strip()
     if phone:
-        value = normalise_identity(IdentityKind.PHONE, phone)
+        try:
+            value = normalise_identity(IdentityKind.PHONE, phone)
+        except DomainError:
+            raise DomainError(
+                _("手机号无效"), fields={"phone": [_("应为 11 位大陆手机号")]}
+            ) from None
         contact, created = contact_get_or_create_by_identity(
             org=org,
             kind=IdentityKind.PHONE,

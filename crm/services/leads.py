@@ -134,11 +134,13 @@ def assign_round_robin(*, org_id: int) -> object | None:
 
 
 def leads_assign_round_robin(*, org_id: int, contacts: list[Contact]) -> int:
-    """Give each unowned lead the next owner in turn."""
+    """Give each unowned lead the next owner in turn (within its team: crm.services.teams)."""
+    from crm.services.teams import owner_for_lead
+
     assigned = 0
     for contact in contacts:
         if contact.owner_id is None:
-            owner = assign_round_robin(org_id=org_id)
+            owner = owner_for_lead(contact=contact)
             if owner is None:
                 break
             Contact.objects.for_org(org_id).filter(pk=contact.pk).update(owner=owner)
@@ -191,15 +193,16 @@ def lead_context(*, contact: Contact, room_ids: list[int] | None = None) -> dict
 
 
 def top_grade(org_id: int) -> str:
-    from crm.services.scoring import scoring_model_for, thresholds
+    from crm.services.scoring import model_and_rules, thresholds
 
-    ranked = thresholds(scoring_model_for(org_id))
+    # The memoised model: this runs on every grade change (the per-event path).
+    ranked = thresholds(model_and_rules(org_id)[0])
     return ranked[0][1] if ranked else ""
 
 
 def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task | None:
     """A lead reaching the top grade while one of the org's rooms is live: assigned at once
-    (round robin if unowned), a hot-lead task with the SLA and the context, owner notified.
+    (if unowned: round robin within the team of its room or segment, crm.services.teams), a hot-lead task with the SLA and the context, owner notified.
     The task sends the lead back to the pool if it lapses (lead_sla_sweep)."""
     if not new_grade or new_grade != top_grade(contact.org_id) or old_grade == new_grade:
         return None
@@ -221,7 +224,15 @@ def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task 
         ):
             return None
         if contact.owner_id is None:
-            owner = assign_round_robin(org_id=contact.org_id)
+            from crm.services.teams import owner_for_lead
+
+            # The team of the live room the lead is active in (or of its segment).
+            rooms = set(
+                Event.objects.for_org(contact.org_id)
+                .filter(contact_id=contact.pk, room_id__in=live)
+                .values_list("room_id", flat=True)
+            )
+            owner = owner_for_lead(contact=contact, room_ids=sorted(rooms))
             if owner is None:
                 return None
             contact.owner = owner

@@ -93,12 +93,15 @@ def leads_export_csv(
     membership: Membership,
     ip: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    out=None,
 ) -> str:
-    """CSV of the given leads; phones masked unless the role may reveal them. One audit row
-    per export (who, how many, masked or not)."""
+    """CSV of the given leads, written to ``out`` (a text stream; returned as a string when
+    None), 2,000 leads at a time; phones masked unless the role may reveal them. One audit
+    row per export (who, how many, masked or not)."""
     reveal = membership.may_reveal_pii
     total = contacts.count()
-    out = io.StringIO()
+    buffered = out is None
+    out = io.StringIO() if buffered else out
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     done = 0
@@ -148,7 +151,7 @@ def leads_export_csv(
         detail={"rows": total, "phones": "revealed" if reveal else "masked"},
         ip=ip,
     )
-    return out.getvalue()
+    return out.getvalue() if buffered else ""
 
 
 def _csv_safe(text: str) -> str:

@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -60,8 +60,8 @@ _grade_listeners: list[Callable] = []
 
 def on_grade_changed(fn: Callable) -> Callable:
     """Register ``fn(contact, old_grade, new_grade)``, called after commit whenever the
-    per-contact path moves a lead to another grade (bulk re-scores after rule edits record
-    history but do not call it: a rule edit is not something the lead did)."""
+    per-contact path moves a lead to another grade, and — from background batches after each
+    chunk commits — whenever a bulk re-score lifts a lead into a higher grade."""
     _grade_listeners.append(fn)
     return fn
 
@@ -201,26 +201,72 @@ def compute_score(
 # --- per-contact path ----------------------------------------------------------------------
 
 
-def _facts_for(contact: Contact, rules: list[CompiledRule], now: datetime) -> ContactFacts:
+def _event_filter(rules: list[CompiledRule], now: datetime) -> tuple[list[str], datetime | None]:
+    """(event types the rules aggregate, earliest time that can matter or None)."""
     leaves = [leaf for r in rules for leaf in behaviour_leaves(r.condition)]
-    facts = ContactFacts()
-    facts.consents = dict(
-        Consent.objects.for_org(contact.org_id)
-        .filter(contact_id=contact.pk)
-        .values_list("purpose", "granted")
+    types = sorted({leaf["event"] for leaf in leaves})
+    since = None
+    if leaves and all(leaf.get("window_days") for leaf in leaves):
+        # Only the widest window's events can matter.
+        since = now - timedelta(days=max(leaf["window_days"] for leaf in leaves))
+    return types, since
+
+
+def _parse_at(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    # SQLite keeps naive UTC text; PostgreSQL's JSON carries the offset.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def contact_with_facts(
+    *, org_id: int, contact_id: int, rules: list[CompiledRule], now: datetime
+) -> tuple[Contact | None, ContactFacts]:
+    """The contact row, its consents and the events the rules aggregate, in ONE query (the
+    per-event hot path: each round trip costs more than the evaluation itself)."""
+    types, since = _event_filter(rules, now)
+    pg = connection.vendor == "postgresql"
+    agg, row = ("json_agg", "json_build_array") if pg else ("json_group_array", "json_array")
+    consents = (
+        f"(SELECT {agg}({row}(k.purpose, k.granted)) FROM {Consent._meta.db_table} k "
+        f"WHERE k.contact_id = c.id)"
     )
-    if leaves:
+    events, params = "NULL", []
+    if types:
         from crm.models import Event
 
-        qs = Event.objects.for_org(contact.org_id).filter(
-            contact_id=contact.pk, type__in={leaf["event"] for leaf in leaves}
+        where = f"e.contact_id = c.id AND e.type IN ({', '.join(['%s'] * len(types))})"
+        params = list(types)
+        if since is not None:
+            where += " AND e.occurred_at >= %s"
+            params.append(since if pg else connection.ops.adapt_datetimefield_value(since))
+        events = (
+            f"(SELECT {agg}({row}(e.type, e.occurred_at, e.room_id, e.value)) "
+            f"FROM {Event._meta.db_table} e WHERE {where})"
         )
-        if all(leaf.get("window_days") for leaf in leaves):
-            # Only the widest window's events can matter.
-            widest = max(leaf["window_days"] for leaf in leaves)
-            qs = qs.filter(occurred_at__gte=now - timedelta(days=widest))
-        facts.events = list(qs.values_list("type", "occurred_at", "room_id", "value"))
-    return facts
+    sql = (
+        f"SELECT c.*, {consents} AS facts_consents, {events} AS facts_events "
+        f"FROM {Contact._meta.db_table} c WHERE c.id = %s AND c.org_id = %s"
+    )
+    found = list(Contact.unscoped.raw(sql, [*params, contact_id, org_id]))
+    facts = ContactFacts()
+    if not found:
+        return None, facts
+    contact = found[0]
+    loaded = [
+        json.loads(x) if isinstance(x, str) else (x or [])
+        for x in (contact.facts_consents, contact.facts_events)
+    ]
+    del contact.facts_consents, contact.facts_events
+    facts.consents = {purpose: bool(granted) for purpose, granted in loaded[0]}
+    facts.events = [
+        (type_, _parse_at(at), room_id, value) for type_, at, room_id, value in loaded[1]
+    ]
+    return contact, facts
+
+
+def _facts_for(contact: Contact, rules: list[CompiledRule], now: datetime) -> ContactFacts:
+    """The facts the per-contact path evaluates ``contact`` with (same loader)."""
+    return contact_with_facts(org_id=contact.org_id, contact_id=contact.pk, rules=rules, now=now)[1]
 
 
 # Per-process memo of (model, compiled rules) per organisation for the per-event path. Rule
@@ -247,16 +293,26 @@ def forget_rules(org_id: int | None = None) -> None:
 
 
 def contact_rescore(
-    *, contact: Contact, reason: str = "event", now: datetime | None = None
+    *,
+    contact: Contact | None = None,
+    org_id: int | None = None,
+    contact_id: int | None = None,
+    reason: str = "event",
+    now: datetime | None = None,
 ) -> bool:
-    """Re-score one contact with the organisation's rules (Python path). Writes only when the
-    score, grade or breakdown changed; appends history; notifies grade listeners after commit.
-    Returns whether anything changed."""
-    if contact.merged_into_id is not None or contact.erased_at is not None:
-        return False
+    """Re-score one contact (an instance, or ``org_id`` + ``contact_id``) with the
+    organisation's rules (Python path). Reads the row and its facts fresh in one query; writes only when the score, grade or
+    breakdown changed (one statement on PostgreSQL); appends history; notifies grade
+    listeners after commit. A given ``contact`` gets the new score. Returns whether anything
+    changed."""
+    target = contact
+    if contact is not None:
+        org_id, contact_id = contact.org_id, contact.pk
     now = now or timezone.now()
-    model, rules = model_and_rules(contact.org_id)
-    facts = _facts_for(contact, rules, now)
+    model, rules = model_and_rules(org_id)
+    contact, facts = contact_with_facts(org_id=org_id, contact_id=contact_id, rules=rules, now=now)
+    if contact is None or contact.merged_into_id is not None or contact.erased_at is not None:
+        return False
     score, grade, breakdown = compute_score(contact, rules=rules, model=model, now=now, facts=facts)
     if (
         score == contact.score
@@ -266,36 +322,16 @@ def contact_rescore(
         return False
     old_score, old_grade = contact.score, contact.grade
     if connection.vendor == "postgresql":
-        # One round trip: the update and its history row in one statement.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                WITH u AS (
-                    UPDATE {Contact._meta.db_table}
-                    SET score = %s, grade = %s, score_breakdown = %s::jsonb, scored_at = %s
-                    WHERE id = %s RETURNING id
-                )
-                INSERT INTO {ScoreHistory._meta.db_table}
-                    (org_id, contact_id, score, grade, old_score, old_grade, reason,
-                     created_at, updated_at)
-                SELECT %s, u.id, %s, %s, %s, %s, %s, %s, %s FROM u
-                """,
-                [
-                    score,
-                    grade,
-                    json.dumps(breakdown),
-                    now,
-                    contact.pk,
-                    contact.org_id,
-                    score,
-                    grade,
-                    old_score,
-                    old_grade,
-                    reason[:32],
-                    now,
-                    now,
-                ],
-            )
+        _write_score_pg(
+            contact=contact,
+            score=score,
+            grade=grade,
+            breakdown=breakdown,
+            old_score=old_score,
+            old_grade=old_grade,
+            reason=reason,
+            now=now,
+        )
     else:
         with transaction.atomic():
             Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(
@@ -310,15 +346,63 @@ def contact_rescore(
                 old_grade=old_grade,
                 reason=reason[:32],
             )
-    contact.score, contact.grade, contact.score_breakdown, contact.scored_at = (
-        score,
-        grade,
-        breakdown,
-        now,
-    )
+    for changed in (contact, target):
+        if changed is not None:
+            changed.score, changed.grade = score, grade
+            changed.score_breakdown, changed.scored_at = breakdown, now
     if grade != old_grade:
         _emit_grade_changed(contact, old_grade, grade)
     return True
+
+
+def _write_score_pg(
+    *, contact, score, grade, breakdown, old_score, old_grade, reason: str, now: datetime
+) -> None:
+    """The score update and its history row in ONE statement (one round trip)."""
+    statement = f"""
+        WITH u AS (
+            UPDATE {Contact._meta.db_table}
+            SET score = %s, grade = %s, score_breakdown = %s::jsonb, scored_at = %s
+            WHERE id = %s RETURNING id
+        )
+        INSERT INTO {ScoreHistory._meta.db_table}
+            (org_id, contact_id, score, grade, old_score, old_grade, reason,
+             created_at, updated_at)
+        SELECT %s, u.id, %s, %s, %s, %s, %s, %s, %s FROM u
+    """
+    params = [
+        score,
+        grade,
+        json.dumps(breakdown),
+        now,
+        contact.pk,
+        contact.org_id,
+        score,
+        grade,
+        old_score,
+        old_grade,
+        reason[:32],
+        now,
+        now,
+    ]
+    with connection.cursor() as cursor:
+        server_binding = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        if not connection.get_autocommit() or server_binding:
+            # Inside the caller's transaction its commit decides durability; server-side
+            # binding cannot send several statements at once.
+            cursor.execute(statement, params)
+            return
+        # On its own (the per-event path): commit without waiting for the WAL flush. A score
+        # is derived from the event log — a crash can lose at most the last few hundred ms of
+        # score writes, which the next event or bulk re-score recomputes — and the flush wait
+        # was the largest single cost of an event. Sent as one string: still one round trip.
+        try:
+            cursor.execute(
+                f"BEGIN; SET LOCAL synchronous_commit TO OFF; {statement}; COMMIT", params
+            )
+        except Exception:
+            cursor.execute("ROLLBACK")
+            raise
 
 
 def _emit_grade_changed(contact: Contact, old_grade: str, new_grade: str) -> None:
@@ -475,25 +559,40 @@ def chunk_update_sql(
               AND (u.score IS DISTINCT FROM g.total OR u.grade <> g.grade
                                    OR u.score_breakdown IS DISTINCT FROM g.bd)
             RETURNING u.id, g.total, g.grade, g.old_score, g.old_grade
+        ),
+        hist AS (
+            INSERT INTO {history}
+                (org_id, contact_id, score, grade, old_score, old_grade, reason, created_at,
+                 updated_at)
+            SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
+            FROM upd
         )
-        INSERT INTO {history}
-            (org_id, contact_id, score, grade, old_score, old_grade, reason, created_at, updated_at)
-        SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
-        FROM upd
+        SELECT n.total, g.id, g.old_grade, g.grade
+        FROM (SELECT count(*) AS total FROM upd) n
+        LEFT JOIN (
+            -- Only crossings from a grade: first gradings are not announced (see
+            -- _enqueue_upgrades), so an org's first scoring ships no rows back.
+            SELECT id, old_grade, grade FROM upd WHERE grade <> old_grade AND old_grade <> ''
+        ) g ON TRUE
     """
     return sql, [*params, *_grade_params(model), now, lo, hi, org_id, reason, now, now]
 
 
-def _chunk_pg(**kwargs) -> int:
+GradeChange = tuple[int, str, str]  # (contact id, old grade, new grade)
+
+
+def _chunk_pg(**kwargs) -> tuple[int, list[GradeChange]]:
+    """(rows changed, grade changes) of one chunk, in its own transaction."""
     sql, params = chunk_update_sql(**kwargs)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        rows = cursor.fetchall()
+    return rows[0][0], [(cid, old, new) for _n, cid, old, new in rows if cid is not None]
 
 
 def _chunk_portable(
     *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
-) -> int:
+) -> tuple[int, list[GradeChange]]:
     """Same SELECT, the write done row-set-wise from Python (SQLite: no UPDATE … FROM with
     JSON building)."""
     select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
@@ -534,7 +633,64 @@ def _chunk_portable(
             changed, ["score", "grade", "score_breakdown", "scored_at"], batch_size=500
         )
         ScoreHistory.unscoped.bulk_create(history, batch_size=500)
-    return len(changed)
+    grades = [
+        (h.contact_id, h.old_grade, h.grade)
+        for h in history
+        if h.grade != h.old_grade and h.old_grade
+    ]
+    return len(changed), grades
+
+
+def grade_rank(model: ScoringModel) -> dict[str, int]:
+    """Grade → rank (higher is better): the fallback grade 0, thresholds upwards; no grade
+    (profiling refused) ranks below everything (-1 via ``.get(grade, -1)``)."""
+    ranks = {model.fallback_grade: 0}
+    for i, (_minimum, grade) in enumerate(sorted(thresholds(model))):
+        ranks[grade] = i + 1
+    return ranks
+
+
+# Grade changes of a bulk re-score reach the listeners in background batches of this size: a
+# rule edit that lifts 100,000 leads must not run 100,000 callbacks inside the re-score.
+GRADE_BATCH = 500
+
+
+def _enqueue_upgrades(*, org_id: int, model: ScoringModel, changes: list[GradeChange]) -> int:
+    """Hand the chunk's crossings into a higher grade to the grade listeners (after commit,
+    in batches, as background tasks). Returns how many."""
+    from core.tasks import enqueue
+    from crm.tasks import grade_changes_notify_task
+
+    ranks = grade_rank(model)
+    # A lead without a grade (never scored, profiling refused) is being graded, not crossing
+    # a threshold: an organisation's first bulk scoring announces nothing, and the per-event
+    # path announces grades as people act.
+    ups = [
+        [cid, old, new]
+        for cid, old, new in changes
+        if old and ranks.get(new, -1) > ranks.get(old, -1)
+    ]
+    for i in range(0, len(ups), GRADE_BATCH):
+        enqueue(grade_changes_notify_task, org_id, ups[i : i + GRADE_BATCH])
+    return len(ups)
+
+
+def grade_changes_notify(*, org_id: int, changes: list[list]) -> int:
+    """Call the grade listeners (hot-lead routing, journeys, the owner's real-time hint) for a
+    batch of ``[contact_id, old_grade, new_grade]`` from a bulk re-score. A lead that moved
+    again since (another event, merged, erased) is skipped: its own change speaks for it.
+    Returns how many were notified."""
+    wanted = {int(cid): (old, new) for cid, old, new in changes}
+    contacts = Contact.objects.for_org(org_id).filter(
+        pk__in=wanted, merged_into__isnull=True, erased_at__isnull=True
+    )
+    notified = 0
+    for contact in contacts:
+        old, new = wanted[contact.pk]
+        if contact.grade == new:
+            _emit_grade_changed(contact, old, new)
+            notified += 1
+    return notified
 
 
 @dataclass
@@ -544,6 +700,7 @@ class RescoreResult:
     chunks: int
     seconds: float
     max_chunk_seconds: float
+    upgraded: int = 0  # leads that crossed into a higher grade (listeners notified)
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -572,16 +729,16 @@ def org_rescore(
     first = bounds.first()
     last = qs.order_by("-id").values_list("id", flat=True).first()
     total = qs.count()
-    changed = chunks = 0
+    changed = chunks = upgraded = 0
     slowest = 0.0
     if first is not None:
         pg = connection.vendor == "postgresql"
         chunk = _chunk_pg if pg else _chunk_portable
         ranges = [(lo, lo + chunk_size) for lo in range(first, last + 1, chunk_size)]
 
-        def one(bounds: tuple[int, int]) -> tuple[int, float]:
+        def one(bounds: tuple[int, int]) -> tuple[int, float, int]:
             t0 = time.perf_counter()
-            n = chunk(
+            n, grades = chunk(
                 org_id=org_id,
                 model=model,
                 rules=rules,
@@ -590,7 +747,9 @@ def org_rescore(
                 hi=bounds[1],
                 reason=reason,
             )
-            return n, time.perf_counter() - t0
+            seconds = time.perf_counter() - t0
+            # The chunk has committed: its upgrades go to the listeners now.
+            return n, seconds, _enqueue_upgrades(org_id=org_id, model=model, changes=grades)
 
         if workers > 1 and pg:
             from concurrent.futures import ThreadPoolExecutor
@@ -606,16 +765,18 @@ def org_rescore(
 
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 results = pool.map(threaded, ranges)
-                for (n, seconds), (_lo, hi) in zip(results, ranges, strict=True):
+                for (n, seconds, ups), (_lo, hi) in zip(results, ranges, strict=True):
                     changed += n
+                    upgraded += ups
                     slowest = max(slowest, seconds)
                     chunks += 1
                     if progress:
                         progress(min(total, hi - first), total)
         else:
             for bounds in ranges:
-                n, seconds = one(bounds)
+                n, seconds, ups = one(bounds)
                 changed += n
+                upgraded += ups
                 slowest = max(slowest, seconds)
                 chunks += 1
                 if progress:
@@ -626,6 +787,7 @@ def org_rescore(
         chunks=chunks,
         seconds=time.perf_counter() - started,
         max_chunk_seconds=slowest,
+        upgraded=upgraded,
     )
 
 

@@ -141,18 +141,7 @@ $("#filters").addEventListener("submit", (e) => {
 });
 $("#prev").addEventListener("click", () => { state.page -= 1; loadLeads(); });
 $("#next").addEventListener("click", () => { state.page += 1; loadLeads(); });
-$("#export").addEventListener("click", async (e) => {
-  e.preventDefault();
-  const params = query();
-  params.delete("page"); params.delete("page_size");
-  const res = await api(`leads/export?${params}`, { raw: true });
-  if (!res.ok) { toast(t("导出失败")); return; }
-  const url = URL.createObjectURL(await res.blob());
-  const a = el("a", { href: url, download: "leads.csv" });
-  document.body.append(a); a.click(); a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-  toast(t("已导出（手机号按权限脱敏，导出已记录审计）"));
-});
+$("#export").addEventListener("click", (e) => { e.preventDefault(); startExport(); });
 
 // --- lead detail --------------------------------------------------------------------------
 
@@ -479,6 +468,121 @@ async function connectRealtime() {
     setInterval(loadNotifications, 10000);
   }
 }
+
+// --- CSV import / export jobs (background, with progress) ----------------------------------
+
+async function startExport() {
+  const params = query();
+  params.delete("page"); params.delete("page_size");
+  try {
+    const job = await api(`leads/export?${params}`, { method: "POST" });
+    watchJob(job.id);
+  } catch { toast(t("导出失败")); }
+}
+
+$("#import-file").addEventListener("change", () => {
+  const file = $("#import-file").files[0];
+  $("#import-form").hidden = !file;
+  $("#import-name").textContent = file ? file.name : "";
+});
+
+$("#import-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  form.set("file", $("#import-file").files[0]);
+  // Multipart: no JSON body, so not through api().
+  const res = await fetch("/api/v1/leads/import", {
+    method: "POST", headers: { Authorization: `Token ${state.token}` }, body: form,
+  });
+  const data = await res.json().catch(() => null);
+  if (res.status !== 202) { toast(data?.message || t("导入失败")); return; }
+  e.target.reset(); e.target.hidden = true; $("#import-name").textContent = "";
+  watchJob(data.id);
+});
+
+async function watchJob(id) {
+  const box = $("#job-progress");
+  box.hidden = false;
+  $("#job-download").hidden = true;
+  $("#job-errors").replaceChildren();
+  for (;;) {
+    let job;
+    try { job = await api(`leads/jobs/${id}`); } catch { return; }
+    const verb = job.kind === "import" ? t("导入") : t("导出");
+    $("#job-bar").max = Math.max(job.total, 1);
+    $("#job-bar").value = job.processed;
+    if (job.state === "queued" || job.state === "running") {
+      $("#job-text").textContent = fmt(t("{verb}中：{done} / {total} 行"), { verb, done: job.processed, total: job.total });
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    if (job.kind === "import") {
+      $("#job-text").textContent = job.state === "done"
+        ? fmt(t("导入完成：新建 {created}，更新 {merged}，错误 {errors} 行"), { created: job.created, merged: job.merged, errors: job.error_count })
+        : fmt(t("导入中断：{message}（已保存 {done} 行）"), { message: job.message, done: job.processed });
+      $("#job-errors").replaceChildren(...job.errors.slice(0, 50).map((err) =>
+        el("li", { text: fmt(t("第 {row} 行 {field}：{message}"), err) })));
+      loadLeads();
+    } else if (job.state === "done") {
+      $("#job-text").textContent = fmt(t("导出完成：{total} 行（手机号按权限脱敏，导出已记录审计）"), { total: job.total });
+      const link = $("#job-download");
+      link.hidden = false;
+      link.onclick = (e) => { e.preventDefault(); downloadJob(job.download); };
+    } else {
+      $("#job-text").textContent = job.message || t("导出失败");
+    }
+    return;
+  }
+}
+
+async function downloadJob(path) {
+  const res = await fetch(path, { headers: { Authorization: `Token ${state.token}` } });
+  if (!res.ok) return;
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: "leads.csv" });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+// --- sales teams (round-robin within a team) ----------------------------------------------
+
+$('[data-tab="teams"]').addEventListener("click", () => loadTeams());
+
+async function loadTeams() {
+  const teams = await api("teams");
+  const admin = state.me?.role === "admin";
+  $("#team-list").replaceChildren(...teams.map((team) => el("li", {},
+    el("strong", { text: team.name }),
+    team.is_default ? el("span", { class: "grade", text: t("默认") }) : null,
+    el("span", { text: " " + (team.members.map((m) => m.username).join("、") || t("（暂无成员）")) }),
+    admin ? el("button", { class: "link", text: t("删除"), onclick: async () => {
+      if (!confirm(fmt(t("删除团队「{name}」？"), { name: team.name }))) return;
+      await api(`teams/${team.id}`, { method: "DELETE" });
+      loadTeams();
+    } }) : null)));
+  if (!teams.length) $("#team-list").append(el("li", { class: "hint", text: t("还没有团队：线索在全部销售中轮转") }));
+  $("#team-form").hidden = !admin;
+  if (admin) {
+    const people = await api("teams/candidates");
+    $("#team-members").replaceChildren(...people.map((p) =>
+      el("label", {}, el("input", { type: "checkbox", name: "members", value: String(p.id) }), ` ${p.username}`)));
+  }
+}
+
+$("#team-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  try {
+    await api("teams", { method: "POST", body: {
+      name: form.get("name"),
+      members: form.getAll("members").map(Number),
+      is_default: form.get("is_default") === "on",
+    } });
+    e.target.reset();
+    toast(t("团队已保存"));
+    loadTeams();
+  } catch (err) { toast(err.message || t("保存失败")); }
+});
 
 // --- start --------------------------------------------------------------------------------
 

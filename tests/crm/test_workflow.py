@@ -220,18 +220,24 @@ def test_external_orders_with_an_integration_token_are_idempotent(
     assert forged.post("/api/v1/events", body, format="json").status_code == 401
 
 
-def test_csv_import_records_consent_with_its_source(acme, sales_bob):
+def test_csv_import_records_consent_with_its_source(
+    acme, sales_bob, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = str(tmp_path)
     csv_text = (
         "nickname,phone,gender,birth_year,city,tags,sms_marketing\n"
         "王小美,13700001234,女,1995,上海,护肤|宝妈,是\n"
         "坏行,12345,女,,,,\n"
     )
-    response = sales_bob.client().post(
-        "/api/v1/leads/import", {"csv": csv_text, "consent_source": "门店登记表"}, format="json"
-    )
-    body = response.json()
-    assert (body["created"], len(body["errors"])) == (1, 1)
-    assert body["errors"][0]["line"] == 3
+    client = sales_bob.client()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/api/v1/leads/import", {"csv": csv_text, "consent_source": "门店登记表"}, format="json"
+        )
+    assert response.status_code == 202
+    body = client.get(f"/api/v1/leads/jobs/{response.json()['id']}").json()
+    assert (body["created"], body["error_count"]) == (1, 1)
+    assert (body["errors"][0]["row"], body["errors"][0]["field"]) == (3, "phone")
     contact = Contact.objects.for_org(acme).get(nickname="王小美")
     assert sorted(contact.tags) == sorted(["护肤", "宝妈"]) and contact.gender == "female"
     event = ConsentEvent.objects.for_org(acme).get(contact=contact)

@@ -16,9 +16,10 @@ from tests.support.browser import launch_chromium
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob):
+def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob, settings, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    settings.MEDIA_ROOT = str(tmp_path)
     seed_scoring_model(acme)
     year = timezone.now().year
     Contact.objects.for_org(acme).create(
@@ -53,6 +54,16 @@ def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob):
             page.fill("#seg-rows input[name=value]", "female")
             # (no wait_for_function: the strict CSP forbids eval)
             page.locator("#seg-count").filter(has_text=re.compile(r"^1$")).wait_for()
+            if viewport["width"] > 1000:
+                # Export runs as a job: progress, then the download link.
+                page.click("button[data-tab=leads]")
+                page.click("#export")
+                page.wait_for_selector("#job-download:not([hidden])")
+                assert "2" in page.locator("#job-text").inner_text()
+                # Teams: everyone sees them (admins manage them).
+                page.click("button[data-tab=teams]")
+                page.wait_for_selector("#team-list li")
+                assert page.locator("#team-form").is_hidden()
             assert not errors, errors
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
             page.evaluate("sessionStorage.clear()")

@@ -1,0 +1,141 @@
+"""CSV import and export as background jobs: 202 + job id, progress and a per-row report,
+chunked commits (rows before a broken part of the file stay, with their report), masked and
+audited exports downloadable by the member who asked for them only."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from core.models import AuditLog
+from crm.models import ConsentEvent, Contact
+from crm.services import lead_jobs
+from crm.services.contacts import contact_get_or_create_by_identity
+
+PHONE = "13812345678"
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    return tmp_path
+
+
+def _run(django_capture_on_commit_callbacks, call):
+    """Make the request; the job runs when its transaction commits (eager task runner)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = call()
+    assert response.status_code == 202, response.content
+    return response.json()
+
+
+def _import(client, django_capture_on_commit_callbacks, data: bytes, source="门店登记表"):
+    upload = SimpleUploadedFile("leads.csv", data, content_type="text/csv")
+    started = _run(
+        django_capture_on_commit_callbacks,
+        lambda: client.post(
+            "/api/v1/leads/import", {"file": upload, "consent_source": source}, format="multipart"
+        ),
+    )
+    assert started["state"] == "queued" and started["kind"] == "import"
+    return client.get(f"/api/v1/leads/jobs/{started['id']}").json()
+
+
+def test_an_upload_is_imported_in_the_background_with_a_per_row_report(
+    acme, sales_bob, django_capture_on_commit_callbacks
+):
+    data = (
+        "nickname,phone,gender,birth_year,city,tags,sms_marketing\n"
+        "王小美,13700001234,女,1995,上海,护肤|宝妈,是\n"
+        "坏行,12345,女,,,,\n"
+        "李四,,外星,1800,,,\n"
+        "张三,13700005678,男,1990,杭州,,\n"
+    ).encode()
+    job = _import(sales_bob.client(), django_capture_on_commit_callbacks, data)
+    assert job["state"] == "done"
+    assert (job["processed"], job["total"], job["created"], job["error_count"]) == (4, 4, 2, 2)
+    assert {(e["row"], e["field"]) for e in job["errors"]} == {
+        (3, "phone"),
+        (4, "gender"),
+    }
+    assert all(e["message"] for e in job["errors"])
+    assert "12345" not in str(job["errors"])  # the rejected value is never echoed
+    contact = Contact.objects.for_org(acme).get(nickname="王小美")
+    assert sorted(contact.tags) == ["宝妈", "护肤"] and contact.gender == "female"
+    event = ConsentEvent.objects.for_org(acme).get(contact=contact)
+    assert (event.purpose, event.source) == ("sms_marketing", "门店登记表")
+
+
+def test_a_file_broken_half_way_keeps_the_chunks_before_it(
+    acme, sales_bob, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(lead_jobs, "IMPORT_CHUNK", 100)
+    good = "".join(f"好{i},137{i:08d},女,1990,,,\n" for i in range(600))  # ~18 KB
+    data = ("nickname,phone,gender,birth_year,city,tags,sms_marketing\n" + good).encode()
+    data += b"\xff\xfe broken bytes,,,,,,\n" + "后面,13799999999,女,,,,\n".encode()
+    job = _import(sales_bob.client(), django_capture_on_commit_callbacks, data)
+    assert job["state"] == "failed"
+    # Whole chunks before the unreadable part are in, with their report; the chunk that
+    # met it rolled back as a whole, and the job says where to resume.
+    kept = job["processed"]
+    assert 0 < kept < 600 and kept % 100 == 0 and job["created"] == kept
+    assert str(kept + 2) in job["message"]
+    names = set(Contact.objects.for_org(acme).values_list("nickname", flat=True))
+    assert names == {f"好{i}" for i in range(kept)}
+
+
+def test_unknown_columns_are_refused_at_once(acme, sales_bob):
+    upload = SimpleUploadedFile("x.csv", b"nickname,shoe_size\n,42\n", content_type="text/csv")
+    response = sales_bob.client().post(
+        "/api/v1/leads/import", {"file": upload, "consent_source": "x"}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert "shoe_size" in str(response.json()["fields"])
+
+
+def test_exports_are_masked_by_role_audited_and_for_their_requester_only(
+    acme, sales_bob, admin_carol, outsider_erin, django_capture_on_commit_callbacks
+):
+    contact_get_or_create_by_identity(
+        org=acme, kind="phone", value=PHONE, defaults={"nickname": "独一无二的昵称"}
+    )
+
+    def export(actor):
+        client = actor.client()
+        started = _run(
+            django_capture_on_commit_callbacks, lambda: client.post("/api/v1/leads/export")
+        )
+        job = client.get(f"/api/v1/leads/jobs/{started['id']}").json()
+        assert job["state"] == "done" and (job["processed"], job["total"]) == (1, 1)
+        response = client.get(job["download"])
+        assert response.status_code == 200
+        return job, b"".join(response.streaming_content).decode("utf-8")
+
+    job, text = export(sales_bob)
+    assert text.startswith("\ufeff") and "独一无二的昵称" in text
+    assert "138****5678" in text and PHONE not in text
+    _job, text = export(admin_carol)
+    assert PHONE in text
+    exports = AuditLog.objects.for_org(acme).filter(action="leads.export").order_by("created_at")
+    assert [e.detail["phones"] for e in exports] == ["masked", "revealed"]
+
+    # Only the requester downloads (the admin sees the job, not the file); other orgs see nothing.
+    assert admin_carol.client().get(job["download"]).status_code == 404
+    assert admin_carol.client().get(f"/api/v1/leads/jobs/{job['id']}").status_code == 200
+    assert outsider_erin.client().get(f"/api/v1/leads/jobs/{job['id']}").status_code == 404
+    assert outsider_erin.client().get(job["download"]).status_code == 404
+
+
+def test_job_files_are_deleted_after_their_retention(
+    acme, sales_bob, media, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = sales_bob.client()
+    started = _run(django_capture_on_commit_callbacks, lambda: client.post("/api/v1/leads/export"))
+    assert list(media.rglob("*.csv"))
+    assert lead_jobs.lead_jobs_sweep(now=timezone.now() + timedelta(hours=25)) == 1
+    assert not list(media.rglob("*.csv"))
+    assert client.get(f"/api/v1/leads/jobs/{started['id']}").json()["download"] is None
