@@ -239,6 +239,9 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             cwd=ROOT,
             env=env,
             stderr=log_file,
+            # Own process group: the servers' CRM writer and chat worker children go with them
+            # (a writer still draining its backlog would eat the next phase's CPU).
+            start_new_session=True,
         )
         for port, log_file, prof_file in zip(ports, logs, prof_files, strict=True)
     ]
@@ -362,6 +365,10 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if profile:
             for prof_file in prof_files:
                 for n, name in enumerate(snapshots):

@@ -21,7 +21,7 @@ def test_sales_build_and_edit_a_journey_in_the_workspace(live_server, acme, sale
     seed_org(acme)
     with sync_playwright() as p:
         browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(f"{live_server.url}/workspace/campaigns/")
