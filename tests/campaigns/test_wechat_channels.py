@@ -3,36 +3,15 @@
 import pytest
 
 from campaigns.models import Delivery, DeliveryStatus
-from campaigns.models.wechat import WeChatFollower
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from crm import pii
-from crm.models import ContactIdentity
 from tests.campaigns.factories import TemplateFactory
-from tests.factories import ContactFactory
-from tests.wechat.factories import official_account
+from tests.wechat.factories import official_account, wechat_follower
 
 pytestmark = pytest.mark.django_db
 
 
 def _follower(org, oa, openid, subscribed=True):
-    contact = ContactFactory(org=org)
-    ContactIdentity.unscoped.create(
-        org=org,
-        contact=contact,
-        kind="openid",
-        app_id=oa.appid,
-        value_hash=pii.lookup_hash("openid", openid),
-        value_encrypted=pii.encrypt(openid),
-    )
-    WeChatFollower.unscoped.create(
-        org=org,
-        account=oa,
-        contact=contact,
-        openid_hash=pii.lookup_hash("openid", openid),
-        openid_encrypted=pii.encrypt(openid),
-        subscribed=subscribed,
-    )
-    return contact
+    return wechat_follower(org, oa, openid, subscribed=subscribed)
 
 
 def test_template_message_reaches_followers_only(

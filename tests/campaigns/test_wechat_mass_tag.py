@@ -8,37 +8,18 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, MessagingPolicy
-from campaigns.models.wechat import WeChatFollower
 from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.services.sending import send_due
-from crm import pii
-from crm.models import ContactIdentity
 from crm.services.consent import consent_grant
 from tests.campaigns.factories import TemplateFactory
-from tests.factories import ContactFactory
-from tests.wechat.factories import official_account
+from tests.wechat.factories import official_account, wechat_follower
 
 pytestmark = pytest.mark.django_db
 TAG = 101
 
 
 def _follower(org, oa, openid):
-    contact = ContactFactory(org=org)
-    ContactIdentity.unscoped.create(
-        org=org,
-        contact=contact,
-        kind="openid",
-        app_id=oa.appid,
-        value_hash=pii.lookup_hash("openid", openid),
-        value_encrypted=pii.encrypt(openid),
-    )
-    WeChatFollower.unscoped.create(
-        org=org,
-        account=oa,
-        contact=contact,
-        openid_hash=pii.lookup_hash("openid", openid),
-        openid_encrypted=pii.encrypt(openid),
-    )
+    contact = wechat_follower(org, oa, openid)
     consent_grant(contact=contact, purpose="wechat_marketing", source="test")
     return contact
 

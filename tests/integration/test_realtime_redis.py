@@ -111,19 +111,27 @@ def _prefix() -> str:
     return f"qm-it-{random.randrange(16**8):08x}"
 
 
+def _dan_and_eve(org):
+    """Two viewers on their own devices: (dan, eve, dan's token, eve's token)."""
+    dan = ContactFactory(org=org, nickname="dan")
+    eve = ContactFactory(org=org, nickname="eve")
+    dan_token = issue_viewer_token(org_id=org.pk, contact_id=dan.pk, device="d", nickname="dan")
+    eve_token = issue_viewer_token(org_id=org.pk, contact_id=eve.pk, device="e", nickname="eve")
+    return dan, eve, dan_token, eve_token
+
+
+def _room_url(room):
+    return lambda port, token: f"ws://127.0.0.1:{port}/ws/rooms/{room.pk}/?token={token}"
+
+
 @pytest.fixture
 def live_room(host_alice):
     return RoomFactory(streamer=host_alice.profile, status="live")
 
 
 def test_a_chat_sent_through_process_1_reaches_viewers_on_process_2(live_room, acme, host_alice):
-    dan = ContactFactory(org=acme, nickname="dan")
-    eve = ContactFactory(org=acme, nickname="eve")
-    dan_token = issue_viewer_token(org_id=acme.pk, contact_id=dan.pk, device="d", nickname="dan")
-    eve_token = issue_viewer_token(org_id=acme.pk, contact_id=eve.pk, device="e", nickname="eve")
-
-    def url(port, token):
-        return f"ws://127.0.0.1:{port}/ws/rooms/{live_room.pk}/?token={token}"
+    dan, eve, dan_token, eve_token = _dan_and_eve(acme)
+    url = _room_url(live_room)
 
     async def scenario(p1, p2):
         host = await Client.open(url(p1, host_alice.token))
@@ -178,13 +186,8 @@ async def _http_post_json(port: int, path: str, token: str, body: dict) -> int:
 def test_a_ban_made_through_process_1_shuts_the_viewer_out_of_process_2(
     live_room, acme, host_alice
 ):
-    dan = ContactFactory(org=acme, nickname="dan")
-    eve = ContactFactory(org=acme, nickname="eve")
-    dan_token = issue_viewer_token(org_id=acme.pk, contact_id=dan.pk, device="d", nickname="dan")
-    eve_token = issue_viewer_token(org_id=acme.pk, contact_id=eve.pk, device="e", nickname="eve")
-
-    def url(port, token):
-        return f"ws://127.0.0.1:{port}/ws/rooms/{live_room.pk}/?token={token}"
+    dan, eve, dan_token, eve_token = _dan_and_eve(acme)
+    url = _room_url(live_room)
 
     async def door(port, token):
         client = await Client.open(url(port, token), hello=False)
@@ -219,13 +222,8 @@ def test_a_ban_made_through_process_1_shuts_the_viewer_out_of_process_2(
 def test_socket_chat_posted_by_the_child_process_keeps_order_and_moderation_notices(
     live_room, acme, host_alice
 ):
-    dan = ContactFactory(org=acme, nickname="dan")
-    eve = ContactFactory(org=acme, nickname="eve")
-    dan_token = issue_viewer_token(org_id=acme.pk, contact_id=dan.pk, device="d", nickname="dan")
-    eve_token = issue_viewer_token(org_id=acme.pk, contact_id=eve.pk, device="e", nickname="eve")
-
-    def url(port, token):
-        return f"ws://127.0.0.1:{port}/ws/rooms/{live_room.pk}/?token={token}"
+    dan, eve, dan_token, eve_token = _dan_and_eve(acme)
+    url = _room_url(live_room)
 
     async def scenario(p1, p2):
         host = await Client.open(url(p1, host_alice.token))
