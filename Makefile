@@ -57,7 +57,7 @@ test: venv
 
 test-integration: venv
 	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
-	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest
+	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest --durations=25
 
 lint: venv
 	$(VENV)/bin/ruff check .
