@@ -6,16 +6,16 @@ import { t, fmt, lang } from "../shared/i18n.js";
 const TOKEN_KEY = "qm.staff.token";
 const state = { token: sessionStorage.getItem(TOKEN_KEY), current: null };
 
-const $ = (sel) => document.querySelector(sel);
+export const $ = (sel) => document.querySelector(sel);
 
-function el(tag, text, cls) {
+export function el(tag, text, cls) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
   if (cls) node.className = cls;
   return node;
 }
 
-async function api(path, options = {}) {
+export async function api(path, options = {}) {
   const headers = { Authorization: `Token ${state.token}` };
   if (options.body) headers["Content-Type"] = "application/json";
   const res = await fetch(path, { ...options, headers });

@@ -3,36 +3,16 @@
 // "steps[2].seconds"), which is shown next to that step. Every user-provided string is
 // rendered with textContent (strict CSP: no inline script, no eval).
 import { t, fmt } from "../shared/i18n.js";
+// The campaigns page's helpers: one signed-in API client (a 401 signs out) for both tabs.
+import { $, api, el } from "./campaigns.js";
 
-const TOKEN_KEY = "qm.staff.token";
-const $ = (sel) => document.querySelector(sel);
 const jb = { journeys: [], templates: [], current: null };
-
-function el(tag, text, cls) {
-  const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  if (cls) node.className = cls;
-  return node;
-}
 
 function option(value, label, selected) {
   const node = el("option", label);
   node.value = value;
   if (selected) node.selected = true;
   return node;
-}
-
-async function jbApi(path, options = {}) {
-  const headers = { Authorization: `Token ${sessionStorage.getItem(TOKEN_KEY)}` };
-  if (options.body) headers["Content-Type"] = "application/json";
-  const res = await fetch(path, { ...options, headers });
-  const body = res.status === 204 ? null : await res.json();
-  if (!res.ok) {
-    const err = new Error(body && body.message ? body.message : res.statusText);
-    err.body = body;
-    throw err;
-  }
-  return body;
 }
 
 // Trigger events: the CRM's event log plus the two synthetic triggers.
@@ -318,8 +298,8 @@ function fillForm(journey) {
 
 async function loadBuilder(selectId) {
   const [journeys, templates] = await Promise.all([
-    jbApi("/api/v1/journeys"),
-    jbApi("/api/v1/templates?page_size=200"),
+    api("/api/v1/journeys"),
+    api("/api/v1/templates?page_size=200"),
   ]);
   jb.journeys = journeys;
   jb.templates = (templates.results || []).filter((tpl) => tpl.key);
@@ -364,8 +344,8 @@ $("#journey-builder").addEventListener("submit", async (event) => {
   };
   try {
     const saved = jb.current
-      ? await jbApi(`/api/v1/journeys/${jb.current.id}`, { method: "PATCH", body: JSON.stringify(body) })
-      : await jbApi("/api/v1/journeys", { method: "POST", body: JSON.stringify(body) });
+      ? await api(`/api/v1/journeys/${jb.current.id}`, { method: "PATCH", body: JSON.stringify(body) })
+      : await api("/api/v1/journeys", { method: "POST", body: JSON.stringify(body) });
     refreshList();
     await loadBuilder(saved.id);
     $("#jb-error").textContent = "";
@@ -384,7 +364,7 @@ $("#jb-toggle").addEventListener("click", async () => {
   if (!jb.current) return;
   const action = jb.current.is_active ? "pause" : "activate";
   try {
-    const saved = await jbApi(`/api/v1/journeys/${jb.current.id}/${action}`, { method: "POST" });
+    const saved = await api(`/api/v1/journeys/${jb.current.id}/${action}`, { method: "POST" });
     refreshList();
     await loadBuilder(saved.id);
   } catch (err) {
@@ -395,7 +375,7 @@ $("#jb-toggle").addEventListener("click", async () => {
 $("#jb-delete").addEventListener("click", async () => {
   if (!jb.current) return;
   try {
-    await jbApi(`/api/v1/journeys/${jb.current.id}`, { method: "DELETE" });
+    await api(`/api/v1/journeys/${jb.current.id}`, { method: "DELETE" });
     refreshList();
     await loadBuilder(null);
   } catch (err) {
@@ -433,12 +413,12 @@ $("#my-contact").addEventListener("submit", async (event) => {
   $("#mc-error").textContent = "";
   try {
     const phone = event.target.elements.phone.value.trim();
-    showMyContact(await jbApi("/api/v1/staff-contact", { method: "PUT", body: JSON.stringify({ phone }) }));
+    showMyContact(await api("/api/v1/staff-contact", { method: "PUT", body: JSON.stringify({ phone }) }));
   } catch (err) {
     showError(err, "#mc-error");
   }
 });
 
 $("button[data-tab=journeys]").addEventListener("click", () => {
-  jbApi("/api/v1/staff-contact").then(showMyContact).catch(() => {});
+  api("/api/v1/staff-contact").then(showMyContact).catch(() => {});
 });

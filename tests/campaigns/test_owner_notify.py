@@ -7,7 +7,6 @@ from campaigns.demo import seed_org
 from campaigns.models import Delivery, DeliveryStatus, MessageTemplate, Provider, StaffContact
 from campaigns.models.wechat import WeChatFollower
 from campaigns.services import journeys
-from campaigns.stubs.sms import TencentSmsStub
 from crm import pii
 from crm.models import Notification
 from tests.campaigns.factories import ProviderAccountFactory
@@ -15,12 +14,6 @@ from tests.factories import ContactFactory
 from tests.wechat.factories import official_account
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tencent_stub():
-    with TencentSmsStub(delay=1.5) as stub:
-        yield stub
 
 
 @pytest.fixture

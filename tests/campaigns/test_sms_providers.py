@@ -4,23 +4,10 @@ import pytest
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services.sending import send_due
-from campaigns.stubs.sms import AliyunSmsStub, TencentSmsStub
 from crm import pii
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tencent_stub():
-    with TencentSmsStub(delay=1.5) as stub:
-        yield stub
-
-
-@pytest.fixture
-def aliyun_stub():
-    with AliyunSmsStub(delay=1.5) as stub:
-        yield stub
 
 
 def _service_rows(org, account, phones, **template_kwargs):

@@ -11,23 +11,10 @@ from django.utils import timezone
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services.sending import send_due
 from campaigns.services.status_poll import NOT_AT_PROVIDER, poll_unknown_statuses
-from campaigns.stubs.sms import AliyunSmsStub, TencentSmsStub
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.campaigns.test_sms_providers import _phones, _service_rows
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def tencent_stub():
-    with TencentSmsStub(delay=1.5) as stub:
-        yield stub
-
-
-@pytest.fixture
-def aliyun_stub():
-    with AliyunSmsStub(delay=1.5) as stub:
-        yield stub
 
 
 def _later():
