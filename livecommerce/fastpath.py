@@ -12,12 +12,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import time
 
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError, error_body
-from core.tokens import InvalidToken, ViewerClaims, parse_token
+from core.tokens import InvalidToken, ViewerClaims, parse_token_memoised
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +26,6 @@ MAX_BODY = 4096
 # it out of the collector's generations keeps full collections — tens of ms on a loaded
 # box, paid by whichever claims are in flight — from walking it again and again.
 gc.freeze()
-
-# Verified tokens, remembered briefly: a viewer tapping "claim" five times verifies once.
-# (Signature checks are ~30 µs each — a fifth of the whole claim at burst rates.)
-_TOKEN_TTL = 60.0
-_TOKEN_CACHE_MAX = 100_000
-_verified: dict[str, tuple[float, object]] = {}
-
-
-def _claims_for(raw: str):
-    now = time.monotonic()
-    hit = _verified.get(raw)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    claims = parse_token(raw)  # raises InvalidToken
-    if len(_verified) >= _TOKEN_CACHE_MAX:
-        _verified.clear()
-    _verified[raw] = (now + _TOKEN_TTL, claims)
-    return claims
-
 
 _encoded_errors: dict[tuple[int, str, str], tuple[list, bytes]] = {}
 
@@ -109,7 +89,7 @@ async def coupon_claim_app(scope, receive, send) -> None:
     if body is None:
         return
     try:
-        claims = _claims_for(_token(scope))
+        claims = parse_token_memoised(_token(scope))
     except InvalidToken:
         await _respond(send, 401, error_body("not_authenticated", _("令牌无效或已过期")))
         return

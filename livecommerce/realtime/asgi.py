@@ -16,11 +16,10 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
-from django.core import signing
 from django.http.request import validate_host
 
 from core.errors import DomainError
-from core.tokens import InvalidToken, StaffClaims, ViewerClaims, parse_token
+from core.tokens import InvalidToken, StaffClaims, parse_token_memoised
 from livecommerce.events import PRIORITY_TYPES
 from livecommerce.realtime.crm import buffer as crm_buffer
 from livecommerce.realtime.hub import Conn, get_registry, staff_generations
@@ -59,13 +58,6 @@ async def _refuse(send, code: int) -> None:
     await send({"type": "websocket.close", "code": code})
 
 
-# Tokens this process has verified: raw token → (claims, expires at). Verifying a signed
-# token costs ~50 µs of CPU (HMAC, zlib, JSON); a reconnect storm presents the same tokens
-# again, so each is verified once per process and then only its expiry is checked.
-_verified: dict[str, tuple[StaffClaims | ViewerClaims, float]] = {}
-_VERIFIED_MAX = 50_000
-
-
 def _token_from_query(query_string: bytes) -> str:
     if query_string.startswith(b"token=") and b"&" not in query_string and b"%" not in query_string:
         return query_string[6:].decode("latin-1")  # the usual case, without parse_qs
@@ -73,34 +65,12 @@ def _token_from_query(query_string: bytes) -> str:
     return (query.get("token") or [""])[0]
 
 
-def verify_token(raw: str) -> StaffClaims | ViewerClaims:
-    """``parse_token`` with a per-process memo of verified tokens (expiry still checked)."""
-    hit = _verified.get(raw)
-    now = time.time()
-    if hit is not None and now < hit[1]:
-        return hit[0]
-    claims = parse_token(raw)  # raises InvalidToken (also once a memoised token expired)
-    max_age = (
-        settings.STAFF_TOKEN_MAX_AGE
-        if isinstance(claims, StaffClaims)
-        else settings.VIEWER_TOKEN_MAX_AGE
-    )
-    try:
-        signed_at = signing.b62_decode(raw.rsplit(":", 2)[1])
-    except (IndexError, ValueError):
-        return claims
-    if len(_verified) >= _VERIFIED_MAX:
-        _verified.clear()
-    _verified[raw] = (claims, signed_at + max_age)
-    return claims
-
-
 def _authenticate(scope):
     origin = _header(scope, b"origin")
     if origin is not None and not origin_allowed(origin):
         return None, CLOSE_FORBIDDEN_ORIGIN
     try:
-        return verify_token(_token_from_query(scope.get("query_string", b""))), 0
+        return parse_token_memoised(_token_from_query(scope.get("query_string", b""))), 0
     except InvalidToken:
         return None, CLOSE_BAD_TOKEN
 

@@ -4,7 +4,7 @@ import pytest
 from django.core import signing
 from django.test import override_settings
 
-from core.tokens import InvalidToken, issue_viewer_token, parse_token
+from core.tokens import InvalidToken, issue_viewer_token, parse_token, parse_token_memoised
 
 
 @pytest.mark.django_db
@@ -130,3 +130,18 @@ class TestViewerTokens:
                 parse_token(token)
             anon.credentials(HTTP_AUTHORIZATION=f"Token {token}")
             assert anon.get("/api/v1/rooms").status_code == 401
+
+
+def test_a_memoised_token_is_answered_from_memory_until_the_moment_it_expires(settings):
+    import time_machine
+
+    token = issue_viewer_token(org_id=1, contact_id=2, device="d")
+    claims = parse_token_memoised(token)
+    assert parse_token_memoised(token) is claims  # the second join/claim: from memory
+    with time_machine.travel(time.time() + settings.VIEWER_TOKEN_MAX_AGE - 5, tick=False):
+        assert parse_token_memoised(token) is claims
+    expired = time_machine.travel(time.time() + settings.VIEWER_TOKEN_MAX_AGE + 5, tick=False)
+    with expired, pytest.raises(InvalidToken):
+        parse_token_memoised(token)
+    with pytest.raises(InvalidToken):
+        parse_token_memoised(token[:-2] + "xx")
