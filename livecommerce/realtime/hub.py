@@ -319,15 +319,11 @@ class RoomHub:
             # The hot loop (one pass per viewer per tick): ``Conn.write`` inlined for the
             # common case — a raw transport, no resume in progress, no personal frame.
             for conn in self.viewers:
+                if personal and conn.contact_id in personal:
+                    continue  # gets its own frame below
                 transport = conn.transport
-                if (
-                    transport is None
-                    or conn.resume_buffer is not None
-                    or conn.closed
-                    or (personal and conn.contact_id in personal)
-                ):
-                    if not (personal and conn.contact_id in personal):
-                        conn.write(frame, text)
+                if transport is None or conn.resume_buffer is not None or conn.closed:
+                    conn.write(frame, text)
                     continue
                 if transport.is_closing():
                     continue
