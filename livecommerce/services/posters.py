@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,12 @@ def _sc_index(path: str) -> int:
         if font.getname()[0].endswith(" SC"):
             return index
     return 0
+
+
+def _printable(text: str) -> str:
+    """User text as a poster can draw it: control, format, surrogate, private-use and
+    unassigned characters dropped (a line break or U+001C makes libraqm's layout fail)."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, lines: int) -> list[str]:
@@ -72,14 +79,16 @@ def render_poster(
         draw.rectangle(cover_box, fill=ACCENT)
         draw.text((80, 200), "LIVE 直播", font=_font(72, bold=True), fill="white")
     y = 490
-    for line in _wrap(draw, title or room.title, _font(44, bold=True), WIDTH - 80, 2):
+    for line in _wrap(draw, _printable(title or room.title), _font(44, bold=True), WIDTH - 80, 2):
         draw.text((40, y), line, font=_font(44, bold=True), fill=(30, 30, 30))
         y += 58
     start = room.scheduled_start.astimezone(ZoneInfo("Asia/Shanghai"))
     when = f"开播时间：{start:%m月%d日 %H:%M}"
     draw.text((40, y + 10), when, font=_font(30), fill=(90, 90, 90))
-    draw.text((40, y + 56), f"主播：{room.streamer.name}", font=_font(30), fill=(90, 90, 90))
-    name = inviter_name[:16] or "好友"
+    draw.text(
+        (40, y + 56), f"主播：{_printable(room.streamer.name)}", font=_font(30), fill=(90, 90, 90)
+    )
+    name = _printable(inviter_name)[:16] or "好友"
     draw.text((40, HEIGHT - 300), f"{name} 邀请你", font=_font(36, bold=True), fill=ACCENT)
     draw.text((40, HEIGHT - 245), "一起看直播、抢优惠券", font=_font(30), fill=(60, 60, 60))
     hint = "长按识别二维码关注公众号，进入直播间" if follow else "长按识别二维码进入直播间"

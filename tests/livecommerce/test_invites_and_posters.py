@@ -32,6 +32,20 @@ class TestPoster:
         assert image.size == (750, 1200)
         assert response["X-Invite-Code"] == invite_code_for(contact=viewer_dan.contact)
 
+    def test_a_poster_draws_titles_and_names_with_control_characters(
+        self, host_alice, viewer_dan, anon
+    ):
+        # Found by schemathesis: a line break or U+001C in a title or nickname made the
+        # text layout fail (500). Such characters are left off the poster.
+        room = RoomFactory(streamer=host_alice.profile, title="冬季\n护肤\x1c专场")
+        guest = _session(anon, room, "小\x1e美\r")
+        response = anon.get(
+            f"/api/v1/rooms/{room.pk}/invite-poster",
+            HTTP_AUTHORIZATION=f"Token {guest['token']}",
+        )
+        assert response.status_code == 200, response.content[:200]
+        assert Image.open(io.BytesIO(response.content)).size == (750, 1200)
+
     def test_a_clip_has_its_own_poster_and_foreign_clip_is_404(self, host_alice, viewer_dan):
         from django.utils import timezone
 
