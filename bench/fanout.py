@@ -226,8 +226,13 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--ws-per-message-deflate",
-                "false",
+                # The hub runs on the project's WebSocket protocol (core.websocket, as in
+                # production); stock Channels on uvicorn's default, as a stock app would.
+                *(
+                    ["--ws", "core.websocket:WebSocketProtocol"]
+                    if kind == "hub"
+                    else ["--ws-per-message-deflate", "false"]
+                ),
                 "--no-access-log",
                 "--log-level",
                 "warning",

@@ -8,19 +8,8 @@ JSON parts into one batch frame without re-encoding them.
 from __future__ import annotations
 
 import json
-import struct
 
-_OP_TEXT = 0x81  # FIN + text opcode; server frames are never masked (RFC 6455 §5.1)
-
-
-def ws_text_frame(payload: bytes) -> bytes:
-    """One complete unmasked text frame (header + payload)."""
-    n = len(payload)
-    if n < 126:
-        return bytes((_OP_TEXT, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", _OP_TEXT, 126, n) + payload
-    return struct.pack("!BBQ", _OP_TEXT, 127, n) + payload
+from core.websocket import text_frame as ws_text_frame  # noqa: F401 - the hub's frame builder
 
 
 def dumps(obj) -> str:

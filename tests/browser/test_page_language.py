@@ -48,7 +48,7 @@ def server():
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "qianmian.asgi:application", "--host", "127.0.0.1"]
-        + ["--port", str(port), "--lifespan", "on", "--ws-per-message-deflate", "false"]
+        + ["--port", str(port), "--lifespan", "on", "--ws", "core.websocket:WebSocketProtocol"]
         + ["--no-access-log", "--log-level", "warning"],
         env=env,
         cwd=ROOT,

@@ -31,7 +31,7 @@ class HubServer:
             host="127.0.0.1",
             port=self.port,
             lifespan="on",
-            ws_per_message_deflate=False,
+            ws="core.websocket:WebSocketProtocol",
             log_level="warning",
         )
         self.server = uvicorn.Server(config)
