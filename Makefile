@@ -50,7 +50,7 @@ run: venv
 	$(PY) manage.py seed_demo
 	@echo "Qianmian on http://$(HOST):$(PORT)/  (Ctrl-C stops the server and its background tasks)"
 	exec $(VENV)/bin/uvicorn qianmian.asgi:application --host $(HOST) --port $(PORT) \
-		--ws core.websocket:WebSocketProtocol --lifespan on --no-access-log
+		--ws core.websocket:WebSocketProtocol --ws-max-size 65536 --lifespan on --no-access-log
 
 test: venv
 	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser"

@@ -128,6 +128,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.max_queue = max(1, config.ws_max_queue or 32)
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
+        self.need = 0  # bytes the buffered partial frame needs before it can be parsed
+        self.key = b""
         self.handshake_done = False  # the 101 (or a refusal) has been written
         self.request_seen = False
         self.close_sent = False
@@ -161,7 +163,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.close_timer.cancel()
             self.close_timer = None
         if not self.disconnected:
-            self._disconnect(1005 if self.handshake_done else 1006)
+            self._disconnect(1006)  # gone without a closing handshake
         if self.writable is not None:
             self.writable.set()  # wake a send() waiting on a buffer that will never drain
 
@@ -201,6 +203,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.ping_sent_at = None
         if self.buf:
             self.buf += data
+            if len(self.buf) < self.need:
+                return  # a large frame still arriving: no re-parse (and copy) per read
             data = bytes(self.buf)
             self.buf = bytearray()
         self._parse(data)
@@ -298,6 +302,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport.write(b"".join(out))
 
     def _accept(self, message: dict) -> None:
+        if self.transport.is_closing():
+            raise ClientDisconnected()
         headers = [
             (b"upgrade", b"websocket"),
             (b"connection", b"Upgrade"),
@@ -331,11 +337,13 @@ class WebSocketProtocol(asyncio.Protocol):
             head = pos + 2
             if n == 126:
                 if size - head < 2:
+                    self.need = 4
                     break
                 n = (data[head] << 8) | data[head + 1]
                 head += 2
             elif n == 127:
                 if size - head < 8:
+                    self.need = 10
                     break
                 n = int.from_bytes(data[head : head + 8], "big")
                 head += 8
@@ -350,11 +358,14 @@ class WebSocketProtocol(asyncio.Protocol):
                 return
             end = head + 4 + n
             if end > size:
+                self.need = end - pos
                 break
             payload = _unmask(data[head + 4 : end], data[head : head + 4])
             pos = end
             self._frame(b0 & 0x80, b0 & 0x0F, payload)
         if pos < size and not transport.is_closing():
+            if size - pos < 2:
+                self.need = 2
             self.buf += data[pos:]
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> None:

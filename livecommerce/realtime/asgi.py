@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.http.request import validate_host
 
-from core.errors import DomainError
 from core.tokens import InvalidToken, StaffClaims, parse_token_memoised
 from livecommerce.events import PRIORITY_TYPES
+from livecommerce.realtime.chat_worker import chat_post_reply
 from livecommerce.realtime.crm import buffer as crm_buffer
 from livecommerce.realtime.hub import Conn, get_registry, staff_generations
 
@@ -215,7 +215,7 @@ async def _serve(conn: Conn, hub, receive) -> None:
 
 
 async def _chat(conn: Conn, registry, text: str) -> None:
-    from livecommerce.services.chat import ChatAuthor, chat_post
+    from livecommerce.services.chat import ChatAuthor
 
     author = ChatAuthor(
         org_id=conn.org_id,
@@ -225,26 +225,20 @@ async def _chat(conn: Conn, registry, text: str) -> None:
         device=conn.device,
         ip=conn.ip,
     )
+    # One chat at a time per socket: a sender's messages keep their order.
     try:
-        # One chat at a time per socket: a sender's messages keep their order.
         if registry.chat_worker is not None:
             reply = await registry.chat_worker.post(room_id=conn.room_id, author=author, text=text)
-            if reply.get("code") == "error":
-                _notice(conn, "error")
-            elif reply:
-                _notice(
-                    conn,
-                    reply["code"],
-                    message=reply.get("message", ""),
-                    **(reply.get("extra") or {}),
-                )
-            return
-        await registry.run_db(chat_post, room_id=conn.room_id, author=author, text=text)
-    except DomainError as exc:
-        _notice(conn, exc.code, message=str(exc.message), **getattr(exc, "extra", {}))
-    except Exception:  # noqa: BLE001 - a bug must not close the socket
+        else:
+            reply = await registry.run_db(
+                chat_post_reply, room_id=conn.room_id, author=author, text=text
+            )
+    except Exception:  # noqa: BLE001 - database/child unavailable: the socket stays open
         log.exception("chat from socket failed")
-        _notice(conn, "error")
+        reply = {"code": "error"}
+    if reply:
+        message = {"message": reply["message"]} if "message" in reply else {}
+        _notice(conn, reply["code"], **message, **(reply.get("extra") or {}))
 
 
 async def _staff_token_error(registry, claims: StaffClaims) -> int:

@@ -108,33 +108,43 @@ class ChatWorker:
             self._reader.cancel()
 
 
-def _handle(line: str, reply_out, lock: threading.Lock) -> None:
-    from django.db import close_old_connections
-
+def chat_post_reply(*, room_id: int, author, text: str) -> dict:
+    """``chat_post`` shaped as the socket's answer: ``{}`` when posted, else the author's
+    notice ``{"code", "message", "extra"}`` (``{"code": "error"}`` for a bug). The one
+    shaping used by the child and by the in-process path (``asgi._chat``)."""
     from core.errors import DomainError
-    from livecommerce.services.chat import ChatAuthor, chat_post
+    from livecommerce.services.chat import chat_post
 
-    request = json.loads(line)
-    close_old_connections()
     try:
-        chat_post(
-            room_id=int(request["room"]),
-            author=ChatAuthor(**request["author"]),
-            text=request["text"],
-        )
-        reply = {"id": request["id"], "ok": True}
+        chat_post(room_id=room_id, author=author, text=text)
+        return {}
     except DomainError as exc:
-        reply = {
-            "id": request["id"],
+        return {
             "code": exc.code,
             "message": str(exc.message),
             "extra": getattr(exc, "extra", {}),
         }
-    except Exception:  # noqa: BLE001 - a bug: the author gets "error", the worker goes on
+    except Exception:  # noqa: BLE001 - a bug: the author gets "error", the socket stays
         log.exception("chat from socket failed")
-        reply = {"id": request["id"], "code": "error"}
+        return {"code": "error"}
+
+
+def _handle(line: str, reply_out, lock: threading.Lock) -> None:
+    from django.db import close_old_connections
+
+    from livecommerce.services.chat import ChatAuthor
+
+    request = json.loads(line)
+    close_old_connections()
+    try:
+        reply = chat_post_reply(
+            room_id=int(request["room"]),
+            author=ChatAuthor(**request["author"]),
+            text=request["text"],
+        )
     finally:
         close_old_connections()
+    reply = {"id": request["id"], **reply} if reply else {"id": request["id"], "ok": True}
     text = json.dumps(reply, ensure_ascii=False, default=str)
     with lock:
         reply_out.write(text + "\n")

@@ -169,12 +169,12 @@ class TestHandshakeAndMessages:
     def test_text_and_binary_messages_echo_in_order(self, server):
         async def go():
             async with connect(server.url("/echo")) as ws:
-                for text in ("你好，直播间", "second", "x" * 5000):
+                for text in ("你好，直播间", "second", "x" * 5000, "大" * 20000):
                     await ws.send(text)
                 await ws.send(b"\x00\x01binary")
-                return [await ws.recv() for _ in range(4)]
+                return [await ws.recv() for _ in range(5)]
 
-        assert run(go()) == ["你好，直播间", "second", "x" * 5000, b"\x00\x01binary"]
+        assert run(go()) == ["你好，直播间", "second", "x" * 5000, "大" * 20000, b"\x00\x01binary"]
 
     def test_fragmented_message_arrives_whole(self, server):
         async def go():
