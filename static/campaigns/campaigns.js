@@ -182,7 +182,7 @@ async function openReport(campaign) {
   const stats = await api(`/api/v1/campaigns/${campaign.id}/stats`);
   // The campaign finishes by itself once every row is final: show the live status.
   const finished = stats.finished_at ? ` · ${new Date(stats.finished_at).toLocaleString(lang())}` : "";
-  $("#report-title").textContent = `${campaign.name}（${STATUS[stats.status] || stats.status}${finished}）`;
+  $("#report-title").textContent = fmt(t("{name}（{status}）"), { name: campaign.name, status: (STATUS[stats.status] || stats.status) + finished });
   const max = Math.max(1, stats.planned);
   const funnel = $("#funnel");
   funnel.replaceChildren();
