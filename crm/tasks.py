@@ -14,6 +14,13 @@ def contact_after_event_task(contact_id: int, event_type: str, org_id: int | Non
     contact_after_event(contact_id=contact_id, event_type=event_type, org_id=org_id)
 
 
+@shared_task(name="crm.contacts_after_events")
+def contacts_after_events_task(org_id: int, contacts: list) -> int:
+    from crm.services.receivers import contacts_after_events
+
+    return contacts_after_events(org_id=org_id, contacts=contacts)
+
+
 @shared_task(name="crm.org_rescore")
 def org_rescore_task(org_id: int) -> dict:
     from crm.services.rescore_jobs import progress_reporter

@@ -1,13 +1,25 @@
-"""Event ingestion: the one way anything lands in the behaviour log."""
+"""Event ingestion: the one way anything lands in the behaviour log.
+
+Two entry points, one set of rules (``_event_fields``): ``event_record`` appends one event
+(the request paths), ``events_record_batch`` appends many in a few set-based statements (the
+real-time hub's CRM writer: a join storm is 10,000 events in one batch).
+"""
 
 from __future__ import annotations
 
+import itertools
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.models import Contact, Event
+
+log = logging.getLogger(__name__)
 
 # Types the log accepts (spec §2 crm); other types are a 400 at the API.
 EVENT_TYPES = (
@@ -39,13 +51,60 @@ VALUE_PROPS = {
     "like": "count",
 }
 
-_listeners: list = []
+_listeners: list[Callable] = []
+# Per-event listener → the function the batch path calls once with all of a batch's new
+# events instead (``on_events_recorded``).
+_batch_listeners: dict[Callable, Callable] = {}
 
 
 def on_event_recorded(fn):
     """Register ``fn(event)`` to run after an event commits (scoring, journeys)."""
     _listeners.append(fn)
     return fn
+
+
+def on_events_recorded(*, instead_of: Callable) -> Callable:
+    """Register ``fn(events)`` as the batch form of the per-event listener ``instead_of``:
+    after ``events_record_batch`` commits, ``fn`` gets every new event of the batch (in batch
+    order) once, and ``instead_of`` is not called for them. ``fn`` must leave the same
+    outcome as calling ``instead_of`` for each event after the whole batch committed.
+    Listeners without a batch form are called once per new event, as for ``event_record``."""
+
+    def register(fn: Callable) -> Callable:
+        _batch_listeners[instead_of] = fn
+        return fn
+
+    return register
+
+
+def _event_fields(
+    *,
+    org_id: int,
+    contact_id: int,
+    type: str,
+    props: dict | None,
+    occurred_at: datetime | None,
+    room_id: int | None,
+    key: str | None,
+) -> dict:
+    """The row of one event (both paths: ``value`` from VALUE_PROPS, time defaults to now)."""
+    props = props or {}
+    value_prop = VALUE_PROPS.get(type)
+    value = props.get(value_prop) if value_prop else None
+    try:
+        value = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        value = None
+    return {
+        "org_id": org_id,
+        "contact_id": contact_id,
+        "type": type,
+        "props": props,
+        "occurred_at": occurred_at or timezone.now(),
+        "room_id": room_id,
+        "value": value,
+        "key": key,
+    }
 
 
 def event_record(
@@ -59,23 +118,17 @@ def event_record(
 ) -> Event | None:
     """Append one event for a contact. Returns None when ``key`` was already recorded
     (a replayed delivery is processed once)."""
-    props = props or {}
-    value_prop = VALUE_PROPS.get(type)
-    value = props.get(value_prop) if value_prop else None
-    try:
-        value = float(value) if value is not None else None
-    except (TypeError, ValueError):
-        value = None
-    fields = {
-        "org_id": contact.org_id,
-        "contact": contact,
-        "type": type,
-        "props": props,
-        "occurred_at": occurred_at or timezone.now(),
-        "room_id": room_id,
-        "value": value,
-        "key": key,
-    }
+    fields = _event_fields(
+        org_id=contact.org_id,
+        contact_id=contact.pk,
+        type=type,
+        props=props,
+        occurred_at=occurred_at,
+        room_id=room_id,
+        key=key,
+    )
+    del fields["contact_id"]
+    fields["contact"] = contact
     if key is None:
         # Nothing can collide: no savepoint (two fewer round trips on the hot path).
         event = Event.objects.for_org(contact.org_id).create(**fields)
@@ -88,3 +141,153 @@ def event_record(
     for listener in _listeners:
         transaction.on_commit(lambda listener=listener: listener(event))
     return event
+
+
+@dataclass(frozen=True)
+class EventIn:
+    """One event to record in a batch (what ``event_record`` takes, by ids)."""
+
+    org_id: int
+    contact_id: int
+    type: str
+    props: dict | None = None
+    occurred_at: datetime | None = None
+    room_id: int | None = None
+    key: str | None = None
+
+
+# Rows per INSERT (fewer when the backend's parameter limit is lower).
+BATCH_ROWS = 1_000
+_COLUMNS = (
+    "org_id",
+    "contact_id",
+    "type",
+    "occurred_at",
+    "room_id",
+    "value",
+    "props",
+    "key",
+    "created_at",
+    "updated_at",
+)
+
+
+def events_record_batch(*, events: list[EventIn]) -> list[Event]:
+    """Append a batch of events for any contacts of any organisations, as if each had gone
+    through ``event_record`` in one transaction, and return the new events (batch order).
+
+    - An event for a contact that does not exist, belongs to another organisation, was
+      merged away or erased is skipped (the hub may hold a session across a merge or an
+      erasure; recording behaviour for a tombstone or an erased person would be wrong).
+    - An event whose ``key`` is already in the log, or repeats an earlier key of the batch,
+      is skipped: a replayed delivery is processed once.
+    - One set-based ``INSERT … ON CONFLICT (org_id, key) DO NOTHING RETURNING`` per
+      ``BATCH_ROWS`` events (a concurrent writer's row wins the key, never an error), plus
+      one contact read per batch, all in one transaction.
+    - After commit every ``on_event_recorded`` listener sees every new event: through its
+      ``on_events_recorded`` batch form if it has one (scoring: one re-score per distinct
+      contact, set-based), else once per event.
+    """
+    if not events:
+        return []
+    contacts = Contact.unscoped.filter(
+        pk__in={e.contact_id for e in events}, merged_into__isnull=True, erased_at__isnull=True
+    ).in_bulk()
+    now = timezone.now()
+    rows: list[Event] = []
+    seen: set[tuple[int, str]] = set()
+    for e in events:
+        contact = contacts.get(e.contact_id)
+        if contact is None or contact.org_id != e.org_id:
+            continue
+        if e.key is not None:
+            if (e.org_id, e.key) in seen:
+                continue
+            seen.add((e.org_id, e.key))
+        event = Event(
+            **_event_fields(
+                org_id=e.org_id,
+                contact_id=e.contact_id,
+                type=e.type,
+                props=e.props,
+                occurred_at=e.occurred_at,
+                room_id=e.room_id,
+                key=e.key,
+            ),
+            created_at=now,
+            updated_at=now,
+        )
+        event.contact = contact  # listeners (journeys) read it: no query per event
+        rows.append(event)
+    recorded: list[Event] = []
+    per_statement = max(1, min(BATCH_ROWS, max_query_params() // len(_COLUMNS)))
+    with transaction.atomic():
+        for start in range(0, len(rows), per_statement):
+            recorded += _insert_new(rows[start : start + per_statement])
+    if recorded:
+        for listener in _listeners:
+            batch = _batch_listeners.get(listener)
+            if batch is not None:
+                transaction.on_commit(lambda batch=batch: batch(recorded))
+            else:
+                transaction.on_commit(lambda listener=listener: _each(listener, recorded))
+    return recorded
+
+
+def max_query_params() -> int:
+    """Bind parameters one statement may carry on this connection."""
+    if connection.vendor == "sqlite":
+        # Django assumes SQLite's old 999; the linked library says what it really allows.
+        connection.ensure_connection()
+        return connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    return connection.features.max_query_params or 65_535  # PostgreSQL's wire protocol
+
+
+def _insert_new(rows: list[Event]) -> list[Event]:
+    """Insert one chunk; returns the rows that were new (their ``pk`` set), in order. Ids
+    follow the batch order, as recording one by one would give them: runs of keyed and of
+    key-less rows are inserted in turn (the hub's events all have keys: one statement)."""
+    runs = [list(run) for _keyed, run in itertools.groupby(rows, key=lambda r: r.key is not None)]
+    for run in runs:
+        if run[0].key is None:
+            # Nothing can collide; bulk_create sets the primary keys (RETURNING, both backends).
+            Event.unscoped.bulk_create(run)
+        else:
+            _insert_keyed(run)
+    new = [row for row in rows if row.pk is not None]
+    for row in new:
+        row._state.adding, row._state.db = False, connection.alias
+    return new
+
+
+def _insert_keyed(keyed: list[Event]) -> None:
+    if keyed:
+        fields = [Event._meta.get_field(name) for name in _COLUMNS]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = [
+            f.get_db_prep_save(getattr(row, f.attname), connection) for row in keyed for f in fields
+        ]
+        table = connection.ops.quote_name(Event._meta.db_table)
+        # Identifiers from model meta and placeholders only; values travel as parameters.
+        key = connection.ops.quote_name("key")
+        values = ", ".join([one] * len(keyed))
+        sql = (
+            f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
+            f"ON CONFLICT (org_id, {key}) DO NOTHING RETURNING id, org_id, {key}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            # RETURNING's row order is not guaranteed: match by the (org, key) unique pair.
+            ids = {(org_id, key): pk for pk, org_id, key in cursor.fetchall()}
+        for row in keyed:
+            row.pk = ids.get((row.org_id, row.key))
+
+
+def _each(listener: Callable, events: list[Event]) -> None:
+    for event in events:
+        try:
+            listener(event)
+        except Exception:
+            # One event's failing listener must not cost the rest of the batch theirs.
+            log.exception("event listener %r failed for event %s", listener, event.pk)

@@ -4,6 +4,9 @@
 
 - ``contact_rescore`` evaluates the rules in Python for one contact (after each event,
   within seconds: crm.tasks.contact_after_event_task);
+- ``contacts_rescore`` gives a batch of contacts (the real-time hub's recorded batches) the
+  per-contact outcome — history reason per contact, every grade change announced — through
+  the bulk path's SQL restricted to their ids;
 - ``org_rescore`` re-scores a whole organisation set-based: per chunk of contact ids one
   ``UPDATE … FROM (SELECT …)`` whose SELECT joins ONE grouped pass over the chunk's events,
   writes only rows whose score, grade or breakdown changed and appends their history. Each
@@ -60,7 +63,8 @@ _grade_listeners: list[Callable] = []
 
 def on_grade_changed(fn: Callable) -> Callable:
     """Register ``fn(contact, old_grade, new_grade)``, called after commit whenever the
-    per-contact path moves a lead to another grade, and — from background batches after each
+    per-contact path (``contact_rescore``, ``contacts_rescore``) moves a lead to another
+    grade, and — from background batches after each
     chunk commits — whenever a bulk re-score lifts a lead into a higher grade."""
     _grade_listeners.append(fn)
     return fn
@@ -479,9 +483,15 @@ def rule_sql(rule: CompiledRule, ctx: SqlContext) -> tuple[str, list]:
 
 
 def scores_select_sql(
-    *, org_id: int, rules: list[CompiledRule], now: datetime, contact_range: tuple[int, int]
+    *,
+    org_id: int,
+    rules: list[CompiledRule],
+    now: datetime,
+    contact_range: tuple[int, int],
+    ids: list[int] | None = None,
 ) -> tuple[str, list]:
-    """SELECT id, old score/grade/breakdown, refused, r0..rn for one chunk of contacts."""
+    """SELECT id, old score/grade/breakdown, refused, r0..rn for one chunk of contacts: those
+    in ``contact_range`` [lo, hi), or only ``ids`` (which must lie in the range) if given."""
     ctx = SqlContext(alias="c", now=now, org_id=org_id, behaviour=JOIN, contact_range=contact_range)
     cols, params = [], []
     for i, rule in enumerate(rules):
@@ -507,12 +517,22 @@ def scores_select_sql(
         + [f"{refused} AS refused"]
         + cols
     )
+    only, oparams = "", []
+    if ids is not None:
+        only, oparams = f" AND c.id IN ({', '.join(['%s'] * len(ids))})", list(ids)
     sql = (
         f"SELECT {select_cols} FROM {table} c {join} "
-        f"WHERE c.org_id = %s AND c.id >= %s AND c.id < %s "
+        f"WHERE c.org_id = %s AND c.id >= %s AND c.id < %s{only} "
         f"AND c.merged_into_id IS NULL AND c.erased_at IS NULL"
     )
-    return sql, [ConsentPurpose.PROFILING.value, *params, *jparams, org_id, *contact_range]
+    return sql, [
+        ConsentPurpose.PROFILING.value,
+        *params,
+        *jparams,
+        org_id,
+        *contact_range,
+        *oparams,
+    ]
 
 
 def _grade_case(model: ScoringModel, total: str) -> str:
@@ -527,16 +547,37 @@ def _grade_params(model: ScoringModel) -> list:
 
 
 def chunk_update_sql(
-    *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
+    *,
+    org_id: int,
+    model: ScoringModel,
+    rules,
+    now: datetime,
+    lo: int,
+    hi: int,
+    reason: str,
+    reasons: dict[int, str] | None = None,
+    every_grade_change: bool = False,
 ) -> tuple[str, list]:
-    """PostgreSQL: one statement re-scoring contacts [lo, hi) and appending their history."""
-    select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
+    """PostgreSQL: one statement re-scoring contacts [lo, hi) — or only the keys of
+    ``reasons`` (id → history reason), which must lie in [lo, hi) — and appending their
+    history. Returns crossings from a grade, or with ``every_grade_change`` every change of
+    grade (first gradings included, as the per-contact path announces them)."""
+    ids = list(reasons) if reasons is not None else None
+    select, params = scores_select_sql(
+        org_id=org_id, rules=rules, now=now, contact_range=(lo, hi), ids=ids
+    )
     n = len(rules)
     total = " + ".join(f"s.r{i}" for i in range(n)) or "0"
     pairs = ", ".join(f"'{r.id}', NULLIF(s.r{i}, 0)" for i, r in enumerate(rules))
     bd = f"jsonb_strip_nulls(jsonb_build_object({pairs}))" if rules else "'{}'::jsonb"
     table = Contact._meta.db_table
     history = ScoreHistory._meta.db_table
+    crossing = "" if every_grade_change else " AND old_grade <> ''"
+    reason_sql, reason_params, reason_join, join_params = "%s", [reason[:32]], "", []
+    if reasons is not None:
+        reason_sql, reason_params = "x.reason", []
+        reason_join = "JOIN unnest(%s::bigint[], %s::text[]) AS x(id, reason) ON x.id = upd.id"
+        join_params = [ids, [reasons[i][:32] for i in ids]]
     sql = f"""
         WITH s AS MATERIALIZED ({select}),
         t AS MATERIALIZED (
@@ -564,18 +605,30 @@ def chunk_update_sql(
             INSERT INTO {history}
                 (org_id, contact_id, score, grade, old_score, old_grade, reason, created_at,
                  updated_at)
-            SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, %s, %s, %s
-            FROM upd
+            SELECT %s, upd.id, upd.total, upd.grade, upd.old_score, upd.old_grade, {reason_sql},
+                   %s, %s
+            FROM upd {reason_join}
         )
         SELECT n.total, g.id, g.old_grade, g.grade
         FROM (SELECT count(*) AS total FROM upd) n
         LEFT JOIN (
-            -- Only crossings from a grade: first gradings are not announced (see
-            -- _enqueue_upgrades), so an org's first scoring ships no rows back.
-            SELECT id, old_grade, grade FROM upd WHERE grade <> old_grade AND old_grade <> ''
+            -- Only crossings from a grade unless asked: first gradings are not announced by
+            -- bulk runs (see _enqueue_upgrades), so an org's first scoring ships no rows back.
+            SELECT id, old_grade, grade FROM upd WHERE grade <> old_grade{crossing}
         ) g ON TRUE
     """
-    return sql, [*params, *_grade_params(model), now, lo, hi, org_id, reason, now, now]
+    return sql, [
+        *params,
+        *_grade_params(model),
+        now,
+        lo,
+        hi,
+        org_id,
+        *reason_params,
+        now,
+        now,
+        *join_params,
+    ]
 
 
 GradeChange = tuple[int, str, str]  # (contact id, old grade, new grade)
@@ -591,11 +644,23 @@ def _chunk_pg(**kwargs) -> tuple[int, list[GradeChange]]:
 
 
 def _chunk_portable(
-    *, org_id: int, model: ScoringModel, rules, now: datetime, lo: int, hi: int, reason: str
+    *,
+    org_id: int,
+    model: ScoringModel,
+    rules,
+    now: datetime,
+    lo: int,
+    hi: int,
+    reason: str,
+    reasons: dict[int, str] | None = None,
+    every_grade_change: bool = False,
 ) -> tuple[int, list[GradeChange]]:
     """Same SELECT, the write done row-set-wise from Python (SQLite: no UPDATE … FROM with
-    JSON building)."""
-    select, params = scores_select_sql(org_id=org_id, rules=rules, now=now, contact_range=(lo, hi))
+    JSON building). Same arguments as ``chunk_update_sql``."""
+    ids = list(reasons) if reasons is not None else None
+    select, params = scores_select_sql(
+        org_id=org_id, rules=rules, now=now, contact_range=(lo, hi), ids=ids
+    )
     changed, history = [], []
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -624,19 +689,42 @@ def _chunk_portable(
                     grade=grade,
                     old_score=old_score,
                     old_grade=old_grade,
-                    reason=reason,
+                    reason=(reasons[cid] if reasons is not None else reason)[:32],
                 )
             )
-        for c in changed:
-            c.scored_at = now
-        Contact.unscoped.bulk_update(
-            changed, ["score", "grade", "score_breakdown", "scored_at"], batch_size=500
-        )
-        ScoreHistory.unscoped.bulk_create(history, batch_size=500)
+        if changed:
+            # One prepared UPDATE run over all rows (executemany): Django's bulk_update builds
+            # a CASE per field per row, and resolving those expressions cost seconds of CPU
+            # for a few thousand rows (a join storm's batch).
+            meta = Contact._meta
+            fields = [meta.get_field(f) for f in ("score", "grade", "score_breakdown")]
+            sets = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+            at = meta.get_field("scored_at").get_db_prep_save(now, connection)
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {meta.db_table} SET {sets}, scored_at = %s WHERE id = %s",
+                    [
+                        [f.get_db_prep_save(getattr(c, f.attname), connection) for f in fields]
+                        + [at, c.pk]
+                        for c in changed
+                    ],
+                )
+        if history:
+            # The same for the history rows (bulk_create: ~110 rows per statement on SQLite).
+            hmeta = ScoreHistory._meta
+            names = ("org_id", "contact_id", "score", "grade", "old_score", "old_grade", "reason")
+            stamp = hmeta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
+            columns = ", ".join([*names, "created_at", "updated_at"])
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {hmeta.db_table} ({columns}) "
+                    f"VALUES ({', '.join(['%s'] * (len(names) + 2))})",
+                    [[getattr(h, n) for n in names] + [stamp, stamp] for h in history],
+                )
     grades = [
         (h.contact_id, h.old_grade, h.grade)
         for h in history
-        if h.grade != h.old_grade and h.old_grade
+        if h.grade != h.old_grade and (h.old_grade or every_grade_change)
     ]
     return len(changed), grades
 
@@ -789,6 +877,73 @@ def org_rescore(
         max_chunk_seconds=slowest,
         upgraded=upgraded,
     )
+
+
+# A batch's contacts are re-scored set-based, chunk by chunk. A chunk's grouped pass reads the
+# events of every contact whose id lies in its range, so a chunk spans at most SPAN_FACTOR ×
+# its ids (or SPAN_SLACK ids): new viewers of a join storm have consecutive ids and share a
+# few chunks; returning viewers are scattered and get small chunks (at worst one each, the
+# cost of the per-contact path).
+BATCH_CHUNK = 1_000
+SPAN_FACTOR = 4
+SPAN_SLACK = 64
+
+
+def _id_chunks(ids: list[int]) -> list[list[int]]:
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    for cid in sorted(ids):
+        span = cid - current[0] + 1 if current else 1
+        if current and (
+            len(current) >= BATCH_CHUNK or span > max(SPAN_SLACK, SPAN_FACTOR * (len(current) + 1))
+        ):
+            chunks.append(current)
+            current = []
+        current.append(cid)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def contacts_rescore(*, org_id: int, reasons: dict[int, str], now: datetime | None = None) -> int:
+    """Re-score the given contacts of one organisation (id → history reason) with the same
+    outcome as ``contact_rescore(org_id=, contact_id=, reason=)`` for each, set-based: one
+    statement per chunk of ids (PostgreSQL; SQLite: one read and the bulk writes), each chunk
+    its own transaction. Unknown, foreign, merged and erased ids are left alone. Every grade
+    change — first gradings and downgrades included, as the per-contact path announces them —
+    goes to the grade listeners once the chunks have committed, in the order of ``reasons``.
+    Returns how many contacts changed."""
+    if not reasons:
+        return 0
+    now = now or timezone.now()
+    model, rules = model_and_rules(org_id)
+    chunk = _chunk_pg if connection.vendor == "postgresql" else _chunk_portable
+    changed = 0
+    grades: list[GradeChange] = []
+    for ids in _id_chunks(list(reasons)):
+        n, chunk_grades = chunk(
+            org_id=org_id,
+            model=model,
+            rules=rules,
+            now=now,
+            lo=ids[0],
+            hi=ids[-1] + 1,
+            reason="",
+            reasons={cid: reasons[cid] for cid in ids},
+            every_grade_change=True,
+        )
+        changed += n
+        grades += chunk_grades
+    if grades:
+        order = {cid: i for i, cid in enumerate(reasons)}
+        grades.sort(key=lambda change: order[change[0]])
+        for start in range(0, len(grades), BATCH_CHUNK):
+            part = grades[start : start + BATCH_CHUNK]
+            contacts = Contact.objects.for_org(org_id).in_bulk([cid for cid, _o, _n in part])
+            for cid, old, new in part:
+                if cid in contacts:
+                    _emit_grade_changed(contacts[cid], old, new)
+    return changed
 
 
 def _forget_on_change(sender, instance, **kwargs) -> None:

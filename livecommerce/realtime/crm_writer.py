@@ -1,6 +1,6 @@
 """The CRM writer process (``REALTIME_CRM_WRITER=process``), started by ``realtime.crm``.
 
-Reads one JSON line per batch on stdin and records it through ``event_record``; exits when
+Reads one JSON line per batch on stdin and records it through ``events_record_batch``; exits when
 stdin closes (the ASGI process that started it is gone). It runs in its own interpreter so
 its ORM work never holds the ASGI process's GIL (see the docstring of ``realtime.crm``).
 """
