@@ -18,7 +18,8 @@ The baseline gets its own throw-away ``redis-server``: ``group_send`` to N chann
 
 Env: BENCH_VIEWERS (10000), BENCH_CLIENT_PROCS (4), BENCH_FANOUT_SECONDS (20),
 BENCH_CHAT_RATE (500), BENCH_LIKE_RATE (2000), BENCH_PROBES (100), BENCH_REDIS_URL,
-BENCH_SKIP_BASELINE.
+BENCH_SKIP_BASELINE, BENCH_HUB_WS (the hub servers' uvicorn ``--ws``; default the project's
+``core.websocket:WebSocketProtocol``, ``auto`` for uvicorn's own).
 """
 
 from __future__ import annotations
@@ -227,12 +228,15 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                 "--port",
                 str(port),
                 # The hub runs on the project's WebSocket protocol (core.websocket, as in
-                # production); stock Channels on uvicorn's default, as a stock app would.
+                # production; BENCH_HUB_WS=auto compares uvicorn's own); stock Channels on
+                # uvicorn's default, as a stock app would.
                 *(
-                    ["--ws", "core.websocket:WebSocketProtocol"]
+                    ["--ws", os.environ.get("BENCH_HUB_WS", "core.websocket:WebSocketProtocol")]
                     if kind == "hub"
-                    else ["--ws-per-message-deflate", "false"]
+                    else ["--ws", "auto"]
                 ),
+                "--ws-per-message-deflate",
+                "false",
                 "--no-access-log",
                 "--log-level",
                 "warning",
