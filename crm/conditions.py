@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -420,9 +421,33 @@ SUBQUERY, JOIN = "subquery", "join"
 TRUE_SQL, FALSE_SQL = "(1=1)", "(1=0)"
 
 
+def contacts_filter_sql(
+    column: str,
+    *,
+    contact_range: tuple[int, int] | None = None,
+    contact_ids: Sequence[int] | None = None,
+) -> tuple[str, list]:
+    """``column`` (a contact id) restricted to ``contact_range`` [lo, hi) or to the ids of
+    ``contact_ids`` (exactly one of them): ``= ANY(%s)`` with one array parameter on
+    PostgreSQL, ``IN (%s, …)`` on SQLite — one parameter per id, so callers keep a list under
+    ``crm.services.events.max_query_params()``."""
+    if (contact_range is None) == (contact_ids is None):
+        raise ValueError("give contact_range or contact_ids")
+    if contact_range is not None:
+        lo, hi = contact_range
+        return f"{column} >= %s AND {column} < %s", [lo, hi]
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [list(contact_ids)]
+    if not contact_ids:
+        return FALSE_SQL, []
+    return f"{column} IN ({', '.join(['%s'] * len(contact_ids))})", list(contact_ids)
+
+
 class SqlContext:
-    """State of one compilation: table alias, dialect, and (JOIN mode) the aggregate columns
-    the outer query must provide as ``{agg_alias}.b<n>`` / ``{agg_alias}.l<n>``."""
+    """State of one compilation: table alias, dialect, the contacts it may be restricted to
+    (``contact_range`` [lo, hi) or ``contact_ids``: every pass over the events is narrowed to
+    them), and (JOIN mode) the aggregate columns the outer query must provide as
+    ``{agg_alias}.b<n>`` / ``{agg_alias}.l<n>``."""
 
     def __init__(
         self,
@@ -433,13 +458,17 @@ class SqlContext:
         behaviour: str = SUBQUERY,
         agg_alias: str = "a",
         contact_range: tuple[int, int] | None = None,
+        contact_ids: Sequence[int] | None = None,
     ):
+        if contact_range is not None and contact_ids is not None:
+            raise ValueError("contact_range or contact_ids, not both")
         self.alias = alias
         self.now = now
         self.org_id = org_id
         self.behaviour = behaviour
         self.agg_alias = agg_alias
         self.contact_range = contact_range
+        self.contact_ids = contact_ids
         self.vendor = connection.vendor
         self.aggregates: dict[tuple, int] = {}
         self.latest: set[int] = set()  # aggregates whose latest event time is needed (decay)
@@ -452,6 +481,15 @@ class SqlContext:
 
     def aggregate_index(self, leaf: dict) -> int:
         return self.aggregates.setdefault(leaf_key(leaf), len(self.aggregates))
+
+    def contacts_filter(self, column: str) -> tuple[str, list]:
+        """`` AND <column within this context's contacts>``, or nothing when unrestricted."""
+        if self.contact_range is None and self.contact_ids is None:
+            return "", []
+        sql, params = contacts_filter_sql(
+            column, contact_range=self.contact_range, contact_ids=self.contact_ids
+        )
+        return f" AND {sql}", params
 
 
 def _cmp_sql(op: str, expr: str, value, nullable: bool) -> tuple[str, list]:
@@ -583,10 +621,9 @@ def _behaviour_sql(leaf: dict, ctx: SqlContext) -> tuple[str, list]:
     table = Event._meta.db_table
     where, params = _event_filter_sql(leaf, ctx, "e")
     where = f"e.org_id = %s AND {where}"
-    params = [ctx.org_id, *params]
-    if ctx.contact_range is not None:
-        where += " AND e.contact_id >= %s AND e.contact_id < %s"
-        params += list(ctx.contact_range)
+    restrict, rparams = ctx.contacts_filter("e.contact_id")
+    where += restrict
+    params = [ctx.org_id, *params, *rparams]
     existence = _existence(leaf)
     if existence is not None:
         # "did it at least once" / "never did it": a semi-/anti-join, no aggregation.
@@ -603,7 +640,7 @@ def _behaviour_sql(leaf: dict, ctx: SqlContext) -> tuple[str, list]:
 
 def aggregates_sql(ctx: SqlContext, leaves_by_index: dict[int, dict]) -> tuple[str, list]:
     """JOIN mode: one grouped pass over the events providing b<n> (value) and l<n> (latest)
-    per aggregate the compiled conditions used. Restricted to ctx.contact_range if set."""
+    per aggregate the compiled conditions used. Restricted to the context's contacts if set."""
     table = Event._meta.db_table
     cols, params, types = [], [], set()
     for n, leaf in sorted(leaves_by_index.items()):
@@ -616,10 +653,9 @@ def aggregates_sql(ctx: SqlContext, leaves_by_index: dict[int, dict]) -> tuple[s
             params += p
         types.add(leaf["event"])
     where = f"e.org_id = %s AND e.type IN ({', '.join(['%s'] * len(types))})"
-    params += [ctx.org_id, *sorted(types)]
-    if ctx.contact_range is not None:
-        where += " AND e.contact_id >= %s AND e.contact_id < %s"
-        params += list(ctx.contact_range)
+    restrict, rparams = ctx.contacts_filter("e.contact_id")
+    where += restrict
+    params += [ctx.org_id, *sorted(types), *rparams]
     sql = (
         f"SELECT e.contact_id, {', '.join(cols)} FROM {table} e WHERE {where} GROUP BY e.contact_id"
     )

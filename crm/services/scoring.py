@@ -43,6 +43,7 @@ from crm.conditions import (
     attribute_fields,
     behaviour_leaves,
     compile_sql,
+    contacts_filter_sql,
     evaluate,
     leaf_key,
     validate_condition,
@@ -487,12 +488,20 @@ def scores_select_sql(
     org_id: int,
     rules: list[CompiledRule],
     now: datetime,
-    contact_range: tuple[int, int],
-    ids: list[int] | None = None,
+    contact_range: tuple[int, int] | None = None,
+    contact_ids: list[int] | None = None,
 ) -> tuple[str, list]:
     """SELECT id, old score/grade/breakdown, refused, r0..rn for one chunk of contacts: those
-    in ``contact_range`` [lo, hi), or only ``ids`` (which must lie in the range) if given."""
-    ctx = SqlContext(alias="c", now=now, org_id=org_id, behaviour=JOIN, contact_range=contact_range)
+    in ``contact_range`` [lo, hi) (a bulk run) or those of ``contact_ids`` (a batch), exactly
+    one of them. The two differ only in the filter on the contacts and their events."""
+    ctx = SqlContext(
+        alias="c",
+        now=now,
+        org_id=org_id,
+        behaviour=JOIN,
+        contact_range=contact_range,
+        contact_ids=contact_ids,
+    )
     cols, params = [], []
     for i, rule in enumerate(rules):
         sql, p = rule_sql(rule, ctx)
@@ -517,22 +526,13 @@ def scores_select_sql(
         + [f"{refused} AS refused"]
         + cols
     )
-    only, oparams = "", []
-    if ids is not None:
-        only, oparams = f" AND c.id IN ({', '.join(['%s'] * len(ids))})", list(ids)
+    only, oparams = ctx.contacts_filter("c.id")
     sql = (
         f"SELECT {select_cols} FROM {table} c {join} "
-        f"WHERE c.org_id = %s AND c.id >= %s AND c.id < %s{only} "
+        f"WHERE c.org_id = %s{only} "
         f"AND c.merged_into_id IS NULL AND c.erased_at IS NULL"
     )
-    return sql, [
-        ConsentPurpose.PROFILING.value,
-        *params,
-        *jparams,
-        org_id,
-        *contact_range,
-        *oparams,
-    ]
+    return sql, [ConsentPurpose.PROFILING.value, *params, *jparams, org_id, *oparams]
 
 
 def _grade_case(model: ScoringModel, total: str) -> str:
@@ -552,20 +552,21 @@ def chunk_update_sql(
     model: ScoringModel,
     rules,
     now: datetime,
-    lo: int,
-    hi: int,
-    reason: str,
+    contact_range: tuple[int, int] | None = None,
+    reason: str = "",
     reasons: dict[int, str] | None = None,
     every_grade_change: bool = False,
 ) -> tuple[str, list]:
-    """PostgreSQL: one statement re-scoring contacts [lo, hi) — or only the keys of
-    ``reasons`` (id → history reason), which must lie in [lo, hi) — and appending their
-    history. Returns crossings from a grade, or with ``every_grade_change`` every change of
-    grade (first gradings included, as the per-contact path announces them)."""
+    """PostgreSQL: one statement re-scoring the contacts of ``contact_range`` [lo, hi) with
+    history reason ``reason`` (a bulk run), or exactly the keys of ``reasons`` (id → history
+    reason: a batch), and appending their history. Returns crossings from a grade, or with
+    ``every_grade_change`` every change of grade (first gradings included, as the
+    per-contact path announces them)."""
     ids = list(reasons) if reasons is not None else None
     select, params = scores_select_sql(
-        org_id=org_id, rules=rules, now=now, contact_range=(lo, hi), ids=ids
+        org_id=org_id, rules=rules, now=now, contact_range=contact_range, contact_ids=ids
     )
+    only, oparams = contacts_filter_sql("u.id", contact_range=contact_range, contact_ids=ids)
     n = len(rules)
     total = " + ".join(f"s.r{i}" for i in range(n)) or "0"
     pairs = ", ".join(f"'{r.id}', NULLIF(s.r{i}, 0)" for i, r in enumerate(rules))
@@ -596,7 +597,7 @@ def chunk_update_sql(
             UPDATE {table} AS u
             SET score = g.total, grade = g.grade, score_breakdown = g.bd, scored_at = %s
             FROM g
-            WHERE u.id = g.id AND u.id >= %s AND u.id < %s
+            WHERE u.id = g.id AND {only}
               AND (u.score IS DISTINCT FROM g.total OR u.grade <> g.grade
                                    OR u.score_breakdown IS DISTINCT FROM g.bd)
             RETURNING u.id, g.total, g.grade, g.old_score, g.old_grade
@@ -621,8 +622,7 @@ def chunk_update_sql(
         *params,
         *_grade_params(model),
         now,
-        lo,
-        hi,
+        *oparams,
         org_id,
         *reason_params,
         now,
@@ -649,9 +649,8 @@ def _chunk_portable(
     model: ScoringModel,
     rules,
     now: datetime,
-    lo: int,
-    hi: int,
-    reason: str,
+    contact_range: tuple[int, int] | None = None,
+    reason: str = "",
     reasons: dict[int, str] | None = None,
     every_grade_change: bool = False,
 ) -> tuple[int, list[GradeChange]]:
@@ -659,7 +658,7 @@ def _chunk_portable(
     JSON building). Same arguments as ``chunk_update_sql``."""
     ids = list(reasons) if reasons is not None else None
     select, params = scores_select_sql(
-        org_id=org_id, rules=rules, now=now, contact_range=(lo, hi), ids=ids
+        org_id=org_id, rules=rules, now=now, contact_range=contact_range, contact_ids=ids
     )
     changed, history = [], []
     with transaction.atomic():
@@ -831,8 +830,7 @@ def org_rescore(
                 model=model,
                 rules=rules,
                 now=now,
-                lo=bounds[0],
-                hi=bounds[1],
+                contact_range=bounds,
                 reason=reason,
             )
             seconds = time.perf_counter() - t0
@@ -879,37 +877,33 @@ def org_rescore(
     )
 
 
-# A batch's contacts are re-scored set-based, chunk by chunk. A chunk's grouped pass reads the
-# events of every contact whose id lies in its range, so a chunk spans at most SPAN_FACTOR ×
-# its ids (or SPAN_SLACK ids): new viewers of a join storm have consecutive ids and share a
-# few chunks; returning viewers are scattered and get small chunks (at worst one each, the
-# cost of the per-contact path).
-BATCH_CHUNK = 1_000
-SPAN_FACTOR = 4
-SPAN_SLACK = 64
+# A batch's contacts are re-scored set-based, BATCH_IDS ids per statement however scattered
+# their ids are (returning viewers are): the statement names its ids, so its pass over the
+# events reads theirs only.
+BATCH_IDS = 2_000
 
 
-def _id_chunks(ids: list[int]) -> list[list[int]]:
-    chunks: list[list[int]] = []
-    current: list[int] = []
-    for cid in sorted(ids):
-        span = cid - current[0] + 1 if current else 1
-        if current and (
-            len(current) >= BATCH_CHUNK or span > max(SPAN_SLACK, SPAN_FACTOR * (len(current) + 1))
-        ):
-            chunks.append(current)
-            current = []
-        current.append(cid)
-    if current:
-        chunks.append(current)
-    return chunks
+def _ids_per_statement(*, org_id: int, rules: list[CompiledRule], now: datetime) -> int:
+    if connection.vendor == "postgresql":
+        return BATCH_IDS  # the ids travel as one array parameter
+    # SQLite binds every id, in each place the statement filters by contact, next to the rules'
+    # own parameters: stay under the connection's limit.
+    from crm.services.events import max_query_params
+
+    def bound(ids: list[int]) -> int:
+        return len(scores_select_sql(org_id=org_id, rules=rules, now=now, contact_ids=ids)[1])
+
+    fixed = bound([])
+    per_id = bound([0]) - fixed
+    return max(1, min(BATCH_IDS, (max_query_params() - fixed) // per_id))
 
 
 def contacts_rescore(*, org_id: int, reasons: dict[int, str], now: datetime | None = None) -> int:
     """Re-score the given contacts of one organisation (id → history reason) with the same
     outcome as ``contact_rescore(org_id=, contact_id=, reason=)`` for each, set-based: one
-    statement per chunk of ids (PostgreSQL; SQLite: one read and the bulk writes), each chunk
-    its own transaction. Unknown, foreign, merged and erased ids are left alone. Every grade
+    statement per chunk of ``BATCH_IDS`` ids however scattered they are (PostgreSQL; SQLite:
+    one read and the bulk writes, chunks kept under its bind-parameter limit), each chunk its
+    own transaction. Unknown, foreign, merged and erased ids are left alone. Every grade
     change — first gradings and downgrades included, as the per-contact path announces them —
     goes to the grade listeners once the chunks have committed, in the order of ``reasons``.
     Returns how many contacts changed."""
@@ -920,16 +914,15 @@ def contacts_rescore(*, org_id: int, reasons: dict[int, str], now: datetime | No
     chunk = _chunk_pg if connection.vendor == "postgresql" else _chunk_portable
     changed = 0
     grades: list[GradeChange] = []
-    for ids in _id_chunks(list(reasons)):
+    ids = sorted(reasons)
+    per_statement = _ids_per_statement(org_id=org_id, rules=rules, now=now)
+    for start in range(0, len(ids), per_statement):
         n, chunk_grades = chunk(
             org_id=org_id,
             model=model,
             rules=rules,
             now=now,
-            lo=ids[0],
-            hi=ids[-1] + 1,
-            reason="",
-            reasons={cid: reasons[cid] for cid in ids},
+            reasons={cid: reasons[cid] for cid in ids[start : start + per_statement]},
             every_grade_change=True,
         )
         changed += n
@@ -937,8 +930,8 @@ def contacts_rescore(*, org_id: int, reasons: dict[int, str], now: datetime | No
     if grades:
         order = {cid: i for i, cid in enumerate(reasons)}
         grades.sort(key=lambda change: order[change[0]])
-        for start in range(0, len(grades), BATCH_CHUNK):
-            part = grades[start : start + BATCH_CHUNK]
+        for start in range(0, len(grades), BATCH_IDS):
+            part = grades[start : start + BATCH_IDS]
             contacts = Contact.objects.for_org(org_id).in_bulk([cid for cid, _o, _n in part])
             for cid, old, new in part:
                 if cid in contacts:
