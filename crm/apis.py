@@ -22,9 +22,11 @@ from core.tenancy import get_for_org_or_404
 from crm import pii
 from crm.conditions import ConditionError, contacts_matching, validate_condition
 from crm.models import (
+    HOT_LEAD_SLA_MAX_MINUTES,
     ConsentPurpose,
     Contact,
     ContactMerge,
+    LapseAction,
     LeadStatus,
     Notification,
     ScoringRule,
@@ -358,7 +360,9 @@ class LeadAssignApi(APIView):
         contacts = list(live_contacts(org_id).filter(pk__in=data["leads"]))
         with transaction.atomic():
             if data["mode"] == "round_robin":
-                assigned = lead_services.leads_assign_round_robin(org_id=org_id, contacts=contacts)
+                assigned = lead_services.leads_assign_round_robin(
+                    org_id=org_id, contacts=contacts, actor=request.user
+                )
             else:
                 if "owner" not in data:
                     raise serializers.ValidationError({"owner": [_("手动分配需要负责人")]})
@@ -930,6 +934,11 @@ class TeamInput(serializers.Serializer):
     name = serializers.CharField(max_length=64)
     members = serializers.ListField(child=IdField(), max_length=500)
     is_default = serializers.BooleanField(required=False, default=False)
+    # Follow-up rules. Left out of a PUT they keep their value; null SLA = the org's.
+    hot_lead_sla_minutes = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=HOT_LEAD_SLA_MAX_MINUTES
+    )
+    lapse_action = serializers.ChoiceField(choices=LapseAction.choices, required=False)
 
 
 class TeamOutput(serializers.Serializer):
@@ -937,13 +946,27 @@ class TeamOutput(serializers.Serializer):
     name = serializers.CharField()
     is_default = serializers.BooleanField()
     members = serializers.ListField(child=serializers.DictField())
+    hot_lead_sla_minutes = serializers.IntegerField(allow_null=True)
+    lapse_action = serializers.CharField()
 
 
 def _team_body(team) -> dict:
     members = [{"id": u.pk, "username": u.username} for u in team.members.order_by("id")]
     return TeamOutput(
-        {"id": team.pk, "name": team.name, "is_default": team.is_default, "members": members}
+        {
+            "id": team.pk,
+            "name": team.name,
+            "is_default": team.is_default,
+            "members": members,
+            "hot_lead_sla_minutes": team.hot_lead_sla_minutes,
+            "lapse_action": team.lapse_action,
+        }
     ).data
+
+
+def _team_rules(values: dict) -> dict:
+    """The follow-up rules the request gave (absent ones are kept by team_save)."""
+    return {k: values[k] for k in ("hot_lead_sla_minutes", "lapse_action") if k in values}
 
 
 class TeamListApi(PerMethodPermissionsMixin, APIView):
@@ -968,6 +991,7 @@ class TeamListApi(PerMethodPermissionsMixin, APIView):
             name=data.validated_data["name"],
             member_ids=data.validated_data["members"],
             is_default=data.validated_data["is_default"],
+            **_team_rules(data.validated_data),
         )
         return Response(_team_body(team), status=status.HTTP_201_CREATED)
 
@@ -996,6 +1020,7 @@ class TeamDetailApi(PerMethodPermissionsMixin, APIView):
             member_ids=data.validated_data["members"],
             is_default=data.validated_data["is_default"],
             team=team,
+            **_team_rules(data.validated_data),
         )
         return Response(_team_body(team))
 
@@ -1029,6 +1054,36 @@ class AssignmentRuleSerializer(serializers.Serializer):
     priority = serializers.IntegerField(min_value=0, max_value=100_000, default=100)
     room = IdField(required=False, allow_null=True, source="room_id")
     segment = IdField(required=False, allow_null=True, source="segment_id")
+    team_name = serializers.CharField(read_only=True)
+    segment_name = serializers.CharField(read_only=True, allow_null=True)
+
+
+def _rule_body(rule) -> dict:
+    return {
+        "id": rule.pk,
+        "team": rule.team_id,
+        "priority": rule.priority,
+        "room": rule.room_id,
+        "segment": rule.segment_id,
+        "team_name": rule.team.name,
+        "segment_name": rule.segment.name if rule.segment_id else None,
+    }
+
+
+def _rule_targets(request) -> tuple[int, dict, object, object]:
+    """Validated rule input with its team and segment looked up in the caller's org (another
+    organisation's id is a 404, like any lookup)."""
+    from crm.models import SalesTeam
+
+    data = AssignmentRuleSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    org_id = _org_id(request)
+    values = data.validated_data
+    team = get_for_org_or_404(SalesTeam, org_id, pk=values["team"])
+    segment = None
+    if values.get("segment_id"):
+        segment = get_for_org_or_404(Segment, org_id, pk=values["segment_id"])
+    return org_id, values, team, segment
 
 
 class AssignmentRuleListApi(PerMethodPermissionsMixin, APIView):
@@ -1039,33 +1094,14 @@ class AssignmentRuleListApi(PerMethodPermissionsMixin, APIView):
     def get(self, request):
         from crm.models import AssignmentRule
 
-        rules = AssignmentRule.objects.for_org(_org_id(request))
-        return Response(
-            [
-                {
-                    "id": r.pk,
-                    "team": r.team_id,
-                    "priority": r.priority,
-                    "room": r.room_id,
-                    "segment": r.segment_id,
-                }
-                for r in rules
-            ]
-        )
+        rules = AssignmentRule.objects.for_org(_org_id(request)).select_related("team", "segment")
+        return Response([_rule_body(r) for r in rules])
 
     @extend_schema(request=AssignmentRuleSerializer, responses={201: AssignmentRuleSerializer})
     def post(self, request):
-        from crm.models import SalesTeam
         from crm.services.teams import assignment_rule_create
 
-        data = AssignmentRuleSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        org_id = _org_id(request)
-        values = data.validated_data
-        team = get_for_org_or_404(SalesTeam, org_id, pk=values["team"])
-        segment = None
-        if values.get("segment_id"):
-            segment = get_for_org_or_404(Segment, org_id, pk=values["segment_id"])
+        org_id, values, team, segment = _rule_targets(request)
         rule = assignment_rule_create(
             org_id=org_id,
             team=team,
@@ -1073,18 +1109,27 @@ class AssignmentRuleListApi(PerMethodPermissionsMixin, APIView):
             room_id=values.get("room_id"),
             segment=segment,
         )
-        body = {
-            "id": rule.pk,
-            "team": team.pk,
-            "priority": rule.priority,
-            "room": rule.room_id,
-            "segment": rule.segment_id,
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(_rule_body(rule), status=status.HTTP_201_CREATED)
 
 
 class AssignmentRuleDetailApi(APIView):
     permission_classes = [IsAdmin]
+
+    @extend_schema(request=AssignmentRuleSerializer, responses=AssignmentRuleSerializer)
+    def put(self, request, rule_id: int):
+        from crm.models import AssignmentRule
+        from crm.services.teams import assignment_rule_update
+
+        rule = get_for_org_or_404(AssignmentRule, _org_id(request), pk=rule_id)
+        _, values, team, segment = _rule_targets(request)
+        rule = assignment_rule_update(
+            rule=rule,
+            team=team,
+            priority=values["priority"],
+            room_id=values.get("room_id"),
+            segment=segment,
+        )
+        return Response(_rule_body(rule))
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, rule_id: int):

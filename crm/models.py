@@ -522,9 +522,24 @@ class LeadJob(TenantModel):
         indexes = [models.Index(fields=["org", "created_at"])]
 
 
+class LapseAction(models.TextChoices):
+    """What happens to a hot lead whose owner let the follow-up SLA lapse."""
+
+    POOL = "pool", _("退回公海")
+    NEXT_MEMBER = "next_member", _("转给团队下一位成员")
+
+
+# An SLA longer than a week is no longer a hot-lead SLA (and keeps due_at arithmetic sane).
+HOT_LEAD_SLA_MAX_MINUTES = 7 * 24 * 60
+
+
 class SalesTeam(TenantModel):
     """Sales people who share leads in turn. ``cursor`` counts the assignments handed out;
-    it only moves through one atomic ``UPDATE … RETURNING`` (crm.services.teams)."""
+    it only moves through one atomic ``UPDATE … RETURNING`` (crm.services.teams).
+
+    Follow-up rules: ``hot_lead_sla_minutes`` overrides the organisation's hot-lead SLA
+    (null = ``CrmSettings.hot_lead_sla_minutes``); ``lapse_action`` says where a hot lead goes
+    when a member lets that SLA lapse (crm.services.leads.lead_sla_sweep)."""
 
     name = models.CharField(_("名称"), max_length=64)
     members = models.ManyToManyField(
@@ -532,6 +547,12 @@ class SalesTeam(TenantModel):
     )
     is_default = models.BooleanField(_("默认团队"), default=False)
     cursor = models.PositiveBigIntegerField(_("轮转位置"), default=0)
+    hot_lead_sla_minutes = models.PositiveIntegerField(
+        _("热线索跟进时限(分钟)"), null=True, blank=True
+    )
+    lapse_action = models.CharField(
+        _("超时处理"), max_length=16, choices=LapseAction.choices, default=LapseAction.POOL
+    )
 
     class Meta:
         verbose_name = _("销售团队")
@@ -542,6 +563,18 @@ class SalesTeam(TenantModel):
                 fields=["org"],
                 condition=models.Q(is_default=True),
                 name="one_default_sales_team",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hot_lead_sla_minutes__isnull=True)
+                | models.Q(
+                    hot_lead_sla_minutes__gte=1,
+                    hot_lead_sla_minutes__lte=HOT_LEAD_SLA_MAX_MINUTES,
+                ),
+                name="sales_team_sla_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lapse_action__in=["pool", "next_member"]),
+                name="sales_team_lapse_action_known",
             ),
         ]
 

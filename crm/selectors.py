@@ -112,7 +112,7 @@ def lead_list(*, org_id: int, filters: dict) -> QuerySet:
 
 
 def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
-    """Events, notes, consent decisions and score changes, newest first."""
+    """Events, notes, consent decisions, score changes and changes of owner, newest first."""
     from crm.models import ConsentEvent, Event, Note, ScoreHistory
 
     items = []
@@ -171,8 +171,37 @@ def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
                 "reason": h.reason,
             }
         )
+    items += _owner_changes(contact, limit)
     items.sort(key=lambda x: x["at"], reverse=True)
     return items[:limit]
+
+
+def _owner_changes(contact: Contact, limit: int) -> list[dict]:
+    """Changes of owner from the audit log (crm.services.leads.lead_owner_audit)."""
+    from django.contrib.auth import get_user_model
+
+    from core.models import AuditLog
+
+    rows = list(
+        AuditLog.objects.for_org(contact.org_id)
+        .filter(action="lead.owner_change", target_type="contact", target_id=str(contact.pk))
+        .select_related("actor")
+        .order_by("-created_at")[:limit]
+    )
+    user_ids = {r.detail.get(k) for r in rows for k in ("from", "to")} - {None}
+    names = dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+    return [
+        {
+            "kind": "owner",
+            "type": "owner",
+            "at": r.created_at,
+            "from": names.get(r.detail.get("from"), ""),
+            "to": names.get(r.detail.get("to"), ""),
+            "reason": r.detail.get("reason", ""),
+            "actor": r.actor.username if r.actor else "",
+        }
+        for r in rows
+    ]
 
 
 def score_breakdown_named(contact: Contact) -> list[dict]:

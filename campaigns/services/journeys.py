@@ -451,10 +451,9 @@ def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
     if kind == "assign_owner":
         if contact.owner_id:
             return "kept_owner"
-        owner = leads.assign_round_robin(org_id=contact.org_id)
-        if owner is None:
+        # The CRM's one assignment rule: round robin within the lead's team, audited.
+        if not leads.leads_assign_round_robin(org_id=contact.org_id, contacts=[contact]):
             return "no_owner"
-        Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(owner=owner)
         return "assigned"
     if contact.owner_id is None:
         return "no_owner"

@@ -12,11 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
-from core.models import Membership, Role
+from core.models import AuditLog, Membership, Role
 from crm.models import (
     Contact,
     CrmSettings,
     Event,
+    LapseAction,
     LeadStatus,
     Note,
     Notification,
@@ -48,6 +49,30 @@ def _member_user(org_id: int, user_id: int):
     return membership.user
 
 
+def lead_owner_audit(
+    *,
+    contact: Contact,
+    old_owner_id: int | None,
+    new_owner_id: int | None,
+    reason: str,
+    actor=None,
+    detail: dict | None = None,
+) -> AuditLog | None:
+    """One ``lead.owner_change`` audit row per change of owner, whoever made it: a person
+    (``actor``) or the system (hot-lead routing, the SLA sweep: no actor). ``reason`` is
+    ``manual``, ``round_robin``, ``hot_lead``, ``sla_pool`` or ``sla_next_member``."""
+    if old_owner_id == new_owner_id:
+        return None
+    return AuditLog.objects.for_org(contact.org_id).create(
+        org_id=contact.org_id,
+        actor=actor,
+        action="lead.owner_change",
+        target_type="contact",
+        target_id=str(contact.pk),
+        detail={"from": old_owner_id, "to": new_owner_id, "reason": reason, **(detail or {})},
+    )
+
+
 def lead_update(
     *,
     contact: Contact,
@@ -58,6 +83,7 @@ def lead_update(
 ) -> Contact:
     """Change owner (None = back to the pool), status and tags of a lead."""
     fields = []
+    old_owner_id = contact.owner_id
     if owner_id is not UNSET:
         contact.owner = _member_user(contact.org_id, owner_id) if owner_id is not None else None
         fields.append("owner")
@@ -71,6 +97,14 @@ def lead_update(
         fields.append("tags")
     if fields:
         contact.save(update_fields=[*fields, "updated_at"])
+    if owner_id is not UNSET:
+        lead_owner_audit(
+            contact=contact,
+            old_owner_id=old_owner_id,
+            new_owner_id=contact.owner_id,
+            reason="manual",
+            actor=actor,
+        )
     return contact
 
 
@@ -133,18 +167,26 @@ def assign_round_robin(*, org_id: int) -> object | None:
         return user
 
 
-def leads_assign_round_robin(*, org_id: int, contacts: list[Contact]) -> int:
+def leads_assign_round_robin(*, org_id: int, contacts: list[Contact], actor=None) -> int:
     """Give each unowned lead the next owner in turn (within its team: crm.services.teams)."""
-    from crm.services.teams import owner_for_lead
+    from crm.services.teams import owner_and_team_for_lead
 
     assigned = 0
     for contact in contacts:
         if contact.owner_id is None:
-            owner = owner_for_lead(contact=contact)
+            owner, team = owner_and_team_for_lead(contact=contact)
             if owner is None:
                 break
             Contact.objects.for_org(org_id).filter(pk=contact.pk).update(owner=owner)
             contact.owner = owner
+            lead_owner_audit(
+                contact=contact,
+                old_owner_id=None,
+                new_owner_id=owner.pk,
+                reason="round_robin",
+                actor=actor,
+                detail={"team": team.pk if team else None},
+            )
             assigned += 1
     return assigned
 
@@ -202,13 +244,16 @@ def top_grade(org_id: int) -> str:
 
 def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task | None:
     """A lead reaching the top grade while one of the org's rooms is live: assigned at once
-    (if unowned: round robin within the team of its room or segment, crm.services.teams), a hot-lead task with the SLA and the context, owner notified.
-    The task sends the lead back to the pool if it lapses (lead_sla_sweep)."""
+    (if unowned: round robin within the team of its room or segment, crm.services.teams), a
+    hot-lead task with the SLA of the owner's team (else the org's) and the context, owner
+    notified. The task's lapse is handled by lead_sla_sweep under the team's rule."""
     if not new_grade or new_grade != top_grade(contact.org_id) or old_grade == new_grade:
         return None
     live = _live_room_ids(contact.org_id)
     if not live:
         return None
+    from crm.services.teams import owner_and_team_for_lead, team_for_owner
+
     settings = crm_settings_for(contact.org_id)
     with transaction.atomic():
         contact = Contact.objects.for_org(contact.org_id).select_for_update().get(pk=contact.pk)
@@ -223,32 +268,35 @@ def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task 
             .exists()
         ):
             return None
-        if contact.owner_id is None:
-            from crm.services.teams import owner_for_lead
-
-            # The team of the live room the lead is active in (or of its segment).
-            rooms = set(
+        # The team of the live room the lead is active in (or of its segment).
+        rooms = sorted(
+            set(
                 Event.objects.for_org(contact.org_id)
                 .filter(contact_id=contact.pk, room_id__in=live)
                 .values_list("room_id", flat=True)
             )
-            owner = owner_for_lead(contact=contact, room_ids=sorted(rooms))
+        )
+        if contact.owner_id is None:
+            owner, team = owner_and_team_for_lead(contact=contact, room_ids=rooms)
             if owner is None:
                 return None
             contact.owner = owner
             contact.save(update_fields=["owner", "updated_at"])
+            lead_owner_audit(
+                contact=contact,
+                old_owner_id=None,
+                new_owner_id=owner.pk,
+                reason="hot_lead",
+                detail={"team": team.pk if team else None},
+            )
+        else:
+            team = team_for_owner(contact=contact, owner_id=contact.owner_id, room_ids=rooms)
         context = lead_context(contact=contact, room_ids=live)
         context["room_ids"] = live
-        task = Task.objects.for_org(contact.org_id).create(
-            org_id=contact.org_id,
-            contact=contact,
-            assignee_id=contact.owner_id,
-            kind=TaskKind.HOT_LEAD,
-            title=_("热线索：%(name)s 达到 %(grade)s 级")
-            % {"name": contact.nickname or f"#{contact.pk}", "grade": new_grade},
-            due_at=timezone.now() + timedelta(minutes=settings.hot_lead_sla_minutes),
-            returns_to_pool=True,
-            context=context,
+        if team is not None:
+            context["team"] = team.pk
+        task = _hot_lead_task(
+            contact=contact, grade=new_grade, team=team, settings=settings, context=context
         )
         notify(
             user=contact.owner,
@@ -260,27 +308,142 @@ def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task 
     return task
 
 
+def _hot_lead_task(
+    *, contact: Contact, team, settings, context: dict, grade: str = "", title: str = ""
+) -> Task:
+    from crm.services.teams import team_hot_lead_sla_minutes
+
+    minutes = team_hot_lead_sla_minutes(team=team, org_default=settings.hot_lead_sla_minutes)
+    return Task.objects.for_org(contact.org_id).create(
+        org_id=contact.org_id,
+        contact=contact,
+        assignee_id=contact.owner_id,
+        kind=TaskKind.HOT_LEAD,
+        title=title
+        or _("热线索：%(name)s 达到 %(grade)s 级")
+        % {"name": contact.nickname or f"#{contact.pk}", "grade": grade},
+        due_at=timezone.now() + timedelta(minutes=minutes),
+        returns_to_pool=True,
+        context=context,
+    )
+
+
+def _lapse_team(task: Task):
+    """The team whose lapse rule governs a hot-lead task (None: the org's rule, the pool)."""
+    from crm.models import SalesTeam
+
+    team_id = (task.context or {}).get("team")
+    if task.kind != TaskKind.HOT_LEAD or not isinstance(team_id, int):
+        return None
+    return SalesTeam.objects.for_org(task.org_id).filter(pk=team_id).first()
+
+
 def lead_sla_sweep(now: datetime | None = None) -> int:
-    """Lapsed pool-returning tasks: the lead goes back to the pool (公海) if its owner never
-    touched it (status still new), and the owner is told. Returns how many leads returned."""
+    """Lapsed pool-returning tasks whose lead is still ``new`` with the task's assignee as
+    owner: under the team's ``next_member`` rule (hot-lead tasks of a team) the lead goes at
+    once to the team's next member in turn who has not let it lapse yet, with a fresh
+    hot-lead task and SLA; otherwise — or when nobody in the team is left — back to the pool
+    (公海). Owners old and new are told; every change of owner is audited. Returns how many
+    leads changed hands (returned or re-assigned)."""
     now = now or timezone.now()
-    returned = 0
+    moved = 0
     lapsed = Task.unscoped.filter(
         returns_to_pool=True, done_at__isnull=True, lapsed_at__isnull=True, due_at__lt=now
-    ).select_related("contact", "assignee")
+    ).select_related("assignee")
     for task in lapsed[:1000]:
         with transaction.atomic():
-            Task.unscoped.filter(pk=task.pk).update(lapsed_at=now)
-            contact = task.contact
-            if contact.owner_id == task.assignee_id and contact.status == LeadStatus.NEW:
-                Contact.unscoped.filter(pk=contact.pk).update(owner=None)
-                returned += 1
-                if task.assignee is not None:
-                    notify(
-                        user=task.assignee,
-                        org_id=task.org_id,
-                        kind="lead_returned",
-                        title=_("线索超时未跟进，已退回公海"),
-                        data={"contact": contact.pk, "task": task.pk},
-                    )
-    return returned
+            # Claim the lapse: a concurrent sweep (or a completion) that got there first wins.
+            claimed = Task.unscoped.filter(
+                pk=task.pk, done_at__isnull=True, lapsed_at__isnull=True
+            ).update(lapsed_at=now)
+            if not claimed:
+                continue
+            contact = (
+                Contact.unscoped.select_for_update()
+                .filter(pk=task.contact_id, org_id=task.org_id)
+                .first()
+            )
+            if (
+                contact is None
+                or contact.owner_id is None
+                or contact.owner_id != task.assignee_id
+                or contact.status != LeadStatus.NEW
+            ):
+                continue
+            if _lapse_to_next_member(task=task, contact=contact):
+                moved += 1
+                continue
+            Contact.unscoped.filter(pk=contact.pk).update(owner=None)
+            lead_owner_audit(
+                contact=contact,
+                old_owner_id=task.assignee_id,
+                new_owner_id=None,
+                reason="sla_pool",
+                detail={"task": task.pk},
+            )
+            moved += 1
+            if task.assignee is not None:
+                notify(
+                    user=task.assignee,
+                    org_id=task.org_id,
+                    kind="lead_returned",
+                    title=_("线索超时未跟进，已退回公海"),
+                    data={"contact": contact.pk, "task": task.pk},
+                )
+    return moved
+
+
+def _lapse_to_next_member(*, task: Task, contact: Contact) -> bool:
+    """The ``next_member`` rule (inside the sweep's transaction): hand the lead to the team's
+    next member in turn, skipping everyone who already let it lapse. False when the rule does
+    not apply or nobody is left (the caller returns the lead to the pool)."""
+    from crm.services.teams import team_next_member
+
+    team = _lapse_team(task)
+    if team is None or team.lapse_action != LapseAction.NEXT_MEMBER:
+        return False
+    earlier = (task.context or {}).get("lapsed_by", [])
+    lapsed_by = [pk for pk in earlier if isinstance(pk, int)] + [task.assignee_id]
+    owner = team_next_member(team=team, exclude_user_ids=set(lapsed_by))
+    if owner is None:
+        return False
+    old = task.assignee
+    Contact.unscoped.filter(pk=contact.pk).update(owner=owner, updated_at=timezone.now())
+    contact.owner = owner
+    context = {**(task.context or {}), "team": team.pk, "lapsed_by": lapsed_by}
+    context["reassigned_from"] = old.pk
+    new_task = _hot_lead_task(
+        contact=contact,
+        title=task.title,
+        team=team,
+        settings=crm_settings_for(contact.org_id),
+        context=context,
+    )
+    lead_owner_audit(
+        contact=contact,
+        old_owner_id=old.pk,
+        new_owner_id=owner.pk,
+        reason="sla_next_member",
+        detail={"task": task.pk, "new_task": new_task.pk, "team": team.pk},
+    )
+    notify(
+        user=old,
+        org_id=contact.org_id,
+        kind="lead_reassigned",
+        title=_("线索超时未跟进，已转给 %(name)s") % {"name": owner.username},
+        data={"contact": contact.pk, "task": task.pk, "to": owner.pk},
+    )
+    notify(
+        user=owner,
+        org_id=contact.org_id,
+        kind="hot_lead",
+        title=new_task.title,
+        data={
+            "contact": contact.pk,
+            "task": new_task.pk,
+            "grade": contact.grade,
+            "reassigned_from": old.pk,
+            **{k: v for k, v in context.items() if k not in ("lapsed_by", "reassigned_from")},
+        },
+    )
+    return True

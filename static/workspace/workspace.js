@@ -19,6 +19,11 @@ const LABELS = {
     order: t("下单"), share: t("分享"), "invite.accepted": t("邀请成功"), "replay.watch": t("观看回放"), "oa.subscribe": t("关注公众号"),
     "oa.unsubscribe": t("取关公众号"), "message.delivered": t("消息送达"), "message.clicked": t("点击消息"), "form.submit": t("提交表单"),
     note: t("备注"), score: t("评分变化"), "consent.grant": t("同意"), "consent.withdraw": t("撤回同意"),
+    owner: t("负责人变更"),
+  },
+  owner_reason: {
+    manual: t("手动分配"), round_robin: t("轮流分配"), hot_lead: t("热线索分配"),
+    sla_pool: t("超时退回公海"), sla_next_member: t("超时转给下一位"),
   },
 };
 
@@ -216,6 +221,7 @@ async function openLead(id) {
     let text = LABELS.event[item.type] || item.type;
     if (item.kind === "note") text += fmt(t("：{body}（{author}）"), { body: item.body, author: item.author });
     else if (item.kind === "score") text += fmt(t("：{old} → {score}（{grade}）"), { old: item.old_score ?? "—", score: item.score ?? "—", grade: item.grade || "—" });
+    else if (item.kind === "owner") text += fmt(t("：{from} → {to}（{reason}）"), { from: item.from || t("公海"), to: item.to || t("公海"), reason: LABELS.owner_reason[item.reason] || item.reason });
     else if (item.kind === "consent") text += fmt(t("：{detail}"), { detail: `${LABELS.purpose[item.purpose] || item.purpose} · ${item.source}` });
     else if (item.props?.text) text += fmt(t("：{detail}"), { detail: item.props.text });
     else if (item.props?.name) text += fmt(t("：{detail}"), { detail: item.props.name });
@@ -544,45 +550,205 @@ async function downloadJob(path) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
-// --- sales teams (round-robin within a team) ----------------------------------------------
+// --- sales teams (round-robin within a team, per-team follow-up rules) --------------------
+
+const LAPSE = { pool: t("退回公海"), next_member: t("转给团队下一位成员") };
+const SLA_MAX = 7 * 24 * 60; // the API's bound (crm.models.HOT_LEAD_SLA_MAX_MINUTES)
+const TEAM_FIELDS = {
+  name: t("团队名称"), members: t("成员"), is_default: t("默认团队"),
+  hot_lead_sla_minutes: t("热线索跟进时限（分钟）"), lapse_action: t("超时未跟进时"),
+  team: t("团队"), priority: t("优先级"), room: t("直播间ID"), segment: t("人群"),
+};
+const teamsState = { teams: [], rules: [], people: [], segments: [] };
 
 $('[data-tab="teams"]').addEventListener("click", () => loadTeams());
 
-async function loadTeams() {
-  const teams = await api("teams");
-  const admin = state.me?.role === "admin";
-  $("#team-list").replaceChildren(...teams.map((team) => el("li", {},
-    el("strong", { text: team.name }),
-    team.is_default ? el("span", { class: "grade", text: t("默认") }) : null,
-    el("span", { text: " " + (team.members.map((m) => m.username).join("、") || t("（暂无成员）")) }),
-    admin ? el("button", { class: "link", text: t("删除"), onclick: async () => {
-      if (!confirm(fmt(t("删除团队「{name}」？"), { name: team.name }))) return;
-      await api(`teams/${team.id}`, { method: "DELETE" });
-      loadTeams();
-    } }) : null)));
-  if (!teams.length) $("#team-list").append(el("li", { class: "hint", text: t("还没有团队：线索在全部销售中轮转") }));
-  $("#team-form").hidden = !admin;
-  if (admin) {
-    const people = await api("teams/candidates");
-    $("#team-members").replaceChildren(...people.map((p) =>
-      el("label", {}, el("input", { type: "checkbox", name: "members", value: String(p.id) }), ` ${p.username}`)));
-  }
+function isAdmin() { return state.me?.role === "admin"; }
+
+// Field-level messages of a 400, one line each, labelled in the page's language.
+function showErrors(box, err) {
+  const fields = Object.entries(err?.data?.fields || {});
+  box.replaceChildren(...(fields.length
+    ? fields.map(([k, msgs]) => el("div", { text: fmt(t("{field}：{message}"), { field: TEAM_FIELDS[k] || k, message: [].concat(msgs).join(" ") }) }))
+    : [el("div", { text: err?.message || t("保存失败") })]));
 }
 
-$("#team-form").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const form = new FormData(e.target);
-  try {
-    await api("teams", { method: "POST", body: {
-      name: form.get("name"),
-      members: form.getAll("members").map(Number),
-      is_default: form.get("is_default") === "on",
-    } });
-    e.target.reset();
-    toast(t("团队已保存"));
-    loadTeams();
-  } catch (err) { toast(err.message || t("保存失败")); }
-});
+function checkbox(name, value, checked) {
+  const attrs = { type: "checkbox", name, value };
+  if (checked) attrs.checked = "";
+  return el("input", attrs);
+}
+
+function slaText(team) {
+  return team.hot_lead_sla_minutes == null
+    ? t("跟进时限：组织默认")
+    : fmt(t("跟进时限：{n} 分钟"), { n: team.hot_lead_sla_minutes });
+}
+
+async function loadTeams() {
+  const admin = isAdmin();
+  const [teams, rules, people, segments] = await Promise.all([
+    api("teams"), api("assignment-rules"),
+    admin ? api("teams/candidates") : [], admin ? api("segments") : [],
+  ]);
+  Object.assign(teamsState, { teams, rules, people, segments });
+  renderTeams();
+  renderRules();
+}
+
+function renderTeams() {
+  const admin = isAdmin();
+  const { teams } = teamsState;
+  $("#team-list").replaceChildren(...teams.map((team) => teamRow(team, admin)));
+  if (!teams.length) $("#team-list").append(el("li", { class: "hint", text: t("还没有团队：线索在全部销售中轮转") }));
+  $("#team-form").hidden = !admin;
+  if (admin) $("#team-form").replaceChildren(el("h3", { text: t("新建团队") }), teamForm(null));
+}
+
+function teamRow(team, admin) {
+  const li = el("li", { "data-team": String(team.id) },
+    el("strong", { text: team.name }),
+    team.is_default ? el("span", { class: "grade", text: t("默认") }) : null,
+    el("span", { class: "members", text: " " + (team.members.map((m) => m.username).join("、") || t("（暂无成员）")) }),
+    el("div", { class: "ctx team-rules-text", text: `${slaText(team)} · ${fmt(t("超时未跟进：{action}"), { action: LAPSE[team.lapse_action] || team.lapse_action })}` }));
+  if (admin) {
+    li.append(
+      el("button", { class: "link", "data-action": "edit", text: t("编辑"), onclick: () => li.replaceChildren(teamForm(team)) }),
+      el("button", { class: "link", "data-action": "delete", text: t("删除"), onclick: async () => {
+        if (!confirm(fmt(t("删除团队「{name}」？"), { name: team.name }))) return;
+        try { await api(`teams/${team.id}`, { method: "DELETE" }); } catch (err) { toast(err.message || t("删除失败")); }
+        loadTeams();
+      } }));
+  }
+  return li;
+}
+
+// One form for creating (team = null) and editing a team: name, members, default, rules.
+function teamForm(team) {
+  const form = el("form", { class: "team-form", "data-form": team ? "edit" : "new" });
+  const chosen = new Set((team?.members || []).map((m) => m.id));
+  // A member who is no longer a candidate (deactivated, role changed) still shows, to be removed.
+  const people = [...teamsState.people];
+  for (const m of team?.members || []) if (!people.some((p) => p.id === m.id)) people.push(m);
+  const lapse = el("select", { name: "lapse_action" },
+    ...Object.entries(LAPSE).map(([value, label]) => {
+      const attrs = { value, text: label };
+      if ((team?.lapse_action || "pool") === value) attrs.selected = "";
+      return el("option", attrs);
+    }));
+  const sla = { name: "hot_lead_sla_minutes", type: "number", min: "1", max: String(SLA_MAX), step: "1", placeholder: t("组织默认") };
+  if (team?.hot_lead_sla_minutes != null) sla.value = String(team.hot_lead_sla_minutes);
+  const name = { name: "name", required: "", maxlength: "64", placeholder: t("团队名称") };
+  if (team) name.value = team.name;
+  const errors = el("div", { class: "err" });
+  form.append(
+    el("label", {}, `${t("团队名称")} `, el("input", name)),
+    el("fieldset", { class: "team-members" }, el("legend", { text: t("成员") }),
+      ...people.map((p) => el("label", {}, checkbox("members", String(p.id), chosen.has(p.id)), ` ${p.username}`))),
+    el("label", {}, checkbox("is_default", "on", team?.is_default), ` ${t("默认团队")}`),
+    el("label", {}, `${t("热线索跟进时限（分钟）")} `, el("input", sla)),
+    el("label", {}, `${t("超时未跟进时")} `, lapse),
+    el("p", { class: "hint", text: t("留空则用组织的跟进时限；转给下一位成员时跳过已超时的成员，无人可转则退回公海。") }),
+    errors,
+    el("div", { class: "row" },
+      el("button", { type: "submit", text: team ? t("保存") : t("新建团队") }),
+      team ? el("button", { type: "button", class: "link", text: t("取消"), onclick: () => renderTeams() }) : null));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const minutes = String(data.get("hot_lead_sla_minutes") || "").trim();
+    const body = {
+      name: data.get("name"),
+      members: data.getAll("members").map(Number),
+      is_default: data.get("is_default") === "on",
+      hot_lead_sla_minutes: minutes === "" ? null : Number(minutes),
+      lapse_action: data.get("lapse_action"),
+    };
+    try {
+      await api(team ? `teams/${team.id}` : "teams", { method: team ? "PUT" : "POST", body });
+      toast(t("团队已保存"));
+      loadTeams();
+    } catch (err) { showErrors(errors, err); }
+  });
+  return form;
+}
+
+// --- assignment rules: which team gets a lead (room / segment → team, by priority) --------
+
+function ruleText(rule) {
+  const targets = [];
+  if (rule.room != null) targets.push(fmt(t("直播间 #{room}"), { room: rule.room }));
+  if (rule.segment != null) targets.push(fmt(t("人群「{name}」"), { name: rule.segment_name || `#${rule.segment}` }));
+  return fmt(t("优先级 {priority}：{targets} → {team}"), { priority: rule.priority, targets: targets.join(t("、")), team: rule.team_name });
+}
+
+function renderRules() {
+  const admin = isAdmin();
+  const { rules, teams } = teamsState;
+  const list = el("ul", { id: "rule-list", class: "task-list" }, ...rules.map((rule) => {
+    const li = el("li", { "data-rule": String(rule.id) }, el("span", { text: ruleText(rule) }));
+    if (admin) {
+      li.append(
+        el("button", { class: "link", "data-action": "edit", text: t("编辑"), onclick: () => li.replaceChildren(ruleForm(rule)) }),
+        el("button", { class: "link", "data-action": "delete", text: t("删除"), onclick: async () => {
+          if (!confirm(t("删除这条分配规则？"))) return;
+          try { await api(`assignment-rules/${rule.id}`, { method: "DELETE" }); } catch (err) { toast(err.message || t("删除失败")); }
+          loadTeams();
+        } }));
+    }
+    return li;
+  }));
+  if (!rules.length) list.append(el("li", { class: "hint", text: t("还没有分配规则：线索进入默认团队") }));
+  $("#team-rules").replaceChildren(
+    el("h3", { text: t("分配规则") }),
+    el("p", { class: "hint", text: t("按优先级从小到大匹配第一条：线索在该直播间活跃，或属于该人群。") }),
+    list,
+    admin && teams.length ? el("h3", { text: t("添加规则") }) : null,
+    admin && teams.length ? ruleForm(null) : null);
+}
+
+function ruleForm(rule) {
+  const form = el("form", { class: "team-form rule-form", "data-form": rule ? "edit" : "new" });
+  const option = (value, label, selected) => {
+    const attrs = { value: String(value), text: label };
+    if (selected) attrs.selected = "";
+    return el("option", attrs);
+  };
+  const team = el("select", { name: "team", required: "" },
+    ...teamsState.teams.map((tm) => option(tm.id, tm.name, rule?.team === tm.id)));
+  const segment = el("select", { name: "segment" }, option("", t("（不按人群）"), rule?.segment == null),
+    ...teamsState.segments.map((s) => option(s.id, s.name, rule?.segment === s.id)));
+  const priority = { name: "priority", type: "number", min: "0", max: "100000", step: "1", required: "", value: String(rule?.priority ?? 100) };
+  const room = { name: "room", type: "number", min: "1", step: "1", placeholder: t("直播间ID") };
+  if (rule?.room != null) room.value = String(rule.room);
+  const errors = el("div", { class: "err" });
+  form.append(
+    el("label", {}, `${t("优先级")} `, el("input", priority)),
+    el("label", {}, `${t("直播间ID")} `, el("input", room)),
+    el("label", {}, `${t("人群")} `, segment),
+    el("label", {}, `→ ${t("团队")} `, team),
+    errors,
+    el("div", { class: "row" },
+      el("button", { type: "submit", text: rule ? t("保存") : t("添加规则") }),
+      rule ? el("button", { type: "button", class: "link", text: t("取消"), onclick: () => renderRules() }) : null));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const roomValue = String(data.get("room") || "").trim();
+    const body = {
+      team: Number(data.get("team")),
+      priority: Number(data.get("priority")),
+      room: roomValue === "" ? null : Number(roomValue),
+      segment: data.get("segment") ? Number(data.get("segment")) : null,
+    };
+    try {
+      await api(rule ? `assignment-rules/${rule.id}` : "assignment-rules", { method: rule ? "PUT" : "POST", body });
+      toast(t("分配规则已保存"));
+      loadTeams();
+    } catch (err) { showErrors(errors, err); }
+  });
+  return form;
+}
 
 // --- start --------------------------------------------------------------------------------
 

@@ -132,3 +132,26 @@ def test_journey_list_shows_per_step_counts(
     assert {"reservation_reminder", "replay_link", "coupon_expiry", "hot_lead"} <= keys
     replay = next(j for j in body if j["key"] == "replay_link")
     assert sum(replay["members"].values()) == 1
+
+
+def test_assign_owner_step_uses_the_crm_round_robin_and_is_audited(
+    demo, sales_bob, django_capture_on_commit_callbacks
+):
+    from core.models import AuditLog
+
+    journey = Journey.objects.for_org(demo).create(
+        org=demo,
+        key="assign_new_buyers",
+        name="新买家分配",
+        trigger_event="order",
+        steps=[{"type": "assign_owner"}],
+    )
+    lead = ContactFactory(org=demo)
+    with django_capture_on_commit_callbacks(execute=True):
+        journeys.journey_enter(journey=journey, contact=lead, key="order:1", context={})
+    lead.refresh_from_db()
+    assert lead.owner_id == sales_bob.user.pk
+    audit = AuditLog.objects.for_org(demo).get(action="lead.owner_change", target_id=str(lead.pk))
+    assert audit.detail["to"] == sales_bob.user.pk and audit.detail["reason"] == "round_robin"
+    step = JourneyStepLog.objects.for_org(demo).get(membership__journey=journey)
+    assert step.outcome == "assigned"

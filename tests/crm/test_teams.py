@@ -30,8 +30,11 @@ def sales_team(acme, sales_bob):
     return {"east": east, "solo": solo, "bob": sales_bob, "dave": dave, "eve": eve}
 
 
-def test_admins_manage_teams_and_rules_through_the_api(acme, admin_carol, sales_bob, outsider_erin):
+def test_admins_manage_teams_and_rules_through_the_api(
+    acme, admin_carol, sales_bob, outsider_erin, host_alice
+):
     client = admin_carol.client()
+    room = RoomFactory(org=acme, streamer=host_alice.profile)
     candidates = client.get("/api/v1/teams/candidates").json()
     assert {c["username"] for c in candidates} == {"bob", "carol"}
     response = client.post(
@@ -58,7 +61,7 @@ def test_admins_manage_teams_and_rules_through_the_api(acme, admin_carol, sales_
     assert teams == {"华东组": False, "华南组": True}
 
     rule = client.post(
-        "/api/v1/assignment-rules", {"team": second["id"], "room": 12}, format="json"
+        "/api/v1/assignment-rules", {"team": second["id"], "room": room.pk}, format="json"
     )
     assert rule.status_code == 201
     assert (
@@ -81,18 +84,21 @@ def test_round_robin_goes_around_the_team_in_turn(acme, sales_team):
     assert owners == ["bob", "dave", "bob", "dave", "bob"]
 
 
-def test_rules_pick_the_team_by_room_then_segment_then_default(acme, sales_team, admin_carol):
+def test_rules_pick_the_team_by_room_then_segment_then_default(
+    acme, sales_team, admin_carol, host_alice
+):
     from crm.services.teams import assignment_rule_create
 
     east, solo = sales_team["east"], sales_team["solo"]
+    room = RoomFactory(org=acme, streamer=host_alice.profile)
     vip = SegmentFactory(org=acme, condition={"field": "city", "op": "eq", "value": "杭州"})
-    assignment_rule_create(org_id=acme.pk, team=solo, priority=1, room_id=77)
+    assignment_rule_create(org_id=acme.pk, team=solo, priority=1, room_id=room.pk)
     assignment_rule_create(org_id=acme.pk, team=east, priority=2, segment=vip)
     in_room = Contact.objects.for_org(acme).create(org=acme, city="上海")
     in_segment = Contact.objects.for_org(acme).create(org=acme, city="杭州")
     elsewhere = Contact.objects.for_org(acme).create(org=acme, city="北京")
 
-    assert owner_for_lead(contact=in_room, room_ids=[77]).username == "eve"
+    assert owner_for_lead(contact=in_room, room_ids=[room.pk]).username == "eve"
     assert owner_for_lead(contact=in_segment).username in {"bob", "dave"}
     # No rule matches and no default team: the org-wide round robin over sales members.
     assert owner_for_lead(contact=elsewhere).username in {"bob", "dave", "eve"}

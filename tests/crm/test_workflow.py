@@ -120,6 +120,11 @@ def test_workflow_through_the_api(acme, sales_bob, admin_carol):
     assert client.post(f"/api/v1/tasks/{task['id']}/complete").json()["done_at"]
     detail = client.get(f"/api/v1/leads/{a.pk}").json()
     assert detail["notes"][0]["body"] == "已加微信"
+    # The round-robin assignment is on the lead's timeline, with who did it.
+    owner_changes = [item for item in detail["timeline"] if item["kind"] == "owner"]
+    assert [(o["from"], o["to"], o["reason"], o["actor"]) for o in owner_changes] == [
+        ("", sales_bob.user.username, "round_robin", sales_bob.user.username)
+    ]
     assert [
         r["id"] for r in client.get("/api/v1/leads?owner=me&status=contacted").json()["results"]
     ] == [a.pk]
