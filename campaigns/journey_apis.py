@@ -1,6 +1,6 @@
 """Journeys API: list, create, edit, activate / pause, delete; the staff member's own
-notification contact points. Thin adapters over campaigns.services.journey_edit and
-campaigns.services.owner_notify."""
+notification contact points and 扫码绑定微信. Thin adapters over
+campaigns.services.journey_edit, owner_notify and staff_binding."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from rest_framework.views import APIView
 
 from campaigns.models import Journey, JourneyStepLog, StaffContact
 from campaigns.models.wechat import WeChatAccount
-from campaigns.services import journey_edit, owner_notify
+from campaigns.services import journey_edit, owner_notify, staff_binding
+from core import ratelimit
 from core.auth import membership_of
 from core.fields import IdField
 from core.permissions import IsSalesOrAdmin, IsStaffMember
 from core.tenancy import get_for_org_or_404
-from crm import pii
 
 
 def _org(request):
@@ -138,6 +138,7 @@ class StaffContactOutput(serializers.Serializer):
     phone = serializers.CharField(help_text="masked (138****5678)")
     wechat_account = serializers.IntegerField(allow_null=True)
     has_openid = serializers.BooleanField()
+    openid_masked = serializers.CharField(help_text="masked (oAb1****xY9z)")
     follows_account = serializers.BooleanField()
 
 
@@ -149,11 +150,18 @@ class StaffContactInput(serializers.Serializer):
 
 def _staff_contact_out(row: StaffContact | None) -> dict:
     if row is None:
-        return {"phone": "", "wechat_account": None, "has_openid": False, "follows_account": False}
+        return {
+            "phone": "",
+            "wechat_account": None,
+            "has_openid": False,
+            "openid_masked": "",
+            "follows_account": False,
+        }
     return {
-        "phone": pii.mask_phone(pii.decrypt(row.phone_encrypted)) if row.phone_encrypted else "",
+        "phone": row.phone_masked,
         "wechat_account": row.wechat_account_id,
         "has_openid": bool(row.openid_hash),
+        "openid_masked": row.openid_masked,
         "follows_account": owner_notify.follows_account(row),
     }
 
@@ -184,3 +192,71 @@ class StaffContactApi(APIView):
             openid=values.get("wechat_openid"),
         )
         return Response(_staff_contact_out(row))
+
+
+class StaffWeChatBindOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=staff_binding.BIND_STATUSES)
+    expires_at = serializers.DateTimeField()
+    wechat_account = serializers.IntegerField()
+    contact = StaffContactOutput()
+
+
+class StaffWeChatBindStartOutput(StaffWeChatBindOutput):
+    image = serializers.CharField(help_text="the QR code as a PNG data URL (for this member only)")
+    expires_in = serializers.IntegerField()
+
+
+def _bind_out(status_: str, bind, row: StaffContact | None) -> dict:
+    return {
+        "id": bind.pk,
+        "status": status_,
+        "expires_at": bind.expires_at,
+        "wechat_account": bind.account_id,
+        "contact": _staff_contact_out(row),
+    }
+
+
+class StaffWeChatBindApi(APIView):
+    """扫码绑定微信: start a binding (a one-time QR code of the official account), or unbind."""
+
+    permission_classes = [IsStaffMember]
+
+    class StaffWeChatBindInput(serializers.Serializer):
+        wechat_account = IdField(required=False, allow_null=True, default=None)
+
+    @extend_schema(request=StaffWeChatBindInput, responses={201: StaffWeChatBindStartOutput})
+    def post(self, request):
+        data = self.StaffWeChatBindInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        org = _org(request)
+        bind, image = staff_binding.staff_wechat_bind_start(
+            org_id=org.pk, user=request.user, account_id=data.validated_data["wechat_account"]
+        )
+        row = StaffContact.objects.for_org(org).filter(user=request.user).first()
+        body = _bind_out(staff_binding.BindStatus.PENDING, bind, row)
+        body["image"] = image
+        body["expires_in"] = int(staff_binding.BIND_TTL.total_seconds())
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=StaffContactOutput)
+    def delete(self, request):
+        row = staff_binding.staff_wechat_unbind(
+            org_id=_org(request).pk, user=request.user, ip=ratelimit.client_ip(request)
+        )
+        return Response(_staff_contact_out(row))
+
+
+class StaffWeChatBindStatusApi(APIView):
+    """The state of one of the caller's binding codes (the page polls it)."""
+
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(responses=StaffWeChatBindOutput)
+    def get(self, request, bind_id: int):
+        org = _org(request)
+        state, bind = staff_binding.staff_wechat_bind_status(
+            org_id=org.pk, user=request.user, bind_id=bind_id
+        )
+        row = StaffContact.objects.for_org(org).filter(user=request.user).first()
+        return Response(_bind_out(state, bind, row))

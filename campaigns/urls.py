@@ -42,4 +42,14 @@ urlpatterns = [
         name="journey-pause",
     ),
     path("staff-contact", journey_apis.StaffContactApi.as_view(), name="staff-contact"),
+    path(
+        "staff-contact/wechat-bind",
+        journey_apis.StaffWeChatBindApi.as_view(),
+        name="staff-contact-wechat-bind",
+    ),
+    path(
+        "staff-contact/wechat-bind/<int:bind_id>",
+        journey_apis.StaffWeChatBindStatusApi.as_view(),
+        name="staff-contact-wechat-bind-status",
+    ),
 ]

@@ -35,6 +35,11 @@ class InvalidStaffContact(DomainError):
     code = "invalid_staff_contact"
 
 
+def mask_openid(openid: str) -> str:
+    """``oAb1****xY9z``: enough for a member to recognise their binding, useless to others."""
+    return f"{openid[:4]}****{openid[-4:]}" if len(openid) > 8 else "****"
+
+
 def staff_contact_set(
     *,
     org_id: int,
@@ -58,8 +63,9 @@ def staff_contact_set(
                 normalised = normalize_phone(phone)  # raises PhoneInvalid naming the field
                 row.phone_encrypted = pii.encrypt(normalised)
                 row.phone_hash = pii.lookup_hash("phone", normalised)
+                row.phone_masked = pii.mask_phone(normalised)
             else:
-                row.phone_encrypted = row.phone_hash = ""
+                row.phone_encrypted = row.phone_hash = row.phone_masked = ""
         if openid is not None:
             if openid:
                 if wechat_account is None:
@@ -69,9 +75,10 @@ def staff_contact_set(
                 row.wechat_account = wechat_account
                 row.openid_encrypted = pii.encrypt(openid)
                 row.openid_hash = pii.lookup_hash("openid", openid)
+                row.openid_masked = mask_openid(openid)
             else:
                 row.wechat_account = None
-                row.openid_encrypted = row.openid_hash = ""
+                row.openid_encrypted = row.openid_hash = row.openid_masked = ""
         row.save()
     return row
 

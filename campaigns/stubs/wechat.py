@@ -12,6 +12,8 @@ It speaks the endpoints wechatpy 1.8.18 calls (paths relative to the API base):
   ``cgi-bin/message/subscribe/send``
 - ``POST cgi-bin/user/tag/get`` — a tag's followers (``stub.set_tag``), paged by
   ``next_openid``
+- ``GET  cgi-bin/tags/get`` — the account's user tags (``{"tags": [{"id", "name",
+  "count"}]}``, from ``stub.set_tag(..., name=)``)
 - ``GET  connect/oauth2/authorize`` (the page WeChat shows; the stub "agrees" at once and
   redirects back with a code), ``GET sns/oauth2/access_token``, ``GET sns/userinfo``
 - ``GET  sns/jscode2session``
@@ -89,6 +91,7 @@ class WeChatStubState:
     token_delay: float = 0.0
     msgid: int = 1000
     tags: dict[int, list[str]] = field(default_factory=dict)  # tag id -> openids
+    tag_names: dict[int, str] = field(default_factory=dict)  # tag id -> name
     clientmsgids: set[str] = field(default_factory=set)  # mass sends already taken
     mass_reached: list[str] = field(default_factory=list)  # one openid per mass delivery
 
@@ -168,10 +171,14 @@ class WeChatStub:
             self.state.codes[code] = user
             self.state.users[user.openid] = user
 
-    def set_tag(self, tag_id: int, openids: list[str]) -> None:
-        """The followers WeChat holds under a user tag (what ``user/tag/get`` answers)."""
+    def set_tag(self, tag_id: int, openids: list[str], *, name: str | None = None) -> None:
+        """The followers WeChat holds under a user tag (what ``user/tag/get`` answers) and
+        the tag's name (``tags/get``; default ``标签<id>``)."""
         with self._lock:
             self.state.tags[tag_id] = list(openids)
+            self.state.tag_names[tag_id] = (
+                name or self.state.tag_names.get(tag_id) or f"标签{tag_id}"
+            )
 
     def mass_reached(self) -> list[str]:
         """Every openid a mass send (by list or by tag) reached, once per delivery."""
@@ -351,6 +358,15 @@ class _Handler(BaseHTTPRequestHandler):
              "next_openid": page[-1] if page else ""}
         )  # fmt: skip
 
+    def tags_get(self, request, query):
+        with self.stub._lock:
+            tags = [
+                {"id": tag_id, "name": self.stub.state.tag_names.get(tag_id, f"标签{tag_id}"),
+                 "count": len(openids)}
+                for tag_id, openids in sorted(self.stub.state.tags.items())
+            ]  # fmt: skip
+        return self._json({"tags": tags})
+
     def mass_send(self, request, query):
         data = request.json()
         client_msg_id = data.get("clientmsgid")
@@ -467,6 +483,7 @@ _ROUTES = {
     "cgi-bin/message/mass/send": _Handler.mass_send,
     "cgi-bin/message/mass/sendall": _Handler.mass_send,
     "cgi-bin/user/tag/get": _Handler.tag_users,
+    "cgi-bin/tags/get": _Handler.tags_get,
     "connect/oauth2/authorize": _Handler.oauth_authorize,
     "sns/oauth2/access_token": _Handler.oauth_access_token,
     "sns/userinfo": _Handler.oauth_userinfo,

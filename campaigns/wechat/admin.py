@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models.wechat import WeChatAccount, WeChatKeywordReply, WeChatQrScene
 from campaigns.wechat.accounts import appid_hash
+from campaigns.wechat.qrcodes import STAFF_BIND_PREFIX
 from core.admin import TenantAdmin
 from crm import pii
 
@@ -82,3 +83,7 @@ class WeChatKeywordReplyAdmin(TenantAdmin):
 class WeChatQrSceneAdmin(TenantAdmin):
     list_display = ["scene", "account", "kind", "expires_at", "scans", "subscribes"]
     readonly_fields = ["ticket", "url", "expires_at", "scans", "subscribes"]
+
+    def get_queryset(self, request):
+        # A staff member's binding code binds whoever scans it to that member: never shown.
+        return super().get_queryset(request).exclude(scene__startswith=STAFF_BIND_PREFIX)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -16,17 +16,20 @@ from campaigns.models.wechat import (
     WeChatEncryptMode,
     WeChatQrScene,
 )
+from campaigns.services.mass_tags import wechat_tags_list
 from campaigns.wechat.accounts import wechat_account_create, wechat_account_update
 from campaigns.wechat.login import account_for_login
 from campaigns.wechat.mp import mp_subscriptions_record
 from campaigns.wechat.otp import phone_code_send, phone_code_verify
-from campaigns.wechat.qrcodes import qr_png, qr_scene_get_or_create
+from campaigns.wechat.qrcodes import STAFF_BIND_PREFIX, qr_png, qr_scene_get_or_create
 from campaigns.wechat.share import jssdk_config
 from core import ratelimit
 from core.auth import membership_of, org_id_of, viewer_of
+from core.errors import NotFound
 from core.models import Organization, Role
 from core.permissions import (
     IsAdmin,
+    IsSalesOrAdmin,
     IsViewer,
     IsViewerOrStaff,
     staff_with_roles,
@@ -317,6 +320,50 @@ class WeChatQrImageApi(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, qr_id: int):
         scene = get_for_org_or_404(WeChatQrScene, membership_of(request).org_id, pk=qr_id)
+        if scene.scene.startswith(STAFF_BIND_PREFIX):
+            # A member's binding code: whoever scans it is bound to that member, so its
+            # image goes to that member only (POST /api/v1/staff-contact/wechat-bind).
+            raise Http404
         response = HttpResponse(qr_png(scene.url), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+class WeChatTagOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class WeChatTagListApi(APIView):
+    """The official account's user tags (WeChat ``tags/get``), for the campaign builder's
+    tag picker. ``account`` defaults to the org's oldest active official account."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    class WeChatTagListInputSerializer(serializers.Serializer):
+        account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    class WeChatTagListOutputSerializer(serializers.Serializer):
+        account = serializers.IntegerField()
+        account_name = serializers.CharField()
+        tags = WeChatTagOutputSerializer(many=True)
+
+    @extend_schema(
+        parameters=[WeChatTagListInputSerializer],
+        responses={200: WeChatTagListOutputSerializer},
+    )
+    def get(self, request):
+        data = self.WeChatTagListInputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        org_id = membership_of(request).org_id
+        qs = WeChatAccount.objects.for_org(org_id).filter(
+            kind=WeChatAccountKind.OFFICIAL, is_active=True
+        )
+        account_id = data.validated_data.get("account")
+        account = qs.filter(pk=account_id).first() if account_id else qs.order_by("id").first()
+        if account is None:
+            message = str(_("该组织未配置公众号"))
+            raise NotFound(message, fields={"account": [message]})
+        tags = wechat_tags_list(account=account)
+        return Response({"account": account.pk, "account_name": account.name, "tags": tags})

@@ -210,10 +210,22 @@ def message_kind(message) -> str:
     return str(message.type)
 
 
+def _staff_bind_scene(message) -> str:
+    """The scene of a scan (new or existing follower) of a staff member's binding code."""
+    from campaigns.services.staff_binding import is_staff_bind_scene
+
+    if message_kind(message) not in ("subscribe_scan", "scan"):
+        return ""
+    scene = getattr(message, "scene_id", "") or ""
+    return scene if is_staff_bind_scene(scene) else ""
+
+
 def _apply(*, account: WeChatAccount, message, key: str) -> None:
     openid = message.source
     kind = message_kind(message)
-    if kind in ("subscribe", "subscribe_scan"):
+    if staff_scene := _staff_bind_scene(message):
+        _on_staff_bind(account=account, message=message, openid=openid, scene=staff_scene)
+    elif kind in ("subscribe", "subscribe_scan"):
         scene = getattr(message, "scene_id", "") or ""
         _on_subscribe(account=account, message=message, openid=openid, scene=scene, key=key)
         service_window_touch(account=account, openid=openid, opened_by=WindowOpener.FOLLOW)
@@ -280,6 +292,38 @@ def _on_subscribe(*, account, message, openid: str, scene: str, key: str) -> Non
     enqueue(wechat_follower_enrich, follower.pk)
 
 
+def _on_staff_bind(*, account, message, openid: str, scene: str) -> None:
+    """A staff member scanned their binding code: follow state is kept (template messages
+    reach followers only) but no CRM contact, event or consent is made — staff are not leads."""
+    from campaigns.services.staff_binding import staff_wechat_bind_scan
+
+    subscribing = message_kind(message) == "subscribe_scan"
+    now = _occurred_at(message)
+    follower, created = WeChatFollower.objects.for_org(account.org_id).get_or_create(
+        org_id=account.org_id,
+        account=account,
+        openid_hash=openid_hash(openid),
+        defaults={
+            "openid_encrypted": pii.encrypt(openid),
+            "subscribed": True,
+            "subscribed_at": now,
+            "scene": "staff-bind",
+        },
+    )
+    if not created and (subscribing or not follower.subscribed):
+        # SCAN comes from followers only: a row we thought unsubscribed is out of date.
+        follower.subscribed = True
+        follower.subscribed_at = now if subscribing else follower.subscribed_at or now
+        follower.unsubscribed_at = None
+        follower.save(update_fields=["subscribed", "subscribed_at", "unsubscribed_at"])
+    service_window_touch(
+        account=account,
+        openid=openid,
+        opened_by=WindowOpener.FOLLOW if subscribing else WindowOpener.SCAN,
+    )
+    staff_wechat_bind_scan(account=account, openid=openid, scene=scene)
+
+
 def _on_unsubscribe(*, account, message, openid: str, key: str) -> None:
     now = _occurred_at(message)
     follower = (
@@ -330,7 +374,11 @@ def _count_scene(*, account, scene: str, subscribed: bool) -> None:
 def _reply(*, account: WeChatAccount, message) -> str | None:
     text = None
     kind = message_kind(message)
-    if kind in ("subscribe", "subscribe_scan"):
+    if staff_scene := _staff_bind_scene(message):
+        from campaigns.services.staff_binding import staff_bind_reply_text
+
+        text = staff_bind_reply_text(account=account, openid=message.source, scene=staff_scene)
+    elif kind in ("subscribe", "subscribe_scan"):
         text = _welcome_text(account=account, scene=getattr(message, "scene_id", "") or "")
     elif kind == "text":
         text = keyword_reply_text(account=account, content=message.content or "")

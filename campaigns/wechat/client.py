@@ -58,6 +58,9 @@ def embedded_stub():
             from campaigns.stubs.wechat import WeChatStub
 
             _stub = WeChatStub().start()
+            # The offline demo's official account has a couple of user tags to pick from.
+            _stub.set_tag(2, [], name="星标组")
+            _stub.set_tag(100, [], name="直播常客")
         return _stub
 
 

@@ -2,7 +2,8 @@
 
 A scan of one of these by a new follower arrives as ``subscribe`` with
 ``EventKey = qrscene_<scene>`` (``SCAN`` with ``<scene>`` for existing followers); the
-callback turns the scene into the lead's source.
+callback turns the scene into the lead's source — except ``staff-bind:<code>``, a staff
+member binding their own WeChat (no lead, see ``campaigns.services.staff_binding``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from campaigns.wechat.login import WeChatUnavailable
 from core.errors import DomainError
 
 SCENE_RE = re.compile(r"^(room:\d{1,18}|campaign:\d{1,18}|invite:[A-Za-z0-9_-]{1,40})$")
+# A staff member's binding code (WeChat caps scene strings at 64 characters).
+STAFF_BIND_PREFIX = "staff-bind:"
+STAFF_BIND_SCENE_RE = re.compile(r"^staff-bind:[A-Za-z0-9_-]{16,48}$")
 # WeChat's maximum for temporary codes is 30 days.
 TEMPORARY_SECONDS = 30 * 24 * 3600
 # Re-create a temporary code this long before it expires, so a poster never shows a dead one.
@@ -39,7 +43,30 @@ def qr_scene_get_or_create(
             _("场景值格式应为 room:ID、invite:CODE 或 campaign:ID"),
             fields={"scene": [_("场景值格式应为 room:ID、invite:CODE 或 campaign:ID")]},
         )
-    kind = QrKind.PERMANENT if permanent else QrKind.TEMPORARY
+    return _scene_get_or_create(
+        account=account,
+        scene=scene,
+        kind=QrKind.PERMANENT if permanent else QrKind.TEMPORARY,
+        expire_seconds=TEMPORARY_SECONDS,
+    )
+
+
+def qr_staff_bind_scene_create(
+    *, account: WeChatAccount, scene: str, expire_seconds: int
+) -> WeChatQrScene:
+    """A short-lived temporary code for a staff member's WeChat binding
+    (``campaigns.services.staff_binding``). Not reachable through the public QR API: only
+    that service makes ``staff-bind:`` scenes, each one for a single one-time code."""
+    if not STAFF_BIND_SCENE_RE.match(scene):
+        raise ValueError("not a staff-bind scene")
+    return _scene_get_or_create(
+        account=account, scene=scene, kind=QrKind.TEMPORARY, expire_seconds=expire_seconds
+    )
+
+
+def _scene_get_or_create(
+    *, account: WeChatAccount, scene: str, kind: str, expire_seconds: int
+) -> WeChatQrScene:
     now = timezone.now()
     qs = WeChatQrScene.objects.for_org(account.org_id).filter(
         account=account, scene=scene, kind=kind
@@ -47,11 +74,11 @@ def qr_scene_get_or_create(
     cached = qs.first()
     if cached and (cached.expires_at is None or cached.expires_at > now + RENEW_MARGIN):
         return cached
-    if permanent:
+    if kind == QrKind.PERMANENT:
         data = {"action_name": "QR_LIMIT_STR_SCENE", "action_info": {"scene": {"scene_str": scene}}}
     else:
         data = {
-            "expire_seconds": TEMPORARY_SECONDS,
+            "expire_seconds": expire_seconds,
             "action_name": "QR_STR_SCENE",
             "action_info": {"scene": {"scene_str": scene}},
         }

@@ -66,11 +66,15 @@ def wechat_follower_enrich(follower_id: int) -> None:
 
 @shared_task(name="campaigns.wechat_inbound_sweep", ignore_result=True)
 def wechat_inbound_sweep() -> int:
-    """Delete callback dedupe records older than a week and phone codes expired a day ago."""
+    """Delete callback dedupe records older than a week, phone codes and staff binding codes
+    expired a day ago."""
+    from campaigns.services.staff_binding import staff_wechat_bind_sweep
+
     now = timezone.now()
     deleted, _ = WeChatInboundMessage.unscoped.filter(created_at__lt=now - DEDUPE_KEEP).delete()
     otps, _ = PhoneOtp.unscoped.filter(expires_at__lt=now - timedelta(days=1)).delete()
-    return deleted + otps
+    binds = staff_wechat_bind_sweep(before=now - timedelta(days=1))
+    return deleted + otps + binds
 
 
 periodic("campaigns.wechat_inbound_sweep", wechat_inbound_sweep, 3600)

@@ -12,6 +12,7 @@ urlpatterns = [
         apis.WeChatAccountDetailApi.as_view(),
         name="wechat-account",
     ),
+    path("wechat/tags", apis.WeChatTagListApi.as_view(), name="wechat-tags"),
     path("wechat/qrcodes", apis.WeChatQrCodeApi.as_view(), name="wechat-qrcodes"),
     path(
         "wechat/qrcodes/<int:qr_id>/image",

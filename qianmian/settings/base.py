@@ -372,5 +372,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "WeChatAccountKindEnum": "campaigns.models.wechat.WeChatAccountKind",
         "WeChatQrKindEnum": "campaigns.models.wechat.QrKind",
         "WeChatEncryptModeEnum": "campaigns.models.wechat.WeChatEncryptMode",
+        "StaffWeChatBindStatusEnum": "campaigns.services.staff_binding.BIND_STATUSES",
     }
 )

@@ -93,7 +93,52 @@ async function loadChoices() {
   }
 }
 
-$("#builder [name=channel]").addEventListener("change", loadChoices);
+// WeChat mass messages may go to one of the official account's user tags (WeChat tags/get,
+// read through the API) or, with no tag, to the openid list of the audience.
+const wechat = { account: null, tags: new Map() };
+
+function tagOption(value, label) {
+  const node = el("option", label);
+  node.value = value;
+  return node;
+}
+
+function tagLabel(id) {
+  const name = wechat.tags.get(id);
+  return name ? fmt(t("{name}（ID {id}）"), { name, id }) : fmt(t("ID {id}"), { id });
+}
+
+async function loadWeChatTags(accountId) {
+  const query = accountId ? `?account=${encodeURIComponent(accountId)}` : "";
+  const data = await api(`/api/v1/wechat/tags${query}`);
+  for (const tag of data.tags) wechat.tags.set(tag.id, tag.name);
+  return data;
+}
+
+async function loadWeChatTarget() {
+  const fieldset = $("#wechat-target");
+  fieldset.hidden = $("#builder [name=channel]").value !== "wechat_mass";
+  if (fieldset.hidden) return;
+  const select = $("#wechat-tag-select");
+  select.replaceChildren(tagOption("", t("不按标签（按 openid 列表发送）")));
+  $("#wechat-tag-error").textContent = "";
+  $("#wechat-account-name").textContent = "";
+  try {
+    const data = await loadWeChatTags(null);
+    wechat.account = data.account;
+    $("#wechat-account-name").textContent = fmt(t("公众号：{name}"), { name: data.account_name });
+    for (const tag of data.tags) {
+      select.append(tagOption(tag.id, fmt(t("{name}（{count} 人）"), { name: tag.name, count: tag.count })));
+    }
+  } catch (err) {
+    $("#wechat-tag-error").textContent = err.message;
+  }
+}
+
+$("#builder [name=channel]").addEventListener("change", () => {
+  loadChoices();
+  loadWeChatTarget();
+});
 
 $("#builder").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -116,10 +161,15 @@ $("#builder").addEventListener("submit", async (event) => {
     holdout_pct: Number(form.get("holdout_pct") || 0),
   };
   if (form.get("link_url")) body.link_url = form.get("link_url");
+  if (body.channel === "wechat_mass") {
+    body.wechat_account = wechat.account;
+    body.wechat_tag_id = form.get("wechat_tag_id") ? Number(form.get("wechat_tag_id")) : null;
+  }
   $("#builder-error").textContent = "";
   try {
     const campaign = await api("/api/v1/campaigns", { method: "POST", body: JSON.stringify(body) });
     event.target.reset();
+    loadWeChatTarget();
     await loadCampaigns();
     openReport(campaign);
   } catch (err) {
@@ -179,6 +229,13 @@ async function openReport(campaign) {
   $("#report").hidden = false;
   $("#report-title").textContent = campaign.name;
   $("#launch-result").textContent = "";
+  $("#report-target").textContent = "";
+  if (campaign.wechat_tag_id) {
+    if (!wechat.tags.has(campaign.wechat_tag_id)) await loadWeChatTags(campaign.wechat_account).catch(() => {});
+    $("#report-target").textContent = fmt(t("按用户标签群发：{tag}"), { tag: tagLabel(campaign.wechat_tag_id) });
+  } else if (campaign.channel === "wechat_mass") {
+    $("#report-target").textContent = t("按 openid 列表群发（未选标签）");
+  }
   const stats = await api(`/api/v1/campaigns/${campaign.id}/stats`);
   // The campaign finishes by itself once every row is final: show the live status.
   const finished = stats.finished_at ? ` · ${new Date(stats.finished_at).toLocaleString(lang())}` : "";
@@ -249,6 +306,7 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   await loadChoices();
+  loadWeChatTarget();
   await loadCampaigns();
 }
 

@@ -406,7 +406,82 @@ function showMyContact(contact) {
     : contact.phone
       ? fmt(t("通知短信发往 {phone}"), { phone: contact.phone })
       : t("未设置：只在工作台通知");
+  showMyWeChat(contact);
 }
+
+// 扫码绑定微信: nobody knows their own openid, so the member scans a one-time QR code of the
+// official account; WeChat tells our callback who scanned it. The page polls the binding.
+const binding = { id: null, timer: null, until: 0 };
+
+function showMyWeChat(contact) {
+  const bound = contact.has_openid;
+  $("#mc-wechat-state").textContent = bound
+    ? fmt(t("已绑定微信 {account}"), { account: contact.openid_masked || "****" }) +
+      (contact.follows_account ? "" : t("（未关注公众号：通知仍走短信）"))
+    : t("未绑定微信：扫码绑定后，通知走公众号模板消息");
+  $("#mc-bind").textContent = bound ? t("重新扫码绑定") : t("扫码绑定微信");
+  $("#mc-unbind").hidden = !bound;
+}
+
+function stopBinding(hint) {
+  clearTimeout(binding.timer);
+  binding.id = null;
+  binding.timer = null;
+  $("#mc-qr").hidden = !hint;
+  $("#mc-qr-img").hidden = true;
+  $("#mc-qr-hint").textContent = hint || "";
+}
+
+async function pollBinding(id) {
+  if (binding.id !== id) return;
+  if (Date.now() > binding.until) {
+    stopBinding(t("二维码已过期，请重新获取"));
+    return;
+  }
+  try {
+    const state = await api(`/api/v1/staff-contact/wechat-bind/${id}`);
+    if (binding.id !== id) return;
+    if (state.status === "bound") {
+      stopBinding("");
+      showMyContact(state.contact);
+      return;
+    }
+    if (state.status === "expired") {
+      stopBinding(t("二维码已过期，请重新获取"));
+      return;
+    }
+  } catch (err) {
+    if (binding.id !== id) return;
+  }
+  binding.timer = setTimeout(() => pollBinding(id), 2000);
+}
+
+$("#mc-bind").addEventListener("click", async () => {
+  $("#mc-error").textContent = "";
+  stopBinding("");
+  try {
+    const started = await api("/api/v1/staff-contact/wechat-bind", { method: "POST", body: JSON.stringify({}) });
+    binding.id = started.id;
+    binding.until = Date.now() + (started.expires_in + 5) * 1000;
+    $("#mc-qr-img").src = started.image;
+    $("#mc-qr-img").hidden = false;
+    $("#mc-qr").hidden = false;
+    $("#mc-qr-hint").textContent = fmt(t("请用微信扫码（{minutes} 分钟内有效，仅限本人使用）"), { minutes: Math.round(started.expires_in / 60) });
+    binding.timer = setTimeout(() => pollBinding(started.id), 2000);
+  } catch (err) {
+    showError(err, "#mc-error");
+  }
+});
+
+$("#mc-unbind").addEventListener("click", async () => {
+  $("#mc-error").textContent = "";
+  stopBinding("");
+  try {
+    showMyContact(await api("/api/v1/staff-contact/wechat-bind", { method: "DELETE" }));
+  } catch (err) {
+    showError(err, "#mc-error");
+  }
+});
 
 $("#my-contact").addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -62,6 +62,7 @@ def test_an_owner_who_follows_the_account_gets_a_wechat_template_message(
         "phone": "139****0001",
         "wechat_account": oa.pk,
         "has_openid": True,
+        "openid_masked": "o-bo****work",
         "follows_account": True,
     }
     lead = _hot_lead(demo, sales_bob.user)
@@ -81,6 +82,30 @@ def test_an_owner_who_follows_the_account_gets_a_wechat_template_message(
     assert delivery.contact_id is None  # staff, not a lead
     # The workspace notification still happens.
     assert Notification.objects.for_org(demo).filter(user=sales_bob.user).count() == 1
+
+
+def test_an_owner_bound_by_scanning_gets_the_next_hot_lead_by_wechat_template(
+    demo, sales_bob, wechat_stub, tencent_stub, django_capture_on_commit_callbacks
+):
+    """扫码绑定微信 end to end: the scan's push stores the openid and the follow state, so the
+    next hot-lead notice goes as a template message, not an SMS."""
+    from tests.wechat.callbacks import event_xml, push
+
+    oa = official_account(demo)
+    sales_bob.client().put("/api/v1/staff-contact", {"phone": "13900000005"}, format="json")
+    started = sales_bob.client().post("/api/v1/staff-contact/wechat-bind", {}, format="json")
+    assert started.status_code == 201
+    scene = wechat_stub.received("cgi-bin/qrcode/create")[-1].json()["action_info"]["scene"]
+    push(oa, event_xml("o-bob-scanned", "subscribe", key=f"qrscene_{scene['scene_str']}"))
+
+    lead = _hot_lead(demo, sales_bob.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        journeys._on_grade_changed(lead, "B", "A")
+    sent = wechat_stub.received("cgi-bin/message/template/send")
+    assert [r.json()["touser"] for r in sent] == ["o-bob-scanned"]
+    assert tencent_stub.messages == []
+    delivery = Delivery.objects.for_org(demo).get(key__startswith="owner:")
+    assert (delivery.channel, delivery.status) == ("wechat_template", DeliveryStatus.SENT)
 
 
 def test_an_owner_who_does_not_follow_gets_a_service_sms_through_tencent(
