@@ -168,6 +168,16 @@ class CrmBuffer:
             )
         return child
 
+    def start_writer(self) -> None:
+        """Start the writer child now (hub start-up) rather than at the first batch: its
+        interpreter and Django set-up (~1 s of CPU) then never land in a join storm."""
+        if settings.REALTIME_CRM_WRITER == "process":
+            with self._flush_lock:
+                try:
+                    self._child_process()
+                except OSError:
+                    log.warning("CRM writer process could not start; batches go in-process")
+
     def shutdown(self) -> None:
         """Hand the last batch to the child, close its pipe (it writes and exits), wait."""
         if self._child is not None:

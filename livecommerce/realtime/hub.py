@@ -28,6 +28,7 @@ from django.db import close_old_connections
 from livecommerce.realtime import frames
 from livecommerce.realtime.bans import Ban, OrgBans, load_org_bans
 from livecommerce.realtime.chat_worker import ChatWorker
+from livecommerce.realtime.crm import buffer as crm_buffer
 from livecommerce.realtime.transport import get_transport
 
 log = logging.getLogger(__name__)
@@ -442,6 +443,7 @@ class HubRegistry:
             # only with Redis can the child's publish reach this process's hubs.
             self.chat_worker = ChatWorker(threads=settings.REALTIME_DB_THREADS)
             await self.chat_worker.start()
+        await asyncio.get_running_loop().run_in_executor(None, crm_buffer.start_writer)
         await get_transport().start(
             on_room=self._on_room, on_staff=self._on_staff, on_resync=self._on_resync
         )
