@@ -14,7 +14,7 @@ Likes are summed per viewer and room per batch.
 Where the batch is written (``REALTIME_CRM_WRITER``):
 
 - ``process`` (default outside tests): a child Python process
-  (``python -m livecommerce.realtime.crm_writer``) started by the first batch, fed one JSON
+  (``python -m livecommerce.realtime.crm_writer``) started with the hub, fed one JSON
   line per batch on its stdin. Measured cause of the multi-second event-loop stalls in
   bench/fanout.py: the ORM work of a writer *thread* holds the GIL (a third of all
   GIL-held samples at 2,000 viewers, ``py-spy record --gil``), and every socket write of the
