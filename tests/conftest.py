@@ -111,6 +111,21 @@ def admin_carol(acme) -> Actor:
 
 
 @pytest.fixture
+def admin_browser(admin_carol):
+    """Carol in Django admin (staff flag, the campaigns app's permissions), logged in."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    user = admin_carol.user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="campaigns"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
 def outsider_erin(other_org) -> Actor:
     actor = _staff(other_org, "erin", Role.ADMIN)
     actor.profile = StreamerProfileFactory(org=other_org, user=None, name="Erin 的主播")

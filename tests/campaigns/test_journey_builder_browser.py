@@ -7,7 +7,7 @@ import pytest
 
 from campaigns.demo import seed_org
 from campaigns.models import Journey
-from tests.support.browser import launch_chromium
+from tests.support.browser import campaigns_page_signed_in, launch_chromium
 
 
 @pytest.mark.browser
@@ -21,14 +21,7 @@ def test_sales_build_and_edit_a_journey_in_the_workspace(live_server, acme, sale
     seed_org(acme)
     with sync_playwright() as p:
         browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{live_server.url}/workspace/campaigns/")
-        page.fill("input[name=username]", "bob")
-        page.fill("input[name=password]", "pw-123456")
-        page.click("#login-form button")
-        page.wait_for_selector("#app:not([hidden])")
+        page, errors = campaigns_page_signed_in(browser, live_server)
         page.click("button[data-tab=journeys]")
         page.wait_for_selector("#jb-pick option >> nth=4", state="attached")
 

@@ -2,7 +2,6 @@
 keyed hash; WeChat tag members read-only."""
 
 import pytest
-from django.test import Client
 
 from campaigns.models import WeChatTagMember
 from campaigns.services.owner_notify import staff_contact_set
@@ -12,19 +11,6 @@ from tests.wechat.factories import official_account
 pytestmark = pytest.mark.django_db
 
 BOB_OPENID = "o-bob-personal-wechat-000001"
-
-
-@pytest.fixture
-def admin_browser(admin_carol):
-    from django.contrib.auth.models import Permission
-
-    user = admin_carol.user
-    user.is_staff = True
-    user.save()
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="campaigns"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

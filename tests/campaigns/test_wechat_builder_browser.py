@@ -8,23 +8,11 @@ import pytest
 
 from campaigns.models import Campaign, StaffContact
 from tests.campaigns.factories import TemplateFactory
-from tests.support.browser import launch_chromium
+from tests.support.browser import campaigns_page_signed_in, launch_chromium
 from tests.wechat.callbacks import event_xml, push
 from tests.wechat.factories import official_account
 
 BOB_OPENID = "o-bob-personal-wechat-000001"
-
-
-def _signed_in_page(browser, live_server):
-    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server.url}/workspace/campaigns/")
-    page.fill("input[name=username]", "bob")
-    page.fill("input[name=password]", "pw-123456")
-    page.click("#login-form button")
-    page.wait_for_selector("#app:not([hidden])")
-    return page, errors
 
 
 @pytest.mark.browser
@@ -43,7 +31,7 @@ def test_sales_pick_a_wechat_tag_for_a_mass_campaign(
     wechat_stub.set_tag(101, ["o-a", "o-b"], name="<b>直播常客</b>")
     with sync_playwright() as p:
         browser = launch_chromium(p)
-        page, errors = _signed_in_page(browser, live_server)
+        page, errors = campaigns_page_signed_in(browser, live_server)
         assert page.locator("#wechat-target").is_hidden()  # SMS by default: no tag picker
         page.select_option("#builder [name=channel]", "wechat_mass")
         page.wait_for_selector("#wechat-tag-select option >> nth=2", state="attached")
@@ -89,7 +77,7 @@ def test_a_member_binds_and_unbinds_their_wechat_by_scanning(
     oa = official_account(acme)
     with sync_playwright() as p:
         browser = launch_chromium(p)
-        page, errors = _signed_in_page(browser, live_server)
+        page, errors = campaigns_page_signed_in(browser, live_server)
         page.click("button[data-tab=journeys]")
         page.locator("#mc-wechat-state").filter(has_text="未绑定微信").wait_for()
         assert page.locator("#mc-unbind").is_hidden()

@@ -22,19 +22,6 @@ pytestmark = pytest.mark.django_db
 LEADS, EVERY = 3_000, 97
 
 
-@pytest.fixture
-def announced():
-    """Every grade change the listeners hear, in order: (contact id, old grade, new grade)."""
-    heard: list[tuple[int, str, str]] = []
-
-    def listener(contact, old_grade, new_grade):
-        heard.append((contact.pk, old_grade, new_grade))
-
-    scoring.on_grade_changed(listener)
-    yield heard
-    scoring._grade_listeners.remove(listener)
-
-
 def _leads(org) -> list[Contact]:
     """LEADS leads with events of every kind the rules read, and a mix of starting states:
     never scored, a stale score (up- and downgrades), already right, profiling refused,

@@ -28,19 +28,6 @@ pytestmark = pytest.mark.django_db
 PROPS = {"room.leave": "watch_seconds", "order": "amount", "like": "count"}
 
 
-@pytest.fixture
-def announced():
-    """Every grade change the listeners hear, in order: (contact id, old grade, new grade)."""
-    heard: list[tuple[int, str, str]] = []
-
-    def listener(contact, old_grade, new_grade):
-        heard.append((contact.pk, old_grade, new_grade))
-
-    scoring.on_grade_changed(listener)
-    yield heard
-    scoring._grade_listeners.remove(listener)
-
-
 def _outcome(org, contacts, heard) -> dict:
     """What a user can see after recording: per contact its events, score, grade, breakdown,
     RFM, history and the grade changes announced for it."""

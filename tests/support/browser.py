@@ -17,3 +17,17 @@ CHROMIUM_ARGS = [
 
 def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
+
+
+def campaigns_page_signed_in(browser, live_server):
+    """The campaigns workspace on a phone-sized page in Chinese, signed in as sales_bob (the
+    factories' password); with the list of page errors seen (a test asserts it stays empty)."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/workspace/campaigns/")
+    page.fill("input[name=username]", "bob")
+    page.fill("input[name=password]", "pw-123456")
+    page.click("#login-form button")
+    page.wait_for_selector("#app:not([hidden])")
+    return page, errors

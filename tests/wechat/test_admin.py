@@ -1,25 +1,11 @@
 """Org admins manage WeChat accounts in Django admin; secrets never render back."""
 
 import pytest
-from django.test import Client
 
 from campaigns.models.wechat import WeChatAccount
 from tests.wechat.factories import official_account
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_browser(admin_carol):
-    from django.contrib.auth.models import Permission
-
-    user = admin_carol.user
-    user.is_staff = True
-    user.save()
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="campaigns"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_admin_creates_an_account_and_the_secret_is_never_shown(acme, admin_browser):
