@@ -103,11 +103,22 @@ def seed(ctx) -> None:
     org = ctx.org
     seed_scoring_model(org)
     seed_scoring_model(ctx.other_org)
+    _detach_watch_history_from_rooms(org)
     if Contact.objects.for_org(org).filter(source_detail__demo=True).count() >= DEMO_LEADS:
         return
     _seed_leads(ctx)
     org_rescore(org_id=org.pk)
     _seed_other_org(ctx.other_org)
+
+
+def _detach_watch_history_from_rooms(org) -> None:
+    """Databases seeded before the fix hung the invented watch history on the demo room, whose
+    console then showed hundreds of viewers before it ever aired: move it off every room."""
+    Event.objects.for_org(org).filter(
+        contact__source_detail__demo=True,
+        type__in=("room.join", "room.leave"),
+        room_id__isnull=False,
+    ).update(room_id=None)
 
 
 def _seed_other_org(org) -> None:
@@ -132,7 +143,6 @@ def _seed_leads(ctx) -> None:
     org = ctx.org
     rng = random.Random(20261123)
     now = timezone.now()
-    room = ctx.extra.get("room")
     this_year = now.year
     contacts = []
     for i in range(DEMO_LEADS):
@@ -172,15 +182,16 @@ def _seed_leads(ctx) -> None:
         for _ in range(int(activity * 4)):
             at = now - timedelta(days=rng.randint(0, 25), minutes=rng.randint(0, 600))
             watch = rng.randint(60, 3600)
-            room_id = room.pk if room else None
-            events.append(_event(org, contact, "room.join", at, room_id))
+            # Watch history of earlier, unnamed broadcasts (it feeds the scoring demo): never
+            # tied to a room, whose console must show measured figures only.
+            events.append(_event(org, contact, "room.join", at))
             events.append(
                 _event(
                     org,
                     contact,
                     "room.leave",
                     at + timedelta(seconds=watch),
-                    room_id,
+                    None,
                     {"watch_seconds": watch},
                     watch,
                 )

@@ -86,6 +86,7 @@ class RoomOutputSerializer(serializers.ModelSerializer):
     streamer_name = serializers.CharField(source="streamer.name", read_only=True)
     push_url = serializers.SerializerMethodField()
     play_url = serializers.SerializerMethodField()
+    viewer_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Room
@@ -102,6 +103,7 @@ class RoomOutputSerializer(serializers.ModelSerializer):
             "cover",
             "push_url",
             "play_url",
+            "viewer_url",
             "created_at",
         ]
 
@@ -118,6 +120,13 @@ class RoomOutputSerializer(serializers.ModelSerializer):
 
     def get_play_url(self, room) -> str:
         return media.play_url(room)
+
+    def get_viewer_url(self, room) -> str:
+        """The viewer page's absolute address (what a host shares with viewers)."""
+        from django.conf import settings
+        from django.urls import reverse
+
+        return f"{settings.SITE_URL}{reverse('live-room', args=[room.pk])}"
 
 
 class RoomInputSerializer(serializers.Serializer):

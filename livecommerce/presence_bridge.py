@@ -7,8 +7,6 @@ answers the same questions from ``room.join`` / ``chat`` / ``room.leave`` events
 
 from __future__ import annotations
 
-from django.db.models import Sum
-
 
 def _presence():
     try:
@@ -27,16 +25,33 @@ def present_contact_ids(room_id: int) -> list[int]:
         connected = set(presence.present_contact_ids(room_id))
         if connected:
             return sorted(connected)
+    return sorted(_open_visit_starts(room_id))
+
+
+def _open_visit_starts(room_id: int) -> dict[int, float]:
+    """From the event log: contact id → when (epoch s) their still-open visit began.
+
+    Joins and leaves are paired by counting (two tabs are two joins, closing one is one
+    leave), so a viewer is in the room while their joins outnumber their leaves."""
     from crm.models import Event
 
-    joined: dict[int, object] = {}
-    left: dict[int, object] = {}
-    rows = Event.unscoped.filter(room_id=room_id, type__in=("room.join", "room.leave"))
-    for contact_id, kind, at in rows.values_list("contact_id", "type", "occurred_at"):
-        target = joined if kind == "room.join" else left
-        if contact_id not in target or target[contact_id] < at:
-            target[contact_id] = at
-    return sorted(c for c, at in joined.items() if c not in left or left[c] < at)
+    rows = (
+        Event.unscoped.filter(room_id=room_id, type__in=("room.join", "room.leave"))
+        .order_by("occurred_at", "pk")
+        .values_list("contact_id", "type", "occurred_at")
+    )
+    depth: dict[int, int] = {}
+    since: dict[int, float] = {}
+    for contact_id, kind, at in rows:
+        if kind == "room.join":
+            if depth.get(contact_id, 0) == 0:
+                since[contact_id] = at.timestamp()
+            depth[contact_id] = depth.get(contact_id, 0) + 1
+        else:
+            depth[contact_id] = max(0, depth.get(contact_id, 0) - 1)
+            if depth[contact_id] == 0:
+                since.pop(contact_id, None)
+    return since
 
 
 def online_count(room_id: int) -> int:
@@ -65,14 +80,45 @@ def contacts_who_commented(room_id: int, keyword: str) -> list[int]:
     )
 
 
-def contacts_watched_at_least(room, seconds: int) -> list[int]:
+def watch_seconds_so_far(room, *, now=None) -> dict[int, float]:
+    """Seconds each contact has spent in ``room`` up to ``now``, the current visit included.
+
+    Finished visits come from ``room.leave`` events (``value`` = seconds watched, ending at
+    the event); a viewer still connected (``present_contact_ids``) adds the time since the
+    join that opened their current visit. Visits overlapping in time (two tabs) count once:
+    the result is the length of the union of the intervals.
+    """
+    from django.utils import timezone
+
     from crm.models import Event
 
-    rows = (
+    now = now or timezone.now()
+    present = set(present_contact_ids(room.pk))
+    intervals: dict[int, list[tuple[float, float]]] = {}
+    finished = (
         Event.objects.for_org(room.org_id)
-        .filter(room_id=room.pk, type="room.leave")
-        .values("contact_id")
-        .annotate(total=Sum("value"))
-        .filter(total__gte=seconds)
+        .filter(room_id=room.pk, type="room.leave", value__gt=0)
+        .values_list("contact_id", "occurred_at", "value")
     )
-    return [row["contact_id"] for row in rows]
+    for contact_id, at, value in finished:
+        intervals.setdefault(contact_id, []).append((at.timestamp() - float(value), at.timestamp()))
+    now_s = now.timestamp()
+    for contact_id, since in _open_visit_starts(room.pk).items():
+        if contact_id in present and since < now_s:
+            intervals.setdefault(contact_id, []).append((since, now_s))
+    totals: dict[int, float] = {}
+    for contact_id, spans in intervals.items():
+        total, end = 0.0, float("-inf")
+        for lo, hi in sorted(spans):
+            lo = max(lo, end)
+            if hi > lo:
+                total += hi - lo
+                end = hi
+        totals[contact_id] = total
+    return totals
+
+
+def contacts_watched_at_least(room, seconds: int, *, now=None) -> list[int]:
+    """Contacts whose time in the room so far (current visit included) is ≥ ``seconds``."""
+    totals = watch_seconds_so_far(room, now=now)
+    return sorted(c for c, total in totals.items() if total >= seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -43,6 +43,18 @@ def _streamer_for(membership: Membership, streamer: StreamerProfile | None) -> S
     return streamer
 
 
+# The console's date picker has minute precision and browsers' clocks drift: "now" typed a
+# moment ago must still be accepted, a start in the past must not.
+SCHEDULE_TOLERANCE = timedelta(minutes=2)
+
+
+def ensure_start_not_past(scheduled_start: datetime) -> None:
+    """Raises DomainError (field ``scheduled_start``, HTTP 400) for a start in the past."""
+    if scheduled_start < timezone.now() - SCHEDULE_TOLERANCE:
+        message = _("开播时间不能早于当前时间")
+        raise DomainError(message, code="start_in_past", fields={"scheduled_start": [message]})
+
+
 def room_create(
     *,
     membership: Membership,
@@ -51,8 +63,11 @@ def room_create(
     description: str = "",
     streamer: StreamerProfile | None = None,
 ) -> Room:
-    """Schedule a room for the calling streamer (or, for admins, the given streamer)."""
+    """Schedule a room for the calling streamer (or, for admins, the given streamer).
+
+    Raises DomainError (400, field ``scheduled_start``) for a start in the past."""
     host = _streamer_for(membership, streamer)
+    ensure_start_not_past(scheduled_start)
     return Room.objects.for_org(membership.org_id).create(
         org_id=membership.org_id,
         streamer=host,
@@ -66,6 +81,8 @@ def room_update(*, membership: Membership, room: Room, **changes) -> Room:
     ensure_can_manage_room(membership=membership, room=room)
     if "scheduled_start" in changes and room.status != RoomStatus.SCHEDULED:
         raise Conflict(_("直播已开始，不能修改开播时间"), code="room_not_scheduled")
+    if "scheduled_start" in changes:
+        ensure_start_not_past(changes["scheduled_start"])
     for field, value in changes.items():
         setattr(room, field, value)
     room.save(update_fields=[*changes, "updated_at"])

@@ -24,9 +24,35 @@ function call(path, options = {}) {
   });
 }
 
+// Field errors go under their field (the API's {"fields": {name: [message]}}); anything
+// else into the form's error line.
 function formError(id, error) {
-  const fields = Object.entries(error.fields || {}).map(([k, v]) => `${k}: ${v.join(t("，"))}`);
-  $(id).textContent = fields.length ? fields.join(t("；")) : error.message;
+  const line = $(id);
+  const form = line.closest("form");
+  clearFieldErrors(form);
+  const rest = [];
+  for (const [name, messages] of Object.entries(error.fields || {})) {
+    const input = form && form.querySelector(`[name="${CSS.escape(name)}"]`);
+    const text = Array.isArray(messages) ? messages.join(t("，")) : String(messages);
+    if (!input) { rest.push(text); continue; }
+    input.setAttribute("aria-invalid", "true");
+    const note = el("span", { class: "field-error", "data-error-for": name, text });
+    (input.closest("label") || input).after(note);
+  }
+  line.textContent = rest.length ? rest.join(t("；")) : (Object.keys(error.fields || {}).length ? "" : error.message);
+}
+
+function clearFieldErrors(form) {
+  if (!form) return;
+  form.querySelectorAll(".field-error").forEach((node) => node.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
+}
+
+// A datetime-local value for "now" in the browser's time zone (the picker's lower bound).
+function localNow() {
+  const now = new Date();
+  now.setSeconds(0, 0);
+  return new Date(now.getTime() - now.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -53,6 +79,7 @@ $("logout").addEventListener("click", () => {
 
 async function loadRooms() {
   show("rooms");
+  $("room-form").elements.scheduled_start.min = localNow();
   const data = await call("/api/v1/rooms");
   const list = $("room-list");
   list.replaceChildren();
@@ -79,6 +106,7 @@ $("room-form").addEventListener("submit", async (event) => {
       body: { title: form.get("title"), scheduled_start: start.toISOString() },
     });
     event.target.reset();
+    clearFieldErrors(event.target);
     $("room-error").textContent = "";
     loadRooms();
   } catch (error) {
@@ -98,6 +126,8 @@ async function openRoom(id) {
   show("room");
   renderRoomHeader();
   $("push-url").value = room.push_url || "";
+  $("viewer-url").value = room.viewer_url || "";
+  $("play-url").value = room.play_url || "";
   $("open-viewer").href = `/live/${room.id}/`;
   loadFollowQr();
   await Promise.all([loadCatalog(), loadProducts(), loadCoupons(), loadDraws(), loadStats()]);
@@ -150,17 +180,19 @@ function renderRoomHeader() {
   $("end-live").disabled = room.status === "ended";
 }
 
-$("copy-push").addEventListener("click", async () => {
-  const input = $("push-url");
-  try {
-    await navigator.clipboard.writeText(input.value);
-  } catch {
-    input.select();
-    document.execCommand("copy");
-  }
-  $("copy-push").textContent = t("已复制");
-  setTimeout(() => { $("copy-push").textContent = t("复制"); }, 1500);
-});
+for (const button of document.querySelectorAll("[data-copy]")) {
+  button.addEventListener("click", async () => {
+    const input = $(button.dataset.copy);
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch {
+      input.select();
+      document.execCommand("copy");
+    }
+    button.textContent = t("已复制");
+    setTimeout(() => { button.textContent = t("复制"); }, 1500);
+  });
+}
 
 $("cover-form").addEventListener("submit", async (event) => {
   event.preventDefault();

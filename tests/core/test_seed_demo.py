@@ -24,3 +24,18 @@ def test_seed_demo_builds_the_spec_demo_and_is_idempotent(anon):
             "/api/v1/auth/token", {"username": username, "password": "demo12345"}, format="json"
         )
         assert response.status_code == 200, username
+
+
+@pytest.mark.django_db
+def test_the_demo_room_shows_no_audience_before_it_ever_aired():
+    """Issue 17: room 1 showed 观看人数 212 and 人均时长 3,691.5 s before it aired (the seeded
+    watch history of the demo leads was hung on it). Live stats are measured only."""
+    from livecommerce.services.stats import room_stats
+
+    call_command("seed_demo")
+    demo = Organization.objects.get(slug="demo")
+    for room in Room.objects.for_org(demo):
+        stats = room_stats(room=room)
+        assert stats["unique_viewers"] == 0, room.title
+        assert stats["avg_watch_seconds"] == 0, room.title
+        assert stats["online_series"] == []

@@ -102,6 +102,72 @@ class TestDraws:
         body = client.post(f"/api/v1/draws/{watched['id']}/run").json()
         assert [w["contact_id"] for w in body["winners"]] == [viewers[1].pk]
 
+    def test_watched_draw_counts_the_time_present_so_far(self, host_alice):
+        """Issue 17: a viewer present 75 s and still present is a "watched ≥ 1 min" candidate;
+        one who joined 30 s ago is not, nor one who stayed 20 s and left."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        room = RoomFactory(streamer=host_alice.profile, status="live")
+        staying, newcomer, gone = (ContactFactory(org=room.org) for _ in range(3))
+        now = timezone.now()
+        for contact, joined in ((staying, 75), (newcomer, 30), (gone, 75)):
+            event_record(
+                contact=contact,
+                type="room.join",
+                room_id=room.pk,
+                occurred_at=now - timedelta(seconds=joined),
+            )
+        event_record(
+            contact=gone,
+            type="room.leave",
+            props={"watch_seconds": 20},
+            room_id=room.pk,
+            occurred_at=now - timedelta(seconds=55),
+        )
+        client = host_alice.client()
+        draw = client.post(
+            f"/api/v1/rooms/{room.pk}/draws",
+            {"prize": "看满一分钟", "winner_count": 5, "eligibility": "watched", "min_minutes": 1},
+            format="json",
+        ).json()
+        body = client.post(f"/api/v1/draws/{draw['id']}/run").json()
+        assert [w["contact_id"] for w in body["winners"]] == [staying.pk]
+        assert body["candidates"] == 1
+
+    def test_two_tabs_count_the_overlapping_time_once(self, host_alice):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from livecommerce.presence_bridge import watch_seconds_so_far
+
+        room = RoomFactory(streamer=host_alice.profile, status="live")
+        viewer = ContactFactory(org=room.org)
+        now = timezone.now()
+        event_record(
+            contact=viewer,
+            type="room.join",
+            room_id=room.pk,
+            occurred_at=now - timedelta(seconds=50),
+        )
+        event_record(
+            contact=viewer,
+            type="room.join",
+            room_id=room.pk,
+            occurred_at=now - timedelta(seconds=40),
+        )
+        # The second tab closes after 30 s; the first is still open: 50 s in all, not 80.
+        event_record(
+            contact=viewer,
+            type="room.leave",
+            props={"watch_seconds": 30},
+            room_id=room.pk,
+            occurred_at=now - timedelta(seconds=10),
+        )
+        assert round(watch_seconds_so_far(room, now=now)[viewer.pk]) == 50
+
     def test_bad_input_and_access(self, host_alice, host_frank, outsider_erin, viewer_dan):
         room = RoomFactory(streamer=host_alice.profile)
         client = host_alice.client()

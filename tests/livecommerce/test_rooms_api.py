@@ -47,6 +47,41 @@ class TestRoomLifecycle:
         assert response.status_code == 409
         assert response.json()["code"] == "room_ended"
 
+    def test_a_start_in_the_past_is_a_field_error(self, host_alice):
+        """Issue 17: a room could be scheduled in 2020 and was listed as 预告."""
+        client = host_alice.client()
+        response = client.post(
+            "/api/v1/rooms",
+            {"title": "穿越专场", "scheduled_start": "2020-01-01T20:00:00+08:00"},
+            format="json",
+        )
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "start_in_past"
+        assert body["fields"]["scheduled_start"] == ["开播时间不能早于当前时间"]
+        room = RoomFactory(streamer=host_alice.profile)
+        moved = client.patch(
+            f"/api/v1/rooms/{room.pk}",
+            {"scheduled_start": (timezone.now() - timedelta(days=1)).isoformat()},
+            format="json",
+        )
+        assert moved.status_code == 400 and "scheduled_start" in moved.json()["fields"]
+        # "Now", typed a moment ago in a minute-precision picker, is still fine.
+        now = client.post(
+            "/api/v1/rooms",
+            {
+                "title": "马上开播",
+                "scheduled_start": (timezone.now() - timedelta(seconds=50)).isoformat(),
+            },
+            format="json",
+        )
+        assert now.status_code == 201
+
+    def test_the_room_carries_its_viewer_page_address(self, host_alice, settings):
+        room = RoomFactory(streamer=host_alice.profile)
+        body = host_alice.client().get(f"/api/v1/rooms/{room.pk}").json()
+        assert body["viewer_url"] == f"{settings.SITE_URL}/live/{room.pk}/"
+
     def test_missing_title_and_bad_date_are_field_errors(self, host_alice):
         response = host_alice.client().post(
             "/api/v1/rooms", {"scheduled_start": "tomorrow"}, format="json"
