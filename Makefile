@@ -7,6 +7,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/qianmian
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+# Links built outside a request (SMS, reminders, nginx-rtmp callbacks) point where `make run`
+# serves: an explicit SITE_URL wins; 0.0.0.0 / :: listen everywhere, loopback reaches them.
+LINK_HOST := $(if $(filter 0.0.0.0 :: [::],$(HOST)),127.0.0.1,$(HOST))
+SITE_URL ?= http://$(LINK_HOST):$(PORT)
+QM_URL ?= $(SITE_URL)
+export SITE_URL QM_URL
 
 .PHONY: venv run serve test test-integration lint format bench messages clean system-deps vendor stream-demo
 

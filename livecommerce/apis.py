@@ -119,7 +119,7 @@ class RoomOutputSerializer(serializers.ModelSerializer):
         return media.push_url(room)
 
     def get_play_url(self, room) -> str:
-        return media.play_url(room)
+        return media.play_url(room, request=self.context.get("request"))
 
     def get_viewer_url(self, room) -> str:
         """The viewer page's absolute address (what a host shares with viewers)."""
@@ -657,7 +657,7 @@ class RoomPublicApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, room_id: int):
         room = _room_in_callers_org(request, room_id)
-        return Response(room_public_state(room=room))
+        return Response(room_public_state(room=room, request=request))
 
 
 class RoomInvitePosterApi(APIView):
@@ -677,14 +677,13 @@ class RoomInvitePosterApi(APIView):
         viewer = viewer_of(request)
         contact = _viewer_contact(request)
         code = invite_services.invite_code_for(contact=contact, device=viewer.claims.device)
-        link = invite_services.invite_link(room=room, code=code)
         title = ""
         clip_id = query.validated_data.get("clip")
         if clip_id:
             # A clip's own poster: the product's explanation, linking to the clip page.
             clip = get_for_org_or_404(ProductClip, room.org_id, room=room, pk=clip_id)
             title = f"{clip.product.name} · 讲解回放"
-            link = link.replace(f"/live/{room.pk}/", f"/live/{room.pk}/clips/{clip.pk}/")
+        link = invite_services.invite_link(room=room, code=code, clip_id=clip_id, request=request)
         qr_content, qr_kind = link, "link"
         if not clip_id:
             # With an official account the QR follows it: the subscribe push carries

@@ -55,9 +55,10 @@ def room_state_coupons(room: Room) -> list[dict]:
     return [coupon_card(c, remaining=coupon_remaining(c)) for c in coupons]
 
 
-def room_public_state(*, room: Room) -> dict:
+def room_public_state(*, room: Room, request=None) -> dict:
     """What any viewer may see of a room: card, products (pinned first flag), released
-    coupons, replay. The viewer page's initial state and the hub's state parts use it."""
+    coupons, replay. The viewer page's initial state and the hub's state parts use it
+    (``request``: the play URL on the address the viewer is on)."""
     from livecommerce import media
 
     products = room_state_products(room)
@@ -65,7 +66,7 @@ def room_public_state(*, room: Room) -> dict:
     coupons = room_state_coupons(room)
     return {
         "room": room_card(room=room),
-        "play_url": media.play_url(room),
+        "play_url": media.play_url(room, request=request),
         "products": products,
         "pinned": pinned,
         "coupons": coupons,

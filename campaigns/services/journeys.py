@@ -51,6 +51,7 @@ from campaigns.models import (
     MembershipState,
     MessageTemplate,
 )
+from core.links import absolute_reverse
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +411,6 @@ def _send(membership: JourneyMembership, step: dict) -> str:
 
 
 def _params(membership: JourneyMembership) -> dict:
-    from django.conf import settings
 
     params = {"nickname": membership.contact.nickname or ""}
     props = membership.context.get("props") or {}
@@ -422,7 +422,10 @@ def _params(membership: JourneyMembership) -> dict:
             {
                 "room": room.title,
                 "start": f"{local:%H:%M}",
-                "link": f"{settings.SITE_URL}/rooms/{room.pk}/",
+                # An ended room's link is its replay page (the replay_link journey).
+                "link": absolute_reverse(
+                    "live-replay" if room.status == "ended" else "live-room", args=[room.pk]
+                ),
             }
         )
     return params
@@ -490,7 +493,6 @@ def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
 
 
 def _message_owner(membership: JourneyMembership, contact, step: dict, title: str):
-    from django.conf import settings
 
     from campaigns.services import owner_notify
 
@@ -503,7 +505,7 @@ def _message_owner(membership: JourneyMembership, contact, step: dict, title: st
             # The lead's name and grade only: their phone never leaves the workspace.
             "lead": contact.nickname or f"#{contact.pk}",
             "grade": contact.grade or "",
-            "link": f"{settings.SITE_URL}/workspace/",
+            "link": absolute_reverse("workspace"),
         },
         sms_template=step.get("sms_template") or owner_notify.DEFAULT_SMS_TEMPLATE,
         wechat_template=step.get("wechat_template") or owner_notify.DEFAULT_WECHAT_TEMPLATE,

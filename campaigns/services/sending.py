@@ -51,6 +51,7 @@ from campaigns.models import (
 )
 from campaigns.services import bucket, policy, variants
 from core.errors import DomainError
+from core.links import absolute_reverse
 from core.models import Organization
 from crm import pii
 
@@ -450,7 +451,7 @@ def _attach_campaign_params(rows: list[Delivery]) -> None:
         if row.campaign_id:
             row.campaign_params = dict(campaigns[row.campaign_id].params)
             if row.pk in links:
-                row.campaign_params["link"] = f"{settings.SITE_URL}/t/{links[row.pk]}"
+                row.campaign_params["link"] = absolute_reverse("short-link", args=[links[row.pk]])
 
 
 def _backoff(attempts: int) -> timedelta:

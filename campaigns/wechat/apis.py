@@ -79,6 +79,7 @@ class JssdkConfigApi(APIView):
             contact_id=viewer.contact_id if viewer else None,
             room_id=v.get("room"),
             account_id=v.get("account"),
+            request=request,
         )
         return Response(config)
 

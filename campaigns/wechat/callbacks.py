@@ -49,6 +49,7 @@ from campaigns.models.wechat import (
 from campaigns.wechat import crm_bridge
 from campaigns.wechat.tasks import wechat_follower_enrich
 from campaigns.wechat.windows import openid_hash, service_window_touch
+from core import links
 from core.tasks import enqueue
 from crm import pii
 from crm.models import Source
@@ -398,7 +399,9 @@ def _welcome_text(*, account: WeChatAccount, scene: str) -> str:
 
 
 def room_url(room_id: int) -> str:
-    return f"{settings.SITE_URL}/live/{room_id}/"
+    # Called while answering WeChat's push, whose Host is the server URL configured on
+    # the official account's page, not necessarily the public site: SITE_URL.
+    return links.absolute_reverse("live-room", args=[room_id])
 
 
 def keyword_reply_text(*, account: WeChatAccount, content: str) -> str | None:

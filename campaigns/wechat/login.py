@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
-from django.conf import settings
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException, WeChatOAuthException
 
 from campaigns.models.wechat import WeChatAccount, WeChatAccountKind
 from campaigns.wechat import crm_bridge
 from campaigns.wechat.client import mp_client, wechat_oauth
+from core import links
 from core.errors import DomainError, NotFound
 from core.models import Organization
 from crm import pii
@@ -189,8 +190,10 @@ def safe_next(next_url: str) -> str:
     return next_url.split("#", 1)[0] or "/"
 
 
-def oauth_redirect_uri() -> str:
-    return f"{settings.SITE_URL}/wechat/oauth/callback"
+def oauth_redirect_uri(*, request: HttpRequest | None = None) -> str:
+    """Where WeChat sends the browser back: the address the viewer is on, so the session
+    cookie set by oauth_start comes back with it."""
+    return links.absolute_reverse("wechat-oauth-callback", request=request)
 
 
 def wechat_oauth_begin(
@@ -200,8 +203,10 @@ def wechat_oauth_begin(
     scope: str,
     next_url: str,
     account_id: int | None = None,
+    request: HttpRequest | None = None,
 ) -> str:
-    """Remember a fresh state in the browser's session; return WeChat's authorize URL."""
+    """Remember a fresh state in the browser's session; return WeChat's authorize URL
+    (its redirect_uri on the address of ``request``)."""
     if scope not in SCOPES:
         raise DomainError(_("授权范围无效"), fields={"scope": [_("授权范围无效")]})
     account = account_for_login(org=org, kind=WeChatAccountKind.OFFICIAL, account_id=account_id)
@@ -212,7 +217,9 @@ def wechat_oauth_begin(
         "account": account.pk,
         "next": safe_next(next_url),
     }
-    oauth = wechat_oauth(account, redirect_uri=oauth_redirect_uri(), scope=scope, state=state)
+    oauth = wechat_oauth(
+        account, redirect_uri=oauth_redirect_uri(request=request), scope=scope, state=state
+    )
     return oauth.authorize_url
 
 

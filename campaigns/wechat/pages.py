@@ -28,6 +28,7 @@ def oauth_start(request):
     try:
         url = wechat_oauth_begin(
             session=request.session,
+            request=request,
             org=org,
             scope=request.GET.get("scope", "snsapi_base"),
             next_url=request.GET.get("next", "/"),

@@ -13,13 +13,14 @@ import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
-from django.conf import settings
+from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException
 
 from campaigns.models.wechat import WeChatAccountKind
 from campaigns.wechat.client import wechat_client
 from campaigns.wechat.login import WeChatUnavailable, account_for_login
+from core import links
 from core.errors import DomainError
 from core.models import Organization
 from crm.models import Contact
@@ -41,11 +42,10 @@ def invite_code_for_contact(contact_id: int, *, org: Organization) -> str:
     return invite_code_for(contact=contact) if contact else ""
 
 
-def _page_url(url: str) -> str:
-    """The URL WeChat signs: ours only, fragment removed."""
+def _page_url(url: str, request: HttpRequest | None) -> str:
+    """The URL WeChat signs: a page on the address being served only, fragment removed."""
     parts = urlsplit(url)
-    site = urlsplit(settings.SITE_URL)
-    if (parts.scheme, parts.netloc) != (site.scheme, site.netloc):
+    if not links.is_own_url(url, request=request):
         raise DomainError(_("只能为本站页面签名"), fields={"url": [_("只能为本站页面签名")]})
     return urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
 
@@ -65,9 +65,11 @@ def jssdk_config(
     contact_id: int | None,
     room_id: int | None = None,
     account_id: int | None = None,
+    request: HttpRequest | None = None,
 ) -> dict:
-    """Signed ``wx.config`` for a page of ours plus the share card data."""
-    page = _page_url(url)
+    """Signed ``wx.config`` for a page of ours (on the address ``request`` came to) plus
+    the share card data."""
+    page = _page_url(url, request)
     account = account_for_login(org=org, kind=WeChatAccountKind.OFFICIAL, account_id=account_id)
     try:
         ticket = wechat_client(account).jsapi.get_jsapi_ticket()
@@ -84,7 +86,7 @@ def jssdk_config(
             share["title"] = room.title
             share["desc"] = (room.description or "")[:80]
             if room.cover:
-                share["imgUrl"] = f"{settings.SITE_URL}{room.cover.url}"
+                share["imgUrl"] = links.absolute_url(room.cover.url, request=request)
     invite = invite_code_for_contact(contact_id, org=org) if contact_id else ""
     share["link"] = _share_link(page, invite)
     return {

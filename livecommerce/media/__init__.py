@@ -35,9 +35,14 @@ def verify_push_signature(stream_key: str, expires: str, sign: str) -> bool:
     return hmac.compare_digest(_sign(stream_key, expires_at), sign or "")
 
 
-def play_url(room) -> str:
+def play_url(room, *, request=None) -> str:
+    """The HLS URL a viewer plays. MEDIA_HLS_URL may be a path ("/hls", nginx in front of
+    the app serves it): then it is made absolute on the address ``request`` came to."""
     if settings.MEDIA_PROVIDER == "tencent":
         from livecommerce.media import tencent
 
         return tencent.play_url(room)
-    return f"{settings.MEDIA_HLS_URL.rstrip('/')}/{room.stream_key}.m3u8"
+    from core.links import absolute_url
+
+    base = settings.MEDIA_HLS_URL.rstrip("/")
+    return absolute_url(f"{base}/{room.stream_key}.m3u8", request=request)

@@ -2,7 +2,7 @@
 
 Starts nginx-rtmp with its own prefix (var/media-server) on the ports of MEDIA_RTMP_URL and
 MEDIA_HLS_URL (1935 / 8088 by default: unprivileged), with callbacks to the running
-``make run`` server (QM_URL, default http://127.0.0.1:8000), and pushes ffmpeg's test
+``make run`` server (QM_URL, else SITE_URL: both from HOST/PORT in the Makefile), and pushes ffmpeg's test
 source into the demo room with the app's signed push URL. The room goes live through the
 on_publish callback; Ctrl-C stops ffmpeg first (so nginx sends publish_done and
 record_done: the room ends and its replay is attached), then nginx.
@@ -27,6 +27,7 @@ def main() -> int:
     from django.conf import settings
     from django.utils import timezone
 
+    from core import links
     from core.models import Organization
     from livecommerce import media
     from livecommerce.media.nginx_conf import NginxRtmp, ffmpeg_testsrc, port_is_free
@@ -56,7 +57,9 @@ def main() -> int:
         if not port_is_free(port):
             print(f"port {port} is busy (set MEDIA_RTMP_URL / MEDIA_HLS_URL)", file=sys.stderr)
             return 1
-    callback = os.environ.get("QM_URL", settings.SITE_URL)
+    # nginx-rtmp calls the app where `make run` serves it: QM_URL, or SITE_URL (both
+    # derived from HOST/PORT by the Makefile).
+    callback = (os.environ.get("QM_URL") or links.site_url()).rstrip("/")
     server = NginxRtmp(
         prefix=Path(settings.VAR_DIR) / "media-server",
         rtmp_port=rtmp_port,
@@ -67,7 +70,8 @@ def main() -> int:
     push = media.push_url(room)
     print(f"nginx-rtmp: {server.rtmp_url}  HLS: {server.hls_url}")
     print(f"pushing ffmpeg testsrc into room {room.pk} 「{room.title}」")
-    print(f"watch: {callback}/live/{room.pk}/   (Ctrl-C ends the broadcast)")
+    watch = links.absolute_reverse("live-room", args=[room.pk])
+    print(f"watch: {watch}   (Ctrl-C ends the broadcast)")
     ffmpeg = ffmpeg_testsrc(push)
     try:
         while ffmpeg.poll() is None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import secrets
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.http import HttpRequest
 
+from core.links import absolute_reverse
 from livecommerce.models import Invite, InviteCode, InviteCredit
 
 # Credit reaches this many hops up the chain (hop 1 = the direct inviter).
@@ -43,8 +44,15 @@ def invite_code_for(*, contact, device: str = "") -> str:
     raise RuntimeError("could not allocate an invite code")
 
 
-def invite_link(*, room, code: str) -> str:
-    return f"{settings.SITE_URL}/live/{room.pk}/?invite={code}"
+def invite_link(
+    *, room, code: str, clip_id: int | None = None, request: HttpRequest | None = None
+) -> str:
+    """The room's page (or one of its clips) crediting ``code``, on the serving address."""
+    if clip_id:
+        return absolute_reverse(
+            "live-clip", args=[room.pk, clip_id], query={"invite": code}, request=request
+        )
+    return absolute_reverse("live-room", args=[room.pk], query={"invite": code}, request=request)
 
 
 def invite_accept(

@@ -23,7 +23,10 @@ if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
 assert REDIS_URL
 
 SERVE_FILES = env_bool("SERVE_FILES", False)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Proto is believed only from the proxies we run (TRUSTED_PROXY_COUNT > 0);
+# without one it is client-supplied (core/links.py follows the same rule for links).
+if env_int("TRUSTED_PROXY_COUNT", 0) > 0:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -27,11 +27,15 @@ def test_jssdk_signature_matches_wechats_documented_example():
 def test_jssdk_config_is_signed_and_the_share_link_carries_the_sharer(
     acme, oa, viewer_dan, wechat_stub, settings
 ):
-    settings.SITE_URL = "https://live.acme.cn"
+    # The page is signed for the address the viewer is on (core/links.py), not SITE_URL.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "live.acme.cn"]
     room = RoomFactory(org=acme, streamer__org=acme, title="周五护肤专场")
     page = f"https://live.acme.cn/live/{room.pk}/?invite=someone-else#frag"
     response = viewer_dan.client().get(
-        "/api/v1/wechat/jssdk-config", {"url": page, "room": room.pk}
+        "/api/v1/wechat/jssdk-config",
+        {"url": page, "room": room.pk},
+        secure=True,
+        headers={"host": "live.acme.cn"},
     )
     assert response.status_code == 200, response.json()
     config = response.json()
@@ -48,16 +52,22 @@ def test_jssdk_config_is_signed_and_the_share_link_carries_the_sharer(
     invite = parse_qs(urlsplit(share["link"]).query)["invite"]
     assert invite == [invite_code_for_contact(viewer_dan.contact.pk, org=acme)]
     # the ticket is cached: a second config does not fetch another
-    viewer_dan.client().get("/api/v1/wechat/jssdk-config", {"url": page})
+    viewer_dan.client().get(
+        "/api/v1/wechat/jssdk-config", {"url": page}, secure=True, headers={"host": "live.acme.cn"}
+    )
     assert len(wechat_stub.received("cgi-bin/ticket/getticket")) == 1
 
 
 def test_jssdk_config_refuses_foreign_pages_and_anonymous_callers(oa, viewer_dan, anon, settings):
-    settings.SITE_URL = "https://live.acme.cn"
+    settings.SITE_URL = "http://testserver"  # the request's host decides, never SITE_URL
     response = viewer_dan.client().get(
         "/api/v1/wechat/jssdk-config", {"url": "https://evil.example/x"}
     )
     assert response.status_code == 400 and "url" in response.json()["fields"]
+    # the same path on another port or scheme is not the page being served either
+    for other in ("http://testserver:8000/live/1/", "https://testserver/live/1/"):
+        response = viewer_dan.client().get("/api/v1/wechat/jssdk-config", {"url": other})
+        assert response.status_code == 400, other
     assert (
         anon.get("/api/v1/wechat/jssdk-config", {"url": "https://live.acme.cn/"}).status_code == 401
     )
