@@ -14,7 +14,7 @@ SITE_URL ?= http://$(LINK_HOST):$(PORT)
 QM_URL ?= $(SITE_URL)
 export SITE_URL QM_URL
 
-.PHONY: venv run serve test test-integration lint format bench messages clean system-deps vendor stream-demo
+.PHONY: venv run serve test test-integration lint format bench messages clean system-deps vendor stream-demo prod chaos
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,18 @@ run: venv
 	@echo "Qianmian on http://$(HOST):$(PORT)/  (Ctrl-C stops the server and its background tasks)"
 	exec $(VENV)/bin/uvicorn qianmian.asgi:application --host $(HOST) --port $(PORT) \
 		--ws core.websocket:WebSocketProtocol --ws-max-size 65536 --lifespan on --no-access-log
+
+# The production layout on one machine, in the foreground (README "Production on one
+# machine"): nginx on PORT (8080 unless given) in front of ASGI_PROCS uvicorn processes, a
+# Celery worker and beat under supervisord, on DATABASE_URL and REDIS_URL (core/prod.py).
+PROD_PORT = $(if $(filter file undefined,$(origin PORT)),8080,$(PORT))
+PROD_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+prod: venv
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "make prod needs nginx: run 'apt-get install -y nginx' (as root), then retry"; exit 1; }
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(PROD_REDIS_URL)} \
+	  HOST=$(HOST) PORT=$(PROD_PORT) exec $(PY) -m core.prod
 
 test: venv
 	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser"

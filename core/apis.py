@@ -21,9 +21,19 @@ class HealthApi(APIView):
             "Health",
             {
                 "status": serializers.CharField(),
-                "database": serializers.CharField(),
-                "channel_layer": serializers.CharField(),
-                "broker": serializers.CharField(),
+                **{
+                    part: serializers.CharField()
+                    for part in (
+                        "database",
+                        "cache",
+                        "hub",
+                        "claims",
+                        "send_limiter",
+                        "broker",
+                        "worker",
+                        "beat",
+                    )
+                },
             },
         )
     )
@@ -49,7 +59,7 @@ class AuthTokenApi(APIView):
 
     @extend_schema(request=AuthTokenInputSerializer, responses={200: AuthTokenOutputSerializer})
     def post(self, request):
-        ratelimit.enforce("auth_token_ip", ratelimit.client_ip(request))
+        ratelimit.enforce("auth_token_ip", ratelimit.client_ip(request) or "unknown")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token, membership = staff_sign_in(**data.validated_data)
@@ -126,7 +136,8 @@ class ViewerSessionApi(APIView):
         request=ViewerSessionInputSerializer, responses={201: ViewerSessionOutputSerializer}
     )
     def post(self, request):
-        ratelimit.enforce("viewer_session_ip", ratelimit.client_ip(request))
+        ip = ratelimit.client_ip(request) or ""
+        ratelimit.enforce("viewer_session_ip", ip or "unknown")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
@@ -138,6 +149,7 @@ class ViewerSessionApi(APIView):
             wechat_code=v.get("wechat_code", ""),
             mp_code=v.get("mp_code", ""),
             invite=v.get("invite", ""),
+            ip=ip,
             wechat_account=v.get("wechat_account"),
         )
         return Response(result, status=status.HTTP_201_CREATED)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 from django.conf import settings
@@ -36,10 +37,17 @@ def enforce(name: str, identity: str, *, rule: str | None = None) -> None:
         raise RateLimited()
 
 
-def client_ip(request) -> str:
-    """The caller's address. Behind N trusted proxies (TRUSTED_PROXY_COUNT) it is the N-th
-    address from the right of X-Forwarded-For; anything further left is client-supplied."""
+def client_ip(request) -> str | None:
+    """The caller's IP address, the one helper every view, rate limit and audit row uses.
+
+    Behind N trusted proxies (``TRUSTED_PROXY_COUNT``; `make prod` runs one nginx that
+    appends its peer's address) it is the N-th address from the right of X-Forwarded-For:
+    anything further left was written by the client and is ignored. With no trusted proxy it
+    is the socket peer (``REMOTE_ADDR``). None when unknown or not an IP address (a Unix
+    socket peer with no proxy header), so audit rows store NULL rather than a made-up value.
+    """
     hops = settings.TRUSTED_PROXY_COUNT
+    candidate = request.META.get("REMOTE_ADDR", "")
     if hops:
         forwarded = [
             part.strip()
@@ -47,5 +55,8 @@ def client_ip(request) -> str:
             if part.strip()
         ]
         if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+            candidate = forwarded[-hops]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None

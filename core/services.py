@@ -42,6 +42,7 @@ def viewer_session_start(
     mp_code: str = "",
     invite: str = "",
     wechat_account: int | None = None,
+    ip: str = "",
 ) -> dict:
     """Start a viewer session and return ``{"token", "contact_id", "guest_id", "nickname"}``.
 
@@ -93,7 +94,7 @@ def viewer_session_start(
         # The share graph (who invited whom, fraud signals) lives with the live rooms.
         from livecommerce.services.invites import invite_accept
 
-        invite_accept(invitee=contact, code=invite, room_id=room_id, device=guest_id[:16])
+        invite_accept(invitee=contact, code=invite, room_id=room_id, device=guest_id[:16], ip=ip)
     token = issue_viewer_token(
         org_id=org.pk,
         contact_id=contact.pk,

@@ -18,6 +18,7 @@ from core.errors import DomainError
 from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
+from core.ratelimit import client_ip
 from core.tenancy import get_for_org_or_404
 from crm import pii
 from crm.conditions import ConditionError, contacts_matching, validate_condition
@@ -48,10 +49,6 @@ from crm.services import privacy
 from crm.services.identity import contact_merge, contact_merge_undo
 from crm.services.rescore_jobs import progress_reporter, rescore_progress
 from crm.services.scoring import org_rescore, scoring_model_for, validate_rule
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
 
 
 def _org_id(request) -> int:
@@ -175,7 +172,7 @@ def _lead_detail(contact: Contact, request) -> dict:
     membership = membership_of(request)
     phone = privacy.phones_of([contact.pk]).get(contact.pk, "")
     shown = privacy.phone_for_viewer(
-        contact=contact, phone=phone, membership=membership, ip=_client_ip(request)
+        contact=contact, phone=phone, membership=membership, ip=client_ip(request)
     )
     row = _lead_row(contact, shown)
     row.update(
@@ -497,7 +494,7 @@ class LeadExportApi(APIView):
         if "segment" in filters:
             filters["segment"] = filters["segment"].pk
         job = lead_export_start(
-            membership=membership_of(request), filters=filters, ip=_client_ip(request)
+            membership=membership_of(request), filters=filters, ip=client_ip(request)
         )
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 

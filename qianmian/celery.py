@@ -10,3 +10,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qianmian.settings")
 app = Celery("qianmian")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from core.heartbeats import WorkerHeartbeat  # noqa: E402 - needs the app's settings module
+
+app.steps["consumer"].add(WorkerHeartbeat)

@@ -146,6 +146,12 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic ticks; every app adds its own entries in its AppConfig.ready via core.tasks.
 CELERY_BEAT_SCHEDULE: dict = {}
+# Worker and beat heartbeats (core.heartbeats) behind GET /api/v1/health: written every
+# HEARTBEAT_SECONDS, a part is reported down once its last one is HEARTBEAT_STALE_SECONDS old.
+HEARTBEAT_REDIS_URL = env_str("HEARTBEAT_REDIS_URL", REDIS_URL)
+HEARTBEAT_PREFIX = env_str("HEARTBEAT_PREFIX", env_str("CHANNEL_PREFIX", "qm"))
+HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0)
+HEARTBEAT_STALE_SECONDS = env_int("HEARTBEAT_STALE_SECONDS", 20)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
