@@ -61,14 +61,15 @@ run: venv
 # The production layout on one machine, in the foreground (README "Production on one
 # machine"): nginx on PORT (8080 unless given) in front of ASGI_PROCS uvicorn processes, a
 # Celery worker and beat under supervisord, on DATABASE_URL and REDIS_URL (core/prod.py).
-PROD_PORT = $(if $(filter file undefined,$(origin PORT)),8080,$(PORT))
+# PORT defaults to 8080 here (8000 stays make run's); SITE_URL above follows it.
+prod: PORT := $(if $(filter file undefined,$(origin PORT)),8080,$(PORT))
 PROD_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 prod: venv
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
 	  echo "make prod needs nginx: run 'apt-get install -y nginx' (as root), then retry"; exit 1; }
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(PROD_REDIS_URL)} \
-	  HOST=$(HOST) PORT=$(PROD_PORT) exec $(PY) -m core.prod
+	  HOST=$(HOST) PORT=$(PORT) exec $(PY) -m core.prod
 
 test: venv
 	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser"

@@ -46,8 +46,10 @@ def _int(name: str, default: int, *, minimum: int) -> int:
 
 
 def site_url(host: str, port: int) -> str:
-    """The address the outside world uses, as ``make run`` builds it from HOST/PORT."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only a label
+    """SITE_URL as the Makefile builds it for ``make run`` from HOST/PORT (0.0.0.0 / :: listen
+    everywhere; loopback reaches them). ``make prod`` exports it already; this is for a
+    runner started directly."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "[::]", "") else host  # noqa: S104
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
