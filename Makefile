@@ -28,12 +28,22 @@ messages: $(VENV)/.installed
 	@$(PY) manage.py compilemessages -v0 --ignore=.venv
 
 # Browser libraries from the npm registry (package.json), copied into static/vendor/.
-static/vendor/hls.min.js: package.json
+node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent --package-lock=false
-	mkdir -p static/vendor
-	cp node_modules/hls.js/dist/hls.min.js static/vendor/hls.min.js
+	touch $@
 
-vendor: static/vendor/hls.min.js
+static/vendor/hls.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/hls.js/dist/hls.min.js $@
+
+# WeChat's JS-SDK is published on npm as CommonJS: wrapped into a classic script that sets
+# window.wx (static/viewer/wechat.js loads it inside WeChat only).
+static/vendor/jweixin.js: node_modules/.installed
+	mkdir -p static/vendor
+	{ echo '(function () { var module = {};'; cat node_modules/weixin-js-sdk/index.js; \
+	  echo 'window.wx = window.jWeixin = module.exports; })();'; } > $@
+
+vendor: static/vendor/hls.min.js static/vendor/jweixin.js
 
 # nginx-rtmp on free non-root ports with its own prefix, and ffmpeg's test source pushed
 # into the demo room (run `make run` in another terminal first).

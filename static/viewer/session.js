@@ -1,5 +1,5 @@
 import { api } from "/static/viewer/api.js";
-import { inWeChat, startWeChatLogin, takeWeChatCode } from "/static/viewer/wechat.js";
+import { inWeChat, setUpWeChatShare, startWeChatLogin, takeWeChatCode } from "/static/viewer/wechat.js";
 import { t, fmt } from "../shared/i18n.js";
 
 // A viewer session per organisation, kept across reloads: inside WeChat's browser through
@@ -9,7 +9,7 @@ export async function viewerSession(org, roomId) {
   const key = `qm.viewer.${org}`;
   const saved = JSON.parse(localStorage.getItem(key) || "null");
   const wechat = takeWeChatCode();
-  if (!wechat && saved && saved.token && saved.expires > Date.now()) return saved;
+  if (!wechat && saved && saved.token && saved.expires > Date.now()) return withShare(saved, roomId);
   if (!wechat && inWeChat() && startWeChatLogin(org)) {
     return new Promise(() => {}); // the browser is leaving for WeChat's authorize page
   }
@@ -28,5 +28,11 @@ export async function viewerSession(org, roomId) {
     expires: Date.now() + 10 * 3600 * 1000,
   };
   localStorage.setItem(key, JSON.stringify(session));
+  return withShare(session, roomId);
+}
+
+// Inside WeChat the share card is set up in the background: a failure leaves a plain link.
+function withShare(session, roomId) {
+  setUpWeChatShare({ token: session.token, roomId }).catch(() => {});
   return session;
 }

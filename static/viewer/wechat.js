@@ -28,3 +28,31 @@ export function startWeChatLogin(org, scope = "snsapi_base") {
   location.assign(`/wechat/oauth/start?${query}`);
   return true;
 }
+
+// Share cards inside WeChat: load the JS-SDK (static/vendor/jweixin.js, from npm), sign this
+// page at /api/v1/wechat/jssdk-config and set the card (title, cover, link with the sharer's
+// invite code). Without an official account or outside WeChat the page shares a plain link.
+export async function setUpWeChatShare({ token, roomId }) {
+  if (!inWeChat()) return;
+  await new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/static/vendor/jweixin.js";
+    script.onload = resolve;
+    script.onerror = reject;
+    document.head.append(script);
+  });
+  const query = new URLSearchParams({ url: location.href.split("#")[0] });
+  if (roomId) query.set("room", roomId);
+  const response = await fetch(`/api/v1/wechat/jssdk-config?${query}`, {
+    headers: { Accept: "application/json", Authorization: `Token ${token}` },
+  });
+  if (!response.ok) return;
+  const config = await response.json();
+  const { share, ...signed } = config;
+  window.wx.config({ debug: false, ...signed });
+  window.wx.ready(() => {
+    window.wx.updateAppMessageShareData(share);
+    window.wx.updateTimelineShareData(share);
+  });
+  document.documentElement.dataset.wxShare = "configured";
+}

@@ -58,6 +58,11 @@ def test_shared_link_opened_in_wechat_signs_in_and_credits_the_inviter(settings)
                 page.goto(f"{url}/live/{room.pk}/?invite={code}", wait_until="load")
                 page.wait_for_selector("#viewer[data-ready='1']", timeout=20_000)
                 final_url = page.url
+                # the share card: JS-SDK loaded from static/vendor, this page signed
+                page.wait_for_function(
+                    "document.documentElement.dataset.wxShare === 'configured'", timeout=10_000
+                )
+                wx_api = page.evaluate("typeof window.wx.updateAppMessageShareData")
                 session = page.evaluate(f"JSON.parse(localStorage.getItem('qm.viewer.{org.slug}'))")
             finally:
                 browser.close()
@@ -65,6 +70,7 @@ def test_shared_link_opened_in_wechat_signs_in_and_credits_the_inviter(settings)
         assert final_url == f"{url}/live/{room.pk}/?invite={code}"
         assert stub.received("connect/oauth2/authorize")
         assert stub.received("sns/oauth2/access_token")
+        assert wx_api == "function" and stub.received("cgi-bin/ticket/getticket")
 
         invite = Invite.objects.for_org(org).get()
         assert invite.inviter_id == inviter.pk
