@@ -243,7 +243,12 @@ from livecommerce.models import (  # noqa: E402
     ProductClip,
     RoomProduct,
 )
-from livecommerce.selectors import replay_for_room, room_card, room_public_state  # noqa: E402
+from livecommerce.selectors import (  # noqa: E402
+    replay_for_room,
+    room_card,
+    room_public_state,
+    viewer_room_me,
+)
 from livecommerce.services import coupons as coupon_services  # noqa: E402
 from livecommerce.services import draws as draw_services  # noqa: E402
 from livecommerce.services import invites as invite_services  # noqa: E402
@@ -553,6 +558,22 @@ class StreamerFollowApi(APIView):
             self.FollowOutput({"following": following, "followers": streamer.followers_count}).data
         )
 
+    @extend_schema(responses=FollowOutput)
+    def get(self, request, streamer_id: int):
+        # Whether this viewer follows: the profile page's button after a reload.
+        from livecommerce.models import Follow
+
+        viewer = viewer_of(request)
+        streamer = get_for_org_or_404(StreamerProfile, viewer.org_id, pk=streamer_id)
+        following = (
+            Follow.objects.for_org(viewer.org_id)
+            .filter(streamer=streamer, contact_id=viewer.contact_id)
+            .exists()
+        )
+        return Response(
+            self.FollowOutput({"following": following, "followers": streamer.followers_count}).data
+        )
+
     @extend_schema(request=None, responses=FollowOutput)
     def post(self, request, streamer_id: int):
         return self._do(request, streamer_id, True)
@@ -657,7 +678,13 @@ class RoomPublicApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, room_id: int):
         room = _room_in_callers_org(request, room_id)
-        return Response(room_public_state(room=room, request=request))
+        body = room_public_state(room=room, request=request)
+        viewer = viewer_of(request)
+        if viewer is not None:
+            body["me"] = viewer_room_me(
+                room=room, contact_id=viewer.contact_id, device=viewer.claims.device
+            )
+        return Response(body)
 
 
 class RoomInvitePosterApi(APIView):

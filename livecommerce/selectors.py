@@ -120,3 +120,55 @@ def replay_for_room(*, room: Room) -> dict | None:
             for clip in clips
         ],
     }
+
+
+def viewer_room_me(*, room: Room, contact_id: int, device: str = "") -> dict:
+    """This viewer's side of a room, so a reload shows what they did and what applies to
+    them: following the streamer, their reservation, a mute or ban on their chat, whether a
+    phone is bound. Shadow-bans are never included (the viewer must not learn of them)."""
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from crm.models import Contact, ContactIdentity, IdentityKind
+    from livecommerce.models import ChatRestriction, Follow, Reservation, RestrictionKind
+
+    contact = Contact.objects.for_org(room.org_id).filter(pk=contact_id).only("nickname").first()
+    reservation = (
+        Reservation.objects.for_org(room.org_id).filter(room=room, contact_id=contact_id).first()
+    )
+    target = Q(contact_id=contact_id) | (Q(device=device) if device else Q(pk__in=[]))
+    now = timezone.now()
+    restrictions = list(
+        ChatRestriction.objects.for_org(room.org_id)
+        .filter(target, Q(room=room) | Q(room=None), revoked_at=None)
+        .filter(Q(until=None) | Q(until__gt=now))
+        .filter(kind__in=(RestrictionKind.MUTE, RestrictionKind.BAN))
+        .values("kind", "until")
+    )
+    mutes = [r for r in restrictions if r["kind"] == RestrictionKind.MUTE]
+    muted_until = None
+    if mutes and all(r["until"] for r in mutes):
+        muted_until = max(r["until"] for r in mutes).isoformat()
+    return {
+        "contact_id": contact_id,
+        "nickname": contact.nickname if contact else "",
+        "following": Follow.objects.for_org(room.org_id)
+        .filter(streamer_id=room.streamer_id, contact_id=contact_id)
+        .exists(),
+        "reservation": (
+            {
+                "remind_at": reservation.remind_at.isoformat(),
+                "reminded": bool(reservation.reminded_at),
+            }
+            if reservation
+            else None
+        ),
+        "chat": {
+            "banned": any(r["kind"] == RestrictionKind.BAN for r in restrictions),
+            "muted": bool(mutes),
+            "muted_until": muted_until,
+        },
+        "phone_bound": ContactIdentity.objects.for_org(room.org_id)
+        .filter(contact_id=contact_id, kind=IdentityKind.PHONE)
+        .exists(),
+    }

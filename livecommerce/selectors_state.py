@@ -66,7 +66,8 @@ def recent_chat(
             from django.db.models import Q
 
             messages = messages.filter(
-                Q(**visible) | Q(status=ChatStatus.SHADOW, contact_id=for_contact)
+                Q(**visible)
+                | Q(status__in=(ChatStatus.SHADOW, ChatStatus.PENDING), contact_id=for_contact)
             )
         else:
             messages = messages.filter(**visible)

@@ -260,7 +260,9 @@ def publish_chat(message: ChatMessage) -> None:
     audience = {
         ChatStatus.VISIBLE: "all",
         ChatStatus.SHADOW: "self",  # the author (and staff) only
-        ChatStatus.PENDING: "host",  # the pre-moderation queue in the console
+        # The console's pre-moderation queue, and the author, who is told it awaits review
+        # (a message that silently vanished reads as a broken page).
+        ChatStatus.PENDING: "self",
     }.get(message.status)
     if audience is None:
         return

@@ -5,6 +5,15 @@ import { t, lang } from "../shared/i18n.js";
 const root = document.getElementById("streamer");
 const streamerId = Number(root.dataset.streamer);
 const STATUS = { scheduled: t("预告"), live: t("直播中"), ended: t("已结束") };
+const button = document.getElementById("follow");
+
+function renderFollow({ following, followers }) {
+  button.dataset.following = following ? "1" : "0";
+  button.textContent = following ? t("已关注") : t("关注");
+  button.setAttribute("aria-pressed", following ? "true" : "false");
+  button.title = following ? t("再点一次取消关注") : "";
+  document.getElementById("followers").textContent = String(followers);
+}
 
 async function main() {
   const profile = await api(`/api/v1/streamers/${streamerId}`);
@@ -15,12 +24,15 @@ async function main() {
       el("b", { text: r.title }),
       el("span", { class: "muted", text: new Date(r.scheduled_start).toLocaleString(lang()) })));
   }));
-  document.getElementById("follow").addEventListener("click", async () => {
-    const session = await viewerSession(root.dataset.org);
-    const data = await api(`/api/v1/streamers/${streamerId}/follow`, { method: "POST", token: session.token });
-    document.getElementById("followers").textContent = String(data.followers);
-    document.getElementById("follow").textContent = t("已关注");
+  const session = await viewerSession(root.dataset.org);
+  // The button says what is true for this viewer, also after a reload.
+  renderFollow(await api(`/api/v1/streamers/${streamerId}/follow`, { token: session.token }));
+  button.addEventListener("click", async () => {
+    const following = button.dataset.following === "1";
+    const data = await api(`/api/v1/streamers/${streamerId}/follow`, { method: following ? "DELETE" : "POST", token: session.token });
+    renderFollow(data);
   });
+  root.dataset.ready = "1";
 }
 
 main();

@@ -1,5 +1,6 @@
 import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
 import { viewerSession } from "/static/viewer/session.js";
+import { createChat } from "/static/viewer/chat.js";
 import { t, tn, fmt } from "../shared/i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +12,7 @@ const STATUS = { scheduled: t("预告"), live: t("直播中"), ended: t("已结�
 
 let session = null;
 let state = null;
+let chat = null;
 let stream = null;
 let likes = 0;
 let pendingLikes = 0;
@@ -164,16 +166,10 @@ function popCoupon(c) {
   renderCoupons();
 }
 
-function addChat(event) {
-  const list = $("chat");
-  list.append(el("li", {}, el("b", { text: fmt(t("{name}："), { name: event.nickname || t("观众") }) }), el("span", { text: event.text || "" })));
-  while (list.children.length > 100) list.firstChild.remove();
-  list.scrollTop = list.scrollHeight;
-}
-
 function applyState(fresh) {
   state = fresh;
   renderHeader();
+  renderMe(state.me);
   renderPinned(state.pinned);
   renderProducts();
   for (const c of state.coupons) coupons.set(c.id, { ...coupons.get(c.id), ...c });
@@ -195,9 +191,13 @@ function applyHubState(hub) {
   renderPinned(state.pinned);
   renderProducts();
   renderCoupons();
-  if (Array.isArray(hub.chat)) { $("chat").replaceChildren(); hub.chat.forEach(addChat); }
+  if (chat) {
+    if (Array.isArray(hub.chat)) chat.replaceAll(hub.chat);
+    if (hub.announcement !== undefined) chat.announce(hub.announcement);
+    if (hub.chat_settings) chat.applySettings(hub.chat_settings);
+  }
   if (hub.online !== undefined) $("online").textContent = fmt(t("{n} 人在看"), { n: hub.online });
-  if (hub.likes !== undefined) { likes = hub.likes; $("likes").textContent = String(likes || ""); }
+  if (hub.likes !== undefined) { likes = hub.likes; showLikes(); }
 }
 
 async function refresh() {
@@ -205,6 +205,7 @@ async function refresh() {
 }
 
 function onEvent(event) {
+  if (chat && chat.onEvent(event)) return;
   switch (event.type) {
     case "product.pinned":
       if (event.product) {
@@ -235,14 +236,29 @@ function onEvent(event) {
       state.room.status = event.status;
       renderHeader();
       if (event.status === "live") play(state.play_url);
-      if (event.status === "ended") loadReplay();
+      if (event.status === "ended") { endChat(); loadReplay(); }
       break;
-    case "chat": addChat(event); break;
-    case "like": likes = Math.max(likes, event.count || 0); $("likes").textContent = String(likes || ""); break;
+    case "like": likes = Math.max(likes, event.count || 0); showLikes(); break;
     case "online": $("online").textContent = fmt(t("{n} 人在看"), { n: event.count ?? 0 }); break;
     default: break;
   }
 }
+
+// --- invite ranking (邀请榜) ------------------------------------------------------------------
+async function loadInvites() {
+  const rows = await call(`/api/v1/rooms/${roomId}/invite-leaderboard`);
+  const list = $("invites");
+  if (!rows.length) {
+    list.replaceChildren(el("li", { class: "muted", text: t("还没有人邀请好友，分享海报来当第一名吧") }));
+    return;
+  }
+  list.replaceChildren(...rows.map((row, index) =>
+    el("li", { class: row.contact_id === session.contact_id ? "me" : "", "data-contact": String(row.contact_id) },
+      el("b", { class: "rank", text: String(index + 1) }),
+      el("span", { class: "grow", text: row.contact_id === session.contact_id ? fmt(t("{name}（我）"), { name: row.nickname || t("观众") }) : row.nickname || t("观众") }),
+      el("span", { class: "muted", text: fmt(tn("邀请 {n} 人", "邀请 {n} 人", row.direct), { n: row.direct }) }))));
+}
+$("invites-tab-button").addEventListener("click", () => loadInvites().catch((error) => toast(error.message)));
 
 // --- replay and clips -----------------------------------------------------------------------
 async function loadReplay() {
@@ -271,38 +287,80 @@ function clock(s) {
 }
 
 // --- actions ------------------------------------------------------------------------------
-$("chat-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const input = event.target.elements.text;
-  const text = input.value.trim();
-  if (!text || !stream) return;
-  stream.send({ type: "chat", text });
-  input.value = "";
-});
+const chatForm = $("chat-form");
+if (chatForm) {
+  chatForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = event.target.elements.text;
+    const text = input.value.trim();
+    if (!text || !stream || (chat && chat.restricted())) return;
+    if (!stream.send({ type: "chat", text })) { toast(t("网络连接中，请稍后再发")); return; }
+    chat.sent(text);
+    input.value = "";
+  });
+}
 
-$("like").addEventListener("click", () => {
-  pendingLikes += 1;
-  likes += 1;
-  $("likes").textContent = String(likes);
-});
+// A room that has ended (or a replay) has no chat box: nobody can post there.
+function endChat() {
+  for (const id of ["chat-tab", "chat-tab-button"]) { const node = $(id); if (node) node.remove(); }
+  chat = null;
+  const first = document.querySelector(".tabs button");
+  if (first && !document.querySelector(".tabs button.on")) first.click();
+}
+
+function showLikes() {
+  const node = $("likes");
+  if (node) node.textContent = String(likes || "");
+}
+if ($("like")) {
+  $("like").addEventListener("click", () => {
+    pendingLikes += 1;
+    likes += 1;
+    showLikes();
+  });
+}
 // Likes travel as counters: one frame per second at most, whatever the tapping rate.
 setInterval(() => {
   if (pendingLikes && stream) { stream.send({ type: "like", count: pendingLikes }); pendingLikes = 0; }
 }, 1000);
 
+function renderFollow(following, followers) {
+  $("follow").dataset.following = following ? "1" : "0";
+  $("follow").textContent = following ? t("已关注") : t("关注");
+  $("follow").setAttribute("aria-pressed", following ? "true" : "false");
+  if (followers !== undefined) {
+    $("followers").textContent = fmt(tn("{n} 粉丝", "{n} 粉丝", followers), { n: followers });
+  }
+}
+
+function renderReserved(reservation) {
+  const button = $("reserve");
+  if (!reservation) return;
+  button.disabled = true;
+  button.textContent = t("已预约");
+}
+
+// The viewer's own side of the room after a (re)load: follow, reservation, chat limits.
+function renderMe(me) {
+  if (!me) return;
+  renderFollow(me.following);
+  renderReserved(me.reservation);
+  if (chat) chat.applyMe(me);
+}
+
 $("follow").addEventListener("click", async () => {
   const following = $("follow").dataset.following === "1";
-  const data = await call(`/api/v1/streamers/${state.room.streamer.id}/follow`, { method: following ? "DELETE" : "POST" });
-  $("follow").dataset.following = data.following ? "1" : "0";
-  $("follow").textContent = data.following ? t("已关注") : t("关注");
-  $("followers").textContent = fmt(tn("{n} 粉丝", "{n} 粉丝", data.followers), { n: data.followers });
+  try {
+    const data = await call(`/api/v1/streamers/${state.room.streamer.id}/follow`, { method: following ? "DELETE" : "POST" });
+    renderFollow(data.following, data.followers);
+    toast(data.following ? t("已关注，开播早知道") : t("已取消关注"));
+  } catch (error) { toast(error.message); }
 });
 
 $("reserve").addEventListener("click", async () => {
   try {
-    await call(`/api/v1/rooms/${roomId}/reserve`, { method: "POST" });
-    $("reserve").textContent = t("已预约，开播前提醒你");
-    $("reserve").disabled = true;
+    const reservation = await call(`/api/v1/rooms/${roomId}/reserve`, { method: "POST" });
+    renderReserved(reservation);
   } catch (error) { toast(error.message); }
 });
 
@@ -318,15 +376,36 @@ $("poster-close").addEventListener("click", () => { $("poster").hidden = true; }
 $("coupon-pop-close").addEventListener("click", () => { $("coupon-pop").hidden = true; });
 
 // --- start ----------------------------------------------------------------------------------
+// Phones: the player has no native control bar (chat lies over the video); the page's own
+// play and sound buttons sit at the top, where nothing covers them.
+const phone = window.matchMedia("(max-width: 640px)");
+function fitControls() {
+  $("player").controls = !phone.matches;
+}
+phone.addEventListener("change", fitControls);
+fitControls();
+$("play-toggle").addEventListener("click", () => {
+  const video = $("player");
+  if (video.paused) video.play().catch(() => {}); else video.pause();
+});
+$("sound-toggle").addEventListener("click", () => {
+  const video = $("player");
+  video.muted = !video.muted;
+  $("sound-toggle").textContent = video.muted ? t("开启声音") : t("静音");
+});
+$("player").addEventListener("play", () => { $("play-toggle").textContent = t("暂停"); });
+$("player").addEventListener("pause", () => { $("play-toggle").textContent = t("播放"); });
+
 async function main() {
   session = await viewerSession(root.dataset.org, roomId);
+  if ($("chat-tab")) chat = createChat({ myContactId: () => session.contact_id ?? null, toast });
   try {
     const mine = await call("/api/v1/me/coupons");
     for (const c of mine) claimed.set(c.coupon, c.code);
   } catch { /* receipts are a nicety */ }
   await refresh();
   if (mode === "live" && state.room.status === "live") whenHls(() => play(state.play_url));
-  if (mode !== "live" || state.room.status === "ended") loadReplay();
+  if (mode !== "live" || state.room.status === "ended") { endChat(); loadReplay(); }
   if (mode === "live" && state.room.status !== "ended") {
     stream = await subscribe({
       roomId,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
 from core.models import AuditLog
 from livecommerce.models import ChatMessage, ChatStatus, RoomChatSettings
@@ -333,18 +334,25 @@ class TestRatesAndGates:
             host = await Client.open(hub_server.url(room.pk, host_alice.token))
             await author.send({"type": "chat", "text": "请审核"})
             queued = await host.next(lambda e: e.get("type") == "chat")
+            own = await author.next(lambda e: e.get("type") == "chat")
             before = await other.collect(0.4)
             approved = host_alice.client().post(
                 f"/api/v1/rooms/{room.pk}/chat/{queued['id']}/approve"
             )
             assert approved.status_code == 200
             released = await other.next(lambda e: e.get("type") == "chat")
-            return queued, before, released
+            return queued, own, before, released
 
-        queued, before, released = run(scenario())
+        queued, own, before, released = run(scenario())
         assert queued["status"] == "pending"
+        # The author is told the message awaits review; nobody else sees it.
+        assert own["id"] == queued["id"] and own["status"] == "pending"
         assert chat_texts(before) == []
         assert released["text"] == "请审核" and released["status"] == "visible"
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {dan}")
+        own_state = client.get(f"/api/v1/rooms/{room.pk}/state").json()
+        assert [m["status"] for m in own_state["chat"] if m["text"] == "请审核"] == ["visible"]
 
 
 class TestSensitiveWords:
