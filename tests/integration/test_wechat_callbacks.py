@@ -85,7 +85,9 @@ def test_answer_leaves_within_the_window_while_wechat_is_slow(live_server, stub,
         answer = post_push(live_server, account, event_xml("o-it-slow", "subscribe"))
         elapsed = time.perf_counter() - started
         assert answer.status_code == 200
-        assert elapsed < 1.0, elapsed
+        # The stub holds user/info for 2.5 s: an answer well before that proves the fetch is
+        # not in the request (the margin absorbs a shared CI box; speed itself is benched).
+        assert elapsed < 2.0, elapsed
     finally:
         stop_embedded_runner()  # waits for the background fetch
     assert stub.received("cgi-bin/user/info")
