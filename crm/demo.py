@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 
 from crm import pii
@@ -104,7 +105,7 @@ def seed(ctx) -> None:
     seed_scoring_model(org)
     seed_scoring_model(ctx.other_org)
     _detach_watch_history_from_rooms(org)
-    if Contact.objects.for_org(org).filter(source_detail__demo=True).count() >= DEMO_LEADS:
+    if _leads_seeded(org):
         return
     _seed_leads(ctx)
     org_rescore(org_id=org.pk)
@@ -119,6 +120,17 @@ def _detach_watch_history_from_rooms(org) -> None:
         type__in=("room.join", "room.leave"),
         room_id__isnull=False,
     ).update(room_id=None)
+
+
+def _leads_seeded(org) -> bool:
+    """Whether the demo leads were seeded once already. An erased lead has lost its
+    ``source_detail`` marker (and its identities), so it counts too: seeding again would
+    collide with the other leads' identities and bring the erased person back."""
+    return (
+        Contact.objects.for_org(org)
+        .filter(Q(source_detail__demo=True) | Q(erased_at__isnull=False))
+        .exists()
+    )
 
 
 def _seed_other_org(org) -> None:

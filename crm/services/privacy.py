@@ -1,38 +1,25 @@
-"""Personal data (PIPL): reveal with audit, masked export with audit, erasure everywhere,
+"""Personal data (PIPL): reveal with audit, masked export with audit, the person's own data
+(access export) and its erasure everywhere, both driven by ``crm.personal_data``;
 encryption-key rotation."""
 
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
 import io
 from collections.abc import Callable, Iterable
 
+from django.apps import apps
 from django.db import models, transaction
+from django.db.models import Case, Value, When
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from core.errors import Forbidden
 from core.models import AuditLog, Membership
-from crm import pii
-from crm.models import (
-    Consent,
-    ConsentEvent,
-    Contact,
-    ContactIdentity,
-    IdentityKind,
-    Note,
-    ScoreHistory,
-    Task,
-)
-
-# Other apps' erasure hooks: fn(contact) scrubs what they keep about the person.
-_erasers: list[Callable[[Contact], None]] = []
-
-
-def register_contact_eraser(fn: Callable[[Contact], None]) -> Callable[[Contact], None]:
-    """Register ``fn(contact)`` to erase an app's personal data of a contact (chat text,
-    delivery phone numbers…); called inside the erasure transaction."""
-    _erasers.append(fn)
-    return fn
+from crm import personal_data, pii
+from crm.models import Contact, ContactIdentity, IdentityKind
 
 
 def phones_of(contact_ids: Iterable[int]) -> dict[int, str]:
@@ -161,57 +148,34 @@ def _csv_safe(text: str) -> str:
 
 
 def contact_erase(*, contact: Contact, actor=None, membership: Membership | None = None) -> None:
-    """Erase a person's personal data everywhere (PIPL deletion request). What stays is
-    anonymous: the contact row with no attribute, identity, note or consent, and its events
-    without their properties (so counts stay right)."""
+    """Erase a person's personal data everywhere (PIPL art. 47 deletion request), as the
+    personal-data map (``crm.personal_data.TABLES``) says: rows reached through a foreign
+    key, through one of the person's hashes, or through a finder; ``delete`` tables lose the
+    rows, the others keep them (anonymous counts) with personal fields blanked, free text
+    removed and keys replaced by a tombstone unique per row. A merged-away tombstone of the
+    same person is erased with them. Idempotent: erasing twice changes nothing more.
+
+    ``membership`` None means the caller already decided the request is the person's own
+    (viewer self-service) or a system job; staff need the admin role."""
     if membership is not None and membership.role not in ("admin",):
         raise Forbidden("only an admin may erase personal data")
-    from crm.models import ContactMerge, Event
-
+    org_id = contact.org_id
     with transaction.atomic():
-        # A merged-away tombstone of the same person is erased with it.
-        tombstones = list(
-            Contact.objects.for_org(contact.org_id)
-            .filter(merged_into=contact)
-            .values_list("pk", flat=True)
-        )
-        ids = [contact.pk, *tombstones]
-        ContactIdentity.objects.for_org(contact.org_id).filter(contact_id__in=ids).delete()
-        Note.objects.for_org(contact.org_id).filter(contact_id__in=ids).delete()
-        Consent.objects.for_org(contact.org_id).filter(contact_id__in=ids).delete()
-        ConsentEvent.objects.for_org(contact.org_id).filter(contact_id__in=ids).delete()
-        Task.objects.for_org(contact.org_id).filter(contact_id__in=ids).delete()
-        ScoreHistory.objects.for_org(contact.org_id).filter(contact_id__in=ids).delete()
-        ContactMerge.objects.for_org(contact.org_id).filter(survivor_id__in=ids).update(
-            survivor_before={}, moved={}
-        )
-        Event.objects.for_org(contact.org_id).filter(contact_id__in=ids).update(props={}, key=None)
-        from crm.models import Notification
-
-        Notification.objects.for_org(contact.org_id).filter(data__contact__in=ids).delete()
+        ids = _person_contact_ids(contact)
+        hashes = _person_hashes(org_id, ids)
         now = timezone.now()
-        Contact.objects.for_org(contact.org_id).filter(pk__in=ids).update(
-            nickname="",
-            avatar_url="",
-            gender="unknown",
-            birth_year=None,
-            province="",
-            city="",
-            income_level="",
-            tags=[],
-            source_detail={},
-            owner=None,
-            score=None,
-            grade="",
-            score_breakdown={},
-            erased_at=now,
-        )
-        _scrub_other_apps(ids)
-        for fn in _erasers:
-            for pk in ids:
-                fn(Contact.unscoped.get(pk=pk))
-        AuditLog.objects.for_org(contact.org_id).create(
-            org_id=contact.org_id,
+        for label, table in personal_data.TABLES.items():
+            if not table.reached:
+                continue
+            model = apps.get_model(label)
+            rows = _rows(model, table, org_id=org_id, contact_ids=ids, hashes=hashes)
+            if table.on_erase == "delete":
+                rows.delete()
+                continue
+            _scrub(model, table, rows)
+        Contact.objects.for_org(org_id).filter(pk__in=ids, erased_at=None).update(erased_at=now)
+        AuditLog.objects.for_org(org_id).create(
+            org_id=org_id,
             actor=actor,
             action="contact.erase",
             target_type="contact",
@@ -220,42 +184,163 @@ def contact_erase(*, contact: Contact, actor=None, membership: Membership | None
         )
 
 
-CRM_HANDLED = {
-    "crm.ContactIdentity",
-    "crm.Note",
-    "crm.Consent",
-    "crm.ConsentEvent",
-    "crm.Task",
-    "crm.ScoreHistory",
-    "crm.ContactMerge",
-    "crm.Event",
-    "crm.Notification",
-}
+def contact_export(
+    *, contact: Contact, actor=None, membership: Membership | None = None, ip: str | None = None
+) -> dict:
+    """Everything held about the person (PIPL art. 45 access request): every row the
+    personal-data map reaches for them, every field of it (ciphertext decrypted), grouped by
+    table. One ``contact.export`` audit row.
 
-
-def _scrub_other_apps(ids: list[int]) -> None:
-    """Every other model pointing at the person (chat messages, restrictions, deliveries…):
-    free text, device ids, IPs and JSON on their rows are blanked; choice fields, numbers and
-    relations stay (anonymous counts). An app needing more registers an eraser."""
-    from crm.services.identity import contact_references
-
-    for model, attname in contact_references():
-        if model._meta.label in CRM_HANDLED or model is Contact:
+    ``membership`` None means the caller already decided the request is the person's own
+    (viewer self-service); staff need a role that may reveal personal data."""
+    if membership is not None and not membership.may_reveal_pii:
+        raise Forbidden("this role may not export a person's data")
+    org_id = contact.org_id
+    ids = _person_contact_ids(contact)
+    hashes = _person_hashes(org_id, ids)
+    tables: dict[str, list[dict]] = {}
+    for label, table in personal_data.TABLES.items():
+        if not table.reached:
             continue
-        updates = {}
-        for f in model._meta.concrete_fields:
-            if f.primary_key or f.is_relation or f.choices or f.attname == attname:
-                continue
-            if isinstance(f, models.GenericIPAddressField):
-                if f.null:
-                    updates[f.attname] = None
-            elif isinstance(f, models.CharField | models.TextField):
-                updates[f.attname] = None if f.null else ""
-            elif isinstance(f, models.JSONField):
-                updates[f.attname] = f.get_default() if f.has_default() else None
-        if updates:
-            manager = getattr(model, "unscoped", model._default_manager)
-            manager.filter(**{f"{attname}__in": ids}).update(**updates)
+        model = apps.get_model(label)
+        rows = _rows(model, table, org_id=org_id, contact_ids=ids, hashes=hashes).order_by("pk")
+        out = [_export_row(model, table, row) for row in rows]
+        if out:
+            tables[label] = out
+    AuditLog.objects.for_org(org_id).create(
+        org_id=org_id,
+        actor=actor,
+        action="contact.export",
+        target_type="contact",
+        target_id=str(contact.pk),
+        detail={"tables": sorted(tables), "rows": sum(len(v) for v in tables.values())},
+        ip=ip,
+    )
+    return {
+        "contact": contact.pk,
+        "exported_at": timezone.now().isoformat(),
+        "tables": tables,
+    }
+
+
+def _person_contact_ids(contact: Contact) -> list[int]:
+    merged_away = (
+        Contact.objects.for_org(contact.org_id)
+        .filter(merged_into=contact)
+        .values_list("pk", flat=True)
+    )
+    return [contact.pk, *merged_away]
+
+
+def _person_hashes(org_id: int, contact_ids: list[int]) -> dict[str, set[str]]:
+    """identity kind → the person's lookup hashes: their identities' plus every hash column
+    of the rows reached through a foreign key (a follower's openid, an OTP's phone, an outbox
+    row's address), so rows keyed by a hash the person no longer has as an identity are
+    still found. Tombstones (``~…``) are never hashes."""
+    found: dict[str, set[str]] = {}
+    for kind, value in ContactIdentity.unscoped.filter(
+        org_id=org_id, contact_id__in=contact_ids
+    ).values_list("kind", "value_hash"):
+        found.setdefault(kind, set()).add(value)
+    for label, table in personal_data.TABLES.items():
+        if not (table.via and table.hashes):
+            continue
+        model = apps.get_model(label)
+        rows = _rows(model, table, org_id=org_id, contact_ids=contact_ids, hashes={}, via_only=True)
+        for column, kinds in table.hashes.items():
+            for value in rows.values_list(column, flat=True).distinct():
+                if value and not value.startswith(TOMBSTONE):
+                    for kind in kinds:
+                        found.setdefault(kind, set()).add(value)
+    return found
+
+
+def _rows(
+    model,
+    table: personal_data.Table,
+    *,
+    org_id: int,
+    contact_ids: list[int],
+    hashes: dict[str, set[str]],
+    via_only: bool = False,
+) -> models.QuerySet:
+    q = models.Q(pk__in=[])
+    for path in table.via:
+        q |= models.Q(**{f"{path}__in": contact_ids})
+    if not via_only:
+        for column, kinds in table.hashes.items():
+            values = set().union(*(hashes.get(kind, set()) for kind in kinds))
+            if values:
+                q |= models.Q(**{f"{column}__in": sorted(values)})
+        if table.finder:
+            q |= personal_data.FINDERS[table.finder](org_id=org_id, contact_ids=contact_ids)
+    qs = getattr(model, "unscoped", model._default_manager).filter(q)
+    if any(f.name == "org" for f in model._meta.concrete_fields):
+        qs = qs.filter(org_id=org_id)
+    return qs
+
+
+TOMBSTONE = "~"
+
+
+def _scrub(model, table: personal_data.Table, rows: models.QuerySet) -> None:
+    # One UPDATE: the rows were found through the very key columns it rewrites.
+    updates: dict = {}
+    for name, cls in table.fields.items():
+        if cls not in personal_data.ERASED:
+            continue
+        f = model._meta.get_field(name)
+        if name in table.text_keys:
+            _drop_json_keys(rows, f.attname, table.text_keys[name])
+            continue
+        if cls == personal_data.KEY and not f.null:
+            # One tombstone per row, so unique columns and unique pairs such as
+            # (account, openid_hash) hold however many of the person's rows share the key
+            # space; an empty key stays empty.
+            prefix = f"{TOMBSTONE}erased-" if (f.max_length or 64) >= 27 else TOMBSTONE
+            updates[f.attname] = Case(
+                When(**{name: ""}, then=Value("")),
+                default=Concat(Value(prefix), Cast("pk", output_field=models.CharField())),
+                output_field=models.CharField(),
+            )
+        else:
+            updates[f.attname] = _blank(f)
+    if updates:
+        rows.update(**updates)
+
+
+def _drop_json_keys(rows: models.QuerySet, attname: str, keys: tuple[str, ...]) -> None:
+    # Row by row (portable across SQLite and PostgreSQL): a person has few such rows.
+    for pk, value in rows.values_list("pk", attname):
+        if isinstance(value, dict) and set(keys) & set(value):
+            kept = {k: v for k, v in value.items() if k not in keys}
+            rows.model._default_manager.filter(pk=pk).update(**{attname: kept})
+
+
+def _blank(f) -> object:
+    if f.has_default():
+        return f.get_default()
+    if f.null:
+        return None
+    if isinstance(f, models.CharField | models.TextField):
+        return ""
+    raise TypeError(f"{f.model._meta.label}.{f.name}: no blank value to erase it with")
+
+
+def _export_row(model, table: personal_data.Table, row) -> dict:
+    out = {}
+    for f in model._meta.concrete_fields:
+        value = getattr(row, f.attname)
+        if table.fields.get(f.name) == personal_data.ENCRYPTED and value:
+            value = pii.decrypt(value)
+        elif isinstance(value, datetime.datetime | datetime.date):
+            value = value.isoformat()
+        elif isinstance(value, decimal.Decimal):
+            value = str(value)
+        elif isinstance(f, models.FileField):
+            value = value.name if value else ""
+        out[f.attname] = value
+    return out
 
 
 def rotate_pii_keys() -> tuple[int, int]:
