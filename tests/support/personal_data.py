@@ -26,7 +26,7 @@ class Person:
     secrets: list[str] = field(default_factory=list)
 
 
-def _all_values_in_database() -> list[tuple[str, str, str]]:
+def all_values_in_database() -> list[tuple[str, str, str]]:
     """(table, column, value) of every text, char and JSON column of every table."""
     out = []
     with connection.cursor() as cursor:
@@ -70,7 +70,7 @@ def _all_values_in_database() -> list[tuple[str, str, str]]:
 def where_found(secrets: list[str]) -> dict[str, list[str]]:
     """secret → the table.column places still holding it."""
     found: dict[str, list[str]] = {}
-    values = _all_values_in_database()
+    values = all_values_in_database()
     for secret in secrets:
         places = sorted({f"{t}.{c}" for t, c, v in values if secret in v})
         if places:
