@@ -88,6 +88,16 @@ test-integration: venv
 	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
 	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest --durations=25
 
+# The fault suite against `make prod` on private PostgreSQL/Redis (tests/integration/
+# test_prod_layout.py) with CHAOS_TRIALS trials per fault; one JSON line per trial goes to
+# var/chaos.jsonl (figures for docs/security.md). make test-integration runs one trial each.
+CHAOS_TRIALS ?= 10
+chaos: venv
+	mkdir -p var
+	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
+	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} CHAOS_TRIALS=$(CHAOS_TRIALS) \
+	  CHAOS_REPORT=$(CURDIR)/var/chaos.jsonl $(VENV)/bin/pytest -s tests/integration/test_prod_layout.py
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -117,12 +118,23 @@ class ProdLayout:
             try:
                 status, body = self.request("GET", "/api/v1/health", timeout=5)
                 last = (status, body)
-                if status == 200:
+                if status == 200 and self._asgi_sockets_answer():
                     return body
             except OSError as exc:
                 last = exc
             time.sleep(0.5)
         raise TimeoutError(f"never healthy: {last}\n{self.tail()}")
+
+    def _asgi_sockets_answer(self) -> bool:
+        """Every ASGI process accepts connections (health alone may come from one)."""
+        sockets = sorted((self.var_dir / "prod").glob("asgi-*.sock"))
+        for path in sockets:
+            with socket.socket(socket.AF_UNIX) as sock:
+                try:
+                    sock.connect(str(path))
+                except OSError:
+                    return False
+        return len(sockets) == int(self.env["ASGI_PROCS"])
 
     def request(
         self,
@@ -157,6 +169,12 @@ class ProdLayout:
             return response.status, data
         finally:
             conn.close()
+
+    def django_env(self) -> dict:
+        """The environment the layout's own processes run with (for a helper run inside it)."""
+        from core.prod import prepare_environment
+
+        return {k: v for k, v in prepare_environment(self.env).items() if not k.startswith("_QM_")}
 
     def ctl(self, *args: str) -> str:
         result = subprocess.run(  # noqa: S603

@@ -1,0 +1,65 @@
+"""Run inside a `make prod` layout's environment (same settings, same keys) to plant an SMS
+outbox for the fault suite: ``python -m tests.support.prod_plant ENDPOINT N TAG QPS``.
+
+Prints one JSON line: the org, the account's webhook token (receipts through nginx's
+/hooks/), and the Delivery table. The rows are due now; beat's ``campaigns.tick`` sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(endpoint: str, n: int, tag: str, qps: int) -> dict:
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from campaigns.models import Delivery, Provider
+    from core.models import Organization
+    from crm import pii
+    from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
+
+    org = Organization.objects.get(slug="demo")
+    account = ProviderAccountFactory(
+        org=org,
+        provider=Provider.TENCENT,
+        endpoint=endpoint,
+        qps=qps,
+        is_default=False,
+        name=f"chaos-{tag}",
+    )
+    template = TemplateFactory(
+        org=org, message_class="service", provider_account=account, body="您预约的{name}即将开播"
+    )
+    now = timezone.now()
+    Delivery.objects.for_org(org).bulk_create(
+        [
+            Delivery(
+                org=org,
+                channel="sms",
+                message_class="service",
+                template=template,
+                account=account,
+                key=f"{tag}:{i}",
+                to_encrypted=pii.encrypt(f"139{i:08d}"),
+                to_hash=pii.lookup_hash("phone", f"139{i:08d}"),
+                params={"name": "春季上新"},
+                due_at=now,
+            )
+            for i in range(n)
+        ],
+        batch_size=2000,
+    )
+    return {
+        "org": org.pk,
+        "webhook_token": account.webhook_token,
+        "table": Delivery._meta.db_table,
+    }
+
+
+if __name__ == "__main__":
+    endpoint, n, tag, qps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    print(json.dumps(main(endpoint, n, tag, qps)), flush=True)
