@@ -151,8 +151,7 @@ def render(env: dict) -> Path:
         (media_server / sub).mkdir(parents=True, exist_ok=True)
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
     upstreams = "\n".join(
-        f"        server unix:{run}/asgi-{n}.sock max_fails=0;"
-        for n in range(1, procs + 1)
+        f"        server unix:{run}/asgi-{n}.sock max_fails=0;" for n in range(1, procs + 1)
     )
     nginx_conf = _render(
         DEPLOY / "nginx" / "qianmian.conf.template",
