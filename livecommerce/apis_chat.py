@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 from core import ratelimit
 from core.auth import membership_of, org_id_of, viewer_of
 from core.errors import DomainError, NotFound
-from core.models import AuditLog
 from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, IsViewerOrStaff
 from core.tenancy import get_for_org_or_404
@@ -25,7 +24,7 @@ from livecommerce.models import (
     SensitiveAction,
     SensitiveWord,
 )
-from livecommerce.selectors_chat import chat_list_for_staff
+from livecommerce.selectors_chat import chat_list_for_staff, moderation_log_for_room
 from livecommerce.selectors_state import room_state
 from livecommerce.services import moderation
 from livecommerce.services.chat import ChatAuthor, chat_event_body, chat_post
@@ -234,9 +233,35 @@ class AnnouncementApi(APIView):
 
 
 class RestrictionOutputSerializer(serializers.ModelSerializer):
+    contact_nickname = serializers.CharField(source="contact.nickname", default="", read_only=True)
+    by_device = serializers.SerializerMethodField()
+    by_ip = serializers.SerializerMethodField()
+    org_wide = serializers.SerializerMethodField()
+
     class Meta:
         model = ChatRestriction
-        fields = ["id", "room", "kind", "contact", "until", "reason", "created_at"]
+        fields = [
+            "id",
+            "room",
+            "kind",
+            "contact",
+            "contact_nickname",
+            "by_device",
+            "by_ip",
+            "org_wide",
+            "until",
+            "reason",
+            "created_at",
+        ]
+
+    def get_by_device(self, restriction) -> bool:
+        return bool(restriction.device)
+
+    def get_by_ip(self, restriction) -> bool:
+        return bool(restriction.ip)
+
+    def get_org_wide(self, restriction) -> bool:
+        return restriction.room_id is None
 
 
 class ModerationApi(APIView):
@@ -267,6 +292,7 @@ class ModerationApi(APIView):
             ChatRestriction.objects.for_org(room.org_id)
             .filter(Q(room=room) | Q(room=None), revoked_at=None)
             .filter(Q(until=None) | Q(until__gt=timezone.now()))
+            .select_related("contact")
             .order_by("-id")[:500]
         )
         return Response(RestrictionOutputSerializer(active, many=True).data)
@@ -318,8 +344,10 @@ class ModerationLogApi(APIView):
                 "id": serializers.IntegerField(),
                 "action": serializers.CharField(),
                 "actor": serializers.IntegerField(allow_null=True),
+                "actor_name": serializers.CharField(),
                 "target_type": serializers.CharField(),
                 "target_id": serializers.CharField(),
+                "target_name": serializers.CharField(),
                 "detail": serializers.DictField(),
                 "created_at": serializers.DateTimeField(),
             },
@@ -328,25 +356,7 @@ class ModerationLogApi(APIView):
     )
     def get(self, request, room_id: int):
         room = _managed_room(request, room_id)
-        entries = (
-            AuditLog.objects.for_org(room.org_id)
-            .filter(action__startswith="chat.", detail__room=room.pk)
-            .order_by("-id")[:200]
-        )
-        return Response(
-            [
-                {
-                    "id": e.pk,
-                    "action": e.action,
-                    "actor": e.actor_id,
-                    "target_type": e.target_type,
-                    "target_id": e.target_id,
-                    "detail": e.detail,
-                    "created_at": e.created_at,
-                }
-                for e in entries
-            ]
-        )
+        return Response(moderation_log_for_room(room=room))
 
 
 class SensitiveWordSerializer(serializers.ModelSerializer):

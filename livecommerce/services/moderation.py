@@ -154,10 +154,14 @@ def moderation_apply(
 def chat_message_delete(
     *, membership: Membership, message: ChatMessage, actor_ip: str | None = None
 ) -> ChatMessage:
-    """Remove a message from every screen (it stays stored, status ``deleted``)."""
+    """Remove a message from every screen (it stays stored, status ``deleted``).
+
+    Rejecting a pending (pre-moderated) message is this same action: the audit detail's
+    ``was`` keeps the status it had."""
     ensure_can_manage_room(membership=membership, room=message.room)
     if message.status == ChatStatus.DELETED:
         return message
+    was = message.status  # "pending": the host rejected it from the pre-moderation queue
     with transaction.atomic():
         message.status = ChatStatus.DELETED
         message.save(update_fields=["status", "updated_at"])
@@ -166,7 +170,7 @@ def chat_message_delete(
             action="delete",
             target_type="chat_message",
             target_id=message.pk,
-            detail={"room": message.room_id, "text": message.text[:200]},
+            detail={"room": message.room_id, "text": message.text[:200], "was": was},
             ip=actor_ip,
         )
         events.send_room_event_on_commit(
@@ -215,7 +219,7 @@ def chat_settings_update(
             action="settings",
             target_type="room",
             target_id=room.pk,
-            detail=dict(changes),
+            detail={"room": room.pk, **changes},
             ip=actor_ip,
         )
         events.send_room_event_on_commit(
@@ -246,7 +250,7 @@ def announcement_set(
             action="announcement",
             target_type="room",
             target_id=room.pk,
-            detail={"text": text},
+            detail={"room": room.pk, "text": text},
             ip=actor_ip,
         )
         events.send_room_event_on_commit(room_id=room.pk, type="announcement", data={"text": text})

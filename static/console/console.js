@@ -28,6 +28,7 @@ function call(path, options = {}) {
 // else into the form's error line.
 function formError(id, error) {
   const line = $(id);
+  line.classList.remove("ok");
   const form = line.closest("form");
   clearFieldErrors(form);
   const rest = [];
@@ -130,7 +131,9 @@ async function openRoom(id) {
   $("play-url").value = room.play_url || "";
   $("open-viewer").href = `/live/${room.id}/`;
   loadFollowQr();
-  await Promise.all([loadCatalog(), loadProducts(), loadCoupons(), loadDraws(), loadStats()]);
+  $("action-box").hidden = true;
+  selected = null;
+  await Promise.all([loadCatalog(), loadProducts(), loadCoupons(), loadDraws(), loadStats(), loadDesk()]);
   if (stream) stream.close();
   stream = await subscribe({
     roomId: room.id,
@@ -138,6 +141,8 @@ async function openRoom(id) {
     onEvent,
     onState: (state) => {
       if (state && Array.isArray(state.chat)) { $("chat").replaceChildren(); state.chat.forEach(addChat); }
+      if (state && state.announcement !== undefined) showAnnouncement(state.announcement);
+      if (state && state.chat_settings) showSettings(state.chat_settings);
       if (state && state.online !== undefined) setOnline(state.online);
       loadProducts();
       loadCoupons();
@@ -366,24 +371,352 @@ function drawChart(series) {
   ctx.fillText(fmt(t("峰值 {n}"), { n: max }), 8, 14);
 }
 
-function addChat(event) {
-  const item = el("li", { "data-message": String(event.id || "") },
-    el("b", { text: event.nickname || t("观众") }), el("span", { class: "grow", text: event.text || "" }));
+// -- 场控: chat, pre-moderation queue, viewer actions, announcement, rules, words, audit ------
+// Every action goes through the moderation APIs (each writes an audit row); the socket only
+// tells this screen what happened so every open console stays in step.
+
+const queue = new Map();
+let selected = null;
+let auditTimer = null;
+
+const TAGS = {
+  pending: ["pending", t("待审核")],
+  shadow: ["shadow", t("仅作者可见")],
+};
+
+function chatBody(message) {
+  // A message from the chat API (POST/GET) in the shape of a `chat` event.
+  return {
+    id: message.id,
+    text: message.text,
+    nickname: message.nickname,
+    contact_id: message.contact,
+    host: message.user !== null && message.user !== undefined,
+    status: message.status,
+    at: message.created_at,
+  };
+}
+
+function modButton(text, handler, className = "") {
+  const button = el("button", { type: "button", text, class: className });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await handler();
+    } catch (error) {
+      button.disabled = false;
+      toastError(error);
+    }
+  });
+  return button;
+}
+
+function toastError(error) {
+  const line = $("host-chat-error");
+  line.textContent = error.message || String(error);
+  setTimeout(() => { if (line.textContent === (error.message || String(error))) line.textContent = ""; }, 5000);
+}
+
+const approve = (id) => call(`/api/v1/rooms/${room.id}/chat/${id}/approve`, { method: "POST" })
+  .then((message) => { queue.delete(message.id); upsertChat(chatBody(message)); renderQueue(); scheduleAudit(); });
+const remove = (id) => call(`/api/v1/rooms/${room.id}/chat/${id}/delete`, { method: "POST" })
+  .then(() => { dropMessage(id); scheduleAudit(); });
+
+function chatItem(event) {
+  const status = event.status || "visible";
+  const item = el("li", { "data-message": String(event.id || ""), "data-status": status, class: [status, event.host ? "host" : ""].join(" ").trim() });
+  if (event.host) item.append(el("span", { class: "tag host", text: t("主播") }));
+  if (TAGS[status]) item.append(el("span", { class: `tag ${TAGS[status][0]}`, text: TAGS[status][1] }));
+  item.append(el("b", { text: event.nickname || t("观众") }), el("span", { class: "text", text: event.text || "" }));
   if (event.contact_id && event.id) {
-    // Moderation goes through the hub's API (audited); the socket only carries chat.
-    const mute = el("button", { text: t("禁言10分钟") });
-    mute.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/moderation`, {
+    if (status === "pending") {
+      item.append(
+        modButton(t("通过"), () => approve(event.id), "ok"),
+        modButton(t("拒绝"), () => remove(event.id)),
+      );
+    }
+    const mute = modButton(t("禁言10分钟"), () => call(`/api/v1/rooms/${room.id}/moderation`, {
       method: "POST", body: { action: "mute", contact: event.contact_id, minutes: 10 },
-    }).then(() => { mute.disabled = true; }));
-    const del = el("button", { text: t("删除") });
-    del.addEventListener("click", () => call(`/api/v1/rooms/${room.id}/chat/${event.id}/delete`, { method: "POST" })
-      .then(() => item.remove()));
-    item.append(mute, del);
+    }).then(() => { loadRestrictions(); scheduleAudit(); }));
+    const del = modButton(t("删除"), () => remove(event.id));
+    const more = el("button", { type: "button", text: t("处置…"), class: "ghost", "data-act-on": String(event.id) });
+    more.addEventListener("click", () => selectViewer(event));
+    const acts = el("span", { class: "acts" });
+    if (status === "pending") acts.append(...item.querySelectorAll("button"));
+    else acts.append(mute, del);
+    acts.append(more);
+    item.append(acts);
   }
+  return item;
+}
+
+function upsertChat(event) {
+  if (!event || !event.id) return;
   const list = $("chat");
-  list.append(item);
+  const item = chatItem(event);
+  const old = list.querySelector(`[data-message="${event.id}"]`);
+  if (old) old.replaceWith(item); else list.append(item);
+  if (event.status === "pending") { queue.set(event.id, event); renderQueue(); }
+  else if (queue.delete(event.id)) renderQueue();
   while (list.children.length > 200) list.firstChild.remove();
   list.scrollTop = list.scrollHeight;
+}
+
+function addChat(event) { upsertChat(event); }
+
+function dropMessage(id) {
+  const node = $("chat").querySelector(`[data-message="${id}"]`);
+  if (node) node.remove();
+  if (queue.delete(Number(id))) renderQueue();
+  if (selected && selected.id === Number(id)) selected.messageGone = true;
+}
+
+async function loadQueue() {
+  const page = await call(`/api/v1/rooms/${room.id}/chat?status=pending&page_size=100`);
+  queue.clear();
+  for (const message of page.results.slice().reverse()) queue.set(message.id, chatBody(message));
+  renderQueue();
+}
+
+function renderQueue() {
+  $("queue-count").textContent = String(queue.size);
+  $("queue").replaceChildren(...[...queue.values()].map((m) => el("li", { "data-queued": String(m.id) },
+    el("b", { text: m.nickname || t("观众") }),
+    el("span", { class: "grow", text: m.text }),
+    modButton(t("通过"), () => approve(m.id), "ok"),
+    modButton(t("拒绝"), () => remove(m.id)))));
+}
+
+function selectViewer(event) {
+  selected = { id: event.id, contact: event.contact_id, nickname: event.nickname };
+  $("action-who").textContent = event.nickname || fmt(t("观众 #{id}"), { id: event.contact_id });
+  $("action-text").textContent = event.text ? `“${event.text}”` : "";
+  $("action-error").textContent = "";
+  $("action-box").hidden = false;
+  $("action-box").scrollIntoView({ block: "nearest" });
+}
+
+$("action-form").addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-act]");
+  if (!button || !selected) return;
+  if (button.dataset.act === "close") { $("action-box").hidden = true; selected = null; return; }
+  const form = new FormData($("action-form"));
+  const minutes = Number(form.get("minutes") || 0);
+  const body = {
+    action: button.dataset.act,
+    reason: form.get("reason") || "",
+    org_wide: form.get("org_wide") === "on",
+  };
+  // Device and IP come from the message (the server has them); without it, the contact.
+  if (selected.id && !selected.messageGone) {
+    body.message = selected.id;
+    body.by_device = button.dataset.act === "ban" && form.get("by_device") === "on";
+    body.by_ip = button.dataset.act === "ban" && form.get("by_ip") === "on";
+  } else {
+    body.contact = selected.contact;
+  }
+  if (minutes > 0) body.minutes = minutes;
+  try {
+    await call(`/api/v1/rooms/${room.id}/moderation`, { method: "POST", body });
+    $("action-box").hidden = true;
+    selected = null;
+    loadRestrictions();
+    scheduleAudit();
+  } catch (error) {
+    formError("action-error", error);
+  }
+});
+
+$("host-chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = event.target.elements.text;
+  try {
+    const message = await call(`/api/v1/rooms/${room.id}/chat`, { method: "POST", body: { text: input.value } });
+    input.value = "";
+    $("host-chat-error").textContent = "";
+    upsertChat(chatBody(message));
+  } catch (error) {
+    formError("host-chat-error", error);
+  }
+});
+
+function showAnnouncement(text) {
+  const current = $("announcement-current");
+  current.textContent = text ? fmt(t("当前公告：{text}"), { text }) : "";
+  current.hidden = !text;
+}
+
+async function postAnnouncement(text) {
+  try {
+    const data = await call(`/api/v1/rooms/${room.id}/announcement`, { method: "POST", body: { text } });
+    showAnnouncement(data.text);
+    $("announcement-error").textContent = "";
+    scheduleAudit();
+    return true;
+  } catch (error) {
+    formError("announcement-error", error);
+    return false;
+  }
+}
+
+$("announcement-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = event.target.elements.text.value.trim();
+  if (!text) { $("announcement-error").textContent = t("请填写公告内容"); return; }
+  if (await postAnnouncement(text)) event.target.reset();
+});
+$("announcement-clear").addEventListener("click", () => postAnnouncement(""));
+
+const SETTING_FIELDS = ["viewer_interval_seconds", "slow_mode_seconds", "new_viewer_minutes"];
+
+function showSettings(settings) {
+  const form = $("settings-form");
+  for (const name of SETTING_FIELDS) {
+    if (settings[name] !== undefined) form.elements[name].value = settings[name];
+  }
+  if (settings.premoderation !== undefined) form.elements.premoderation.checked = !!settings.premoderation;
+  const modes = [];
+  if (form.elements.premoderation.checked) modes.push(t("先审后发"));
+  const slow = Number(form.elements.slow_mode_seconds.value || 0);
+  if (slow) modes.push(fmt(t("慢速 {n} 秒"), { n: slow }));
+  $("chat-mode").textContent = modes.join(" · ");
+}
+
+async function loadChatSettings() {
+  const settings = await call(`/api/v1/rooms/${room.id}/chat-settings`);
+  showSettings(settings);
+  showAnnouncement(settings.announcement || "");
+}
+
+$("settings-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = { premoderation: form.elements.premoderation.checked };
+  for (const name of SETTING_FIELDS) body[name] = Number(form.elements[name].value || 0);
+  try {
+    showSettings(await call(`/api/v1/rooms/${room.id}/chat-settings`, { method: "PATCH", body }));
+    clearFieldErrors(form);
+    $("settings-error").textContent = t("已保存");
+    $("settings-error").classList.add("ok");
+    scheduleAudit();
+  } catch (error) {
+    formError("settings-error", error);
+  }
+});
+
+const KIND = { mute: t("禁言"), ban: t("拉黑"), shadow: t("隐身禁言") };
+
+async function loadRestrictions() {
+  if (!room) return;
+  const items = await call(`/api/v1/rooms/${room.id}/moderation`);
+  $("restrictions").replaceChildren(...(items.length ? items.map((r) => {
+    const parts = [KIND[r.kind] || r.kind];
+    parts.push(r.until ? fmt(t("至 {time}"), { time: new Date(r.until).toLocaleString(lang()) }) : t("永久"));
+    if (r.by_device) parts.push(t("含设备"));
+    if (r.by_ip) parts.push(t("含IP"));
+    if (r.org_wide) parts.push(t("所有直播间"));
+    if (r.reason) parts.push(r.reason);
+    const item = el("li", { "data-restriction": String(r.id), "data-kind": r.kind },
+      el("b", { text: r.contact_nickname || (r.contact ? `#${r.contact}` : t("设备/IP")) }),
+      el("span", { class: "grow muted", text: parts.join(" · ") }));
+    if (r.contact) {
+      item.append(modButton(t("解除"), () => call(`/api/v1/rooms/${room.id}/moderation`, {
+        method: "POST", body: { action: `un${r.kind}`, contact: r.contact },
+      }).then(() => { loadRestrictions(); scheduleAudit(); }), "ghost"));
+    }
+    return item;
+  }) : [el("li", { class: "muted", text: t("暂无") })]));
+}
+
+async function loadWords() {
+  const words = await call("/api/v1/sensitive-words");
+  $("words").replaceChildren(...words.map((w) => el("li", { "data-word": String(w.id) },
+    el("code", { class: "grow", text: w.pattern }),
+    el("span", { class: "tag", text: w.is_regex ? t("正则") : t("词") }),
+    el("span", { class: "tag", text: w.action === "mask" ? t("替换为*") : t("拒绝发送") }),
+    modButton(t("删除"), () => call(`/api/v1/sensitive-words/${w.id}`, { method: "DELETE" })
+      .then(() => { loadWords(); scheduleAudit(); }), "ghost"))));
+}
+
+$("word-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    await call("/api/v1/sensitive-words", {
+      method: "POST",
+      body: { pattern: form.elements.pattern.value, is_regex: form.elements.is_regex.checked, action: form.elements.action.value },
+    });
+    form.reset();
+    clearFieldErrors(form);
+    $("word-error").textContent = "";
+    loadWords();
+    scheduleAudit();
+  } catch (error) {
+    formError("word-error", error);
+  }
+});
+
+const AUDIT = {
+  "chat.mute": t("禁言"),
+  "chat.unmute": t("解除禁言"),
+  "chat.ban": t("拉黑"),
+  "chat.unban": t("解除拉黑"),
+  "chat.shadow": t("隐身禁言"),
+  "chat.unshadow": t("解除隐身禁言"),
+  "chat.delete": t("删除消息"),
+  "chat.approve": t("通过消息"),
+  "chat.settings": t("修改发言规则"),
+  "chat.announcement": t("发布公告"),
+  "chat.word_add": t("添加敏感词"),
+  "chat.word_delete": t("删除敏感词"),
+};
+
+function auditText(entry) {
+  const d = entry.detail || {};
+  let what = AUDIT[entry.action] || entry.action;
+  if (entry.action === "chat.delete" && d.was === "pending") what = t("拒绝消息");
+  if (entry.action === "chat.announcement" && !d.text) what = t("撤下公告");
+  const parts = [what];
+  if (entry.target_name) parts.push(entry.target_name);
+  if (d.minutes) parts.push(fmt(t("{n} 分钟"), { n: d.minutes }));
+  if (d.by_device) parts.push(t("含设备"));
+  if (d.by_ip) parts.push(t("含IP"));
+  if (d.org_wide) parts.push(t("所有直播间"));
+  if (d.text) parts.push(`“${d.text}”`);
+  if (d.pattern) parts.push(d.pattern);
+  if (entry.action === "chat.settings") {
+    if (d.premoderation !== undefined) parts.push(d.premoderation ? t("先审后发：开") : t("先审后发：关"));
+    if (d.slow_mode_seconds !== undefined) parts.push(fmt(t("慢速 {n} 秒"), { n: d.slow_mode_seconds }));
+    if (d.viewer_interval_seconds !== undefined) parts.push(fmt(t("发言间隔 {n} 秒"), { n: d.viewer_interval_seconds }));
+  }
+  if (d.reason) parts.push(d.reason);
+  return parts.join(" · ");
+}
+
+async function loadAudit() {
+  if (!room) return;
+  const entries = await call(`/api/v1/rooms/${room.id}/moderation-log`);
+  $("audit").replaceChildren(...(entries.length ? entries.map((e) => el("li", { "data-audit": e.action },
+    el("time", { text: new Date(e.created_at).toLocaleTimeString(lang()) }),
+    el("b", { text: e.actor_name || t("系统") }),
+    el("span", { class: "grow", text: auditText(e) }))) : [el("li", { class: "muted", text: t("暂无") })]));
+}
+
+// Several actions in a row (or the same one seen on the socket) refresh the log once.
+function scheduleAudit() {
+  clearTimeout(auditTimer);
+  auditTimer = setTimeout(() => loadAudit().catch(() => {}), 150);
+}
+
+function onModeration(event) {
+  if (event.action === "delete") dropMessage(event.message_id);
+  else if (event.action === "settings") showSettings(event);
+  else loadRestrictions();
+  scheduleAudit();
+}
+
+function loadDesk() {
+  return Promise.all([loadChatSettings(), loadQueue(), loadRestrictions(), loadWords(), loadAudit()]);
 }
 
 function setOnline(count) {
@@ -394,6 +727,8 @@ function setOnline(count) {
 function onEvent(event) {
   switch (event.type) {
     case "chat": addChat(event); break;
+    case "moderation": onModeration(event); break;
+    case "announcement": showAnnouncement(event.text || ""); scheduleAudit(); break;
     case "coupon.stock": {
       const c = coupons.get(event.coupon);
       if (c) { c.remaining = event.remaining; renderCoupons(); }

@@ -139,6 +139,48 @@ class TestAuditAndAnnouncement:
         ]
         assert AuditLog.objects.for_org(room.org_id).filter(actor=host_alice.user).count() == 6
 
+    def test_the_log_names_who_did_what_to_whom_and_shows_word_list_changes(
+        self, room, host_alice, viewer_dan
+    ):
+        """The console's 操作记录: names, a rejected pending message, the org's word list."""
+        client = host_alice.client()
+        client.patch(
+            f"/api/v1/rooms/{room.pk}/chat-settings", {"premoderation": True}, format="json"
+        )
+        pending = say(room, viewer_dan.contact, "加我微信")
+        assert pending.status == ChatStatus.PENDING
+        client.post(f"/api/v1/rooms/{room.pk}/chat/{pending.pk}/delete")
+        client.post(
+            f"/api/v1/rooms/{room.pk}/moderation",
+            {"action": "ban", "message": pending.pk, "by_device": True, "by_ip": True},
+            format="json",
+        )
+        client.post("/api/v1/sensitive-words", {"pattern": "微信"}, format="json")
+        client.post(f"/api/v1/rooms/{room.pk}/announcement", {"text": "文明发言"}, format="json")
+        log = client.get(f"/api/v1/rooms/{room.pk}/moderation-log").json()
+        assert [e["action"] for e in log] == [
+            "chat.announcement",
+            "chat.word_add",
+            "chat.ban",
+            "chat.delete",
+            "chat.settings",
+        ]
+        assert {e["actor_name"] for e in log} == {"alice"}
+        assert log[2]["target_name"] == viewer_dan.contact.nickname
+        assert log[3]["detail"]["was"] == "pending"
+        restrictions = client.get(f"/api/v1/rooms/{room.pk}/moderation").json()
+        assert restrictions == [
+            {
+                **restrictions[0],
+                "kind": "ban",
+                "contact": viewer_dan.contact.pk,
+                "contact_nickname": viewer_dan.contact.nickname,
+                "by_device": True,
+                "by_ip": False,  # chat_post here carries no IP
+                "org_wide": False,
+            }
+        ]
+
     def test_announcement_is_pinned_in_state_and_pushed(
         self, room, host_alice, viewer_dan, django_capture_on_commit_callbacks
     ):
