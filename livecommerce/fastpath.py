@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import re
 
 from django.utils.translation import gettext as _
 
@@ -73,6 +74,17 @@ async def _read_body(receive) -> bytes | None:
             return body
 
 
+# DRF's IntegerField rule (the view at the same URL): "7", 7 and 7.0 are 7; 1.5, "1.5" and
+# true are refused. A plain int() took 1.5 and true as clip 1.
+_DECIMAL_TAIL = re.compile(r"\.0*\s*$")
+
+
+def _integer(value) -> int:
+    if isinstance(value, str) and len(value) > 1000:
+        raise ValueError
+    return int(_DECIMAL_TAIL.sub("", str(value)))
+
+
 def _token(scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
@@ -101,7 +113,7 @@ async def coupon_claim_app(scope, receive, send) -> None:
         try:
             data = json.loads(body)
             clip = data.get("clip") if isinstance(data, dict) else None
-            clip_id = int(clip) if clip is not None else None
+            clip_id = _integer(clip) if clip is not None else None
             if clip_id is not None and not 0 < clip_id < 2**62:
                 raise ValueError
         except (ValueError, TypeError):
