@@ -521,6 +521,7 @@ TABLES: dict[str, Table] = {
             "deferred": N,
             "attempts": N,
             "claimed_at": N,
+            "handed_at": N,
             "sent_at": N,
             "delivered_at": N,
             "clicked_at": N,

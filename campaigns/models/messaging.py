@@ -357,6 +357,10 @@ class Delivery(TenantModel):
     deferred = models.BooleanField(_("曾被延后"), default=False)
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     claimed_at = models.DateTimeField(_("领取时间"), null=True, blank=True)
+    # Set just before this row's provider request leaves (after the rate limiter): a worker
+    # lost while the row is in ``sending`` without it never reached any provider, so the
+    # row goes back to ``pending`` instead of ``unknown`` (see sending.reconcile_stale).
+    handed_at = models.DateTimeField(_("交给服务商时间"), null=True, blank=True)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("送达时间"), null=True, blank=True)
     clicked_at = models.DateTimeField(_("点击时间"), null=True, blank=True)

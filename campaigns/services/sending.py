@@ -33,7 +33,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -581,6 +581,9 @@ def send_batch(
     if not bucket.acquire(limiter_name, qps):
         results = [SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in rows]
     else:
+        # Committed before the request: from here on a lost worker leaves these rows
+        # ambiguous (``unknown``); before it, they provably never left (back to pending).
+        Delivery.unscoped.filter(pk__in=[r.pk for r in rows]).update(handed_at=timezone.now())
         try:
             results = sender.send_batch(messages)
         except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
@@ -630,10 +633,23 @@ def send_due(
 
 
 def reconcile_stale(*, older_than: int | None = None) -> int:
-    """Rows left in ``sending`` by a crashed worker become ``unknown`` (for review and for
-    receipts to settle) — never ``pending``: they may already be on someone's phone."""
+    """Settle rows a crashed worker left in ``sending``; returns how many.
+
+    Rows whose provider request had left (``handed_at`` at or after the claim) become
+    ``unknown`` — for receipts and the status poll to settle, never re-sent: they may
+    already be on someone's phone. Rows never handed to a provider go back to ``pending``
+    and are sent by the next tick (a worker killed mid-round used to strand them)."""
     seconds = settings.CAMPAIGNS_SENDING_STALE_SECONDS if older_than is None else older_than
-    cutoff = timezone.now() - timedelta(seconds=seconds)
-    return Delivery.unscoped.filter(status=DeliveryStatus.SENDING, claimed_at__lt=cutoff).update(
-        status=DeliveryStatus.UNKNOWN, error="worker lost mid-send", updated_at=timezone.now()
+    now = timezone.now()
+    stale = Delivery.unscoped.filter(
+        status=DeliveryStatus.SENDING, claimed_at__lt=now - timedelta(seconds=seconds)
     )
+    handed = Q(handed_at__isnull=False, handed_at__gte=F("claimed_at"))
+    ambiguous = stale.filter(handed).update(
+        status=DeliveryStatus.UNKNOWN, error="worker lost mid-send", updated_at=now
+    )
+    never_left = stale.exclude(handed).update(
+        status=DeliveryStatus.PENDING, due_at=now, error="worker lost before sending",
+        updated_at=now,
+    )  # fmt: skip
+    return ambiguous + never_left

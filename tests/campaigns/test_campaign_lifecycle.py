@@ -105,7 +105,8 @@ def test_rows_lost_mid_send_finish_the_campaign_as_unknown(
     campaign_id = _create(client, holdout=0)
     client.post(f"/api/v1/campaigns/{campaign_id}/launch")  # planned, sender not yet run
     rows = Delivery.unscoped.filter(campaign_id=campaign_id, status=DeliveryStatus.PENDING)
-    rows.update(status=DeliveryStatus.SENDING, claimed_at=beijing(9))  # a worker died
+    # A worker died while their provider request was out.
+    rows.update(status=DeliveryStatus.SENDING, claimed_at=beijing(9), handed_at=beijing(9))
     assert campaigns_finish_done() == 0
     assert _status(client, campaign_id)[0] == "sending"
     assert reconcile_stale() == 6
@@ -113,3 +114,26 @@ def test_rows_lost_mid_send_finish_the_campaign_as_unknown(
     assert _status(client, campaign_id)[0] == "done"
     stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
     assert stats["unknown"] == 6
+
+
+def test_rows_a_dead_worker_never_handed_to_a_provider_are_sent_once_after_all(
+    sales_bob, audience, daytime, django_capture_on_commit_callbacks
+):
+    """kill -9 mid-round (make chaos): rows claimed but whose request never left go back to
+    pending and the next round sends them; rows whose request left stay unknown."""
+    client = sales_bob.client()
+    campaign_id = _create(client, holdout=0)
+    client.post(f"/api/v1/campaigns/{campaign_id}/launch")
+    rows = Delivery.unscoped.filter(campaign_id=campaign_id, status=DeliveryStatus.PENDING)
+    ids = list(rows.order_by("pk").values_list("pk", flat=True))
+    Delivery.unscoped.filter(pk__in=ids).update(
+        status=DeliveryStatus.SENDING, claimed_at=beijing(9)
+    )
+    Delivery.unscoped.filter(pk__in=ids[:2]).update(handed_at=beijing(9))
+    assert reconcile_stale() == 6
+    statuses = dict(Delivery.unscoped.filter(pk__in=ids).values_list("pk", "status"))
+    assert [statuses[pk] for pk in ids[:2]] == [DeliveryStatus.UNKNOWN] * 2
+    assert [statuses[pk] for pk in ids[2:]] == [DeliveryStatus.PENDING] * 4
+    assert send_due(campaign_id=campaign_id) == 4
+    sent = Delivery.unscoped.filter(pk__in=ids[2:], status=DeliveryStatus.SENT)
+    assert sent.count() == 4 and not sent.filter(handed_at=None).exists()
