@@ -714,3 +714,61 @@ FINDERS = {
     "audit_rows_quoting_the_person": audit_rows_quoting_the_person,
     "admin_log_rows_about_the_person": admin_log_rows_about_the_person,
 }
+
+
+# --- docs/crm.md ------------------------------------------------------------------------------
+
+DOC_START = "<!-- personal-data-map:start (generated: manage.py personal_data_doc) -->"
+DOC_END = "<!-- personal-data-map:end -->"
+
+
+def markdown() -> str:
+    """The map as the docs show it (docs/crm.md, "Personal-data map")."""
+    lines = [
+        DOC_START,
+        "| Table | Found from a contact through | Erasure | Personal (blanked) "
+        "| Keys (tombstoned) | Free text (removed) |",
+        "|---|---|---|---|---|---|",
+    ]
+    staff, untouched = [], []
+    for label, table in TABLES.items():
+
+        def of(*classes: str, t: Table = table) -> str:
+            names = [
+                f"`{n}`" + (" (encrypted)" if c == ENCRYPTED else "")
+                for n, c in t.fields.items()
+                if c in classes
+            ]
+            return ", ".join(names) or "—"
+
+        if not table.reached:
+            (staff if STAFF in table.classes() else untouched).append(label)
+            continue
+        reach = [f"`{p}`" for p in table.via]
+        reach += [f"`{c}` = the person's {'/'.join(k)} hash" for c, k in table.hashes.items()]
+        if table.finder:
+            reach.append(f"`{table.finder}`")
+        if table.on_erase == "delete":
+            action = "rows deleted"
+        elif table.classes() & set(ERASED):
+            action = "row kept, fields erased"
+        else:
+            action = "row kept (nothing personal)"
+        if table.text_keys:
+            action += "; " + ", ".join(
+                f"`{f}` keys {'/'.join(k)} removed" for f, k in table.text_keys.items()
+            )
+        lines.append(
+            f"| `{label}` | {', '.join(reach)} | {action} | {of(PERSONAL, ENCRYPTED)} "
+            f"| {of(KEY)} | {of(TEXT)} |"
+        )
+    lines += [
+        "",
+        "Staff members' own data (not reached from a contact; it goes with the staff account): "
+        + ", ".join(f"`{label}`" for label in staff)
+        + " (and `core.AuditLog.ip`).",
+        "",
+        "Nothing about a person: " + ", ".join(f"`{label}`" for label in untouched) + ".",
+        DOC_END,
+    ]
+    return "\n".join(lines)

@@ -85,3 +85,10 @@ def test_every_foreign_key_to_a_contact_is_followed_or_says_why_not():
             if linked and f.name not in table.via and f.name not in table.not_via:
                 problems.append(f"{model._meta.label}.{f.name}: add to via or not_via")
     assert problems == []
+
+
+def test_docs_show_the_map_as_it_is():
+    text = (Path(settings.BASE_DIR) / "docs" / "crm.md").read_text()
+    start = text.index(personal_data.DOC_START)
+    end = text.index(personal_data.DOC_END) + len(personal_data.DOC_END)
+    assert text[start:end] == personal_data.markdown(), "run: manage.py personal_data_doc"
