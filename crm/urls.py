@@ -1,8 +1,9 @@
 from django.urls import path
 
-from crm import apis
+from crm import apis, apis_viewer
 
 urlpatterns = [
+    path("viewer/consents", apis_viewer.ViewerConsentsApi.as_view(), name="viewer-consents"),
     path("leads", apis.LeadListApi.as_view(), name="leads"),
     path("leads/rescore", apis.RescoreApi.as_view(), name="leads-rescore"),
     path("leads/assign", apis.LeadAssignApi.as_view(), name="leads-assign"),

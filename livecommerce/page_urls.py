@@ -9,6 +9,7 @@ urlpatterns = [
     path("hooks/media/tencent", hooks.tencent_hook, name="hook-tencent"),
     path("console/", pages.console, name="console"),
     path("live/", pages.room_list, name="live-list"),
+    path("live/privacy/", pages.privacy, name="live-privacy"),
     path("live/<int:room_id>/", pages.viewer, name="live-room"),
     path("live/<int:room_id>/replay/", pages.replay, name="live-replay"),
     path("live/<int:room_id>/clips/<int:clip_id>/", pages.clip, name="live-clip"),

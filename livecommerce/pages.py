@@ -60,3 +60,12 @@ def clip(request, room_id: int, clip_id: int):
 def streamer(request, streamer_id: int):
     profile = get_object_or_404(StreamerProfile.unscoped.select_related("org"), pk=streamer_id)
     return render(request, "viewer/streamer.html", {"streamer": profile})
+
+
+@require_GET
+def privacy(request):
+    """The viewer's privacy notice and self-service for one organisation (``?org=``)."""
+    slug = request.GET.get("org", "")
+    orgs = Organization.objects.filter(is_active=True).order_by("pk")
+    org = get_object_or_404(orgs, slug=slug) if slug else orgs.first()
+    return render(request, "viewer/privacy.html", {"org": org})

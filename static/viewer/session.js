@@ -14,6 +14,9 @@ export async function viewerSession(org, roomId) {
     return new Promise(() => {}); // the browser is leaving for WeChat's authorize page
   }
   const guestId = (saved && saved.guest_id) || undefined;
+  // A made-up name lets a guest chat at once; it is marked so the page never prints it on
+  // a poster as if the viewer had chosen it.
+  const generated = !(saved && saved.nickname) || !!(saved && saved.nickname_generated);
   const nickname = (saved && saved.nickname) || fmt(t("观众{n}"), { n: Math.floor(1000 + Math.random() * 9000) });
   const body = wechat ? { org, ...wechat } : { org, guest_name: nickname };
   if (roomId) body.room = roomId;
@@ -25,6 +28,7 @@ export async function viewerSession(org, roomId) {
     ...data,
     guest_id: data.guest_id || guestId,
     nickname: (wechat && data.nickname) || nickname,
+    nickname_generated: !(wechat && data.nickname) && generated,
     expires: Date.now() + 10 * 3600 * 1000,
   };
   localStorage.setItem(key, JSON.stringify(session));
@@ -34,5 +38,13 @@ export async function viewerSession(org, roomId) {
 // Inside WeChat the share card is set up in the background: a failure leaves a plain link.
 function withShare(session, roomId) {
   setUpWeChatShare({ token: session.token, roomId }).catch(() => {});
+  return session;
+}
+
+// Keep what changed (a new token after a phone binding merged two contacts, a chosen
+// nickname) for the next page load.
+export function sessionUpdate(org, session, changes) {
+  Object.assign(session, changes);
+  localStorage.setItem(`qm.viewer.${org}`, JSON.stringify(session));
   return session;
 }

@@ -1,5 +1,6 @@
 import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
-import { viewerSession } from "/static/viewer/session.js";
+import { viewerSession, sessionUpdate } from "/static/viewer/session.js";
+import { askPhone } from "/static/viewer/phone.js";
 import { createChat } from "/static/viewer/chat.js";
 import { t, tn, fmt } from "../shared/i18n.js";
 
@@ -333,11 +334,31 @@ function renderFollow(following, followers) {
   }
 }
 
+// The reservation and what the server says about its reminder. "开播前提醒你" is shown only
+// when the server says a reminder can be delivered (a channel with an address and
+// consent); otherwise the page says it is reserved and asks how to remind.
 function renderReserved(reservation) {
   const button = $("reserve");
   if (!reservation) return;
   button.disabled = true;
   button.textContent = t("已预约");
+  const reminder = reservation.reminder;
+  const line = $("reminder");
+  if (reminder && reminder.deliverable) {
+    line.textContent = reminder.message || t("开播前会提醒你");
+    line.hidden = false;
+    $("remind-sms").hidden = true;
+    return;
+  }
+  line.textContent = (reminder && reminder.message) || t("还没有可用的提醒方式：留下手机号，开播前才能提醒你");
+  line.hidden = false;
+  $("remind-sms").hidden = false;
+}
+
+async function loadReservation() {
+  try {
+    renderReserved(await call(`/api/v1/rooms/${roomId}/reserve`));
+  } catch { /* not reserved, or no reminder details to show: the "me" part stands */ }
 }
 
 // The viewer's own side of the room after a (re)load: follow, reservation, chat limits.
@@ -359,8 +380,35 @@ $("follow").addEventListener("click", async () => {
 
 $("reserve").addEventListener("click", async () => {
   try {
-    const reservation = await call(`/api/v1/rooms/${roomId}/reserve`, { method: "POST" });
+    const reservation = await call(`/api/v1/rooms/${roomId}/reserve`, { method: "POST", body: {} });
     renderReserved(reservation);
+  } catch (error) { toast(error.message); }
+});
+
+// A phone bound here may merge this viewer into an existing contact (One-ID): from then on
+// the page speaks with the surviving contact's token, also on the room socket.
+async function bindPhone(options) {
+  const result = await askPhone({ session, ...options });
+  if (!result) return null;
+  sessionUpdate(root.dataset.org, session, { token: result.token, contact_id: result.contact_id });
+  if (stream) { stream.close(); stream = await openStream(); }
+  return result;
+}
+
+$("remind-sms").addEventListener("click", async () => {
+  const bound = await bindPhone({
+    title: t("开播短信提醒"),
+    why: t("开播前给这个手机号发一条提醒短信，只用于本场提醒"),
+    smsConsent: true,
+  });
+  if (!bound) return;
+  try {
+    const reservation = await call(`/api/v1/rooms/${roomId}/reserve`, {
+      method: "POST",
+      body: { remind: "sms", phone: bound.phone, sms_consent: bound.sms_consent },
+    });
+    renderReserved(reservation);
+    toast(t("手机号已绑定"));
   } catch (error) { toast(error.message); }
 });
 
@@ -396,6 +444,16 @@ $("sound-toggle").addEventListener("click", () => {
 $("player").addEventListener("play", () => { $("play-toggle").textContent = t("暂停"); });
 $("player").addEventListener("pause", () => { $("play-toggle").textContent = t("播放"); });
 
+function openStream() {
+  return subscribe({
+    roomId,
+    token: session.token,
+    onEvent,
+    onState: (fresh) => { if (fresh) applyHubState(fresh); else refresh(); },
+    onStatus: () => {},
+  });
+}
+
 async function main() {
   session = await viewerSession(root.dataset.org, roomId);
   if ($("chat-tab")) chat = createChat({ myContactId: () => session.contact_id ?? null, toast });
@@ -406,15 +464,8 @@ async function main() {
   await refresh();
   if (mode === "live" && state.room.status === "live") whenHls(() => play(state.play_url));
   if (mode !== "live" || state.room.status === "ended") { endChat(); loadReplay(); }
-  if (mode === "live" && state.room.status !== "ended") {
-    stream = await subscribe({
-      roomId,
-      token: session.token,
-      onEvent,
-      onState: (fresh) => { if (fresh) applyHubState(fresh); else refresh(); },
-      onStatus: () => {},
-    });
-  }
+  if (mode === "live" && state.room.status !== "ended") stream = await openStream();
+  if (state.me && state.me.reservation) loadReservation();
   root.dataset.ready = "1";
 }
 

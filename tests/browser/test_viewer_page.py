@@ -409,3 +409,103 @@ def test_ended_and_replay_pages_have_no_chat_box(server, shop, monkeypatch):
             expect(page.locator("#products-tab")).to_be_visible()
         assert errors == []
         browser.close()
+
+
+def test_reserving_asks_how_to_remind_and_binds_the_phone_with_a_code_and_consent(
+    server, shop, monkeypatch
+):
+    """The page never promises a reminder it cannot deliver; the phone step sends a code,
+    needs the privacy notice agreed and the SMS consent given, and binds the phone — merging
+    the guest into the contact who already had that phone (One-ID)."""
+    import re
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from campaigns.demo import seed_org
+    from campaigns.models import ConsoleSms
+    from crm.models import ContactIdentity
+    from crm.services.contacts import contact_get_or_create_by_identity
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    org, upcoming = shop["org"], shop["upcoming"]
+    seed_org(org)  # the console SMS account and the service "otp" template
+    known, _ = contact_get_or_create_by_identity(
+        org=org, kind="phone", value="13812345678", defaults={"nickname": "老客户"}
+    )
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page, errors = _open_viewer(browser, server, f"/live/{upcoming.pk}/", PHONE)
+        guest_id = _my_contact_id(page, "viewer-org")
+        assert guest_id != known.pk
+        page.click("#reserve")
+        expect(page.locator("#reserve")).to_have_text("已预约")
+        expect(page.locator("#reminder")).to_be_visible()
+        assert "开播前提醒你" not in page.locator("#warmup").inner_text()
+
+        page.click("#remind-sms")
+        sheet = page.locator("#phone-sheet")
+        expect(sheet).to_be_visible()
+        page.fill("#phone-form input[name=phone]", "12345")
+        page.click("#phone-send")
+        expect(page.locator("[data-error='phone']")).to_have_text("请输入11位手机号")
+        page.fill("#phone-form input[name=phone]", "13812345678")
+        page.click("#phone-send")
+        expect(page.locator("#phone-sent")).to_contain_text("验证码已发送", timeout=10000)
+        expect(page.locator("#phone-send")).to_be_disabled()
+        text = ConsoleSms.objects.for_org(org).latest("id").text
+        code = re.search(r"(\d{6})", text).group(1)
+        page.fill("#phone-form input[name=code]", code)
+        # Neither the notice nor the SMS consent is assumed.
+        page.click("#phone-form button[type=submit]")
+        expect(page.locator("[data-error='privacy']")).to_have_text(
+            "请先阅读并同意个人信息保护说明"
+        )
+        expect(page.locator("[data-error='sms_consent']")).to_have_text("请同意接收开播提醒短信")
+        page.check("#phone-form input[name=privacy]")
+        page.check("#phone-form input[name=sms_consent]")
+        page.click("#phone-form button[type=submit]")
+        expect(sheet).to_be_hidden(timeout=10000)
+        expect(page.locator("#toast")).to_contain_text("手机号已绑定")
+
+        # One-ID: the guest is now the contact who had the phone, also after a reload.
+        assert _my_contact_id(page, "viewer-org") == known.pk
+        assert ContactIdentity.objects.for_org(org).get(kind="phone").contact_id == known.pk
+        page.reload()
+        page.wait_for_selector("#viewer[data-ready='1']", state="attached", timeout=15000)
+        expect(page.locator("#reserve")).to_have_text("已预约")
+        reminder = page.locator("#reminder").inner_text()
+        # Whatever the reminder says, it says what the server answered.
+        assert reminder and ("开播前提醒你" not in reminder or "138****5678" in reminder)
+        assert errors == []
+        browser.close()
+
+
+def test_the_privacy_notice_lets_the_viewer_withdraw_consent(server, shop, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    from crm.models import Contact
+    from crm.selectors import consent_granted
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    room = shop["room"]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page, errors = _open_viewer(browser, server, f"/live/{room.pk}/", PHONE)
+        contact_id = _my_contact_id(page, "viewer-org")
+        # From the phone step's link to the notice, as a viewer would reach it.
+        page.goto(f"{server}/live/privacy/?org=viewer-org")
+        page.wait_for_selector("#privacy[data-ready='1']", state="attached", timeout=15000)
+        expect(page.locator("h1")).to_have_text("个人信息保护说明")
+        expect(page.locator("main")).to_contain_text("第44–47条")
+        profiling = page.locator("#consents input[data-purpose='profiling']")
+        expect(profiling).to_be_checked()
+        profiling.uncheck()
+        expect(page.locator("#toast")).to_contain_text("已撤回同意")
+        expect(page.locator("#consents input[data-purpose='profiling']")).not_to_be_checked()
+        assert consent_granted(Contact.unscoped.get(pk=contact_id), "profiling") is False
+        page.reload()
+        page.wait_for_selector("#privacy[data-ready='1']", state="attached", timeout=15000)
+        expect(page.locator("#consents input[data-purpose='profiling']")).not_to_be_checked()
+        page.screenshot(path=str(SCREENSHOTS / "viewer-privacy-phone.png"), full_page=True)
+        assert errors == []
+        browser.close()
