@@ -122,11 +122,11 @@ class RoomOutputSerializer(serializers.ModelSerializer):
         return media.play_url(room, request=self.context.get("request"))
 
     def get_viewer_url(self, room) -> str:
-        """The viewer page's absolute address (what a host shares with viewers)."""
-        from django.conf import settings
-        from django.urls import reverse
+        """The viewer page's absolute address (what a host shares with viewers), on the
+        address the console itself was opened at."""
+        from core.links import absolute_reverse
 
-        return f"{settings.SITE_URL}{reverse('live-room', args=[room.pk])}"
+        return absolute_reverse("live-room", args=[room.pk], request=self.context.get("request"))
 
 
 class RoomInputSerializer(serializers.Serializer):
@@ -149,7 +149,9 @@ class RoomListApi(PerMethodPermissionsMixin, APIView):
             rooms = rooms.filter(status=wanted)
         paginator = Pagination()
         page = paginator.paginate_queryset(rooms, request, view=self)
-        data = RoomOutputSerializer(page, many=True, context={"membership": membership}).data
+        data = RoomOutputSerializer(
+            page, many=True, context={"membership": membership, "request": request}
+        ).data
         return paginator.get_paginated_response(data)
 
     @extend_schema(request=RoomInputSerializer, responses={201: RoomOutputSerializer})
@@ -168,7 +170,8 @@ class RoomListApi(PerMethodPermissionsMixin, APIView):
                 raise serializers.ValidationError({"streamer": [_("主播不存在")]})
         room = room_create(membership=membership, streamer=streamer, **v)
         return Response(
-            RoomOutputSerializer(room, context={"membership": membership}).data, status=201
+            RoomOutputSerializer(room, context={"membership": membership, "request": request}).data,
+            status=201,
         )
 
 
@@ -188,7 +191,9 @@ class RoomDetailApi(APIView):
     def get(self, request, room_id: int):
         room = _visible_room(request, room_id)
         return Response(
-            RoomOutputSerializer(room, context={"membership": membership_of(request)}).data
+            RoomOutputSerializer(
+                room, context={"membership": membership_of(request), "request": request}
+            ).data
         )
 
     @extend_schema(request=RoomPatchSerializer, responses=RoomOutputSerializer)
@@ -198,7 +203,9 @@ class RoomDetailApi(APIView):
         data = self.RoomPatchSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         room = room_update(membership=membership, room=room, **data.validated_data)
-        return Response(RoomOutputSerializer(room, context={"membership": membership}).data)
+        return Response(
+            RoomOutputSerializer(room, context={"membership": membership, "request": request}).data
+        )
 
 
 class RoomStartApi(APIView):
@@ -210,7 +217,9 @@ class RoomStartApi(APIView):
         room = _visible_room(request, room_id)
         ensure_can_manage_room(membership=membership, room=room)
         room = room_go_live(room=room)
-        return Response(RoomOutputSerializer(room, context={"membership": membership}).data)
+        return Response(
+            RoomOutputSerializer(room, context={"membership": membership, "request": request}).data
+        )
 
 
 class RoomEndApi(APIView):
@@ -222,7 +231,9 @@ class RoomEndApi(APIView):
         room = _visible_room(request, room_id)
         ensure_can_manage_room(membership=membership, room=room)
         room = room_end(room=room)
-        return Response(RoomOutputSerializer(room, context={"membership": membership}).data)
+        return Response(
+            RoomOutputSerializer(room, context={"membership": membership, "request": request}).data
+        )
 
 
 # --- live rooms: products, coupons, claims, reservations, follows, draws, replays ----------
@@ -815,7 +826,9 @@ class RoomCoverApi(APIView):
         data = self.CoverInput(data=request.data)
         data.is_valid(raise_exception=True)
         room = room_cover_set(membership=membership, room=room, upload=data.validated_data["cover"])
-        return Response(RoomOutputSerializer(room, context={"membership": membership}).data)
+        return Response(
+            RoomOutputSerializer(room, context={"membership": membership, "request": request}).data
+        )
 
 
 class ProductClickApi(APIView):

@@ -88,12 +88,15 @@ async function loadRooms() {
     const start = new Date(r.scheduled_start).toLocaleString(lang());
     const open = el("button", { text: t("进入"), "data-room": String(r.id) });
     open.addEventListener("click", () => openRoom(r.id));
-    list.append(
-      el("li", {},
-        el("span", { class: `badge ${r.status}`, text: STATUS[r.status] || r.status }),
-        el("span", { class: "grow", text: `${r.title} · ${start}` }),
-        open),
-    );
+    const item = el("li", { "data-room-item": String(r.id) },
+      el("span", { class: `badge ${r.status}`, text: STATUS[r.status] || r.status }),
+      el("span", { class: "grow", text: `${r.title} · ${start}` }));
+    // A room whose start has passed without going live: say so rather than "预告".
+    if (r.status === "scheduled" && new Date(r.scheduled_start) < Date.now()) {
+      item.append(el("span", { class: "tag overdue", text: t("已过开播时间") }));
+    }
+    item.append(open);
+    list.append(item);
   }
 }
 
@@ -625,7 +628,7 @@ async function loadRestrictions() {
       }).then(() => { loadRestrictions(); scheduleAudit(); }), "ghost"));
     }
     return item;
-  }) : [el("li", { class: "muted", text: t("暂无") })]));
+  }) : [el("li", { class: "muted", text: t("无人被禁言或拉黑") })]));
 }
 
 async function loadWords() {
@@ -699,7 +702,7 @@ async function loadAudit() {
   $("audit").replaceChildren(...(entries.length ? entries.map((e) => el("li", { "data-audit": e.action },
     el("time", { text: new Date(e.created_at).toLocaleTimeString(lang()) }),
     el("b", { text: e.actor_name || t("系统") }),
-    el("span", { class: "grow", text: auditText(e) }))) : [el("li", { class: "muted", text: t("暂无") })]));
+    el("span", { class: "grow", text: auditText(e) }))) : [el("li", { class: "muted", text: t("还没有操作记录") })]));
 }
 
 // Several actions in a row (or the same one seen on the socket) refresh the log once.

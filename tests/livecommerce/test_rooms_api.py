@@ -77,10 +77,10 @@ class TestRoomLifecycle:
         )
         assert now.status_code == 201
 
-    def test_the_room_carries_its_viewer_page_address(self, host_alice, settings):
+    def test_the_room_carries_its_viewer_page_address_on_the_consoles_host(self, host_alice):
         room = RoomFactory(streamer=host_alice.profile)
         body = host_alice.client().get(f"/api/v1/rooms/{room.pk}").json()
-        assert body["viewer_url"] == f"{settings.SITE_URL}/live/{room.pk}/"
+        assert body["viewer_url"] == f"http://testserver/live/{room.pk}/"
 
     def test_missing_title_and_bad_date_are_field_errors(self, host_alice):
         response = host_alice.client().post(
