@@ -14,7 +14,7 @@ SITE_URL ?= http://$(LINK_HOST):$(PORT)
 QM_URL ?= $(SITE_URL)
 export SITE_URL QM_URL
 
-.PHONY: venv run serve test test-integration lint format bench messages clean system-deps vendor stream-demo prod chaos
+.PHONY: venv run serve test test-miniprogram test-integration lint format bench messages clean system-deps vendor stream-demo prod chaos
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,15 @@ prod: venv
 test: venv
 	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser"
 
+# The WeChat mini-program (miniprogram/, README "Mini-program"): jest + miniprogram-simulate
+# from the npm registry at the versions in its package-lock.json.
+miniprogram/node_modules/.installed: miniprogram/package.json miniprogram/package-lock.json
+	cd miniprogram && npm ci --no-audit --no-fund --silent
+	touch $@
+
+test-miniprogram: miniprogram/node_modules/.installed
+	cd miniprogram && npx jest --ci
+
 test-integration: venv
 	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
 	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest --durations=25
@@ -110,4 +119,4 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) var static/vendor node_modules
+	rm -rf $(VENV) var static/vendor node_modules miniprogram/node_modules

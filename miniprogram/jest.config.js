@@ -1,0 +1,5 @@
+module.exports = {
+  testEnvironment: "jsdom",
+  testMatch: ["<rootDir>/test/**/*.test.js"],
+  testTimeout: 15000,
+};
