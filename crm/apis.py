@@ -7,6 +7,7 @@ from django.http import FileResponse, Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -413,6 +414,24 @@ class LeadEraseApi(APIView):
             contact=contact, actor=request.user, membership=membership_of(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LeadPersonalDataApi(APIView):
+    """Everything held about the person (PIPL art. 45 access request), as JSON; roles that may
+    reveal personal data only, audited (``contact.export``)."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, lead_id: int):
+        contact = get_for_org_or_404(Contact, _org_id(request), pk=lead_id)
+        body = privacy.contact_export(
+            contact=contact,
+            actor=request.user,
+            membership=membership_of(request),
+            ip=client_ip(request),
+        )
+        return Response(body)
 
 
 class MergeInput(serializers.Serializer):

@@ -21,6 +21,11 @@ urlpatterns = [
     path("leads/<int:lead_id>/tasks", apis.LeadTaskApi.as_view(), name="lead-tasks"),
     path("leads/<int:lead_id>/consents", apis.LeadConsentApi.as_view(), name="lead-consents"),
     path("leads/<int:lead_id>/erase", apis.LeadEraseApi.as_view(), name="lead-erase"),
+    path(
+        "leads/<int:lead_id>/personal-data",
+        apis.LeadPersonalDataApi.as_view(),
+        name="lead-personal-data",
+    ),
     path("leads/<int:lead_id>/merge", apis.LeadMergeApi.as_view(), name="lead-merge"),
     path("merges/<int:merge_id>/undo", apis.MergeUndoApi.as_view(), name="merge-undo"),
     path("tasks", apis.TaskListApi.as_view(), name="crm-tasks"),
