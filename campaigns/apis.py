@@ -18,6 +18,7 @@ from campaigns.models import (
     MessageTemplate,
     ProviderAccount,
     SuppressionReason,
+    TemplateAudience,
 )
 from campaigns.models.wechat import WeChatAccount
 from campaigns.services import campaigns as campaign_services
@@ -47,6 +48,9 @@ class TemplateListApi(PerMethodPermissionsMixin, APIView):
         content_category = serializers.CharField(max_length=32, required=False, default="")
         provider_account = IdField(required=False, allow_null=True)
         key = serializers.SlugField(max_length=64, required=False, default="")
+        audience = serializers.ChoiceField(
+            choices=TemplateAudience.choices, required=False, default=TemplateAudience.CUSTOMER
+        )
 
     class TemplateOutput(serializers.ModelSerializer):
         class Meta:
@@ -56,6 +60,7 @@ class TemplateListApi(PerMethodPermissionsMixin, APIView):
                 "name",
                 "channel",
                 "message_class",
+                "audience",
                 "body",
                 "provider_template_id",
                 "param_names",
@@ -67,7 +72,11 @@ class TemplateListApi(PerMethodPermissionsMixin, APIView):
 
     @extend_schema(responses=TemplateOutput(many=True))
     def get(self, request):
+        """``?for=campaign``: only the templates a campaign (a segment send, i.e. marketing)
+        may use — never a service template or a staff notice."""
         qs = MessageTemplate.objects.for_org(_org(request)).order_by("-id")
+        if request.query_params.get("for") == "campaign":
+            qs = qs.filter(message_class=MessageClass.MARKETING, audience=TemplateAudience.CUSTOMER)
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.TemplateOutput(page, many=True).data)

@@ -14,6 +14,7 @@ from campaigns.models import (
     MessagingPolicy,
     Provider,
     ProviderAccount,
+    TemplateAudience,
 )
 
 TEMPLATES = [
@@ -149,6 +150,12 @@ def seed_org(org) -> ProviderAccount:
                 "name": name,
                 "channel": channel,
                 "message_class": message_class,
+                # The hot-lead notices name a lead for its owner: staff only.
+                "audience": (
+                    TemplateAudience.STAFF
+                    if key.startswith("owner_")
+                    else TemplateAudience.CUSTOMER
+                ),
                 "body": body,
                 "param_names": params,
                 "provider_template_id": f"TPL-{key.upper()}" if channel != Channel.SMS else "",

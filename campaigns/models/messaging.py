@@ -18,6 +18,7 @@ from core.models import BaseModel, TenantModel
 
 __all__ = [
     "MessageClass",
+    "TemplateAudience",
     "Channel",
     "Provider",
     "ApprovalStatus",
@@ -29,6 +30,7 @@ __all__ = [
     "Variant",
     "DeliveryStatus",
     "SuppressionReason",
+    "Arm",
     "Delivery",
     "MarketingSendCount",
     "SmsOptOut",
@@ -46,6 +48,14 @@ __all__ = [
 class MessageClass(models.TextChoices):
     SERVICE = "service", _("服务通知")
     MARKETING = "marketing", _("营销")
+
+
+class TemplateAudience(models.TextChoices):
+    """Who a template is written for. Staff notices (a hot lead for its owner) name other
+    people's leads: the policy never lets one reach a customer."""
+
+    CUSTOMER = "customer", _("客户")
+    STAFF = "staff", _("员工")
 
 
 class Channel(models.TextChoices):
@@ -132,6 +142,13 @@ class MessageTemplate(TenantModel):
     name = models.CharField(_("名称"), max_length=64)
     channel = models.CharField(_("渠道"), max_length=20, choices=Channel.choices)
     message_class = models.CharField(_("消息类型"), max_length=12, choices=MessageClass.choices)
+    audience = models.CharField(
+        _("接收人"),
+        max_length=10,
+        choices=TemplateAudience.choices,
+        default="customer",
+        db_default="customer",
+    )
     body = models.TextField(_("内容"), max_length=2000)
     provider_template_id = models.CharField(_("服务商模板ID"), max_length=64, blank=True)
     param_names = models.JSONField(_("参数顺序"), default=list, blank=True)
@@ -273,6 +290,13 @@ class SuppressionReason(models.TextChoices):
     UNSUBSCRIBED = "unsubscribed", _("已取消关注")
     ERASED = "erased", _("个人信息已删除")
     PROFILING_REFUSED = "profiling_refused", _("拒绝个性化")
+    STAFF_ONLY = "staff_only", _("员工通知不发给客户")
+    MISSING_PARAM = "missing_param", _("模板变量未填")
+
+
+class Arm(models.TextChoices):
+    TREATMENT = "treatment", _("实验组")
+    HOLDOUT = "holdout", _("对照组")
 
 
 class Delivery(TenantModel):
@@ -352,6 +376,12 @@ class Delivery(TenantModel):
     )
     reason = models.CharField(
         _("拦截原因"), max_length=24, choices=SuppressionReason.choices, blank=True
+    )
+    # Campaign rows only: the arm the person was randomised into at planning ("treatment" or
+    # "holdout"); empty for people suppressed at planning (never randomised) and for journey
+    # and service rows. The uplift counts arms by this, whatever happened at send.
+    arm = models.CharField(
+        _("分组"), max_length=10, choices=Arm.choices, blank=True, default="", db_default=""
     )
     due_at = models.DateTimeField(_("计划发送"), null=True, blank=True)
     deferred = models.BooleanField(_("曾被延后"), default=False)

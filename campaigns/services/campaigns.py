@@ -24,6 +24,7 @@ from campaigns.models import (
     MessageTemplate,
     Provider,
     ProviderAccount,
+    TemplateAudience,
     Variant,
 )
 from core.errors import Conflict, DomainError
@@ -111,6 +112,7 @@ def template_create(
     content_category: str = "",
     provider_account: ProviderAccount | None = None,
     key: str = "",
+    audience: str = TemplateAudience.CUSTOMER,
 ) -> MessageTemplate:
     """Create a template. Platform rules are checked here (and again at every send)."""
     _check_template_rules(
@@ -120,6 +122,12 @@ def template_create(
         category=content_category,
         account=provider_account,
     )
+    if audience == TemplateAudience.STAFF and message_class != MessageClass.SERVICE:
+        raise PolicyViolation(
+            _("员工通知只能是服务通知"),
+            code="staff_template_marketing",
+            fields={"message_class": [_("员工通知只能是服务通知")]},
+        )
     if channel == Channel.SMS and message_class == MessageClass.MARKETING:
         account = (
             provider_account
@@ -155,7 +163,27 @@ def template_create(
         content_category=content_category,
         provider_account=provider_account,
         key=key,
+        audience=audience,
         approval_status=ApprovalStatus.APPROVED if approved else ApprovalStatus.PENDING,
+    )
+
+
+class WrongTemplateForSegment(PolicyViolation):
+    code = "wrong_template"
+
+
+def _check_variant_template(index: int, template: MessageTemplate) -> None:
+    """A campaign goes to a segment: staff notices and service templates have no place in it."""
+    if template.audience == TemplateAudience.STAFF:
+        message = _("「%(name)s」是员工通知模板，不能发给客户") % {"name": template.name}
+    elif template.message_class == MessageClass.SERVICE:
+        message = _("「%(name)s」是服务通知模板；面向人群的活动属于营销，请选择营销模板") % {
+            "name": template.name
+        }
+    else:
+        return
+    raise WrongTemplateForSegment(
+        message, fields={"variants": {str(index): {"template": [message]}}}
     )
 
 
@@ -190,12 +218,13 @@ def campaign_create(
         )
     if condition:
         validate_condition(condition)
-    classes = {v["template"].message_class for v in variants}
-    if len(classes) != 1:
-        raise DomainError(
-            _("同一活动的文案必须是同一消息类型"), fields={"variants": [_("消息类型不一致")]}
+    if channel == Channel.WECHAT_TEMPLATE:
+        # WeChat forbids marketing in template messages, and a send to a segment is marketing.
+        raise PolicyViolation(
+            _("面向人群的活动属于营销，公众号模板消息只能用于服务通知，请使用群发或短信"),
+            code="marketing_not_allowed",
+            fields={"channel": [_("面向人群的活动不能使用公众号模板消息")]},
         )
-    message_class = classes.pop()
     for i, variant in enumerate(variants):
         template = variant["template"]
         if template.channel != channel:
@@ -203,9 +232,10 @@ def campaign_create(
                 _("模板渠道与活动渠道不一致"),
                 fields={"variants": {str(i): [_("模板渠道不一致")]}},
             )
+        _check_variant_template(i, template)
         _check_template_rules(
             channel=channel,
-            message_class=template.message_class,
+            message_class=MessageClass.MARKETING,
             body=template.body,
             category=template.content_category,
             account=provider_account,
@@ -226,7 +256,8 @@ def campaign_create(
         wechat_tag_id=wechat_tag_id,
         name=name,
         channel=channel,
-        message_class=message_class,
+        # A campaign is aimed at a segment (or everyone): marketing, whatever its templates say.
+        message_class=MessageClass.MARKETING,
         provider_account=provider_account,
         wechat_account=wechat_account,
         segment=segment,

@@ -23,7 +23,9 @@ from campaigns.models import (
     JourneyMembership,
     JourneyVersion,
     MembershipState,
+    MessageClass,
     MessageTemplate,
+    TemplateAudience,
 )
 from core.errors import Conflict, DomainError
 from core.models import Organization
@@ -87,9 +89,15 @@ def validate_trigger(*, event: str, condition: dict | None) -> None:
             raise _bad("trigger_condition", exc.message) from None
 
 
-def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
+def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> list[dict]:
     """Check every step against STEP_FIELDS; the error names the step and field, e.g.
-    ``steps[2].seconds``. Returns the steps (plain dicts, unknown keys refused)."""
+    ``steps[2].seconds``. Returns the steps (plain dicts, unknown keys refused).
+
+    With the journey's ``trigger``, a ``send`` step's template must fit who it goes to: never
+    a staff notice (it would reach a customer), and a service template only when the trigger
+    is the person's own transaction (``policy.SERVICE_TRIGGERS``); otherwise the step is a
+    send to whoever the trigger selects, which is marketing."""
+    from campaigns.services.policy import SERVICE_TRIGGERS
     from crm.conditions import ConditionError, validate_condition
     from crm.services.events import EVENT_TYPES
 
@@ -97,9 +105,11 @@ def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
         raise _bad("steps", _("步骤必须是列表"))
     if len(steps) > MAX_STEPS:
         raise _bad("steps", _("最多 %(n)s 个步骤") % {"n": MAX_STEPS})
-    templates = dict(
-        MessageTemplate.objects.for_org(org_id).exclude(key="").values_list("key", "channel")
-    )
+    rows = MessageTemplate.objects.for_org(org_id).exclude(key="")
+    templates = dict(rows.values_list("key", "channel"))
+    kinds = {key: (cls, audience) for key, cls, audience in rows.values_list(
+        "key", "message_class", "audience"
+    )}  # fmt: skip
     for index, step in enumerate(steps):
         path = f"steps[{index}]"
         if not isinstance(step, dict):
@@ -158,6 +168,22 @@ def validate_steps(*, org_id: int, steps: Any) -> list[dict]:
                 wanted = {"sms_template": Channel.SMS, "wechat_template": Channel.WECHAT_TEMPLATE}
                 if name in wanted and templates[value] != wanted[name]:
                     raise _bad(where, _("模板渠道不符"))
+                message_class, audience = kinds[value]
+                if kind == "send" and audience == TemplateAudience.STAFF:
+                    raise _bad(where, _("员工通知模板不能发给客户，请用“通知负责人”步骤"))
+                if (
+                    kind == "send"
+                    and trigger is not None
+                    and message_class == MessageClass.SERVICE
+                    and trigger not in SERVICE_TRIGGERS
+                ):
+                    raise _bad(
+                        where,
+                        _(
+                            "服务通知模板只能用于客户本人预约、领券、下单触发的旅程；"
+                            "此触发下的发送属于营销，请选择营销模板"
+                        ),
+                    )
             elif field_kind == "channel":
                 if value not in Channel.values:
                     raise _bad(where, _("未知渠道：%(channel)s") % {"channel": value})
@@ -185,7 +211,7 @@ def journey_create(
     """Create a journey (paused unless ``is_active``). Raises InvalidJourney naming the bad
     part of the trigger or steps, Conflict when the key is taken."""
     validate_trigger(event=trigger_event, condition=trigger_condition)
-    steps = validate_steps(org_id=org.pk, steps=steps)
+    steps = validate_steps(org_id=org.pk, steps=steps, trigger=trigger_event)
     key = key or f"j-{secrets.token_hex(4)}"
     if Journey.objects.for_org(org).filter(key=key).exists():
         raise Conflict(_("标识已被使用"), fields={"key": [_("标识已被使用")]}, code="key_taken")
@@ -222,8 +248,11 @@ def journey_update(
         if trigger_event is not None or trigger_condition is not _UNSET:
             validate_trigger(event=event, condition=condition)
         fields = ["updated_at"]
+        if steps is None and trigger_event is not None and trigger_event != journey.trigger_event:
+            # The steps' templates must still fit the new trigger.
+            validate_steps(org_id=journey.org_id, steps=journey.steps, trigger=event)
         if steps is not None:
-            steps = validate_steps(org_id=journey.org_id, steps=steps)
+            steps = validate_steps(org_id=journey.org_id, steps=steps, trigger=event)
             if steps != journey.steps:
                 _keep_version(journey)
                 journey.steps = steps

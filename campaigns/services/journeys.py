@@ -369,6 +369,7 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
 def _send(membership: JourneyMembership, step: dict) -> str:
     """Queue the message through the outbox; the policy decides at send time."""
     from campaigns import tasks
+    from campaigns.services.policy import JOURNEY, message_class_for
     from campaigns.services.sending import default_sms_account
     from core.tasks import enqueue
     from crm.models import ContactIdentity
@@ -396,7 +397,10 @@ def _send(membership: JourneyMembership, step: dict) -> str:
         defaults={
             "contact_id": membership.contact_id,
             "channel": template.channel,
-            "message_class": template.message_class,
+            # Service only when the trigger is the person's own transaction (policy rules).
+            "message_class": message_class_for(
+                template=template, origin=JOURNEY, trigger=membership.journey.trigger_event
+            ),
             "template": template,
             "account": account,
             "to_encrypted": identity.value_encrypted if identity else "",

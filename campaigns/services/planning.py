@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns.models import (
+    Arm,
     Campaign,
     Channel,
     Delivery,
@@ -29,7 +30,13 @@ from campaigns.models import (
     SuppressionReason,
     Variant,
 )
-from campaigns.services.policy import CONSENT_PURPOSE, cap_periods, policy_for
+from campaigns.services.policy import (
+    CAMPAIGN,
+    CONSENT_PURPOSE,
+    cap_periods,
+    message_class_for,
+    policy_for,
+)
 from campaigns.services.variants import HASH_A as _HASH_A
 from campaigns.services.variants import HASH_B as _HASH_B
 from campaigns.services.variants import MOD as _MOD
@@ -84,7 +91,9 @@ def plan_campaign(*, campaign: Campaign) -> int:
     now = timezone.now()
     policy = policy_for(campaign.org_id)
     account = campaign.provider_account
-    marketing = campaign.message_class == MessageClass.MARKETING
+    # A campaign is aimed at a segment: marketing, whatever its templates or its own row say.
+    message_class = message_class_for(template=variants[0].template, origin=CAMPAIGN)
+    marketing = message_class == MessageClass.MARKETING
     audience_sql, audience_params = _subquery(audience_queryset(campaign))
     variant_case, variant_params, variant_joins, variant_join_params = variant_sql(
         campaign, variants
@@ -162,17 +171,21 @@ def plan_campaign(*, campaign: Campaign) -> int:
         DeliveryStatus.HOLDOUT,
         DeliveryStatus.PENDING,
     ]
+    # The arm: randomised are the people eligible at planning; the suppressed are not.
+    arm_sql = f"CASE WHEN x.reason <> '' THEN '' WHEN {holdout_sql} THEN %s ELSE %s END"
+    arm_params = [campaign.pk * _HASH_A % _MOD, campaign.holdout_pct, Arm.HOLDOUT, Arm.TREATMENT]
     columns = (
         "org_id, created_at, updated_at, campaign_id, contact_id, channel, message_class, "
         "template_id, variant_id, account_id, wechat_account_id, to_encrypted, to_hash, app_id, "
-        "params, status, reason, due_at, deferred, attempts, provider_message_id, batch_key, error"
+        "params, status, arm, reason, due_at, deferred, attempts, provider_message_id, "
+        "batch_key, error"
     )
     due_at = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
     sql = (
         f"INSERT INTO {Delivery._meta.db_table} ({columns}) "
         f"SELECT %s, %s, %s, %s, x.contact_id, %s, %s, v.template_id, x.variant_id, %s, %s, "
         f"COALESCE(x.to_encrypted, ''), COALESCE(x.to_hash, ''), %s, %s, "
-        f"{status_sql}, x.reason, %s, %s, 0, '', '', '' "
+        f"{status_sql}, {arm_sql}, x.reason, %s, %s, 0, '', '', '' "
         f"FROM ({inner}) x JOIN {Variant._meta.db_table} v ON v.id = x.variant_id"
     )
     # Parameters follow the placeholders' order in the SQL text.
@@ -182,12 +195,13 @@ def plan_campaign(*, campaign: Campaign) -> int:
         _dt(now),
         campaign.pk,
         campaign.channel,
-        campaign.message_class,
+        message_class,
         account.pk if account else None,
         campaign.wechat_account_id,
         app_id,
         "{}",
         *status_params,
+        *arm_params,
         _dt(due_at),
         False,
         *inner_params,

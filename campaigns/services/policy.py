@@ -32,6 +32,7 @@ from campaigns.models import (
     MessagingPolicy,
     SmsOptOut,
     SuppressionReason,
+    TemplateAudience,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -57,6 +58,30 @@ CONSENT_PURPOSE = {
     Channel.MP_SUBSCRIBE: "wechat_marketing",
 }
 SENT_STATUSES = (DeliveryStatus.SENDING, DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+
+# -- the message class: decided by what is sent and to whom, never by a template's label --
+#
+# A template's ``message_class`` is only what its author claims. The class a message is sent
+# under comes from why it is sent:
+# - a campaign is aimed at a segment (or everyone): marketing, whatever its template says;
+# - a journey step is service only when the journey is triggered by the person's own
+#   transaction and the template is a service one (their reservation, their claim, their
+#   order); any other trigger (a grade change, a page view, a share…) is marketing;
+# - a transactional send (verification code, claim receipt) is service, on a service template;
+# - a staff notice goes to a staff member's registered phone/openid, never to a customer.
+# A marketing-labelled template is always marketing: a label can only make a send stricter.
+SERVICE_TRIGGERS = frozenset({"room.reserve", "reservation.due", "coupon.claim", "order"})
+CAMPAIGN, JOURNEY, TRANSACTION, STAFF = "campaign", "journey", "transaction", "staff"
+
+
+def message_class_for(*, template: MessageTemplate, origin: str, trigger: str = "") -> str:
+    """The class a message built from ``template`` is sent under, by why it is sent
+    (``origin``: campaign / journey (with its ``trigger``) / transaction / staff)."""
+    if template.message_class == MessageClass.MARKETING or origin == CAMPAIGN:
+        return MessageClass.MARKETING
+    if origin == JOURNEY and trigger not in SERVICE_TRIGGERS:
+        return MessageClass.MARKETING
+    return MessageClass.SERVICE
 
 
 @dataclass(frozen=True)
@@ -90,10 +115,21 @@ class Candidate:
     sign_name: str = ""
     delivery_id: int | None = None
     wechat_account_id: int | None = None
+    # The class the row was built under (``message_class_for``) and its campaign, if any.
+    row_class: str = ""
+    campaign_id: int | None = None
 
     @property
     def message_class(self) -> str:
-        return self.template.message_class
+        """Marketing when anything says so: the row, its template, or its being a campaign
+        row (rows written before the class was derived, or edited since, are not trusted)."""
+        if (
+            self.campaign_id is not None
+            or self.row_class == MessageClass.MARKETING
+            or self.template.message_class == MessageClass.MARKETING
+        ):
+            return MessageClass.MARKETING
+        return MessageClass.SERVICE
 
 
 @dataclass
@@ -119,6 +155,7 @@ class Facts:
     followers: set[tuple[int, str]] = field(default_factory=set)  # (account, openid_hash)
     windows: dict[tuple[int, str], WechatWindow] = field(default_factory=dict)
     mp_grants: dict[tuple[int, str], int] = field(default_factory=dict)  # unused grant counts
+    staff_addresses: set[tuple[int, str]] = field(default_factory=set)  # (org, phone/openid hash)
 
 
 def policy_for(org_id: int) -> MessagingPolicy:
@@ -198,6 +235,16 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
                 .values_list("contact_id")
                 .annotate(n=Count("pk"))
             )
+    staff = [c for c in candidates if c.template.audience == TemplateAudience.STAFF]
+    if staff:
+        from campaigns.models import StaffContact
+
+        hashes = {c.to_hash for c in staff if c.to_hash}
+        for org_id, phone_hash, openid_hash in StaffContact.unscoped.filter(
+            models.Q(phone_hash__in=hashes) | models.Q(openid_hash__in=hashes),
+            org_id__in=org_ids,
+        ).values_list("org_id", "phone_hash", "openid_hash"):
+            facts.staff_addresses.update({(org_id, phone_hash), (org_id, openid_hash)})
     sms = [c for c in marketing if c.channel == Channel.SMS and c.to_hash]
     if sms:
         facts.opt_outs = set(
@@ -236,9 +283,16 @@ def decide(
     running = running if running is not None else defaultdict(int)
     template = candidate.template
     channel = candidate.channel
-    marketing = template.message_class == MessageClass.MARKETING
+    marketing = candidate.message_class == MessageClass.MARKETING
     if template.approval_status != ApprovalStatus.APPROVED:
         return Decision.suppress(SuppressionReason.TEMPLATE_NOT_APPROVED)
+    # A staff notice names someone else's lead: only a staff member's registered address,
+    # never a customer (a contact row), may receive it.
+    if template.audience == TemplateAudience.STAFF and (
+        candidate.contact_id is not None
+        or (candidate.org_id, candidate.to_hash) not in facts.staff_addresses
+    ):
+        return Decision.suppress(SuppressionReason.STAFF_ONLY)
     if template.channel != channel:
         return Decision.suppress(SuppressionReason.CHANNEL_RULE)
     # WeChat forbids marketing copy, coupons or red packets in template messages.

@@ -48,6 +48,7 @@ from campaigns.models import (
     ProviderAccount,
     ShortLink,
     SuppressionReason,
+    TemplateAudience,
 )
 from campaigns.services import bucket, policy, variants
 from core.errors import DomainError
@@ -74,14 +75,19 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
-def render_text(*, template: MessageTemplate, params: dict, account: ProviderAccount | None) -> str:
-    """The text a person reads. Marketing SMS always ends with the provider's opt-out suffix."""
+def render_text(
+    *,
+    template: MessageTemplate,
+    params: dict,
+    account: ProviderAccount | None,
+    message_class: str = "",
+) -> str:
+    """The text a person reads. Marketing SMS (``message_class``, the class the row is sent
+    under, or the template's own when it says marketing) always ends with the provider's
+    opt-out suffix."""
     text = template.body.format_map(_Keep({k: str(v) for k, v in params.items()}))
-    if (
-        template.channel == Channel.SMS
-        and template.message_class == MessageClass.MARKETING
-        and account is not None
-    ):
+    marketing = MessageClass.MARKETING in (message_class, template.message_class)
+    if template.channel == Channel.SMS and marketing and account is not None:
         suffix = account.effective_optout_suffix
         if suffix not in text:
             text = f"{text} {suffix}"
@@ -130,6 +136,8 @@ def send_service_sms(
         raise UnknownTemplate(_("没有标识为 %(key)s 的短信模板") % {"key": template_key})
     if template.message_class != MessageClass.SERVICE:
         raise DomainError(_("服务短信只能使用服务类模板"), code="not_service_template")
+    if template.audience == TemplateAudience.STAFF:
+        raise DomainError(_("员工通知模板不能发给客户"), code="staff_template")
     account = template.provider_account or default_sms_account(org)
     key = key or f"svc:{uuid.uuid4().hex}"
     existing = Delivery.objects.for_org(org).filter(key=key).first()
@@ -140,7 +148,7 @@ def send_service_sms(
         org=org,
         contact=contact,
         channel=Channel.SMS,
-        message_class=MessageClass.SERVICE,
+        message_class=policy.message_class_for(template=template, origin=policy.TRANSACTION),
         template=template,
         account=account,
         key=key,
@@ -187,6 +195,8 @@ def _candidate(row: Delivery) -> policy.Candidate:
         sign_name=row.account.sign_name if row.account else "",
         delivery_id=row.pk,
         wechat_account_id=row.wechat_account_id,
+        row_class=row.message_class,
+        campaign_id=row.campaign_id,
     )
 
 
@@ -390,14 +400,26 @@ class _Content:
 def _content_key(row: Delivery) -> tuple:
     campaign_params = getattr(row, "campaign_params", None) or {}
     own = json.dumps(row.params, sort_keys=True) if row.params else ""
-    return (row.template_id, row.account_id, row.campaign_id, campaign_params.get("link"), own)
+    return (
+        row.template_id,
+        row.account_id,
+        row.campaign_id,
+        row.message_class,
+        campaign_params.get("link"),
+        own,
+    )
 
 
 def _render(row: Delivery) -> _Content:
     params = dict(getattr(row, "campaign_params", {}) or {})
     params.update(row.params or {})
     return _Content(
-        text=render_text(template=row.template, params=params, account=row.account),
+        text=render_text(
+            template=row.template,
+            params=params,
+            account=row.account,
+            message_class=_candidate(row).message_class,
+        ),
         template_id=row.template.provider_template_id,
         params=provider_params(row.template, params),
         param_names=list(row.template.param_names),

@@ -80,7 +80,9 @@ function fillSelect(select, items, label) {
 async function loadChoices() {
   const [segments, templates] = await Promise.all([
     api("/api/v1/segments?page_size=200"),
-    api("/api/v1/templates?page_size=200"),
+    // Only what a segment send may use: marketing templates for customers (never a service
+    // template or a staff notice — the API refuses them too).
+    api("/api/v1/templates?for=campaign&page_size=200"),
   ]);
   const segmentSelect = $("#segment-select");
   segmentSelect.replaceChildren(el("option", t("全部线索")));
@@ -89,7 +91,7 @@ async function loadChoices() {
   const channel = $("#builder [name=channel]").value;
   const usable = (templates.results || []).filter((t) => t.channel === channel);
   for (const select of document.querySelectorAll(".template-select")) {
-    fillSelect(select, usable, (tpl) => fmt(t("{name}（{kind}）"), { name: tpl.name, kind: tpl.message_class === "service" ? t("服务") : t("营销") }));
+    fillSelect(select, usable, (tpl) => tpl.name);
   }
 }
 

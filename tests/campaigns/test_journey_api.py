@@ -19,10 +19,10 @@ pytestmark = pytest.mark.django_db
 def demo(acme):
     seed_org(acme)
     TemplateFactory(
-        org=acme, key="thanks_a", message_class="service", body="感谢关注A", param_names=[]
+        org=acme, key="thanks_a", message_class="marketing", body="感谢关注A", param_names=[]
     )
     TemplateFactory(
-        org=acme, key="thanks_b", message_class="service", body="感谢关注B", param_names=[]
+        org=acme, key="thanks_b", message_class="marketing", body="感谢关注B", param_names=[]
     )
     return acme
 
@@ -72,7 +72,9 @@ def test_sales_creates_a_journey_and_activating_it_lets_events_enter_people(
         django_capture_on_commit_callbacks(execute=True),
     ):
         journeys.run_due()
-    assert ConsoleSms.objects.for_org(demo).get().text == "【千面】感谢关注A"
+    assert (
+        ConsoleSms.objects.for_org(demo).get().text == "【千面】感谢关注A 拒收请回复R"
+    )  # a follow is no transaction: marketing
     viewer.refresh_from_db()
     assert "已跟进" in viewer.tags
     detail = client.get(f"/api/v1/journeys/{body['id']}").json()
@@ -182,7 +184,10 @@ def test_editing_steps_leaves_members_in_flight_on_the_version_they_entered(
         s.phone_masked: s.text for s in ConsoleSms.objects.for_org(demo).order_by("created_at")
     }
     # The early member finished the steps it started (wait → A → tag), the late one the new.
-    assert texts == {"136****0012": "【千面】感谢关注A", "136****0013": "【千面】感谢关注B"}
+    assert texts == {
+        "136****0012": "【千面】感谢关注A 拒收请回复R",
+        "136****0013": "【千面】感谢关注B 拒收请回复R",
+    }
     early.refresh_from_db()
     late.refresh_from_db()
     assert "已跟进" in early.tags and "新版" not in early.tags

@@ -73,7 +73,7 @@ def test_a_forced_rollback_of_a_1000_row_launch_enqueues_nothing(acme, settings)
     app._pool = None  # a fresh producer pool on the test's own broker
     try:
         account = ProviderAccountFactory(org=acme)
-        template = TemplateFactory(org=acme, message_class="service", provider_account=account)
+        template = TemplateFactory(org=acme, provider_account=account)
         contacts = Contact.objects.for_org(acme).bulk_create(
             [Contact(org=acme, nickname=f"p{i}") for i in range(1000)]
         )
