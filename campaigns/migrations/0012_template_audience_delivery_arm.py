@@ -29,7 +29,7 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0010_staff_wechat_bind'),
+        ('campaigns', '0011_delivery_handed_at'),
     ]
 
     operations = [
