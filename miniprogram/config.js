@@ -17,6 +17,12 @@ module.exports = {
   subscribeTemplates: {
     liveStart: "",
   },
+  // The brand's mall mini-program: product cards open mp_path in it (empty: the product's
+  // web link is copied instead — a mini-program may only open its own business domains).
+  mallAppId: "",
+  // true when the CDN serves each live stream as FLV next to HLS (Tencent Cloud live does):
+  // the room then plays it in live-player with lower latency than HLS in video.
+  liveFlv: false,
   // The room the mini-program opens on when started without a room (e.g. from the menu).
   defaultRoom: null,
   defaultStreamer: null,

@@ -179,6 +179,32 @@ function createClient({
     }
   }
 
+  // A binary file with the viewer's token (the invite poster): {tempFilePath, header}.
+  async function download(path) {
+    const fetchOnce = async (token) => {
+      let file;
+      try {
+        file = await transport.download({ url: `${apiHost}${path}`, header: { Authorization: `Token ${token}` } });
+      } catch (failure) {
+        throw errorFromFailure(failure, apiHost);
+      }
+      if (file.statusCode === 200) return { tempFilePath: file.tempFilePath, header: file.header || {} };
+      throw new ApiError({
+        code: file.statusCode === 401 ? "not_authenticated" : `http_${file.statusCode}`,
+        status: file.statusCode,
+        message: file.statusCode >= 500 ? "服务器开小差了，请稍后再试" : `下载失败（HTTP ${file.statusCode}）`,
+      });
+    };
+    const session = await ensureSession();
+    try {
+      return await fetchOnce(session.token);
+    } catch (error) {
+      if (error.status !== 401) throw error;
+      dropSession();
+      return fetchOnce((await login()).token);
+    }
+  }
+
   // After phone binding the server may hand out a token for the merged contact.
   function adoptToken({ token, contact_id, phone_bound }) {
     const saved = savedSession() || {};
@@ -396,6 +422,7 @@ function createClient({
   return {
     config,
     api,
+    download,
     login,
     ensureSession,
     dropSession,

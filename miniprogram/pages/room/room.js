@@ -4,8 +4,10 @@
 //
 // State is truth, events are hints (docs/realtime.md): GET /rooms/{id}/public on load, the
 // hub's state on every (re)connect, then events newer than that state.
-const config = require("../../config");
 const { getClient } = require("../../utils/app-client");
+
+// The client's config (config.js in the app; the tests' own in jest).
+const cfg = () => getClient().config;
 const { ChatModel } = require("../../utils/chat");
 const { parseScene } = require("../../utils/scene");
 const { money, couponLabel, clock, countdown, dateTime, STATUS } = require("../../utils/format");
@@ -25,10 +27,30 @@ const MAX_LIKES_PER_FRAME = 100;
 function playerFor(url) {
   if (!url) return { kind: "", src: "" };
   if (/^rtmp:\/\//i.test(url) || /\.flv(\?|$)/i.test(url)) return { kind: "live-player", src: url };
-  if (config.liveFlv && /\.m3u8(\?|$)/i.test(url)) {
+  if (cfg().liveFlv && /\.m3u8(\?|$)/i.test(url)) {
     return { kind: "live-player", src: url.replace(/\.m3u8(\?|$)/i, ".flv$1") };
   }
   return { kind: "video", src: url };
+}
+
+// wx.requestSubscribeMessage's answer as {templateId: "accept"|"reject"|"ban"|"filter"}; {}
+// when the mini-program owns no template or the viewer turned subscriptions off.
+function askSubscribe() {
+  const ids = Object.values(cfg().subscribeTemplates || {}).filter(Boolean);
+  if (!ids.length) return Promise.resolve({});
+  return new Promise((resolve) => {
+    wx.requestSubscribeMessage({
+      tmplIds: ids,
+      success: (res) => {
+        const results = {};
+        ids.forEach((id) => {
+          if (res && typeof res[id] === "string") results[id] = res[id];
+        });
+        resolve(results);
+      },
+      fail: () => resolve({}),
+    });
+  });
 }
 
 function toast(title) {
@@ -63,6 +85,7 @@ Component({
     followers: 0,
     reserved: false,
     reservationText: "",
+    reserving: false,
     draw: null,
     scrollTo: "",
   },
@@ -466,8 +489,8 @@ Component({
           method: "POST",
           data: clip ? { room: this.roomId, clip } : { room: this.roomId },
         });
-        if (link.mp_path && config.mallAppId) {
-          wx.navigateToMiniProgram({ appId: config.mallAppId, path: link.mp_path });
+        if (link.mp_path && cfg().mallAppId) {
+          wx.navigateToMiniProgram({ appId: cfg().mallAppId, path: link.mp_path });
         } else if (link.link_url) {
           // A mini-program may only open web pages of its own business domains: hand the
           // link over instead of a blank web-view.
@@ -492,6 +515,50 @@ Component({
       } catch (error) {
         toast(error.message);
       }
+    },
+
+    // Reservation: ask for the subscribe-message consent first (WeChat only lets a page ask
+    // from a tap), record it on the contact, then reserve. "开播前提醒你" is said only when
+    // the server says a reminder can be delivered (or, before it says, when the viewer
+    // accepted the subscribe message).
+    async reserve() {
+      if (this.data.reserving) return;
+      this.setData({ reserving: true });
+      const client = getClient();
+      const results = await askSubscribe();
+      const accepted = Object.values(results).includes("accept");
+      try {
+        if (Object.keys(results).length) {
+          await client.api("/api/v1/viewer/mp-subscriptions", {
+            method: "POST",
+            data: cfg().wechatAccount ? { results, account: cfg().wechatAccount } : { results },
+          });
+        }
+        const body = await client.api(`/api/v1/rooms/${this.roomId}/reserve`, { method: "POST", data: {} });
+        let text = accepted ? "已预约，开播时微信提醒你" : "已预约。未订阅提醒，开播时可能收不到通知";
+        if (body && body.reminder && body.reminder.message) text = body.reminder.message;
+        this.setData({ reserved: true, reservationText: text });
+        toast(text);
+      } catch (error) {
+        toast(error.message);
+      }
+      this.setData({ reserving: false });
+    },
+
+    openPoster() {
+      wx.navigateTo({ url: `/pages/poster/poster?id=${this.roomId}${this.clipId ? `&clip=${this.clipId}` : ""}` });
+    },
+
+    // The share card: the room, crediting this viewer's invite code once it is known (the
+    // poster page learns it from the server).
+    onShareAppMessage() {
+      const code = wx.getStorageSync(`qm.inviteCode.${cfg().org}`) || "";
+      const room = this.room || {};
+      return {
+        title: room.title || "直播间",
+        path: `/pages/room/room?id=${this.roomId}${code ? `&invite=${code}` : ""}${this.clipId ? `&clip=${this.clipId}` : ""}`,
+        imageUrl: room.cover || undefined,
+      };
     },
 
     openStreamer() {
