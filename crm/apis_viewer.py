@@ -80,3 +80,55 @@ class ViewerConsentsApi(APIView):
             },
         )
         return Response(ViewerConsentRowSerializer(self._rows(contact), many=True).data)
+
+
+class ViewerExportApi(APIView):
+    """PIPL art. 45: a copy of everything held about the viewer, as a JSON download."""
+
+    permission_classes = [IsViewer]
+
+    @extend_schema(responses={(200, "application/json"): dict})
+    def get(self, request):
+        import json
+
+        from django.http import HttpResponse
+        from django.utils import timezone
+
+        from crm.services.privacy import contact_export
+
+        data = contact_export(contact=viewer_contact(request), ip=ratelimit.client_ip(request))
+        response = HttpResponse(
+            json.dumps(data, ensure_ascii=False, indent=2, default=str),
+            content_type="application/json; charset=utf-8",
+        )
+        name = f"my-data-{timezone.localdate():%Y%m%d}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ViewerEraseApi(APIView):
+    """PIPL art. 47: the viewer deletes their personal information. ``confirm`` must be true
+    (the page asks twice); afterwards this token reaches nothing."""
+
+    permission_classes = [IsViewer]
+
+    class ViewerEraseInputSerializer(serializers.Serializer):
+        confirm = serializers.BooleanField()
+
+        def validate_confirm(self, value):
+            if not value:
+                raise serializers.ValidationError(_("请确认删除"))
+            return value
+
+    class ViewerEraseOutputSerializer(serializers.Serializer):
+        erased = serializers.BooleanField()
+
+    @extend_schema(request=ViewerEraseInputSerializer, responses=ViewerEraseOutputSerializer)
+    def post(self, request):
+        from crm.services.privacy import contact_erase
+
+        data = self.ViewerEraseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact_erase(contact=viewer_contact(request))
+        return Response({"erased": True})

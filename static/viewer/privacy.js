@@ -41,6 +41,34 @@ function renderConsents(rows) {
   }));
 }
 
+document.getElementById("export").addEventListener("click", async () => {
+  const response = await api("/api/v1/viewer/export", { token: session.token, raw: true });
+  if (!response.ok) { toast(t("导出失败，请重试")); return; }
+  const name = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name ? name[1] : "my-data.json" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  toast(t("已导出"));
+});
+
+document.getElementById("erase").addEventListener("click", () => {
+  document.getElementById("erase-confirm").hidden = false;
+});
+document.getElementById("erase-no").addEventListener("click", () => {
+  document.getElementById("erase-confirm").hidden = true;
+});
+document.getElementById("erase-yes").addEventListener("click", async () => {
+  try {
+    await api("/api/v1/viewer/erase", { method: "POST", token: session.token, body: { confirm: true } });
+  } catch (error) { toast(error.message); return; }
+  // Nothing of the old session stays on this device either.
+  localStorage.removeItem(`qm.viewer.${root.dataset.org}`);
+  document.getElementById("erase-confirm").hidden = true;
+  for (const id of ["export", "erase", "consents"]) document.getElementById(id).hidden = true;
+  document.getElementById("erased").hidden = false;
+});
+
 async function main() {
   session = await viewerSession(root.dataset.org);
   renderConsents(await api("/api/v1/viewer/consents", { token: session.token }));

@@ -480,7 +480,9 @@ def test_reserving_asks_how_to_remind_and_binds_the_phone_with_a_code_and_consen
         browser.close()
 
 
-def test_the_privacy_notice_lets_the_viewer_withdraw_consent(server, shop, monkeypatch):
+def test_the_privacy_notice_lets_the_viewer_withdraw_consent_export_and_delete(
+    server, shop, monkeypatch
+):
     from playwright.sync_api import expect, sync_playwright
 
     from crm.models import Contact
@@ -507,5 +509,20 @@ def test_the_privacy_notice_lets_the_viewer_withdraw_consent(server, shop, monke
         page.wait_for_selector("#privacy[data-ready='1']", state="attached", timeout=15000)
         expect(page.locator("#consents input[data-purpose='profiling']")).not_to_be_checked()
         page.screenshot(path=str(SCREENSHOTS / "viewer-privacy-phone.png"), full_page=True)
+
+        # Export: a download of everything held about this viewer.
+        with page.expect_download() as download:
+            page.click("#export")
+        saved = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+        assert saved["contact"] == contact_id and "crm.Contact" in saved["tables"]
+
+        # Delete: asked twice, then gone — the page says so and forgets the session.
+        page.click("#erase")
+        expect(page.locator("#erase-confirm")).to_be_visible()
+        page.click("#erase-yes")
+        expect(page.locator("#erased")).to_be_visible(timeout=10000)
+        expect(page.locator("#erased")).to_have_text("你的个人信息已删除。")
+        assert Contact.unscoped.get(pk=contact_id).erased_at is not None
+        assert page.evaluate("localStorage.getItem('qm.viewer.viewer-org')") is None
         assert errors == []
         browser.close()

@@ -50,3 +50,23 @@ def test_the_privacy_page_names_the_organisation(client, acme):
     page = client.get("/live/privacy/?org=acme").content.decode()
     assert "个人信息保护说明" in page and "Acme 品牌" in page
     assert client.get("/live/privacy/?org=nope").status_code == 404
+
+
+def test_a_viewer_exports_their_data_and_then_erases_it(viewer_dan):
+    from crm.models import Contact
+
+    client = viewer_dan.client()
+    exported = client.get("/api/v1/viewer/export")
+    assert exported.status_code == 200
+    assert exported["Content-Disposition"].startswith('attachment; filename="my-data-')
+    body = exported.json()
+    assert body["contact"] == viewer_dan.contact.pk
+    assert any(row.get("nickname") == "Dan" for row in body["tables"]["crm.Contact"])
+
+    assert client.post("/api/v1/viewer/erase", {"confirm": False}, format="json").status_code == 400
+    erased = client.post("/api/v1/viewer/erase", {"confirm": True}, format="json")
+    assert erased.status_code == 200 and erased.json() == {"erased": True}
+    assert Contact.unscoped.get(pk=viewer_dan.contact.pk).erased_at is not None
+    # The same token reaches nothing any more.
+    assert client.get("/api/v1/viewer/consents").status_code == 404
+    assert client.get("/api/v1/viewer/export").status_code == 404
