@@ -47,18 +47,18 @@ vendor: static/vendor/hls.min.js static/vendor/jweixin.js
 
 # nginx-rtmp on free non-root ports with its own prefix, and ffmpeg's test source pushed
 # into the demo room (run `make run` in another terminal first).
+# Debian packages per target: installed when root, else the apt command is printed (exit 1).
+# The fast tier (`make test`), `make run` and posters need none of them.
+MEDIA_DEBS := nginx libnginx-mod-rtmp ffmpeg
+BROWSER_DEBS := chromium fonts-noto-cjk
+
 stream-demo: venv
+	@deploy/need-debian.sh "make stream-demo" $(MEDIA_DEBS)
 	$(PY) -m livecommerce.media.stream_demo
 
-# Debian packages for the media path, browser tests and CJK posters (root on CI machines).
+# Everything the integration tier uses: the media path and the browser tests (root on CI).
 system-deps:
-	@missing=""; \
-	for pkg in nginx libnginx-mod-rtmp ffmpeg chromium fonts-noto-cjk gettext; do \
-	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	fi
+	@deploy/need-debian.sh "make system-deps" $(MEDIA_DEBS) $(BROWSER_DEBS) gettext
 
 run: venv
 	mkdir -p var
@@ -94,6 +94,7 @@ test-miniprogram: miniprogram/node_modules/.installed
 	cd miniprogram && npx jest --ci
 
 test-integration: venv
+	@deploy/need-debian.sh "make test-integration" $(MEDIA_DEBS) $(BROWSER_DEBS)
 	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
 	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest --durations=25
 

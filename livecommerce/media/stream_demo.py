@@ -11,6 +11,7 @@ record_done: the room ends and its replay is attached), then nginx.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
@@ -19,7 +20,29 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 
+def missing_debian_packages() -> list[str]:
+    """The Debian packages the demo runs that this machine lacks (`make stream-demo` checks
+    them with deploy/need-debian.sh first; this covers running the module directly)."""
+    from livecommerce.media.nginx_conf import MODULE
+
+    present = {
+        "nginx": bool(shutil.which("nginx")) or Path("/usr/sbin/nginx").exists(),
+        "libnginx-mod-rtmp": Path(MODULE).exists(),
+        "ffmpeg": bool(shutil.which("ffmpeg")),
+    }
+    return [name for name, ok in present.items() if not ok]
+
+
 def main() -> int:
+    missing = missing_debian_packages()
+    if missing:
+        print(
+            f"make stream-demo needs Debian packages that are not installed: {' '.join(missing)}\n"
+            f"install them with:\n  sudo apt-get install -y --no-install-recommends "
+            f"{' '.join(missing)}",
+            file=sys.stderr,
+        )
+        return 1
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "qianmian.settings")
     import django
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import unicodedata
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -14,19 +15,62 @@ from PIL import Image, ImageDraw, ImageFont
 WIDTH, HEIGHT = 750, 1200
 ACCENT = (233, 30, 99)
 
+log = logging.getLogger(__name__)
 
-@lru_cache(maxsize=8)
-def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    path = settings.POSTER_FONT
-    if bold:
-        path = path.replace("Regular", "Bold")
-    # index 0 of the Noto CJK collection is the Simplified Chinese face (SC comes first
-    # in Debian's NotoSansCJK-*.ttc); never fall back to a Latin font: that draws tofu.
-    return ImageFont.truetype(path, size=size, index=_sc_index(path))
+
+def poster_font_path() -> str:
+    """POSTER_FONT, else Noto Sans CJK as the manimgx-fonts-cjk wheel ships it (OFL 1.1)."""
+    if settings.POSTER_FONT:
+        return settings.POSTER_FONT
+    try:
+        from importlib.resources import files
+
+        return str(files("manimgx_fonts_cjk") / "NotoSansCJK-VF.otf.ttc")
+    except ModuleNotFoundError:
+        return ""
+
+
+def _font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont | None:
+    """The Simplified Chinese face at ``size``, or None when no CJK font can be opened (the
+    poster is then drawn without text: never a Latin fallback, which draws tofu)."""
+    return _load_font(poster_font_path(), size, bold)
+
+
+@lru_cache(maxsize=16)
+def _load_font(path: str, size: int, bold: bool) -> ImageFont.FreeTypeFont | None:
+    try:
+        font = ImageFont.truetype(path, size=size, index=_sc_index(path))
+    except (OSError, ValueError):
+        _font_missing(path)
+        return None
+    try:
+        # The packaged font is variable: one file, every weight.
+        font.set_variation_by_name("Bold" if bold else "Regular")
+    except (OSError, ValueError):
+        # A static collection (Debian's NotoSansCJK-Regular.ttc) keeps Bold in a sibling.
+        if bold and "Regular" in path:
+            try:
+                return ImageFont.truetype(
+                    path.replace("Regular", "Bold"), size=size, index=_sc_index(path)
+                )
+            except OSError:
+                pass
+    return font
+
+
+@lru_cache(maxsize=4)
+def _font_missing(path: str) -> None:
+    log.warning(
+        "poster font %r cannot be opened: posters are drawn without text. Install the "
+        "requirements (make venv installs manimgx-fonts-cjk) or set POSTER_FONT to a CJK font.",
+        path,
+    )
 
 
 @lru_cache(maxsize=4)
 def _sc_index(path: str) -> int:
+    # Noto CJK collections hold JP, KR, SC, TC, HK faces: the SC one draws Chinese as
+    # readers in the mainland expect.
     for index in range(10):
         try:
             font = ImageFont.truetype(path, size=12, index=index)
@@ -77,6 +121,21 @@ def render_poster(
             draw.rectangle(cover_box, fill=ACCENT)
     else:
         draw.rectangle(cover_box, fill=ACCENT)
+    if _font(30) is not None:
+        _draw_text(draw, room=room, inviter_name=inviter_name, title=title, follow=follow)
+    qr = qrcode.QRCode(border=1, box_size=8)
+    qr.add_data(link)
+    qr.make(fit=True)
+    qr_img = qr.make_image(fill_color="black", back_color="white").convert("RGB")
+    qr_img = qr_img.resize((260, 260), Image.Resampling.NEAREST)
+    image.paste(qr_img, (WIDTH - 300, HEIGHT - 320))
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _draw_text(draw: ImageDraw.ImageDraw, *, room, inviter_name: str, title: str, follow: bool):
+    if not room.cover:
         draw.text((80, 200), "LIVE 直播", font=_font(72, bold=True), fill="white")
     y = 490
     for line in _wrap(draw, _printable(title or room.title), _font(44, bold=True), WIDTH - 80, 2):
@@ -93,15 +152,6 @@ def render_poster(
     draw.text((40, HEIGHT - 245), "一起看直播、抢优惠券", font=_font(30), fill=(60, 60, 60))
     hint = "长按识别二维码关注公众号，进入直播间" if follow else "长按识别二维码进入直播间"
     draw.text((40, HEIGHT - 120), hint, font=_font(24), fill=(120, 120, 120))
-    qr = qrcode.QRCode(border=1, box_size=8)
-    qr.add_data(link)
-    qr.make(fit=True)
-    qr_img = qr.make_image(fill_color="black", back_color="white").convert("RGB")
-    qr_img = qr_img.resize((260, 260), Image.Resampling.NEAREST)
-    image.paste(qr_img, (WIDTH - 300, HEIGHT - 320))
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
 
 
 def _cover_fit(img: Image.Image, width: int, height: int) -> Image.Image:

@@ -325,8 +325,9 @@ MEDIA_PROVIDER = env_choice("MEDIA_PROVIDER", ("nginx-rtmp", "tencent"), "nginx-
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {"CouponKindEnum": "livecommerce.models.commerce.CouponKind.choices"}
 )
-# CJK font for invite posters (Debian fonts-noto-cjk).
-POSTER_FONT = env_str("POSTER_FONT", "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+# CJK font for invite posters: empty = Noto Sans CJK from the manimgx-fonts-cjk package
+# (requirements.txt), so a fresh machine needs no Debian font package.
+POSTER_FONT = env_str("POSTER_FONT", "")
 
 # --- crm: scoring, segments, workspace -------------------------------------------------
 

@@ -146,3 +146,26 @@ def test_poster_font_is_the_simplified_chinese_noto_cjk_face():
     assert font.getmask("直").getbbox() != font.getmask("播").getbbox() or (
         bytes(font.getmask("直")) != bytes(font.getmask("播"))
     )
+
+
+def test_poster_font_comes_from_a_python_package_not_a_debian_one(settings):
+    from livecommerce.services.posters import _font, poster_font_path
+
+    settings.POSTER_FONT = ""
+    path = poster_font_path()
+    assert "manimgx_fonts_cjk" in path and not path.startswith("/usr/share/fonts")
+    regular, bold = _font(30), _font(30, bold=True)
+    assert regular.getname()[0] == bold.getname()[0] == "Noto Sans CJK SC"
+    # the variable font really switches weight: bold strokes cover more pixels
+    assert sum(bold.getmask("直播")) > sum(regular.getmask("直播"))
+
+
+def test_without_a_cjk_font_the_poster_still_renders_and_says_why_in_the_log(
+    viewer_dan, host_alice, settings, caplog
+):
+    settings.POSTER_FONT = "/nonexistent/no-such-cjk-font.ttc"
+    room = RoomFactory(streamer=host_alice.profile)
+    with caplog.at_level("WARNING", logger="livecommerce.services.posters"):
+        response = viewer_dan.client().get(f"/api/v1/rooms/{room.pk}/invite-poster")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert any("POSTER_FONT" in r.getMessage() for r in caplog.records)
