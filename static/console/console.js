@@ -146,6 +146,8 @@ async function openRoom(id) {
       if (state && Array.isArray(state.chat)) { $("chat").replaceChildren(); state.chat.forEach(addChat); }
       if (state && state.announcement !== undefined) showAnnouncement(state.announcement);
       if (state && state.chat_settings) showSettings(state.chat_settings);
+      // After a reconnect the socket may have missed queue and list changes: refetch them.
+      if (state) { loadQueue().catch(() => {}); loadRestrictions().catch(() => {}); }
       if (state && state.online !== undefined) setOnline(state.online);
       loadProducts();
       loadCoupons();
