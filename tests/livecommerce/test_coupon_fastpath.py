@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core import signing
 
 from core.tokens import issue_staff_token, issue_viewer_token
@@ -74,7 +75,13 @@ def _call(app, path: str, *, token: str = "", body: bytes = b"", chunks: int = 1
     async def send(message):
         sent.append(message)
 
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=30))
+    async def serve():
+        await asyncio.wait_for(app(scope, receive, send), timeout=30)
+
+    # async_to_sync from the test's thread: Django's thread-sensitive code (the DRF view, the
+    # database claim) runs on this thread and its connection, as under a real server's
+    # per-request handling, and no connection is left open in a worker thread.
+    async_to_sync(serve)()
     start = next(m for m in sent if m["type"] == "http.response.start")
     payload = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return Answer(
