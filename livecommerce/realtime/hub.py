@@ -374,7 +374,9 @@ class RoomHub:
         """Send what ``conn`` missed after ``after_seq``, or tell it to refetch state.
 
         Live frames for this socket are held while the log is read, so an event is never
-        skipped between the log and the live stream; the client drops duplicates by seq.
+        skipped between the log and the live stream; the answer ends with a ``resumed``
+        notice, and the client applies what it got until then in seq order, dropping
+        duplicates.
         """
         conn.resume_buffer = []
         try:
@@ -393,8 +395,10 @@ class RoomHub:
             for start in range(0, len(raws), 200):
                 text = '{"type":"batch","events":[' + ",".join(raws[start : start + 200]) + "]}"
                 conn.write(frames.ws_text_frame(text.encode()), text)
-            if not raws:
-                conn.write_obj({"type": "notice", "code": "resumed", "seq": after_seq})
+            # Always closes the answer: frames that reached this socket between its opening
+            # and its resume request are newer than some of the batch, so the client holds
+            # everything until this notice and applies it in seq order (static/shared/ws.js).
+            conn.write_obj({"type": "notice", "code": "resumed", "seq": after_seq})
             conn.resume_buffer = held
         finally:
             conn.end_resume()

@@ -5,8 +5,9 @@
 //   room.close();
 //
 // It fetches GET /api/v1/rooms/{id}/state (onState(state)), opens WS /ws/rooms/{id}/,
-// asks the server for what happened after the state's seq ({"type":"resume"}), applies
-// every event whose seq is newer than what it has seen (onEvent(event), batches
+// asks the server for what happened after the state's seq ({"type":"resume"}), holds what
+// arrives until the server's "resumed" notice ends the answer, then applies every event
+// whose seq is newer than what it has seen, in seq order (onEvent(event), batches
 // unpacked, duplicates dropped), reconnects after drops with exponential backoff + jitter
 // and resumes from its last seq — or refetches state when the server says it is too far
 // behind ({"type":"notice","code":"resync"}). Notices (errors for the sender: muted,
@@ -35,6 +36,7 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
   let fetching = null;
   let loading = false; // a state fetch is in flight: hold events until it lands
   let held = []; // events received while a state fetch is in flight
+  let resuming = null; // events received between a resume request and its "resumed" answer
   let timer = null;
 
   let refetch = false; // a resync arrived while a fetch was in flight
@@ -94,9 +96,22 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
       held.push(event);
       return;
     }
+    if (resuming !== null) {
+      // A live frame can overtake the resume answer (it reached the new socket before the
+      // request did); applying it first would make the answer's older events look seen.
+      resuming.push(event);
+      return;
+    }
     if (event.seq <= lastSeq) return; // already in the state or seen
     lastSeq = event.seq;
     onEvent(event);
+  }
+
+  function finishResume() {
+    if (resuming === null) return;
+    const got = resuming.sort((a, b) => a.seq - b.seq);
+    resuming = null;
+    got.forEach(apply);
   }
 
   function handle(message) {
@@ -106,10 +121,14 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
     }
     if (message.type === "hello") return;
     if (message.type === "notice" && message.code === "resync") {
+      finishResume();
       fetchState();
       return;
     }
-    if (message.type === "notice" && message.code === "resumed") return;
+    if (message.type === "notice" && message.code === "resumed") {
+      finishResume();
+      return;
+    }
     apply(message);
   }
 
@@ -120,7 +139,10 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
     socket.onopen = () => {
       attempt = 0;
       onStatus("open");
-      if (lastSeq !== null) socket.send(JSON.stringify({ type: "resume", after_seq: lastSeq }));
+      if (lastSeq !== null) {
+        resuming = [];
+        socket.send(JSON.stringify({ type: "resume", after_seq: lastSeq }));
+      }
     };
     socket.onmessage = (msg) => {
       let data;
@@ -133,6 +155,7 @@ export function connectRoom({ roomId, token, onEvent = () => {}, onState = () =>
     };
     socket.onclose = (ev) => {
       socket = null;
+      resuming = null; // the next connection asks again from lastSeq
       if (closed) return;
       if (ev.code === 4401 || ev.code === 4403 || ev.code === 4404) {
         // Bad token, refused origin, banned, or not this organisation's room: do not retry.

@@ -132,10 +132,21 @@ class Client:
 
 
 def applied(events) -> list[dict]:
-    """What ws.js applies: events with a seq newer than the last applied one (no seq: all)."""
+    """What ws.js applies: events with a seq newer than the last applied one (no seq: all).
+
+    On a socket that asked to resume, ws.js holds everything up to the server's ``resumed``
+    notice and applies it in seq order: a live frame may overtake the resume answer.
+    """
+    flat = []
+    for event in events:
+        flat.extend(event["events"] if event.get("type") == "batch" else [event])
+    ends = [i for i, e in enumerate(flat) if e.get("code") == "resumed"]
+    if ends:
+        head = sorted(flat[: ends[0]], key=lambda e: e.get("seq") or 0)
+        flat = head + flat[ends[0] + 1 :]
     last = 0
     out = []
-    for event in events:
+    for event in flat:
         seq = event.get("seq")
         if seq is None:
             out.append(event)
