@@ -20,13 +20,13 @@ from campaigns.models import (
     SuppressionReason,
     TemplateAudience,
 )
-from campaigns.models.wechat import WeChatAccount
 from campaigns.services import campaigns as campaign_services
 from core.auth import membership_of
 from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.tenancy import get_for_org_or_404
+from wechat.models import WeChatAccount
 
 
 def _org(request):

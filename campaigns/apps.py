@@ -12,6 +12,3 @@ class CampaignsConfig(AppConfig):
         from campaigns.services import journeys
 
         journeys.connect()
-        # WeChat identity: its Celery tasks + periodic sweep, and its admin pages.
-        from campaigns.wechat import admin as wechat_admin  # noqa: F401
-        from campaigns.wechat import tasks as wechat_tasks  # noqa: F401

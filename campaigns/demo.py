@@ -175,6 +175,6 @@ def seed_org(org) -> ProviderAccount:
 def seed(ctx) -> None:
     seed_org(ctx.org)
     seed_org(ctx.other_org)
-    from campaigns.demo_wechat import seed_wechat
+    from wechat.demo import seed_wechat
 
     seed_wechat(ctx)

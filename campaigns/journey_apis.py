@@ -11,13 +11,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import Journey, JourneyStepLog, StaffContact
-from campaigns.models.wechat import WeChatAccount
 from campaigns.services import journey_edit, owner_notify, staff_binding
 from core import ratelimit
 from core.auth import membership_of
 from core.fields import IdField
 from core.permissions import IsSalesOrAdmin, IsStaffMember
 from core.tenancy import get_for_org_or_404
+from wechat.models import WeChatAccount
 
 
 def _org(request):

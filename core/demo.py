@@ -50,7 +50,7 @@ def seed_demo() -> DemoContext:
     # The org admin works in Django admin on their organisation's data only (core.admin).
     admin_user.user_permissions.set(
         Permission.objects.filter(
-            content_type__app_label__in=["core", "crm", "livecommerce", "campaigns"]
+            content_type__app_label__in=["core", "crm", "livecommerce", "wechat", "campaigns"]
         )
     )
     ctx.users["admin"] = admin_user

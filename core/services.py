@@ -48,7 +48,7 @@ def viewer_session_start(
 
     Guests are keyed by a random client-held ``guest_id`` so a reload keeps the same contact.
     ``wechat_code`` (H5 OAuth) and ``mp_code`` (mini-program ``wx.login``) are exchanged with
-    WeChat (``campaigns.wechat.login``); ``wechat_account`` picks one of several accounts.
+    WeChat (``wechat.login``); ``wechat_account`` picks one of several accounts.
     """
     from crm.services.contacts import contact_create_guest
 
@@ -56,7 +56,7 @@ def viewer_session_start(
     if org is None:
         raise NotFound(_("组织不存在"), fields={"org": [_("组织不存在")]})
     if wechat_code or mp_code:
-        from campaigns.wechat.login import mp_login, wechat_oauth_login
+        from wechat.login import mp_login, wechat_oauth_login
 
         login = wechat_oauth_login if wechat_code else mp_login
         result = login(

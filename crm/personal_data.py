@@ -586,7 +586,8 @@ TABLES: dict[str, Table] = {
         {"journey": N, "membership": N, "step_index": N, "outcome": N},
         via=("membership__contact",),
     ),
-    "campaigns.WeChatAccount": Table(
+    # --- wechat ---------------------------------------------------------------------------
+    "wechat.WeChatAccount": Table(
         {
             "kind": N,
             "name": N,
@@ -600,7 +601,7 @@ TABLES: dict[str, Table] = {
             "is_active": N,
         }
     ),
-    "campaigns.WeChatQrScene": Table(
+    "wechat.WeChatQrScene": Table(
         {
             "account": N,
             "scene": N,
@@ -613,11 +614,11 @@ TABLES: dict[str, Table] = {
         },
         note="an invite scene names a random code that erasure unlinks from the person",
     ),
-    "campaigns.WeChatInboundMessage": Table(
+    "wechat.WeChatInboundMessage": Table(
         {"account": N, "dedupe_key": N, "msg_type": N},
         note="dedupe_key is a one-way digest of the whole push",
     ),
-    "campaigns.WeChatServiceWindow": Table(
+    "wechat.WeChatServiceWindow": Table(
         {
             "account": N,
             "openid_hash": K,
@@ -627,7 +628,7 @@ TABLES: dict[str, Table] = {
         },
         hashes={"openid_hash": OPENID_HASH},
     ),
-    "campaigns.WeChatFollower": Table(
+    "wechat.WeChatFollower": Table(
         {
             "account": N,
             "contact": N,
@@ -642,11 +643,11 @@ TABLES: dict[str, Table] = {
         hashes={"openid_hash": OPENID_HASH},
         note="follower counts stay",
     ),
-    "campaigns.MpSubscribeConsent": Table(
+    "wechat.MpSubscribeConsent": Table(
         {"account": N, "contact": N, "template_id": N, "status": N, "used_at": N},
         via=("contact",),
     ),
-    "campaigns.WeChatKeywordReply": Table(
+    "wechat.WeChatKeywordReply": Table(
         {
             "account": N,
             "keyword": N,
@@ -657,7 +658,7 @@ TABLES: dict[str, Table] = {
             "is_active": N,
         }
     ),
-    "campaigns.PhoneOtp": Table(
+    "wechat.PhoneOtp": Table(
         {
             "contact": N,
             "phone_hash": K,

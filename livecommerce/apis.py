@@ -754,8 +754,8 @@ def _follow_qr_url(org_id: int, scene: str) -> str:
     poster must always render, so the caller keeps the invite link)."""
     import logging
 
-    from campaigns.wechat.qrcodes import qr_follow_scene_for_org
     from core.errors import DomainError
+    from wechat.qrcodes import qr_follow_scene_for_org
 
     try:
         scene_row = qr_follow_scene_for_org(org_id=org_id, scene=scene)
@@ -772,7 +772,7 @@ class RoomFollowQrApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, room_id: int):
-        from campaigns.wechat.qrcodes import qr_follow_scene_for_org, qr_png
+        from wechat.qrcodes import qr_follow_scene_for_org, qr_png
 
         room = _visible_room(request, room_id)
         scene = qr_follow_scene_for_org(org_id=room.org_id, scene=f"room:{room.pk}")

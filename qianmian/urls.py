@@ -35,9 +35,9 @@ urlpatterns = [
     # --- hooks: campaigns (SMS receipts / replies, short links) ---
     path("", include("campaigns.hook_urls")),
     # --- hooks: wechat ---
-    path("hooks/wechat/", include("campaigns.wechat.hook_urls")),
-    path("wechat/", include("campaigns.wechat.page_urls")),
-    path("api/v1/", include("campaigns.wechat.urls")),
+    path("hooks/wechat/", include("wechat.hook_urls")),
+    path("wechat/", include("wechat.page_urls")),
+    path("api/v1/", include("wechat.urls")),
 ]
 
 if settings.SERVE_FILES:

@@ -112,14 +112,16 @@ def admin_carol(acme) -> Actor:
 
 @pytest.fixture
 def admin_browser(admin_carol):
-    """Carol in Django admin (staff flag, the campaigns app's permissions), logged in."""
+    """Carol in Django admin (staff flag, the campaigns and wechat apps' permissions), logged in."""
     from django.contrib.auth.models import Permission
     from django.test import Client
 
     user = admin_carol.user
     user.is_staff = True
     user.save()
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="campaigns"))
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["campaigns", "wechat"])
+    )
     client = Client()
     client.force_login(user)
     return client

@@ -1,5 +1,5 @@
 """WeChat channels through wechatpy, using the WeChat engineer's client factory
-(``campaigns.wechat.client``: API base pointed at the stub or the real API, access token
+(``wechat.client``: API base pointed at the stub or the real API, access token
 shared across processes) and their window/follower records.
 
 Platform rules are decided by ``campaigns.services.policy`` before a row is claimed; the
@@ -42,7 +42,7 @@ class WechatSender:
     @property
     def client(self):
         if self._client is None:
-            from campaigns.wechat.client import wechat_client
+            from wechat.client import wechat_client
 
             self._client = wechat_client(self.account)
         return self._client
@@ -60,7 +60,7 @@ class WechatSender:
                     message.to, message.template_id, _data(message, names), url=message.link or None
                 )
             elif self.channel == Channel.WECHAT_CUSTOMER:
-                from campaigns.wechat.windows import service_window_reserve
+                from wechat.windows import service_window_reserve
 
                 if not service_window_reserve(account=self.account, openid=message.to):
                     return SendResult(message.delivery_id, Outcome.FAILED, error="window_closed")

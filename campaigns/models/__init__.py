@@ -3,4 +3,3 @@
 from campaigns.models.journeys import *  # noqa: F403
 from campaigns.models.mass import *  # noqa: F403
 from campaigns.models.messaging import *  # noqa: F403
-from campaigns.models.wechat import *  # noqa: F403

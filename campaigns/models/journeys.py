@@ -54,7 +54,7 @@ class StaffContact(TenantModel):
     # Masked forms kept beside the ciphertext so lists (admin, API) never decrypt.
     phone_masked = models.CharField(_("手机号（脱敏）"), max_length=20, blank=True)
     wechat_account = models.ForeignKey(
-        "campaigns.WeChatAccount",
+        "wechat.WeChatAccount",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -83,14 +83,14 @@ class StaffWeChatBind(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("成员")
     )
     account = models.ForeignKey(
-        "campaigns.WeChatAccount",
+        "wechat.WeChatAccount",
         on_delete=models.CASCADE,
         related_name="+",
         verbose_name=_("公众号"),
     )
     code_hash = models.CharField(_("绑定码哈希"), max_length=64, unique=True)
     qr = models.ForeignKey(
-        "campaigns.WeChatQrScene",
+        "wechat.WeChatQrScene",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

@@ -17,7 +17,7 @@ __all__ = ["WeChatTagMember"]
 
 class WeChatTagMember(TenantModel):
     account = models.ForeignKey(
-        "campaigns.WeChatAccount", on_delete=models.CASCADE, verbose_name=_("公众号")
+        "wechat.WeChatAccount", on_delete=models.CASCADE, verbose_name=_("公众号")
     )
     tag_id = models.PositiveIntegerField(_("标签ID"))
     openid_hash = models.CharField(_("OpenID 哈希"), max_length=64)

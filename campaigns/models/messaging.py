@@ -197,7 +197,7 @@ class Campaign(TenantModel):
         ProviderAccount, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("账号")
     )
     wechat_account = models.ForeignKey(
-        "campaigns.WeChatAccount",
+        "wechat.WeChatAccount",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -357,7 +357,7 @@ class Delivery(TenantModel):
         db_constraint=False,
     )
     wechat_account = models.ForeignKey(
-        "campaigns.WeChatAccount",
+        "wechat.WeChatAccount",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

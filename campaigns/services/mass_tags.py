@@ -40,7 +40,7 @@ def wechat_tags_list(*, account) -> list[dict]:
     """The official account's user tags as WeChat holds them (``tags/get``):
     ``[{"id", "name", "count"}]``. Network I/O; WeChatUnavailable (503) when WeChat cannot
     be read, as the launch does."""
-    from campaigns.wechat.client import wechat_client
+    from wechat.client import wechat_client
 
     try:
         tags = wechat_client(account).tag.get()
@@ -56,7 +56,7 @@ def wechat_tags_list(*, account) -> list[dict]:
 def wechat_tag_members_sync(*, campaign: Campaign) -> int:
     """Read the campaign's tag members from WeChat and store them (replacing the last read).
     Call outside any transaction: this is network I/O. Returns the member count."""
-    from campaigns.wechat.client import wechat_client
+    from wechat.client import wechat_client
 
     account = campaign.wechat_account
     client = wechat_client(account)

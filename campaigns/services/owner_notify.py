@@ -22,9 +22,9 @@ from campaigns.models import (
     MessageTemplate,
     StaffContact,
 )
-from campaigns.models.wechat import WeChatFollower
 from core.errors import DomainError
 from crm import pii
+from wechat.models import WeChatFollower
 
 # Template keys the shipped hot-lead journey uses (seeded by campaigns.demo).
 DEFAULT_SMS_TEMPLATE = "owner_hot_lead_sms"
@@ -50,7 +50,7 @@ def staff_contact_set(
 ) -> StaffContact:
     """Record where ``user`` wants owner notifications. Empty strings clear a contact point;
     None leaves it unchanged. The phone must be a mainland mobile number."""
-    from campaigns.wechat.otp import normalize_phone
+    from wechat.otp import normalize_phone
 
     with transaction.atomic():
         row, _created = (

@@ -254,7 +254,7 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
         )
     wechat = [c for c in candidates if c.channel != Channel.SMS and c.wechat_account_id]
     if wechat:
-        from campaigns.models.wechat import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
+        from wechat.models import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
 
         accounts = {c.wechat_account_id for c in wechat}
         hashes = {c.to_hash for c in wechat if c.to_hash}

@@ -337,7 +337,7 @@ def _group_by_variant(rows: list[Delivery]) -> dict[tuple[int, int], list[int]]:
 
 def _consume_mp_grants(rows: list[Delivery], now) -> None:
     """Each mini-program subscribe message uses up one consent, in the claiming transaction."""
-    from campaigns.models.wechat import MpSubscribeConsent
+    from wechat.models import MpSubscribeConsent
 
     for row in rows:
         grant = (
@@ -374,7 +374,7 @@ CLAIM_FIELDS = (
 
 def _attach_related(rows: list[Delivery]) -> None:
     """Templates and accounts once per batch instead of one joined copy per row."""
-    from campaigns.models.wechat import WeChatAccount
+    from wechat.models import WeChatAccount
 
     templates = MessageTemplate.unscoped.in_bulk({r.template_id for r in rows})
     accounts = ProviderAccount.unscoped.in_bulk({r.account_id for r in rows if r.account_id})

@@ -25,19 +25,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import StaffContact, StaffWeChatBind
-from campaigns.models.wechat import WeChatAccount, WeChatAccountKind, WeChatQrScene
 from campaigns.services.owner_notify import staff_contact_set
-from campaigns.wechat.qrcodes import (
+from core import ratelimit
+from core.errors import NotFound
+from core.models import AuditLog, Membership
+from crm import pii
+from wechat.models import WeChatAccount, WeChatAccountKind, WeChatQrScene
+from wechat.qrcodes import (
     STAFF_BIND_PREFIX,
     STAFF_BIND_SCENE_RE,
     qr_png,
     qr_staff_bind_scene_create,
 )
-from campaigns.wechat.windows import openid_hash
-from core import ratelimit
-from core.errors import NotFound
-from core.models import AuditLog, Membership
-from crm import pii
+from wechat.windows import openid_hash
 
 log = logging.getLogger(__name__)
 

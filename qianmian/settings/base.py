@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "core",
     "crm",
     "livecommerce",
+    "wechat",
     "campaigns",
 ]
 
@@ -350,7 +351,7 @@ CAMPAIGNS_CONVERSION_DAYS = env_int("CAMPAIGNS_CONVERSION_DAYS", 7)
 
 # --- wechat identity: official accounts, OAuth, mini-program ----------------------------
 # Base URL of the WeChat API ("https://api.weixin.qq.com/" in production). Empty in the
-# embedded default: a local stub of the WeChat API (campaigns.stubs.wechat) starts in-process
+# embedded default: a local stub of the WeChat API (wechat.stub) starts in-process
 # on a free loopback port the first time a WeChat client is built, so `make run` works
 # offline. WECHAT_STUB=false with an empty base means the real WeChat API.
 WECHAT_API_BASE = env_str("WECHAT_API_BASE", "")
@@ -376,9 +377,9 @@ RATE_LIMITS.update(
 )
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
-        "WeChatAccountKindEnum": "campaigns.models.wechat.WeChatAccountKind",
-        "WeChatQrKindEnum": "campaigns.models.wechat.QrKind",
-        "WeChatEncryptModeEnum": "campaigns.models.wechat.WeChatEncryptMode",
+        "WeChatAccountKindEnum": "wechat.models.WeChatAccountKind",
+        "WeChatQrKindEnum": "wechat.models.QrKind",
+        "WeChatEncryptModeEnum": "wechat.models.WeChatEncryptMode",
         "StaffWeChatBindStatusEnum": "campaigns.services.staff_binding.BIND_STATUSES",
     }
 )

@@ -5,13 +5,13 @@ import pytest
 
 from campaigns.demo import seed_org
 from campaigns.models import Delivery, DeliveryStatus, MessageTemplate, Provider, StaffContact
-from campaigns.models.wechat import WeChatFollower
 from campaigns.services import journeys
 from crm import pii
 from crm.models import Notification
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.factories import ContactFactory
 from tests.wechat.factories import official_account
+from wechat.models import WeChatFollower
 
 pytestmark = pytest.mark.django_db
 

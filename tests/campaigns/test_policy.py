@@ -17,7 +17,6 @@ from campaigns.models import (
     MessagingPolicy,
     SuppressionReason,
 )
-from campaigns.models.wechat import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
 from campaigns.services import policy
 from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.services.sending import send_due
@@ -26,6 +25,7 @@ from crm.services.consent import consent_grant, consent_withdraw
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone, beijing
 from tests.factories import ContactFactory
 from tests.wechat.factories import mini_program, official_account
+from wechat.models import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
 
 pytestmark = pytest.mark.django_db
 

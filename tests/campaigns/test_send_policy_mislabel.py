@@ -23,7 +23,6 @@ from campaigns.models import (
     MessageTemplate,
     Variant,
 )
-from campaigns.models.wechat import MpSubscribeConsent, WeChatServiceWindow
 from campaigns.services import journeys
 from campaigns.services.campaigns import campaign_launch
 from campaigns.services.receipts import sms_reply_record
@@ -34,6 +33,7 @@ from crm.services.consent import consent_grant
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone
 from tests.factories import ContactFactory
 from tests.wechat.factories import mini_program, official_account, wechat_follower
+from wechat.models import MpSubscribeConsent, WeChatServiceWindow
 
 pytestmark = pytest.mark.django_db
 

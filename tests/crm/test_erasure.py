@@ -14,7 +14,6 @@ from campaigns.models import (
     JourneyMembership,
     SmsOptOut,
     SmsReply,
-    WeChatServiceWindow,
     WeChatTagMember,
 )
 from crm import pii
@@ -24,6 +23,7 @@ from tests.campaigns.factories import add_phone
 from tests.factories import ContactFactory
 from tests.livecommerce.factories import CouponFactory
 from tests.wechat.factories import official_account, wechat_follower
+from wechat.models import WeChatServiceWindow
 
 PHONE = "13912340001"
 OPENID = "o-erase-me-0001"
@@ -137,9 +137,9 @@ def test_rows_keyed_by_the_persons_hashes_are_reached(acme):
 def erase_one_demo_lead_of_each_kind() -> list:
     """Erase a demo lead with a phone, one with an openid, one with consents, one with an
     order, one of the second organisation, and every claimant and follower the demo has."""
-    from campaigns.models import WeChatFollower
     from core.models import Organization
     from crm.models import Consent, Contact, ContactIdentity, Event
+    from wechat.models import WeChatFollower
 
     demo, demo2 = Organization.objects.get(slug="demo"), Organization.objects.get(slug="demo2")
     picks = [

@@ -10,7 +10,6 @@ import uuid
 import pytest
 import requests
 
-from campaigns.stubs.wechat import WeChatStub
 from core.tokens import issue_viewer_token
 from crm.models import ContactIdentity
 from livecommerce.models import Invite
@@ -19,6 +18,7 @@ from tests.factories import ContactFactory, OrganizationFactory, RoomFactory
 from tests.integration.wechat_server import app_server
 from tests.support.browser import launch_chromium
 from tests.wechat.factories import official_account
+from wechat.stub import WeChatStub
 
 pytestmark = [
     pytest.mark.integration,

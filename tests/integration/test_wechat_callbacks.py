@@ -14,11 +14,11 @@ import uuid
 import pytest
 import requests
 
-from campaigns.stubs.wechat import StubUser, WeChatStub
 from crm.models import Contact, Event
 from tests.factories import OrganizationFactory, RoomFactory
 from tests.wechat.callbacks import event_xml, signed_query
 from tests.wechat.factories import official_account
+from wechat.stub import StubUser, WeChatStub
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -97,7 +97,7 @@ CHILD = """
 import json, os, sys
 import django
 django.setup()
-from campaigns.wechat.client import client_for
+from wechat.client import client_for
 print(json.dumps(client_for("wxitproc00000001", "s").jsapi.get_ticket()))
 """
 

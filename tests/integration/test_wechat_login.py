@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from campaigns.stubs.wechat import WeChatStub
 from core.tokens import parse_token
 from crm.models import Contact
 from tests.factories import OrganizationFactory
 from tests.wechat.factories import mini_program, official_account
+from wechat.stub import WeChatStub
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

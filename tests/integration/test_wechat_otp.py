@@ -13,12 +13,12 @@ from django.core.cache import cache
 
 from campaigns.demo import seed_org
 from campaigns.models import ConsoleSms
-from campaigns.models.wechat import PhoneOtp
-from campaigns.wechat.otp import phone_code_send
 from core.tokens import issue_viewer_token
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory, OrganizationFactory
 from tests.integration.wechat_server import app_server
+from wechat.models import PhoneOtp
+from wechat.otp import phone_code_send
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

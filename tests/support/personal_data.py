@@ -98,10 +98,6 @@ def person_who_touched_everything(
         JourneyStepLog,
         MarketingSendCount,
         MessageClass,
-        MpSubscribeConsent,
-        PhoneOtp,
-        WeChatFollower,
-        WeChatServiceWindow,
         WeChatTagMember,
     )
     from campaigns.services.receipts import sms_reply_record
@@ -124,6 +120,7 @@ def person_who_touched_everything(
     from tests.factories import ContactFactory, RoomFactory
     from tests.livecommerce.factories import CouponFactory
     from tests.wechat.factories import mini_program, official_account
+    from wechat.models import MpSubscribeConsent, PhoneOtp, WeChatFollower, WeChatServiceWindow
 
     now = timezone.now()
     openid, unionid, mp_openid = f"o-oa-{tag}-secret", f"u-{tag}-secret", f"o-mp-{tag}-secret"
@@ -364,7 +361,8 @@ def person_who_touched_everything(
 def _one(make, org, name: str):
     """One shared row per organisation (the official account, the journey…): two people of
     one organisation share them, as they would in production."""
-    from campaigns.models import Journey, MessageTemplate, ProviderAccount, WeChatAccount
+    from campaigns.models import Journey, MessageTemplate, ProviderAccount
+    from wechat.models import WeChatAccount
 
     existing = {
         "oa": WeChatAccount.unscoped.filter(org=org, kind="oa"),

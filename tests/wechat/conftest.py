@@ -1,8 +1,8 @@
 import pytest
 from django.core.cache import cache
 
-from campaigns.stubs.wechat import WeChatStub
 from tests.wechat.factories import mini_program, official_account
+from wechat.stub import WeChatStub
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from campaigns.models import WeChatFollower
-from campaigns.wechat.accounts import wechat_account_create
 from crm import pii
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory
+from wechat.accounts import wechat_account_create
+from wechat.models import WeChatFollower
 
 DEMO_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 

@@ -7,18 +7,18 @@ from django.test import Client
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
-from campaigns.models.wechat import WeChatFollower, WeChatInboundMessage, WeChatKeywordReply
-from campaigns.wechat.windows import (
-    follower_is_subscribed,
-    service_window_open,
-    service_window_reserve,
-)
 from crm.models import Contact, Event
 from crm.selectors import consent_granted
 from livecommerce.models import RoomStatus
 from tests.factories import RoomFactory
 from tests.wechat.callbacks import event_xml, push, sign, signed_query, text_xml
 from tests.wechat.factories import DEMO_AES_KEY, official_account
+from wechat.models import WeChatFollower, WeChatInboundMessage, WeChatKeywordReply
+from wechat.windows import (
+    follower_is_subscribed,
+    service_window_open,
+    service_window_reserve,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -249,7 +249,7 @@ def test_window_closes_after_48_hours(oa):
 def test_profile_fetch_runs_after_the_answer_not_inside_it(
     acme, oa, wechat_stub, django_capture_on_commit_callbacks
 ):
-    from campaigns.stubs.wechat import StubUser
+    from wechat.stub import StubUser
 
     wechat_stub.register_user(
         StubUser(openid=OPENID, nickname="小红", sex=2, province="浙江", city="杭州", unionid="u-1")
@@ -281,7 +281,7 @@ def test_old_dedupe_records_are_swept(acme, oa):
 
     from django.utils import timezone
 
-    from campaigns.wechat.tasks import wechat_inbound_sweep
+    from wechat.tasks import wechat_inbound_sweep
 
     push(oa, text_xml(OPENID, "一", msg_id=31))
     push(oa, text_xml(OPENID, "二", msg_id=32))

@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from campaigns.models.wechat import WeChatAccount
-from campaigns.wechat.client import mp_client, wechat_client
 from crm import pii
+from wechat.client import mp_client, wechat_client
+from wechat.models import WeChatAccount
 
 
 def test_credentials_are_encrypted_at_rest(oa):

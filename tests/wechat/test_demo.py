@@ -4,8 +4,8 @@ import pytest
 from django.core.management import call_command
 from wechatpy import parse_message
 
-from campaigns.models.wechat import WeChatAccount
 from tests.wechat.callbacks import push, text_xml
+from wechat.models import WeChatAccount
 
 
 @pytest.mark.django_db

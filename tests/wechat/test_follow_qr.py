@@ -5,10 +5,10 @@ import io
 import pytest
 from PIL import Image
 
-from campaigns.models.wechat import WeChatQrScene
 from livecommerce.services.invites import invite_code_for
 from tests.factories import RoomFactory
 from tests.wechat.factories import official_account
+from wechat.models import WeChatQrScene
 
 pytestmark = pytest.mark.django_db
 

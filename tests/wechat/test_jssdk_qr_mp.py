@@ -5,10 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from campaigns.models.wechat import WeChatAccount
-from campaigns.wechat.mp import mp_consent_use
-from campaigns.wechat.share import invite_code_for_contact, jssdk_signature
 from tests.factories import RoomFactory
+from wechat.models import WeChatAccount
+from wechat.mp import mp_consent_use
+from wechat.share import invite_code_for_contact, jssdk_signature
 
 pytestmark = pytest.mark.django_db
 

@@ -7,10 +7,10 @@ import requests
 from django.test import Client
 from rest_framework.test import APIClient
 
-from campaigns.stubs.wechat import StubUser, openid_for_code
 from core.tokens import ViewerClaims, parse_token
 from crm import pii
 from crm.models import Contact, ContactIdentity
+from wechat.stub import StubUser, openid_for_code
 
 pytestmark = pytest.mark.django_db
 

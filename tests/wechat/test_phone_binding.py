@@ -9,11 +9,11 @@ from django.utils import timezone
 
 from campaigns.demo import seed_org
 from campaigns.models import ConsoleSms
-from campaigns.models.wechat import PhoneOtp
 from core.tokens import parse_token
 from crm import pii
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory
+from wechat.models import PhoneOtp
 
 pytestmark = pytest.mark.django_db
 

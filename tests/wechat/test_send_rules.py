@@ -6,11 +6,11 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import MessageTemplate
-from campaigns.models.wechat import WeChatServiceWindow
 from campaigns.services.policy import Candidate, evaluate
-from campaigns.wechat.windows import openid_hash
 from crm.models import Contact
 from tests.wechat.callbacks import event_xml, push, text_xml
+from wechat.models import WeChatServiceWindow
+from wechat.windows import openid_hash
 
 pytestmark = pytest.mark.django_db
 

@@ -9,13 +9,13 @@ from django.utils import timezone
 from wechatpy import parse_message
 
 from campaigns.models import StaffContact, StaffWeChatBind
-from campaigns.models.wechat import WeChatFollower, WeChatQrScene
-from campaigns.wechat.windows import follower_is_subscribed
 from core.models import AuditLog
 from crm import pii
 from crm.models import Contact, ContactIdentity, Event
 from tests.wechat.callbacks import event_xml, push, signed_query
 from tests.wechat.factories import official_account, wechat_follower
+from wechat.models import WeChatFollower, WeChatQrScene
+from wechat.windows import follower_is_subscribed
 
 pytestmark = pytest.mark.django_db
 

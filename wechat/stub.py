@@ -24,7 +24,7 @@ Everything it receives is recorded (``stub.requests``); errors are injected per 
 a code will yield. Access tokens are checked: a call with an unknown token answers 40001,
 which is how wechatpy's refresh-and-retry is exercised.
 
-Run standalone: ``python -m campaigns.stubs.wechat [port]``.
+Run standalone: ``python -m wechat.stub [port]``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns.wechat import apis
+from wechat import apis
 
 urlpatterns = [
     path("wechat/jssdk-config", apis.JssdkConfigApi.as_view(), name="wechat-jssdk-config"),

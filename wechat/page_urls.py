@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.wechat import pages
+from wechat import pages
 
 urlpatterns = [
     path("oauth/start", pages.oauth_start, name="wechat-oauth-start"),

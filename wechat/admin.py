@@ -6,11 +6,11 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models.wechat import WeChatAccount, WeChatKeywordReply, WeChatQrScene
-from campaigns.wechat.accounts import appid_hash
-from campaigns.wechat.qrcodes import STAFF_BIND_PREFIX
 from core.admin import TenantAdmin
 from crm import pii
+from wechat.accounts import appid_hash
+from wechat.models import WeChatAccount, WeChatKeywordReply, WeChatQrScene
+from wechat.qrcodes import STAFF_BIND_PREFIX
 
 
 class WeChatAccountForm(forms.ModelForm):

@@ -17,13 +17,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException
 
-from campaigns.models.wechat import WeChatAccountKind
-from campaigns.wechat.client import wechat_client
-from campaigns.wechat.login import WeChatUnavailable, account_for_login
 from core import links
 from core.errors import DomainError
 from core.models import Organization
 from crm.models import Contact
+from wechat.client import wechat_client
+from wechat.login import WeChatUnavailable, account_for_login
+from wechat.models import WeChatAccountKind
 
 JS_API_LIST = ["updateAppMessageShareData", "updateTimelineShareData", "onMenuShareAppMessage"]
 

@@ -1,6 +1,6 @@
 """``GET/POST /hooks/wechat/{account_id}``: the official-account callback endpoint.
 
-A thin adapter around ``campaigns.wechat.callbacks``: the signature is checked before
+A thin adapter around ``wechat.callbacks``: the signature is checked before
 anything else; after that WeChat always gets ``success`` or a valid reply (a 5xx would make
 WeChat retry and finally tell the follower the account is out of service).
 """
@@ -14,8 +14,7 @@ from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns.models.wechat import WeChatAccount, WeChatAccountKind
-from campaigns.wechat.callbacks import (
+from wechat.callbacks import (
     SUCCESS,
     CallbackRefused,
     SignedQuery,
@@ -25,6 +24,7 @@ from campaigns.wechat.callbacks import (
     verify_signature,
     wechat_message_handle,
 )
+from wechat.models import WeChatAccount, WeChatAccountKind
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.core.management.color import no_style
 from django.db import connection
 
-from campaigns.models.wechat import WeChatAccount, WeChatKeywordReply
-from campaigns.wechat.accounts import wechat_account_create, wechat_account_find_by_appid
+from wechat.accounts import wechat_account_create, wechat_account_find_by_appid
+from wechat.models import WeChatAccount, WeChatKeywordReply
 
 DEMO_OA_APPID = "wxdemo0000000000"
 DEMO_OA_TOKEN = "demo-wechat-token"  # noqa: S105 - published demo value

@@ -1,4 +1,4 @@
-"""WeChat identity API endpoints: thin adapters over ``campaigns.wechat`` services."""
+"""WeChat identity API endpoints: thin adapters over ``wechat`` services."""
 
 from __future__ import annotations
 
@@ -10,19 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.models.wechat import (
-    WeChatAccount,
-    WeChatAccountKind,
-    WeChatEncryptMode,
-    WeChatQrScene,
-)
 from campaigns.services.mass_tags import wechat_tags_list
-from campaigns.wechat.accounts import wechat_account_create, wechat_account_update
-from campaigns.wechat.login import account_for_login
-from campaigns.wechat.mp import mp_subscriptions_record
-from campaigns.wechat.otp import phone_code_send, phone_code_verify
-from campaigns.wechat.qrcodes import STAFF_BIND_PREFIX, qr_png, qr_scene_get_or_create
-from campaigns.wechat.share import jssdk_config
 from core import ratelimit
 from core.auth import membership_of, org_id_of, viewer_of
 from core.errors import NotFound
@@ -37,6 +25,18 @@ from core.permissions import (
 from core.tenancy import get_for_org_or_404
 from core.tokens import issue_viewer_token
 from crm.models import Contact
+from wechat.accounts import wechat_account_create, wechat_account_update
+from wechat.login import account_for_login
+from wechat.models import (
+    WeChatAccount,
+    WeChatAccountKind,
+    WeChatEncryptMode,
+    WeChatQrScene,
+)
+from wechat.mp import mp_subscriptions_record
+from wechat.otp import phone_code_send, phone_code_verify
+from wechat.qrcodes import STAFF_BIND_PREFIX, qr_png, qr_scene_get_or_create
+from wechat.share import jssdk_config
 
 # --- viewer-facing -------------------------------------------------------------------------
 

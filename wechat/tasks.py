@@ -9,8 +9,8 @@ from celery import shared_task
 from django.utils import timezone
 from wechatpy.exceptions import WeChatException
 
-from campaigns.models.wechat import PhoneOtp, WeChatFollower, WeChatInboundMessage
 from core.tasks import periodic
+from wechat.models import PhoneOtp, WeChatFollower, WeChatInboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +19,15 @@ DEDUPE_KEEP = timedelta(days=7)
 _GENDERS = {1: "male", 2: "female"}
 
 
-@shared_task(name="campaigns.wechat_follower_enrich", ignore_result=True)
+@shared_task(name="wechat.follower_enrich", ignore_result=True)
 def wechat_follower_enrich(follower_id: int) -> None:
     """Fetch a new follower's profile (nickname, gender, region, unionid) from WeChat.
 
     Runs outside the callback because it calls WeChat and the callback must answer within
     5 seconds. A unionid joins the follower's contact with the same person's other apps."""
-    from campaigns.wechat import crm_bridge
-    from campaigns.wechat.client import wechat_client
     from crm import pii
+    from wechat import crm_bridge
+    from wechat.client import wechat_client
 
     follower = (
         WeChatFollower.unscoped.select_related("account", "contact").filter(pk=follower_id).first()
@@ -64,7 +64,7 @@ def wechat_follower_enrich(follower_id: int) -> None:
             WeChatFollower.unscoped.filter(pk=follower.pk).update(contact=survivor)
 
 
-@shared_task(name="campaigns.wechat_inbound_sweep", ignore_result=True)
+@shared_task(name="wechat.inbound_sweep", ignore_result=True)
 def wechat_inbound_sweep() -> int:
     """Delete callback dedupe records older than a week, phone codes and staff binding codes
     expired a day ago."""
@@ -77,4 +77,4 @@ def wechat_inbound_sweep() -> int:
     return deleted + otps + binds
 
 
-periodic("campaigns.wechat_inbound_sweep", wechat_inbound_sweep, 3600)
+periodic("wechat.inbound_sweep", wechat_inbound_sweep, 3600)

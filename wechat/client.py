@@ -21,7 +21,7 @@ from django.core.cache import cache
 from wechatpy import WeChatClient, WeChatOAuth
 from wechatpy.session import SessionStorage
 
-from campaigns.models.wechat import WeChatAccount
+from wechat.models import WeChatAccount
 
 REAL_API_BASE = "https://api.weixin.qq.com/"
 REAL_OAUTH_BASE = "https://open.weixin.qq.com/connect/"
@@ -55,7 +55,7 @@ def embedded_stub():
     global _stub
     with _stub_lock:
         if _stub is None:
-            from campaigns.stubs.wechat import WeChatStub
+            from wechat.stub import WeChatStub
 
             _stub = WeChatStub().start()
             # The offline demo's official account has a couple of user tags to pick from.

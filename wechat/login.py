@@ -20,14 +20,14 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException, WeChatOAuthException
 
-from campaigns.models.wechat import WeChatAccount, WeChatAccountKind
-from campaigns.wechat import crm_bridge
-from campaigns.wechat.client import mp_client, wechat_oauth
 from core import links
 from core.errors import DomainError, NotFound
 from core.models import Organization
 from crm import pii
 from crm.models import Contact, Source
+from wechat import crm_bridge
+from wechat.client import mp_client, wechat_oauth
+from wechat.models import WeChatAccount, WeChatAccountKind
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.models.wechat import PhoneOtp
 from campaigns.services.sending import UnknownTemplate, send_service_sms
-from campaigns.wechat import crm_bridge
 from core import ratelimit
 from core.errors import DomainError, RateLimited
 from crm import pii
 from crm.models import Contact, IdentityKind
+from wechat import crm_bridge
+from wechat.models import PhoneOtp
 
 log = logging.getLogger(__name__)
 

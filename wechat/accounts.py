@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from campaigns.models.wechat import WeChatAccount, WeChatAccountKind, WeChatEncryptMode
 from core.errors import Conflict, DomainError
 from core.models import Organization
 from crm import pii
+from wechat.models import WeChatAccount, WeChatAccountKind, WeChatEncryptMode
 
 _APPID_HASH_KIND = "wechat_appid"
 

@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException
 
-from campaigns.models.wechat import QrKind, WeChatAccount, WeChatAccountKind, WeChatQrScene
-from campaigns.wechat.client import wechat_client
-from campaigns.wechat.login import WeChatUnavailable
 from core.errors import DomainError
+from wechat.client import wechat_client
+from wechat.login import WeChatUnavailable
+from wechat.models import QrKind, WeChatAccount, WeChatAccountKind, WeChatQrScene
 
 SCENE_RE = re.compile(r"^(room:\d{1,18}|campaign:\d{1,18}|invite:[A-Za-z0-9_-]{1,40})$")
 # A staff member's binding code (WeChat caps scene strings at 64 characters).

@@ -11,8 +11,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns.models.wechat import ConsentStatus, MpSubscribeConsent, WeChatAccount
 from crm.models import Contact
+from wechat.models import ConsentStatus, MpSubscribeConsent, WeChatAccount
 
 ACCEPT = "accept"
 

@@ -5,6 +5,10 @@ has a keyed hash so an organisation cannot register the same app twice. Openids 
 as ``crm.pii`` hashes for look-ups (plus the encrypted value where a sender needs it back).
 Rules that WeChat enforces on its side are mirrored here so we never try a send it refuses:
 the 48-hour customer-service window, follower state, one-shot mini-program consents.
+
+These models lived in the campaigns app until the WeChat code became its own app; each keeps
+its ``campaigns_*`` table (``Meta.db_table``) so the move needed no data migration
+(wechat/migrations/0001_move_from_campaigns.py moves them in Django's state only).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ class WeChatEncryptMode(models.TextChoices):
 class WeChatAccount(TenantModel):
     """One official account (公众号) or mini-program of an organisation.
 
-    Use ``campaigns.wechat.accounts`` to create/update it (it encrypts the secrets); read
+    Use ``wechat.accounts`` to create/update it (it encrypts the secrets); read
     the clear values with ``appid`` / ``secret()`` / ``aes_key()``.
     """
 
@@ -65,6 +69,7 @@ class WeChatAccount(TenantModel):
     is_active = models.BooleanField(_("启用"), default=True)
 
     class Meta:
+        db_table = "campaigns_wechataccount"
         verbose_name = _("微信公众号/小程序")
         verbose_name_plural = _("微信公众号/小程序")
         constraints = [
@@ -113,6 +118,7 @@ class WeChatQrScene(TenantModel):
     subscribes = models.PositiveIntegerField(_("扫码关注数"), default=0)
 
     class Meta:
+        db_table = "campaigns_wechatqrscene"
         verbose_name = _("带参数二维码")
         verbose_name_plural = _("带参数二维码")
         constraints = [
@@ -131,6 +137,7 @@ class WeChatInboundMessage(TenantModel):
     msg_type = models.CharField(_("消息类型"), max_length=32, blank=True)
 
     class Meta:
+        db_table = "campaigns_wechatinboundmessage"
         verbose_name = _("回调消息去重")
         verbose_name_plural = _("回调消息去重")
         constraints = [
@@ -151,7 +158,7 @@ class WeChatServiceWindow(TenantModel):
     """The 48-hour customer-service (客服消息) window of one openid on one official account.
 
     Opened (and reset) by every inbound message or event; ``sent_count`` counts the customer
-    messages sent since. See ``campaigns.wechat.windows`` for the rules.
+    messages sent since. See ``wechat.windows`` for the rules.
     """
 
     account = models.ForeignKey(WeChatAccount, on_delete=models.CASCADE, verbose_name=_("公众号"))
@@ -161,6 +168,7 @@ class WeChatServiceWindow(TenantModel):
     sent_count = models.PositiveSmallIntegerField(_("窗口内已发送"), default=0)
 
     class Meta:
+        db_table = "campaigns_wechatservicewindow"
         verbose_name = _("客服消息窗口")
         verbose_name_plural = _("客服消息窗口")
         constraints = [
@@ -192,6 +200,7 @@ class WeChatFollower(TenantModel):
     scene = models.CharField(_("关注场景"), max_length=64, blank=True)
 
     class Meta:
+        db_table = "campaigns_wechatfollower"
         verbose_name = _("公众号粉丝")
         verbose_name_plural = _("公众号粉丝")
         constraints = [
@@ -227,6 +236,7 @@ class MpSubscribeConsent(TenantModel):
     used_at = models.DateTimeField(_("使用时间"), null=True, blank=True)
 
     class Meta:
+        db_table = "campaigns_mpsubscribeconsent"
         verbose_name = _("小程序订阅授权")
         verbose_name_plural = _("小程序订阅授权")
         indexes = [models.Index(fields=["contact", "template_id", "status"])]
@@ -264,6 +274,7 @@ class WeChatKeywordReply(TenantModel):
     is_active = models.BooleanField(_("启用"), default=True)
 
     class Meta:
+        db_table = "campaigns_wechatkeywordreply"
         verbose_name = _("关键词回复")
         verbose_name_plural = _("关键词回复")
         ordering = ["-priority", "id"]
@@ -286,6 +297,7 @@ class PhoneOtp(TenantModel):
     consumed_at = models.DateTimeField(_("使用时间"), null=True, blank=True)
 
     class Meta:
+        db_table = "campaigns_phoneotp"
         verbose_name = _("手机验证码")
         verbose_name_plural = _("手机验证码")
         indexes = [models.Index(fields=["org", "contact", "phone_hash", "created_at"])]

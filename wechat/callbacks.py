@@ -36,7 +36,12 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from campaigns.models.wechat import (
+from core import links
+from core.tasks import enqueue
+from crm import pii
+from crm.models import Source
+from wechat import crm_bridge
+from wechat.models import (
     KeywordAction,
     KeywordMatch,
     WeChatAccount,
@@ -46,13 +51,8 @@ from campaigns.models.wechat import (
     WeChatQrScene,
     WindowOpener,
 )
-from campaigns.wechat import crm_bridge
-from campaigns.wechat.tasks import wechat_follower_enrich
-from campaigns.wechat.windows import openid_hash, service_window_touch
-from core import links
-from core.tasks import enqueue
-from crm import pii
-from crm.models import Source
+from wechat.tasks import wechat_follower_enrich
+from wechat.windows import openid_hash, service_window_touch
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ def _error(exc: DomainError) -> JsonResponse:
 @require_GET
 def oauth_start(request):
     """``/wechat/oauth/start?org=demo&scope=snsapi_base|snsapi_userinfo&next=/live/1/``"""
-    from campaigns.wechat.login import safe_next, wechat_oauth_begin
     from core.errors import NotFound
+    from wechat.login import safe_next, wechat_oauth_begin
 
     org = Organization.objects.filter(slug=request.GET.get("org", ""), is_active=True).first()
     if org is None:
@@ -45,7 +45,7 @@ def oauth_start(request):
 @require_GET
 def oauth_callback(request):
     """WeChat sends the browser back here with ``code`` and our ``state``."""
-    from campaigns.wechat.login import wechat_oauth_finish
+    from wechat.login import wechat_oauth_finish
 
     try:
         url = wechat_oauth_finish(

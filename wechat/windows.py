@@ -16,13 +16,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns.models.wechat import (
+from crm import pii
+from wechat.models import (
     WeChatAccount,
     WeChatFollower,
     WeChatServiceWindow,
     WindowOpener,
 )
-from crm import pii
 
 WINDOW = timedelta(hours=48)
 WINDOW_MAX_SENDS = 5
