@@ -82,7 +82,7 @@ prod: venv
 	  HOST=$(HOST) PORT=$(PORT) exec $(PY) -m core.prod
 
 test: venv
-	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser"
+	DJANGO_ENV=test $(VENV)/bin/pytest -m "not integration and not browser and not miniprogram"
 
 # The WeChat mini-program (miniprogram/, README "Mini-program"): jest + miniprogram-simulate
 # from the npm registry at the versions in its package-lock.json.
@@ -90,13 +90,15 @@ miniprogram/node_modules/.installed: miniprogram/package.json miniprogram/packag
 	cd miniprogram && npm ci --no-audit --no-fund --silent
 	touch $@
 
-test-miniprogram: miniprogram/node_modules/.installed
+# ...then the contract test: the client's API/WebSocket module in Node against the served demo.
+test-miniprogram: venv miniprogram/node_modules/.installed
 	cd miniprogram && npx jest --ci
+	DJANGO_ENV=test $(VENV)/bin/pytest -m miniprogram tests/miniprogram
 
 test-integration: venv
 	@deploy/need-debian.sh "make test-integration" $(MEDIA_DEBS) $(BROWSER_DEBS)
 	DJANGO_ENV=test QM_TIER=integration DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} \
-	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest --durations=25
+	  REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(VENV)/bin/pytest -m "not miniprogram" --durations=25
 
 # The fault suite against `make prod` on private PostgreSQL/Redis (tests/integration/
 # test_prod_layout.py) with CHAOS_TRIALS trials per fault; one JSON line per trial goes to

@@ -1,0 +1,107 @@
+// The contract test's Node side (tests/miniprogram/test_contract.py serves the backend and
+// runs this): the mini-program's utils/client.js logs in with a mini-program code, fetches
+// the room, claims a coupon, chats over the room socket, and gets back what it missed
+// during a drop by resuming from its last sequence number. Prints one JSON line of findings.
+const { createClient } = require("../../utils/client");
+const { nodeTransport, memoryStorage } = require("./node-transport");
+
+const base = process.env.QM_URL;
+const roomId = Number(process.env.QM_ROOM);
+const couponId = Number(process.env.QM_COUPON);
+const org = process.env.QM_ORG || "demo";
+
+function viewer(prefix) {
+  const transport = nodeTransport({ codePrefix: prefix });
+  const client = createClient({ config: { apiHost: base, org }, transport, storage: memoryStorage() });
+  return { client, transport };
+}
+
+function waitFor(predicate, what, ms = 15000) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const tick = () => {
+      const value = predicate();
+      if (value) return resolve(value);
+      if (Date.now() - started > ms) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 50);
+      return undefined;
+    };
+    tick();
+  });
+}
+
+async function main() {
+  const out = {};
+  const alice = viewer("mp-alice");
+  const session = await alice.client.ensureSession({ room: roomId });
+  out.session = { contact_id: session.contact_id, token: !!session.token };
+
+  const pub = await alice.client.api(`/api/v1/rooms/${roomId}/public`);
+  out.room = { status: pub.room.status, title: pub.room.title, products: pub.products.length, coupons: pub.coupons.map((c) => c.id), me: pub.me };
+
+  const events = [];
+  const states = [];
+  const statuses = [];
+  const live = alice.client.connectRoom({
+    roomId,
+    onEvent: (e) => events.push(e),
+    onState: (s) => states.push(s),
+    onStatus: (s) => statuses.push(s),
+  });
+  await live.ready;
+  await waitFor(() => statuses.includes("open"), "the socket to open");
+
+  const receipt = await alice.client.api(`/api/v1/coupons/${couponId}/claim`, { method: "POST", data: {} });
+  out.claim = receipt;
+  try {
+    await alice.client.api(`/api/v1/coupons/${couponId}/claim`, { method: "POST", data: {} });
+    out.second_claim = "claimed";
+  } catch (error) {
+    out.second_claim = { status: error.status, code: error.code, message: error.message };
+  }
+  await waitFor(() => events.find((e) => e.type === "coupon.stock" && e.coupon === couponId), "coupon.stock");
+
+  live.send({ type: "chat", text: "小程序来的第一条" });
+  const mine = await waitFor(() => events.find((e) => e.type === "chat" && e.text === "小程序来的第一条"), "own chat back");
+  out.chat = { contact_id: mine.contact_id, status: mine.status, seq: mine.seq };
+
+  // A drop: while alice is away, bob chats; alice comes back and must get it once.
+  const seqBefore = live.seq;
+  alice.transport.sockets[alice.transport.sockets.length - 1].ws.close(4000);
+  const bob = viewer("mp-bob");
+  const bobLive = bob.client.connectRoom({ roomId, onStatus: () => {} });
+  await bobLive.ready;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  bobLive.send({ type: "chat", text: "掉线时的消息" });
+  const missed = await waitFor(() => events.find((e) => e.type === "chat" && e.text === "掉线时的消息"), "the missed chat after resume", 20000);
+  const resumeFrames = alice.transport.sockets.length;
+  out.resume = {
+    sockets: resumeFrames,
+    missed_seq_after_drop: missed.seq > seqBefore,
+    copies: events.filter((e) => e.type === "chat" && e.text === "掉线时的消息").length,
+  };
+  out.states = states.length;
+  bobLive.close();
+  live.close();
+  out.errors = {};
+  try {
+    await alice.client.api("/api/v1/rooms/999999/public");
+  } catch (error) {
+    out.errors.unknown_room = { status: error.status, code: error.code };
+  }
+  const offline = createClient({ config: { apiHost: "http://127.0.0.1:9", org }, transport: nodeTransport(), storage: memoryStorage() });
+  try {
+    await offline.ensureSession();
+  } catch (error) {
+    out.errors.unreachable = { code: error.code, message: error.message };
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`${error.stack || error}\n`);
+    process.exit(1);
+  },
+);
