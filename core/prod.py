@@ -13,7 +13,9 @@ Environment (defaults in brackets): ``DATABASE_URL`` (PostgreSQL, required), ``R
 kept in ``$VAR_DIR/prod/secret_key``]. Everything else is the production settings' own
 environment (docs/deploy.md); this only fills in what one plain-HTTP machine needs.
 
-Run as ``python -m core.prod``; ``--render-only`` writes the configurations and stops.
+Run as ``python -m core.prod``; ``--render-only`` writes the configurations and stops (with
+``ASGI_UPSTREAMS=host:port,…`` nginx's upstream lists those servers instead of the local
+sockets: deploy/compose.yaml and the systemd units use it).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def prepare_environment(env: dict) -> dict:
         "MEDIA_HLS_URL": f"{url}/hls",
         "MEDIA_RECORD_URL": f"{url}/rec",
         "PYTHONUNBUFFERED": "1",
+        # Every process of the layout writes its metrics here; a scrape sums them.
+        "PROMETHEUS_MULTIPROC_DIR": str(run / "metrics"),
     }
     out = dict(env)
     for key, value in defaults.items():
@@ -150,9 +154,10 @@ def render(env: dict) -> Path:
     for sub in ("hls", "rec"):
         (media_server / sub).mkdir(parents=True, exist_ok=True)
     Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
-    upstreams = "\n".join(
-        f"        server unix:{run}/asgi-{n}.sock max_fails=0;" for n in range(1, procs + 1)
-    )
+    # ASGI processes elsewhere (containers, other machines): "host:port,host:port".
+    remote = [a.strip() for a in env.get("ASGI_UPSTREAMS", "").split(",") if a.strip()]
+    servers = remote or [f"unix:{run}/asgi-{n}.sock" for n in range(1, procs + 1)]
+    upstreams = "\n".join(f"        server {server} max_fails=0;" for server in servers)
     nginx_conf = _render(
         DEPLOY / "nginx" / "qianmian.conf.template",
         nginx_prefix / "nginx.conf",
@@ -236,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connections
 
     connections.close_all()
+    # Samples of a previous run's processes would be summed with this run's.
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
     print(
         f"Qianmian (production layout) on {os.environ['SITE_URL']}/ : nginx + "
         f"{_int('ASGI_PROCS', 2, minimum=2)} ASGI processes + Celery worker + beat "

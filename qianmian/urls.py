@@ -22,6 +22,7 @@ api_v1 = [
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("metrics", core_views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     # Page scripts translate through gettext() from this catalog (static/shared/i18n.js).
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),

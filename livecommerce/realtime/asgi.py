@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from django.conf import settings
 from django.http.request import validate_host
 
+from core.metrics import WS_CONNECTIONS
 from core.tokens import InvalidToken, StaffClaims, parse_token_memoised
 from livecommerce.events import PRIORITY_TYPES
 from livecommerce.realtime.chat_worker import chat_post_reply
@@ -131,6 +132,8 @@ async def room_socket(scope, receive, send) -> None:
     )
     hub = await registry.hub_for(room_id, claims.org_id)
     hub.attach(conn)
+    open_sockets = WS_CONNECTIONS.labels(str(room_id))
+    open_sockets.inc()
     if not is_staff:
         crm_buffer.record(
             org_id=conn.org_id,
@@ -143,6 +146,7 @@ async def room_socket(scope, receive, send) -> None:
         await _serve(conn, hub, receive)
     finally:
         hub.detach(conn)
+        open_sockets.dec()
         if not is_staff:
             crm_buffer.record(
                 org_id=conn.org_id,

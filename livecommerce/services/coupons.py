@@ -856,3 +856,21 @@ def coupon_redeem(
         if claim.clip_id and order_ref:
             ProductClip.unscoped.filter(pk=claim.clip_id).update(orders=F("orders") + 1)
     return claim
+
+
+def reconcile_backlog() -> tuple[int, float | None]:
+    """Claims the Redis script logged that ``coupon_reconcile`` has not written to the
+    database yet: (how many, unix time of the oldest or None). For metrics."""
+    client = _sredis()
+    entries, oldest = 0, None
+    for raw_id in client.smembers(f"{settings.COUPON_REDIS_PREFIX}:coupons"):
+        log_key = _key(int(raw_id), "log")
+        count = client.llen(log_key)
+        if not count:
+            continue
+        entries += count
+        first = client.lindex(log_key, 0)
+        if first:
+            stamp = float(first.split(":")[4])
+            oldest = stamp if oldest is None else min(oldest, stamp)
+    return entries, oldest

@@ -3,10 +3,10 @@
 Every value comes from the environment; required ones fail loudly when missing.
 """
 
-from core.env import env_bool, env_int, env_secret, env_str
+from core.env import env_bool, env_choice, env_int, env_secret, env_str
 
 from .base import *  # noqa: F403
-from .base import DATABASES, REDIS_URL
+from .base import DATABASES, LOGGING, REDIS_URL
 
 DEBUG = False
 SECRET_KEY = env_secret("SECRET_KEY")
@@ -38,3 +38,7 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Structured logs by default; Celery workers log through the same handler (not their own).
+LOGGING["handlers"]["console"]["formatter"] = env_choice("LOG_FORMAT", ("plain", "json"), "json")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -126,6 +126,53 @@ def test_static_files_and_pages_come_through_nginx(prod):
     assert prod.request("GET", "/")[0] == 200
 
 
+def test_metrics_sum_every_process_and_requests_carry_nginx_request_id(prod, demo):
+    import http.client
+
+    room, port = demo["room"], prod.port
+    tokens = [_viewer(prod, f"指标{i}") for i in range(4)]
+
+    def scrape() -> str:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        response = conn.getresponse()
+        body = response.read().decode()
+        conn.close()
+        assert response.status == 200, body[:200]
+        return body
+
+    async def with_sockets_open() -> str:
+        url = f"ws://127.0.0.1:{port}/ws/rooms/{room}/?token="
+        sockets = [await Client.open(url + t) for t in tokens]
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                text = await asyncio.to_thread(scrape)
+                line = f'qm_ws_connections{{room="{room}"}} '
+                count = next(
+                    (float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0
+                )
+                # Round robin put them on both processes: the scrape sums both.
+                if count == len(tokens) or time.monotonic() > deadline:
+                    return text
+                await asyncio.sleep(0.3)
+        finally:
+            for sock in sockets:
+                await sock.close()
+
+    text = asyncio.run(with_sockets_open())
+    assert f'qm_ws_connections{{room="{room}"}} {float(len(tokens))}' in text
+    for name in ("qm_outbox_backlog", "qm_celery_queue_depth", "qm_coupon_reconcile_lag_seconds",
+                 "qm_http_requests_total"):  # fmt: skip
+        assert name in text, name
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/v1/health")
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert len(response.getheader("X-Request-ID", "")) == 32  # nginx's $request_id
+
+
 def test_two_clients_behind_nginx_get_two_rate_limit_buckets(prod, demo):
     wrong = {"username": "nobody", "password": "wrong-password"}
     # Fixed 60 s windows: start early in one so every check below falls in the same window.
