@@ -263,3 +263,33 @@ def test_the_host_moderates_the_room_from_the_console(server, desk, size, monkey
         console.screenshot(path=str(SCREENSHOTS / f"console-{size}.png"), full_page=True)
         assert errors == []
         browser.close()
+
+
+def test_a_viewer_present_over_a_minute_wins_a_watched_one_minute_draw(server, desk, monkeypatch):
+    """Issue 17: a viewer present 75 s was no "watched ≥ 1 min" candidate until they left
+    (only room.leave counted). Eve stays connected; the host draws from the console."""
+    from playwright.sync_api import expect, sync_playwright
+    from websockets.sync.client import connect
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    room = desk["room"]
+    url = server.replace("http", "ws") + f"/ws/rooms/{room.pk}/?token={desk['eve_token']}"
+    with sync_playwright() as p, connect(url) as eve:
+        joined = time.monotonic()
+        browser = launch_chromium(p)
+        console = browser.new_page(viewport=SIZES["desktop"], locale="zh-CN")
+        console.goto(f"{server}/console/")
+        console.fill("input[name=username]", "console-host")
+        console.fill("input[name=password]", "pw-123456")
+        console.click("#login-form button[type=submit]")
+        console.click(f"[data-room='{room.pk}']")
+        form = console.locator("#draw-form")
+        form.locator("input[name=prize]").fill("看满一分钟礼")
+        form.locator("select[name=eligibility]").select_option("watched")
+        form.locator("input[name=min_minutes]").fill("1")
+        _events(eve, max(0.0, 62 - (time.monotonic() - joined)))  # keep the socket served
+        form.locator("button[type=submit]").click()
+        expect(console.locator("#draws")).to_contain_text("看满一分钟礼：Eve（1 人参与）")
+        won = _next(eve, lambda e: e.get("type") == "draw.result")
+        assert [w["contact_id"] for w in won["winners"]] == [desk["eve"].pk]
+        browser.close()

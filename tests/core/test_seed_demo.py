@@ -39,3 +39,22 @@ def test_the_demo_room_shows_no_audience_before_it_ever_aired():
         assert stats["unique_viewers"] == 0, room.title
         assert stats["avg_watch_seconds"] == 0, room.title
         assert stats["online_series"] == []
+
+
+@pytest.mark.django_db
+def test_seeding_again_moves_old_invented_watch_history_off_the_room():
+    """Databases seeded before the fix had the demo leads' watch history on room 1."""
+    from crm.models import Event
+    from livecommerce.services.stats import room_stats
+
+    call_command("seed_demo")
+    demo = Organization.objects.get(slug="demo")
+    room = Room.objects.for_org(demo).get(status="scheduled")
+    lead = Contact.objects.for_org(demo).filter(source_detail__demo=True).first()
+    Event.objects.for_org(demo).filter(contact=lead, type__in=("room.join", "room.leave")).update(
+        room_id=room.pk
+    )
+    assert Event.objects.for_org(demo).filter(room_id=room.pk).exists()
+    call_command("seed_demo")
+    assert room_stats(room=room)["unique_viewers"] == 0
+    assert not Event.objects.for_org(demo).filter(room_id=room.pk).exists()
