@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -119,9 +120,64 @@ def exception_handler(exc, context):
     return response
 
 
-def json_404(request, exception=None):
-    return JsonResponse(error_body("not_found", _("未找到")), status=404)
+# Django's handlers for what no API view answered: JSON for API and hook callers, an HTML
+# page in the product's style for a browser (``/live/999/`` is a page, not a payload).
+_PAGES = {
+    400: ("bad_request", _lazy("请求无效"), _lazy("这个请求无法处理，请检查链接是否完整。")),
+    403: ("forbidden", _lazy("没有权限"), _lazy("你没有访问这个页面的权限。")),
+    404: ("not_found", _lazy("页面不存在"), _lazy("链接可能已失效，或页面已被移除。")),
+    500: ("server_error", _lazy("服务器开小差了"), _lazy("问题已记录，请稍后再试。")),
+}
+_JSON_MESSAGES = {
+    400: _lazy("请求无效"),
+    403: _lazy("没有权限"),
+    404: _lazy("未找到"),
+    500: _lazy("服务器错误"),
+}
 
 
-def json_500(request):
-    return JsonResponse(error_body("server_error", _("服务器错误")), status=500)
+def wants_json(request) -> bool:
+    """API and hook paths always get JSON; elsewhere a caller that asks for JSON and not
+    HTML (``Accept: application/json``) does, and browsers get the page."""
+    if request.path.startswith(("/api/", "/hooks/")):
+        return True
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return "json" in accept and "text/html" not in accept
+
+
+def error_response(request, status_code: int):
+    code, title, message = _PAGES[status_code]
+    if wants_json(request):
+        return JsonResponse(error_body(code, str(_JSON_MESSAGES[status_code])), status=status_code)
+    from django.shortcuts import render
+
+    try:
+        return render(
+            request,
+            "errors/error.html",
+            {"status": status_code, "title": title, "message": message},
+            status=status_code,
+        )
+    except Exception:  # noqa: BLE001 - the error page itself must never fail
+        from django.http import HttpResponse
+
+        return HttpResponse(
+            f"<!doctype html><meta charset=utf-8><title>{status_code}</title><h1>{title}</h1>",
+            status=status_code,
+        )
+
+
+def handler_400(request, exception=None):
+    return error_response(request, 400)
+
+
+def handler_403(request, exception=None):
+    return error_response(request, 403)
+
+
+def handler_404(request, exception=None):
+    return error_response(request, 404)
+
+
+def handler_500(request):
+    return error_response(request, 500)

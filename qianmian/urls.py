@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve as static_serve
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from django.views.i18n import JavaScriptCatalog
 from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -9,8 +11,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from core import views as core_views
 from crm import views as crm_views
 
-handler404 = "core.errors.json_404"
-handler500 = "core.errors.json_500"
+handler400 = "core.errors.handler_400"
+handler403 = "core.errors.handler_403"
+handler404 = "core.errors.handler_404"
+handler500 = "core.errors.handler_500"
 
 api_v1 = [
     path("", include("core.urls")),
@@ -21,6 +25,8 @@ api_v1 = [
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    # Browsers and bots ask for /favicon.ico whatever the page links.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("metrics", core_views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),

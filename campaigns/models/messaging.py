@@ -496,11 +496,17 @@ class SmsReply(TenantModel):
 class ConsoleSms(TenantModel):
     """What the development console backend "sent": the demo's visible inbox."""
 
-    delivery = models.ForeignKey(Delivery, null=True, on_delete=models.SET_NULL, related_name="+")
-    phone_masked = models.CharField(max_length=20)
+    delivery = models.ForeignKey(
+        Delivery, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("投递")
+    )
+    phone_masked = models.CharField(_("手机号"), max_length=20)
     phone_hash = models.CharField(max_length=64)
-    text = models.TextField()
-    message_id = models.CharField(max_length=64, unique=True)
+    text = models.TextField(_("内容"))
+    message_id = models.CharField(_("消息ID"), max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("开发短信收件箱")
+        verbose_name_plural = _("开发短信收件箱")
 
 
 def new_short_code() -> str:

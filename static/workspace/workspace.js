@@ -50,9 +50,13 @@ async function api(path, { method = "GET", body, raw = false } = {}) {
   return data;
 }
 
-function toast(text) {
+// A hot lead's mark: an SVG flame (static/workspace/workspace.css), not an emoji, which
+// needs an emoji font the machine may not have.
+const hotMark = () => el("span", { class: "hot-mark", "aria-hidden": "true" });
+
+function toast(text, { hot = false } = {}) {
   const t = $("#toast");
-  t.textContent = text;
+  t.replaceChildren(...(hot ? [hotMark()] : []), text);
   t.hidden = false;
   clearTimeout(toast.timer);
   toast.timer = setTimeout(() => { t.hidden = true; }, 5000);
@@ -240,7 +244,7 @@ const TASK_TEXT = {
 
 function taskItem(t) {
   const li = el("li", { class: t.done_at ? "done" : t.lapsed_at ? "lapsed" : "" },
-    el("span", { text: `${t.kind === "hot_lead" ? "🔥 " : ""}${t.title}` }),
+    el("span", {}, t.kind === "hot_lead" ? hotMark() : null, t.title),
     el("small", { text: ` ${fmt(TASK_TEXT.due, { due: fmtTime(t.due_at) })}${t.done_at ? TASK_TEXT.done : t.lapsed_at ? TASK_TEXT.lapsed : ""}` }));
   if (!t.done_at && !t.lapsed_at) {
     li.append(el("button", { class: "link", text: TASK_TEXT.complete, onclick: async () => {
@@ -451,7 +455,7 @@ async function loadNotifications() {
   const unread = items.filter((n) => !n.read_at);
   $("#bell-count").textContent = String(unread.length);
   if (seenNotifications !== null) {
-    for (const n of unread) if (!seenNotifications.has(n.id)) toast(`🔥 ${n.title}`);
+    for (const n of unread) if (!seenNotifications.has(n.id)) toast(n.title, { hot: true });
   }
   seenNotifications = new Set(items.map((n) => n.id));
   const panel = $("#notifications");

@@ -58,3 +58,23 @@ def test_seeding_again_moves_old_invented_watch_history_off_the_room():
     call_command("seed_demo")
     assert room_stats(room=room)["unique_viewers"] == 0
     assert not Event.objects.for_org(demo).filter(room_id=room.pk).exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_replay_plays_without_ffmpeg_on_the_machine(monkeypatch, settings, tmp_path):
+    from django.test import Client
+
+    from livecommerce.models import Replay
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg anywhere
+    call_command("seed_demo")
+    replay = Replay.unscoped.get(source="demo")
+    playlist = Client().get(replay.url)
+    assert playlist.status_code == 200
+    body = b"".join(playlist.streaming_content).decode()
+    assert "#EXT-X-ENDLIST" in body
+    segments = [line for line in body.splitlines() if line.endswith(".ts")]
+    assert len(segments) >= 14  # 60 s in 4 s pieces: the clips at 0-55 s all play
+    base = replay.url.rsplit("/", 1)[0]
+    assert Client().get(f"{base}/{segments[-1]}").status_code == 200
