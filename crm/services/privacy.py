@@ -188,8 +188,8 @@ def contact_export(
     *, contact: Contact, actor=None, membership: Membership | None = None, ip: str | None = None
 ) -> dict:
     """Everything held about the person (PIPL art. 45 access request): every row the
-    personal-data map reaches for them, every field of it (ciphertext decrypted), grouped by
-    table. One ``contact.export`` audit row.
+    personal-data map reaches for them, every field of it (ciphertext decrypted) but staff
+    members' own data, grouped by table. One ``contact.export`` audit row.
 
     ``membership`` None means the caller already decided the request is the person's own
     (viewer self-service); staff need a role that may reveal personal data."""
@@ -330,6 +330,8 @@ def _blank(f) -> object:
 def _export_row(model, table: personal_data.Table, row) -> dict:
     out = {}
     for f in model._meta.concrete_fields:
+        if table.fields.get(f.name) == personal_data.STAFF:
+            continue  # a staff member's own data (their IP in the audit log) is not the person's
         value = getattr(row, f.attname)
         if table.fields.get(f.name) == personal_data.ENCRYPTED and value:
             value = pii.decrypt(value)

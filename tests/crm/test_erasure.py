@@ -254,6 +254,9 @@ def test_the_access_export_holds_the_persons_data_in_clear(person, admin_carol, 
     for value in ("13912345678", "13912345670", "o-oa-甲-secret", "u-甲-secret", "独一无二甲昵称"):
         assert value in text
     assert {"crm.Contact", "crm.ContactIdentity", "livecommerce.CouponClaim"} <= set(body["tables"])
+    from tests.support.personal_data import STAFF_IP
+
+    assert "core.AuditLog" in body["tables"] and STAFF_IP not in text
     assert AuditLog.objects.for_org(person.contact.org_id).filter(action="contact.export").exists()
 
     contact_erase(contact=person.contact)
