@@ -33,7 +33,7 @@ from wechat.models import (
     WeChatEncryptMode,
     WeChatQrScene,
 )
-from wechat.mp import mp_subscriptions_record
+from wechat.mp import mp_phone_bind, mp_subscriptions_record
 from wechat.otp import phone_code_send, phone_code_verify
 from wechat.qrcodes import STAFF_BIND_PREFIX, qr_png, qr_scene_get_or_create
 from wechat.share import jssdk_config
@@ -171,6 +171,46 @@ class PhoneVerifyApi(APIView):
             phone=data.validated_data["phone"],
             code=data.validated_data["code"],
             ip=ratelimit.client_ip(request),
+        )
+        # After a One-ID merge the surviving contact may differ: hand out a token for it.
+        claims = viewer.claims
+        token = issue_viewer_token(
+            org_id=claims.org_id,
+            contact_id=contact.pk,
+            device=claims.device,
+            room_id=claims.room_id,
+            nickname=contact.nickname or claims.nickname,
+        )
+        return Response({"bound": True, "contact_id": contact.pk, "token": token})
+
+
+class MpPhoneApi(APIView):
+    """Phone binding from the mini-program's getPhoneNumber button."""
+
+    permission_classes = [IsViewer]
+
+    class MpPhoneInputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=128)
+        account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    @extend_schema(
+        request=MpPhoneInputSerializer, responses={200: PhoneVerifyApi.PhoneVerifyOutputSerializer}
+    )
+    def post(self, request):
+        data = self.MpPhoneInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        viewer = viewer_of(request)
+        contact = _viewer_contact(request)
+        account = account_for_login(
+            org=contact.org,
+            kind=WeChatAccountKind.MINI_PROGRAM,
+            account_id=data.validated_data.get("account"),
+        )
+        contact = mp_phone_bind(
+            account=account,
+            contact=contact,
+            code=data.validated_data["code"],
+            ip=ratelimit.client_ip(request) or "unknown",
         )
         # After a One-ID merge the surviving contact may differ: hand out a token for it.
         claims = viewer.claims

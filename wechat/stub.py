@@ -17,6 +17,8 @@ It speaks the endpoints wechatpy 1.8.18 calls (paths relative to the API base):
 - ``GET  connect/oauth2/authorize`` (the page WeChat shows; the stub "agrees" at once and
   redirects back with a code), ``GET sns/oauth2/access_token``, ``GET sns/userinfo``
 - ``GET  sns/jscode2session``
+- ``POST wxa/business/getuserphonenumber`` — a getPhoneNumber code's phone
+  (``stub.register_phone_code``; else a stable 139… number per code)
 
 Everything it receives is recorded (``stub.requests``); errors are injected per path with
 ``stub.fail(path, errcode, errmsg, times=1)``. Codes map to users deterministically
@@ -94,6 +96,8 @@ class WeChatStubState:
     tag_names: dict[int, str] = field(default_factory=dict)  # tag id -> name
     clientmsgids: set[str] = field(default_factory=set)  # mass sends already taken
     mass_reached: list[str] = field(default_factory=list)  # one openid per mass delivery
+    phone_codes: dict[str, str] = field(default_factory=dict)  # getPhoneNumber code -> phone
+    used_phone_codes: set[str] = field(default_factory=set)
 
 
 def openid_for_code(appid: str, code: str, *, prefix: str = "o") -> str:
@@ -170,6 +174,11 @@ class WeChatStub:
         with self._lock:
             self.state.codes[code] = user
             self.state.users[user.openid] = user
+
+    def register_phone_code(self, code: str, phone: str) -> None:
+        """A getPhoneNumber code that resolves to ``phone`` (11 digits, or +country…)."""
+        with self._lock:
+            self.state.phone_codes[code] = phone
 
     def set_tag(self, tag_id: int, openids: list[str], *, name: str | None = None) -> None:
         """The followers WeChat holds under a user tag (what ``user/tag/get`` answers) and
@@ -470,6 +479,31 @@ class _Handler(BaseHTTPRequestHandler):
             result["unionid"] = user.unionid
         return self._json(result)
 
+    def getuserphonenumber(self, request, query):
+        code = str(request.json().get("code", ""))
+        state = self.stub.state
+        with self.stub._lock:
+            if not code or code in state.used_phone_codes:
+                return self._json({"errcode": 40029, "errmsg": "invalid code"})
+            state.used_phone_codes.add(code)  # single use, like WeChat's
+            phone = state.phone_codes.get(code)
+        if phone is None:
+            digits = int(hashlib.sha1(code.encode()).hexdigest()[:12], 16) % 10**8  # noqa: S324
+            phone = f"139{digits:08d}"
+        country, pure = ("86", phone) if not phone.startswith("+") else phone[1:].split(" ", 1)
+        return self._json(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": phone,
+                    "purePhoneNumber": pure,
+                    "countryCode": country,
+                    "watermark": {"timestamp": int(time.time()), "appid": ""},
+                },
+            }
+        )
+
 
 _ROUTES = {
     "cgi-bin/token": _Handler.token,
@@ -488,6 +522,7 @@ _ROUTES = {
     "sns/oauth2/access_token": _Handler.oauth_access_token,
     "sns/userinfo": _Handler.oauth_userinfo,
     "sns/jscode2session": _Handler.jscode2session,
+    "wxa/business/getuserphonenumber": _Handler.getuserphonenumber,
 }
 
 

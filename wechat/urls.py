@@ -26,4 +26,5 @@ urlpatterns = [
     ),
     path("viewer/phone/code", apis.PhoneCodeApi.as_view(), name="viewer-phone-code"),
     path("viewer/phone/verify", apis.PhoneVerifyApi.as_view(), name="viewer-phone-verify"),
+    path("viewer/phone/mp", apis.MpPhoneApi.as_view(), name="viewer-phone-mp"),
 ]
