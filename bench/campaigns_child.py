@@ -38,8 +38,8 @@ from campaigns.models import (  # noqa: E402
     Variant,
 )
 from campaigns.services.policy import cap_periods  # noqa: E402
+from core import pii  # noqa: E402
 from core.models import Organization  # noqa: E402
-from crm import pii  # noqa: E402
 from crm.models import Consent, Contact, ContactIdentity  # noqa: E402
 
 SEGMENT = {"field": "gender", "op": "in", "value": ["female", "male"]}

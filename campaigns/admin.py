@@ -14,8 +14,8 @@ from campaigns.models import (
     StaffContact,
     WeChatTagMember,
 )
+from core import pii
 from core.admin import TenantAdmin
-from crm import pii
 
 
 @admin.register(ProviderAccount)

@@ -14,6 +14,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import pii
 from core.auth import membership_of
 from core.errors import DomainError
 from core.fields import IdField
@@ -21,7 +22,6 @@ from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.ratelimit import client_ip
 from core.tenancy import get_for_org_or_404
-from crm import pii
 from crm.conditions import ConditionError, contacts_matching, validate_condition
 from crm.models import (
     HOT_LEAD_SLA_MAX_MINUTES,

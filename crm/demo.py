@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from crm import pii
+from core import pii
 from crm.models import (
     Consent,
     ConsentAction,

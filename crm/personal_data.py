@@ -11,7 +11,7 @@ Field classes:
 - ``none``: nothing about a person (ids, counts, states, times, staff configuration).
 - ``personal``: describes or identifies the person (nickname, city, device id, IP, profile
   scores). Erasure blanks it (the field's default, NULL, or "").
-- ``personal:encrypted``: personal, stored as ``crm.pii`` ciphertext; the export decrypts it.
+- ``personal:encrypted``: personal, stored as ``core.pii`` ciphertext; the export decrypts it.
 - ``personal:staff``: a staff member's own data (their work phone, their IP in the audit log):
   not reached from a contact; it goes with the staff account.
 - ``key``: a pseudonymous key that links a row to the person (a phone or openid hash, a coupon
@@ -22,7 +22,7 @@ Field classes:
 
 How rows are found from a contact (``Table``): ``via`` are ORM paths that end at the contact
 id (``"contact"``, ``"membership__contact"``); ``hashes`` name columns holding one of the
-person's ``crm.pii`` lookup hashes (``{"phone_hash": ("phone",)}``) for tables with no foreign
+person's ``core.pii`` lookup hashes (``{"phone_hash": ("phone",)}``) for tables with no foreign
 key to the contact; ``finder`` names a function below for anything else. The person's hashes
 are their identities' hashes plus every hash column of rows reached through ``via``.
 

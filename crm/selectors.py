@@ -68,7 +68,7 @@ def lead_list(*, org_id: int, filters: dict) -> QuerySet:
     ordering."""
     from django.db.models import F
 
-    from crm import pii
+    from core import pii
     from crm.models import ContactIdentity, Event, IdentityKind
 
     qs = live_contacts(org_id).select_related("owner")

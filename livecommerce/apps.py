@@ -9,11 +9,15 @@ class LivecommerceConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from core.staff_events import staff_publisher
         from core.tasks import periodic
         from livecommerce import tasks
+        from livecommerce.events import publish_staff
         from livecommerce.selectors import room_state_coupons, room_state_products
         from livecommerce.selectors_state import register_state_part
 
+        # Staff notifications of every app (core.staff_events) travel on the hub's transport.
+        staff_publisher.register(publish_staff)
         # The hub's room state (GET /api/v1/rooms/{id}/state) carries our parts too, so a
         # reconnecting screen gets the product list and live coupon stock with its seq.
         register_state_part("products", room_state_products)

@@ -1,7 +1,8 @@
 """Real-time events: the only way services push to screens.
 
-Services call ``send_room_event_on_commit`` (room screens) or ``send_staff_event_on_commit``
-(one staff user's notification socket). The event is published after the transaction
+Services call ``send_room_event_on_commit`` (room screens) or
+``core.staff_events.send_staff_event_on_commit`` (one staff user's notification socket, any
+app; delivered by ``publish_staff`` here). The event is published after the transaction
 commits (a rolled-back write pushes nothing) through the hub transport
 (``livecommerce.realtime.transport``): Redis in production — so a Celery worker reaches every
 ASGI process — or in-memory in the embedded default, where worker threads hand the event to
@@ -79,23 +80,12 @@ def send_room_event_on_commit(
     transaction.on_commit(lambda: _publish(room_id, type, data, audience, contact_id))
 
 
-def send_staff_event_on_commit(*, org_id: int, user_id: int, type: str, data: dict) -> None:
-    """Notify one staff user (every open ``/ws/staff/`` socket of theirs) after commit."""
+def publish_staff(message: str) -> None:
+    """Deliver one staff message (``core.staff_events``) through the hub's transport; the
+    implementation of ``core.staff_events.staff_publisher`` (LivecommerceConfig.ready)."""
     from livecommerce.realtime.transport import get_transport
 
-    message = json.dumps(
-        {"o": org_id, "u": user_id, "e": {"type": type, **data}},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-    def publish() -> None:
-        try:
-            get_transport().publish_staff(message)
-        except Exception:  # noqa: BLE001
-            log.exception("staff event %s for user %s not delivered", type, user_id)
-
-    transaction.on_commit(publish)
+    get_transport().publish_staff(message)
 
 
 def send_hub_control_on_commit(*, kind: str, org_id: int, data: dict) -> None:

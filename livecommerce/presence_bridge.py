@@ -1,30 +1,28 @@
 """Reads of the real-time hub's presence and chat, with event-log fallbacks.
 
-The hub (``livecommerce.realtime.presence`` and ``livecommerce.selectors_chat``) is the
-source of truth while it runs; until then (or in processes without it) the CRM event log
-answers the same questions from ``room.join`` / ``chat`` / ``room.leave`` events.
+The hub (``livecommerce.realtime.presence``) is the source of truth while sockets are
+connected; when none is (a draw run from a process without the hub's view, a room followed
+only through the API) the CRM event log answers the same questions from ``room.join`` /
+``room.leave`` events. Chat keywords are read from the chat messages
+(``livecommerce.selectors_chat``).
 """
 
 from __future__ import annotations
 
+from django.utils import timezone
 
-def _presence():
-    try:
-        from livecommerce.realtime import presence
-    except ImportError:
-        return None
-    return presence
+from crm.models import Event
+from livecommerce.realtime import presence
+from livecommerce.selectors_chat import contacts_who_commented as chat_selector
 
 
 def present_contact_ids(room_id: int) -> list[int]:
     """Viewers connected now (the hub's presence, all processes). When no socket is
     connected at all (a draw run from a process without the hub's view, or a room
     followed only through the API) the event log's joined-and-not-left viewers answer."""
-    presence = _presence()
-    if presence is not None:
-        connected = set(presence.present_contact_ids(room_id))
-        if connected:
-            return sorted(connected)
+    connected = set(presence.present_contact_ids(room_id))
+    if connected:
+        return sorted(connected)
     return sorted(_open_visit_starts(room_id))
 
 
@@ -33,8 +31,6 @@ def _open_visit_starts(room_id: int) -> dict[int, float]:
 
     Joins and leaves are paired by counting (two tabs are two joins, closing one is one
     leave), so a viewer is in the room while their joins outnumber their leaves."""
-    from crm.models import Event
-
     rows = (
         Event.unscoped.filter(room_id=room_id, type__in=("room.join", "room.leave"))
         .order_by("occurred_at", "pk")
@@ -55,29 +51,15 @@ def _open_visit_starts(room_id: int) -> dict[int, float]:
 
 
 def online_count(room_id: int) -> int:
-    presence = _presence()
-    return int(presence.online_count(room_id)) if presence is not None else 0
+    return int(presence.online_count(room_id))
 
 
 def peak_online(room_id: int) -> int:
-    presence = _presence()
-    return int(presence.peak_online(room_id)) if presence is not None else 0
+    return int(presence.peak_online(room_id))
 
 
 def contacts_who_commented(room_id: int, keyword: str) -> list[int]:
-    try:
-        from livecommerce.selectors_chat import contacts_who_commented as chat_selector
-    except ImportError:
-        chat_selector = None
-    if chat_selector is not None:
-        return list(chat_selector(room_id, keyword))
-    from crm.models import Event
-
-    return list(
-        Event.unscoped.filter(room_id=room_id, type="chat", props__text__icontains=keyword)
-        .values_list("contact_id", flat=True)
-        .distinct()
-    )
+    return list(chat_selector(room_id, keyword))
 
 
 def watch_seconds_so_far(room, *, now=None) -> dict[int, float]:
@@ -88,10 +70,6 @@ def watch_seconds_so_far(room, *, now=None) -> dict[int, float]:
     join that opened their current visit. Visits overlapping in time (two tabs) count once:
     the result is the length of the union of the intervals.
     """
-    from django.utils import timezone
-
-    from crm.models import Event
-
     now = now or timezone.now()
     present = set(present_contact_ids(room.pk))
     intervals: dict[int, list[tuple[float, float]]] = {}

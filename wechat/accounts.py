@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from core import pii
 from core.errors import Conflict, DomainError
 from core.models import Organization
-from crm import pii
 from wechat.models import WeChatAccount, WeChatAccountKind, WeChatEncryptMode
 
 _APPID_HASH_KIND = "wechat_appid"

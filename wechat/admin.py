@@ -6,8 +6,8 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core import pii
 from core.admin import TenantAdmin
-from crm import pii
 from wechat.accounts import appid_hash
 from wechat.models import WeChatAccount, WeChatKeywordReply, WeChatQrScene
 from wechat.qrcodes import STAFF_BIND_PREFIX

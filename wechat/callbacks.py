@@ -36,9 +36,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from core import links
+from core import links, pii
 from core.tasks import enqueue
-from crm import pii
 from crm.models import Source
 from wechat import crm_bridge
 from wechat.models import (

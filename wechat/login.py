@@ -20,10 +20,9 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from wechatpy.exceptions import WeChatClientException, WeChatOAuthException
 
-from core import links
+from core import links, pii
 from core.errors import DomainError, NotFound
 from core.models import Organization
-from crm import pii
 from crm.models import Contact, Source
 from wechat import crm_bridge
 from wechat.client import mp_client, wechat_oauth

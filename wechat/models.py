@@ -1,8 +1,8 @@
 """WeChat official accounts and mini-programs, callbacks and windows (WeChat identity issue).
 
-Credentials (appid, secret, AES key) are encrypted at rest with ``crm.pii``; the appid also
+Credentials (appid, secret, AES key) are encrypted at rest with ``core.pii``; the appid also
 has a keyed hash so an organisation cannot register the same app twice. Openids are stored
-as ``crm.pii`` hashes for look-ups (plus the encrypted value where a sender needs it back).
+as ``core.pii`` hashes for look-ups (plus the encrypted value where a sender needs it back).
 Rules that WeChat enforces on its side are mirrored here so we never try a send it refuses:
 the 48-hour customer-service window, follower state, one-shot mini-program consents.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core import pii
 from core.models import TenantModel
-from crm import pii
 
 __all__ = [
     "WeChatAccount",

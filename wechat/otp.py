@@ -26,9 +26,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.services.sending import UnknownTemplate, send_service_sms
-from core import ratelimit
+from core import pii, ratelimit
 from core.errors import DomainError, RateLimited
-from crm import pii
 from crm.models import Contact, IdentityKind
 from wechat import crm_bridge
 from wechat.models import PhoneOtp

@@ -25,7 +25,7 @@ def wechat_follower_enrich(follower_id: int) -> None:
 
     Runs outside the callback because it calls WeChat and the callback must answer within
     5 seconds. A unionid joins the follower's contact with the same person's other apps."""
-    from crm import pii
+    from core import pii
     from wechat import crm_bridge
     from wechat.client import wechat_client
 

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from crm import pii
+from core import pii
 from wechat.models import (
     WeChatAccount,
     WeChatFollower,

@@ -12,7 +12,7 @@ import uuid
 
 from campaigns.channels.base import OutboundMessage, Outcome, SendResult
 from campaigns.models import ConsoleSms, ProviderAccount
-from crm import pii
+from core import pii
 
 log = logging.getLogger("campaigns.sms_console")
 

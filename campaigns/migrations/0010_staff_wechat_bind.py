@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 def fill_masked(apps, schema_editor):
     """Existing contact points get their masked forms once, so lists never decrypt."""
-    from crm import pii
+    from core import pii
 
     def mask_openid(openid):  # as campaigns.services.owner_notify.mask_openid
         return f"{openid[:4]}****{openid[-4:]}" if len(openid) > 8 else "****"

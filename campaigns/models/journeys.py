@@ -40,7 +40,7 @@ class StaffContact(TenantModel):
     """Where a staff member wants owner notifications (hot leads) outside the workspace.
 
     A work phone and the openid under the org's official account are personal data: stored
-    encrypted with ``crm.pii`` plus a keyed hash, exactly like a contact's identities.
+    encrypted with ``core.pii`` plus a keyed hash, exactly like a contact's identities.
     """
 
     user = models.OneToOneField(

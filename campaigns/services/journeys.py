@@ -52,6 +52,9 @@ from campaigns.models import (
     MessageTemplate,
 )
 from core.links import absolute_reverse
+from crm.services.events import on_event_recorded
+from crm.services.scoring import on_grade_changed
+from livecommerce.services.reservations import on_reservation_due
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +65,10 @@ MAX_STEPS_PER_RUN = 20
 
 
 def connect() -> None:
-    """Register the journey listeners on the CRM's event and grade hooks (AppConfig.ready)."""
-    from crm.services.events import on_event_recorded
-
+    """Register the journey listeners on the CRM's event and grade hooks and the rooms'
+    reminder sweep (AppConfig.ready)."""
     on_event_recorded(_on_event)
-    try:
-        from livecommerce.services.reservations import on_reservation_due
-    except ImportError:  # without the reminder sweep, reminders wait on room.reserve events
-        pass
-    else:
-        on_reservation_due(_on_reservation_due)
-    try:
-        from crm.services.scoring import on_grade_changed
-    except ImportError:  # the scoring engine is optional for journeys
-        return
+    on_reservation_due(_on_reservation_due)
     on_grade_changed(_on_grade_changed)
 
 

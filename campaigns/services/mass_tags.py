@@ -24,8 +24,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, Channel, Delivery, WeChatTagMember
+from core import pii
 from core.errors import DomainError
-from crm import pii
 
 log = logging.getLogger(__name__)
 MAX_TAG_PAGES = 200  # 10,000 openids a page: 2,000,000 members

@@ -22,8 +22,8 @@ from campaigns.models import (
     MessageTemplate,
     StaffContact,
 )
+from core import pii
 from core.errors import DomainError
-from crm import pii
 from wechat.models import WeChatFollower
 
 # Template keys the shipped hot-lead journey uses (seeded by campaigns.demo).

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, SmsOptOut, SmsReply
+from core import pii
 from core.models import Organization
-from crm import pii
 
 OPT_OUT_WORDS = {"TD", "T", "N", "R", "退订", "退订TD", "拒收", "取消"}
 _STRIP = re.compile(r"[\s\.,!。，！、]+")

@@ -51,10 +51,10 @@ from campaigns.models import (
     TemplateAudience,
 )
 from campaigns.services import bucket, policy, variants
+from core import pii
 from core.errors import DomainError
 from core.links import absolute_reverse
 from core.models import Organization
-from crm import pii
 
 log = logging.getLogger(__name__)
 

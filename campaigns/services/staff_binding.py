@@ -26,10 +26,9 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import StaffContact, StaffWeChatBind
 from campaigns.services.owner_notify import staff_contact_set
-from core import ratelimit
+from core import pii, ratelimit
 from core.errors import NotFound
 from core.models import AuditLog, Membership
-from crm import pii
 from wechat.models import WeChatAccount, WeChatAccountKind, WeChatQrScene
 from wechat.qrcodes import (
     STAFF_BIND_PREFIX,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from campaigns.channels import sender_for
 from campaigns.channels.base import StatusQuery
 from campaigns.models import Channel, Delivery, DeliveryStatus, ProviderAccount
-from crm import pii
+from core import pii
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import pii
 from core.models import Organization
-from crm import pii
 from crm.models import Contact, ContactIdentity, IdentityKind, Source
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from core import pii
 from core.errors import Conflict, DomainError
 from core.models import AuditLog
-from crm import pii
 from crm.models import (
     Consent,
     ConsentEvent,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from core.models import AuditLog, Membership, Role
+from core.staff_events import send_staff_event_on_commit
 from crm.models import (
     Contact,
     CrmSettings,
@@ -196,10 +197,6 @@ def notify(*, user, org_id: int, kind: str, title: str, data: dict) -> Notificat
     note = Notification.objects.for_org(org_id).create(
         org_id=org_id, user=user, kind=kind, title=title, data=data
     )
-    try:
-        from livecommerce.events import send_staff_event_on_commit
-    except ImportError:  # the real-time hub is not merged: the workspace polls instead
-        return note
     send_staff_event_on_commit(
         org_id=org_id,
         user_id=user.pk,

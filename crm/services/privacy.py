@@ -16,9 +16,10 @@ from django.db.models import Case, Value, When
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from core import pii
 from core.errors import Forbidden
 from core.models import AuditLog, Membership
-from crm import personal_data, pii
+from crm import personal_data
 from crm.models import Contact, ContactIdentity, IdentityKind
 
 

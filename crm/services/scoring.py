@@ -35,6 +35,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
+from core.staff_events import send_staff_event_on_commit
 from crm.conditions import (
     JOIN,
     ContactFacts,
@@ -412,17 +413,12 @@ def _write_score_pg(
 
 def _emit_grade_changed(contact: Contact, old_grade: str, new_grade: str) -> None:
     if contact.owner_id:
-        try:
-            from livecommerce.events import send_staff_event_on_commit
-        except ImportError:  # the real-time hub is optional
-            send_staff_event_on_commit = None
-        if send_staff_event_on_commit is not None:
-            send_staff_event_on_commit(
-                org_id=contact.org_id,
-                user_id=contact.owner_id,
-                type="lead.grade_changed",
-                data={"contact": contact.pk, "old_grade": old_grade, "grade": new_grade},
-            )
+        send_staff_event_on_commit(
+            org_id=contact.org_id,
+            user_id=contact.owner_id,
+            type="lead.grade_changed",
+            data={"contact": contact.pk, "old_grade": old_grade, "grade": new_grade},
+        )
 
     def fire() -> None:
         for fn in list(_grade_listeners):

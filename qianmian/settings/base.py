@@ -260,7 +260,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Personal data at rest (crm.pii): comma-separated Fernet keys, newest first, and the
+# Personal data at rest (core.pii): comma-separated Fernet keys, newest first, and the
 # look-up hash key. Empty → derived from SECRET_KEY (embedded demo only).
 PII_ENCRYPTION_KEYS = env_list("PII_ENCRYPTION_KEYS", "")
 PII_HASH_KEY = env_secret("PII_HASH_KEY", "")

@@ -12,7 +12,7 @@ from campaigns.models import (
     Provider,
     ProviderAccount,
 )
-from crm import pii
+from core import pii
 from crm.models import ContactIdentity
 from tests.factories import OrganizationFactory, TenantFactory
 

@@ -6,7 +6,7 @@ import pytest
 from campaigns.demo import seed_org
 from campaigns.models import Delivery, DeliveryStatus, MessageTemplate, Provider, StaffContact
 from campaigns.services import journeys
-from crm import pii
+from core import pii
 from crm.models import Notification
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.factories import ContactFactory

@@ -20,7 +20,7 @@ from campaigns.models import (
 from campaigns.services import policy
 from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.services.sending import send_due
-from crm import pii
+from core import pii
 from crm.services.consent import consent_grant, consent_withdraw
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone, beijing
 from tests.factories import ContactFactory

@@ -27,8 +27,8 @@ from campaigns.services import journeys
 from campaigns.services.campaigns import campaign_launch
 from campaigns.services.receipts import sms_reply_record
 from campaigns.services.sending import send_due, send_service_sms
+from core import pii
 from core.errors import DomainError
-from crm import pii
 from crm.services.consent import consent_grant
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone
 from tests.factories import ContactFactory

@@ -4,7 +4,7 @@ import pytest
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services.sending import send_due
-from crm import pii
+from core import pii
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db

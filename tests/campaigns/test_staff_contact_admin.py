@@ -5,7 +5,7 @@ import pytest
 
 from campaigns.models import WeChatTagMember
 from campaigns.services.owner_notify import staff_contact_set
-from crm import pii
+from core import pii
 from tests.wechat.factories import official_account
 
 pytestmark = pytest.mark.django_db

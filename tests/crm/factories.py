@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import factory
 
-from crm import pii
+from core import pii
 from crm.models import ContactIdentity, Event, ScoringModel, ScoringRule, Segment
 from tests.factories import ContactFactory, OrganizationFactory, TenantFactory
 

@@ -16,7 +16,7 @@ from campaigns.models import (
     SmsReply,
     WeChatTagMember,
 )
-from crm import pii
+from core import pii
 from crm.services.privacy import contact_erase
 from livecommerce.models import CouponClaim, InviteCode
 from tests.campaigns.factories import add_phone

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from core import pii
 from core.models import AuditLog
-from crm import pii
 from crm.models import Contact, ContactIdentity, Event
 from crm.services.consent import consent_grant
 from crm.services.contacts import contact_get_or_create_by_identity

@@ -14,7 +14,7 @@ from campaigns.models import ConsoleSms, Delivery, MarketingSendCount, Messaging
 from campaigns.services.campaigns import campaign_create
 from campaigns.services.planning import plan_campaign
 from campaigns.services.sending import send_due
-from crm import pii
+from core import pii
 from crm.models import Consent, Contact, ContactIdentity
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, beijing
 

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from campaigns.models import Delivery
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from crm import pii
+from core import pii
 from crm.models import Contact, ContactIdentity
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 from tests.integration.test_campaigns_faults import ROOT, _free_port, _redis_server

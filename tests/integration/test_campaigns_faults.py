@@ -23,7 +23,7 @@ from django.db import connection, models
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services.receipts import receipt_apply
 from campaigns.stubs.sms import TencentSmsStub
-from crm import pii
+from core import pii
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 from tests.factories import OrganizationFactory
 

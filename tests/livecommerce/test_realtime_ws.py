@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
+from core import staff_events
 from livecommerce import events
 from livecommerce.realtime import presence
 from tests.factories import RoomFactory
@@ -295,7 +296,7 @@ class TestPresenceAndStaff:
             bob = await Client.open(hub_server.staff_url(sales_bob.token))
             alice = await Client.open(hub_server.staff_url(host_alice.token))
             with transaction.atomic():
-                events.send_staff_event_on_commit(
+                staff_events.send_staff_event_on_commit(
                     org_id=acme.pk, user_id=sales_bob.user.pk, type="lead.hot", data={"contact": 5}
                 )
             got = await bob.next(lambda e: e["type"] == "lead.hot")

@@ -16,7 +16,7 @@ from django.apps import apps
 from django.db import connection
 from django.utils import timezone
 
-from crm import pii
+from core import pii
 from crm.models import Contact
 
 STAFF_IP = "10.77.77.77"  # the moderator's: staff data, neither exported nor erased

@@ -18,8 +18,8 @@ def main(endpoint: str, n: int, tag: str, qps: int) -> dict:
     from django.utils import timezone
 
     from campaigns.models import Delivery, Provider
+    from core import pii
     from core.models import Organization
-    from crm import pii
     from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 
     org = Organization.objects.get(slug="demo")

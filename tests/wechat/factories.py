@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm import pii
+from core import pii
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory
 from wechat.accounts import wechat_account_create

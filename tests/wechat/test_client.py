@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from crm import pii
+from core import pii
 from wechat.client import mp_client, wechat_client
 from wechat.models import WeChatAccount
 

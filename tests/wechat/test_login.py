@@ -7,8 +7,8 @@ import requests
 from django.test import Client
 from rest_framework.test import APIClient
 
+from core import pii
 from core.tokens import ViewerClaims, parse_token
-from crm import pii
 from crm.models import Contact, ContactIdentity
 from wechat.stub import StubUser, openid_for_code
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from campaigns.demo import seed_org
 from campaigns.models import ConsoleSms
+from core import pii
 from core.tokens import parse_token
-from crm import pii
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory
 from wechat.models import PhoneOtp

@@ -9,8 +9,8 @@ from django.utils import timezone
 from wechatpy import parse_message
 
 from campaigns.models import StaffContact, StaffWeChatBind
+from core import pii
 from core.models import AuditLog
-from crm import pii
 from crm.models import Contact, ContactIdentity, Event
 from tests.wechat.callbacks import event_xml, push, signed_query
 from tests.wechat.factories import official_account, wechat_follower

@@ -1,0 +1,68 @@
+"""core.hooks (how a lower layer calls the apps above it) and the staff-event publisher that
+crm uses through core, with the hub registered as its implementation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.hooks import Hook, HookNotRegistered
+from core.staff_events import send_staff_event_on_commit, staff_publisher
+from livecommerce.events import publish_staff
+
+
+def test_a_single_hook_has_one_implementation_and_says_when_none_is_registered():
+    hook: Hook = Hook("test.single", single=True)
+    with pytest.raises(HookNotRegistered):
+        hook.get()
+    hook.register(len)
+    hook.register(str)
+    assert hook.get() is str
+    assert list(hook) == [str]
+
+
+def test_a_hook_calls_every_registered_function_once_in_order():
+    hook: Hook = Hook("test.many")
+    hook.register(len)
+    hook.register(str)
+    hook.register(len)
+    assert list(hook) == [len, str]
+    hook.unregister(len)
+    assert list(hook) == [str]
+
+
+def test_the_hub_is_the_staff_publisher():
+    assert staff_publisher.get() is publish_staff
+
+
+@pytest.fixture
+def published(monkeypatch):
+    sent: list[dict] = []
+    monkeypatch.setattr(staff_publisher, "_fns", [lambda message: sent.append(json.loads(message))])
+    return sent
+
+
+@pytest.mark.django_db
+def test_a_staff_event_is_published_after_commit_only(
+    published, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        send_staff_event_on_commit(org_id=1, user_id=2, type="lead.hot", data={"contact": 3})
+    assert published == []
+    for callback in callbacks:
+        callback()
+    assert published == [{"o": 1, "u": 2, "e": {"type": "lead.hot", "contact": 3}}]
+
+
+@pytest.mark.django_db
+def test_a_crm_notification_reaches_the_staff_publisher(
+    published, django_capture_on_commit_callbacks, acme, sales_bob
+):
+    from crm.services.leads import notify
+
+    with django_capture_on_commit_callbacks(execute=True):
+        note = notify(user=sales_bob.user, org_id=acme.pk, kind="hot", title="t", data={})
+    assert published[-1]["e"]["type"] == "crm.notification"
+    assert published[-1]["e"]["id"] == note.pk
+    assert published[-1]["u"] == sales_bob.user.pk
