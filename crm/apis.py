@@ -28,6 +28,7 @@ from crm.models import (
     ConsentPurpose,
     Contact,
     ContactMerge,
+    Gender,
     LapseAction,
     LeadStatus,
     Notification,
@@ -72,6 +73,7 @@ class LeadListOutput(serializers.Serializer):
     age = serializers.IntegerField(allow_null=True)
     province = serializers.CharField()
     city = serializers.CharField()
+    attributes = serializers.DictField(child=serializers.CharField())
     income_level = serializers.CharField()
     tags = serializers.ListField(child=serializers.CharField())
     phone = serializers.CharField()
@@ -94,6 +96,7 @@ def _lead_row(contact: Contact, phone: str) -> dict:
         "age": _age(contact),
         "province": contact.province,
         "city": contact.city,
+        "attributes": contact.attributes or {},
         "income_level": contact.income_level,
         "tags": contact.tags or [],
         "phone": phone,
@@ -219,6 +222,33 @@ class LeadPatchInput(serializers.Serializer):
     tags = serializers.ListField(
         child=serializers.CharField(max_length=20), required=False, max_length=30
     )
+    # Profile attributes (crm.services.leads.lead_profile_update): re-scored at once.
+    gender = serializers.ChoiceField(choices=Gender.choices, required=False)
+    age = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=120)
+    birth_year = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1900, max_value=2100
+    )
+    province = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    city = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    attributes = serializers.DictField(
+        child=serializers.CharField(max_length=100, allow_null=True, allow_blank=True),
+        required=False,
+        help_text=_("自定义属性，合并写入；值为 null 删除该属性"),
+    )
+
+    def validate_attributes(self, value):
+        if len(value) > 30 or any(not key or len(key) > 32 for key in value):
+            raise serializers.ValidationError(_("自定义属性名为1-32个字符，最多30个"))
+        return value
+
+    def validate(self, attrs):
+        if "age" in attrs and "birth_year" in attrs:
+            raise serializers.ValidationError({"age": [_("年龄和出生年份只能填一个")]})
+        if "age" in attrs:
+            age = attrs.pop("age")
+            # Ages are counted in the year of China time, as the scoring's "age" is.
+            attrs["birth_year"] = None if age is None else timezone.localdate().year - age
+        return attrs
 
 
 class LeadDetailApi(APIView):
@@ -238,6 +268,7 @@ class LeadDetailApi(APIView):
         serializer = LeadPatchInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        profile = {k: data[k] for k in lead_services.PROFILE_FIELDS if k in data}
         with transaction.atomic():
             lead_services.lead_update(
                 contact=contact,
@@ -246,6 +277,10 @@ class LeadDetailApi(APIView):
                 status=data.get("status"),
                 tags=data.get("tags"),
             )
+            if profile:
+                lead_services.lead_profile_update(
+                    contact=contact, membership=membership_of(request), changes=profile
+                )
         return Response(LeadDetailOutput(_lead_detail(contact, request)).data)
 
 

@@ -66,6 +66,9 @@ class Contact(TenantModel):
     birth_year = models.PositiveSmallIntegerField(_("出生年份"), null=True, blank=True)
     province = models.CharField(_("省份"), max_length=32, blank=True)
     city = models.CharField(_("城市"), max_length=32, blank=True)
+    # Custom attributes staff set on a lead ({"肤质": "干性"}): strings, edited through the
+    # lead API (crm.services.leads.lead_profile_update).
+    attributes = models.JSONField(_("自定义属性"), default=dict, blank=True)
     income_level = models.CharField(
         _("收入水平"), max_length=10, choices=IncomeLevel.choices, blank=True, default=""
     )

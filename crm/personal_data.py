@@ -111,6 +111,7 @@ TABLES: dict[str, Table] = {
             "birth_year": P,
             "province": P,
             "city": P,
+            "attributes": P,
             "income_level": P,
             "tags": P,
             "source": N,

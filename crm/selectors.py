@@ -172,6 +172,7 @@ def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
             }
         )
     items += _owner_changes(contact, limit)
+    items += _profile_changes(contact, limit)
     items.sort(key=lambda x: x["at"], reverse=True)
     return items[:limit]
 
@@ -198,6 +199,29 @@ def _owner_changes(contact: Contact, limit: int) -> list[dict]:
             "from": names.get(r.detail.get("from"), ""),
             "to": names.get(r.detail.get("to"), ""),
             "reason": r.detail.get("reason", ""),
+            "actor": r.actor.username if r.actor else "",
+        }
+        for r in rows
+    ]
+
+
+def _profile_changes(contact: Contact, limit: int) -> list[dict]:
+    """Profile edits (crm.services.leads.lead_profile_update): which fields, by whom. The
+    re-score they caused is the score item with reason "profile" beside it."""
+    from core.models import AuditLog
+
+    rows = (
+        AuditLog.objects.for_org(contact.org_id)
+        .filter(action="lead.profile_change", target_type="contact", target_id=str(contact.pk))
+        .select_related("actor")
+        .order_by("-created_at")[:limit]
+    )
+    return [
+        {
+            "kind": "profile",
+            "type": "profile",
+            "at": r.created_at,
+            "fields": r.detail.get("fields", []),
             "actor": r.actor.username if r.actor else "",
         }
         for r in rows

@@ -109,6 +109,62 @@ def lead_update(
     return contact
 
 
+# What lead_profile_update may change; audited by name only (the values are personal data).
+PROFILE_FIELDS = ("gender", "birth_year", "province", "city", "attributes")
+MAX_ATTRIBUTES = 30
+
+
+def lead_profile_editable(*, contact: Contact, membership: Membership) -> bool:
+    """Admins edit any lead's profile; sales their own leads and those in the pool."""
+    if membership.role == Role.ADMIN:
+        return True
+    return membership.role == Role.SALES and contact.owner_id in (None, membership.user_id)
+
+
+def lead_profile_update(*, contact: Contact, membership: Membership, changes: dict) -> list[str]:
+    """Set profile attributes of a lead (``changes`` keys from PROFILE_FIELDS; for
+    ``attributes`` a dict merged into the custom attributes, a None value removing a key),
+    audit the names of what changed, and re-score at once so the timeline shows the score
+    change next to the edit. Returns the changed field names (nothing changed: no audit,
+    no re-score). Raises Forbidden outside the role rules."""
+    from core.errors import Forbidden
+    from crm.services.scoring import contact_rescore
+
+    if not lead_profile_editable(contact=contact, membership=membership):
+        raise Forbidden(_("只能修改自己负责或公海中线索的资料"))
+    changed = []
+    for name, value in changes.items():
+        if name not in PROFILE_FIELDS:
+            raise DomainError(_("不可修改的字段"), fields={name: [_("不可修改的字段")]})
+        if name == "attributes":
+            merged = {**(contact.attributes or {})}
+            for key, item in value.items():
+                if item is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = item
+            if len(merged) > MAX_ATTRIBUTES:
+                raise DomainError(_("自定义属性过多"), fields={"attributes": [_("自定义属性过多")]})
+            value = merged
+        if getattr(contact, name) != value:
+            setattr(contact, name, value)
+            changed.append(name)
+    if not changed:
+        return []
+    with transaction.atomic():
+        contact.save(update_fields=[*changed, "updated_at"])
+        AuditLog.objects.for_org(contact.org_id).create(
+            org_id=contact.org_id,
+            actor=membership.user,
+            action="lead.profile_change",
+            target_type="contact",
+            target_id=str(contact.pk),
+            detail={"fields": changed},
+        )
+        contact_rescore(contact=contact, reason="profile")
+    return changed
+
+
 def note_add(*, contact: Contact, author, body: str) -> Note:
     return Note.objects.for_org(contact.org_id).create(
         org_id=contact.org_id, contact=contact, author=author, body=body
