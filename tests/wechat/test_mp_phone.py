@@ -4,8 +4,8 @@ exchanged by the server through wechatpy (phonenumber.getPhoneNumber, against th
 import pytest
 from django.core.cache import cache
 
+from core import pii
 from core.tokens import parse_token
-from crm import pii
 from crm.models import ContactIdentity
 from tests.factories import ContactFactory
 from wechat.stub import StubUser
