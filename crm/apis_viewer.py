@@ -132,3 +132,37 @@ class ViewerEraseApi(APIView):
         data.is_valid(raise_exception=True)
         contact_erase(contact=viewer_contact(request))
         return Response({"erased": True})
+
+
+class ViewerNicknameApi(APIView):
+    """The viewer names themselves (shown in chat and on their invite posters). Answers a
+    fresh token: chat takes the nickname from the token."""
+
+    permission_classes = [IsViewer]
+
+    class ViewerNicknameInputSerializer(serializers.Serializer):
+        nickname = serializers.CharField(max_length=64, allow_blank=True)
+
+    class ViewerNicknameOutputSerializer(serializers.Serializer):
+        nickname = serializers.CharField()
+        token = serializers.CharField()
+
+    @extend_schema(request=ViewerNicknameInputSerializer, responses=ViewerNicknameOutputSerializer)
+    def post(self, request):
+        from core.tokens import issue_viewer_token
+        from crm.services.contacts import contact_nickname_set
+
+        data = self.ViewerNicknameInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = contact_nickname_set(
+            contact=viewer_contact(request), nickname=data.validated_data["nickname"]
+        )
+        claims = viewer_of(request).claims
+        token = issue_viewer_token(
+            org_id=claims.org_id,
+            contact_id=contact.pk,
+            device=claims.device,
+            room_id=claims.room_id,
+            nickname=contact.nickname,
+        )
+        return Response({"nickname": contact.nickname, "token": token})

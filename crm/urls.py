@@ -6,6 +6,7 @@ urlpatterns = [
     path("viewer/consents", apis_viewer.ViewerConsentsApi.as_view(), name="viewer-consents"),
     path("viewer/export", apis_viewer.ViewerExportApi.as_view(), name="viewer-export"),
     path("viewer/erase", apis_viewer.ViewerEraseApi.as_view(), name="viewer-erase"),
+    path("viewer/nickname", apis_viewer.ViewerNicknameApi.as_view(), name="viewer-nickname"),
     path("leads", apis.LeadListApi.as_view(), name="leads"),
     path("leads/rescore", apis.RescoreApi.as_view(), name="leads-rescore"),
     path("leads/assign", apis.LeadAssignApi.as_view(), name="leads-assign"),

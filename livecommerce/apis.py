@@ -735,6 +735,7 @@ class RoomInvitePosterApi(APIView):
             link=qr_content,
             title=title,
             follow=qr_kind == "follow",
+            clip=bool(clip_id),
         )
         event_record(
             contact=contact,

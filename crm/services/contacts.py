@@ -73,3 +73,22 @@ def contact_create_guest(
         value=guest_id,
         defaults={"nickname": nickname, "source": source, "source_detail": source_detail or {}},
     )
+
+
+def contact_nickname_set(*, contact: Contact, nickname: str) -> Contact:
+    """The viewer chose the name others see (chat, invite posters). Control and format
+    characters are dropped; 1-32 characters remain or DomainError."""
+    import unicodedata
+
+    from django.utils.translation import gettext as _
+
+    from core.errors import DomainError
+
+    cleaned = "".join(ch for ch in nickname if unicodedata.category(ch)[0] != "C").strip()
+    if not 1 <= len(cleaned) <= 32:
+        raise DomainError(_("昵称需为1-32个字"), fields={"nickname": [_("昵称需为1-32个字")]})
+    Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(
+        nickname=cleaned, updated_at=timezone.now()
+    )
+    contact.nickname = cleaned
+    return contact

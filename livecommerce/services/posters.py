@@ -105,9 +105,10 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, lines: int) ->
 
 
 def render_poster(
-    *, room, inviter_name: str, link: str, title: str = "", follow: bool = False
+    *, room, inviter_name: str, link: str, title: str = "", follow: bool = False, clip: bool = False
 ) -> bytes:
-    """``link`` is what the QR encodes; ``follow`` when it is an official-account QR."""
+    """``link`` is what the QR encodes; ``follow`` when it is an official-account QR; ``clip``
+    for a product explanation's replay (never announced as a live broadcast)."""
     image = Image.new("RGB", (WIDTH, HEIGHT), (255, 245, 247))
     draw = ImageDraw.Draw(image)
     cover_box = (40, 40, WIDTH - 40, 460)
@@ -122,7 +123,9 @@ def render_poster(
     else:
         draw.rectangle(cover_box, fill=ACCENT)
     if _font(30) is not None:
-        _draw_text(draw, room=room, inviter_name=inviter_name, title=title, follow=follow)
+        _draw_text(
+            draw, room=room, inviter_name=inviter_name, title=title, follow=follow, clip=clip
+        )
     qr = qrcode.QRCode(border=1, box_size=8)
     qr.add_data(link)
     qr.make(fit=True)
@@ -134,23 +137,31 @@ def render_poster(
     return out.getvalue()
 
 
-def _draw_text(draw: ImageDraw.ImageDraw, *, room, inviter_name: str, title: str, follow: bool):
+def _draw_text(
+    draw: ImageDraw.ImageDraw, *, room, inviter_name: str, title: str, follow: bool, clip: bool
+):
     if not room.cover:
-        draw.text((80, 200), "LIVE 直播", font=_font(72, bold=True), fill="white")
+        draw.text(
+            (80, 200), "讲解回放" if clip else "LIVE 直播", font=_font(72, bold=True), fill="white"
+        )
     y = 490
     for line in _wrap(draw, _printable(title or room.title), _font(44, bold=True), WIDTH - 80, 2):
         draw.text((40, y), line, font=_font(44, bold=True), fill=(30, 30, 30))
         y += 58
     start = room.scheduled_start.astimezone(ZoneInfo("Asia/Shanghai"))
-    when = f"开播时间：{start:%m月%d日 %H:%M}"
+    when = f"直播于：{start:%m月%d日 %H:%M}" if clip else f"开播时间：{start:%m月%d日 %H:%M}"
     draw.text((40, y + 10), when, font=_font(30), fill=(90, 90, 90))
     draw.text(
         (40, y + 56), f"主播：{_printable(room.streamer.name)}", font=_font(30), fill=(90, 90, 90)
     )
     name = _printable(inviter_name)[:16] or "好友"
     draw.text((40, HEIGHT - 300), f"{name} 邀请你", font=_font(36, bold=True), fill=ACCENT)
-    draw.text((40, HEIGHT - 245), "一起看直播、抢优惠券", font=_font(30), fill=(60, 60, 60))
-    hint = "长按识别二维码关注公众号，进入直播间" if follow else "长按识别二维码进入直播间"
+    tagline = "一起看商品讲解回放" if clip else "一起看直播、抢优惠券"
+    draw.text((40, HEIGHT - 245), tagline, font=_font(30), fill=(60, 60, 60))
+    if clip:
+        hint = "长按识别二维码观看讲解回放"
+    else:
+        hint = "长按识别二维码关注公众号，进入直播间" if follow else "长按识别二维码进入直播间"
     draw.text((40, HEIGHT - 120), hint, font=_font(24), fill=(120, 120, 120))
 
 

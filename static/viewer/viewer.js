@@ -412,7 +412,38 @@ $("remind-sms").addEventListener("click", async () => {
   } catch (error) { toast(error.message); }
 });
 
+// A guest's made-up name ("观众2165") never goes on a poster: the viewer names themselves
+// first (also their chat name from then on).
+function askNickname() {
+  const sheet = $("nickname-sheet");
+  const form = $("nickname-form");
+  const error = form.querySelector("[data-error='nickname']");
+  form.reset();
+  error.hidden = true;
+  sheet.hidden = false;
+  form.elements.nickname.focus();
+  return new Promise((resolve) => {
+    const done = (value) => { sheet.hidden = true; form.onsubmit = null; $("nickname-cancel").onclick = null; resolve(value); };
+    $("nickname-cancel").onclick = () => done(false);
+    form.onsubmit = async (event) => {
+      event.preventDefault();
+      const nickname = form.elements.nickname.value.trim();
+      if (!nickname) { error.textContent = t("请填写昵称"); error.hidden = false; return; }
+      try {
+        const data = await call("/api/v1/viewer/nickname", { method: "POST", body: { nickname } });
+        sessionUpdate(root.dataset.org, session, { token: data.token, nickname: data.nickname, nickname_generated: false });
+        if (stream) { stream.close(); stream = await openStream(); }
+        done(true);
+      } catch (failure) {
+        error.textContent = (failure.fields.nickname || [])[0] || failure.message;
+        error.hidden = false;
+      }
+    };
+  });
+}
+
 $("share").addEventListener("click", async () => {
+  if (session.nickname_generated && !(await askNickname())) return;
   const query = clipId ? `?clip=${clipId}` : "";
   const response = await call(`/api/v1/rooms/${roomId}/invite-poster${query}`, { raw: true });
   if (!response.ok) { toast(t("海报生成失败")); return; }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -525,4 +526,50 @@ def test_the_privacy_notice_lets_the_viewer_withdraw_consent_export_and_delete(
         assert Contact.unscoped.get(pk=contact_id).erased_at is not None
         assert page.evaluate("localStorage.getItem('qm.viewer.viewer-org')") is None
         assert errors == []
+        browser.close()
+
+
+def test_sharing_asks_a_guest_for_a_name_and_the_invite_ranking_counts_the_friend(
+    server, shop, monkeypatch
+):
+    from playwright.sync_api import expect, sync_playwright
+
+    from livecommerce.models import InviteCode
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    room = shop["room"]
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page, errors = _open_viewer(browser, server, f"/live/{room.pk}/", PHONE)
+        page.click("#share")
+        # A made-up guest name is never printed on a poster: the viewer names themselves.
+        expect(page.locator("#nickname-sheet")).to_be_visible()
+        page.click("#nickname-form button[type=submit]")
+        expect(page.locator("[data-error='nickname']")).to_have_text("请填写昵称")
+        page.fill("#nickname-form input[name=nickname]", "小红")
+        page.click("#nickname-form button[type=submit]")
+        expect(page.locator("#poster")).to_be_visible(timeout=15000)
+        expect(page.locator("#poster-img")).to_have_attribute("src", re.compile("^blob:"))
+        page.click("#poster-close")
+        # The chosen name is the chat name too (the socket was reopened with it).
+        page.fill("#chat-form input[name=text]", "大家好")
+        page.click("#chat-form button[type=submit]")
+        expect(page.locator("#chat")).to_contain_text("小红：大家好", timeout=10000)
+        # Sharing again does not ask again.
+        page.click("#share")
+        expect(page.locator("#poster")).to_be_visible(timeout=15000)
+        expect(page.locator("#nickname-sheet")).to_be_hidden()
+        page.click("#poster-close")
+
+        # A friend arrives through the invite link: the ranking on the page counts them.
+        code = InviteCode.unscoped.get(contact_id=_my_contact_id(page, "viewer-org")).code
+        friend, friend_errors = _open_viewer(
+            browser, server, f"/live/{room.pk}/?invite={code}", PHONE
+        )
+        page.click("#invites-tab-button")
+        mine = page.locator("#invites li.me")
+        expect(mine).to_contain_text("小红（我）", timeout=10000)
+        expect(mine).to_contain_text("邀请 1 人")
+        page.screenshot(path=str(SCREENSHOTS / "viewer-phone-invites.png"))
+        assert errors == [] and friend_errors == []
         browser.close()
