@@ -536,7 +536,9 @@ TABLES: dict[str, Table] = {
         },
         via=("contact",),
         hashes={"to_hash": PHONE_HASH + OPENID_HASH},
-        note="the outbox row stays (campaign reports and uplift), without address or params",
+        finder="staff_notices_about_the_person",
+        note="the outbox row stays (campaign reports and uplift), without address or params; "
+        "staff notices naming the person (no contact on the row) are reached too",
     ),
     "campaigns.MarketingSendCount": Table(
         {"contact": N, "period": N, "count": N}, via=("contact",)
@@ -554,6 +556,7 @@ TABLES: dict[str, Table] = {
         {"delivery": N, "phone_masked": P, "phone_hash": K, "text": T, "message_id": N},
         via=("delivery__contact",),
         hashes={"phone_hash": PHONE_HASH},
+        finder="console_texts_of_staff_notices",
     ),
     "campaigns.ShortLink": Table(
         {"code": N, "delivery": N, "target_url": N, "clicks": N}, via=("delivery__contact",)
@@ -714,7 +717,35 @@ def admin_log_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q
     return Q(content_type=content_type, object_id__in=[str(pk) for pk in contact_ids])
 
 
+def _staff_notice_keys(org_id: int, contact_ids: list[int]) -> Q:
+    """Staff notices about a lead (a journey's notify_owner step) are deliveries to the
+    owner with no contact, keyed ``owner:<membership>:<step>`` (campaigns.services.journeys
+    ._message_owner); their params name the lead."""
+    from campaigns.models import JourneyMembership
+
+    memberships = JourneyMembership.unscoped.filter(org_id=org_id, contact_id__in=contact_ids)
+    q = Q(pk__in=[])
+    for pk in memberships.values_list("pk", flat=True):
+        q |= Q(key__startswith=f"owner:{pk}:")
+    return q
+
+
+def staff_notices_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
+    return Q(contact=None) & _staff_notice_keys(org_id, contact_ids)
+
+
+def console_texts_of_staff_notices(*, org_id: int, contact_ids: list[int]) -> Q:
+    from campaigns.models import Delivery
+
+    notices = Delivery.unscoped.filter(org_id=org_id).filter(
+        staff_notices_about_the_person(org_id=org_id, contact_ids=contact_ids)
+    )
+    return Q(delivery__in=list(notices.values_list("pk", flat=True)))
+
+
 FINDERS = {
+    "staff_notices_about_the_person": staff_notices_about_the_person,
+    "console_texts_of_staff_notices": console_texts_of_staff_notices,
     "audit_rows_quoting_the_person": audit_rows_quoting_the_person,
     "admin_log_rows_about_the_person": admin_log_rows_about_the_person,
 }

@@ -165,15 +165,22 @@ def contact_erase(*, contact: Contact, actor=None, membership: Membership | None
         ids = _person_contact_ids(contact)
         hashes = _person_hashes(org_id, ids)
         now = timezone.now()
+        # Every table's rows are found before any is changed: erasing one table rewrites
+        # keys another finds its rows by (a staff notice's key, its console text).
+        targets = []
         for label, table in personal_data.TABLES.items():
             if not table.reached:
                 continue
             model = apps.get_model(label)
             rows = _rows(model, table, org_id=org_id, contact_ids=ids, hashes=hashes)
-            if table.on_erase == "delete":
-                rows.delete()
-                continue
-            _scrub(model, table, rows)
+            targets.append((model, table, list(rows.values_list("pk", flat=True))))
+        for model, table, pks in targets:
+            for start in range(0, len(pks), ERASE_CHUNK):
+                rows = model._default_manager.filter(pk__in=pks[start : start + ERASE_CHUNK])
+                if table.on_erase == "delete":
+                    rows.delete()
+                else:
+                    _scrub(model, table, rows)
         Contact.objects.for_org(org_id).filter(pk__in=ids, erased_at=None).update(erased_at=now)
         AuditLog.objects.for_org(org_id).create(
             org_id=org_id,
@@ -282,6 +289,7 @@ def _rows(
 
 
 TOMBSTONE = "~"
+ERASE_CHUNK = 500  # ids per statement (SQLite's bind-parameter limit, short statements)
 
 
 def _scrub(model, table: personal_data.Table, rows: models.QuerySet) -> None:

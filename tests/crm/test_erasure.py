@@ -262,3 +262,36 @@ def test_the_access_export_holds_the_persons_data_in_clear(person, admin_carol, 
     contact_erase(contact=person.contact)
     after = str(contact_export(contact=person.contact))
     assert [s for s in person.secrets if s in after] == []
+
+
+def test_staff_notices_about_the_person_are_reached(
+    acme, sales_bob, django_capture_on_commit_callbacks
+):
+    """A hot-lead notice goes to the owner (a staff delivery with no contact) and names the
+    lead: its params and the console inbox's text are the person's data too."""
+    from campaigns.demo import seed_org
+    from campaigns.models import Delivery
+    from campaigns.services import journeys
+    from campaigns.services.owner_notify import staff_contact_set
+    from tests.campaigns.factories import ProviderAccountFactory
+    from tests.support.personal_data import where_found
+
+    seed_org(acme)
+    ProviderAccountFactory(org=acme, is_default=True)
+    staff_contact_set(org_id=acme.pk, user=sales_bob.user, phone="13900000001")
+    lead = ContactFactory(
+        org=acme, owner=sales_bob.user, grade="A", score=92, nickname="独一无二小红"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        journeys._on_grade_changed(lead, "B", "A")
+    notice = Delivery.objects.for_org(acme).get(key__startswith="owner:")
+    assert notice.contact_id is None
+    assert set(where_found(["独一无二小红"])["独一无二小红"]) >= {
+        "campaigns_delivery.params",
+        "campaigns_consolesms.text",
+    }
+
+    contact_erase(contact=lead)
+
+    assert where_found(["独一无二小红"]) == {}
+    assert Delivery.objects.for_org(acme).filter(pk=notice.pk).exists()
