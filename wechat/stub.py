@@ -17,6 +17,8 @@ It speaks the endpoints wechatpy 1.8.18 calls (paths relative to the API base):
 - ``GET  connect/oauth2/authorize`` (the page WeChat shows; the stub "agrees" at once and
   redirects back with a code), ``GET sns/oauth2/access_token``, ``GET sns/userinfo``
 - ``GET  sns/jscode2session``
+- ``POST wxa/msg_sec_check`` (version 2) — ``risky`` / ``review`` when the content holds a
+  word given to ``stub.set_content_verdict``, else ``pass``
 - ``POST wxa/business/getuserphonenumber`` — a getPhoneNumber code's phone
   (``stub.register_phone_code``; else a stable 139… number per code)
 
@@ -98,6 +100,7 @@ class WeChatStubState:
     mass_reached: list[str] = field(default_factory=list)  # one openid per mass delivery
     phone_codes: dict[str, str] = field(default_factory=dict)  # getPhoneNumber code -> phone
     used_phone_codes: set[str] = field(default_factory=set)
+    content_verdicts: dict[str, str] = field(default_factory=dict)  # word -> review|risky
 
 
 def openid_for_code(appid: str, code: str, *, prefix: str = "o") -> str:
@@ -174,6 +177,11 @@ class WeChatStub:
         with self._lock:
             self.state.codes[code] = user
             self.state.users[user.openid] = user
+
+    def set_content_verdict(self, word: str, suggest: str) -> None:
+        """msgSecCheck answers ``suggest`` (review / risky) for content containing ``word``."""
+        with self._lock:
+            self.state.content_verdicts[word] = suggest
 
     def register_phone_code(self, code: str, phone: str) -> None:
         """A getPhoneNumber code that resolves to ``phone`` (11 digits, or +country…)."""
@@ -479,6 +487,28 @@ class _Handler(BaseHTTPRequestHandler):
             result["unionid"] = user.unionid
         return self._json(result)
 
+    def msg_sec_check(self, request, query):
+        body = request.json()
+        if body.get("version") != 2 or not body.get("openid") or not body.get("content"):
+            return self._json({"errcode": 40003, "errmsg": "invalid openid or content"})
+        with self.stub._lock:
+            verdicts = dict(self.stub.state.content_verdicts)
+        suggest, label = "pass", 100
+        for word, verdict in verdicts.items():
+            if word in body["content"]:
+                suggest, label = verdict, 20006  # 违法犯罪
+                if verdict == "risky":
+                    break
+        return self._json(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "result": {"suggest": suggest, "label": label},
+                "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest}],
+                "trace_id": secrets.token_hex(8),
+            }
+        )
+
     def getuserphonenumber(self, request, query):
         code = str(request.json().get("code", ""))
         state = self.stub.state
@@ -523,6 +553,7 @@ _ROUTES = {
     "sns/userinfo": _Handler.oauth_userinfo,
     "sns/jscode2session": _Handler.jscode2session,
     "wxa/business/getuserphonenumber": _Handler.getuserphonenumber,
+    "wxa/msg_sec_check": _Handler.msg_sec_check,
 }
 
 

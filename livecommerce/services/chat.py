@@ -4,7 +4,8 @@
 2. bans (contact, device or IP; room or organisation-wide) and mutes → refused;
 3. per-viewer rate (atomic cache counters; ~1 message a second by default, or the room's
    ``viewer_interval_seconds``) and slow mode for new viewers;
-4. sensitive words / patterns of the organisation → refused or masked;
+4. sensitive words / patterns of the organisation → refused or masked, then the registered
+   content checks (WeChat msgSecCheck for mini-program viewers) → refused or held for review;
 5. status: shadow-banned authors' messages are ``shadow`` (only they and staff see them),
    pre-moderated rooms queue viewers' messages as ``pending``;
 6. persist, then publish after commit; the CRM ``chat`` event goes through the hub's batch.
@@ -120,6 +121,30 @@ def apply_sensitive_words(*, org_id: int, text: str) -> tuple[str, bool]:
     return text, masked
 
 
+# -- content checks (platform content security) ------------------------------------------------
+# Other apps register a check of viewer text: fn(*, org_id, contact_id, text) -> "pass" |
+# "review" | "risky" (the wechat app: msgSecCheck v2 for mini-program viewers, whose text WeChat
+# requires to be checked before it is shown). A check that cannot reach its service answers
+# "pass": a content-security outage must not stop chat (the sensitive words above still apply).
+_content_checks: list = []
+
+
+def register_content_check(fn) -> None:
+    if fn not in _content_checks:
+        _content_checks.append(fn)
+
+
+def _content_verdict(*, org_id: int, contact_id: int, text: str) -> str:
+    verdict = "pass"
+    for check in _content_checks:
+        answer = check(org_id=org_id, contact_id=contact_id, text=text)
+        if answer == "risky":
+            return answer
+        if answer == "review":
+            verdict = answer
+    return verdict
+
+
 # -- restrictions ---------------------------------------------------------------------------------
 
 
@@ -201,7 +226,8 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
     """Post one chat message into a room as a viewer or a staff member of its organisation.
 
     Raises ChatRejected (code ``empty``, ``too_long``, ``banned``, ``muted``,
-    ``rate_limited``, ``slow_mode``, ``sensitive``, ``room_ended``) or NotFound.
+    ``rate_limited``, ``slow_mode``, ``sensitive``, ``content_risky``, ``room_ended``) or
+    NotFound.
     """
     text = (text or "").strip()
     if not text:
@@ -227,6 +253,12 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
         if status == ChatStatus.VISIBLE and chat_settings and chat_settings.premoderation:
             status = ChatStatus.PENDING
     text, masked = apply_sensitive_words(org_id=room.org_id, text=text)
+    if not author.is_staff and author.contact_id is not None:
+        verdict = _content_verdict(org_id=room.org_id, contact_id=author.contact_id, text=text)
+        if verdict == "risky":
+            raise ChatRejected(_("消息未通过内容安全检查"), code="content_risky", status_code=400)
+        if verdict == "review" and status == ChatStatus.VISIBLE:
+            status = ChatStatus.PENDING  # doubtful: the console's review queue decides
     with transaction.atomic():
         message = ChatMessage.objects.for_org(room.org_id).create(
             org_id=room.org_id,
