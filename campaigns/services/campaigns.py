@@ -27,6 +27,7 @@ from campaigns.models import (
     TemplateAudience,
     Variant,
 )
+from campaigns.services.placeholders import check_template_placeholders, placeholders_of
 from core.errors import Conflict, DomainError
 from core.models import Organization
 
@@ -122,6 +123,8 @@ def template_create(
         category=content_category,
         account=provider_account,
     )
+    # Every placeholder is one the sender knows how to fill (or the template is refused).
+    check_template_placeholders(body=body, audience=audience, param_names=param_names or [])
     if audience == TemplateAudience.STAFF and message_class != MessageClass.SERVICE:
         raise PolicyViolation(
             _("员工通知只能是服务通知"),
@@ -187,6 +190,30 @@ def _check_variant_template(index: int, template: MessageTemplate) -> None:
     )
 
 
+class UnfilledPlaceholder(PolicyViolation):
+    code = "unfilled_placeholder"
+
+
+def _check_campaign_fills(index: int, template: MessageTemplate, *, params: dict, link_url: str):
+    """A campaign fills ``{link}`` from its link_url and everything else but ``{nickname}``
+    (the person's, with a fallback) from its params: refuse what it cannot fill."""
+    names = placeholders_of(template.body) + list(template.param_names)
+    for name in dict.fromkeys(names):
+        if name == "nickname":
+            continue
+        if name == "link":
+            if not link_url:
+                message = _("模板「%(name)s」含 {link}，请填写跟踪链接") % {"name": template.name}
+                raise UnfilledPlaceholder(message, fields={"link_url": [message]})
+            continue
+        if not str(params.get(name, "")).strip():
+            message = _("模板「%(template)s」的变量 {%(name)s} 未填写") % {
+                "template": template.name,
+                "name": name,
+            }
+            raise UnfilledPlaceholder(message, fields={"params": {name: [message]}})
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -240,6 +267,7 @@ def campaign_create(
             category=template.content_category,
             account=provider_account,
         )
+        _check_campaign_fills(i, template, params=params or {}, link_url=link_url)
         if variant.get("condition"):
             validate_condition(variant["condition"])
     if channel == Channel.SMS and provider_account is None:

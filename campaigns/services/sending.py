@@ -50,7 +50,7 @@ from campaigns.models import (
     SuppressionReason,
     TemplateAudience,
 )
-from campaigns.services import bucket, policy, variants
+from campaigns.services import bucket, placeholders, policy, variants
 from core import pii
 from core.errors import DomainError
 from core.links import absolute_reverse
@@ -241,6 +241,18 @@ def claim(
             _update_ids(group, variant_id=variant_id, template_id=template_id, updated_at=now)
         candidates = [_candidate(r) for r in rows]
         decisions = policy.evaluate(candidates, now=now)
+        # Every placeholder filled, or the message is not sent (suppressed missing_param).
+        # Campaign parameters, tracked links and nicknames first: rows share a provider
+        # request only when their final parameters are equal.
+        sendable = [r for r, d in zip(rows, decisions, strict=True) if d.action == "send"]
+        _attach_campaign_params(sendable)
+        _attach_nicknames(sendable)
+        unfilled = {r.pk: missing for r in sendable if (missing := _unfilled(r))}
+        if unfilled:
+            decisions = [
+                policy.Decision.suppress(SuppressionReason.MISSING_PARAM) if r.pk in unfilled else d
+                for r, d in zip(rows, decisions, strict=True)
+            ]
         # The frequency cap's decision of record: atomic counters, so two campaigns claiming
         # the same person at the same instant cannot both take the last slot.
         over_cap = policy.claim_cap_slots(
@@ -261,11 +273,11 @@ def claim(
                 to_send.append(row)
         for reason, pks in suppressed.items():
             _update_ids(pks, status=DeliveryStatus.SUPPRESSED, reason=reason, updated_at=now)
+        for pk, missing in unfilled.items():
+            # Which placeholders were empty, for the deliveries list.
+            _update_ids([pk], error=("missing: " + ", ".join(missing))[:255])
         for until, pks in deferred.items():
             _update_ids(pks, due_at=until, deferred=True, updated_at=now)
-        # Campaign parameters and tracked links first: rows share a provider request only
-        # when their final parameters are equal.
-        _attach_campaign_params(to_send)
         groups: dict[tuple, list[Delivery]] = defaultdict(list)
         contents: dict[tuple, _Content] = {}
         group_keys: dict[tuple, tuple] = {}
@@ -406,13 +418,44 @@ def _content_key(row: Delivery) -> tuple:
         row.campaign_id,
         row.message_class,
         campaign_params.get("link"),
+        getattr(row, "person_nickname", ""),
         own,
     )
 
 
-def _render(row: Delivery) -> _Content:
+def _merged_params(row: Delivery) -> dict:
+    """Campaign params, then the row's own (non-empty), then the person's nickname."""
     params = dict(getattr(row, "campaign_params", {}) or {})
-    params.update(row.params or {})
+    params.update({k: v for k, v in (row.params or {}).items() if v not in ("", None)})
+    if getattr(row, "person_nickname", ""):
+        params["nickname"] = row.person_nickname
+    values, _missing = placeholders.fill(body=row.template.body, params=params)
+    return values
+
+
+def _unfilled(row: Delivery) -> list[str]:
+    """Placeholders of the row's template (and provider parameter list) left empty."""
+    params = _merged_params(row)
+    names = placeholders.placeholders_of(row.template.body) + list(row.template.param_names)
+    return [n for n in dict.fromkeys(names) if not str(params.get(n, "")).strip()]
+
+
+def _attach_nicknames(rows: list[Delivery]) -> None:
+    """The person's nickname for rows whose template says ``{nickname}``: one query."""
+    from crm.models import Contact
+
+    wanted = [r for r in rows if r.contact_id and "{nickname}" in r.template.body]
+    if not wanted:
+        return
+    names = dict(
+        Contact.unscoped.filter(pk__in={r.contact_id for r in wanted}).values_list("pk", "nickname")
+    )
+    for row in wanted:
+        row.person_nickname = (names.get(row.contact_id) or "").strip()
+
+
+def _render(row: Delivery) -> _Content:
+    params = _merged_params(row)
     return _Content(
         text=render_text(
             template=row.template,

@@ -12,6 +12,7 @@ from campaigns.models import (
     Provider,
     ProviderAccount,
 )
+from campaigns.services.placeholders import placeholders_of
 from core import pii
 from crm.models import ContactIdentity
 from tests.factories import OrganizationFactory, TenantFactory
@@ -40,9 +41,10 @@ class TemplateFactory(TenantFactory):
     name = factory.Sequence(lambda n: f"模板{n}")
     channel = Channel.SMS
     message_class = MessageClass.MARKETING
-    body = "{name}直播间今晚8点开播"
+    body = "直播间今晚8点开播"
     provider_template_id = "100001"
-    param_names = ["name"]
+    # The provider's parameters are the body's placeholders, in order.
+    param_names = factory.LazyAttribute(lambda t: placeholders_of(t.body))
     approval_status = ApprovalStatus.APPROVED
 
 

@@ -111,7 +111,7 @@ def test_people_who_refused_profiling_get_the_default_copy_and_the_same_ab_split
 def test_refusing_profiling_after_planning_sends_the_default_copy(
     acme, people, daytime, django_capture_on_commit_callbacks
 ):
-    promo = TemplateFactory(org=acme, name="促销", body="{name}专享低价", param_names=[])
+    promo = TemplateFactory(org=acme, name="促销", body="{nickname}专享低价", param_names=[])
     plain = TemplateFactory(org=acme, name="卖点", body="新品卖点速览", param_names=[])
     campaign = campaign_create(
         org=acme,
