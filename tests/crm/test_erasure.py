@@ -191,9 +191,12 @@ def person(acme, host_alice, admin_carol, sales_bob):
 
 
 def test_erasure_leaves_none_of_the_persons_values_in_any_table(person, admin_carol):
+    from campaigns.models import Delivery
     from livecommerce.models import CouponClaim as Claim
     from tests.support.personal_data import where_found
 
+    otp_sms = Delivery.unscoped.filter(key__startswith="otp:").get()
+    assert otp_sms.contact_id is None  # sent before the phone was bound: found by its hash
     before = where_found(person.secrets)
     hidden = [s for s in person.secrets if s not in before]
     assert hidden == ["13912345670", "o-oa-甲-secret", "u-甲-secret", "o-mp-甲-secret"]
@@ -201,6 +204,8 @@ def test_erasure_leaves_none_of_the_persons_values_in_any_table(person, admin_ca
     assert admin_carol.client().post(f"/api/v1/leads/{person.contact.pk}/erase").status_code == 204
 
     assert where_found(person.secrets) == {}
+    otp_sms.refresh_from_db()
+    assert (otp_sms.to_hash.startswith("~"), otp_sms.to_encrypted, otp_sms.key) == (True, "", None)
     # Anonymous counts stay.
     assert Claim.unscoped.filter(contact=person.contact).count() == 2
     assert SmsOptOut.unscoped.filter(org=person.contact.org, sign_name="千面").count() == 1

@@ -90,6 +90,7 @@ def person_who_touched_everything(
     two people can share every unique key space."""
     from django.contrib.admin.models import CHANGE, LogEntry
 
+    from campaigns.demo import seed_org
     from campaigns.models import (
         Channel,
         ConsoleSms,
@@ -122,30 +123,41 @@ def person_who_touched_everything(
     from tests.factories import ContactFactory, RoomFactory
     from tests.livecommerce.factories import CouponFactory
     from tests.wechat.factories import mini_program, official_account
-    from wechat.models import MpSubscribeConsent, PhoneOtp, WeChatFollower, WeChatServiceWindow
+    from wechat.crm_bridge import contact_for_openid
+    from wechat.models import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
+    from wechat.otp import phone_code_send
 
     now = timezone.now()
     openid, unionid, mp_openid = f"o-oa-{tag}-secret", f"u-{tag}-secret", f"o-mp-{tag}-secret"
     dup_phone = phone[:-1] + ("0" if phone[-1] != "0" else "1")
     nickname, city, device, ip = f"独一无二{tag}昵称", f"{tag}苏州", f"dev-{tag}-独一无二", None
     ip = "10.9.8.7" if tag == "甲" else "10.9.8.8"
-    contact = ContactFactory(
-        org=org,
-        nickname=nickname,
-        city=city,
-        province=f"{tag}江苏",
-        birth_year=1990,
-        gender="female",
-        tags=[f"{tag}宝妈"],
-        source_detail={"invite": f"{tag}来源"},
-        avatar_url=f"https://wx.example/{tag}avatar.png",
-    )
-    identity_attach(contact=contact, kind="phone", value=phone)
+    # WeChat OAuth (the bridge the H5 login and the mini-program login use): the contact is
+    # created from the openid, with the profile WeChat gave and a unionid.
     oa = _one(lambda: official_account(org), org, "oa")
     mp = _one(lambda: mini_program(org), org, "mp")
-    identity_attach(contact=contact, kind="openid", value=openid, app_id=oa.appid)
+    _one(lambda: seed_org(org), org, "templates")  # service templates (the OTP text)
+    contact, _created = contact_for_openid(
+        org=org,
+        appid=oa.appid,
+        openid=openid,
+        unionid=unionid,
+        source="qr",
+        source_detail={"invite": f"{tag}来源"},
+        profile={
+            "nickname": nickname,
+            "avatar_url": f"https://wx.example/{tag}avatar.png",
+            "city": city,
+            "province": f"{tag}江苏",
+            "gender": "female",
+        },
+    )
+    Contact.unscoped.filter(pk=contact.pk).update(birth_year=1990, tags=[f"{tag}宝妈"])
     identity_attach(contact=contact, kind="openid", value=mp_openid, app_id=mp.appid)
-    identity_attach(contact=contact, kind="unionid", value=unionid)
+    # Phone binding by OTP: the code goes out as a service SMS before the phone is the
+    # contact's (that outbox row has no contact: it is found through the OTP's phone hash).
+    phone_code_send(contact=contact, phone=phone, ip=ip)
+    identity_attach(contact=contact, kind="phone", value=phone)
     openid_hash = pii.lookup_hash("openid", openid)
     phone_hash = pii.lookup_hash("phone", phone)
 
@@ -301,14 +313,6 @@ def person_who_touched_everything(
         org=org, account=oa, openid_hash=openid_hash, last_inbound_at=now, opened_by="message"
     )
     WeChatTagMember.unscoped.create(org=org, account=oa, tag_id=100, openid_hash=openid_hash)
-    PhoneOtp.unscoped.create(
-        org=org,
-        contact=contact,
-        phone_hash=phone_hash,
-        phone_encrypted=pii.encrypt(phone),
-        code_hash="salt$digest",
-        expires_at=now + timedelta(minutes=5),
-    )
     MpSubscribeConsent.unscoped.create(org=org, account=mp, contact=contact, template_id="T1")
 
     # Django admin: an admin edited the lead (object_repr is the nickname).
@@ -372,5 +376,6 @@ def _one(make, org, name: str):
         "sms": ProviderAccount.unscoped.filter(org=org),
         "template": MessageTemplate.unscoped.filter(org=org),
         "journey": Journey.unscoped.filter(org=org, key="reserve"),
+        "templates": MessageTemplate.unscoped.filter(org=org, key="otp"),
     }[name].first()
     return existing or make()
