@@ -74,15 +74,21 @@ def test_the_reservation_reminder_links_to_the_live_room_page(
     demo, room, anon, django_capture_on_commit_callbacks
 ):
     viewer = _viewer(demo, "13600000011")
-    with time_machine.travel(beijing(13), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            room_reserve(room=room, contact=viewer)
-    with time_machine.travel(beijing(13, 46), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            reservations_sweep()
-    with time_machine.travel(beijing(13, 50, 5), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            journeys.run_due()
+    with (
+        time_machine.travel(beijing(13), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        room_reserve(room=room, contact=viewer)
+    with (
+        time_machine.travel(beijing(13, 46), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        reservations_sweep()
+    with (
+        time_machine.travel(beijing(13, 50, 5), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        journeys.run_due()
     text = ConsoleSms.objects.for_org(demo).get().text
     [link] = links_in(text)
     assert link == absolute_reverse("live-room", args=[room.pk])
@@ -99,16 +105,20 @@ def test_the_replay_link_opens_the_replay_page(
     journey = Journey.objects.for_org(demo).get(key="replay_link")
     journey.holdout_pct = 0
     journey.save()
-    with time_machine.travel(beijing(13), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            room_reserve(room=room, contact=missed)
+    with (
+        time_machine.travel(beijing(13), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        room_reserve(room=room, contact=missed)
     with time_machine.travel(beijing(14), tick=False):
         room_go_live(room=room)
     with time_machine.travel(beijing(15), tick=False):
         room_end(room=room)
-    with time_machine.travel(beijing(15, 31), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            journeys.run_due()
+    with (
+        time_machine.travel(beijing(15, 31), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        journeys.run_due()
     text = ConsoleSms.objects.for_org(demo).get().text
     [link] = links_in(text)
     assert urlsplit(link).path == f"/live/{room.pk}/replay/"
