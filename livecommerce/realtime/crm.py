@@ -21,8 +21,13 @@ Where the batch is written (``REALTIME_CRM_WRITER``):
   event loop releases the GIL for its syscall and then waits up to the 5 ms switch
   interval to get it back — thousands of writes per tick turn into seconds of lag at a
   few percent of CPU. A child process has its own GIL; the parent only encodes a line.
-  The child exits when the pipe closes (its parent is gone). If the child cannot be
-  started or dies, the batch is written in-process as before (never lost silently).
+  The child exits when the pipe closes (its parent is gone). Each line carries a sequence
+  number the child acknowledges on its stdout once the batch is committed; the parent keeps
+  every unacknowledged line (up to ``REALTIME_CRM_UNACKED_BYTES``) and, when the child has
+  died, hands them all to the next child first — a batch the child had read but not
+  committed is recorded after all, and one it had committed is skipped (events are keyed:
+  ``ON CONFLICT DO NOTHING``). If no child can be started, the batches are written
+  in-process (never lost silently); beyond the cap the oldest are dropped with an error log.
 - ``thread``: write in the daemon thread itself (the test tier, where the database is the
   test's own).
 """
@@ -56,6 +61,11 @@ class CrmBuffer:
         self._flush_lock = threading.Lock()
         self._child: subprocess.Popen | None = None
         self._likes_taken = time.monotonic()
+        # Lines handed to a writer child and not yet acknowledged: seq → framed line.
+        self._unacked: collections.OrderedDict[int, bytes] = collections.OrderedDict()
+        self._unacked_bytes = 0
+        self._acks_lock = threading.Lock()
+        self._seq = 0
 
     def record(
         self,
@@ -141,32 +151,104 @@ class CrmBuffer:
     def _hand_to_child(self, *, all_likes: bool = False) -> None:
         with self._flush_lock:
             events = self._take(all_likes=all_likes)
-            if not events:
-                return
-            line = line_from_events(events)
+            framed = None
+            if events:
+                with self._acks_lock:
+                    self._seq += 1
+                    framed = b"%d " % self._seq + line_from_events(events)
+                    self._unacked[self._seq] = framed
+                    self._unacked_bytes += len(framed)
+                    self._cap_unacked()
+            child = self._child
             try:
-                child = self._child_process()
-                child.stdin.write(line)  # blocks in this thread (GIL released), never the loop
-                child.stdin.flush()
-                return
+                if child is None or child.poll() is not None:
+                    if framed is None and not self._unacked:
+                        return
+                    # A new child first gets every batch the last one never acknowledged
+                    # (this one included).
+                    try:
+                        self._start_child()
+                    except OSError:
+                        log.warning("CRM writer process cannot start; writing in-process")
+                        self._child = None
+                        self._drain_in_process()
+                elif framed is not None:
+                    child.stdin.write(framed)  # blocks this thread (GIL released), never the loop
+                    child.stdin.flush()
             except (OSError, ValueError):
-                log.warning("CRM writer process unavailable; writing this batch in-process")
+                # It died under us: the next round starts another one and replays.
+                log.warning(
+                    "CRM writer process lost; %d batch(es) kept for the next one",
+                    len(self._unacked),
+                )
                 self._child = None
-            write_events(events)
+
+    def _cap_unacked(self) -> None:
+        """Bound the memory held for a child that stopped acknowledging (lock held)."""
+        dropped = 0
+        while self._unacked and self._unacked_bytes > settings.REALTIME_CRM_UNACKED_BYTES:
+            _seq, line = self._unacked.popitem(last=False)
+            self._unacked_bytes -= len(line)
+            dropped += 1
+        if dropped:
+            log.error("CRM writer: %d unacknowledged batch(es) dropped over the cap", dropped)
+
+    def _ack(self, seq: int) -> None:
+        with self._acks_lock:
+            line = self._unacked.pop(seq, None)
+            if line is not None:
+                self._unacked_bytes -= len(line)
+
+    def _read_acks(self, child: subprocess.Popen) -> None:
+        for raw in child.stdout:
+            try:
+                self._ack(int(raw))
+            except ValueError:
+                continue
+
+    def _start_child(self) -> subprocess.Popen:
+        base = str(settings.BASE_DIR)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (base, env.get("PYTHONPATH")) if p)
+        child = self._child = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "livecommerce.realtime.crm_writer"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=base,
+            env=env,
+        )
+        threading.Thread(
+            target=self._read_acks, args=(child,), name="qm-hub-crm-acks", daemon=True
+        ).start()
+        with self._acks_lock:
+            pending = list(self._unacked.values())
+        if pending:
+            log.warning(
+                "CRM writer restarted: handing it %d unacknowledged batch(es)", len(pending)
+            )
+        for line in pending:
+            child.stdin.write(line)
+        child.stdin.flush()
+        return child
 
     def _child_process(self) -> subprocess.Popen:
         child = self._child
         if child is None or child.poll() is not None:
-            base = str(settings.BASE_DIR)
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (base, env.get("PYTHONPATH")) if p)
-            child = self._child = subprocess.Popen(  # noqa: S603 - our own module
-                [sys.executable, "-m", "livecommerce.realtime.crm_writer"],
-                stdin=subprocess.PIPE,
-                cwd=base,
-                env=env,
-            )
+            child = self._start_child()
         return child
+
+    def _drain_in_process(self) -> None:
+        with self._acks_lock:
+            pending, self._unacked, self._unacked_bytes = (
+                list(self._unacked.values()),
+                collections.OrderedDict(),
+                0,
+            )
+        for framed in pending:
+            try:
+                write_events(events_from_line(framed.split(b" ", 1)[1]))
+            except Exception:  # noqa: BLE001
+                log.exception("CRM event batch failed")
 
     def start_writer(self) -> None:
         """Start the writer child now (hub start-up) rather than at the first batch: its
@@ -193,6 +275,9 @@ class CrmBuffer:
             child.wait(10)
         except (OSError, subprocess.TimeoutExpired):
             child.kill()
+            child.wait()
+        # Whatever the child never acknowledged (it died, or was killed above).
+        self._drain_in_process()
 
 
 def line_from_events(events: list[tuple]) -> bytes:

@@ -1,7 +1,9 @@
 """The CRM writer process (``REALTIME_CRM_WRITER=process``), started by ``realtime.crm``.
 
-Reads one JSON line per batch on stdin and records it through ``events_record_batch``; exits when
-stdin closes (the ASGI process that started it is gone). It runs in its own interpreter so
+Reads one line per batch on stdin (``<seq> <json>``), records it through
+``events_record_batch`` and acknowledges it with ``<seq>`` on stdout once committed (a batch
+that fails is acknowledged too: replaying it would fail the same way); exits when stdin
+closes (the ASGI process that started it is gone). It runs in its own interpreter so
 its ORM work never holds the ASGI process's GIL (see the docstring of ``realtime.crm``).
 """
 
@@ -28,12 +30,15 @@ def main() -> None:
     for line in sys.stdin:
         if not line.strip():
             continue
+        seq, _, body = line.partition(" ")
         try:
-            write_events(events_from_line(line))
+            write_events(events_from_line(body))
         except Exception:  # noqa: BLE001 - one bad batch must not stop the writer
             log.exception("CRM event batch failed")
         finally:
             close_old_connections()
+        sys.stdout.write(f"{seq}\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -295,6 +295,9 @@ REALTIME_PRESENCE_SECONDS = env_float("REALTIME_PRESENCE_SECONDS", 1.0)
 REALTIME_CRM_FLUSH_SECONDS = env_float("REALTIME_CRM_FLUSH_SECONDS", 2.0)
 # Likes are summed per viewer and recorded at most this often (joins/leaves/chats every flush).
 REALTIME_CRM_LIKE_SECONDS = env_float("REALTIME_CRM_LIKE_SECONDS", 30.0)
+# Batches handed to the CRM writer child and not yet acknowledged are kept (and handed to the
+# next child if it dies) up to this many bytes per ASGI process; beyond, the oldest go.
+REALTIME_CRM_UNACKED_BYTES = env_int("REALTIME_CRM_UNACKED_BYTES", 64 * 1024 * 1024)
 REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 4)
 # How often open staff sockets are checked against their token generation (sign-out).
 REALTIME_STAFF_RECHECK_SECONDS = env_float("REALTIME_STAFF_RECHECK_SECONDS", 15.0)
