@@ -77,6 +77,7 @@ function renderHeader() {
   $("followers").textContent = fmt(tn("{n} 粉丝", "{n} 粉丝", r.streamer.followers), { n: r.streamer.followers });
   const warm = r.status === "scheduled";
   $("warmup").hidden = !warm;
+  $("player-controls").hidden = warm; // nothing to play before the start
   if (warm) {
     const start = new Date(r.scheduled_start);
     const tick = () => {

@@ -579,3 +579,29 @@ def test_sharing_asks_a_guest_for_a_name_and_the_invite_ranking_counts_the_frien
         page.screenshot(path=str(SCREENSHOTS / "viewer-phone-invites.png"))
         assert errors == [] and friend_errors == []
         browser.close()
+
+
+def test_an_english_viewer_reads_the_moderation_words_in_english(server, shop, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    room = shop["room"]
+    host = Host(server, shop["host_token"], room.pk)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        context = browser.new_context(viewport=PHONE, locale="en-US")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{server}/live/{room.pk}/")
+        page.wait_for_selector("#viewer[data-ready='1']", state="attached", timeout=15000)
+        expect(page.locator("#chat-tab-button")).to_have_text("Chat")
+        host.room("PATCH", "chat-settings", {"premoderation": True})
+        expect(page.locator("#chat-state")).to_have_text(
+            "Messages in this room appear after the host approves them", timeout=10000
+        )
+        host.room("POST", "announcement", {"text": "Free shipping tonight"})
+        expect(page.locator("#announcement")).to_contain_text("Free shipping tonight")
+        page.screenshot(path=str(SCREENSHOTS / "viewer-phone-en.png"))
+        assert errors == []
+        browser.close()
