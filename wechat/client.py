@@ -61,6 +61,8 @@ def embedded_stub():
             # The offline demo's official account has a couple of user tags to pick from.
             _stub.set_tag(2, [], name="星标组")
             _stub.set_tag(100, [], name="直播常客")
+            # ...and msgSecCheck has something to refuse in the demo's mini-program chat.
+            _stub.set_content_verdict("代开发票", "risky")
         return _stub
 
 

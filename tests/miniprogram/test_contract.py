@@ -87,6 +87,9 @@ def test_the_mini_program_client_logs_in_fetches_claims_and_chats_against_the_se
         assert found["chat"] == {**found["chat"], "contact_id": contact_id, "status": "visible"}
         # after a drop the client reconnected and got the missed message exactly once
         assert found["resume"] == {"sockets": 2, "missed_seq_after_drop": True, "copies": 1}
+        # WeChat's content check refused the risky text; the getPhoneNumber code bound a phone
+        assert found["content_check"] == {"code": "content_risky"}
+        assert found["phone"] == {"bound": True, "phone_bound": True, "same_contact": True}
         # errors keep their meaning
         assert found["errors"]["unknown_room"]["status"] == 404
         assert found["errors"]["unreachable"]["code"] == "network"
@@ -94,3 +97,4 @@ def test_the_mini_program_client_logs_in_fetches_claims_and_chats_against_the_se
         chat = _rows(host.get(f"{base}/api/v1/rooms/{room['id']}/chat", timeout=10).json())
         texts = [m["text"] for m in chat]
         assert "小程序来的第一条" in texts and "掉线时的消息" in texts
+        assert "代开发票找我" not in texts

@@ -1,7 +1,8 @@
 // The contract test's Node side (tests/miniprogram/test_contract.py serves the backend and
 // runs this): the mini-program's utils/client.js logs in with a mini-program code, fetches
-// the room, claims a coupon, chats over the room socket, and gets back what it missed
-// during a drop by resuming from its last sequence number. Prints one JSON line of findings.
+// the room, claims a coupon, chats over the room socket, gets back what it missed
+// during a drop by resuming from its last sequence number, is told when WeChat's content
+// check refuses a text, and binds a phone with a getPhoneNumber code. Prints one JSON line.
 const { createClient } = require("../../utils/client");
 const { nodeTransport, memoryStorage } = require("./node-transport");
 
@@ -81,6 +82,18 @@ async function main() {
     copies: events.filter((e) => e.type === "chat" && e.text === "掉线时的消息").length,
   };
   out.states = states.length;
+
+  // WeChat's content check (the demo's embedded stub calls "代开发票" risky) answers the author.
+  await new Promise((resolve) => setTimeout(resolve, 1100)); // one message a second per viewer
+  live.send({ type: "chat", text: "代开发票找我" });
+  const refused = await waitFor(() => events.find((e) => e.type === "notice" && e.code !== "offline"), "the content check's notice");
+  out.content_check = { code: refused.code };
+
+  // Phone binding with the getPhoneNumber button's code; the answer's token is kept.
+  const bound = await alice.client.api("/api/v1/viewer/phone/mp", { method: "POST", data: { code: "contract-phone-1" } });
+  alice.client.adoptToken({ token: bound.token, contact_id: bound.contact_id, phone_bound: true });
+  const after = await alice.client.api(`/api/v1/rooms/${roomId}/public`);
+  out.phone = { bound: bound.bound, phone_bound: after.me.phone_bound, same_contact: bound.contact_id === session.contact_id };
   bobLive.close();
   live.close();
   out.errors = {};
