@@ -356,7 +356,15 @@ TABLES: dict[str, Table] = {
         {"draw": N, "contact": N, "nickname": P, "notified_at": N}, via=("contact",)
     ),
     "livecommerce.Reservation": Table(
-        {"room": N, "contact": N, "remind_at": N, "reminded_at": N}, via=("contact",)
+        {
+            "room": N,
+            "contact": N,
+            "remind_at": N,
+            "reminded_at": N,
+            "remind_channel": N,
+            "remind_consent_at": N,
+        },
+        via=("contact",),
     ),
     "livecommerce.Follow": Table({"streamer": N, "contact": N}, via=("contact",)),
     "livecommerce.InviteCode": Table({"contact": N, "code": K, "device": P}, via=("contact",)),

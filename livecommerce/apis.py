@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -13,7 +14,7 @@ from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, PerMethodPermissionsMixin
 from core.tenancy import get_for_org_or_404
 from livecommerce import media
-from livecommerce.models import Product, Room, StreamerProfile
+from livecommerce.models import Product, Reservation, Room, StreamerProfile
 from livecommerce.selectors import product_list, room_list_for_staff
 from livecommerce.services.rooms import (
     ensure_can_manage_room,
@@ -535,21 +536,67 @@ class CouponRedeemApi(APIView):
 
 
 class RoomReserveApi(APIView):
+    """Reserve a room, optionally saying how to be reminded; the answer says honestly whether
+    a reminder can be delivered (``reminder``), so the page never promises one it cannot."""
+
     permission_classes = [IsViewer]
+
+    class ReserveInput(serializers.Serializer):
+        remind = serializers.ChoiceField(
+            choices=reservation_services.REMIND_CHANNELS, required=False
+        )
+        phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
+        sms_consent = serializers.BooleanField(required=False, default=False)
+
+    class ReminderOutput(serializers.Serializer):
+        deliverable = serializers.BooleanField()
+        channel = serializers.CharField(allow_null=True)
+        to = serializers.CharField(allow_null=True)
+        reason = serializers.CharField(allow_blank=True)
+        message = serializers.CharField()
 
     class ReservationOutput(serializers.Serializer):
         room = serializers.IntegerField()
         remind_at = serializers.DateTimeField()
         created = serializers.BooleanField()
+        reminder = serializers.DictField()
 
-    @extend_schema(request=None, responses={201: ReservationOutput, 200: ReservationOutput})
+    def _body(self, room, reservation, created: bool) -> dict:
+        reminder = reservation_services.reservation_reminder_status(reservation=reservation)
+        body = {
+            "room": room.pk,
+            "remind_at": reservation.remind_at,
+            "created": created,
+            "reminder": self.ReminderOutput(reminder).data,
+        }
+        return self.ReservationOutput(body).data
+
+    @extend_schema(responses={200: ReservationOutput})
+    def get(self, request, room_id: int):
+        room = _room_in_callers_org(request, room_id)
+        reservation = get_for_org_or_404(
+            Reservation, room.org_id, room=room, contact=_viewer_contact(request)
+        )
+        return Response(self._body(room, reservation, False))
+
+    @extend_schema(request=ReserveInput, responses={201: ReservationOutput, 200: ReservationOutput})
     def post(self, request, room_id: int):
         room = _room_in_callers_org(request, room_id)
-        reservation, created = reservation_services.room_reserve(
-            room=room, contact=_viewer_contact(request)
-        )
-        body = {"room": room.pk, "remind_at": reservation.remind_at, "created": created}
-        return Response(self.ReservationOutput(body).data, status=201 if created else 200)
+        data = self.ReserveInput(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        with transaction.atomic():
+            reservation, created = reservation_services.room_reserve(
+                room=room, contact=_viewer_contact(request)
+            )
+            if values.get("remind"):
+                reservation_services.reservation_remind_set(
+                    reservation=reservation,
+                    channel=values["remind"],
+                    phone=values.get("phone", ""),
+                    sms_consent=values["sms_consent"],
+                )
+        return Response(self._body(room, reservation, created), status=201 if created else 200)
 
 
 class StreamerFollowApi(APIView):

@@ -54,7 +54,7 @@ from campaigns.models import (
 from core.links import absolute_reverse
 from crm.services.events import on_event_recorded
 from crm.services.scoring import on_grade_changed
-from livecommerce.services.reservations import on_reservation_due
+from livecommerce.services.reservations import on_reminder_status, on_reservation_due
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ def connect() -> None:
     on_event_recorded(_on_event)
     on_reservation_due(_on_reservation_due)
     on_grade_changed(_on_grade_changed)
+    from campaigns.services.reminders import reservation_reminder_status
+
+    on_reminder_status(reservation_reminder_status)
 
 
 # Per-process memo of the trigger events an organisation's active journeys listen to, so the

@@ -196,6 +196,10 @@ class Reservation(TenantModel):
     contact = models.ForeignKey("crm.Contact", on_delete=models.CASCADE, related_name="+")
     remind_at = models.DateTimeField(_("提醒时间"), db_index=True)
     reminded_at = models.DateTimeField(_("已提醒"), null=True, blank=True)
+    # How the viewer asked to be reminded ("sms", "mp_subscribe", "wechat_oa"; empty: not
+    # asked) and when they consented to that one reminder (the page's SMS consent box).
+    remind_channel = models.CharField(_("提醒方式"), max_length=16, blank=True, default="")
+    remind_consent_at = models.DateTimeField(_("同意提醒时间"), null=True, blank=True)
 
     class Meta:
         constraints = [

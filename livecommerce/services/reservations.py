@@ -16,18 +16,81 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import Conflict
+from core.errors import Conflict, DomainError
 from livecommerce.models import Follow, Reservation, Room, RoomStatus, StreamerProfile
 
 log = logging.getLogger(__name__)
 
 _due_handlers: list = []
+# Answers whether a reservation's reminder can be delivered (registered by campaigns, which
+# owns the reminder journey and the send policy; livecommerce may not import campaigns).
+_status_providers: list = []
+REMIND_CHANNELS = ("sms", "mp_subscribe", "wechat_oa")
 
 
 def on_reservation_due(fn):
     """Register ``fn(reservation)``; called once per reservation when its reminder is due."""
     _due_handlers.append(fn)
     return fn
+
+
+def on_reminder_status(fn):
+    """Register ``fn(reservation) -> dict``: the reminder's honest status (see
+    ``reservation_reminder_status``). The last registration wins."""
+    _status_providers.append(fn)
+    return fn
+
+
+def reservation_reminder_status(*, reservation: Reservation) -> dict:
+    """``{"deliverable", "channel", "to", "reason", "message"}``: whether a reminder will
+    actually reach the viewer, as the campaigns app's reminder journey and send policy see it.
+    Without that app nothing reminds anyone, and the answer says so."""
+    if not _status_providers:
+        return {
+            "deliverable": False,
+            "channel": None,
+            "to": None,
+            "reason": "no_reminder_journey",
+            "message": _("已预约，但目前无法发送开播提醒"),
+        }
+    return _status_providers[-1](reservation)
+
+
+def reservation_remind_set(
+    *, reservation: Reservation, channel: str, phone: str = "", sms_consent: bool = False
+) -> Reservation:
+    """Record how the viewer wants to be reminded. SMS needs a phone the viewer has verified
+    (bound through the page's phone step, so nobody books texts to someone else's number) and
+    their consent to this reminder. Raises DomainError naming the field."""
+    from core import pii
+    from crm.models import ContactIdentity
+    from crm.services.identity import normalise_identity
+
+    if channel not in REMIND_CHANNELS:
+        raise DomainError(_("未知的提醒方式"), fields={"remind": [_("未知的提醒方式")]})
+    fields = ["remind_channel", "updated_at"]
+    if channel == "sms":
+        if not sms_consent:
+            message = _("请同意接收开播提醒短信")
+            raise DomainError(message, fields={"sms_consent": [message]})
+        phones = ContactIdentity.objects.for_org(reservation.org_id).filter(
+            contact_id=reservation.contact_id, kind="phone"
+        )
+        if phone:
+            try:
+                value = normalise_identity("phone", phone)
+            except DomainError:
+                message = _("请输入有效的手机号")
+                raise DomainError(message, fields={"phone": [message]}) from None
+            phones = phones.filter(value_hash=pii.lookup_hash("phone", value))
+        if not phones.exists():
+            message = _("请先验证手机号")
+            raise DomainError(message, code="phone_not_verified", fields={"phone": [message]})
+        reservation.remind_consent_at = timezone.now()
+        fields.append("remind_consent_at")
+    reservation.remind_channel = channel
+    reservation.save(update_fields=fields)
+    return reservation
 
 
 def room_reserve(*, room: Room, contact) -> tuple[Reservation, bool]:
