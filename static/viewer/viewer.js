@@ -396,6 +396,26 @@ async function bindPhone(options) {
   return result;
 }
 
+// 我的: name, phone and the way to the privacy self-service. Binding a phone here merges
+// this viewer with the contact who already had it (One-ID), as in the reminder step.
+function renderMine() {
+  const me = (state && state.me) || {};
+  $("mine-name").textContent = session.nickname_generated ? t("未设置") : session.nickname || me.nickname || "";
+  $("mine-phone").textContent = me.phone_bound ? t("已绑定") : t("未绑定");
+  $("mine-bind").hidden = !!me.phone_bound;
+}
+$("mine").addEventListener("click", () => { renderMine(); $("mine-sheet").hidden = false; });
+$("mine-close").addEventListener("click", () => { $("mine-sheet").hidden = true; });
+$("mine-bind").addEventListener("click", async () => {
+  $("mine-sheet").hidden = true;
+  const bound = await bindPhone({ title: t("绑定手机号"), why: t("绑定后，在不同设备和微信里都是同一个你：优惠券、预约和邀请记录都在") });
+  if (!bound) return;
+  await refresh();
+  toast(t("手机号已绑定"));
+  renderMine();
+  $("mine-sheet").hidden = false;
+});
+
 $("remind-sms").addEventListener("click", async () => {
   const bound = await bindPhone({
     title: t("开播短信提醒"),

@@ -596,6 +596,10 @@ def test_an_english_viewer_reads_the_moderation_words_in_english(server, shop, m
         page.goto(f"{server}/live/{room.pk}/")
         page.wait_for_selector("#viewer[data-ready='1']", state="attached", timeout=15000)
         expect(page.locator("#chat-tab-button")).to_have_text("Chat")
+        # Longer English labels still leave the player's buttons uncovered.
+        controls = page.locator("#player-controls").bounding_box()
+        for covering in (".bottom", ".top"):
+            assert not _boxes_overlap(page.locator(covering).bounding_box(), controls), covering
         host.room("PATCH", "chat-settings", {"premoderation": True})
         expect(page.locator("#chat-state")).to_have_text(
             "Messages in this room appear after the host approves them", timeout=10000
@@ -603,5 +607,52 @@ def test_an_english_viewer_reads_the_moderation_words_in_english(server, shop, m
         host.room("POST", "announcement", {"text": "Free shipping tonight"})
         expect(page.locator("#announcement")).to_contain_text("Free shipping tonight")
         page.screenshot(path=str(SCREENSHOTS / "viewer-phone-en.png"))
+        assert errors == []
+        browser.close()
+
+
+def test_binding_a_phone_from_the_mine_sheet_merges_the_viewer_and_keeps_the_room_going(
+    server, shop, monkeypatch
+):
+    import re
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from campaigns.demo import seed_org
+    from campaigns.models import ConsoleSms
+    from crm.models import Contact
+    from crm.services.contacts import contact_get_or_create_by_identity
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    org, room = shop["org"], shop["room"]
+    seed_org(org)
+    known, _ = contact_get_or_create_by_identity(
+        org=org, kind="phone", value="13912345678", defaults={"nickname": "老客户"}
+    )
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page, errors = _open_viewer(browser, server, f"/live/{room.pk}/", PHONE)
+        guest_id = _my_contact_id(page, "viewer-org")
+        page.click("#mine")
+        expect(page.locator("#mine-phone")).to_have_text("未绑定")
+        page.click("#mine-bind")
+        page.fill("#phone-form input[name=phone]", "13912345678")
+        page.click("#phone-send")
+        expect(page.locator("#phone-sent")).to_be_visible(timeout=10000)
+        code = re.search(r"(\d{6})", ConsoleSms.objects.for_org(org).latest("id").text).group(1)
+        page.fill("#phone-form input[name=code]", code)
+        page.check("#phone-form input[name=privacy]")
+        page.click("#phone-form button[type=submit]")
+        expect(page.locator("#mine-sheet")).to_be_visible(timeout=10000)
+        expect(page.locator("#mine-phone")).to_have_text("已绑定")
+        expect(page.locator("#mine-bind")).to_be_hidden()
+        # One-ID: the guest became the known contact; the room socket speaks for them now.
+        assert _my_contact_id(page, "viewer-org") == known.pk
+        assert Contact.unscoped.get(pk=guest_id).merged_into_id == known.pk
+        page.click("#mine-close")
+        page.fill("#chat-form input[name=text]", "绑好了")
+        page.click("#chat-form button[type=submit]")
+        line = page.locator("#chat li", has_text="绑好了")
+        expect(line).to_be_visible(timeout=10000)
         assert errors == []
         browser.close()
