@@ -7,10 +7,9 @@ class WechatConfig(AppConfig):
     verbose_name = _("微信")
 
     def ready(self) -> None:
-        # Its Celery tasks and the periodic sweep (the admin pages are autodiscovered).
-        # Mini-program viewers' chat passes WeChat's content check before it is shown.
-        from livecommerce.services.chat import register_content_check
-        from wechat import tasks  # noqa: F401
-        from wechat.security import chat_content_check
+        from core.content_checks import register_text_check
+        from wechat import tasks  # noqa: F401 - its Celery tasks and the periodic sweep
+        from wechat.security import text_content_check
 
-        register_content_check(chat_content_check)
+        # Mini-program viewers' chat and nicknames pass WeChat's content check first.
+        register_text_check(text_content_check)

@@ -3,8 +3,8 @@
 A mini-program must have user text checked by WeChat before it is shown
 (``wxa/msg_sec_check``, version 2, with the author's openid; WeChat knows only its own
 mini-program users, so viewers who came by H5 or as guests are left to the organisation's
-sensitive words). ``chat_content_check`` is registered as a chat content check
-(``livecommerce.services.chat.register_content_check``):
+sensitive words). ``text_content_check`` is registered with ``core.content_checks`` for chat
+(scene 2, comments) and nicknames (scene 1, profile):
 
 - verdicts (``pass`` / ``review`` / ``risky``) are cached per mini-program and text for a
   day, so a repeated text ("想要", "1") costs WeChat nothing;
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 VERDICTS = ("pass", "review", "risky")
 VERDICT_TTL = 24 * 3600
-SCENE_COMMENT = 2  # WeChat's scene for comments / chat
+# WeChat's scenes: 1 profile (资料), 2 comment (评论).
+WECHAT_SCENES = {"profile": 1, "chat": 2}
 _ACCOUNT_TTL = 60.0
 _accounts: dict[int, tuple[float, WeChatAccount | None]] = {}
 _accounts_lock = threading.Lock()
@@ -86,14 +87,14 @@ def _openid_from_db(account: WeChatAccount, contact_id: int) -> str:
     return pii.decrypt(encrypted) if encrypted else ""
 
 
-def _cache_key(appid: str, text: str) -> str:
+def _cache_key(appid: str, scene: int, text: str) -> str:
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return f"{settings.WECHAT_CACHE_PREFIX}:msgsec:{appid}:{digest}"
+    return f"{settings.WECHAT_CACHE_PREFIX}:msgsec:{appid}:{scene}:{digest}"
 
 
-def msg_sec_check(*, account: WeChatAccount, openid: str, text: str) -> str:
+def msg_sec_check(*, account: WeChatAccount, openid: str, text: str, scene: int = 2) -> str:
     """WeChat's verdict on ``text`` by this mini-program user: pass, review or risky."""
-    key = _cache_key(account.appid, text)
+    key = _cache_key(account.appid, scene, text)
     cached = cache.get(key)
     if cached in VERDICTS:
         return cached
@@ -101,7 +102,7 @@ def msg_sec_check(*, account: WeChatAccount, openid: str, text: str) -> str:
     try:
         answer = client.post(
             "wxa/msg_sec_check",
-            data={"content": text, "version": 2, "scene": SCENE_COMMENT, "openid": openid},
+            data={"content": text, "version": 2, "scene": scene, "openid": openid},
             api_base_url=client.base,
         )
     except (WeChatClientException, requests.RequestException) as exc:
@@ -114,14 +115,16 @@ def msg_sec_check(*, account: WeChatAccount, openid: str, text: str) -> str:
     return verdict
 
 
-def chat_content_check(*, org_id: int, contact_id: int, text: str) -> str:
+def text_content_check(*, org_id: int, contact_id: int, text: str, scene: str) -> str:
     account = _mini_program(org_id)
     if account is None:
         return "pass"
     openid = _openid(account, contact_id)
     if not openid:
         return "pass"  # not a mini-program viewer: WeChat cannot check for them
-    return msg_sec_check(account=account, openid=openid, text=text)
+    return msg_sec_check(
+        account=account, openid=openid, text=text, scene=WECHAT_SCENES.get(scene, 2)
+    )
 
 
 def forget_accounts() -> None:

@@ -82,11 +82,19 @@ def contact_nickname_set(*, contact: Contact, nickname: str) -> Contact:
 
     from django.utils.translation import gettext as _
 
+    from core import content_checks
     from core.errors import DomainError
 
     cleaned = "".join(ch for ch in nickname if unicodedata.category(ch)[0] != "C").strip()
     if not 1 <= len(cleaned) <= 32:
         raise DomainError(_("昵称需为1-32个字"), fields={"nickname": [_("昵称需为1-32个字")]})
+    # A name printed on posters and shown in chat cannot wait for a moderator: doubtful is no.
+    verdict = content_checks.text_verdict(
+        org_id=contact.org_id, contact_id=contact.pk, text=cleaned, scene="profile"
+    )
+    if verdict != content_checks.PASS:
+        message = _("昵称未通过内容安全检查，请换一个")
+        raise DomainError(message, code="content_risky", fields={"nickname": [message]})
     Contact.objects.for_org(contact.org_id).filter(pk=contact.pk).update(
         nickname=cleaned, updated_at=timezone.now()
     )

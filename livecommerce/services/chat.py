@@ -5,7 +5,8 @@
 3. per-viewer rate (atomic cache counters; ~1 message a second by default, or the room's
    ``viewer_interval_seconds``) and slow mode for new viewers;
 4. sensitive words / patterns of the organisation → refused or masked, then the registered
-   content checks (WeChat msgSecCheck for mini-program viewers) → refused or held for review;
+   platform content checks (``core.content_checks``: WeChat msgSecCheck for mini-program
+   viewers) → refused or held for review;
 5. status: shadow-banned authors' messages are ``shadow`` (only they and staff see them),
    pre-moderated rooms queue viewers' messages as ``pending``;
 6. persist, then publish after commit; the CRM ``chat`` event goes through the hub's batch.
@@ -25,7 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core import ratelimit
+from core import content_checks, ratelimit
 from core.errors import DomainError, NotFound
 from livecommerce import events
 from livecommerce.models import (
@@ -119,30 +120,6 @@ def apply_sensitive_words(*, org_id: int, text: str) -> tuple[str, bool]:
         text = pattern.sub(lambda m: "*" * len(m.group(0)), text)
         masked = True
     return text, masked
-
-
-# -- content checks (platform content security) ------------------------------------------------
-# Other apps register a check of viewer text: fn(*, org_id, contact_id, text) -> "pass" |
-# "review" | "risky" (the wechat app: msgSecCheck v2 for mini-program viewers, whose text WeChat
-# requires to be checked before it is shown). A check that cannot reach its service answers
-# "pass": a content-security outage must not stop chat (the sensitive words above still apply).
-_content_checks: list = []
-
-
-def register_content_check(fn) -> None:
-    if fn not in _content_checks:
-        _content_checks.append(fn)
-
-
-def _content_verdict(*, org_id: int, contact_id: int, text: str) -> str:
-    verdict = "pass"
-    for check in _content_checks:
-        answer = check(org_id=org_id, contact_id=contact_id, text=text)
-        if answer == "risky":
-            return answer
-        if answer == "review":
-            verdict = answer
-    return verdict
 
 
 # -- restrictions ---------------------------------------------------------------------------------
@@ -254,10 +231,12 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
             status = ChatStatus.PENDING
     text, masked = apply_sensitive_words(org_id=room.org_id, text=text)
     if not author.is_staff and author.contact_id is not None:
-        verdict = _content_verdict(org_id=room.org_id, contact_id=author.contact_id, text=text)
-        if verdict == "risky":
+        verdict = content_checks.text_verdict(
+            org_id=room.org_id, contact_id=author.contact_id, text=text, scene="chat"
+        )
+        if verdict == content_checks.RISKY:
             raise ChatRejected(_("消息未通过内容安全检查"), code="content_risky", status_code=400)
-        if verdict == "review" and status == ChatStatus.VISIBLE:
+        if verdict == content_checks.REVIEW and status == ChatStatus.VISIBLE:
             status = ChatStatus.PENDING  # doubtful: the console's review queue decides
     with transaction.atomic():
         message = ChatMessage.objects.for_org(room.org_id).create(

@@ -95,3 +95,20 @@ def test_staff_chat_is_not_checked(room, host_alice, mp, wechat_stub):
     )
     assert message.status == ChatStatus.VISIBLE
     assert wechat_stub.received("wxa/msg_sec_check") == []
+
+
+def test_a_mini_program_viewers_nickname_is_checked_as_a_profile(acme, mp_viewer, wechat_stub):
+    from core.tokens import issue_viewer_token
+
+    wechat_stub.set_content_verdict("发票", "review")
+    token = issue_viewer_token(org_id=acme.pk, contact_id=mp_viewer, device="d", nickname="")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    refused = client.post("/api/v1/viewer/nickname", {"nickname": "发票小王"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "content_risky"
+    assert refused.json()["fields"]["nickname"] == ["昵称未通过内容安全检查，请换一个"]
+    (check,) = wechat_stub.received("wxa/msg_sec_check")
+    assert check.json()["scene"] == 1 and check.json()["content"] == "发票小王"
+    named = client.post("/api/v1/viewer/nickname", {"nickname": "小王"}, format="json")
+    assert named.status_code == 200 and named.json()["nickname"] == "小王"
