@@ -60,3 +60,23 @@ test("the share card carries the viewer's invite code once the poster page learn
   expect(room.instance.onShareAppMessage()).toEqual({ title: "冬季护肤专场", path: "/pages/room/room?id=3&invite=abcd1234", imageUrl: undefined });
   room.instance.onUnload();
 });
+
+test("a viewer without a name is asked for one (WeChat's nickname input) before the poster is made", async () => {
+  const app = setUpApp();
+  app.transport.route("POST", "/api/v1/viewer/session", { statusCode: 201, data: { token: "t1", contact_id: 7, nickname: "" } });
+  app.transport.route("POST", "/api/v1/viewer/nickname", (req) => (req.data.nickname === "发票小王"
+    ? { statusCode: 400, data: { code: "content_risky", message: "昵称未通过内容安全检查，请换一个", fields: { nickname: ["昵称未通过内容安全检查，请换一个"] } } }
+    : { statusCode: 200, data: { nickname: req.data.nickname, token: "t2" } }));
+  const poster = await openPage("pages/poster/poster", { id: "3" });
+  expect(poster.querySelector(".nickname")).toBeTruthy();
+  expect(app.transport.requests.some((r) => r.method === "DOWNLOAD")).toBe(false);
+  poster.instance.onNickname({ detail: { value: "发票小王" } });
+  await poster.instance.saveNickname();
+  expect(text(poster, ".name-error")).toBe("昵称未通过内容安全检查，请换一个");
+  poster.instance.onNickname({ detail: { value: "小红" } });
+  await poster.instance.saveNickname();
+  await settle();
+  expect(app.storage.data["qm.session.demo"]).toMatchObject({ token: "t2", nickname: "小红", contact_id: 7 });
+  expect(app.transport.requests.pop()).toMatchObject({ method: "DOWNLOAD", header: { Authorization: "Token t2" } });
+  expect(poster.querySelector(".poster-img")).toBeTruthy();
+});

@@ -205,13 +205,15 @@ function createClient({
     }
   }
 
-  // After phone binding the server may hand out a token for the merged contact.
-  function adoptToken({ token, contact_id, phone_bound }) {
+  // After phone binding the server may hand out a token for the merged contact; after
+  // naming oneself, a token carrying the new nickname (chat takes it from the token).
+  function adoptToken({ token, contact_id, phone_bound, nickname }) {
     const saved = savedSession() || {};
     return storeSession({
       ...saved,
       token,
-      contact_id,
+      contact_id: contact_id === undefined ? saved.contact_id : contact_id,
+      nickname: nickname === undefined ? saved.nickname : nickname,
       phone_bound: phone_bound === undefined ? saved.phone_bound : phone_bound,
       expires_at: now() + SESSION_TTL_MS,
     });

@@ -1,13 +1,15 @@
 // The invite poster (邀请海报): rendered by the server for this viewer (its QR credits their
 // invite code), shown, saved to the album or previewed to share. The invite code from the
-// response is kept for the room's share card.
+// response is kept for the room's share card. The poster greets friends with the viewer's
+// name, so a viewer without one (a mini-program login brings none) is asked for it first,
+// through WeChat's nickname input (头像昵称填写).
 const { getClient } = require("../../utils/app-client");
 
 // The client's config (config.js in the app; the tests' own in jest).
 const cfg = () => getClient().config;
 
 Component({
-  data: { phase: "loading", errorText: "", image: "" },
+  data: { phase: "loading", errorText: "", image: "", nickname: "", nameError: "", naming: false },
   methods: {
     onLoad(query) {
       this.roomId = Number((query || {}).id) || null;
@@ -20,12 +22,39 @@ Component({
       const client = getClient();
       this.setData({ phase: "loading" });
       try {
+        const session = await client.ensureSession();
+        if (!session.nickname) {
+          this.setData({ phase: "name" });
+          return;
+        }
         const file = await client.download(`/api/v1/rooms/${this.roomId}/invite-poster${this.clipId ? `?clip=${this.clipId}` : ""}`);
         const code = file.header["X-Invite-Code"] || file.header["x-invite-code"];
         if (code) wx.setStorageSync(`qm.inviteCode.${cfg().org}`, code);
         this.setData({ phase: "ready", image: file.tempFilePath });
       } catch (error) {
         this.setData({ phase: "error", errorText: error.message || "海报生成失败，请重试" });
+      }
+    },
+
+    onNickname(e) {
+      this.setData({ nickname: e.detail.value, nameError: "" });
+    },
+
+    async saveNickname() {
+      const nickname = (this.data.nickname || "").trim();
+      if (!nickname) {
+        this.setData({ nameError: "请填写昵称" });
+        return;
+      }
+      this.setData({ naming: true });
+      try {
+        const answer = await getClient().api("/api/v1/viewer/nickname", { method: "POST", data: { nickname } });
+        getClient().adoptToken({ token: answer.token, nickname: answer.nickname });
+        this.setData({ naming: false });
+        await this.load();
+      } catch (error) {
+        const field = error.fields && error.fields.nickname && error.fields.nickname[0];
+        this.setData({ naming: false, nameError: field || error.message });
       }
     },
 
