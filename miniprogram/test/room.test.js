@@ -254,3 +254,29 @@ describe("room page, draws, end and replay", () => {
     page.instance.onUnload();
   });
 });
+
+test("a viewer without a name is asked for one before the first chat, then the socket reconnects with it", async () => {
+  const app = setUpApp();
+  serveRoom(app.transport);
+  app.transport.route("POST", "/api/v1/viewer/session", { statusCode: 201, data: { token: "t1", contact_id: 7, nickname: "" } });
+  app.transport.route("POST", "/api/v1/viewer/nickname", { statusCode: 200, data: { nickname: "小红", token: "t2" } });
+  const page = await openPage("pages/room/room", { id: "3" });
+  const first = app.transport.socket;
+  first.open();
+  page.instance.onInput({ detail: { value: "主播好" } });
+  expect(page.instance.sendChat()).toBe(false);
+  await settle();
+  expect(page.querySelector(".nickname")).toBeTruthy();
+  page.instance.onNickname({ detail: { value: "小红" } });
+  await page.instance.saveNickname();
+  await settle();
+  const second = app.transport.socket;
+  expect(second).not.toBe(first);
+  expect(second.token).toBe("t2");
+  second.open();
+  await settle();
+  expect(second.sent).toEqual([{ type: "resume", after_seq: 100 }]);
+  expect(page.instance.sendChat()).toBe(true);
+  expect(second.sent[1]).toEqual({ type: "chat", text: "主播好" });
+  page.instance.onUnload();
+});

@@ -86,6 +86,9 @@ Component({
     reserved: false,
     reservationText: "",
     reserving: false,
+    askName: false,
+    nickname: "",
+    nameError: "",
     draw: null,
     scrollTo: "",
   },
@@ -458,6 +461,12 @@ Component({
     sendChat() {
       const text = (this.data.input || "").trim();
       if (!text || this.chatModel.restriction) return false;
+      const session = getClient().session();
+      if (session && !session.nickname) {
+        // A mini-program login brings no name: chat would say "观众" for everyone.
+        this.setData({ askName: true });
+        return false;
+      }
       if (!this.stream || !this.stream.send({ type: "chat", text })) {
         toast("网络连接中，请稍后再发");
         return false;
@@ -465,6 +474,35 @@ Component({
       this.chatModel.sent(text);
       this.setData({ input: "", "chat.error": "" });
       return true;
+    },
+
+    onNickname(e) {
+      this.setData({ nickname: e.detail.value, nameError: "" });
+    },
+
+    closeName() {
+      this.setData({ askName: false });
+    },
+
+    // The name goes into a fresh token, and chat takes it from the socket's token: reconnect
+    // (resuming by sequence, nothing is missed) and let the viewer press send again.
+    async saveNickname() {
+      const nickname = (this.data.nickname || "").trim();
+      if (!nickname) {
+        this.setData({ nameError: "请填写昵称" });
+        return;
+      }
+      try {
+        const answer = await getClient().api("/api/v1/viewer/nickname", { method: "POST", data: { nickname } });
+        this.session = getClient().adoptToken({ token: answer.token, nickname: answer.nickname });
+        this.setData({ askName: false });
+        if (this.stream) this.stream.close();
+        this.connect();
+        toast("昵称已设置，可以发言了");
+      } catch (error) {
+        const field = error.fields && error.fields.nickname && error.fields.nickname[0];
+        this.setData({ nameError: field || error.message });
+      }
     },
 
     like() {
