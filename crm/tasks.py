@@ -65,6 +65,14 @@ def lifecycle_sweep_task() -> int:
     return lifecycle_sweep()
 
 
+@shared_task(name="crm.erasure_sweep")
+def erasure_sweep_task() -> int:
+    from crm.services.privacy import erasure_sweep
+
+    return erasure_sweep()
+
+
 periodic("crm.lead_sla_sweep", lead_sla_sweep_task, 60)
+periodic("crm.erasure_sweep", erasure_sweep_task, 600)
 periodic("crm.lead_jobs_sweep", lead_jobs_sweep_task, 3600)
 periodic("crm.lifecycle_sweep", lifecycle_sweep_task, 6 * 3600)

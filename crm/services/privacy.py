@@ -9,6 +9,7 @@ import datetime
 import decimal
 import io
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 
 from django.apps import apps
 from django.db import models, transaction
@@ -163,25 +164,7 @@ def contact_erase(*, contact: Contact, actor=None, membership: Membership | None
     org_id = contact.org_id
     with transaction.atomic():
         ids = _person_contact_ids(contact)
-        hashes = _person_hashes(org_id, ids)
-        now = timezone.now()
-        # Every table's rows are found before any is changed: erasing one table rewrites
-        # keys another finds its rows by (a staff notice's key, its console text).
-        targets = []
-        for label, table in personal_data.TABLES.items():
-            if not table.reached:
-                continue
-            model = apps.get_model(label)
-            rows = _rows(model, table, org_id=org_id, contact_ids=ids, hashes=hashes)
-            targets.append((model, table, list(rows.values_list("pk", flat=True))))
-        for model, table, pks in targets:
-            for start in range(0, len(pks), ERASE_CHUNK):
-                rows = model._default_manager.filter(pk__in=pks[start : start + ERASE_CHUNK])
-                if table.on_erase == "delete":
-                    rows.delete()
-                else:
-                    _scrub(model, table, rows)
-        Contact.objects.for_org(org_id).filter(pk__in=ids, erased_at=None).update(erased_at=now)
+        _erase_rows(org_id, ids)
         AuditLog.objects.for_org(org_id).create(
             org_id=org_id,
             actor=actor,
@@ -190,6 +173,50 @@ def contact_erase(*, contact: Contact, actor=None, membership: Membership | None
             target_id=str(contact.pk),
             detail={"contacts": ids},
         )
+
+
+# Writes for a person can land after their erasure: a claim answered from Redis reaches the
+# database when the reconciler runs, the hub records chat and events in batches, and a viewer
+# token (VIEWER_TOKEN_MAX_AGE) keeps working until it expires. The sweep erases again what
+# arrived since, for as long as such writes can come.
+ERASURE_FOLLOW_UP = timedelta(hours=13)
+
+
+def erasure_sweep(*, now: datetime.datetime | None = None) -> int:
+    """Erase again every contact erased within ``ERASURE_FOLLOW_UP`` (idempotent; no new audit
+    row: it completes the audited erasure). Returns how many contacts were swept."""
+    now = now or timezone.now()
+    recent = Contact.unscoped.filter(
+        erased_at__gte=now - ERASURE_FOLLOW_UP, merged_into__isnull=True
+    ).order_by("pk")
+    swept = 0
+    for contact in recent.iterator(chunk_size=200):
+        with transaction.atomic():
+            _erase_rows(contact.org_id, _person_contact_ids(contact))
+        swept += 1
+    return swept
+
+
+def _erase_rows(org_id: int, ids: list[int]) -> None:
+    hashes = _person_hashes(org_id, ids)
+    now = timezone.now()
+    # Every table's rows are found before any is changed: erasing one table rewrites keys
+    # another finds its rows by (a staff notice's key, its console text).
+    targets = []
+    for label, table in personal_data.TABLES.items():
+        if not table.reached:
+            continue
+        model = apps.get_model(label)
+        rows = _rows(model, table, org_id=org_id, contact_ids=ids, hashes=hashes)
+        targets.append((model, table, list(rows.values_list("pk", flat=True))))
+    for model, table, pks in targets:
+        for start in range(0, len(pks), ERASE_CHUNK):
+            rows = model._default_manager.filter(pk__in=pks[start : start + ERASE_CHUNK])
+            if table.on_erase == "delete":
+                rows.delete()
+            else:
+                _scrub(model, table, rows)
+    Contact.objects.for_org(org_id).filter(pk__in=ids, erased_at=None).update(erased_at=now)
 
 
 def contact_export(

@@ -300,3 +300,42 @@ def test_staff_notices_about_the_person_are_reached(
 
     assert where_found(["独一无二小红"]) == {}
     assert Delivery.objects.for_org(acme).filter(pk=notice.pk).exists()
+
+
+def test_writes_that_land_after_an_erasure_are_erased_by_the_sweep(acme, host_alice):
+    """A claim answered from Redis reaches the database when the reconciler runs, the hub
+    records chat in batches, a viewer token works until it expires: the periodic sweep erases
+    again what arrived for a recently erased person (no new audit row), and leaves people
+    erased longer ago than any such write can come alone."""
+    from datetime import timedelta
+
+    from core.models import AuditLog
+    from crm.models import Contact
+    from crm.services.privacy import ERASURE_FOLLOW_UP, erasure_sweep
+    from livecommerce.models import ChatMessage
+    from tests.support.personal_data import where_found
+
+    room_coupon = CouponFactory(org=acme, room__streamer=host_alice.profile, released=True)
+    recent, old = ContactFactory(org=acme), ContactFactory(org=acme)
+    contact_erase(contact=recent)
+    contact_erase(contact=old)
+    Contact.unscoped.filter(pk=old.pk).update(
+        erased_at=timezone.now() - ERASURE_FOLLOW_UP - timedelta(minutes=1)
+    )
+    for who, tag in ((recent, "late"), (old, "old")):
+        claim = _claim(room_coupon, who, 1, 1 if tag == "late" else 2)
+        CouponClaim.unscoped.filter(pk=claim.pk).update(code=f"{tag}-独一无二-code")
+        ChatMessage.unscoped.create(
+            org=acme, room=room_coupon.room, contact=who, nickname=f"{tag}昵称", text=f"{tag}消息"
+        )
+    audits = AuditLog.objects.for_org(acme).count()
+
+    assert erasure_sweep() == 1
+
+    assert where_found(["late-独一无二-code", "late昵称", "late消息"]) == {}
+    assert set(where_found(["old-独一无二-code", "old昵称", "old消息"])) == {
+        "old-独一无二-code",
+        "old昵称",
+        "old消息",
+    }
+    assert AuditLog.objects.for_org(acme).count() == audits
