@@ -45,6 +45,14 @@ describe("my coupons and phone binding", () => {
     expect(calls.clipboard).toEqual(["3-7-1234"]);
   });
 
+  test("a phone the server already knows (bound on the H5 page) hides the binding card", async () => {
+    const { transport } = setUpApp();
+    transport.route("GET", "/api/v1/me/coupons", { statusCode: 200, data: [] });
+    transport.route("GET", "/api/v1/rooms/3/public", { statusCode: 200, data: { me: { phone_bound: true } } });
+    const page = await openPage("pages/coupons/coupons", { room: "3" });
+    expect(text(page, ".phone-bound")).toBe("手机号已绑定");
+  });
+
   test("the getPhoneNumber button's code binds the phone and the merged contact's token is kept", async () => {
     const { transport, storage } = setUpApp();
     transport.route("GET", "/api/v1/me/coupons", { statusCode: 200, data: [] });

@@ -22,7 +22,8 @@ function card(claim, nowMs) {
 Component({
   data: { phase: "loading", errorText: "", coupons: [], phoneBound: false, smsOpen: false, phone: "", code: "", codeSent: false, binding: false },
   methods: {
-    onLoad() {
+    onLoad(query) {
+      this.roomId = Number((query || {}).room) || null;
       this.loaded = this.load();
       return this.loaded;
     },
@@ -33,7 +34,17 @@ Component({
       try {
         const session = await client.ensureSession();
         const claims = await client.api("/api/v1/me/coupons");
-        this.setData({ phase: "ready", coupons: claims.map((c) => card(c, Date.now())), phoneBound: !!session.phone_bound });
+        let phoneBound = !!session.phone_bound;
+        if (!phoneBound && this.roomId) {
+          // The server knows of a phone bound elsewhere (the H5 page, a merged lead).
+          try {
+            const pub = await client.api(`/api/v1/rooms/${this.roomId}/public`);
+            phoneBound = !!(pub.me && pub.me.phone_bound);
+          } catch (error) {
+            /* the binding card stays: binding again is harmless */
+          }
+        }
+        this.setData({ phase: "ready", coupons: claims.map((c) => card(c, Date.now())), phoneBound });
       } catch (error) {
         this.setData({ phase: "error", errorText: error.message || "加载失败，请重试" });
       }

@@ -604,7 +604,7 @@ Component({
     },
 
     openCoupons() {
-      wx.navigateTo({ url: "/pages/coupons/coupons" });
+      wx.navigateTo({ url: `/pages/coupons/coupons?room=${this.roomId}` });
     },
   },
 });
