@@ -175,6 +175,3 @@ def seed_org(org) -> ProviderAccount:
 def seed(ctx) -> None:
     seed_org(ctx.org)
     seed_org(ctx.other_org)
-    from wechat.demo import seed_wechat
-
-    seed_wechat(ctx)

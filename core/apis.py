@@ -1,4 +1,3 @@
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -9,7 +8,7 @@ from core import ratelimit
 from core.auth import membership_of
 from core.permissions import IsStaffMember
 from core.selectors import health_report
-from core.services import staff_sign_in, staff_sign_out, viewer_session_start
+from core.services import staff_sign_in, staff_sign_out
 
 
 class HealthApi(APIView):
@@ -103,53 +102,3 @@ class MeApi(APIView):
                 "may_reveal_pii": membership.may_reveal_pii,
             }
         )
-
-
-class ViewerSessionApi(APIView):
-    permission_classes = [AllowAny]
-    authentication_classes: list = []
-
-    class ViewerSessionInputSerializer(serializers.Serializer):
-        org = serializers.SlugField(max_length=50)
-        room = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-        guest_name = serializers.CharField(required=False, max_length=32, allow_blank=False)
-        guest_id = serializers.RegexField(r"^[A-Za-z0-9_-]{16,64}$", required=False)
-        wechat_code = serializers.CharField(required=False, max_length=128)
-        mp_code = serializers.CharField(required=False, max_length=128)
-        invite = serializers.CharField(required=False, max_length=64)
-        wechat_account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
-
-        def validate(self, attrs):
-            if not any(attrs.get(k) for k in ("guest_name", "wechat_code", "mp_code")):
-                raise serializers.ValidationError({"guest_name": [_("请填写昵称，或使用微信登录")]})
-            return attrs
-
-    class ViewerSessionOutputSerializer(serializers.Serializer):
-        token = serializers.CharField()
-        contact_id = serializers.IntegerField()
-        guest_id = serializers.CharField(allow_blank=True)
-        nickname = serializers.CharField(allow_blank=True)
-
-    InputSerializer = ViewerSessionInputSerializer
-
-    @extend_schema(
-        request=ViewerSessionInputSerializer, responses={201: ViewerSessionOutputSerializer}
-    )
-    def post(self, request):
-        ip = ratelimit.client_ip(request) or ""
-        ratelimit.enforce("viewer_session_ip", ip or "unknown")
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        v = data.validated_data
-        result = viewer_session_start(
-            org_slug=v["org"],
-            room_id=v.get("room"),
-            guest_name=v.get("guest_name", ""),
-            guest_id=v.get("guest_id", ""),
-            wechat_code=v.get("wechat_code", ""),
-            mp_code=v.get("mp_code", ""),
-            invite=v.get("invite", ""),
-            ip=ip,
-            wechat_account=v.get("wechat_account"),
-        )
-        return Response(result, status=status.HTTP_201_CREATED)

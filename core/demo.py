@@ -1,16 +1,23 @@
 """The demo organisation (spec §3 "The demo"). Idempotent: running it twice changes nothing.
 
 Each app seeds its own part in ``<app>/demo.py`` (``seed(ctx)``); this module creates the
-organisations and users they hang off and calls them in dependency order.
+organisations and users they hang off and calls them in INSTALLED_APPS order, which lists
+the apps bottom-up (docs/architecture.md): core names no app, it finds their demo modules
+the way Django's admin finds ``admin.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
+from pathlib import Path
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
+from django.utils.module_loading import module_has_submodule
 
 from core.models import Membership, Organization, Role
 
@@ -49,17 +56,18 @@ def seed_demo() -> DemoContext:
     admin_user = _user("admin", org, Role.ADMIN, is_staff=True, reveal=True)
     # The org admin works in Django admin on their organisation's data only (core.admin).
     admin_user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label__in=["core", "crm", "livecommerce", "wechat", "campaigns"]
-        )
+        Permission.objects.filter(content_type__app_label__in=[c.label for c in _project_apps()])
     )
     ctx.users["admin"] = admin_user
     ctx.users["other"] = _user("other", other, Role.ADMIN)
 
-    from campaigns import demo as campaigns_demo
-    from crm import demo as crm_demo
-    from livecommerce import demo as livecommerce_demo
-
-    for module in (livecommerce_demo, crm_demo, campaigns_demo):
-        module.seed(ctx)
+    for app_config in _project_apps():
+        if app_config.name != "core" and module_has_submodule(app_config.module, "demo"):
+            import_module(f"{app_config.name}.demo").seed(ctx)
     return ctx
+
+
+def _project_apps() -> list:
+    """This repository's apps (not Django's or third parties'), in INSTALLED_APPS order."""
+    base = Path(settings.BASE_DIR).resolve()
+    return [c for c in apps.get_app_configs() if Path(c.path).resolve().parent == base]

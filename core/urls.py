@@ -7,5 +7,4 @@ urlpatterns = [
     path("auth/token", apis.AuthTokenApi.as_view(), name="auth-token"),
     path("auth/logout", apis.SignOutApi.as_view(), name="auth-logout"),
     path("me", apis.MeApi.as_view(), name="me"),
-    path("viewer/session", apis.ViewerSessionApi.as_view(), name="viewer-session"),
 ]

@@ -1,8 +1,9 @@
 from django.urls import include, path
 
-from livecommerce import apis
+from livecommerce import apis, apis_viewer
 
 urlpatterns = [
+    path("viewer/session", apis_viewer.ViewerSessionApi.as_view(), name="viewer-session"),
     path("products", apis.ProductListApi.as_view(), name="products"),
     path("products/<int:product_id>", apis.ProductDetailApi.as_view(), name="product-detail"),
     path("products/<int:product_id>/click", apis.ProductClickApi.as_view(), name="product-click"),

@@ -21,7 +21,7 @@ KEYWORDS = [
 ]
 
 
-def seed_wechat(ctx) -> None:
+def seed(ctx) -> None:
     org = ctx.org
     oa = wechat_account_find_by_appid(org=org, appid=DEMO_OA_APPID)
     if oa is None:

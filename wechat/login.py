@@ -176,6 +176,21 @@ def mp_login(
     return WeChatLogin(contact=contact, created=created, device=device)
 
 
+def viewer_sign_in(
+    *,
+    org: Organization,
+    kind: str,
+    code: str,
+    account_id: int | None = None,
+    room_id: int | None = None,
+    invite: str = "",
+) -> WeChatLogin:
+    """``livecommerce.services.viewers.viewer_wechat_sign_in``: an H5 OAuth code
+    (``kind="wechat_code"``) or a mini-program code (``"mp_code"``) to the viewer's contact."""
+    login = wechat_oauth_login if kind == "wechat_code" else mp_login
+    return login(org=org, code=code, account_id=account_id, room_id=room_id, invite=invite)
+
+
 # --- H5 OAuth redirect flow -----------------------------------------------------------------
 
 

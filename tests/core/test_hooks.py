@@ -66,3 +66,10 @@ def test_a_crm_notification_reaches_the_staff_publisher(
     assert published[-1]["e"]["type"] == "crm.notification"
     assert published[-1]["e"]["id"] == note.pk
     assert published[-1]["u"] == sales_bob.user.pk
+
+
+def test_wechat_signs_viewers_in_for_the_rooms():
+    from livecommerce.services.viewers import viewer_wechat_sign_in
+    from wechat.login import viewer_sign_in
+
+    assert viewer_wechat_sign_in.get() is viewer_sign_in
