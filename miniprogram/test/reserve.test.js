@@ -21,7 +21,7 @@ test("reserving asks for the subscribe message, records the consent on the conta
   page.querySelector(".reserve").dispatchEvent("tap");
   await settle();
   expect(wx.requestSubscribeMessage.mock.calls[0][0].tmplIds).toEqual(["TPL_LIVE"]);
-  expect(calls).toEqual([["consent", { results: { TPL_LIVE: "accept" } }], ["reserve", {}]]);
+  expect(calls).toEqual([["consent", { results: { TPL_LIVE: "accept" } }], ["reserve", { remind: "mp_subscribe" }]]);
   expect(text(page, ".reservation")).toBe("已预约，开播时微信提醒你");
   expect(text(page, ".reserve")).toBe("已预约");
   page.instance.onUnload();

@@ -572,7 +572,11 @@ Component({
             data: cfg().wechatAccount ? { results, account: cfg().wechatAccount } : { results },
           });
         }
-        const body = await client.api(`/api/v1/rooms/${this.roomId}/reserve`, { method: "POST", data: {} });
+        // The reservation names its reminder channel; the answer says whether one can come.
+        const body = await client.api(`/api/v1/rooms/${this.roomId}/reserve`, {
+          method: "POST",
+          data: accepted ? { remind: "mp_subscribe" } : {},
+        });
         let text = accepted ? "已预约，开播时微信提醒你" : "已预约。未订阅提醒，开播时可能收不到通知";
         if (body && body.reminder && body.reminder.message) text = body.reminder.message;
         this.setData({ reserved: true, reservationText: text });
