@@ -258,9 +258,13 @@ async function openReport(campaign) {
     reasons.append(el("li", fmt(t("{reason}：{n}"), { reason: REASONS[reason] || reason, n })));
   }
   const u = stats.uplift;
+  // Intent to treat: both arms are everyone assigned at planning, whatever happened at send.
+  // Below the minimum arm size the server gives no estimate: say why, never "0.0 (0.0 ~ 0.0)".
   $("#uplift").textContent =
-    u.uplift === null
-      ? t("暂无（需要对照组和已触达人群）")
+    !u.enough
+      ? fmt(t("样本不足：实验组 {treated} 人、对照组 {holdout} 人，每组至少 {min} 人才计算提升"), {
+          treated: u.treatment_n, holdout: u.holdout_n, min: u.min_arm,
+        })
       : fmt(t("转化率 {treated} vs 对照组 {holdout}，提升 {uplift} 个百分点（95% 区间 {low} ~ {high}）"), {
           treated: pct(u.treatment_rate), holdout: pct(u.holdout_rate), uplift: points(u.uplift),
           low: points(u.ci95[0]), high: points(u.ci95[1]),
