@@ -648,7 +648,15 @@ def send_batch(
     else:
         # Committed before the request: from here on a lost worker leaves these rows
         # ambiguous (``unknown``); before it, they provably never left (back to pending).
-        Delivery.unscoped.filter(pk__in=[r.pk for r in rows]).update(handed_at=timezone.now())
+        ours = _hand_over(rows)
+        if len(ours) < len(rows) and first.channel != Channel.WECHAT_MASS:
+            # The stale sweep gave up on this (slow, not dead) worker and put some rows back
+            # to pending for another one: those are not sent from here.
+            log.warning("batch %s: %d row(s) no longer ours", batch_key, len(rows) - len(ours))
+            kept = [i for i, r in enumerate(rows) if r.pk in ours]
+            rows, messages = [rows[i] for i in kept], [messages[i] for i in kept]
+            if not rows:
+                return
         try:
             results = sender.send_batch(messages)
         except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
@@ -659,6 +667,23 @@ def send_batch(
         results = [r for r in results if r.outcome != Outcome.SENT]
     if results:
         record_results(results, {r.pk: r for r in rows})
+
+
+def _hand_over(rows: list[Delivery]) -> set[int]:
+    """Mark the rows still in ``sending`` under this claim as handed to the provider, now;
+    returns their ids (a row the stale sweep took back is not among them)."""
+    with transaction.atomic():
+        ids = set(
+            Delivery.unscoped.select_for_update()
+            .filter(
+                pk__in=[r.pk for r in rows],
+                status=DeliveryStatus.SENDING,
+                claimed_at=rows[0].claimed_at,
+            )
+            .values_list("pk", flat=True)
+        )
+        Delivery.unscoped.filter(pk__in=ids).update(handed_at=timezone.now())
+    return ids
 
 
 def send_due(

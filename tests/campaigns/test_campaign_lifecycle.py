@@ -137,3 +137,24 @@ def test_rows_a_dead_worker_never_handed_to_a_provider_are_sent_once_after_all(
     assert send_due(campaign_id=campaign_id) == 4
     sent = Delivery.unscoped.filter(pk__in=ids[2:], status=DeliveryStatus.SENT)
     assert sent.count() == 4 and not sent.filter(handed_at=None).exists()
+
+
+def test_a_slow_worker_never_sends_rows_the_stale_sweep_took_back(
+    sales_bob, audience, daytime, django_capture_on_commit_callbacks
+):
+    """A worker slower than CAMPAIGNS_SENDING_STALE_SECONDS is not dead: rows the sweep put
+    back to pending (for another worker) are skipped at its hand-off, never sent twice."""
+    from campaigns.services.sending import claim, send_batch
+
+    client = sales_bob.client()
+    campaign_id = _create(client, holdout=0)
+    client.post(f"/api/v1/campaigns/{campaign_id}/launch")
+    batches = claim(limit=100, campaign_id=campaign_id)
+    batch_key, rows = batches[0]
+    taken = rows[0].pk
+    Delivery.unscoped.filter(pk=taken).update(status=DeliveryStatus.PENDING)  # the sweep
+    send_batch(batch_key, rows)
+    assert Delivery.unscoped.get(pk=taken).status == DeliveryStatus.PENDING
+    assert Delivery.unscoped.get(pk=taken).handed_at is None
+    others = Delivery.unscoped.filter(pk__in=[r.pk for r in rows[1:]])
+    assert not others.filter(handed_at=None).exists()

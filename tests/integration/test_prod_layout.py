@@ -37,7 +37,6 @@ AUTH_BUDGET = 5
 TRIALS = int(os.environ.get("CHAOS_TRIALS", "1"))
 RECIPIENTS = int(os.environ.get("CHAOS_RECIPIENTS", "2000"))
 STALE_SECONDS = 10
-GAP_STRICT = os.environ.get("CHAOS_GAP_STRICT", "1" if TRIALS > 1 else "0") == "1"
 
 
 @pytest.fixture(scope="module")
@@ -341,9 +340,11 @@ class _CountingViewer:
                 outer.connected_at.append(time.monotonic())
 
             def on_frame(self, conn, payload: bytes) -> None:
+                data = json.loads(payload)
+                if data.get("type") == "hello":
+                    return None  # the hub's position, not an event (see Viewer.on_frame)
                 if not self.resuming:
                     return super().on_frame(conn, payload)
-                data = json.loads(payload)
                 if data.get("type") == "notice" and data.get("code") in ("resumed", "resync"):
                     self.resuming, held = False, self.held
                     self.held = []
@@ -456,11 +457,7 @@ def test_kill_9_of_one_asgi_process_viewers_resume_on_the_other_and_nginx_answer
             recovery_seconds=result["reconnect_seconds_max"],
         )
         assert result["dropped"] > 0, "no viewer was on the killed process"
-        # Open finding (docs/security.md): on a loaded box a viewer occasionally misses one
-        # chat posted around the kill. `make chaos` fails on it; the CI's single trial only
-        # records it, until the cause is found.
-        if GAP_STRICT:
-            assert not result["missing"], result["missing"]
+        assert not result["missing"], result["missing"]
         assert result["posted"] == 40
         assert not unanswered, result["health_answers"]
         assert all(a in (200, 503) for a in result["health_answers"]), result["health_answers"]
@@ -518,7 +515,8 @@ def test_kill_9_of_the_crm_writer_child_loses_no_join(prod, demo):
                 os.kill(pid, signal.SIGKILL)
             killed_at = time.monotonic()
             second = await wave(tokens[15:])
-            deadline = time.monotonic() + 20
+            # A new writer child's Django start-up at nice 10 took up to ~20 s on a loaded box.
+            deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 recorded = await asyncio.to_thread(_joins_recorded, prod, room, contacts)
                 if len(recorded) == len(contacts):

@@ -328,6 +328,10 @@ class Viewer:
 
     def on_frame(self, conn, payload: bytes) -> None:
         data = json.loads(payload)
+        if data.get("type") == "hello":
+            # Its seq is the hub's position, not an event applied here (ws.js ignores it):
+            # taking it as one skipped a resumed event with the same seq (make chaos).
+            return
         if data.get("type") == "notice" and data.get("code") == "resync":
             self.resyncs += 1
             if self.fetching:
