@@ -8,7 +8,10 @@ class CampaignsConfig(AppConfig):
 
     def ready(self) -> None:
         # Campaigns: the periodic tick and the journey listeners on CRM events.
-        from campaigns import tasks  # noqa: F401
+        from campaigns import (
+            personal_data,  # noqa: F401 - registers its finders
+            tasks,  # noqa: F401
+        )
         from campaigns.services import journeys
 
         journeys.connect()

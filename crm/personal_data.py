@@ -23,7 +23,7 @@ Field classes:
 How rows are found from a contact (``Table``): ``via`` are ORM paths that end at the contact
 id (``"contact"``, ``"membership__contact"``); ``hashes`` name columns holding one of the
 person's ``core.pii`` lookup hashes (``{"phone_hash": ("phone",)}``) for tables with no foreign
-key to the contact; ``finder`` names a function below for anything else. The person's hashes
+key to the contact; ``finders`` name registered functions for anything else. The person's hashes
 are their identities' hashes plus every hash column of rows reached through ``via``.
 
 ``on_erase``: ``scrub`` keeps the row (anonymous counts: claims per coupon, opt-outs per
@@ -33,6 +33,7 @@ signature, followers per account) with every non-``none`` field blanked or tombs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Q
@@ -58,7 +59,7 @@ class Table:
     fields: dict[str, str]
     via: tuple[str, ...] = ()
     hashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    finder: str = ""
+    finders: tuple[str, ...] = ()
     on_erase: str = "scrub"
     # Foreign keys to the contact that do not make the row the person's (an Invite's
     # inviter: the device and IP on the row are the invitee's).
@@ -70,7 +71,7 @@ class Table:
 
     @property
     def reached(self) -> bool:
-        return bool(self.via or self.hashes or self.finder)
+        return bool(self.via or self.hashes or self.finders)
 
     def classes(self) -> set[str]:
         return set(self.fields.values())
@@ -97,7 +98,7 @@ TABLES: dict[str, Table] = {
             "detail": T,
             "ip": S,
         },
-        finder="audit_rows_quoting_the_person",
+        finders=("audit_rows_about_the_person", "audit_rows_about_the_persons_chat"),
         text_keys={"detail": ("text", "reason")},
         note="rows about the person or their chat messages: the deleted message's text and "
         "the merge reason go, the ids stay",
@@ -544,7 +545,7 @@ TABLES: dict[str, Table] = {
         },
         via=("contact",),
         hashes={"to_hash": PHONE_HASH + OPENID_HASH},
-        finder="staff_notices_about_the_person",
+        finders=("staff_notices_about_the_person",),
         note="the outbox row stays (campaign reports and uplift), without address or params; "
         "staff notices naming the person (no contact on the row) are reached too",
     ),
@@ -564,7 +565,7 @@ TABLES: dict[str, Table] = {
         {"delivery": N, "phone_masked": P, "phone_hash": K, "text": T, "message_id": N},
         via=("delivery__contact",),
         hashes={"phone_hash": PHONE_HASH},
-        finder="console_texts_of_staff_notices",
+        finders=("console_texts_of_staff_notices",),
     ),
     "campaigns.ShortLink": Table(
         {"code": N, "delivery": N, "target_url": N, "clicks": N}, via=("delivery__contact",)
@@ -695,27 +696,35 @@ TABLES: dict[str, Table] = {
             "action_flag": N,
             "change_message": T,
         },
-        finder="admin_log_rows_about_the_person",
+        finders=("admin_log_rows_about_the_person",),
         note="Django admin writes str(contact), the nickname, into object_repr",
     ),
 }
 
 
 # --- finders: rows found neither through a foreign key nor through a hash ---------------------
+# A finder is ``fn(*, org_id, contact_ids) -> Q`` on its table. The app that owns the data a
+# finder knows about registers it (crm knows no room and no campaign): livecommerce's and
+# campaigns' in their ``personal_data`` modules, loaded by their AppConfig.ready.
+
+FINDERS: dict[str, Callable[..., Q]] = {}
 
 
-def audit_rows_quoting_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
-    """Audit rows about the person (merges, owner changes…) or their chat messages
-    (chat.delete copies the text)."""
-    from livecommerce.models import ChatMessage
+def register_finder(name: str) -> Callable:
+    def register(fn: Callable[..., Q]) -> Callable[..., Q]:
+        FINDERS[name] = fn
+        return fn
 
-    message_ids = ChatMessage.unscoped.filter(org_id=org_id, contact_id__in=contact_ids)
-    ids = [str(pk) for pk in message_ids.values_list("pk", flat=True)]
-    return Q(target_type="chat_message", target_id__in=ids) | Q(
-        target_type="contact", target_id__in=[str(pk) for pk in contact_ids]
-    )
+    return register
 
 
+@register_finder("audit_rows_about_the_person")
+def audit_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
+    """Audit rows about the person (a merge's reason, owner changes)."""
+    return Q(target_type="contact", target_id__in=[str(pk) for pk in contact_ids])
+
+
+@register_finder("admin_log_rows_about_the_person")
 def admin_log_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
     from django.contrib.contenttypes.models import ContentType
 
@@ -723,40 +732,6 @@ def admin_log_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q
 
     content_type = ContentType.objects.get_for_model(Contact)
     return Q(content_type=content_type, object_id__in=[str(pk) for pk in contact_ids])
-
-
-def _staff_notice_keys(org_id: int, contact_ids: list[int]) -> Q:
-    """Staff notices about a lead (a journey's notify_owner step) are deliveries to the
-    owner with no contact, keyed ``owner:<membership>:<step>`` (campaigns.services.journeys
-    ._message_owner); their params name the lead."""
-    from campaigns.models import JourneyMembership
-
-    memberships = JourneyMembership.unscoped.filter(org_id=org_id, contact_id__in=contact_ids)
-    q = Q(pk__in=[])
-    for pk in memberships.values_list("pk", flat=True):
-        q |= Q(key__startswith=f"owner:{pk}:")
-    return q
-
-
-def staff_notices_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
-    return Q(contact=None) & _staff_notice_keys(org_id, contact_ids)
-
-
-def console_texts_of_staff_notices(*, org_id: int, contact_ids: list[int]) -> Q:
-    from campaigns.models import Delivery
-
-    notices = Delivery.unscoped.filter(org_id=org_id).filter(
-        staff_notices_about_the_person(org_id=org_id, contact_ids=contact_ids)
-    )
-    return Q(delivery__in=list(notices.values_list("pk", flat=True)))
-
-
-FINDERS = {
-    "staff_notices_about_the_person": staff_notices_about_the_person,
-    "console_texts_of_staff_notices": console_texts_of_staff_notices,
-    "audit_rows_quoting_the_person": audit_rows_quoting_the_person,
-    "admin_log_rows_about_the_person": admin_log_rows_about_the_person,
-}
 
 
 # --- docs/crm.md ------------------------------------------------------------------------------
@@ -789,8 +764,7 @@ def markdown() -> str:
             continue
         reach = [f"`{p}`" for p in table.via]
         reach += [f"`{c}` = the person's {'/'.join(k)} hash" for c, k in table.hashes.items()]
-        if table.finder:
-            reach.append(f"`{table.finder}`")
+        reach += [f"`{name}`" for name in table.finders]
         if table.on_erase == "delete":
             action = "rows deleted"
         elif table.classes() & set(ERASED):

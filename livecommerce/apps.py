@@ -11,7 +11,10 @@ class LivecommerceConfig(AppConfig):
 
         from core.staff_events import staff_publisher
         from core.tasks import periodic
-        from livecommerce import tasks
+        from livecommerce import (
+            personal_data,  # noqa: F401 - registers its finders
+            tasks,
+        )
         from livecommerce.events import publish_staff
         from livecommerce.selectors import room_state_coupons, room_state_products
         from livecommerce.selectors_state import register_state_part

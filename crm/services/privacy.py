@@ -307,8 +307,8 @@ def _rows(
             values = set().union(*(hashes.get(kind, set()) for kind in kinds))
             if values:
                 q |= models.Q(**{f"{column}__in": sorted(values)})
-        if table.finder:
-            q |= personal_data.FINDERS[table.finder](org_id=org_id, contact_ids=contact_ids)
+        for name in table.finders:
+            q |= personal_data.FINDERS[name](org_id=org_id, contact_ids=contact_ids)
     qs = getattr(model, "unscoped", model._default_manager).filter(q)
     if any(f.name == "org" for f in model._meta.concrete_fields):
         qs = qs.filter(org_id=org_id)

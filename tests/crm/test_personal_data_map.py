@@ -62,8 +62,9 @@ def test_every_entry_names_a_model_and_every_table_holding_personal_data_is_reac
         for column in table.hashes:
             if table.fields.get(column) != personal_data.KEY:
                 problems.append(f"{label}.{column}: a hash column must be classified key")
-        if table.finder and table.finder not in personal_data.FINDERS:
-            problems.append(f"{label}: unknown finder {table.finder}")
+        for name in table.finders:
+            if name not in personal_data.FINDERS:
+                problems.append(f"{label}: finder {name} is not registered by any app")
         if table.on_erase not in ("scrub", "delete"):
             problems.append(f"{label}: on_erase {table.on_erase!r}")
         for path in table.via:
