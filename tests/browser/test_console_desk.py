@@ -261,6 +261,13 @@ def test_the_host_moderates_the_room_from_the_console(server, desk, size, monkey
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         console.evaluate("window.scrollTo(0, 0)")
         console.screenshot(path=str(SCREENSHOTS / f"console-{size}.png"), full_page=True)
+
+        # Lifting the ban opens the door again for her device.
+        banned.get_by_role("button", name="解除").click()
+        expect(banned).to_have_count(0)
+        expect(audit).to_contain_text("解除拉黑 · Eve")
+        with connect(ws_base + desk["eve_again_token"]) as again:
+            assert _events(again, 2)  # served (hello, state hints), not closed
         assert errors == []
         browser.close()
 
