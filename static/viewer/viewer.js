@@ -517,7 +517,7 @@ async function main() {
   if (mode === "live" && state.room.status === "live") whenHls(() => play(state.play_url));
   if (mode !== "live" || state.room.status === "ended") { endChat(); loadReplay(); }
   if (mode === "live" && state.room.status !== "ended") stream = await openStream();
-  if (state.me && state.me.reservation) loadReservation();
+  if (state.me && state.me.reservation) await loadReservation();
   root.dataset.ready = "1";
 }
 
