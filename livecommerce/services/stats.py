@@ -14,12 +14,18 @@ def room_stats(*, room: Room) -> dict:
 
     events = Event.objects.for_org(room.org_id).filter(room_id=room.pk)
     by_type = dict(events.values_list("type").annotate(n=Count("id")))
-    watch = (
-        events.filter(type="room.leave")
-        .values("contact_id")
-        .annotate(total=Sum("value"))
-        .aggregate(avg=Avg("total"))["avg"]
-    )
+    if room.status == RoomStatus.LIVE:
+        # While live, a viewer still watching counts with the time so far (as the lucky
+        # draw's "watched N minutes" does), not only once they leave.
+        so_far = presence_bridge.watch_seconds_so_far(room)
+        watch = sum(so_far.values()) / len(so_far) if so_far else 0
+    else:
+        watch = (
+            events.filter(type="room.leave")
+            .values("contact_id")
+            .annotate(total=Sum("value"))
+            .aggregate(avg=Avg("total"))["avg"]
+        )
     likes = events.filter(type="like").aggregate(total=Sum("value"))["total"]
     unique = events.filter(type="room.join").values("contact_id").distinct().count()
     new_leads = Contact.objects.for_org(room.org_id).filter(source_detail__room=room.pk).count()

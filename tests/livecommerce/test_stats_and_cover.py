@@ -33,6 +33,26 @@ class TestStats:
             assert body["avg_watch_seconds"] == 90.0
             assert body["chats"] == 1 and body["claims"] == 1
 
+    def test_average_watch_time_of_a_live_room_counts_viewers_still_watching(self, host_alice):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        room = RoomFactory(streamer=host_alice.profile, status="live")
+        watching, gone = ContactFactory(org=room.org), ContactFactory(org=room.org)
+        now = timezone.now()
+        for contact in (watching, gone):
+            event_record(
+                contact=contact,
+                type="room.join",
+                room_id=room.pk,
+                occurred_at=now - timedelta(seconds=100),
+            )
+        event_record(contact=gone, type="room.leave", props={"watch_seconds": 40}, room_id=room.pk)
+        body = host_alice.client().get(f"/api/v1/rooms/{room.pk}/stats").json()
+        assert body["unique_viewers"] == 2
+        assert 69 <= body["avg_watch_seconds"] <= 75  # (100 so far + 40) / 2, give or take
+
     def test_stats_access(self, host_alice, host_frank, outsider_erin, viewer_dan):
         room = RoomFactory(streamer=host_alice.profile)
         assert host_frank.client().get(f"/api/v1/rooms/{room.pk}/stats").status_code == 403
