@@ -62,7 +62,7 @@ async function main() {
   }
   await waitFor(() => events.find((e) => e.type === "coupon.stock" && e.coupon === couponId), "coupon.stock");
 
-  live.send({ type: "chat", text: "小程序来的第一条" });
+  if (!live.send({ type: "chat", text: "小程序来的第一条" })) throw new Error("alice could not send");
   const mine = await waitFor(() => events.find((e) => e.type === "chat" && e.text === "小程序来的第一条"), "own chat back");
   out.chat = { contact_id: mine.contact_id, status: mine.status, seq: mine.seq };
 
@@ -70,10 +70,11 @@ async function main() {
   const seqBefore = live.seq;
   alice.transport.sockets[alice.transport.sockets.length - 1].ws.close(4000);
   const bob = viewer("mp-bob");
-  const bobLive = bob.client.connectRoom({ roomId, onStatus: () => {} });
+  const bobStatuses = [];
+  const bobLive = bob.client.connectRoom({ roomId, onStatus: (st) => bobStatuses.push(st) });
   await bobLive.ready;
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  bobLive.send({ type: "chat", text: "掉线时的消息" });
+  await waitFor(() => bobStatuses.includes("open"), "bob's socket to open");
+  if (!bobLive.send({ type: "chat", text: "掉线时的消息" })) throw new Error("bob could not send");
   const missed = await waitFor(() => events.find((e) => e.type === "chat" && e.text === "掉线时的消息"), "the missed chat after resume", 20000);
   const resumeFrames = alice.transport.sockets.length;
   out.resume = {
@@ -85,7 +86,8 @@ async function main() {
 
   // WeChat's content check (the demo's embedded stub calls "代开发票" risky) answers the author.
   await new Promise((resolve) => setTimeout(resolve, 1100)); // one message a second per viewer
-  live.send({ type: "chat", text: "代开发票找我" });
+  await waitFor(() => statuses[statuses.length - 1] === "open", "alice's socket to be open");
+  if (!live.send({ type: "chat", text: "代开发票找我" })) throw new Error("alice could not send");
   const refused = await waitFor(() => events.find((e) => e.type === "notice" && e.code !== "offline"), "the content check's notice");
   out.content_check = { code: refused.code };
 
