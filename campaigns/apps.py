@@ -15,3 +15,7 @@ class CampaignsConfig(AppConfig):
         from campaigns.services import journeys
 
         journeys.connect()
+        # What the wechat app asks of us: staff binding scans, the service SMS of phone codes.
+        from campaigns.services import wechat_bridge
+
+        wechat_bridge.connect()

@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 F = TypeVar("F", bound=Callable)
 
 
-class HookNotRegistered(LookupError):
+class HookNotRegistered(RuntimeError):
     pass
 
 

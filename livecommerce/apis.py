@@ -12,10 +12,12 @@ from rest_framework.views import APIView
 from core.auth import membership_of
 from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, PerMethodPermissionsMixin
+from core.qr import qr_png
 from core.tenancy import get_for_org_or_404
 from livecommerce import media
 from livecommerce.models import Product, Reservation, Room, StreamerProfile
 from livecommerce.selectors import product_list, room_list_for_staff
+from livecommerce.services.follow_qr import follow_qr_url, follow_qr_url_or_blank
 from livecommerce.services.rooms import (
     ensure_can_manage_room,
     room_create,
@@ -773,7 +775,7 @@ class RoomInvitePosterApi(APIView):
         if not clip_id:
             # With an official account the QR follows it: the subscribe push carries
             # ``invite:<code>``, which credits the inviter through the callback.
-            follow_url = _follow_qr_url(room.org_id, f"invite:{code}")
+            follow_url = follow_qr_url_or_blank(org_id=room.org_id, scene=f"invite:{code}")
             if follow_url:
                 qr_content, qr_kind = follow_url, "follow"
         png = render_poster(
@@ -797,22 +799,6 @@ class RoomInvitePosterApi(APIView):
         return response
 
 
-def _follow_qr_url(org_id: int, scene: str) -> str:
-    """The official-account QR URL of ``scene``, or "" (no account, or WeChat failed: a
-    poster must always render, so the caller keeps the invite link)."""
-    import logging
-
-    from core.errors import DomainError
-    from wechat.qrcodes import qr_follow_scene_for_org
-
-    try:
-        scene_row = qr_follow_scene_for_org(org_id=org_id, scene=scene)
-    except DomainError:
-        logging.getLogger(__name__).warning("follow QR for %s unavailable", scene, exc_info=True)
-        return ""
-    return scene_row.url if scene_row else ""
-
-
 class RoomFollowQrApi(APIView):
     """The room's follow QR (scene ``room:{id}``) for the host console."""
 
@@ -820,13 +806,11 @@ class RoomFollowQrApi(APIView):
 
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, room_id: int):
-        from wechat.qrcodes import qr_follow_scene_for_org, qr_png
-
         room = _visible_room(request, room_id)
-        scene = qr_follow_scene_for_org(org_id=room.org_id, scene=f"room:{room.pk}")
-        if scene is None:
+        url = follow_qr_url.get()(org_id=room.org_id, scene=f"room:{room.pk}")
+        if url is None:
             raise NotFound(_("该组织未配置公众号"), code="wechat_account_missing")
-        response = HttpResponse(qr_png(scene.url), content_type="image/png")
+        response = HttpResponse(qr_png(url), content_type="image/png")
         response["Cache-Control"] = "private, max-age=3600"
         return response
 

@@ -11,16 +11,25 @@ class LivecommerceConfig(AppConfig):
 
         from core.staff_events import staff_publisher
         from core.tasks import periodic
+        from crm import rooms
         from livecommerce import (
             personal_data,  # noqa: F401 - registers its finders
             tasks,
         )
         from livecommerce.events import publish_staff
-        from livecommerce.selectors import room_state_coupons, room_state_products
+        from livecommerce.selectors import (
+            room_exists_in_org,
+            room_ids_live,
+            room_state_coupons,
+            room_state_products,
+        )
         from livecommerce.selectors_state import register_state_part
 
         # Staff notifications of every app (core.staff_events) travel on the hub's transport.
         staff_publisher.register(publish_staff)
+        # crm routes hot leads by live room and checks a team rule's room through us.
+        rooms.live_room_ids.register(room_ids_live)
+        rooms.room_exists.register(room_exists_in_org)
         # The hub's room state (GET /api/v1/rooms/{id}/state) carries our parts too, so a
         # reconnecting screen gets the product list and live coupon stock with its seq.
         register_state_part("products", room_state_products)

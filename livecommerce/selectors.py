@@ -172,3 +172,13 @@ def viewer_room_me(*, room: Room, contact_id: int, device: str = "") -> dict:
         .filter(contact_id=contact_id, kind=IdentityKind.PHONE)
         .exists(),
     }
+
+
+def room_ids_live(org_id: int) -> list[int]:
+    """Ids of the organisation's rooms that are live now (crm.rooms.live_room_ids)."""
+    return list(Room.objects.for_org(org_id).filter(status="live").values_list("id", flat=True))
+
+
+def room_exists_in_org(org_id: int, room_id: int) -> bool:
+    """Whether ``room_id`` is a room of the organisation (crm.rooms.room_exists)."""
+    return Room.objects.for_org(org_id).filter(pk=room_id).exists()

@@ -10,7 +10,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns.services.mass_tags import wechat_tags_list
 from core import ratelimit
 from core.auth import membership_of, org_id_of, viewer_of
 from core.errors import NotFound
@@ -22,6 +21,7 @@ from core.permissions import (
     IsViewerOrStaff,
     staff_with_roles,
 )
+from core.qr import qr_png
 from core.tenancy import get_for_org_or_404
 from core.tokens import issue_viewer_token
 from crm.models import Contact
@@ -35,8 +35,9 @@ from wechat.models import (
 )
 from wechat.mp import mp_phone_bind, mp_subscriptions_record
 from wechat.otp import phone_code_send, phone_code_verify
-from wechat.qrcodes import STAFF_BIND_PREFIX, qr_png, qr_scene_get_or_create
+from wechat.qrcodes import STAFF_BIND_PREFIX, qr_scene_get_or_create
 from wechat.share import jssdk_config
+from wechat.tags import wechat_tags_list
 
 # --- viewer-facing -------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from wechatpy.utils import check_signature
 from core import links, pii
 from core.tasks import enqueue
 from crm.models import Source
-from wechat import crm_bridge
+from wechat import crm_bridge, extensions
 from wechat.models import (
     KeywordAction,
     KeywordMatch,
@@ -50,6 +50,7 @@ from wechat.models import (
     WeChatQrScene,
     WindowOpener,
 )
+from wechat.qrcodes import STAFF_BIND_PREFIX
 from wechat.tasks import wechat_follower_enrich
 from wechat.windows import openid_hash, service_window_touch
 
@@ -212,12 +213,10 @@ def message_kind(message) -> str:
 
 def _staff_bind_scene(message) -> str:
     """The scene of a scan (new or existing follower) of a staff member's binding code."""
-    from campaigns.services.staff_binding import is_staff_bind_scene
-
     if message_kind(message) not in ("subscribe_scan", "scan"):
         return ""
     scene = getattr(message, "scene_id", "") or ""
-    return scene if is_staff_bind_scene(scene) else ""
+    return scene if scene.startswith(STAFF_BIND_PREFIX) else ""
 
 
 def _apply(*, account: WeChatAccount, message, key: str) -> None:
@@ -295,8 +294,6 @@ def _on_subscribe(*, account, message, openid: str, scene: str, key: str) -> Non
 def _on_staff_bind(*, account, message, openid: str, scene: str) -> None:
     """A staff member scanned their binding code: follow state is kept (template messages
     reach followers only) but no CRM contact, event or consent is made — staff are not leads."""
-    from campaigns.services.staff_binding import staff_wechat_bind_scan
-
     subscribing = message_kind(message) == "subscribe_scan"
     now = _occurred_at(message)
     follower, created = WeChatFollower.objects.for_org(account.org_id).get_or_create(
@@ -321,7 +318,7 @@ def _on_staff_bind(*, account, message, openid: str, scene: str) -> None:
         openid=openid,
         opened_by=WindowOpener.FOLLOW if subscribing else WindowOpener.SCAN,
     )
-    staff_wechat_bind_scan(account=account, openid=openid, scene=scene)
+    extensions.staff_bind_scan.get()(account=account, openid=openid, scene=scene)
 
 
 def _on_unsubscribe(*, account, message, openid: str, key: str) -> None:
@@ -375,9 +372,9 @@ def _reply(*, account: WeChatAccount, message) -> str | None:
     text = None
     kind = message_kind(message)
     if staff_scene := _staff_bind_scene(message):
-        from campaigns.services.staff_binding import staff_bind_reply_text
-
-        text = staff_bind_reply_text(account=account, openid=message.source, scene=staff_scene)
+        text = extensions.staff_bind_reply_text.get()(
+            account=account, openid=message.source, scene=staff_scene
+        )
     elif kind in ("subscribe", "subscribe_scan"):
         text = _welcome_text(account=account, scene=getattr(message, "scene_id", "") or "")
     elif kind == "text":

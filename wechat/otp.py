@@ -25,11 +25,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.services.sending import UnknownTemplate, send_service_sms
 from core import pii, ratelimit
 from core.errors import DomainError, RateLimited
 from crm.models import Contact, IdentityKind
-from wechat import crm_bridge
+from wechat import crm_bridge, extensions
 from wechat.models import PhoneOtp
 
 log = logging.getLogger(__name__)
@@ -105,14 +104,14 @@ def phone_code_send(*, contact: Contact, phone: str, ip: str) -> dict:
         )
         # Service class: through the campaigns outbox, sent once this transaction commits.
         try:
-            send_service_sms(
+            extensions.service_sms_send.get()(
                 org=contact.org,
                 phone=phone,
                 template_key=TEMPLATE_KEY,
                 params={"code": code},
                 key=f"otp:{otp.pk}",
             )
-        except UnknownTemplate:
+        except LookupError:
             log.error("org %s has no service SMS template %r", contact.org_id, TEMPLATE_KEY)
             raise SmsUnavailable(_("短信服务暂不可用，请稍后再试")) from None
     return {"sent": True, "expires_in": settings.OTP_TTL_SECONDS}

@@ -8,11 +8,9 @@ member binding their own WeChat (no lead, see ``campaigns.services.staff_binding
 
 from __future__ import annotations
 
-import io
 import re
 from datetime import timedelta
 
-import qrcode
 import requests
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -120,9 +118,8 @@ def qr_follow_scene_for_org(*, org_id: int, scene: str) -> WeChatQrScene | None:
     return qr_scene_get_or_create(account=account, scene=scene)
 
 
-def qr_png(content: str, *, box_size: int = 8) -> bytes:
-    """A PNG of a QR code for ``content`` (the ticket URL WeChat returned)."""
-    image = qrcode.make(content, box_size=box_size, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+def follow_qr_url(*, org_id: int, scene: str) -> str | None:
+    """``livecommerce.services.follow_qr.follow_qr_url``: the URL of the org's follow QR of
+    ``scene``, None when the org has no official account."""
+    row = qr_follow_scene_for_org(org_id=org_id, scene=scene)
+    return row.url if row else None

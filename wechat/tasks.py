@@ -10,6 +10,7 @@ from django.utils import timezone
 from wechatpy.exceptions import WeChatException
 
 from core.tasks import periodic
+from wechat import extensions
 from wechat.models import PhoneOtp, WeChatFollower, WeChatInboundMessage
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,13 @@ def wechat_follower_enrich(follower_id: int) -> None:
 @shared_task(name="wechat.inbound_sweep", ignore_result=True)
 def wechat_inbound_sweep() -> int:
     """Delete callback dedupe records older than a week, phone codes and staff binding codes
-    expired a day ago."""
-    from campaigns.services.staff_binding import staff_wechat_bind_sweep
-
+    expired a day ago (staff binding codes: by the app that keeps them, through
+    wechat.extensions.inbound_sweepers)."""
     now = timezone.now()
     deleted, _ = WeChatInboundMessage.unscoped.filter(created_at__lt=now - DEDUPE_KEEP).delete()
     otps, _ = PhoneOtp.unscoped.filter(expires_at__lt=now - timedelta(days=1)).delete()
-    binds = staff_wechat_bind_sweep(before=now - timedelta(days=1))
-    return deleted + otps + binds
+    swept = sum(sweep(before=now - timedelta(days=1)) for sweep in extensions.inbound_sweepers)
+    return deleted + otps + swept
 
 
 periodic("wechat.inbound_sweep", wechat_inbound_sweep, 3600)

@@ -36,23 +36,6 @@ class WeChatUnavailable(DomainError):
     status_code = 503
 
 
-def wechat_tags_list(*, account) -> list[dict]:
-    """The official account's user tags as WeChat holds them (``tags/get``):
-    ``[{"id", "name", "count"}]``. Network I/O; WeChatUnavailable (503) when WeChat cannot
-    be read, as the launch does."""
-    from wechat.client import wechat_client
-
-    try:
-        tags = wechat_client(account).tag.get()
-    except Exception:  # noqa: BLE001 - any WeChat or transport error
-        log.warning("reading WeChat tags of account %s failed", account.pk, exc_info=True)
-        raise WeChatUnavailable(_("读取公众号标签失败，请稍后再试")) from None
-    return [
-        {"id": int(t["id"]), "name": str(t.get("name") or ""), "count": int(t.get("count") or 0)}
-        for t in tags or []
-    ]
-
-
 def wechat_tag_members_sync(*, campaign: Campaign) -> int:
     """Read the campaign's tag members from WeChat and store them (replacing the last read).
     Call outside any transaction: this is network I/O. Returns the member count."""

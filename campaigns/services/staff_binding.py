@@ -29,11 +29,11 @@ from campaigns.services.owner_notify import staff_contact_set
 from core import pii, ratelimit
 from core.errors import NotFound
 from core.models import AuditLog, Membership
+from core.qr import qr_png
 from wechat.models import WeChatAccount, WeChatAccountKind, WeChatQrScene
 from wechat.qrcodes import (
     STAFF_BIND_PREFIX,
     STAFF_BIND_SCENE_RE,
-    qr_png,
     qr_staff_bind_scene_create,
 )
 from wechat.windows import openid_hash
@@ -53,10 +53,6 @@ class BindStatus:
 
 # The answer's ``status`` values (also named in the OpenAPI schema: SPECTACULAR_SETTINGS).
 BIND_STATUSES = [BindStatus.PENDING, BindStatus.BOUND, BindStatus.EXPIRED]
-
-
-def is_staff_bind_scene(scene: str) -> bool:
-    return bool(scene) and scene.startswith(STAFF_BIND_PREFIX)
 
 
 def _code_hash(code: str) -> str:

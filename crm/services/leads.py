@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from core.models import AuditLog, Membership, Role
 from core.staff_events import send_staff_event_on_commit
+from crm import rooms
 from crm.models import (
     Contact,
     CrmSettings,
@@ -263,9 +264,7 @@ def notify(*, user, org_id: int, kind: str, title: str, data: dict) -> Notificat
 
 
 def _live_room_ids(org_id: int) -> list[int]:
-    from livecommerce.models import Room
-
-    return list(Room.objects.for_org(org_id).filter(status="live").values_list("id", flat=True))
+    return rooms.live_room_ids.get()(org_id)
 
 
 def lead_context(*, contact: Contact, room_ids: list[int] | None = None) -> dict:

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import DomainError, NotFound
 from core.models import Membership, Role
+from crm import rooms
 from crm.models import (
     HOT_LEAD_SLA_MAX_MINUTES,
     AssignmentRule,
@@ -131,12 +132,9 @@ def _check_rule_target(*, org_id: int, room_id, segment) -> None:
         raise InvalidTeam(
             _("分配规则需要直播间或人群"), fields={"room": [_("直播间或人群必填其一")]}
         )
-    if room_id is not None:
-        from livecommerce.models import Room
-
-        # Another organisation's room is as unknown as a room that does not exist.
-        if not Room.objects.for_org(org_id).filter(pk=room_id).exists():
-            raise NotFound(_("直播间不存在"), fields={"room": [_("直播间不存在")]})
+    # Another organisation's room is as unknown as a room that does not exist.
+    if room_id is not None and not rooms.room_exists.get()(org_id, room_id):
+        raise NotFound(_("直播间不存在"), fields={"room": [_("直播间不存在")]})
     if segment is not None and segment.org_id != org_id:
         raise NotFound(_("人群不存在"), fields={"segment": [_("人群不存在")]})
 

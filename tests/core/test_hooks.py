@@ -73,3 +73,19 @@ def test_wechat_signs_viewers_in_for_the_rooms():
     from wechat.login import viewer_sign_in
 
     assert viewer_wechat_sign_in.get() is viewer_sign_in
+
+
+def test_each_upward_call_goes_through_a_hook_the_upper_app_registered():
+    from campaigns.services import staff_binding, wechat_bridge
+    from crm import rooms
+    from livecommerce import selectors
+    from livecommerce.services.follow_qr import follow_qr_url
+    from wechat import extensions, qrcodes
+
+    assert rooms.live_room_ids.get() is selectors.room_ids_live
+    assert rooms.room_exists.get() is selectors.room_exists_in_org
+    assert follow_qr_url.get() is qrcodes.follow_qr_url
+    assert extensions.staff_bind_scan.get() is staff_binding.staff_wechat_bind_scan
+    assert extensions.staff_bind_reply_text.get() is staff_binding.staff_bind_reply_text
+    assert list(extensions.inbound_sweepers) == [staff_binding.staff_wechat_bind_sweep]
+    assert extensions.service_sms_send.get() is wechat_bridge._service_sms_send
