@@ -33,7 +33,7 @@ from wechat.models import (
     WeChatEncryptMode,
     WeChatQrScene,
 )
-from wechat.mp import mp_phone_bind, mp_subscriptions_record
+from wechat.mp import mp_code_png, mp_invite_scene, mp_phone_bind, mp_subscriptions_record
 from wechat.otp import phone_code_send, phone_code_verify
 from wechat.qrcodes import STAFF_BIND_PREFIX, qr_scene_get_or_create
 from wechat.share import jssdk_config
@@ -223,6 +223,42 @@ class MpPhoneApi(APIView):
             nickname=contact.nickname or claims.nickname,
         )
         return Response({"bound": True, "contact_id": contact.pk, "token": token})
+
+
+class RoomMpCodeApi(APIView):
+    """The viewer's own mini-program code for a room (or one of its replay clips): scanning
+    it opens the mini-program on that room and credits the viewer's invite code."""
+
+    permission_classes = [IsViewer]
+
+    class MpCodeQuery(serializers.Serializer):
+        clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+        account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
+
+    @extend_schema(parameters=[MpCodeQuery], responses={(200, "image/png"): bytes})
+    def get(self, request, room_id: int):
+        from livecommerce.models import Room
+        from livecommerce.services.invites import invite_code_for
+
+        query = self.MpCodeQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        viewer = viewer_of(request)
+        room = get_for_org_or_404(Room, viewer.org_id, pk=room_id)
+        contact = _viewer_contact(request)
+        account = account_for_login(
+            org=contact.org,
+            kind=WeChatAccountKind.MINI_PROGRAM,
+            account_id=query.validated_data.get("account"),
+        )
+        scene = mp_invite_scene(
+            room_id=room.pk,
+            invite_code=invite_code_for(contact=contact, device=viewer.claims.device),
+            clip_id=query.validated_data.get("clip"),
+        )
+        response = HttpResponse(mp_code_png(account=account, scene=scene), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=300"
+        response["X-Mp-Scene"] = scene
+        return response
 
 
 # --- staff: accounts and QR codes ------------------------------------------------------------

@@ -10,6 +10,8 @@ and answers False when there is none (then the send must not happen).
 from __future__ import annotations
 
 import requests
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -110,3 +112,45 @@ def mp_phone_bind(*, account: WeChatAccount, contact: Contact, code: str, ip: st
     phone = normalize_phone(str(info["purePhoneNumber"]))
     with transaction.atomic():
         return crm_bridge.identity_attach(contact=contact, kind=IdentityKind.PHONE, value=phone)
+
+
+class MpCodeUnavailable(DomainError):
+    code = "mp_code_unavailable"
+    status_code = 409
+
+
+# The page a scanned mini-program code opens (miniprogram/pages/index decodes the scene).
+MP_ENTRY_PAGE = "pages/index/index"
+_MP_CODE_TTL = 7 * 24 * 3600
+
+
+def mp_invite_scene(*, room_id: int, invite_code: str, clip_id: int | None = None) -> str:
+    """``r=<room>&i=<invite>[&c=<clip>]`` — WeChat allows 32 characters in a code's scene
+    (miniprogram/utils/scene.js reads it back)."""
+    scene = f"r={room_id}&i={invite_code}" + (f"&c={clip_id}" if clip_id else "")
+    if len(scene) > 32:
+        raise MpCodeUnavailable(_("小程序码参数过长"))
+    return scene
+
+
+def mp_code_png(*, account: WeChatAccount, scene: str) -> bytes:
+    """The mini-program code (wxacode.getUnlimited) opening the entry page with ``scene``.
+    Cached a week per scene: the same viewer's code for the same room never changes."""
+    key = f"{settings.WECHAT_CACHE_PREFIX}:wxacode:{account.appid}:{scene}"
+    cached = cache.get(key)
+    if cached:
+        return cached
+    try:
+        answer = mp_client(account).wxa.get_wxa_code_unlimited(scene, page=MP_ENTRY_PAGE, width=430)
+    except WeChatClientException as exc:
+        if exc.errcode is None:
+            raise WeChatUnavailable(_("微信服务暂时不可用，请稍后重试")) from None
+        # e.g. 41030: the entry page is not in the published version yet.
+        raise MpCodeUnavailable(_("小程序码暂不可用（小程序尚未发布？）")) from None
+    except requests.RequestException:
+        raise WeChatUnavailable(_("微信服务暂时不可用，请稍后重试")) from None
+    png = getattr(answer, "content", b"")
+    if not png.startswith(b"\x89PNG"):
+        raise MpCodeUnavailable(_("小程序码暂不可用（小程序尚未发布？）"))
+    cache.set(key, png, _MP_CODE_TTL)
+    return png

@@ -17,6 +17,8 @@ It speaks the endpoints wechatpy 1.8.18 calls (paths relative to the API base):
 - ``GET  connect/oauth2/authorize`` (the page WeChat shows; the stub "agrees" at once and
   redirects back with a code), ``GET sns/oauth2/access_token``, ``GET sns/userinfo``
 - ``GET  sns/jscode2session``
+- ``POST wxa/getwxacodeunlimit`` — a PNG (a QR of ``wxacode:<page>?<scene>``); a page with
+  a leading slash or outside ``stub.mp_pages`` (when set) answers 41030 like WeChat
 - ``POST wxa/msg_sec_check`` (version 2) — ``risky`` / ``review`` when the content holds a
   word given to ``stub.set_content_verdict``, else ``pass``
 - ``POST wxa/business/getuserphonenumber`` — a getPhoneNumber code's phone
@@ -101,6 +103,7 @@ class WeChatStubState:
     phone_codes: dict[str, str] = field(default_factory=dict)  # getPhoneNumber code -> phone
     used_phone_codes: set[str] = field(default_factory=set)
     content_verdicts: dict[str, str] = field(default_factory=dict)  # word -> review|risky
+    mp_pages: set[str] = field(default_factory=set)  # published pages (empty: any)
 
 
 def openid_for_code(appid: str, code: str, *, prefix: str = "o") -> str:
@@ -487,6 +490,22 @@ class _Handler(BaseHTTPRequestHandler):
             result["unionid"] = user.unionid
         return self._json(result)
 
+    def wxacode_unlimited(self, request, query):
+        import qrcode
+
+        body = request.json()
+        scene, page = str(body.get("scene", "")), str(body.get("page", ""))
+        with self.stub._lock:
+            pages = set(self.stub.state.mp_pages)
+        if not scene or len(scene) > 32:
+            return self._json({"errcode": 40169, "errmsg": "invalid length for scene"})
+        if page.startswith("/") or (pages and page not in pages):
+            return self._json({"errcode": 41030, "errmsg": "invalid page rid"})
+        image = qrcode.make(f"wxacode:{page}?{scene}")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return self._send(200, buffer.getvalue(), "image/png")
+
     def msg_sec_check(self, request, query):
         body = request.json()
         if body.get("version") != 2 or not body.get("openid") or not body.get("content"):
@@ -554,6 +573,7 @@ _ROUTES = {
     "sns/jscode2session": _Handler.jscode2session,
     "wxa/business/getuserphonenumber": _Handler.getuserphonenumber,
     "wxa/msg_sec_check": _Handler.msg_sec_check,
+    "wxa/getwxacodeunlimit": _Handler.wxacode_unlimited,
 }
 
 

@@ -27,4 +27,5 @@ urlpatterns = [
     path("viewer/phone/code", apis.PhoneCodeApi.as_view(), name="viewer-phone-code"),
     path("viewer/phone/verify", apis.PhoneVerifyApi.as_view(), name="viewer-phone-verify"),
     path("viewer/phone/mp", apis.MpPhoneApi.as_view(), name="viewer-phone-mp"),
+    path("rooms/<int:room_id>/mp-code", apis.RoomMpCodeApi.as_view(), name="room-mp-code"),
 ]

@@ -92,6 +92,10 @@ def test_the_mini_program_client_logs_in_fetches_claims_and_chats_against_the_se
         # WeChat's content check refused the risky text; the getPhoneNumber code bound a phone
         assert found["content_check"] == {"code": "content_risky"}
         assert found["phone"] == {"bound": True, "phone_bound": True, "same_contact": True}
+        # the viewer's mini-program code carries this room and an invite code in its scene
+        assert found["mp_code"]["png"] is True
+        assert found["mp_code"]["scene"]["room"] == room["id"]
+        assert len(found["mp_code"]["scene"]["invite"]) >= 4
         # errors keep their meaning
         assert found["errors"]["unknown_room"]["status"] == 404
         assert found["errors"]["unreachable"]["code"] == "network"

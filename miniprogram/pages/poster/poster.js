@@ -9,7 +9,7 @@ const { getClient } = require("../../utils/app-client");
 const cfg = () => getClient().config;
 
 Component({
-  data: { phase: "loading", errorText: "", image: "", nickname: "", nameError: "", naming: false },
+  data: { phase: "loading", errorText: "", image: "", mpCode: "", nickname: "", nameError: "", naming: false },
   methods: {
     onLoad(query) {
       this.roomId = Number((query || {}).id) || null;
@@ -31,6 +31,13 @@ Component({
         const code = file.header["X-Invite-Code"] || file.header["x-invite-code"];
         if (code) wx.setStorageSync(`qm.inviteCode.${cfg().org}`, code);
         this.setData({ phase: "ready", image: file.tempFilePath });
+        // The viewer's own mini-program code (scene r=<room>&i=<invite>): scanned in WeChat it
+        // opens this mini-program on the room. Optional: before the mini-program is published
+        // WeChat has no code to give, and the poster's own QR still works.
+        client
+          .download(`/api/v1/rooms/${this.roomId}/mp-code${this.clipId ? `?clip=${this.clipId}` : ""}`)
+          .then((code) => this.setData({ mpCode: code.tempFilePath }))
+          .catch(() => this.setData({ mpCode: "" }));
       } catch (error) {
         this.setData({ phase: "error", errorText: error.message || "海报生成失败，请重试" });
       }
@@ -67,9 +74,10 @@ Component({
       wx.previewImage({ urls: [this.data.image], current: this.data.image });
     },
 
-    save() {
+    save(e) {
+      const which = e && e.currentTarget && e.currentTarget.dataset.which;
       wx.saveImageToPhotosAlbum({
-        filePath: this.data.image,
+        filePath: which === "mp" ? this.data.mpCode : this.data.image,
         success: () => wx.showToast({ title: "已保存到相册", icon: "none" }),
         fail: () => wx.showToast({ title: "保存失败，可长按图片发送给好友", icon: "none" }),
       });

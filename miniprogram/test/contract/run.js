@@ -4,6 +4,7 @@
 // during a drop by resuming from its last sequence number, is told when WeChat's content
 // check refuses a text, and binds a phone with a getPhoneNumber code. Prints one JSON line.
 const { createClient } = require("../../utils/client");
+const { parseScene } = require("../../utils/scene");
 const { nodeTransport, memoryStorage } = require("./node-transport");
 
 const base = process.env.QM_URL;
@@ -95,6 +96,9 @@ async function main() {
   const bound = await alice.client.api("/api/v1/viewer/phone/mp", { method: "POST", data: { code: "contract-phone-1" } });
   alice.client.adoptToken({ token: bound.token, contact_id: bound.contact_id, phone_bound: true });
   const after = await alice.client.api(`/api/v1/rooms/${roomId}/public`);
+  // The viewer's mini-program code: its scene reads back as this room and an invite code.
+  const code = await alice.client.download(`/api/v1/rooms/${roomId}/mp-code`);
+  out.mp_code = { png: code.header["content-type"] === "image/png", scene: parseScene({ scene: encodeURIComponent(code.header["x-mp-scene"]) }) };
   out.phone = { bound: bound.bound, phone_bound: after.me.phone_bound, same_contact: bound.contact_id === session.contact_id };
   bobLive.close();
   live.close();
