@@ -19,3 +19,7 @@ class CampaignsConfig(AppConfig):
         from campaigns.services import wechat_bridge
 
         wechat_bridge.connect()
+        from campaigns.metrics import outbox_backlog
+        from core.metrics import scrape_collectors
+
+        scrape_collectors.register(outbox_backlog)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -30,7 +30,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from core.hooks import Hook
 
 log = logging.getLogger(__name__)
 
@@ -71,65 +73,19 @@ def _forget_dead_processes(directory: str) -> None:
             pass
 
 
+# fn() -> metric families read at scrape time. An app's own figures (campaigns' outbox
+# backlog, livecommerce's coupon reconcile backlog) register here in its AppConfig.ready;
+# a figure that cannot be read is left out, never failing the scrape.
+scrape_collectors: Hook[Callable[[], Iterable[Metric]]] = Hook("core.scrape_collectors")
+
+
 class ScrapeTimeCollector:
     """Figures read when Prometheus asks, not counted in a hot path."""
 
     def collect(self):
-        yield from _outbox_backlog()
-        yield from _coupon_reconcile()
+        for collector in scrape_collectors:
+            yield from collector()
         yield from _celery_queue()
-
-
-def _outbox_backlog():
-    from django.db.models import Count
-    from django.utils import timezone
-
-    from campaigns.models import Delivery, DeliveryStatus
-
-    family = GaugeMetricFamily(
-        "qm_outbox_backlog",
-        "Outbox rows waiting: due pending rows, rows being sent",
-        labels=["state"],
-    )
-    try:
-        due = Delivery.unscoped.filter(
-            status=DeliveryStatus.PENDING, due_at__lte=timezone.now()
-        ).count()
-        sending = dict(
-            Delivery.unscoped.filter(status__in=[DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN])
-            .values_list("status")
-            .annotate(n=Count("pk"))
-        )
-    except Exception:  # noqa: BLE001 - a scrape never fails on one figure
-        log.warning("outbox backlog unavailable", exc_info=True)
-        return
-    family.add_metric(["due"], due)
-    family.add_metric(["sending"], sending.get(DeliveryStatus.SENDING, 0))
-    family.add_metric(["unknown"], sending.get(DeliveryStatus.UNKNOWN, 0))
-    yield family
-
-
-def _coupon_reconcile():
-    if settings.COUPON_CLAIM_BACKEND != "redis":
-        return
-    from livecommerce.services.coupons import reconcile_backlog
-
-    try:
-        entries, oldest = reconcile_backlog()
-    except Exception:  # noqa: BLE001
-        log.warning("coupon reconcile backlog unavailable", exc_info=True)
-        return
-    yield GaugeMetricFamily(
-        "qm_coupon_reconcile_backlog",
-        "Claims in Redis not yet written to PostgreSQL",
-        value=entries,
-    )
-    lag = max(0.0, time.time() - oldest) if oldest else 0.0
-    yield GaugeMetricFamily(
-        "qm_coupon_reconcile_lag_seconds",
-        "Age of the oldest claim not yet written to PostgreSQL (0 when none)",
-        value=lag,
-    )
 
 
 def _celery_queue():

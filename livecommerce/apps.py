@@ -9,6 +9,7 @@ class LivecommerceConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from core.metrics import scrape_collectors
         from core.staff_events import staff_publisher
         from core.tasks import periodic
         from crm import rooms
@@ -17,6 +18,7 @@ class LivecommerceConfig(AppConfig):
             tasks,
         )
         from livecommerce.events import publish_staff
+        from livecommerce.metrics import coupon_reconcile_backlog
         from livecommerce.selectors import (
             room_exists_in_org,
             room_ids_live,
@@ -30,6 +32,7 @@ class LivecommerceConfig(AppConfig):
         # crm routes hot leads by live room and checks a team rule's room through us.
         rooms.live_room_ids.register(room_ids_live)
         rooms.room_exists.register(room_exists_in_org)
+        scrape_collectors.register(coupon_reconcile_backlog)
         # The hub's room state (GET /api/v1/rooms/{id}/state) carries our parts too, so a
         # reconnecting screen gets the product list and live coupon stock with its seq.
         register_state_part("products", room_state_products)

@@ -89,3 +89,11 @@ def test_each_upward_call_goes_through_a_hook_the_upper_app_registered():
     assert extensions.staff_bind_reply_text.get() is staff_binding.staff_bind_reply_text
     assert list(extensions.inbound_sweepers) == [staff_binding.staff_wechat_bind_sweep]
     assert extensions.service_sms_send.get() is wechat_bridge._service_sms_send
+
+
+def test_the_apps_figures_are_read_at_scrape_time():
+    from campaigns.metrics import outbox_backlog
+    from core.metrics import scrape_collectors
+    from livecommerce.metrics import coupon_reconcile_backlog
+
+    assert list(scrape_collectors) == [coupon_reconcile_backlog, outbox_backlog]
