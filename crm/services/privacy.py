@@ -183,16 +183,22 @@ ERASURE_FOLLOW_UP = timedelta(hours=13)
 
 
 def erasure_sweep(*, now: datetime.datetime | None = None) -> int:
-    """Erase again every contact erased within ``ERASURE_FOLLOW_UP`` (idempotent; no new audit
-    row: it completes the audited erasure). Returns how many contacts were swept."""
+    """Erase again every person whose erasure was audited within ``ERASURE_FOLLOW_UP``
+    (idempotent; no new audit row: it completes the audited erasure). Found through the
+    audit log's created_at index, not by scanning contacts. Returns how many were swept."""
     now = now or timezone.now()
-    recent = Contact.unscoped.filter(
-        erased_at__gte=now - ERASURE_FOLLOW_UP, merged_into__isnull=True
-    ).order_by("pk")
+    erasures = (
+        AuditLog.unscoped.filter(action="contact.erase", created_at__gte=now - ERASURE_FOLLOW_UP)
+        .values_list("org_id", "target_id")
+        .distinct()
+    )
     swept = 0
-    for contact in recent.iterator(chunk_size=200):
+    for org_id, target_id in erasures:
+        contact = Contact.unscoped.filter(org_id=org_id, pk=int(target_id)).first()
+        if contact is None:
+            continue
         with transaction.atomic():
-            _erase_rows(contact.org_id, _person_contact_ids(contact))
+            _erase_rows(org_id, _person_contact_ids(contact))
         swept += 1
     return swept
 

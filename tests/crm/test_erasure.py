@@ -310,7 +310,6 @@ def test_writes_that_land_after_an_erasure_are_erased_by_the_sweep(acme, host_al
     from datetime import timedelta
 
     from core.models import AuditLog
-    from crm.models import Contact
     from crm.services.privacy import ERASURE_FOLLOW_UP, erasure_sweep
     from livecommerce.models import ChatMessage
     from tests.support.personal_data import where_found
@@ -319,8 +318,8 @@ def test_writes_that_land_after_an_erasure_are_erased_by_the_sweep(acme, host_al
     recent, old = ContactFactory(org=acme), ContactFactory(org=acme)
     contact_erase(contact=recent)
     contact_erase(contact=old)
-    Contact.unscoped.filter(pk=old.pk).update(
-        erased_at=timezone.now() - ERASURE_FOLLOW_UP - timedelta(minutes=1)
+    AuditLog.objects.for_org(acme).filter(action="contact.erase", target_id=str(old.pk)).update(
+        created_at=timezone.now() - ERASURE_FOLLOW_UP - timedelta(minutes=1)
     )
     for who, tag in ((recent, "late"), (old, "old")):
         claim = _claim(room_coupon, who, 1, 1 if tag == "late" else 2)
