@@ -9,6 +9,8 @@ and answers False when there is none (then the send must not happen).
 
 from __future__ import annotations
 
+import logging
+
 import requests
 from django.conf import settings
 from django.core.cache import cache
@@ -32,8 +34,14 @@ ACCEPT = "accept"
 def mp_subscriptions_record(
     *, account: WeChatAccount, contact: Contact, results: dict[str, str]
 ) -> dict[str, int]:
-    """Record one unused consent per accepted template; returns unused counts per template."""
-    accepted = [tmpl for tmpl, choice in results.items() if choice == ACCEPT]
+    """Record one unused consent per accepted template the account owns; returns unused counts
+    per template (0 for a template it does not own: nothing could ever be sent with it)."""
+    owned = mp_templates_owned(account=account)
+    accepted = [
+        tmpl
+        for tmpl, choice in results.items()
+        if choice == ACCEPT and (owned is None or tmpl in owned)
+    ]
     with transaction.atomic():
         MpSubscribeConsent.objects.for_org(account.org_id).bulk_create(
             [
@@ -45,6 +53,28 @@ def mp_subscriptions_record(
         )
     return {tmpl: mp_consent_unused_count(account=account, contact=contact, template_id=tmpl)
             for tmpl in results}  # fmt: skip
+
+
+_TEMPLATES_TTL = 600
+
+
+def mp_templates_owned(*, account: WeChatAccount) -> set[str] | None:
+    """The subscribe-message templates in the account's own list (我的模板, through
+    ``wxaapi/newtmpl/gettemplate``), cached ten minutes; None when WeChat cannot say (then
+    consents are recorded as reported: a viewer's yes is not lost to an outage)."""
+    key = f"{settings.WECHAT_CACHE_PREFIX}:mptemplates:{account.appid}"
+    cached = cache.get(key)
+    if cached is not None:
+        return set(cached)
+    client = mp_client(account)
+    try:
+        answer = client.get("wxaapi/newtmpl/gettemplate", api_base_url=client.base)
+    except (WeChatClientException, requests.RequestException) as exc:
+        logging.getLogger(__name__).warning("gettemplate failed for %s: %s", account.appid, exc)
+        return None
+    owned = sorted(str(t.get("priTmplId", "")) for t in answer.get("data") or [])
+    cache.set(key, owned, _TEMPLATES_TTL)
+    return set(owned)
 
 
 def mp_consent_unused_count(*, account: WeChatAccount, contact: Contact, template_id: str) -> int:

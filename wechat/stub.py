@@ -17,6 +17,8 @@ It speaks the endpoints wechatpy 1.8.18 calls (paths relative to the API base):
 - ``GET  connect/oauth2/authorize`` (the page WeChat shows; the stub "agrees" at once and
   redirects back with a code), ``GET sns/oauth2/access_token``, ``GET sns/userinfo``
 - ``GET  sns/jscode2session``
+- ``GET  wxaapi/newtmpl/gettemplate`` — the mini-program's own subscribe templates
+  (``stub.state.mp_templates``; unset: 48001 api unauthorized, so callers fall back)
 - ``POST wxa/getwxacodeunlimit`` — a PNG (a QR of ``wxacode:<page>?<scene>``); a page with
   a leading slash or outside ``stub.mp_pages`` (when set) answers 41030 like WeChat
 - ``POST wxa/msg_sec_check`` (version 2) — ``risky`` / ``review`` when the content holds a
@@ -47,7 +49,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 TOKEN_PATHS = ("cgi-bin/token",)
 # Paths that need a valid client-credential access token.
-_AUTHED_PREFIXES = ("cgi-bin/", "wxa/")
+_AUTHED_PREFIXES = ("cgi-bin/", "wxa/", "wxaapi/")
 
 
 @dataclass
@@ -104,6 +106,7 @@ class WeChatStubState:
     used_phone_codes: set[str] = field(default_factory=set)
     content_verdicts: dict[str, str] = field(default_factory=dict)  # word -> review|risky
     mp_pages: set[str] = field(default_factory=set)  # published pages (empty: any)
+    mp_templates: list[str] | None = None  # the mini-program's 我的模板 (None: API unauthorized)
 
 
 def openid_for_code(appid: str, code: str, *, prefix: str = "o") -> str:
@@ -490,6 +493,17 @@ class _Handler(BaseHTTPRequestHandler):
             result["unionid"] = user.unionid
         return self._json(result)
 
+    def newtmpl_gettemplate(self, request, query):
+        with self.stub._lock:
+            templates = self.stub.state.mp_templates
+        if templates is None:
+            return self._json({"errcode": 48001, "errmsg": "api unauthorized"})
+        data = [
+            {"priTmplId": t, "title": "开播提醒", "content": "{{thing1.DATA}}", "type": 2}
+            for t in templates
+        ]
+        return self._json({"errcode": 0, "errmsg": "ok", "data": data})
+
     def wxacode_unlimited(self, request, query):
         import qrcode
 
@@ -574,6 +588,7 @@ _ROUTES = {
     "wxa/business/getuserphonenumber": _Handler.getuserphonenumber,
     "wxa/msg_sec_check": _Handler.msg_sec_check,
     "wxa/getwxacodeunlimit": _Handler.wxacode_unlimited,
+    "wxaapi/newtmpl/gettemplate": _Handler.newtmpl_gettemplate,
 }
 
 
