@@ -705,12 +705,13 @@ function renderRules() {
     return li;
   }));
   if (!rules.length) list.append(el("li", { class: "hint", text: t("还没有分配规则：线索进入默认团队") }));
+  // replaceChildren() would print a null as the text "null": only real nodes go in.
+  const canAdd = admin && teams.length > 0;
   $("#team-rules").replaceChildren(
     el("h3", { text: t("分配规则") }),
     el("p", { class: "hint", text: t("按优先级从小到大匹配第一条：线索在该直播间活跃，或属于该人群。") }),
     list,
-    admin && teams.length ? el("h3", { text: t("添加规则") }) : null,
-    admin && teams.length ? ruleForm(null) : null);
+    ...(canAdd ? [el("h3", { text: t("添加规则") }), ruleForm(null)] : []));
 }
 
 function ruleForm(rule) {

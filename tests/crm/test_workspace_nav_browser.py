@@ -50,3 +50,27 @@ def test_sales_reach_every_workspace_tab_on_a_phone_and_a_desktop(live_server, a
             assert not errors, errors
             page.close()
         browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_teams_tab_prints_no_null_for_sales_or_for_an_admin_without_teams(
+    live_server, acme, sales_bob, admin_carol
+):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        for username in ("bob", "carol"):  # sales, then an admin while no team exists
+            page, errors = _signed_in(browser, live_server, VIEWPORTS[1], username)
+            page.click(".tabs button[data-tab=teams]")
+            page.wait_for_selector("#team-rules h3")
+            text = page.locator("[data-panel=teams]").inner_text()
+            assert "null" not in text and "undefined" not in text, (username, text)
+            assert "还没有团队" in text and "还没有分配规则" in text
+            if username == "carol":
+                # The admin still gets the form to create the first team.
+                assert page.locator("#team-form form[data-form=new]").is_visible()
+            assert not errors, errors
+            page.close()
+        browser.close()
