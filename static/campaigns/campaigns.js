@@ -269,6 +269,12 @@ async function openReport(campaign) {
           treated: pct(u.treatment_rate), holdout: pct(u.holdout_rate), uplift: points(u.uplift),
           low: points(u.ci95[0]), high: points(u.ci95[1]),
         });
+  // What happened at send, per arm: treated people suppressed at send stay in their arm.
+  const atSend = (u.at_send && u.at_send.treatment.suppressed_by_reason) || {};
+  const stopped = Object.values(atSend).reduce((a, b) => a + b, 0);
+  if (stopped) {
+    $("#uplift").textContent += " " + fmt(t("（实验组中发送时被拦截 {n} 人，仍计入实验组）"), { n: stopped });
+  }
 }
 
 $("#launch").addEventListener("click", async () => {
