@@ -112,7 +112,8 @@ def lead_list(*, org_id: int, filters: dict) -> QuerySet:
 
 
 def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
-    """Events, notes, consent decisions, score changes and changes of owner, newest first."""
+    """Events, notes, consent decisions, score changes and changes of owner and status,
+    newest first."""
     from crm.models import ConsentEvent, Event, Note, ScoreHistory
 
     items = []
@@ -173,6 +174,7 @@ def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
         )
     items += _owner_changes(contact, limit)
     items += _profile_changes(contact, limit)
+    items += _status_changes(contact, limit)
     items.sort(key=lambda x: x["at"], reverse=True)
     return items[:limit]
 
@@ -199,6 +201,29 @@ def _owner_changes(contact: Contact, limit: int) -> list[dict]:
             "from": names.get(r.detail.get("from"), ""),
             "to": names.get(r.detail.get("to"), ""),
             "reason": r.detail.get("reason", ""),
+            "actor": r.actor.username if r.actor else "",
+        }
+        for r in rows
+    ]
+
+
+def _status_changes(contact: Contact, limit: int) -> list[dict]:
+    """Changes of lead status from the audit log (crm.services.leads.lead_update)."""
+    from core.models import AuditLog
+
+    rows = (
+        AuditLog.objects.for_org(contact.org_id)
+        .filter(action="lead.status_change", target_type="contact", target_id=str(contact.pk))
+        .select_related("actor")
+        .order_by("-created_at")[:limit]
+    )
+    return [
+        {
+            "kind": "status",
+            "type": "status",
+            "at": r.created_at,
+            "from": r.detail.get("from", ""),
+            "to": r.detail.get("to", ""),
             "actor": r.actor.username if r.actor else "",
         }
         for r in rows

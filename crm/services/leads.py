@@ -86,6 +86,7 @@ def lead_update(
     """Change owner (None = back to the pool), status and tags of a lead."""
     fields = []
     old_owner_id = contact.owner_id
+    old_status = contact.status
     if owner_id is not UNSET:
         contact.owner = _member_user(contact.org_id, owner_id) if owner_id is not None else None
         fields.append("owner")
@@ -106,6 +107,16 @@ def lead_update(
             new_owner_id=contact.owner_id,
             reason="manual",
             actor=actor,
+        )
+    if status is not None and status != old_status:
+        # The lead's timeline reads status changes from here (crm.selectors.lead_timeline).
+        AuditLog.objects.for_org(contact.org_id).create(
+            org_id=contact.org_id,
+            actor=actor,
+            action="lead.status_change",
+            target_type="contact",
+            target_id=str(contact.pk),
+            detail={"from": old_status, "to": status},
         )
     return contact
 

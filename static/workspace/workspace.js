@@ -19,7 +19,7 @@ const LABELS = {
     order: t("下单"), share: t("分享"), "invite.accepted": t("邀请成功"), "replay.watch": t("观看回放"), "oa.subscribe": t("关注公众号"),
     "oa.unsubscribe": t("取关公众号"), "message.delivered": t("消息送达"), "message.clicked": t("点击消息"), "form.submit": t("提交表单"),
     note: t("备注"), score: t("评分变化"), "consent.grant": t("同意"), "consent.withdraw": t("撤回同意"),
-    owner: t("负责人变更"), profile: t("资料修改"),
+    owner: t("负责人变更"), profile: t("资料修改"), status: t("状态变更"),
   },
   profile_field: { gender: t("性别"), birth_year: t("年龄"), province: t("省份"), city: t("城市"), attributes: t("自定义属性") },
   owner_reason: {
@@ -228,6 +228,7 @@ async function openLead(id) {
     else if (item.kind === "score") text += fmt(t("：{old} → {score}（{grade}）"), { old: item.old_score ?? "—", score: item.score ?? "—", grade: item.grade || "—" }) + (item.reason === "profile" ? t(" · 因资料修改") : "");
     else if (item.kind === "profile") text += fmt(t("：{fields}（{actor}）"), { fields: item.fields.map((f) => LABELS.profile_field[f] || f).join(t("、")), actor: item.actor });
     else if (item.kind === "owner") text += fmt(t("：{from} → {to}（{reason}）"), { from: item.from || t("公海"), to: item.to || t("公海"), reason: LABELS.owner_reason[item.reason] || item.reason });
+    else if (item.kind === "status") text += fmt(t("：{from} → {to}（{actor}）"), { from: LABELS.status[item.from] || item.from, to: LABELS.status[item.to] || item.to, actor: item.actor || t("系统") });
     else if (item.kind === "consent") text += fmt(t("：{detail}"), { detail: `${LABELS.purpose[item.purpose] || item.purpose} · ${item.source}` });
     else if (item.props?.text) text += fmt(t("：{detail}"), { detail: item.props.text });
     else if (item.props?.name) text += fmt(t("：{detail}"), { detail: item.props.name });
