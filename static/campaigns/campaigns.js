@@ -188,6 +188,7 @@ async function loadCampaigns() {
   list.replaceChildren();
   for (const campaign of data.results) {
     const item = el("li", campaign.name);
+    item.dataset.campaign = String(campaign.id);
     item.append(el("small", `${STATUS[campaign.status] || campaign.status} · ${campaign.channel}`));
     item.addEventListener("click", () => openReport(campaign));
     list.append(item);
@@ -241,6 +242,13 @@ async function openReport(campaign) {
   const stats = await api(`/api/v1/campaigns/${campaign.id}/stats`);
   // The campaign finishes by itself once every row is final: show the live status.
   const finished = stats.finished_at ? ` · ${new Date(stats.finished_at).toLocaleString(lang())}` : "";
+  // One status on the page: the list was loaded earlier and the campaign may have finished
+  // since, so the list row takes the status the report just read.
+  if (stats.status !== campaign.status) {
+    campaign.status = stats.status;
+    const small = $(`#campaign-list li[data-campaign="${campaign.id}"] small`);
+    if (small) small.textContent = `${STATUS[campaign.status] || campaign.status} · ${campaign.channel}`;
+  }
   $("#report-title").textContent = fmt(t("{name}（{status}）"), { name: campaign.name, status: (STATUS[stats.status] || stats.status) + finished });
   const max = Math.max(1, stats.planned);
   const funnel = $("#funnel");
