@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from core import pii
+from core.models import AuditLog
 from crm.conditions import contact_matches, contacts_matching
 from crm.models import CONSENT_DEFAULTS, Consent, ConsentPurpose, Contact, Segment
 
@@ -68,7 +70,6 @@ def lead_list(*, org_id: int, filters: dict) -> QuerySet:
     ordering."""
     from django.db.models import F
 
-    from core import pii
     from crm.models import ContactIdentity, Event, IdentityKind
 
     qs = live_contacts(org_id).select_related("owner")
@@ -183,8 +184,6 @@ def _owner_changes(contact: Contact, limit: int) -> list[dict]:
     """Changes of owner from the audit log (crm.services.leads.lead_owner_audit)."""
     from django.contrib.auth import get_user_model
 
-    from core.models import AuditLog
-
     rows = list(
         AuditLog.objects.for_org(contact.org_id)
         .filter(action="lead.owner_change", target_type="contact", target_id=str(contact.pk))
@@ -233,8 +232,6 @@ def _status_changes(contact: Contact, limit: int) -> list[dict]:
 def _profile_changes(contact: Contact, limit: int) -> list[dict]:
     """Profile edits (crm.services.leads.lead_profile_update): which fields, by whom. The
     re-score they caused is the score item with reason "profile" beside it."""
-    from core.models import AuditLog
-
     rows = (
         AuditLog.objects.for_org(contact.org_id)
         .filter(action="lead.profile_change", target_type="contact", target_id=str(contact.pk))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from core.models import AuditLog
+from crm.models import Contact
 from livecommerce.models import ChatMessage, ChatStatus, Room
 
 # Organisation-wide list changes: they act in every room, so every room's log shows them.
@@ -37,8 +38,6 @@ def chat_list_for_staff(*, room: Room, status: str | None = None) -> QuerySet[Ch
 def moderation_log_for_room(*, room: Room, limit: int = 200) -> list[dict]:
     """The room's moderation audit entries (``chat.*``), newest first, with the actor's and
     the target viewer's names (two queries in all)."""
-    from crm.models import Contact
-
     entries = list(
         AuditLog.objects.for_org(room.org_id)
         .filter(Q(detail__room=room.pk) | Q(action__in=ORG_WIDE_CHAT_ACTIONS))

@@ -10,6 +10,7 @@ from crm.services.consent import consent_grant
 from crm.services.contacts import contact_find_by_identity, contact_get_or_create_by_identity
 from crm.services.events import event_record
 from crm.services.identity import identity_attach as crm_identity_attach
+from livecommerce.services.invites import invite_accept
 
 
 def contact_for_openid(
@@ -74,6 +75,5 @@ def accept_invite(*, invitee: Contact, code: str, room_id: int | None, device: s
     """Credit the inviter (share graph, fraud signals: ``livecommerce.services.invites``)."""
     if not code:
         return
-    from livecommerce.services.invites import invite_accept
 
     invite_accept(invitee=invitee, code=code, room_id=room_id, device=device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpResponseRedirect, JsonResponse
 from django.views.decorators.http import require_GET
 
-from core.errors import DomainError, error_body
+from core.errors import DomainError, NotFound, error_body
 from core.models import Organization
 
 
@@ -16,7 +16,6 @@ def _error(exc: DomainError) -> JsonResponse:
 @require_GET
 def oauth_start(request):
     """``/wechat/oauth/start?org=demo&scope=snsapi_base|snsapi_userinfo&next=/live/1/``"""
-    from core.errors import NotFound
     from wechat.login import safe_next, wechat_oauth_begin
 
     org = Organization.objects.filter(slug=request.GET.get("org", ""), is_active=True).first()

@@ -21,6 +21,7 @@ from core import links
 from core.errors import DomainError
 from core.models import Organization
 from crm.models import Contact
+from livecommerce.services.invites import invite_code_for
 from wechat.client import wechat_client
 from wechat.login import WeChatUnavailable, account_for_login
 from wechat.models import WeChatAccountKind
@@ -36,8 +37,6 @@ def jssdk_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: st
 
 def invite_code_for_contact(contact_id: int, *, org: Organization) -> str:
     """The sharer's own invite code (the share graph lives with the live rooms)."""
-    from livecommerce.services.invites import invite_code_for
-
     contact = Contact.objects.for_org(org).filter(pk=contact_id).first()
     return invite_code_for(contact=contact) if contact else ""
 

@@ -9,6 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 from wechatpy.exceptions import WeChatException
 
+from core import pii
 from core.tasks import periodic
 from wechat import extensions
 from wechat.models import PhoneOtp, WeChatFollower, WeChatInboundMessage
@@ -26,7 +27,6 @@ def wechat_follower_enrich(follower_id: int) -> None:
 
     Runs outside the callback because it calls WeChat and the callback must answer within
     5 seconds. A unionid joins the follower's contact with the same person's other apps."""
-    from core import pii
     from wechat import crm_bridge
     from wechat.client import wechat_client
 

@@ -26,6 +26,8 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign, Channel, Delivery, WeChatTagMember
 from core import pii
 from core.errors import DomainError
+from crm.models import ContactIdentity
+from wechat.client import wechat_client
 
 log = logging.getLogger(__name__)
 MAX_TAG_PAGES = 200  # 10,000 openids a page: 2,000,000 members
@@ -39,8 +41,6 @@ class WeChatUnavailable(DomainError):
 def wechat_tag_members_sync(*, campaign: Campaign) -> int:
     """Read the campaign's tag members from WeChat and store them (replacing the last read).
     Call outside any transaction: this is network I/O. Returns the member count."""
-    from wechat.client import wechat_client
-
     account = campaign.wechat_account
     client = wechat_client(account)
     openids: list[str] = []
@@ -79,8 +79,6 @@ def wechat_tag_members_sync(*, campaign: Campaign) -> int:
 
 def tag_member_contact_ids(campaign: Campaign):
     """Contacts known to be in the campaign's tag (a subquery of contact ids)."""
-    from crm.models import ContactIdentity
-
     hashes = WeChatTagMember.objects.for_org(campaign.org_id).filter(
         account_id=campaign.wechat_account_id, tag_id=campaign.wechat_tag_id
     )

@@ -20,6 +20,8 @@ from django.utils import timezone
 from campaigns.models import Delivery, DeliveryStatus, SmsOptOut, SmsReply
 from core import pii
 from core.models import Organization
+from crm.models import Contact
+from crm.services.events import event_record
 
 OPT_OUT_WORDS = {"TD", "T", "N", "R", "退订", "退订TD", "拒收", "取消"}
 _STRIP = re.compile(r"[\s\.,!。，！、]+")
@@ -74,9 +76,6 @@ def receipt_apply(
 
 
 def _record_delivered(org: Organization, rows) -> None:
-    from crm.models import Contact
-    from crm.services.events import event_record
-
     contacts = {c.pk: c for c in Contact.objects.for_org(org).filter(pk__in={r[1] for r in rows})}
     for pk, contact_id, _sent in rows:
         if contact_id in contacts:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from campaigns.models import Channel, Journey, MessageTemplate
 from campaigns.services import policy
 from core import pii
+from crm.models import ContactIdentity
 
 
 def _reminder_templates(org_id: int) -> list[MessageTemplate]:
@@ -41,7 +42,6 @@ def _answer(deliverable: bool, channel, reason: str, message: str, to=None) -> d
 def reservation_reminder_status(reservation) -> dict:
     """See the module docstring; keys: deliverable, channel, to, reason, message."""
     from campaigns.services.sending import NoSmsAccount, default_sms_account
-    from crm.models import ContactIdentity
 
     templates = _reminder_templates(reservation.org_id)
     if not templates:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from campaigns.models import Campaign, Delivery, Variant
+from crm.conditions import contacts_matching
+from crm.models import Consent
 
 # Multiplicative hashing of ids: stable, cheap in SQL on both SQLite and PostgreSQL.
 HASH_A, HASH_B, MOD = 2654435761, 40503, 1000003
@@ -49,9 +51,6 @@ def default_variant(*, campaign_id: int, contact_id: int, variants: list[Variant
 def variant_sql(campaign: Campaign, variants: list[Variant]) -> tuple[str, list, str, list]:
     """(CASE choosing the variant id per contact alias ``c``, its params, the LEFT JOINs it
     needs — conditional variants' audiences and profiling refusals — and their params)."""
-    from crm.conditions import contacts_matching
-    from crm.models import Consent
-
     whens, params, joins, join_params = [], [], [], []
     conditional = [v for v in variants if v.condition]
     if conditional:
@@ -84,8 +83,6 @@ def recheck_profiling(rows: list[Delivery]) -> list[Delivery]:
     """Send-time half of rule 1: rows planned with a conditional (personalised) variant for a
     person who has since refused profiling switch to that person's default copy. Updates the
     rows in memory (variant, template) and returns the changed ones for the caller to save."""
-    from crm.models import Consent
-
     campaign_ids = {r.campaign_id for r in rows if r.campaign_id and r.variant_id}
     if not campaign_ids:
         return []

@@ -34,7 +34,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
-from core.models import Membership
+from core.models import Membership, Organization
+from core.tasks import enqueue
 from crm.models import LeadJob, LeadJobKind, LeadJobState
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ def _path(job: LeadJob, name: str) -> str:
 
 
 def _enqueue(job: LeadJob) -> None:
-    from core.tasks import enqueue
     from crm.tasks import lead_job_run_task
 
     enqueue(lead_job_run_task, job.pk)
@@ -145,7 +145,6 @@ def _count_rows(name: str) -> int:
 
 
 def _run_import(job: LeadJob) -> None:
-    from core.models import Organization
     from crm.services.imports import check_header
 
     org = Organization.objects.get(pk=job.org_id)

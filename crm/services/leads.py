@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import DomainError
+from core.errors import DomainError, Forbidden
 from core.models import AuditLog, Membership, Role
 from core.staff_events import send_staff_event_on_commit
 from crm import rooms
@@ -139,7 +139,6 @@ def lead_profile_update(*, contact: Contact, membership: Membership, changes: di
     audit the names of what changed, and re-score at once so the timeline shows the score
     change next to the edit. Returns the changed field names (nothing changed: no audit,
     no re-score). Raises Forbidden outside the role rules."""
-    from core.errors import Forbidden
     from crm.services.scoring import contact_rescore
 
     if not lead_profile_editable(contact=contact, membership=membership):

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict
 from core.models import Membership
+from crm.services.events import event_record
 from livecommerce.events import send_room_event_on_commit
 from livecommerce.models import Product, ProductClip, Room, RoomProduct, RoomStatus
 from livecommerce.services.rooms import ensure_can_manage_room
@@ -125,8 +126,6 @@ def clips_close_for_room(*, room: Room) -> None:
 
 def product_click(*, contact, product: Product, room: Room | None, clip_id: int | None) -> None:
     """A viewer opened a product's link: CRM event and clip attribution."""
-    from crm.services.events import event_record
-
     event_record(
         contact=contact,
         type="product.click",

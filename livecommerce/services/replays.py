@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from crm.services.events import event_record
 from livecommerce.models import ProductClip, Replay, Room
 
 
@@ -31,8 +32,6 @@ def replay_attach(*, room: Room, url: str, source: str, duration_s: int = 0) -> 
 
 def replay_watch(*, room: Room, contact, clip: ProductClip | None = None) -> None:
     """A viewer opened the replay (or one clip of it): counters and a CRM event."""
-    from crm.services.events import event_record
-
     Replay.objects.for_org(room.org_id).filter(room=room).update(views=F("views") + 1)
     if clip is not None:
         ProductClip.objects.for_org(room.org_id).filter(pk=clip.pk).update(views=F("views") + 1)

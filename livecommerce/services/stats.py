@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 
+from crm.models import Contact, Event
 from livecommerce import presence_bridge
 from livecommerce.models import CouponClaim, OnlineSample, Room, RoomStatus
 
 
 def room_stats(*, room: Room) -> dict:
-    from crm.models import Contact, Event
-
     events = Event.objects.for_org(room.org_id).filter(room_id=room.pk)
     by_type = dict(events.values_list("type").annotate(n=Count("id")))
     if room.status == RoomStatus.LIVE:
