@@ -180,6 +180,7 @@ export function createChat({ myContactId, toast }) {
       case "notice": {
         if (event.code === "closed") {
           if (event.close_code === 4403) { restrict("closed"); toast(t("你已被移出直播间")); }
+          else { showError(t("连接已断开，请刷新页面")); toast(t("连接已断开，请刷新页面")); }
           return true;
         }
         if (event.code === "muted") restrict("muted", event.until);
