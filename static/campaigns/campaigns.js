@@ -89,7 +89,11 @@ async function loadChoices() {
   segmentSelect.firstChild.value = "";
   fillSelect(segmentSelect, segments.results || segments, (s) => s.name);
   const channel = $("#builder [name=channel]").value;
-  const usable = (templates.results || []).filter((t) => t.channel === channel);
+  // The builder fills {nickname} (the person's) and {link} (the tracked link) only: a copy
+  // with any other placeholder needs campaign params, which only the API takes.
+  const fillable = (tpl) =>
+    [...tpl.body.matchAll(/\{(\w+)\}/g)].every((m) => m[1] === "nickname" || m[1] === "link");
+  const usable = (templates.results || []).filter((t) => t.channel === channel && fillable(t));
   for (const select of document.querySelectorAll(".template-select")) {
     fillSelect(select, usable, (tpl) => tpl.name);
   }

@@ -46,6 +46,7 @@ def test_the_builder_offers_no_staff_or_service_template_and_warns_on_small_arms
         }
         assert offered <= marketing and offered
         assert not [t for t in offered if "热线索" in t or "开播提醒" in t]
+        assert "回放提醒" not in offered  # needs {room}: a campaign built here cannot fill it
         page.fill("#builder input[name=name]", "探针")
         # The shipped copies end with {link}: without a tracked link the API refuses, naming it.
         page.select_option("#builder [name=variant_a]", label="价格敏感文案")
