@@ -25,6 +25,7 @@ from core.auth import membership_of
 from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
+from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
 from wechat.models import WeChatAccount
 
@@ -36,7 +37,7 @@ def _org(request):
 class TemplateListApi(PerMethodPermissionsMixin, APIView):
     permission_classes = [IsSalesOrAdmin]
 
-    class TemplateInput(serializers.Serializer):
+    class TemplateInput(InputSerializer):
         name = serializers.CharField(max_length=64)
         channel = serializers.ChoiceField(choices=Channel.choices)
         message_class = serializers.ChoiceField(choices=MessageClass.choices)
@@ -98,7 +99,7 @@ class TemplateApprovalApi(APIView):
 
     permission_classes = [IsAdmin]
 
-    class ApprovalInput(serializers.Serializer):
+    class ApprovalInput(InputSerializer):
         approval_status = serializers.ChoiceField(choices=ApprovalStatus.choices)
 
     @extend_schema(request=ApprovalInput, responses=TemplateListApi.TemplateOutput)
@@ -155,7 +156,7 @@ class CampaignListApi(APIView):
         condition = serializers.JSONField(required=False, allow_null=True, default=None)
         weight = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1)
 
-    class CampaignInput(serializers.Serializer):
+    class CampaignInput(InputSerializer):
         name = serializers.CharField(max_length=100)
         channel = serializers.ChoiceField(choices=Channel.choices)
         segment = IdField(required=False, allow_null=True, default=None)

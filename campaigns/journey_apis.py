@@ -16,6 +16,7 @@ from core import ratelimit
 from core.auth import membership_of
 from core.fields import IdField
 from core.permissions import IsSalesOrAdmin, IsStaffMember
+from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
 from wechat.models import WeChatAccount
 
@@ -62,7 +63,7 @@ class JourneyOutput(serializers.ModelSerializer):
         return [{"step": r["step_index"], "outcome": r["outcome"], "count": r["n"]} for r in rows]
 
 
-class JourneyInput(serializers.Serializer):
+class JourneyInput(InputSerializer):
     name = serializers.CharField(max_length=100)
     key = serializers.SlugField(max_length=64, required=False, default="")
     trigger_event = serializers.CharField(max_length=32)
@@ -72,7 +73,7 @@ class JourneyInput(serializers.Serializer):
     is_active = serializers.BooleanField(required=False, default=False)
 
 
-class JourneyPatchInput(serializers.Serializer):
+class JourneyPatchInput(InputSerializer):
     name = serializers.CharField(max_length=100, required=False)
     trigger_event = serializers.CharField(max_length=32, required=False)
     trigger_condition = serializers.JSONField(required=False, allow_null=True)
@@ -142,7 +143,7 @@ class StaffContactOutput(serializers.Serializer):
     follows_account = serializers.BooleanField()
 
 
-class StaffContactInput(serializers.Serializer):
+class StaffContactInput(InputSerializer):
     phone = serializers.CharField(max_length=20, required=False, allow_blank=True)
     wechat_account = IdField(required=False, allow_null=True)
     wechat_openid = serializers.CharField(max_length=64, required=False, allow_blank=True)
@@ -222,7 +223,7 @@ class StaffWeChatBindApi(APIView):
 
     permission_classes = [IsStaffMember]
 
-    class StaffWeChatBindInput(serializers.Serializer):
+    class StaffWeChatBindInput(InputSerializer):
         wechat_account = IdField(required=False, allow_null=True, default=None)
 
     @extend_schema(request=StaffWeChatBindInput, responses={201: StaffWeChatBindStartOutput})

@@ -8,6 +8,7 @@ from core import ratelimit
 from core.auth import membership_of
 from core.permissions import IsStaffMember
 from core.selectors import health_report
+from core.serializers import InputSerializer
 from core.services import staff_sign_in, staff_sign_out
 
 
@@ -45,7 +46,7 @@ class AuthTokenApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    class AuthTokenInputSerializer(serializers.Serializer):
+    class AuthTokenInputSerializer(InputSerializer):
         username = serializers.CharField(max_length=150)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 

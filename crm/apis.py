@@ -21,6 +21,7 @@ from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.ratelimit import client_ip
+from core.serializers import InputSerializer, ModelInputSerializer
 from core.tenancy import get_for_org_or_404
 from crm.conditions import ConditionError, contacts_matching, validate_condition
 from crm.models import (
@@ -216,7 +217,7 @@ def _task_row(task: Task) -> dict:
     }
 
 
-class LeadPatchInput(serializers.Serializer):
+class LeadPatchInput(InputSerializer):
     owner = IdField(required=False, allow_null=True)
     status = serializers.ChoiceField(choices=LeadStatus.choices, required=False)
     tags = serializers.ListField(
@@ -284,7 +285,7 @@ class LeadDetailApi(APIView):
         return Response(LeadDetailOutput(_lead_detail(contact, request)).data)
 
 
-class NoteInput(serializers.Serializer):
+class NoteInput(InputSerializer):
     body = serializers.CharField(max_length=4000)
 
 
@@ -305,7 +306,7 @@ class LeadNoteApi(APIView):
         return Response({"id": note.pk}, status=status.HTTP_201_CREATED)
 
 
-class TaskInput(serializers.Serializer):
+class TaskInput(InputSerializer):
     title = serializers.CharField(max_length=200)
     due_at = serializers.DateTimeField()
     assignee = IdField(required=False, allow_null=True)
@@ -372,7 +373,7 @@ class TaskCompleteApi(APIView):
         return Response(TaskOutput(_task_row(task)).data)
 
 
-class AssignInput(serializers.Serializer):
+class AssignInput(InputSerializer):
     leads = serializers.ListField(child=IdField(), min_length=1, max_length=500)
     mode = serializers.ChoiceField(choices=["manual", "round_robin"], default="manual")
     owner = IdField(required=False, allow_null=True)
@@ -410,7 +411,7 @@ class LeadAssignApi(APIView):
 # --- consent and privacy -------------------------------------------------------------------
 
 
-class ConsentInput(serializers.Serializer):
+class ConsentInput(InputSerializer):
     purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
     action = serializers.ChoiceField(choices=["grant", "withdraw"])
     source = serializers.CharField(max_length=64)
@@ -469,7 +470,7 @@ class LeadPersonalDataApi(APIView):
         return Response(body)
 
 
-class MergeInput(serializers.Serializer):
+class MergeInput(InputSerializer):
     into = IdField()
     reason = serializers.CharField(max_length=200, required=False, default="")
 
@@ -553,7 +554,7 @@ class LeadExportApi(APIView):
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 
 
-class ImportInput(serializers.Serializer):
+class ImportInput(InputSerializer):
     file = serializers.FileField(required=False)
     csv = serializers.CharField(required=False, max_length=5_000_000, trim_whitespace=False)
     consent_source = serializers.CharField(max_length=64)
@@ -633,7 +634,7 @@ class LeadStatsApi(APIView):
 # --- scoring -------------------------------------------------------------------------------
 
 
-class ScoringRuleSerializer(serializers.ModelSerializer):
+class ScoringRuleSerializer(ModelInputSerializer):
     class Meta:
         model = ScoringRule
         fields = ["id", "name", "points", "condition", "max_points", "half_life_days", "is_active"]
@@ -736,7 +737,7 @@ class RescoreApi(PerMethodPermissionsMixin, APIView):
 # --- segments ------------------------------------------------------------------------------
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class SegmentSerializer(ModelInputSerializer):
     class Meta:
         model = Segment
         fields = ["id", "name", "condition", "created_at"]
@@ -810,7 +811,7 @@ class SegmentPreviewApi(APIView):
         return Response(PreviewOutput(_preview(segment_contacts(segment))).data)
 
 
-class ConditionPreviewInput(serializers.Serializer):
+class ConditionPreviewInput(InputSerializer):
     condition = serializers.JSONField()
 
 
@@ -924,7 +925,7 @@ class ExternalContactInput(serializers.Serializer):
         return attrs
 
 
-class ExternalEventInput(serializers.Serializer):
+class ExternalEventInput(InputSerializer):
     contact = ExternalContactInput()
     type = serializers.ChoiceField(choices=[])
     props = serializers.DictField(required=False, default=dict)
@@ -981,7 +982,7 @@ class ExternalEventApi(APIView):
 # --- sales teams and assignment rules ------------------------------------------------------
 
 
-class TeamInput(serializers.Serializer):
+class TeamInput(InputSerializer):
     name = serializers.CharField(max_length=64)
     members = serializers.ListField(child=IdField(), max_length=500)
     is_default = serializers.BooleanField(required=False, default=False)
@@ -1099,7 +1100,7 @@ class TeamCandidatesApi(APIView):
         return Response([{"id": u.pk, "username": u.username} for u in users])
 
 
-class AssignmentRuleSerializer(serializers.Serializer):
+class AssignmentRuleSerializer(InputSerializer):
     id = serializers.IntegerField(read_only=True)
     team = IdField()
     priority = serializers.IntegerField(min_value=0, max_value=100_000, default=100)

@@ -13,6 +13,7 @@ from core import ratelimit
 from core.auth import viewer_of
 from core.errors import NotFound
 from core.permissions import IsViewer
+from core.serializers import InputSerializer
 from crm.models import ConsentPurpose, Contact
 from crm.selectors import consent_states
 from crm.services.consent import consent_grant, consent_withdraw
@@ -39,7 +40,7 @@ class ViewerConsentRowSerializer(serializers.Serializer):
 class ViewerConsentsApi(APIView):
     permission_classes = [IsViewer]
 
-    class ViewerConsentInputSerializer(serializers.Serializer):
+    class ViewerConsentInputSerializer(InputSerializer):
         purpose = serializers.ChoiceField(choices=ConsentPurpose.choices)
         granted = serializers.BooleanField()
 
@@ -113,7 +114,7 @@ class ViewerEraseApi(APIView):
 
     permission_classes = [IsViewer]
 
-    class ViewerEraseInputSerializer(serializers.Serializer):
+    class ViewerEraseInputSerializer(InputSerializer):
         confirm = serializers.BooleanField()
 
         def validate_confirm(self, value):
@@ -140,7 +141,7 @@ class ViewerNicknameApi(APIView):
 
     permission_classes = [IsViewer]
 
-    class ViewerNicknameInputSerializer(serializers.Serializer):
+    class ViewerNicknameInputSerializer(InputSerializer):
         nickname = serializers.CharField(max_length=64, allow_blank=True)
 
     class ViewerNicknameOutputSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from core.auth import membership_of
 from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, PerMethodPermissionsMixin
 from core.qr import qr_png
+from core.serializers import InputSerializer, ModelInputSerializer
 from core.tenancy import get_for_org_or_404
 from livecommerce import media
 from livecommerce.models import Product, Reservation, Room, StreamerProfile
@@ -27,7 +28,7 @@ from livecommerce.services.rooms import (
 )
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(ModelInputSerializer):
     class Meta:
         model = Product
         fields = [
@@ -132,7 +133,7 @@ class RoomOutputSerializer(serializers.ModelSerializer):
         return absolute_reverse("live-room", args=[room.pk], request=self.context.get("request"))
 
 
-class RoomInputSerializer(serializers.Serializer):
+class RoomInputSerializer(InputSerializer):
     title = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     scheduled_start = serializers.DateTimeField()
@@ -185,7 +186,7 @@ def _visible_room(request, room_id: int) -> Room:
 class RoomDetailApi(APIView):
     permission_classes = [IsStaffMember]
 
-    class RoomPatchSerializer(serializers.Serializer):
+    class RoomPatchSerializer(InputSerializer):
         title = serializers.CharField(max_length=100, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
         scheduled_start = serializers.DateTimeField(required=False)
@@ -312,7 +313,7 @@ class RoomProductItemSerializer(serializers.ModelSerializer):
 class RoomProductsApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
 
-    class RoomProductAddInput(serializers.Serializer):
+    class RoomProductAddInput(InputSerializer):
         product = serializers.IntegerField(min_value=1, max_value=2**62)
 
     @extend_schema(responses=RoomProductItemSerializer(many=True))
@@ -339,7 +340,7 @@ class RoomProductsApi(APIView):
 class RoomProductPinApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
 
-    class PinInput(serializers.Serializer):
+    class PinInput(InputSerializer):
         pinned = serializers.BooleanField(default=True)
 
     @extend_schema(request=PinInput, responses=RoomProductItemSerializer)
@@ -384,7 +385,7 @@ class CouponOutputSerializer(serializers.ModelSerializer):
 class RoomCouponsApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
 
-    class CouponCreateInput(serializers.Serializer):
+    class CouponCreateInput(InputSerializer):
         name = serializers.CharField(max_length=60)
         kind = serializers.ChoiceField(choices=CouponKind.choices)
         amount = serializers.DecimalField(
@@ -445,7 +446,7 @@ class CouponClaimApi(APIView):
     # of Django; both call coupon_services.coupon_claim.
     permission_classes = [IsViewer]
 
-    class ClaimInput(serializers.Serializer):
+    class ClaimInput(InputSerializer):
         clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
 
     @extend_schema(request=ClaimInput, responses={201: ClaimReceiptSerializer})
@@ -504,7 +505,7 @@ class MyClaimsApi(APIView):
 class CouponRedeemApi(APIView):
     permission_classes = [IsStreamerSalesOrAdmin]
 
-    class RedeemInput(serializers.Serializer):
+    class RedeemInput(InputSerializer):
         code = serializers.RegexField(r"^\d{1,18}-\d{1,9}-\d{4}$")
         order = serializers.CharField(max_length=64, required=False, allow_blank=True)
         amount = serializers.DecimalField(
@@ -543,7 +544,7 @@ class RoomReserveApi(APIView):
 
     permission_classes = [IsViewer]
 
-    class ReserveInput(serializers.Serializer):
+    class ReserveInput(InputSerializer):
         remind = serializers.ChoiceField(
             choices=reservation_services.REMIND_CHANNELS, required=False
         )
@@ -668,7 +669,7 @@ class DrawOutputSerializer(serializers.ModelSerializer):
 class RoomDrawsApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
 
-    class DrawCreateInput(serializers.Serializer):
+    class DrawCreateInput(InputSerializer):
         prize = serializers.CharField(max_length=100)
         winner_count = serializers.IntegerField(min_value=1, max_value=1000)
         eligibility = serializers.ChoiceField(choices=DrawEligibility.choices, default="present")
@@ -848,7 +849,7 @@ class RoomCoverApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
     parser_classes = [MultiPartParser, FormParser]
 
-    class CoverInput(serializers.Serializer):
+    class CoverInput(InputSerializer):
         cover = serializers.FileField()
 
     @extend_schema(request=CoverInput, responses=RoomOutputSerializer)
@@ -866,7 +867,7 @@ class RoomCoverApi(APIView):
 class ProductClickApi(APIView):
     permission_classes = [IsViewer]
 
-    class ClickInput(serializers.Serializer):
+    class ClickInput(InputSerializer):
         room = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
         clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
 
@@ -895,7 +896,7 @@ class ProductClickApi(APIView):
 class ReplayWatchApi(APIView):
     permission_classes = [IsViewer]
 
-    class WatchInput(serializers.Serializer):
+    class WatchInput(InputSerializer):
         clip = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
 
     @extend_schema(request=WatchInput, responses={204: None})

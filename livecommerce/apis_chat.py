@@ -14,6 +14,7 @@ from core.auth import membership_of, org_id_of, viewer_of
 from core.errors import DomainError, NotFound
 from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, IsViewerOrStaff
+from core.serializers import InputSerializer, ModelInputSerializer
 from core.tenancy import get_for_org_or_404
 from livecommerce.models import (
     ChatMessage,
@@ -105,7 +106,7 @@ class ChatMessageOutputSerializer(serializers.ModelSerializer):
 class ChatListApi(APIView):
     permission_classes = [IsStaffMember]
 
-    class ChatPostInputSerializer(serializers.Serializer):
+    class ChatPostInputSerializer(InputSerializer):
         text = serializers.CharField(max_length=500, trim_whitespace=True)
 
     @extend_schema(responses=ChatMessageOutputSerializer(many=True))
@@ -168,7 +169,7 @@ class ChatApproveApi(APIView):
         return Response(ChatMessageOutputSerializer(message).data)
 
 
-class ChatSettingsSerializer(serializers.ModelSerializer):
+class ChatSettingsSerializer(ModelInputSerializer):
     class Meta:
         model = RoomChatSettings
         fields = [
@@ -212,7 +213,7 @@ class ChatSettingsApi(APIView):
 class AnnouncementApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
 
-    class AnnouncementInputSerializer(serializers.Serializer):
+    class AnnouncementInputSerializer(InputSerializer):
         text = serializers.CharField(max_length=500, allow_blank=True)
 
     @extend_schema(
@@ -267,7 +268,7 @@ class RestrictionOutputSerializer(serializers.ModelSerializer):
 class ModerationApi(APIView):
     permission_classes = [IsStreamerOrAdmin]
 
-    class ModerationInputSerializer(serializers.Serializer):
+    class ModerationInputSerializer(InputSerializer):
         action = serializers.ChoiceField(choices=moderation.ACTIONS)
         contact = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
         message = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
@@ -359,7 +360,7 @@ class ModerationLogApi(APIView):
         return Response(moderation_log_for_room(room=room))
 
 
-class SensitiveWordSerializer(serializers.ModelSerializer):
+class SensitiveWordSerializer(ModelInputSerializer):
     action = serializers.ChoiceField(
         choices=SensitiveAction.choices, default=SensitiveAction.REJECT
     )

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import ratelimit
+from core.serializers import InputSerializer
 from livecommerce.services.viewers import viewer_session_start
 
 
@@ -16,7 +17,7 @@ class ViewerSessionApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    class ViewerSessionInputSerializer(serializers.Serializer):
+    class ViewerSessionInputSerializer(InputSerializer):
         org = serializers.SlugField(max_length=50)
         room = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
         guest_name = serializers.CharField(required=False, max_length=32, allow_blank=False)

@@ -22,6 +22,7 @@ from core.permissions import (
     staff_with_roles,
 )
 from core.qr import qr_png
+from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
 from core.tokens import issue_viewer_token
 from crm.models import Contact
@@ -93,7 +94,7 @@ def _viewer_contact(request) -> Contact:
 class MpSubscriptionsApi(APIView):
     permission_classes = [IsViewer]
 
-    class MpSubscriptionsInputSerializer(serializers.Serializer):
+    class MpSubscriptionsInputSerializer(InputSerializer):
         account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
         results = serializers.DictField(
             child=serializers.ChoiceField(choices=["accept", "reject", "ban", "filter"]),
@@ -131,7 +132,7 @@ class MpSubscriptionsApi(APIView):
 class PhoneCodeApi(APIView):
     permission_classes = [IsViewer]
 
-    class PhoneCodeInputSerializer(serializers.Serializer):
+    class PhoneCodeInputSerializer(InputSerializer):
         phone = serializers.CharField(max_length=20)
 
     class PhoneCodeOutputSerializer(serializers.Serializer):
@@ -153,7 +154,7 @@ class PhoneCodeApi(APIView):
 class PhoneVerifyApi(APIView):
     permission_classes = [IsViewer]
 
-    class PhoneVerifyInputSerializer(serializers.Serializer):
+    class PhoneVerifyInputSerializer(InputSerializer):
         phone = serializers.CharField(max_length=20)
         code = serializers.CharField(max_length=6, min_length=6)
 
@@ -190,7 +191,7 @@ class MpPhoneApi(APIView):
 
     permission_classes = [IsViewer]
 
-    class MpPhoneInputSerializer(serializers.Serializer):
+    class MpPhoneInputSerializer(InputSerializer):
         code = serializers.CharField(max_length=128)
         account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
 
@@ -301,7 +302,7 @@ class WeChatAccountOutputSerializer(serializers.ModelSerializer):
 class WeChatAccountListApi(APIView):
     permission_classes = [IsAdmin]
 
-    class WeChatAccountCreateInputSerializer(serializers.Serializer):
+    class WeChatAccountCreateInputSerializer(InputSerializer):
         kind = serializers.ChoiceField(choices=WeChatAccountKind.choices, default="oa")
         name = serializers.CharField(max_length=64)
         appid = serializers.RegexField(r"^wx[0-9a-zA-Z]{14,30}$", max_length=32)
@@ -329,7 +330,7 @@ class WeChatAccountListApi(APIView):
 class WeChatAccountDetailApi(APIView):
     permission_classes = [IsAdmin]
 
-    class WeChatAccountUpdateInputSerializer(serializers.Serializer):
+    class WeChatAccountUpdateInputSerializer(InputSerializer):
         name = serializers.CharField(max_length=64, required=False)
         secret = serializers.CharField(max_length=64, required=False, write_only=True)
         token = serializers.RegexField(r"^[A-Za-z0-9_-]{3,32}$", required=False)
@@ -372,7 +373,7 @@ _qr_roles = staff_with_roles(Role.ADMIN, Role.STREAMER, Role.SALES)
 class WeChatQrCodeApi(APIView):
     permission_classes = [_qr_roles]
 
-    class WeChatQrCodeInputSerializer(serializers.Serializer):
+    class WeChatQrCodeInputSerializer(InputSerializer):
         account = serializers.IntegerField(required=False, min_value=1, max_value=2**62)
         scene = serializers.CharField(max_length=64)
         permanent = serializers.BooleanField(default=False)
