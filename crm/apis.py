@@ -748,6 +748,44 @@ class SegmentSerializer(ModelInputSerializer):
         return value
 
 
+class SegmentFieldsApi(APIView):
+    """The segment builder's pickers: each condition field's kind, operators and allowed
+    values with labels in the request's language (crm.conditions.FIELDS is the source)."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        from crm.conditions import FIELDS, OPS_BY_KIND
+
+        labels = {
+            name: dict(Contact._meta.get_field(name).choices or ())
+            for name in ("gender", "income_level", "status", "source", "lifecycle")
+        }
+        fields = []
+        for name, spec in FIELDS.items():
+            if spec.kind == "bool":
+                choices = [
+                    {"value": True, "label": str(_("已授权"))},
+                    {"value": False, "label": str(_("未授权"))},
+                ]
+            elif name in labels:
+                choices = [{"value": v, "label": str(labels[name].get(v, v))} for v in spec.choices]
+            elif name == "grade":
+                choices = [{"value": g, "label": g} for g in ("A", "B", "C")]
+            else:
+                choices = []
+            fields.append(
+                {
+                    "field": name,
+                    "kind": spec.kind,
+                    "ops": sorted(OPS_BY_KIND[spec.kind] - {"exists"}),
+                    "choices": choices,
+                }
+            )
+        return Response({"fields": fields})
+
+
 class SegmentListApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 

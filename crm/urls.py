@@ -37,6 +37,7 @@ urlpatterns = [
     path("scoring-rules/<int:rule_id>", apis.ScoringRuleDetailApi.as_view(), name="scoring-rule"),
     path("segments", apis.SegmentListApi.as_view(), name="segments"),
     path("segments/preview", apis.ConditionPreviewApi.as_view(), name="segments-preview"),
+    path("segments/fields", apis.SegmentFieldsApi.as_view(), name="segments-fields"),
     path("segments/<int:segment_id>", apis.SegmentDetailApi.as_view(), name="segment-detail"),
     path(
         "segments/<int:segment_id>/preview",

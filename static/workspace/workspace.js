@@ -285,14 +285,52 @@ const ATTR_FIELDS = {
 const OPS = { eq: t("等于"), ne: t("不等于"), in: t("属于"), between: t("介于"), gte: "≥", lte: "≤", gt: ">", lt: "<", contains: t("包含") };
 const EVENTS = ["room.leave", "room.join", "room.reserve", "coupon.claim", "coupon.redeem", "chat", "product.click", "order", "share", "follow"];
 
+// Allowed values per field, with labels in the page's language: GET segments/fields.
+const segFields = { choices: {}, loaded: null };
+function loadSegFields() {
+  segFields.loaded ||= api("segments/fields").then((data) => {
+    for (const f of data.fields) if (f.choices.length) segFields.choices[f.field] = f.choices;
+  }).catch(() => { segFields.loaded = null; });
+  return segFields.loaded;
+}
+
 function parseValue(field, op, raw) {
   const spec = ATTR_FIELDS[field] || { number: true };
-  if (spec.bool) return raw === "true";
   const parts = raw.split(/[,，\s]+/).filter(Boolean);
   const conv = (x) => (spec.number ? Number(x) : x);
   if (op === "between") return parts.slice(0, 2).map(conv);
   if (op === "in") return parts.map(conv);
   return parts.length ? conv(parts[0]) : "";
+}
+
+// The value widget for a field and operator: a picker when the API lists the values
+// (a multi-picker for 属于), a number box for numbers, otherwise free text.
+function valueInput(field, op) {
+  const choices = segFields.choices[field];
+  const spec = ATTR_FIELDS[field] || {};
+  if (choices) {
+    const multiple = op === "in";
+    const attrs = { name: "value", "data-picker": "1" };
+    if (multiple) { attrs.multiple = ""; attrs.size = String(Math.min(choices.length, 4)); }
+    const options = choices.map((c, i) => el("option", { value: String(i), text: c.label }));
+    if (!multiple) options.unshift(el("option", { value: "", text: t("请选择") }));
+    return el("select", attrs, ...options);
+  }
+  if (spec.number && op !== "between" && op !== "in") return el("input", { name: "value", type: "number", inputmode: "numeric" });
+  return el("input", { name: "value", placeholder: op === "between" ? t("两个值，用逗号分隔") : t("值（多个用逗号分隔）") });
+}
+
+// The row's value, or undefined while the row is incomplete (not sent to the preview).
+function rowValue(field, op, input) {
+  if (input.dataset.picker) {
+    const choices = segFields.choices[field];
+    const picked = [...input.selectedOptions].filter((o) => o.value !== "").map((o) => choices[Number(o.value)].value);
+    if (!picked.length) return undefined;
+    return op === "in" ? picked : picked[0];
+  }
+  const value = parseValue(field, op, input.value);
+  if (value === "" || (Array.isArray(value) && !value.length)) return undefined;
+  return value;
 }
 
 function segRow(kind) {
@@ -301,15 +339,16 @@ function segRow(kind) {
   if (kind === "attr") {
     const field = el("select", { name: "field" }, ...Object.entries(ATTR_FIELDS).map(([k, v]) => el("option", { value: k, text: v.label })));
     const op = el("select", { name: "op" });
-    const value = el("input", { name: "value", placeholder: t("值（多个用逗号分隔）") });
+    let value = valueInput(field.value, "eq");
+    const fillValue = () => { const next = valueInput(field.value, op.value); value.replaceWith(next); value = next; };
     const fillOps = () => {
       op.replaceChildren(...ATTR_FIELDS[field.value].ops.map((o) => el("option", { value: o, text: OPS[o] })));
-      const spec = ATTR_FIELDS[field.value];
-      value.placeholder = spec.bool ? "true / false" : spec.values ? Object.keys(spec.values).join(", ") : t("值（多个用逗号分隔）");
+      fillValue();
     };
     field.addEventListener("change", () => { fillOps(); segChanged(); });
+    op.addEventListener("change", () => { fillValue(); segChanged(); });
     fillOps();
-    row.append(field, op, value, del);
+    row.append(field, op, value, del, el("div", { class: "field-err err" }));
   } else {
     row.append(
       el("label", { text: t("近") }, el("input", { name: "window", type: "number", min: "1", value: "30", class: "short" })),
@@ -321,6 +360,7 @@ function segRow(kind) {
       el("input", { name: "room", type: "number", placeholder: t("直播间ID(可选)"), class: "short" }),
       el("label", {}, el("input", { name: "negate", type: "checkbox" }), el("span", { text: t("取反") })),
       del,
+      el("div", { class: "field-err err" }),
     );
   }
   row.addEventListener("input", segChanged);
@@ -328,46 +368,84 @@ function segRow(kind) {
   return row;
 }
 
-function segCondition() {
+// The condition of the complete rows; each row's message goes under the row itself.
+function segCondition({ mark = false } = {}) {
   const items = [];
+  const rows = [];
   for (const row of document.querySelectorAll("#seg-rows .seg-row")) {
     const get = (n) => row.querySelector(`[name=${n}]`);
+    const err = row.querySelector(".field-err");
+    if (err) err.textContent = "";
     if (row.dataset.kind === "attr") {
-      items.push({ field: get("field").value, op: get("op").value, value: parseValue(get("field").value, get("op").value, get("value").value) });
+      const value = rowValue(get("field").value, get("op").value, get("value"));
+      if (value === undefined) {
+        if (err && mark) err.textContent = get("value").dataset.picker ? t("请选择值") : t("请填写值");
+        continue;
+      }
+      items.push({ field: get("field").value, op: get("op").value, value });
     } else {
       const leaf = { event: get("event").value, agg: get("agg").value, op: get("op").value, value: Number(get("value").value) };
       if (get("window").value) leaf.window_days = Number(get("window").value);
       if (get("room").value) leaf.room = Number(get("room").value);
       items.push(get("negate").checked ? { not: leaf } : leaf);
     }
+    rows.push(row);
   }
-  return { [$("#seg-join").value]: items };
+  return { condition: { [$("#seg-join").value]: items }, rows };
+}
+
+// A 400 names the part of the condition (e.g. "all[2].value: …"): show it under that row.
+function showSegError(err, rows) {
+  const text = [].concat(err?.data?.fields?.condition || err?.message || "").join(" ");
+  const m = /^(?:all|any)\[(\d+)\](?:\.(\w+))?/.exec(text);
+  const row = m ? rows[Number(m[1])] : null;
+  if (row) {
+    const what = { value: t("值无效"), op: t("条件不适用于该字段"), field: t("未知字段") }[m[2]] || t("条件无效");
+    row.querySelector(".field-err").textContent = what;
+    $("#seg-error").textContent = "";
+  } else {
+    $("#seg-error").textContent = t("条件无效");
+  }
 }
 
 let segTimer;
 function segChanged() {
   clearTimeout(segTimer);
   segTimer = setTimeout(async () => {
-    const condition = segCondition();
+    const { condition, rows } = segCondition({ mark: true });
+    const items = Object.values(condition)[0];
     $("#seg-json").textContent = JSON.stringify(condition, null, 1);
+    $("#seg-error").textContent = "";
+    if (!items.length) { $("#seg-count").textContent = "–"; return; }
     try {
       const data = await api("segments/preview", { method: "POST", body: { condition } });
       $("#seg-count").textContent = data.count;
-      $("#seg-error").textContent = "";
     } catch (err) {
       $("#seg-count").textContent = "–";
-      $("#seg-error").textContent = err.message;
+      showSegError(err, rows);
     }
   }, 300);
 }
 
-$("#seg-add").addEventListener("click", () => { $("#seg-rows").append(segRow("attr")); segChanged(); });
-$("#seg-add-event").addEventListener("click", () => { $("#seg-rows").append(segRow("event")); segChanged(); });
+async function segAdd(kind) {
+  await loadSegFields();
+  $("#seg-rows").append(segRow(kind));
+  segChanged();
+}
+$("#seg-add").addEventListener("click", () => segAdd("attr"));
+$("#seg-add-event").addEventListener("click", () => segAdd("event"));
 $("#seg-join").addEventListener("change", segChanged);
 $("#seg-save").addEventListener("submit", async (e) => {
   e.preventDefault();
   try {
-    await api("segments", { method: "POST", body: { name: e.target.name.value, condition: segCondition() } });
+    const { condition, rows } = segCondition({ mark: true });
+    if (rows.length !== document.querySelectorAll("#seg-rows .seg-row").length || !rows.length) {
+      $("#seg-error").textContent = rows.length ? "" : t("请至少添加一个条件");
+      return;
+    }
+    try {
+      await api("segments", { method: "POST", body: { name: e.target.name.value, condition } });
+    } catch (err) { showSegError(err, rows); return; }
     toast(t("人群已保存"));
     e.target.reset();
     loadSegments();

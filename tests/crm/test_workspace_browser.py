@@ -51,7 +51,7 @@ def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob, sett
             assert "女性" in detail and "65" in detail and "画像与评分" in detail
             page.click("button[data-tab=segments]")
             page.click("#seg-add")
-            page.fill("#seg-rows input[name=value]", "female")
+            page.select_option("#seg-rows select[name=value]", label="女")
             # (no wait_for_function: the strict CSP forbids eval)
             page.locator("#seg-count").filter(has_text=re.compile(r"^1$")).wait_for()
             if viewport["width"] > 1000:
