@@ -21,12 +21,12 @@ from wechatpy.exceptions import WeChatClientException
 
 from core import ratelimit
 from core.errors import DomainError, RateLimited
+from core.phones import PhoneInvalid, normalize_phone
 from crm.models import Contact, IdentityKind
 from wechat import crm_bridge
 from wechat.client import mp_client
 from wechat.login import WeChatUnavailable
 from wechat.models import ConsentStatus, MpSubscribeConsent, WeChatAccount
-from wechat.otp import PhoneInvalid, normalize_phone
 
 ACCEPT = "accept"
 

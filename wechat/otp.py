@@ -18,7 +18,6 @@ import logging
 import secrets
 from datetime import timedelta
 
-import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -27,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from core import pii, ratelimit
 from core.errors import DomainError, RateLimited
+from core.phones import normalize_phone
 from crm.models import Contact, IdentityKind
 from wechat import crm_bridge, extensions
 from wechat.models import PhoneOtp
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 TEMPLATE_KEY = "otp"
 
 
-class PhoneInvalid(DomainError):
-    code = "phone_invalid"
-
-
 class CodeInvalid(DomainError):
     code = "code_invalid"
 
@@ -48,27 +44,6 @@ class CodeInvalid(DomainError):
 class SmsUnavailable(DomainError):
     code = "sms_unavailable"
     status_code = 503
-
-
-def normalize_phone(raw: str) -> str:
-    """A mainland-China mobile number as the CRM stores phones (11 digits, 13812345678);
-    raises PhoneInvalid."""
-    try:
-        number = phonenumbers.parse(raw, "CN")
-    except phonenumbers.NumberParseException:
-        number = None
-    if (
-        number is None
-        or not phonenumbers.is_valid_number(number)
-        or phonenumbers.region_code_for_number(number) != "CN"
-        or phonenumbers.number_type(number)
-        not in (
-            phonenumbers.PhoneNumberType.MOBILE,
-            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        )
-    ):
-        raise PhoneInvalid(_("请输入有效的手机号"), fields={"phone": [_("请输入有效的手机号")]})
-    return str(number.national_number)
 
 
 def _code_hash(otp_salt: str, code: str) -> str:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from core import pii
 from core.errors import Conflict, DomainError
 from core.models import AuditLog
+from core.phones import normalize_phone
 from crm.models import (
     Consent,
     ConsentEvent,
@@ -275,12 +276,7 @@ def identity_attach(
 def normalise_identity(kind: str, value: str) -> str:
     value = (value or "").strip()
     if kind == IdentityKind.PHONE:
-        digits = "".join(ch for ch in value if ch.isdigit())
-        if digits.startswith("86") and len(digits) == 13:
-            digits = digits[2:]
-        if len(digits) != 11 or not digits.startswith("1"):
-            raise DomainError("invalid mainland mobile number", fields={"phone": [value]})
-        return digits
+        return normalize_phone(value)  # the one phone rule; raises PhoneInvalid (a DomainError)
     if not value or len(value) > 128:
         raise DomainError("invalid identity value", fields={kind: [value[:20]]})
     return value
