@@ -293,6 +293,10 @@ class CampaignDeliveriesApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
     class DeliveryOutput(serializers.ModelSerializer):
+        # What makes the row unique, i.e. what stops a second send: the journey/service key,
+        # or for campaign rows the (campaign, contact, channel) unique constraint.
+        dedup_key = serializers.SerializerMethodField()
+
         class Meta:
             model = Delivery
             fields = [
@@ -301,8 +305,12 @@ class CampaignDeliveriesApi(APIView):
                 "channel",
                 "message_class",
                 "variant",
+                "arm",
                 "status",
                 "reason",
+                "provider_message_id",
+                "batch_key",
+                "dedup_key",
                 "due_at",
                 "deferred",
                 "attempts",
@@ -311,6 +319,11 @@ class CampaignDeliveriesApi(APIView):
                 "clicked_at",
                 "error",
             ]
+
+        def get_dedup_key(self, row) -> str:
+            if row.key:
+                return row.key
+            return f"campaign:{row.campaign_id}/contact:{row.contact_id}/{row.channel}"
 
     @extend_schema(responses=DeliveryOutput(many=True))
     def get(self, request, campaign_id: int):

@@ -287,7 +287,41 @@ async function openReport(campaign) {
   if (stopped) {
     $("#uplift").textContent += " " + fmt(t("（实验组中发送时被拦截 {n} 人，仍计入实验组）"), { n: stopped });
   }
+  await loadOutbox(campaign).catch(() => {});
 }
+
+// --- the outbox: one row per person and channel, read-only -------------------------------
+
+const DELIVERY = {
+  pending: t("待发送"), sending: t("发送中"), sent: t("已发送"), delivered: t("已送达"),
+  failed: t("失败"), unknown: t("状态未知"), suppressed: t("已拦截"), holdout: t("对照组"),
+};
+const outbox = { campaign: null, page: 1, shown: 0 };
+
+async function loadOutbox(campaign, page = 1) {
+  const data = await api(`/api/v1/campaigns/${campaign.id}/deliveries?page=${page}&page_size=50`);
+  if (state.current !== campaign) return; // another report was opened meanwhile
+  const body = $("#outbox-rows");
+  if (page === 1) { body.replaceChildren(); outbox.shown = 0; }
+  Object.assign(outbox, { campaign, page });
+  for (const row of data.results) {
+    const tr = document.createElement("tr");
+    tr.dataset.delivery = String(row.id);
+    const status = (DELIVERY[row.status] || row.status) + (row.reason ? ` · ${REASONS[row.reason] || row.reason}` : "");
+    const sent = row.sent_at ? new Date(row.sent_at).toLocaleString(lang(), { hour12: false }) : "—";
+    for (const text of [`#${row.contact ?? "—"}`, status, row.provider_message_id || "—", row.dedup_key, sent]) {
+      tr.append(el("td", text));
+    }
+    body.append(tr);
+  }
+  outbox.shown += data.results.length;
+  $("#outbox-count").textContent = fmt(t("共 {n} 条，已显示 {shown} 条"), { n: data.count, shown: outbox.shown });
+  $("#outbox-more").hidden = !data.next;
+}
+
+$("#outbox-more").addEventListener("click", () => {
+  if (outbox.campaign) loadOutbox(outbox.campaign, outbox.page + 1).catch(() => {});
+});
 
 $("#launch").addEventListener("click", async () => {
   if (!state.current) return;
