@@ -145,10 +145,15 @@ def wants_json(request) -> bool:
     return "json" in accept and "text/html" not in accept
 
 
-def error_response(request, status_code: int):
-    code, title, message = _PAGES[status_code]
+def error_response(request, status_code: int, exc: DomainError | None = None):
+    """The error for a browser (a page) or an API caller (the JSON shape); ``exc`` gives the
+    code and message of a domain error raised by a page view (the WeChat OAuth flow)."""
+    code, title, message = _PAGES.get(status_code) or _PAGES[500 if status_code >= 500 else 400]
+    if exc is not None:
+        code, message = exc.code, exc.message
     if wants_json(request):
-        return JsonResponse(error_body(code, str(_JSON_MESSAGES[status_code])), status=status_code)
+        text = exc.message if exc is not None else str(_JSON_MESSAGES.get(status_code, message))
+        return JsonResponse(error_body(code, text, exc.fields if exc else None), status=status_code)
     from django.shortcuts import render
 
     try:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
-from core.errors import DomainError, NotFound, error_body
+from core.errors import DomainError, NotFound, error_response
 from core.models import Organization
 
 
-def _error(exc: DomainError) -> JsonResponse:
-    return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+def _error(request, exc: DomainError):
+    """These are browser navigations: a page in the product's style (JSON if asked for)."""
+    return error_response(request, exc.status_code, exc)
 
 
 @require_GET
@@ -20,9 +21,7 @@ def oauth_start(request):
 
     org = Organization.objects.filter(slug=request.GET.get("org", ""), is_active=True).first()
     if org is None:
-        return JsonResponse(
-            error_body("not_found", "组织不存在", {"org": ["组织不存在"]}), status=404
-        )
+        return error_response(request, 404)
     account = request.GET.get("account", "")
     try:
         url = wechat_oauth_begin(
@@ -37,7 +36,7 @@ def oauth_start(request):
         # No official account: back to the page, which carries on as a guest.
         return HttpResponseRedirect(safe_next(request.GET.get("next", "/")))
     except DomainError as exc:
-        return _error(exc)
+        return _error(request, exc)
     return HttpResponseRedirect(url)
 
 
@@ -53,5 +52,5 @@ def oauth_callback(request):
             state=request.GET.get("state", "")[:64],
         )
     except DomainError as exc:
-        return _error(exc)
+        return _error(request, exc)
     return HttpResponseRedirect(url)

@@ -49,3 +49,20 @@ def test_every_page_links_a_favicon_and_favicon_ico_finds_it():
     assert ico.status_code == 301
     icon = Client().get(ico["Location"])
     assert icon.status_code == 200 and b"<svg" in b"".join(icon.streaming_content)
+
+
+def test_wechat_oauth_errors_are_pages_for_the_browser(acme):
+    # A stale or foreign OAuth state: the browser sees a page, an API-style caller the JSON.
+    page = Client().get(
+        "/wechat/oauth/callback", {"code": "c", "state": "x"}, headers={"accept": BROWSER}
+    )
+    assert page.status_code == 400 and 'data-status="400"' in page.content.decode()
+    assert "授权已过期" in page.content.decode()
+    api = Client().get(
+        "/wechat/oauth/callback",
+        {"code": "c", "state": "x"},
+        headers={"accept": "application/json"},
+    )
+    assert api.status_code == 400 and api.json()["code"] == "oauth_state_mismatch"
+    missing = Client().get("/wechat/oauth/start", {"org": "nope"}, headers={"accept": BROWSER})
+    assert missing.status_code == 404 and 'data-status="404"' in missing.content.decode()
