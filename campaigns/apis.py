@@ -342,3 +342,36 @@ class CampaignDeliveriesApi(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.DeliveryOutput(page, many=True).data)
+
+
+class LeadDeliveriesApi(APIView):
+    """One lead's outbox, newest first: every campaign, journey and service message planned
+    for them, with state, provider message id and dedup key (read-only)."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    class LeadDeliveryOutput(CampaignDeliveriesApi.DeliveryOutput):
+        campaign_name = serializers.CharField(source="campaign.name", default="")
+
+        class Meta(CampaignDeliveriesApi.DeliveryOutput.Meta):
+            fields = [
+                *CampaignDeliveriesApi.DeliveryOutput.Meta.fields,
+                "campaign",
+                "campaign_name",
+                "created_at",
+            ]
+
+    @extend_schema(responses=LeadDeliveryOutput(many=True))
+    def get(self, request, lead_id: int):
+        from crm.models import Contact
+
+        contact = get_for_org_or_404(Contact, _org(request), pk=lead_id)
+        qs = (
+            Delivery.objects.for_org(contact.org_id)
+            .filter(contact=contact)
+            .select_related("campaign")
+            .order_by("-id")
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(self.LeadDeliveryOutput(page, many=True).data)

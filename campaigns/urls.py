@@ -29,6 +29,11 @@ urlpatterns = [
         apis.CampaignDeliveriesApi.as_view(),
         name="campaign-deliveries",
     ),
+    path(
+        "leads/<int:lead_id>/deliveries",
+        apis.LeadDeliveriesApi.as_view(),
+        name="lead-deliveries",
+    ),
     path("journeys", journey_apis.JourneyListApi.as_view(), name="journeys"),
     path("journeys/<int:journey_id>", journey_apis.JourneyDetailApi.as_view(), name="journey"),
     path(

@@ -235,9 +235,25 @@ async function openLead(id) {
     else if (item.value != null) text += fmt(t("：{detail}"), { detail: item.value });
     return el("li", {}, el("time", { text: fmtTime(item.at) }), el("span", { text: ` ${text}` }));
   })));
+  // The lead's outbox (read-only): what was planned or sent to them, with the dedup key.
+  const outbox = el("ul", { id: "lead-outbox", class: "timeline" });
+  d.append(el("h3", { text: t("发送记录") }), outbox);
+  api(`leads/${id}/deliveries?page_size=20`).then((data) => {
+    if (state.current !== id) return;
+    outbox.replaceChildren(...data.results.map((row) => el("li", { "data-delivery": String(row.id) },
+      el("time", { text: fmtTime(row.sent_at || row.created_at) }),
+      el("span", { text: ` ${row.campaign_name || t("旅程/服务消息")} · ${DELIVERY[row.status] || row.status}${row.provider_message_id ? ` · ${row.provider_message_id}` : ""}` }),
+      el("div", { class: "ctx", text: fmt(t("幂等键：{key}"), { key: row.dedup_key }) }))));
+    if (!data.results.length) outbox.append(el("li", { class: "hint", text: t("暂无发送记录") }));
+  }).catch(() => {});
   for (const row of document.querySelectorAll("#lead-rows tr")) row.classList.remove("sel");
   d.scrollIntoView({ block: "nearest" });
 }
+
+const DELIVERY = {
+  pending: t("待发送"), sending: t("发送中"), sent: t("已发送"), delivered: t("已送达"),
+  failed: t("失败"), unknown: t("状态未知"), suppressed: t("已拦截"), holdout: t("对照组"),
+};
 
 // taskItem's parameter is named t: its texts are looked up here, outside its scope.
 const TASK_TEXT = {

@@ -94,3 +94,46 @@ def test_sales_read_a_campaigns_outbox_on_a_phone_and_a_desktop(live_server, acm
             page.evaluate("sessionStorage.clear()")
             page.close()
         browser.close()
+
+
+def test_a_leads_outbox_api_lists_its_rows_newest_first_within_the_org(
+    acme, sales_bob, outsider_erin
+):
+    campaign, a, b = _campaign_with_outbox(acme)
+    rows = sales_bob.client().get(f"/api/v1/leads/{a.pk}/deliveries").json()["results"]
+    assert [(r["campaign_name"], r["status"], r["provider_message_id"]) for r in rows] == [
+        ("年货节", "delivered", "SMS-0001")
+    ]
+    assert rows[0]["dedup_key"] == f"campaign:{campaign.pk}/contact:{a.pk}/sms"
+    assert outsider_erin.client().get(f"/api/v1/leads/{a.pk}/deliveries").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_sales_see_a_leads_outbox_in_its_detail_on_a_phone_and_a_desktop(
+    live_server, acme, sales_bob
+):
+    from playwright.sync_api import sync_playwright
+
+    campaign, a, b = _campaign_with_outbox(acme)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
+            page = browser.new_page(viewport=viewport, locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+            page.goto(f"{live_server.url}/workspace/")
+            page.fill("input[name=username]", "bob")
+            page.fill("input[name=password]", "pw-123456")
+            page.click("#login-form button")
+            page.locator("#lead-rows tr", has_text="甲").click()
+            item = page.locator("#lead-outbox li").first
+            item.wait_for()
+            text = item.inner_text()
+            assert "年货节" in text and "已送达" in text and "SMS-0001" in text
+            assert f"campaign:{campaign.pk}/contact:{a.pk}/sms" in text
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
+            assert not errors, errors
+            page.evaluate("sessionStorage.clear()")
+            page.close()
+        browser.close()
