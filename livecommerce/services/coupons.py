@@ -8,10 +8,14 @@ fast path) — over three backends chosen by ``COUPON_CLAIM_BACKEND``:
   DRF view's path everywhere.
 - ``pg``: PostgreSQL only, one SQL statement through a psycopg ``AsyncConnectionPool``
   (no Django thread per request).
-- ``redis``: an atomic Lua script decides (stock counter, per-viewer counter), appends the
-  claim to a log list, and the reconciler writes the log into PostgreSQL. The database's
-  unique constraints (``(coupon, contact, nth)`` and ``(coupon, slot)``) stay the final
-  guard: a claim the database refuses is never counted twice.
+- ``redis``: an atomic Lua script decides (stock counter, per-viewer counter) and appends the
+  claim to a log list; the granted claims of each micro-batch are then written to the
+  database in one INSERT that the answer waits for, so a claim answered 201 is committed
+  before its answer and survives Redis losing its data (the stock is then rebuilt from the
+  database, which holds every answered claim). The reconciler, fed by the log, records the
+  CRM events and the coupon's counter. The database's unique constraints
+  (``(coupon, contact, nth)`` and ``(coupon, slot)``) stay the final guard: a claim the
+  database refuses is answered 503 ``claim_retry`` (never 201) and never counted twice.
 
 Whatever the backend, a claim answers 201 with a receipt, 409 ``sold_out``, 409
 ``limit_reached``, 403 ``coupon_not_released`` (or expired), 404 for another
@@ -25,12 +29,12 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -67,6 +71,15 @@ class NotReleased(Forbidden):
 
 class Expired(Forbidden):
     code = "coupon_expired"
+
+
+class ClaimNotRecorded(DomainError):
+    """Redis granted a slot the database refused (Redis lost its data while an earlier claim
+    for that slot was still being written): the viewer is asked to try again, never told
+    the coupon is theirs."""
+
+    code = "claim_retry"
+    status_code = 503
 
 
 @dataclass(frozen=True)
@@ -519,20 +532,108 @@ class _ClaimBatcher:
 
     async def _run(self, org_id: int, coupon_id: int, items: list) -> None:
         keys = [_key(coupon_id, p) for p in ("meta", "left", "mine", "log")]
-        args: list = [org_id, int(time.time()), len(items)]
+        now = int(time.time())
+        args: list = [org_id, now, len(items)]
         for contact_id, code, clip_id, _future in items:
             args += (contact_id, code, clip_id)
         try:
             async with self.client._qm_gate:
                 results = await self.client._qm_script(keys=keys, args=args)
+            # Granted claims reach the database before anyone is told "yours" (one INSERT
+            # per micro-batch): Redis may lose its data, the answered claims stay.
+            granted = [
+                (
+                    contact_id,
+                    int(result[1]),
+                    int(result[2]),
+                    claim_code(coupon_id, int(result[2]), code),
+                    clip_id,
+                )
+                for (contact_id, code, clip_id, _f), result in zip(items, results, strict=True)
+                if len(result) == 4
+            ]
+            recorded = await _record_claims(org_id, coupon_id, now, granted) if granted else set()
         except Exception as exc:  # noqa: BLE001 - every waiter learns of the failure
-            for *_, future in items:
-                if not future.done():
-                    future.set_exception(exc)
+            for item in items:
+                if not item[-1].done():
+                    item[-1].set_exception(exc)
             return
-        for (*_, future), result in zip(items, results, strict=True):
-            if not future.done():
+        for (_contact, code, _clip, future), result in zip(items, results, strict=True):
+            if future.done():
+                continue
+            if len(result) == 4 and claim_code(coupon_id, int(result[2]), code) not in recorded:
+                future.set_exception(ClaimNotRecorded(_("领取未成功，请重试")))
+            else:
                 future.set_result(result)
+
+
+# Rows written before the answer (see _ClaimBatcher._run). A clip is kept only when it is
+# this organisation's and of the coupon's room, as _clip_of checks for the reconciler.
+_RECORD_CLAIMS = """
+INSERT INTO livecommerce_couponclaim
+  (org_id, coupon_id, contact_id, nth, slot, code, claimed_at, created_at, updated_at,
+   redeemed_via, order_ref, clip_id, crm_recorded)
+SELECT %(org)s, %(coupon)s, r.contact_id, r.nth, r.slot, r.code, to_timestamp(%(ts)s),
+       now(), now(), '', '', clip.id, false
+FROM unnest(%(contacts)s::bigint[], %(nths)s::int[], %(slots)s::int[], %(codes)s::text[],
+            %(clips)s::bigint[]) AS r(contact_id, nth, slot, code, clip_id)
+LEFT JOIN livecommerce_productclip clip
+  ON clip.id = r.clip_id AND clip.org_id = %(org)s
+  AND clip.room_id = (SELECT room_id FROM livecommerce_coupon WHERE id = %(coupon)s)
+ON CONFLICT DO NOTHING
+RETURNING code
+"""
+
+
+async def _record_claims(org_id: int, coupon_id: int, ts: int, granted: list) -> set[str]:
+    """Write granted claims ``(contact, nth, slot, code, clip)``; return the codes the
+    database holds afterwards (a row refused by a unique constraint is left out)."""
+    if connection.vendor != "postgresql":
+        return await sync_to_async(_record_claims_orm)(org_id, coupon_id, ts, granted)
+    pool = await _pg_pool()
+    params = {
+        "org": org_id,
+        "coupon": coupon_id,
+        "ts": ts,
+        "contacts": [g[0] for g in granted],
+        "nths": [g[1] for g in granted],
+        "slots": [g[2] for g in granted],
+        "codes": [g[3] for g in granted],
+        "clips": [g[4] or None for g in granted],
+    }
+    async with pool.connection() as conn:
+        cursor = await conn.execute(_RECORD_CLAIMS, params)
+        return {row[0] for row in await cursor.fetchall()}
+
+
+def _record_claims_orm(org_id: int, coupon_id: int, ts: int, granted: list) -> set[str]:
+    """The same write for a non-PostgreSQL database (the embedded default never runs the
+    Redis backend in production; kept so the contract holds wherever it is configured)."""
+
+    def write():
+        coupon = Coupon.unscoped.get(pk=coupon_id)
+        claimed_at = datetime.fromtimestamp(ts, tz=UTC)
+        CouponClaim.unscoped.bulk_create(
+            [
+                CouponClaim(
+                    org_id=org_id,
+                    coupon_id=coupon_id,
+                    contact_id=contact_id,
+                    nth=nth,
+                    slot=slot,
+                    code=code,
+                    claimed_at=claimed_at,
+                    clip_id=_clip_of(org_id, coupon.room_id, clip_id or None),
+                    crm_recorded=False,
+                )
+                for contact_id, nth, slot, code, clip_id in granted
+            ],
+            ignore_conflicts=True,
+        )
+        codes = [g[3] for g in granted]
+        return set(CouponClaim.unscoped.filter(code__in=codes).values_list("code", flat=True))
+
+    return _off_request(write)
 
 
 _batchers: dict[int, _ClaimBatcher] = {}
@@ -547,15 +648,46 @@ def _batcher() -> _ClaimBatcher:
     return batcher
 
 
+_loads: dict[tuple[int, int], asyncio.Future] = {}
+_loaded_at: dict[int, float] = {}
+
+
+def _find_and_load(coupon_id: int) -> Coupon | None:
+    coupon = _coupon_or_none(coupon_id)
+    if coupon is not None and coupon.released_at is not None:
+        _off_request(lambda: _redis_load(coupon))
+    return coupon
+
+
+async def _load_once(coupon_id: int, asked_at: float) -> Coupon | None:
+    """Find a coupon Redis does not know and load it, once for every claim that found it
+    missing at the same time: after Redis lost its data a whole burst finds it missing, and
+    one lookup and load (which counts the coupon's claims in the database) serves them all.
+    A claim refused before a load that has since finished only needs to try again."""
+    if _loaded_at.get(coupon_id, 0.0) > asked_at:
+        return None
+    key = (id(asyncio.get_running_loop()), coupon_id)
+    running = _loads.get(key)
+    if running is None:
+        running = _loads[key] = asyncio.ensure_future(sync_to_async(_find_and_load)(coupon_id))
+        running.add_done_callback(lambda _f: _loads.pop(key, None))
+    coupon = await asyncio.shield(running)
+    if coupon is not None and coupon.released_at is not None:
+        _loaded_at[coupon_id] = max(_loaded_at.get(coupon_id, 0.0), time.monotonic())
+    return coupon
+
+
 async def _redis_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: int | None):
     code = new_claim_code()
+    asked_at = time.monotonic()
     result = await _batcher().submit(org_id, coupon_id, contact_id, code, clip_id or 0)
     if result[0] == -4:
-        # Not in Redis: unknown, unreleased, or Redis lost it. Load from the database once.
-        coupon = await sync_to_async(_coupon_or_none)(coupon_id)
-        if coupon is None or coupon.org_id != org_id or coupon.released_at is None:
+        # Not in Redis: unknown, unreleased, or Redis lost it. Load from the database.
+        coupon = await _load_once(coupon_id, asked_at)
+        if coupon is not None and (coupon.org_id != org_id or coupon.released_at is None):
             raise _classify(coupon, org_id, 0)
-        await sync_to_async(lambda: _off_request(lambda: _redis_load(coupon)))()
+        if coupon is None and _loaded_at.get(coupon_id, 0.0) <= asked_at:
+            raise _classify(None, org_id, 0)
         result = await _batcher().submit(org_id, coupon_id, contact_id, code, clip_id or 0)
         if result[0] == -4:
             raise NotFound(_("优惠券不存在"))
@@ -582,8 +714,6 @@ def _coupon_or_none(coupon_id: int) -> Coupon | None:
 def _off_request(fn):
     """Run a database read from an async path's worker thread and hand the connection back
     (no request cycle will close it there)."""
-    from django.db import connection
-
     try:
         return fn()
     finally:
@@ -591,10 +721,17 @@ def _off_request(fn):
             connection.close()
 
 
+# A claim written before its answer whose log entry is older than this and still not
+# followed up lost its entry with Redis's data: its CRM events are recorded from the row.
+ORPHAN_CLAIM_SECONDS = 60
+
+
 def coupon_reconcile(*, batch: int = 2000) -> int:
-    """Write claims logged by the Redis script into the database. Safe to run concurrently
-    and repeatedly: rows are inserted with ON CONFLICT DO NOTHING against the unique
-    constraints, and the log is trimmed only after the insert commits."""
+    """Follow up claims logged by the Redis script: write any the answer path has not (rows
+    are inserted with ON CONFLICT DO NOTHING against the unique constraints), record their
+    CRM events, set the coupon's counter; the log is trimmed only after that commits. Safe
+    to run concurrently and repeatedly. Claims whose log entry Redis lost are found in the
+    database (``crm_recorded`` still false after ``ORPHAN_CLAIM_SECONDS``)."""
     if backend() == "pg":
         return pg_claims_follow_up()
     if backend() != "redis":
@@ -607,6 +744,8 @@ def coupon_reconcile(*, batch: int = 2000) -> int:
     try:
         for raw_id in client.smembers(f"{settings.COUPON_REDIS_PREFIX}:coupons"):
             written += _reconcile_one(client, int(raw_id), batch)
+        orphans_before = timezone.now() - timedelta(seconds=ORPHAN_CLAIM_SECONDS)
+        pg_claims_follow_up(batch=batch, claimed_before=orphans_before)
     finally:
         client.delete(f"{settings.COUPON_REDIS_PREFIX}:reconcile-lock")
     return written
@@ -653,6 +792,7 @@ def _reconcile_one(client, coupon_id: int, batch: int) -> int:
                 )
             )
             _after_claims(coupon.org_id, fresh)
+            CouponClaim.unscoped.filter(pk__in=[c.pk for c in fresh]).update(crm_recorded=True)
         written += total - before
         client.ltrim(log_key, len(entries), -1)
 
@@ -794,16 +934,18 @@ async def _pg_claim(*, org_id: int, coupon_id: int, contact_id: int, clip_id: in
 _pg_batchers: dict[int, _PgBatcher] = {}
 
 
-def pg_claims_follow_up(*, batch: int = 2000) -> int:
-    """CRM events for claims written by the PostgreSQL fast path (``crm_recorded`` false),
-    run by the periodic reconciler; idempotent through the events' keys."""
+def pg_claims_follow_up(*, batch: int = 2000, claimed_before: datetime | None = None) -> int:
+    """CRM events for claims written by a fast path (``crm_recorded`` false), run by the
+    periodic reconciler; idempotent through the events' keys. ``claimed_before`` leaves
+    recent rows to the Redis log's follow-up."""
+    pending = CouponClaim.unscoped.filter(crm_recorded=False)
+    if claimed_before is not None:
+        pending = pending.filter(claimed_at__lt=claimed_before)
     done = 0
     while True:
         with transaction.atomic():
             claims = list(
-                CouponClaim.unscoped.select_for_update(skip_locked=True)
-                .select_related("coupon")
-                .filter(crm_recorded=False)[:batch]
+                pending.select_for_update(skip_locked=True).select_related("coupon")[:batch]
             )
             if not claims:
                 return done

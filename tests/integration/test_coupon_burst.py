@@ -152,9 +152,17 @@ class _Viewer(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def burst(port: int, coupon_id: int, tokens: list[str]) -> tuple[list, float]:
+async def burst(
+    port: int,
+    coupon_id: int,
+    tokens: list[str],
+    results: list | None = None,
+    timeout: float = 60,
+) -> tuple[list, float]:
+    """Every viewer claims PER_VIEWER times; ``results`` (status, code, contact) fills as
+    answers arrive, so a caller can act in the middle of the burst."""
     loop = asyncio.get_running_loop()
-    results: list = []
+    results = [] if results is None else results
     path = f"/api/v1/coupons/{coupon_id}/claim"
     viewers, waits = [], []
     for token in tokens:  # every connection is open before the first claim
@@ -173,7 +181,7 @@ async def burst(port: int, coupon_id: int, tokens: list[str]) -> tuple[list, flo
     began = time.perf_counter()
     for viewer in viewers:
         viewer.fire()
-    await asyncio.wait_for(asyncio.gather(*waits), timeout=60)
+    await asyncio.wait_for(asyncio.gather(*waits), timeout=timeout)
     return results, time.perf_counter() - began
 
 
