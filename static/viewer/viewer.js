@@ -181,7 +181,13 @@ function applyState(fresh) {
 // The hub's room state (GET /api/v1/rooms/{id}/state, fetched by ws.js on every
 // (re)connect): status, chat, counters, plus our "products" and "coupons" parts.
 function applyHubState(hub) {
+  // The room may have ended between the page's first read and the socket's state (or
+  // while the socket was away): the state says so, and no event will.
+  const ended = hub.status === "ended" && state.room.status !== "ended";
+  const started = hub.status === "live" && state.room.status === "scheduled";
   if (hub.status) state.room.status = hub.status;
+  if (ended) { endChat(); loadReplay(); }
+  if (started) whenHls(() => play(state.play_url));
   if (Array.isArray(hub.products)) {
     state.products = hub.products;
     state.pinned = hub.products.find((p) => p.pinned) || null;
@@ -234,12 +240,14 @@ function onEvent(event) {
       toast(mine ? fmt(t("恭喜你中奖了！奖品：{prize}"), { prize: event.prize || "" }) : fmt(t("开奖啦：{names}"), { names }));
       break;
     }
-    case "room.status":
+    case "room.status": {
+      const was = state.room.status;
       state.room.status = event.status;
       renderHeader();
-      if (event.status === "live") play(state.play_url);
-      if (event.status === "ended") { endChat(); loadReplay(); }
+      if (event.status === "live" && was !== "live") play(state.play_url);
+      if (event.status === "ended" && was !== "ended") { endChat(); loadReplay(); }
       break;
+    }
     case "like": likes = Math.max(likes, event.count || 0); showLikes(); break;
     case "online": $("online").textContent = fmt(t("{n} 人在看"), { n: event.count ?? 0 }); break;
     default: break;
