@@ -414,6 +414,12 @@ function renderMine() {
 }
 $("mine").addEventListener("click", () => { renderMine(); $("mine-sheet").hidden = false; });
 $("mine-close").addEventListener("click", () => { $("mine-sheet").hidden = true; });
+$("mine-rename").addEventListener("click", async () => {
+  $("mine-sheet").hidden = true;
+  await askNickname({ title: t("改昵称"), current: session.nickname_generated ? "" : session.nickname || "" });
+  renderMine();
+  $("mine-sheet").hidden = false;
+});
 $("mine-bind").addEventListener("click", async () => {
   $("mine-sheet").hidden = true;
   const bound = await bindPhone({ title: t("绑定手机号"), why: t("绑定后，在不同设备和微信里都是同一个你：优惠券、预约和邀请记录都在") });
@@ -443,11 +449,13 @@ $("remind-sms").addEventListener("click", async () => {
 
 // A guest's made-up name ("观众2165") never goes on a poster: the viewer names themselves
 // first (also their chat name from then on).
-function askNickname() {
+function askNickname({ title = t("海报上写谁邀请？"), current = "" } = {}) {
   const sheet = $("nickname-sheet");
   const form = $("nickname-form");
   const error = form.querySelector("[data-error='nickname']");
   form.reset();
+  $("nickname-title").textContent = title;
+  form.elements.nickname.value = current;
   error.hidden = true;
   sheet.hidden = false;
   form.elements.nickname.focus();

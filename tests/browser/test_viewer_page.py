@@ -583,10 +583,17 @@ def test_binding_a_phone_from_the_mine_sheet_merges_the_viewer_and_keeps_the_roo
         # One-ID: the guest became the known contact; the room socket speaks for them now.
         assert _my_contact_id(page, "viewer-org") == known.pk
         assert Contact.unscoped.get(pk=guest_id).merged_into_id == known.pk
+        # Renaming from the same sheet: the new name is the chat name from then on.
+        page.click("#mine-rename")
+        expect(page.locator("#nickname-title")).to_have_text("改昵称")
+        page.fill("#nickname-form input[name=nickname]", "老王")
+        page.click("#nickname-form button[type=submit]")
+        expect(page.locator("#mine-name")).to_have_text("老王", timeout=10000)
         page.click("#mine-close")
         page.fill("#chat-form input[name=text]", "绑好了")
         page.click("#chat-form button[type=submit]")
         line = page.locator("#chat li", has_text="绑好了")
         expect(line).to_be_visible(timeout=10000)
+        expect(line).to_contain_text("老王：绑好了")
         assert errors == []
         browser.close()
