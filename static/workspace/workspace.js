@@ -216,10 +216,12 @@ async function openLead(id) {
     d.append(el("ul", { class: "task-list" }, ...lead.tasks.map(taskItem)));
   }
 
-  // Consent state.
+  // Consent state, each purpose recordable with where the decision came from (the ledger
+  // keeps source and evidence), and the person's own data as a JSON file (PIPL art. 45).
   d.append(el("h3", { text: t("授权状态") }), el("ul", { class: "consents" }, ...Object.entries(lead.consents).map(([p, c]) =>
-    el("li", {}, el("span", { class: c.granted ? "ok" : "no", text: c.granted ? "✓" : "✗" }),
-      el("span", { text: ` ${LABELS.purpose[p] || p}` }), el("small", { text: c.source ? ` · ${c.source}` : "" })))));
+    consentItem(id, p, c))));
+  // Only admins may reveal everything held about a person (the API says 403 to sales).
+  if (isAdmin()) d.append(el("p", {}, el("button", { type: "button", class: "link", id: "personal-export", text: t("导出个人信息（JSON）"), onclick: () => personalExport(id) })));
 
   // Timeline.
   d.append(el("h3", { text: t("时间线") }), el("ol", { class: "timeline" }, ...lead.timeline.map((item) => {
@@ -248,6 +250,48 @@ async function openLead(id) {
   }).catch(() => {});
   for (const row of document.querySelectorAll("#lead-rows tr")) row.classList.remove("sel");
   d.scrollIntoView({ block: "nearest" });
+}
+
+function consentItem(leadId, purpose, c) {
+  const li = el("li", { "data-purpose": purpose }, el("span", { class: c.granted ? "ok" : "no", text: c.granted ? "✓" : "✗" }),
+    el("span", { text: ` ${LABELS.purpose[purpose] || purpose}` }), el("small", { text: c.source ? ` · ${c.source}` : "" }));
+  const action = c.granted ? "withdraw" : "grant";
+  li.append(" ", el("button", { type: "button", class: "link", "data-action": action,
+    text: c.granted ? t("记录撤回") : t("记录同意"), onclick: () => {
+      if (li.querySelector("form")) return;
+      const form = el("form", { class: "inline consent-form" },
+        el("input", { name: "source", required: "", maxlength: "64", placeholder: t("来源（如：电话确认、门店登记表）") }),
+        el("input", { name: "note", maxlength: "200", placeholder: t("凭证说明（可选）") }),
+        el("button", { type: "submit", text: t("保存") }),
+        el("div", { class: "err field-err" }));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        const data = new FormData(form);
+        const body = { purpose, action, source: String(data.get("source")).trim() };
+        if (String(data.get("note")).trim()) body.evidence = { note: String(data.get("note")).trim() };
+        try {
+          await api(`leads/${leadId}/consents`, { method: "POST", body });
+        } catch (err) {
+          const fields = err.data?.fields || {};
+          form.querySelector(".err").textContent = [].concat(fields.source || err.message).join(" ");
+          return;
+        }
+        toast(t("授权记录已保存"));
+        openLead(leadId);
+      });
+      li.append(form);
+      form.querySelector("input").focus();
+    } }));
+  return li;
+}
+
+async function personalExport(leadId) {
+  let body;
+  try { body = await api(`leads/${leadId}/personal-data`); } catch (err) { toast(err.message || t("导出失败")); return; }
+  const url = URL.createObjectURL(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }));
+  const a = el("a", { href: url, download: `personal-data-${leadId}.json` });
+  document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 const DELIVERY = {
