@@ -51,5 +51,8 @@ if settings.SERVE_FILES:
     # The embedded default serves its own files; production leaves this to nginx.
     urlpatterns += [
         re_path(r"^static/(?P<path>.*)$", static_serve, {"insecure": True}),
-        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+        # MEDIA_ROOT read per request (not frozen at import), like default_storage does.
+        re_path(
+            r"^media/(?P<path>.*)$", lambda request, path: serve(request, path, settings.MEDIA_ROOT)
+        ),
     ]
