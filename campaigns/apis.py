@@ -282,6 +282,7 @@ class CampaignStatsApi(APIView):
         clicked = serializers.IntegerField()
         converted = serializers.IntegerField()
         uplift = serializers.DictField()
+        variants = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(responses=CampaignStatsOutput)
     def get(self, request, campaign_id: int):

@@ -435,7 +435,7 @@ def uplift_itt(*, x1: int, n1: int, x0: int, n0: int) -> dict:
 CONVERSION_EVENTS = ("order", "coupon.claim")
 
 
-def conversions_credited(*, campaign: Campaign) -> int:
+def conversions_credited(*, campaign: Campaign, variant_id: int | None = None) -> int:
     """How many of the campaign's deliveries a conversion is credited to (last touch).
 
     Each conversion (an ``order`` or ``coupon.claim`` event) is credited to ONE delivery of
@@ -451,6 +451,8 @@ def conversions_credited(*, campaign: Campaign) -> int:
     window = timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
     reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
     rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign, status__in=reached)
+    if variant_id is not None:
+        rows = rows.filter(variant_id=variant_id)
     org_rows = Delivery.objects.for_org(campaign.org_id).filter(contact_id=OuterRef("contact_id"))
     when = OuterRef("occurred_at")
     last_click = (
@@ -515,7 +517,53 @@ def campaign_stats(*, campaign: Campaign) -> dict:
     if campaign.launched_at:
         result["converted"] = conversions_credited(campaign=campaign)
         result["uplift"] = campaign_uplift(campaign=campaign, rows=rows)
+    result["variants"] = campaign_variant_stats(campaign=campaign, rows=rows)
     return result
+
+
+def campaign_variant_stats(*, campaign: Campaign, rows=None) -> list[dict]:
+    """Per copy (variant): sent, delivered, clicked, credited conversions, and the click and
+    conversion rates over people reached — rates only once a copy reached ``UPLIFT_MIN_ARM``
+    people (``enough``); below that a rate difference between copies is noise."""
+    if rows is None:
+        rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign)
+    reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
+    counts = {
+        r["variant_id"]: r
+        for r in rows.values("variant_id").annotate(
+            planned=Count("pk"),
+            sent=Count("pk", filter=Q(status__in=reached)),
+            delivered=Count("pk", filter=Q(status=DeliveryStatus.DELIVERED)),
+            clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
+        )
+    }
+    out = []
+    for variant in campaign.variants.select_related("template"):
+        c = counts.get(variant.pk, {})
+        sent = c.get("sent", 0)
+        converted = (
+            conversions_credited(campaign=campaign, variant_id=variant.pk)
+            if campaign.launched_at and sent
+            else 0
+        )
+        enough = sent >= UPLIFT_MIN_ARM
+        out.append(
+            {
+                "id": variant.pk,
+                "name": variant.name,
+                "template": variant.template.name,
+                "planned": c.get("planned", 0),
+                "sent": sent,
+                "delivered": c.get("delivered", 0),
+                "clicked": c.get("clicked", 0),
+                "converted": converted,
+                "min_sent": UPLIFT_MIN_ARM,
+                "enough": enough,
+                "click_rate": c.get("clicked", 0) / sent if enough else None,
+                "conversion_rate": converted / sent if enough else None,
+            }
+        )
+    return out
 
 
 def campaign_uplift(*, campaign: Campaign, rows=None) -> dict:

@@ -287,6 +287,16 @@ async function openReport(campaign) {
   if (stopped) {
     $("#uplift").textContent += " " + fmt(t("（实验组中发送时被拦截 {n} 人，仍计入实验组）"), { n: stopped });
   }
+  // Per copy: counts always, rates only from the minimum reached per copy (else noise).
+  $("#variant-rows").replaceChildren(...(stats.variants || []).map((v) => {
+    const tr = document.createElement("tr");
+    tr.dataset.variant = String(v.id);
+    const rates = v.enough
+      ? `${pct(v.click_rate)} / ${pct(v.conversion_rate)}`
+      : fmt(t("样本不足（已发送 {n} 人，至少 {min} 人）"), { n: v.sent, min: v.min_sent });
+    for (const text of [`${v.name} · ${v.template}`, v.sent, v.delivered, v.clicked, v.converted, rates]) tr.append(el("td", text));
+    return tr;
+  }));
   await loadOutbox(campaign).catch(() => {});
 }
 
