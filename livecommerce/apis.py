@@ -833,6 +833,30 @@ class RoomInviteLeaderboardApi(APIView):
         return Response(InviteRowSerializer(rows, many=True).data)
 
 
+class InviteReviewApi(APIView):
+    """The workspace's 邀请 tab: the leaderboard (flagged invites excluded) and the flagged
+    invites themselves, for the organisation or one room (``?room=``)."""
+
+    permission_classes = [staff_with_roles("sales", "admin")]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        org_id = membership_of(request).org_id
+        raw = request.query_params.get("room") or ""
+        if raw and not raw.isdigit():
+            raise serializers.ValidationError({"room": [_("请输入直播间ID")]})
+        room_id = int(raw) if raw else None
+        return Response(
+            {
+                "leaderboard": InviteRowSerializer(
+                    invite_services.invite_leaderboard(org_id=org_id, room_id=room_id),
+                    many=True,
+                ).data,
+                "flagged": invite_services.invites_flagged(org_id=org_id, room_id=room_id),
+            }
+        )
+
+
 class RoomStatsApi(APIView):
     permission_classes = [IsStreamerSalesOrAdmin]
 

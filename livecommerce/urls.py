@@ -43,5 +43,6 @@ urlpatterns = [
         name="room-invite-leaderboard",
     ),
     path("rooms/<int:room_id>/stats", apis.RoomStatsApi.as_view(), name="room-stats"),
+    path("invites", apis.InviteReviewApi.as_view(), name="invites"),
     path("", include("livecommerce.urls_chat")),
 ]

@@ -166,6 +166,32 @@ def invite_leaderboard(*, org_id: int, room_id: int | None = None, limit: int = 
     ]
 
 
+def invites_flagged(*, org_id: int, room_id: int | None = None, limit: int = 50) -> list[dict]:
+    """Invites the fraud signals flagged (they earn no credit), newest first, with both
+    people's names: what staff review next to the 邀请榜."""
+    qs = (
+        Invite.objects.for_org(org_id)
+        .exclude(flagged="")
+        .select_related("inviter", "invitee")
+        .order_by("-created_at", "-id")
+    )
+    if room_id:
+        qs = qs.filter(room_id=room_id)
+    return [
+        {
+            "id": i.pk,
+            "inviter_id": i.inviter_id,
+            "inviter": i.inviter.nickname,
+            "invitee_id": i.invitee_id,
+            "invitee": i.invitee.nickname,
+            "room": i.room_id,
+            "flag": i.flagged,
+            "created_at": i.created_at,
+        }
+        for i in qs[:limit]
+    ]
+
+
 def _hop1():
     from django.db.models import Q
 

@@ -708,6 +708,33 @@ const teamsState = { teams: [], rules: [], people: [], segments: [] };
 
 $('[data-tab="teams"]').addEventListener("click", () => loadTeams());
 
+// --- invites: the leaderboard and the invites fraud signals flagged -----------------------
+
+const FLAGS = { self_invite: t("自己邀请自己"), cycle: t("循环邀请"), same_device: t("同一设备"), ip_cluster: t("同一IP集中邀请") };
+
+async function loadInvites() {
+  const room = String(new FormData($("#invite-filter")).get("room") || "").trim();
+  let data;
+  try {
+    data = await api(`invites${room ? `?room=${encodeURIComponent(room)}` : ""}`);
+  } catch (err) {
+    $("#invite-error").textContent = [].concat(err.data?.fields?.room || err.message).join(" ");
+    return;
+  }
+  $("#invite-error").textContent = "";
+  $("#invite-rows").replaceChildren(...data.leaderboard.map((r) => el("tr", {},
+    el("td", { text: r.nickname || `#${r.contact_id}` }), el("td", { class: "num", text: String(r.direct) }), el("td", { class: "num", text: String(r.total) }))));
+  if (!data.leaderboard.length) $("#invite-rows").append(el("tr", {}, el("td", { class: "hint", colspan: "3", text: t("暂无邀请") })));
+  $("#invite-flags").replaceChildren(...data.flagged.map((f) => el("li", { "data-flag": f.flag },
+    el("strong", { text: FLAGS[f.flag] || f.flag }),
+    el("span", { text: ` ${fmt(t("{inviter} 邀请 {invitee}"), { inviter: f.inviter || `#${f.inviter_id}`, invitee: f.invitee || `#${f.invitee_id}` })}` }),
+    el("div", { class: "ctx", text: [fmtTime(f.created_at), f.room ? fmt(t("直播间 #{room}"), { room: f.room }) : ""].filter(Boolean).join(" · ") }))));
+  if (!data.flagged.length) $("#invite-flags").append(el("li", { class: "hint", text: t("暂无被标记的邀请") }));
+}
+
+$('[data-tab="invites"]').addEventListener("click", () => loadInvites());
+$("#invite-filter").addEventListener("submit", (e) => { e.preventDefault(); loadInvites(); });
+
 function isAdmin() { return state.me?.role === "admin"; }
 
 // Field-level messages of a 400, one line each, labelled in the page's language.

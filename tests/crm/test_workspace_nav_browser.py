@@ -7,7 +7,7 @@ import pytest
 
 from tests.support.browser import launch_chromium
 
-TABS = ["leads", "segments", "stats", "tasks", "teams"]
+TABS = ["leads", "segments", "stats", "tasks", "teams", "invites"]
 VIEWPORTS = ({"width": 1280, "height": 800}, {"width": 390, "height": 844})
 
 
