@@ -560,11 +560,54 @@ async function loadStats() {
   $("#chart").replaceChildren(chart);
   $("#grade-counts").replaceChildren(...Object.entries(stats.grades).map(([g, n]) =>
     el("span", { class: `grade g-${g === "-" ? "none" : g}`, text: `${g === "-" ? t("未评分") : g} ${n}` })));
-  $("#rule-rows").replaceChildren(...rules.map((r) => el("tr", {},
-    el("td", { text: r.name }), el("td", { class: "num", text: (r.points > 0 ? "+" : "") + r.points }),
-    el("td", {}, el("code", { text: JSON.stringify(r.condition) })))));
+  $("#rule-rows").replaceChildren(...rules.map((r) => {
+    const tr = el("tr", { "data-rule": String(r.id), class: r.is_active ? "" : "off" },
+      el("td", { text: r.name + (r.is_active ? "" : t("（已停用）")) }), el("td", { class: "num", text: (r.points > 0 ? "+" : "") + r.points }),
+      el("td", {}, el("code", { text: JSON.stringify(r.condition) })));
+    if (isAdmin()) tr.append(el("td", {}, el("button", { type: "button", class: "link", "data-action": "edit", text: t("编辑"), onclick: () => ruleEdit(tr, r) })));
+    return tr;
+  }));
   $("#rescore-row").hidden = state.me?.role !== "admin";
 }
+
+// An admin edits a rule's name, points and whether it is on without JSON; errors go under
+// the field they are about. Scores change once re-scored (the button above).
+function ruleEdit(tr, rule) {
+  const field = (name, attrs) => el("label", {}, `${RULE_FIELDS[name]} `, el("input", { name, ...attrs }), el("div", { class: "err field-err", "data-for": name }));
+  const active = { type: "checkbox" };
+  if (rule.is_active) active.checked = "";
+  const form = el("form", { class: "inline rule-edit" },
+    field("name", { value: rule.name, required: "", maxlength: "100" }),
+    field("points", { type: "number", step: "1", value: String(rule.points), required: "" }),
+    el("label", {}, el("input", { name: "is_active", ...active }), ` ${t("启用")}`),
+    el("button", { type: "submit", text: t("保存") }),
+    el("button", { type: "button", class: "link", text: t("取消"), onclick: () => loadStats() }),
+    el("div", { class: "err field-err", "data-for": "_" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    for (const box of form.querySelectorAll(".field-err")) box.textContent = "";
+    const data = new FormData(form);
+    const body = { name: String(data.get("name")).trim(), points: Number(data.get("points")), is_active: data.get("is_active") === "on" };
+    try {
+      await api(`scoring-rules/${rule.id}`, { method: "PATCH", body });
+    } catch (err) {
+      const fields = err.data?.fields || {};
+      let shown = false;
+      for (const [name, msgs] of Object.entries(fields)) {
+        const box = form.querySelector(`.field-err[data-for="${name}"]`);
+        if (box) { box.textContent = [].concat(msgs).join(" "); shown = true; }
+      }
+      if (!shown) form.querySelector('.field-err[data-for="_"]').textContent = err.message;
+      return;
+    }
+    toast(t("规则已保存，重新评分后生效"));
+    loadStats();
+  });
+  const cell = el("td", { colspan: "4" }, form);
+  tr.replaceChildren(cell);
+  form.querySelector("input").focus();
+}
+const RULE_FIELDS = { name: t("规则"), points: t("分值") };
 
 $("#rescore").addEventListener("click", async () => {
   $("#rescore-state").textContent = t("评分中…");
