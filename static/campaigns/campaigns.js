@@ -63,6 +63,8 @@ for (const button of document.querySelectorAll(".tabs button")) {
     button.classList.add("on");
     $("#tab-campaigns").hidden = button.dataset.tab !== "campaigns";
     $("#tab-journeys").hidden = button.dataset.tab !== "journeys";
+    $("#tab-templates").hidden = button.dataset.tab !== "templates";
+    if (button.dataset.tab === "templates") loadTemplates();
     if (button.dataset.tab === "journeys") loadJourneys();
   });
 }
@@ -380,3 +382,58 @@ async function start() {
 
 if (state.token) start().catch(() => logout());
 else logout();
+
+// --- message templates per channel, with the channel's rules shown -----------------------
+
+const CHANNEL_RULES = {
+  sms: t("短信：需服务商审核通过的签名和模板；营销短信须有短信营销授权并带退订方式（回T退订）；70字计一条。"),
+  wechat_template: t("公众号模板消息：只能发服务通知，不得用于营销；需要用户关注公众号。"),
+  wechat_customer: t("公众号客服消息：只能在用户48小时内与公众号互动后发送。"),
+  wechat_mass: t("公众号群发：订阅号每天1次、服务号每月4次；发给关注者。"),
+  mp_subscribe: t("小程序订阅消息：用户每订阅一次可发送一条；内容须与订阅的模板一致。"),
+};
+const TEMPLATE_CLASS = { marketing: t("营销"), service: t("服务通知") };
+const APPROVAL = { approved: t("已审核"), pending: t("待审核"), rejected: t("已驳回") };
+
+function showChannelRules() {
+  $("#channel-rules").textContent = CHANNEL_RULES[$("#template-form [name=channel]").value] || "";
+}
+$("#template-form [name=channel]").addEventListener("change", showChannelRules);
+showChannelRules();
+
+async function loadTemplates() {
+  const data = await api("/api/v1/templates?page_size=100");
+  $("#template-list").replaceChildren(...data.results.map((tpl) => {
+    const li = el("li", tpl.name);
+    li.dataset.template = String(tpl.id);
+    li.append(el("small", `${TEMPLATE_CLASS[tpl.message_class] || tpl.message_class} · ${APPROVAL[tpl.approval_status] || tpl.approval_status} · ${tpl.body}`));
+    return li;
+  }));
+}
+
+$("#template-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  for (const box of form.querySelectorAll(".err[data-for]")) box.textContent = "";
+  const data = new FormData(form);
+  const body = {};
+  for (const name of ["name", "channel", "message_class", "body", "provider_template_id"]) {
+    const value = String(data.get(name) || "").trim();
+    if (value || name !== "provider_template_id") body[name] = value; // optional: omit when empty
+  }
+  try {
+    await api("/api/v1/templates", { method: "POST", body: JSON.stringify(body) });
+  } catch (err) {
+    const fields = (err.body && err.body.fields) || {};
+    let shown = false;
+    for (const [name, msgs] of Object.entries(fields)) {
+      const box = form.querySelector(`.err[data-for="${name}"]`);
+      if (box) { box.textContent = [].concat(msgs).join(" "); shown = true; }
+    }
+    if (!shown) form.querySelector('.err[data-for="_"]').textContent = err.message;
+    return;
+  }
+  form.reset();
+  showChannelRules();
+  loadTemplates();
+});
