@@ -403,5 +403,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "WeChatQrKindEnum": "wechat.models.QrKind",
         "WeChatEncryptModeEnum": "wechat.models.WeChatEncryptMode",
         "StaffWeChatBindStatusEnum": "campaigns.services.staff_binding.BIND_STATUSES",
+        "DeliveryStatusEnum": "campaigns.models.messaging.DeliveryStatus",
     }
 )
