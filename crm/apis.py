@@ -171,6 +171,8 @@ class LeadDetailOutput(LeadListOutput):
     notes = serializers.ListField(child=serializers.DictField())
     tasks = serializers.ListField(child=serializers.DictField())
     phone_revealed = serializers.BooleanField()
+    # Whether the caller may edit this lead's profile (the page shows the form only then).
+    profile_editable = serializers.BooleanField()
 
 
 def _lead_detail(contact: Contact, request) -> dict:
@@ -188,6 +190,9 @@ def _lead_detail(contact: Contact, request) -> dict:
         order_count=contact.order_count,
         order_amount=contact.order_amount,
         phone_revealed=bool(phone) and membership.may_reveal_pii,
+        profile_editable=lead_services.lead_profile_editable(
+            contact=contact, membership=membership
+        ),
         notes=[
             {
                 "id": n.pk,

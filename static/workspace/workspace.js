@@ -173,6 +173,14 @@ async function openLead(id) {
     ].filter(Boolean).join(" · ") }),
   );
   if (lead.tags.length) d.append(el("p", {}, ...lead.tags.map((t) => el("span", { class: "tag", text: t }))));
+  const attrs = Object.entries(lead.attributes || {});
+  if (attrs.length) d.append(el("p", { class: "lead-attrs" }, ...attrs.map(([k, v]) => el("span", { class: "tag", text: fmt(t("{name}：{value}"), { name: k, value: v }) }))));
+  // The API decides who may edit a profile (admins any lead, sales their own and the pool's).
+  if (lead.profile_editable) {
+    const box = el("div", { id: "profile-box" });
+    box.append(el("button", { type: "button", class: "link", id: "profile-edit", text: t("编辑资料"), onclick: () => box.replaceChildren(profileForm(id, lead)) }));
+    d.append(box);
+  }
 
   // Score and its breakdown.
   const sum = lead.score_breakdown.reduce((s, r) => s + r.points, 0);
@@ -318,6 +326,85 @@ function taskItem(t) {
   if (t.context?.questions?.length) li.append(el("div", { class: "ctx", text: fmt(TASK_TEXT.asked, { items: t.context.questions.join(" / ") }) }));
   li.addEventListener("dblclick", () => { showTab("leads"); openLead(t.contact); });
   return li;
+}
+
+// Mainland provinces, municipalities and regions as stored on a contact (the picker's list;
+// a value outside it, e.g. from an import, is kept as its own option).
+const PROVINCES = ["北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽",
+  "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西", "甘肃", "青海",
+  "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门"];
+const PROFILE_LABELS = { gender: t("性别"), age: t("年龄"), province: t("省份"), city: t("城市"), attributes: t("自定义属性") };
+
+// The lead's profile (gender, age, province, city, custom attributes) edited in place:
+// PATCH leads/{id} with only what changed (a removed custom attribute is sent as null);
+// a 400's field errors go under their field. The detail then reloads with the timeline's
+// profile and re-score items.
+function profileForm(id, lead) {
+  const errBox = (name) => el("div", { class: "err field-err", "data-for": name });
+  const option = (value, text, selected) => { const o = el("option", { value, text }); if (selected) o.selected = true; return o; };
+  const gender = el("select", { name: "gender" }, ...Object.entries(LABELS.gender).map(([v, label]) => option(v, label, v === lead.gender)));
+  const provinces = PROVINCES.includes(lead.province) || !lead.province ? PROVINCES : [lead.province, ...PROVINCES];
+  const province = el("select", { name: "province" }, option("", t("未填写"), !lead.province), ...provinces.map((v) => option(v, v, v === lead.province)));
+  const age = el("input", { name: "age", type: "number", min: "0", max: "120", step: "1", value: lead.age == null ? "" : String(lead.age) });
+  const city = el("input", { name: "city", maxlength: "32", value: lead.city || "" });
+  const label = (name, input) => el("label", { class: "pf-field" }, el("span", { text: PROFILE_LABELS[name] }), input, errBox(name));
+  const rows = el("div", { class: "pf-attrs" });
+  const attrRow = (key = "", value = "") => {
+    const row = el("div", { class: "row pf-attr" },
+      el("input", { name: "attr-key", maxlength: "32", placeholder: t("属性名"), value: key, "aria-label": t("属性名") }),
+      el("input", { name: "attr-value", maxlength: "100", placeholder: t("属性值"), value: value, "aria-label": t("属性值") }));
+    row.append(el("button", { type: "button", class: "link", "data-action": "remove-attr", text: t("删除"), onclick: () => row.remove() }));
+    return row;
+  };
+  for (const [k, v] of Object.entries(lead.attributes || {})) rows.append(attrRow(k, v));
+  const form = el("form", { class: "profile-edit" },
+    label("gender", gender), label("age", age), label("province", province), label("city", city),
+    el("fieldset", {}, el("legend", { text: PROFILE_LABELS.attributes }), rows,
+      el("button", { type: "button", class: "link", "data-action": "add-attr", text: t("+ 自定义属性"), onclick: () => { const r = attrRow(); rows.append(r); r.querySelector("input").focus(); } }),
+      errBox("attributes")),
+    el("p", { class: "row" }, el("button", { type: "submit", text: t("保存资料") }),
+      el("button", { type: "button", class: "link", text: t("取消"), onclick: () => openLead(id) })),
+    errBox("_"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    for (const box of form.querySelectorAll(".field-err")) box.textContent = "";
+    const body = {};
+    if (gender.value !== lead.gender) body.gender = gender.value;
+    const newAge = age.value.trim() === "" ? null : Number(age.value);
+    if (newAge !== (lead.age ?? null)) body.age = newAge;
+    if (province.value !== (lead.province || "")) body.province = province.value;
+    if (city.value.trim() !== (lead.city || "")) body.city = city.value.trim();
+    const before = lead.attributes || {};
+    const after = {};
+    for (const row of rows.querySelectorAll(".pf-attr")) {
+      const key = row.querySelector("[name=attr-key]").value.trim();
+      if (key) after[key] = row.querySelector("[name=attr-value]").value.trim();
+    }
+    const attributes = {};
+    for (const key of Object.keys(before)) if (!(key in after)) attributes[key] = null;
+    for (const [key, value] of Object.entries(after)) if (before[key] !== value) attributes[key] = value;
+    if (Object.keys(attributes).length) body.attributes = attributes;
+    if (!Object.keys(body).length) { form.querySelector('.field-err[data-for="_"]').textContent = t("没有修改"); return; }
+    try {
+      await api(`leads/${id}`, { method: "PATCH", body });
+    } catch (err) {
+      let shown = false;
+      for (const [name, msgs] of Object.entries(err.data?.fields || {})) {
+        const box = form.querySelector(`.field-err[data-for="${name}"]`) || form.querySelector('.field-err[data-for="_"]');
+        // A custom attribute's own error comes keyed by its name: {"attributes": {"肤质": [...]}}.
+        const text = typeof msgs === "object" && !Array.isArray(msgs)
+          ? Object.entries(msgs).map(([k, m]) => `${k}：${[].concat(m).join(" ")}`).join(" ")
+          : [].concat(msgs).join(" ");
+        box.textContent = text; shown = true;
+      }
+      if (!shown) form.querySelector('.field-err[data-for="_"]').textContent = err.message;
+      return;
+    }
+    toast(t("资料已保存"));
+    await openLead(id);
+    loadLeads();
+  });
+  return form;
 }
 
 async function patchLead(id, body) {

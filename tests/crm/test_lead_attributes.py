@@ -92,3 +92,17 @@ def test_outsiders_never_reach_the_lead(viewer_lead, outsider_erin):
         f"/api/v1/leads/{viewer_lead.pk}", {"city": "北京"}, format="json"
     )
     assert response.status_code == 404
+
+
+def test_the_detail_says_whether_the_caller_may_edit_the_profile(
+    viewer_lead, sales_bob, admin_carol, acme
+):
+    from tests.conftest import _staff
+
+    url = f"/api/v1/leads/{viewer_lead.pk}"
+    assert sales_bob.client().get(url).json()["profile_editable"] is True  # a pool lead
+    other_sales = _staff(acme, "dave", "sales")
+    viewer_lead.owner = other_sales.user
+    viewer_lead.save(update_fields=["owner"])
+    assert sales_bob.client().get(url).json()["profile_editable"] is False
+    assert admin_carol.client().get(url).json()["profile_editable"] is True
