@@ -19,6 +19,10 @@ class CampaignsConfig(AppConfig):
         from campaigns.services import wechat_bridge
 
         wechat_bridge.connect()
+        # The 战报's recall section (livecommerce asks; campaigns computes the uplift).
+        from campaigns import room_report
+
+        room_report.connect()
         from campaigns.metrics import outbox_backlog
         from core.metrics import scrape_collectors
 

@@ -264,6 +264,7 @@ from livecommerce.selectors import (  # noqa: E402
     room_public_state,
     viewer_room_me,
 )
+from livecommerce.selectors_report import room_report  # noqa: E402
 from livecommerce.services import coupons as coupon_services  # noqa: E402
 from livecommerce.services import draws as draw_services  # noqa: E402
 from livecommerce.services import invites as invite_services  # noqa: E402
@@ -867,6 +868,21 @@ class RoomStatsApi(APIView):
         if membership.role == "streamer":
             ensure_can_manage_room(membership=membership, room=room)
         return Response(room_stats(room=room))
+
+
+class RoomReportApi(APIView):
+    """战报: the post-broadcast report (livecommerce.selectors_report), for the room's
+    organisation's staff; a streamer sees the rooms they host."""
+
+    permission_classes = [IsStreamerSalesOrAdmin]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, room_id: int):
+        membership = membership_of(request)
+        room = get_for_org_or_404(Room, membership.org_id, pk=room_id)
+        if membership.role == "streamer":
+            ensure_can_manage_room(membership=membership, room=room)
+        return Response(room_report(room=room))
 
 
 class RoomCoverApi(APIView):

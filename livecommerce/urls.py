@@ -43,6 +43,7 @@ urlpatterns = [
         name="room-invite-leaderboard",
     ),
     path("rooms/<int:room_id>/stats", apis.RoomStatsApi.as_view(), name="room-stats"),
+    path("rooms/<int:room_id>/report", apis.RoomReportApi.as_view(), name="room-report"),
     path("invites", apis.InviteReviewApi.as_view(), name="invites"),
     path("", include("livecommerce.urls_chat")),
 ]

@@ -1,0 +1,39 @@
+"""The campaigns side of the 战报 (livecommerce.selectors_report.room_report_recall): the
+recall campaign sent from a room and its uplift against the holdout, as the campaign's own
+statistics compute it (``campaign_uplift``) — never recomputed here."""
+
+from __future__ import annotations
+
+from django.core.exceptions import FieldDoesNotExist
+
+from campaigns.models import Campaign
+from campaigns.services.campaigns import campaign_uplift
+
+
+def room_recall_report(*, room) -> dict | None:
+    """The latest launched campaign whose ``source_room`` is ``room``, or None (no such
+    campaign, or campaigns carry no source room on this version)."""
+    try:
+        Campaign._meta.get_field("source_room")
+    except FieldDoesNotExist:
+        return None
+    campaign = (
+        Campaign.objects.for_org(room.org_id)
+        .filter(source_room=room, launched_at__isnull=False)
+        .order_by("-launched_at", "-pk")
+        .first()
+    )
+    if campaign is None:
+        return None
+    return {
+        "campaign": campaign.pk,
+        "name": campaign.name,
+        "launched_at": campaign.launched_at,
+        "uplift": campaign_uplift(campaign=campaign),
+    }
+
+
+def connect() -> None:
+    from livecommerce.selectors_report import room_report_recall
+
+    room_report_recall.register(room_recall_report)
