@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from core.tasks import periodic
 
@@ -21,7 +22,16 @@ def contacts_after_events_task(org_id: int, contacts: list) -> int:
     return contacts_after_events(org_id=org_id, contacts=contacts)
 
 
-@shared_task(name="crm.org_rescore")
+# A bulk re-score cut by a database restart starts again (every chunk recomputes its
+# contacts from scratch, so a repeat converges to the same scores); without this the task
+# failed and the organisation stayed half re-scored with its progress stuck at "running".
+@shared_task(
+    name="crm.org_rescore",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
 def org_rescore_task(org_id: int) -> dict:
     from crm.services.rescore_jobs import progress_reporter
     from crm.services.scoring import org_rescore

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -171,14 +171,20 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _update_ids(ids: list[int], *, only_sending: bool = False, **fields) -> int:
+def _update_ids(
+    ids: list[int], *, only_sending: bool = False, or_unknown: bool = False, **fields
+) -> int:
     """UPDATE … WHERE id = ANY(ids): one statement, no per-id expression building (the ORM's
     ``pk__in`` resolves every element, which dominated the send loop's CPU)."""
     if not ids:
         return 0
     qs = Delivery.unscoped.all()
     if only_sending:
-        qs = qs.filter(status=DeliveryStatus.SENDING)
+        qs = qs.filter(
+            status__in=[DeliveryStatus.SENDING, DeliveryStatus.UNKNOWN]
+            if or_unknown
+            else [DeliveryStatus.SENDING]
+        )
     if not _is_postgres():
         return qs.filter(pk__in=ids).update(**fields)
     table = Delivery._meta.db_table
@@ -581,12 +587,16 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
 
 
 def _record_sent(sent: list[SendResult], now) -> None:
+    """The provider answered these as taken: ``sent``. A row the stale sweep already marked
+    ``unknown`` while this worker waited for the database is settled too (its answer is
+    here); ``delivered``/``failed`` are never overwritten."""
     ids = [r.delivery_id for r in sent]
     provider_ids = {r.provider_message_id for r in sent}
     if len(provider_ids) == 1 or not _is_postgres():
         _update_ids(
             ids,
             only_sending=True,
+            or_unknown=True,
             status=DeliveryStatus.SENT,
             sent_at=now,
             provider_message_id=sent[0].provider_message_id if len(provider_ids) == 1 else "",
@@ -608,7 +618,7 @@ def _record_sent(sent: list[SendResult], now) -> None:
         cursor.execute(
             f"UPDATE {table} AS d SET status = %s, sent_at = %s, updated_at = %s, "  # noqa: S608
             f"provider_message_id = v.pid FROM (SELECT unnest(%s::bigint[]) AS id, "
-            f"unnest(%s::text[]) AS pid) AS v WHERE d.id = v.id AND d.status = %s",
+            f"unnest(%s::text[]) AS pid) AS v WHERE d.id = v.id AND d.status IN (%s, %s)",
             [
                 DeliveryStatus.SENT,
                 now,
@@ -616,8 +626,29 @@ def _record_sent(sent: list[SendResult], now) -> None:
                 ids,
                 [r.provider_message_id for r in sent],
                 DeliveryStatus.SENDING,
+                DeliveryStatus.UNKNOWN,
             ],
         )
+
+
+def _record_sent_when_the_database_answers(sent: list[SendResult]) -> None:
+    """Record a round's ``sent`` answers even across a database restart: the provider took
+    these messages and only this worker knows it. Retried with backoff for up to
+    ``CAMPAIGNS_RECORD_RETRY_SECONDS``; giving up leaves the rows to the stale sweep
+    (``unknown``, settled by receipts and the status poll — never re-sent)."""
+    give_up = time.monotonic() + settings.CAMPAIGNS_RECORD_RETRY_SECONDS
+    wait = 0.25
+    while True:
+        try:
+            _record_sent(sent, timezone.now())
+            return
+        except (OperationalError, InterfaceError):
+            if time.monotonic() + wait > give_up:
+                raise
+            log.warning("database unavailable: %d sent row(s) wait to be recorded", len(sent))
+            connection.close()  # the pool discards a broken connection; the next is fresh
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
 
 
 def send_batch(
@@ -708,11 +739,15 @@ def send_due(
         # One UPDATE records every provider request of the round as sent (a crash before it
         # leaves the rows in ``sending``: reconciled from receipts, never re-sent).
         sent: list[SendResult] = []
-        for batch_key, rows in batches:
-            send_batch(batch_key, rows, sent_sink=sent)
-            done += len(rows)
-        if sent:
-            _record_sent(sent, timezone.now())
+        try:
+            for batch_key, rows in batches:
+                send_batch(batch_key, rows, sent_sink=sent)
+                done += len(rows)
+        finally:
+            # Also when a later request of the round failed on the database (a restart):
+            # the answers already in hand are written once it is back.
+            if sent:
+                _record_sent_when_the_database_answers(sent)
     if drained and campaign_id is not None:
         # Nothing left to claim for this campaign: it is done unless rows are still open
         # (deferred to a later window, or in another worker's hands).

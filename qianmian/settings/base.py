@@ -367,6 +367,8 @@ CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
 CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
 # Rows left in "sending" longer than this (a crashed worker) are reconciled to "unknown".
 CAMPAIGNS_SENDING_STALE_SECONDS = env_int("CAMPAIGNS_SENDING_STALE_SECONDS", 120)
+# How long a worker holding a round's provider answers waits for the database to come back.
+CAMPAIGNS_RECORD_RETRY_SECONDS = env_int("CAMPAIGNS_RECORD_RETRY_SECONDS", 60)
 CAMPAIGNS_STATUS_POLL_AFTER_SECONDS = env_int("CAMPAIGNS_STATUS_POLL_AFTER_SECONDS", 300)
 # Attribution window for conversions after a click or a delivery.
 CAMPAIGNS_CONVERSION_DAYS = env_int("CAMPAIGNS_CONVERSION_DAYS", 7)

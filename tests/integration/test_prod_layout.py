@@ -52,6 +52,7 @@ def prod(tmp_path_factory):
             SMS_REQUEST_TIMEOUT="2",
         )
         layout.database_url = pg.url
+        layout.pg, layout.redis = pg, redis  # the faults below restart them
         try:
             layout.start()
             yield layout
@@ -224,7 +225,7 @@ def _record(kind: str, **figures) -> None:
             report.write(line + "\n")
 
 
-def _plant(prod, endpoint: str, tag: str, qps: int) -> dict:
+def _plant(prod, endpoint: str, tag: str, qps: int, due_in: int = 0) -> dict:
     out = subprocess.run(  # noqa: S603 - our own helper, in the layout's environment
         [
             sys.executable,
@@ -234,6 +235,7 @@ def _plant(prod, endpoint: str, tag: str, qps: int) -> dict:
             str(RECIPIENTS),
             tag,
             str(qps),
+            str(due_in),
         ],
         cwd=ROOT,
         env=prod.django_env(),
@@ -540,6 +542,117 @@ def test_kill_9_of_the_crm_writer_child_loses_no_join(prod, demo):
         assert killed, "no writer child found"
         assert all(n == 1 for n in recorded.values()), recorded
         assert len(recorded) == len(contacts), sorted(set(contacts) - set(recorded))
+
+
+def _rescore(prod, *args: str) -> dict:
+    out = subprocess.run(  # noqa: S603 - our own helper, in the layout's environment
+        [sys.executable, "-m", "tests.support.prod_rescore", *args],
+        cwd=ROOT,
+        env=prod.django_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _unscored(prod, org: int) -> int | None:
+    """Contacts of ``org`` the re-score has not reached yet (None while PostgreSQL is down)."""
+    try:
+        with psycopg.connect(prod.database_url, connect_timeout=2) as conn:
+            return conn.execute(
+                "SELECT count(*) FROM crm_contact WHERE org_id = %s AND score IS NULL", [org]
+            ).fetchone()[0]
+    except psycopg.OperationalError:
+        return None
+
+
+def _statuses_or_none(prod, table: str, tag: str) -> dict[str, int] | None:
+    try:
+        return _statuses(prod, table, tag)
+    except psycopg.OperationalError:
+        return None
+
+
+def test_postgresql_restart_mid_campaign_and_mid_rescore(prod, demo):
+    """The suite's own PostgreSQL is stopped (fast shutdown: every session cut) and started
+    again twice: while the worker runs a bulk re-score (crm.org_rescore, as the API queues
+    it for a large organisation), then while beat's campaigns.tick sends 2,000 SMS through
+    the Tencent stub. Nobody gets the message twice, the send resumes and every row ends
+    final, the re-score completes, and a second re-score without the fault changes nothing."""
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "18")))
+    contacts = int(os.environ.get("CHAOS_RESCORE_CONTACTS", "30000"))
+
+    def restart() -> float:
+        began = time.monotonic()
+        prod.pg.stop()
+        time.sleep(2.0)  # a real outage, not just a blip
+        prod.pg.start()
+        return time.monotonic() - began
+
+    with TencentSmsStub(delay=2.0) as stub:
+        for trial in range(TRIALS):
+            stub.reset()
+            tag = f"pg-{trial}-{uuid.uuid4().hex[:6]}"
+            org = _rescore(prod, "plant", str(contacts), tag)["org"]
+            info = _plant(prod, stub.endpoint, tag, qps=2, due_in=3600)
+            _rescore(prod, "enqueue", str(org))
+            deadline = time.monotonic() + 90
+            while (scored := contacts - (_unscored(prod, org) or contacts)) == 0:
+                assert time.monotonic() < deadline, "the re-score never started"
+                time.sleep(0.05)
+            stopped_at = time.monotonic()
+            outage = [restart()]
+            with psycopg.connect(prod.database_url) as conn:
+                conn.execute(
+                    f"UPDATE {info['table']} SET due_at = now() WHERE key LIKE %s",  # noqa: S608
+                    [f"{tag}:%"],
+                )
+            deadline = time.monotonic() + 60
+            while not _statuses(prod, info["table"], tag).get("sending"):
+                assert time.monotonic() < deadline, "beat's tick never started the send"
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.0))
+            caught = _statuses(prod, info["table"], tag)
+            outage.append(restart())
+            deadline = time.monotonic() + 90
+            while True:
+                statuses = _statuses_or_none(prod, info["table"], tag) or {"?": 1}
+                left = _unscored(prod, org)
+                settled = not (statuses.keys() & {"pending", "sending", "?"})
+                if (settled and left == 0) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.25)
+            recovered_in = time.monotonic() - stopped_at - sum(outage)
+            converged = _rescore(prod, "verify", str(org)) if left == 0 else {"changed": None}
+            statuses = _statuses(prod, info["table"], tag)
+            reached = statuses.get("sent", 0) + statuses.get("delivered", 0)
+            duplicates = stub.duplicates()
+            _record(
+                "PostgreSQL restart mid-rescore, then mid-campaign",
+                trial=trial,
+                recipients=RECIPIENTS,
+                sending_when_stopped=caught.get("sending", 0),
+                contacts=contacts,
+                scored_when_stopped=scored,
+                postgres_down_seconds=[round(s, 1) for s in outage],
+                duplicates=len(duplicates),
+                reached=len(stub.received),
+                flagged_for_review=statuses.get("unknown", 0),
+                lost=RECIPIENTS - reached - statuses.get("unknown", 0),
+                unscored_after=left,
+                rescore_changed_by_a_clean_run=converged["changed"],
+                recovery_seconds=round(recovered_in, 1),
+            )
+            assert not duplicates, list(duplicates.items())[:5]
+            assert sum(statuses.values()) == RECIPIENTS
+            assert set(statuses) <= {"sent", "delivered", "unknown"}, statuses
+            assert reached == len(stub.received), statuses
+            assert statuses.get("unknown", 0) <= 200, statuses
+            assert left == 0, f"{left} of {contacts} contacts never re-scored"
+            assert converged["changed"] == 0, converged
+            prod.wait_healthy(60)
 
 
 def test_beat_reconciles_a_redis_claim_into_postgresql(prod, demo):

@@ -1,5 +1,5 @@
 """Run inside a `make prod` layout's environment (same settings, same keys) to plant an SMS
-outbox for the fault suite: ``python -m tests.support.prod_plant ENDPOINT N TAG QPS``.
+outbox for the fault suite: ``python -m tests.support.prod_plant ENDPOINT N TAG QPS [DUE_IN_SECONDS]``.
 
 Prints one JSON line: the org, the account's webhook token (receipts through nginx's
 /hooks/), and the Delivery table. The rows are due now; beat's ``campaigns.tick`` sends them.
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 
 
-def main(endpoint: str, n: int, tag: str, qps: int) -> dict:
+def main(endpoint: str, n: int, tag: str, qps: int, due_in: int = 0) -> dict:
     import django
 
     django.setup()
@@ -34,7 +35,7 @@ def main(endpoint: str, n: int, tag: str, qps: int) -> dict:
     template = TemplateFactory(
         org=org, message_class="service", provider_account=account, body="您预约的{name}即将开播"
     )
-    now = timezone.now()
+    now = timezone.now() + timedelta(seconds=due_in)
     Delivery.objects.for_org(org).bulk_create(
         [
             Delivery(
@@ -62,4 +63,5 @@ def main(endpoint: str, n: int, tag: str, qps: int) -> dict:
 
 if __name__ == "__main__":
     endpoint, n, tag, qps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    print(json.dumps(main(endpoint, n, tag, qps)), flush=True)
+    due_in = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    print(json.dumps(main(endpoint, n, tag, qps, due_in)), flush=True)
