@@ -60,6 +60,25 @@ TEMPLATES = [
         "{nickname}您好，新品精华今晚首发，主播现场讲解成分与功效：{link}",
         ["nickname", "link"],
     ),
+    # WeChat marketing copies for the builder's official-account channels: a mass send is
+    # one message to every follower (no {nickname}); a customer-service message goes to each
+    # follower inside WeChat's 48-hour window.
+    (
+        "mass_new_arrival",
+        "上新群发",
+        Channel.WECHAT_MASS,
+        MessageClass.MARKETING,
+        "今晚8点新品首发，主播现场讲解成分与功效，点击预约：{link}",
+        ["link"],
+    ),
+    (
+        "customer_new_arrival",
+        "上新客服消息",
+        Channel.WECHAT_CUSTOMER,
+        MessageClass.MARKETING,
+        "{nickname}您好，您关注的新品今晚8点开播，直播间专享券已备好：{link}",
+        ["nickname", "link"],
+    ),
     # Service messages to staff: the hot-lead notice to the lead's owner.
     (
         "owner_hot_lead_sms",
@@ -141,7 +160,11 @@ def seed_org(org) -> ProviderAccount:
         )
     MessagingPolicy.objects.for_org(org).get_or_create(org=org)
     for key, name, channel, message_class, body, params in TEMPLATES:
-        if message_class == MessageClass.MARKETING and account.effective_optout_suffix not in body:
+        if (
+            channel == Channel.SMS
+            and message_class == MessageClass.MARKETING
+            and account.effective_optout_suffix not in body
+        ):
             body = f"{body} {account.effective_optout_suffix}"
         MessageTemplate.objects.for_org(org).get_or_create(
             org=org,

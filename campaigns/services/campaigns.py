@@ -214,6 +214,20 @@ def _check_campaign_fills(index: int, template: MessageTemplate, *, params: dict
             raise UnfilledPlaceholder(message, fields={"params": {name: [message]}})
 
 
+def default_wechat_account(*, org: Organization, channel: str):
+    """The account a WeChat campaign sends from when none is chosen (None: none active)."""
+    from wechat.models import WeChatAccount, WeChatAccountKind
+
+    kind = (
+        WeChatAccountKind.MINI_PROGRAM
+        if channel == Channel.MP_SUBSCRIBE
+        else WeChatAccountKind.OFFICIAL
+    )
+    return (
+        WeChatAccount.objects.for_org(org).filter(kind=kind, is_active=True).order_by("id").first()
+    )
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -274,6 +288,11 @@ def campaign_create(
         from campaigns.services.sending import default_sms_account
 
         provider_account = default_sms_account(org)
+    if channel != Channel.SMS and wechat_account is None:
+        # As SMS takes the default provider account: the organisation's oldest active
+        # official account (or mini-program for subscription messages), so the workspace
+        # builder need not ask (its users need not be the admins who configure accounts).
+        wechat_account = default_wechat_account(org=org, channel=channel)
     if channel != Channel.SMS and wechat_account is None:
         raise DomainError(
             _("微信渠道需要选择公众号或小程序"),

@@ -99,7 +99,26 @@ async function loadChoices() {
   for (const select of document.querySelectorAll(".template-select")) {
     fillSelect(select, usable, (tpl) => tpl.name);
   }
+  // No copy for this channel: say so and lead to the templates tab (never an empty picker).
+  $("#copy-empty").hidden = usable.length > 0;
+  // The channel's own rule, where the send policy narrows who it reaches.
+  const rule = BUILDER_RULES[channel] || "";
+  $("#builder-channel-rule").textContent = rule;
+  $("#builder-channel-rule").hidden = !rule;
 }
+
+const BUILDER_RULES = {
+  wechat_customer: t("公众号客服消息只发给48小时内与公众号互动过的关注者（每人窗口内最多5条），其余记为「超出48小时窗口」；从本组织的公众号发出。"),
+  wechat_mass: t("公众号群发：服务号每人每月最多4次；发给关注者。"),
+};
+
+$("#copy-create").addEventListener("click", () => {
+  const channel = $("#builder [name=channel]").value;
+  $('.tabs button[data-tab="templates"]').click();
+  $("#template-form [name=channel]").value = channel;
+  $("#template-form [name=channel]").dispatchEvent(new Event("change"));
+  $("#template-form [name=name]").focus();
+});
 
 // WeChat mass messages may go to one of the official account's user tags (WeChat tags/get,
 // read through the API) or, with no tag, to the openid list of the audience.
@@ -436,4 +455,5 @@ $("#template-form").addEventListener("submit", async (event) => {
   form.reset();
   showChannelRules();
   loadTemplates();
+  loadChoices(); // the builder offers the new copy at once
 });
