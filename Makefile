@@ -36,6 +36,11 @@ static/vendor/hls.min.js: node_modules/.installed
 	mkdir -p static/vendor
 	cp node_modules/hls.js/dist/hls.min.js $@
 
+# ECharts (the 战报 page's charts): the prebuilt browser bundle, loaded as a classic script.
+static/vendor/echarts.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/echarts/dist/echarts.min.js $@
+
 # WeChat's JS-SDK is published on npm as CommonJS: wrapped into a classic script that sets
 # window.wx (static/viewer/wechat.js loads it inside WeChat only).
 static/vendor/jweixin.js: node_modules/.installed
@@ -43,7 +48,7 @@ static/vendor/jweixin.js: node_modules/.installed
 	{ echo '(function () { var module = {};'; cat node_modules/weixin-js-sdk/index.js; \
 	  echo 'window.wx = window.jWeixin = module.exports; })();'; } > $@
 
-vendor: static/vendor/hls.min.js static/vendor/jweixin.js
+vendor: static/vendor/hls.min.js static/vendor/echarts.min.js static/vendor/jweixin.js
 
 # nginx-rtmp on free non-root ports with its own prefix, and ffmpeg's test source pushed
 # into the demo room (run `make run` in another terminal first).

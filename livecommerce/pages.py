@@ -19,6 +19,13 @@ def console(request):
 
 
 @require_GET
+def report(request, room_id: int | None = None):
+    """The 战报 page: a room's post-broadcast report (``room_id``) or the rooms to pick from.
+    The shell carries only the id; the API checks who may read it."""
+    return render(request, "console/report.html", {"room_id": room_id})
+
+
+@require_GET
 def room_list(request):
     slug = request.GET.get("org", "")
     orgs = Organization.objects.filter(is_active=True).order_by("pk")

@@ -95,7 +95,9 @@ async function loadRooms() {
     if (r.status === "scheduled" && new Date(r.scheduled_start) < Date.now()) {
       item.append(el("span", { class: "tag overdue", text: t("已过开播时间") }));
     }
-    item.append(open);
+    // 战报: the post-broadcast report, on its own page (static/console/report.js).
+    const report = el("a", { class: "report-link", href: `/console/rooms/${r.id}/report/`, text: t("战报"), "data-report": String(r.id) });
+    item.append(report, open);
     list.append(item);
   }
 }
@@ -183,6 +185,7 @@ async function loadFollowQr() {
 
 function renderRoomHeader() {
   $("room-title").textContent = room.title;
+  $("room-report").href = `/console/rooms/${room.id}/report/`;
   const badge = $("room-status");
   badge.textContent = STATUS[room.status] || room.status;
   badge.className = `badge ${room.status}`;

@@ -94,14 +94,14 @@ def broadcast(host) -> dict:
     ContactFactory(org=org, grade="A", source_detail={"room": room.pk, "demo": True})
     ContactFactory(org=org, grade="A", source_detail={"room": elsewhere.pk})
 
-    for minute, n in ((1, 2), (2, 1)):
+    for minute, n in ((12, 2), (41, 1)):
         for _ in range(n):
             msg = ChatMessage.unscoped.create(org=org, room=room, contact=a, text="好看")
             ChatMessage.unscoped.filter(pk=msg.pk).update(
                 created_at=at(minute) + timedelta(seconds=7)
             )
 
-    for minute, online in ((1, 2), (2, 5), (3, 3), (4, 7), (5, 7), (6, 1)):
+    for minute, online in ((0, 2), (10, 5), (20, 3), (30, 7), (40, 7), (50, 1)):
         OnlineSample.unscoped.create(org=org, room=room, at=at(minute), online=online)
 
     invitee = ContactFactory(org=org)

@@ -1,0 +1,345 @@
+// 战报: a room's post-broadcast report, drawn with ECharts (static/vendor/echarts.min.js,
+// loaded before this module) from GET /api/v1/rooms/{id}/report — the one source of its
+// figures. Export composes the charts and both tables into one PNG.
+import { api, el } from "/static/viewer/api.js";
+import { t, fmt, lang } from "../shared/i18n.js";
+
+const $ = (id) => document.getElementById(id);
+const root = $("report");
+const roomId = root.dataset.room;
+const STATUS = { scheduled: t("预告"), live: t("直播中"), ended: t("已结束") };
+// The console keeps its token under qm.staff, the workspace (sales) under qm.staff.token.
+const KEYS = ["qm.staff", "qm.staff.token"];
+let token = KEYS.map((key) => sessionStorage.getItem(key)).find(Boolean) || null;
+let report = null;
+const charts = {};
+const RED = "#e4393c";
+const PALETTE = [RED, "#f0883e", "#3a7bd5", "#2ea44f", "#8957e5", "#999"];
+
+function show(id) {
+  for (const section of ["login", "picker", "sheet"]) $(section).hidden = section !== id;
+}
+
+function call(path) {
+  return api(path, { token }).catch((error) => {
+    if (error.status === 401) {
+      for (const key of KEYS) sessionStorage.removeItem(key);
+      token = null;
+      show("login");
+    }
+    throw error;
+  });
+}
+
+const when = (iso) => new Date(iso).toLocaleString(lang(), { hour12: false });
+const clock = (iso) => new Date(iso).toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit", hour12: false });
+const percent = (rate) => (rate == null ? "—" : `${(rate * 100).toFixed(1)}%`);
+const gradeName = (grade) => grade || t("未评级");
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  try {
+    const data = await api("/api/v1/auth/token", {
+      method: "POST",
+      body: { username: form.get("username"), password: form.get("password") },
+    });
+    token = data.token;
+    sessionStorage.setItem("qm.staff", token);
+    start();
+  } catch (error) {
+    $("login-error").textContent = error.message;
+  }
+});
+
+async function loadPicker() {
+  show("picker");
+  const data = await call("/api/v1/rooms");
+  const list = $("report-rooms");
+  list.replaceChildren();
+  for (const r of data.results) {
+    list.append(el("li", { "data-room-item": String(r.id) },
+      el("span", { class: `badge ${r.status}`, text: STATUS[r.status] || r.status }),
+      el("span", { class: "grow", text: `${r.title} · ${when(r.scheduled_start)}` }),
+      el("a", { class: "btn-link", href: `/console/rooms/${r.id}/report/`, text: t("查看战报") })));
+  }
+  if (!data.results.length) list.append(el("li", { class: "muted", text: t("还没有直播间") }));
+}
+
+async function loadReport() {
+  show("sheet");
+  try {
+    report = await call(`/api/v1/rooms/${roomId}/report`);
+  } catch (error) {
+    $("report-error").textContent = error.status === 404 ? t("没有这个直播间") : error.message;
+    return;
+  }
+  const room = report.room;
+  $("report-title").textContent = `${t("战报")} · ${room.title}`;
+  $("report-status").textContent = STATUS[room.status] || room.status;
+  $("report-status").className = `badge ${room.status}`;
+  $("report-when").textContent = room.started_at
+    ? `${when(room.started_at)} — ${room.ended_at ? when(room.ended_at) : t("直播中")}`
+    : t("尚未开播");
+  renderTotals();
+  drawOnline();
+  drawFunnel();
+  drawLeads();
+  drawChat();
+  renderCoupons();
+  renderInvites();
+  renderRecall();
+}
+
+function totals() {
+  const sum = (rows, key) => rows.reduce((n, row) => n + row[key], 0);
+  return [
+    ["peak", t("峰值在线"), report.online.peak],
+    ["explained", t("讲解商品"), report.online.explained.length],
+    ["claimed", t("领券"), sum(report.coupons, "claimed")],
+    ["redeemed", t("核销"), sum(report.coupons, "redeemed")],
+    ["leads", t("新增线索"), report.leads.total],
+    ["chat", t("弹幕"), report.chat.total],
+  ];
+}
+
+function renderTotals() {
+  $("report-totals").replaceChildren(...totals().map(([key, label, value]) =>
+    el("div", {}, el("b", { text: String(value), "data-total": key }), el("span", { text: label }))));
+}
+
+function chart(id) {
+  charts[id]?.dispose();
+  charts[id] = globalThis.echarts.init($(id), null, { renderer: "canvas" });
+  return charts[id];
+}
+
+const narrow = () => window.innerWidth < 600;
+// Both time charts span the broadcast (when it aired), so explained spans and chat line up.
+const timeAxis = () => ({
+  type: "time",
+  min: report.room.started_at || undefined,
+  max: report.room.ended_at || undefined,
+  axisLabel: { hideOverlap: true },
+});
+const empty = (text) => ({ title: { text, left: "center", top: "middle", textStyle: { color: "#999", fontSize: 14, fontWeight: "normal" } } });
+
+function drawOnline() {
+  const online = report.online;
+  const series = online.series.map((p) => [p.at, p.online]);
+  const option = {
+    color: [RED],
+    grid: { left: 40, right: 16, top: 36, bottom: 32 },
+    tooltip: { trigger: "axis" },
+    xAxis: timeAxis(),
+    yAxis: { type: "value", minInterval: 1, name: t("在线") },
+    series: [{
+      name: t("在线人数"),
+      type: "line",
+      showSymbol: false,
+      data: series,
+      markPoint: {
+        symbol: "pin",
+        symbolSize: 44,
+        label: { fontSize: 11 },
+        data: online.peaks.map((p) => ({ name: t("峰值"), coord: [p.at, p.online], value: p.online })),
+      },
+      markArea: {
+        itemStyle: { color: "rgba(240, 136, 62, .16)" },
+        label: { color: "#8a4b08", fontSize: 11, position: "insideTop" },
+        data: online.explained.map((m) => [{ name: m.name, xAxis: m.start }, { xAxis: m.end }]),
+      },
+    }],
+  };
+  if (!series.length) Object.assign(option, empty(t("没有在线人数记录")));
+  chart("chart-online").setOption(option);
+}
+
+function drawFunnel() {
+  const rows = report.products;
+  const stages = [["exposed", t("曝光")], ["clicked", t("点击")], ["claimed", t("领券")], ["redeemed", t("核销")]];
+  const option = {
+    color: PALETTE,
+    legend: { top: 0 },
+    grid: { left: narrow() ? 72 : 96, right: 24, top: 32, bottom: 24 },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value", minInterval: 1 },
+    yAxis: { type: "category", inverse: true, data: rows.map((r) => r.name), axisLabel: { width: narrow() ? 64 : 88, overflow: "truncate" } },
+    series: stages.map(([key, name]) => ({
+      name, type: "bar", data: rows.map((r) => r[key]), label: { show: true, position: "right", fontSize: 10 },
+    })),
+  };
+  if (!rows.length) Object.assign(option, empty(t("这场没有上架商品")));
+  chart("chart-funnel").setOption(option);
+}
+
+function drawLeads() {
+  const rows = report.leads.by_grade;
+  const option = {
+    color: PALETTE,
+    tooltip: { trigger: "item" },
+    legend: { bottom: 0 },
+    series: [{
+      name: t("新增线索"),
+      type: "pie",
+      radius: ["38%", "66%"],
+      label: { formatter: "{b}: {c}" },
+      data: rows.map((r) => ({ name: gradeName(r.grade), value: r.count })),
+    }],
+  };
+  if (!rows.length) Object.assign(option, empty(t("这场没有带来新线索")));
+  chart("chart-leads").setOption(option);
+}
+
+function drawChat() {
+  const rows = report.chat.series;
+  const option = {
+    color: ["#3a7bd5"],
+    grid: { left: 40, right: 16, top: 24, bottom: 32 },
+    tooltip: { trigger: "axis" },
+    xAxis: timeAxis(),
+    yAxis: { type: "value", minInterval: 1 },
+    series: [{ name: t("弹幕"), type: "bar", barMaxWidth: 12, data: rows.map((r) => [r.at, r.count]) }],
+  };
+  if (!rows.length) Object.assign(option, empty(t("这场没有弹幕")));
+  chart("chart-chat").setOption(option);
+}
+
+function cells(...values) {
+  return el("tr", {}, ...values.map((value) => el("td", { text: String(value) })));
+}
+
+function couponRows() {
+  return report.coupons.map((c) => [c.name, c.stock, c.claimed, c.redeemed, percent(c.claim_rate), percent(c.redeem_rate)]);
+}
+
+function inviteRows() {
+  return report.invites.map((r, i) => [i + 1, r.nickname || `#${r.contact_id}`, r.direct, r.total]);
+}
+
+function renderCoupons() {
+  const rows = couponRows();
+  $("coupon-rows").replaceChildren(...(rows.length ? rows.map((row) => cells(...row))
+    : [el("tr", {}, el("td", { colSpan: 6, class: "muted", text: t("这场没有发券") }))]));
+}
+
+function renderInvites() {
+  const rows = inviteRows();
+  $("invite-rows").replaceChildren(...(rows.length ? rows.map((row) => cells(...row))
+    : [el("tr", {}, el("td", { colSpan: 4, class: "muted", text: t("这场没有邀请") }))]));
+}
+
+function renderRecall() {
+  const recall = report.recall;
+  $("recall-box").hidden = !recall;
+  if (!recall) return;
+  const u = recall.uplift;
+  const items = [
+    [t("召回活动"), recall.name],
+    [t("触达组"), `${u.treatment_converted}/${u.treatment_n}`],
+    [t("对照组"), `${u.holdout_converted}/${u.holdout_n}`],
+    [t("提升"), u.enough ? `${(u.uplift * 100).toFixed(1)} pt` : fmt(t("每组满 {n} 人后显示"), { n: u.min_arm })],
+  ];
+  if (u.enough && u.ci95) items.push([t("95% 置信区间"), `${(u.ci95[0] * 100).toFixed(1)} ~ ${(u.ci95[1] * 100).toFixed(1)} pt`]);
+  $("recall").replaceChildren(...items.map(([label, value]) =>
+    el("div", {}, el("b", { text: String(value) }), el("span", { text: label }))));
+}
+
+// -- export: one PNG of the whole report ---------------------------------------------------
+
+function image(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = reject;
+    img.src = url;
+  });
+}
+
+async function exportPng() {
+  const ratio = 2;
+  const width = 960;
+  const pad = 24;
+  const font = '"PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif';
+  const parts = [];
+  for (const id of ["chart-online", "chart-funnel", "chart-leads", "chart-chat"]) {
+    const instance = charts[id];
+    const title = $(id).closest(".box").querySelector("h2").textContent;
+    const url = instance.getDataURL({ type: "png", pixelRatio: ratio, backgroundColor: "#fff" });
+    parts.push({ title, img: await image(url), w: instance.getWidth(), h: instance.getHeight() });
+  }
+  const tables = [
+    [t("优惠券核销"), [[t("优惠券"), t("总量"), t("已领"), t("已核销"), t("领取率"), t("核销率")], ...couponRows()]],
+    [t("邀请榜"), [["#", t("观众"), t("直接邀请"), t("全部层级")], ...inviteRows()]],
+  ];
+  const line = 22;
+  let height = pad + 36 + line * 2;
+  for (const p of parts) height += 28 + (p.h * (width - 2 * pad)) / p.w + 12;
+  for (const [, rows] of tables) height += 28 + line * Math.max(rows.length, 2) + 12;
+  const canvas = document.createElement("canvas");
+  canvas.width = width * ratio;
+  canvas.height = Math.ceil(height + pad) * ratio;
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, width, height + pad);
+  let y = pad + 24;
+  ctx.fillStyle = "#1f2329";
+  ctx.font = `bold 22px ${font}`;
+  ctx.fillText($("report-title").textContent, pad, y);
+  ctx.font = `14px ${font}`;
+  ctx.fillStyle = "#646a73";
+  y += line + 4;
+  ctx.fillText($("report-when").textContent, pad, y);
+  y += line;
+  ctx.fillText(totals().map(([, label, value]) => `${label} ${value}`).join("   "), pad, y);
+  y += 12;
+  for (const p of parts) {
+    y += 28;
+    ctx.fillStyle = "#1f2329";
+    ctx.font = `bold 16px ${font}`;
+    ctx.fillText(p.title, pad, y - 8);
+    const h = (p.h * (width - 2 * pad)) / p.w;
+    ctx.drawImage(p.img, pad, y, width - 2 * pad, h);
+    y += h + 12;
+  }
+  for (const [title, rows] of tables) {
+    y += 28;
+    ctx.fillStyle = "#1f2329";
+    ctx.font = `bold 16px ${font}`;
+    ctx.fillText(title, pad, y - 8);
+    const col = (width - 2 * pad) / rows[0].length;
+    rows.forEach((row, i) => {
+      ctx.font = `${i === 0 ? "bold " : ""}13px ${font}`;
+      ctx.fillStyle = i === 0 ? "#646a73" : "#1f2329";
+      row.forEach((value, j) => ctx.fillText(String(value), pad + j * col, y + line * i + 14, col - 6));
+    });
+    if (rows.length === 1) {
+      ctx.fillStyle = "#999";
+      ctx.fillText("—", pad, y + line + 14);
+    }
+    y += line * Math.max(rows.length, 2) + 12;
+  }
+  const link = el("a", { href: canvas.toDataURL("image/png"), download: fmt(t("战报-{id}.png"), { id: report.room.id }) });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+$("export-png").addEventListener("click", () => {
+  $("export-png").disabled = true;
+  exportPng()
+    .catch((error) => { $("report-error").textContent = error.message; })
+    .finally(() => { $("export-png").disabled = false; });
+});
+
+window.addEventListener("resize", () => {
+  for (const instance of Object.values(charts)) instance.resize();
+});
+
+function start() {
+  if (!token) { show("login"); return; }
+  if (roomId) loadReport(); else loadPicker();
+}
+
+start();

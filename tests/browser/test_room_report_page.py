@@ -1,0 +1,138 @@
+"""战报 in Chromium at 1280×800 and 390×844 (issue 22): the host opens a broadcast's report
+from the console's room list, the four ECharts charts hold the API's data (online curve
+with explained-product areas and peaks, per-product funnel, leads by grade, chat per
+minute), both tables list their rows, and 导出图片 downloads a PNG. Sales reach the same
+page from the workspace. The English page is complete. Screenshots:
+docs/screenshots/report-desktop.png, report-phone.png.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.livecommerce.test_room_report import broadcast
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+# The committed screenshots are only rewritten on request: otherwise every run would leave a
+# changed file behind.
+SCREENSHOTS = Path(settings.BASE_DIR) / (
+    "docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "test-artifacts"
+)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+SERIES_LENGTHS = """(id) => {
+  const chart = echarts.getInstanceByDom(document.getElementById(id));
+  if (!chart) return null;
+  return chart.getOption().series.map((s) => s.data.length);
+}"""
+
+
+def _sign_in(browser, url, viewport, username, locale="zh-CN"):
+    page = browser.new_context(viewport=viewport, locale=locale).new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.fill("#login-form input[name=username]", username)
+    page.fill("#login-form input[name=password]", "pw-123456")
+    page.click("#login-form button[type=submit]")
+    return page, errors
+
+
+def _check_report(page, world):
+    from playwright.sync_api import expect
+
+    room, p1, p2 = world["room"], world["p1"], world["p2"]
+    expect(page.locator("#report-title")).to_contain_text(room.title)
+    expect(page.locator("[data-total=peak]")).to_have_text("7")
+    expect(page.locator("[data-total=claimed]")).to_have_text("4")
+    expect(page.locator("[data-total=leads]")).to_have_text("4")
+    expect(page.locator("[data-total=chat]")).to_have_text("3")
+    page.wait_for_function(
+        "() => ['chart-online', 'chart-funnel', 'chart-leads', 'chart-chat'].every("
+        "(id) => document.querySelector(`#${id} canvas`))"
+    )
+    # Online: 6 samples; funnel: 4 stages × 2 products; leads: 3 grades; chat: 2 minutes.
+    assert page.evaluate(SERIES_LENGTHS, "chart-online") == [6]
+    assert page.evaluate(SERIES_LENGTHS, "chart-funnel") == [2, 2, 2, 2]
+    assert page.evaluate(SERIES_LENGTHS, "chart-leads") == [3]
+    assert page.evaluate(SERIES_LENGTHS, "chart-chat") == [2]
+    marks = page.evaluate(
+        "() => { const s = echarts.getInstanceByDom(document.getElementById('chart-online'))"
+        ".getOption().series[0];"
+        " return [s.markArea.data.map((d) => d[0].name), s.markPoint.data.map((d) => d.value)]; }"
+    )
+    assert marks == [[p1.name, p2.name, p1.name], [5, 7]]
+    funnel = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-funnel'))"
+        ".getOption().series.map((s) => s.data)"
+    )
+    assert funnel == [[3, 2], [2, 1], [2, 1], [2, 0]]  # exposed, clicked, claimed, redeemed
+    expect(page.locator("#coupon-rows tr")).to_have_count(2)
+    expect(page.locator("#coupon-rows tr").first).to_contain_text("20.0%")
+    expect(page.locator("#invite-rows tr")).to_have_count(1)
+    expect(page.locator("#invite-rows")).to_contain_text("A")
+    expect(page.locator("#recall-box")).to_be_hidden()  # no recall campaign from this room
+
+    with page.expect_download() as download:
+        page.click("#export-png")
+    path = download.value.path()
+    data = Path(path).read_bytes()
+    assert data[:8] == PNG and len(data) > 20_000
+    assert download.value.suggested_filename == f"战报-{room.pk}.png"
+
+
+def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.support.browser import launch_chromium
+
+    world = broadcast(host_alice)
+    room = world["room"]
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # no ORM below
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        for size, viewport in SIZES.items():
+            # The host: from the console's room list to the report.
+            page, errors = _sign_in(browser, f"{server}/console/", viewport, "alice")
+            page.click(f"[data-report='{room.pk}']")
+            page.wait_for_url(f"**/console/rooms/{room.pk}/report/")
+            _check_report(page, world)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(SCREENSHOTS / f"report-{size}.png"), full_page=True)
+            assert errors == []
+            page.context.close()
+
+        # Sales: from the workspace's 直播战报 link, the same report, read only.
+        page, errors = _sign_in(browser, f"{server}/workspace/", SIZES["phone"], "bob")
+        page.wait_for_selector("a[href='/console/reports/']")
+        page.click("a[href='/console/reports/']")
+        page.click(f"[data-room-item='{room.pk}'] a")
+        _check_report(page, world)
+        assert errors == []
+        page.context.close()
+
+        # English: every label translated.
+        page, errors = _sign_in(
+            browser, f"{server}/console/rooms/{room.pk}/report/", SIZES["desktop"], "alice", "en-US"
+        )
+        expect(page.locator("#export-png")).to_have_text("Export image")
+        expect(page.locator("[data-total=peak] + span")).to_have_text("Peak online")
+        page.wait_for_function("() => document.querySelector('#chart-funnel canvas')")
+        legend = page.evaluate(
+            "() => echarts.getInstanceByDom(document.getElementById('chart-funnel'))"
+            ".getOption().series.map((s) => s.name)"
+        )
+        assert legend == ["Exposed", "Clicked", "Coupons claimed", "Redeemed"]
+        body = page.locator("#sheet").inner_text()
+        for data in (room.title, world["k1"].name, world["k2"].name):
+            body = body.replace(data, "")  # the broadcast's own names stay as entered
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in body), body
+        assert errors == []
+        browser.close()
