@@ -27,6 +27,7 @@ from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
+from livecommerce.models import Room
 from wechat.models import WeChatAccount
 
 
@@ -117,6 +118,7 @@ class CampaignOutput(serializers.ModelSerializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
         template = serializers.IntegerField(source="template_id")
+        fallback_template = serializers.IntegerField(source="fallback_template_id", allow_null=True)
         condition = serializers.JSONField()
         weight = serializers.IntegerField()
 
@@ -137,6 +139,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "holdout_pct",
             "params",
             "link_url",
+            "source_room",
             "scheduled_at",
             "status",
             "planned_at",
@@ -153,6 +156,8 @@ class CampaignListApi(APIView):
     class CampaignVariantInput(serializers.Serializer):
         name = serializers.CharField(max_length=32, required=False, default="")
         template = IdField()
+        # Recall campaigns: the copy for people their engagement in the room cannot fill.
+        fallback_template = IdField(required=False, allow_null=True, default=None)
         condition = serializers.JSONField(required=False, allow_null=True, default=None)
         weight = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1)
 
@@ -167,6 +172,7 @@ class CampaignListApi(APIView):
             child=serializers.CharField(max_length=200), required=False, default=dict
         )
         link_url = serializers.URLField(required=False, default="")
+        source_room = IdField(required=False, allow_null=True, default=None)
         scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         provider_account = IdField(required=False, allow_null=True, default=None)
         wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -203,12 +209,19 @@ class CampaignListApi(APIView):
         wechat_id = values.pop("wechat_account")
         variants = []
         for item in values.pop("variants"):
+            fallback_id = item.get("fallback_template")
             variants.append(
                 {
                     **item,
                     "template": get_for_org_or_404(MessageTemplate, org, pk=item["template"]),
+                    "fallback_template": (
+                        get_for_org_or_404(MessageTemplate, org, pk=fallback_id)
+                        if fallback_id
+                        else None
+                    ),
                 }
             )
+        room_id = values.pop("source_room")
         campaign = campaign_services.campaign_create(
             org=org,
             user=request.user,
@@ -220,6 +233,7 @@ class CampaignListApi(APIView):
                 get_for_org_or_404(WeChatAccount, org, pk=wechat_id) if wechat_id else None
             ),
             variants=variants,
+            source_room=get_for_org_or_404(Room, org, pk=room_id) if room_id else None,
             **values,
         )
         return Response(CampaignOutput(campaign).data, status=status.HTTP_201_CREATED)
@@ -319,6 +333,7 @@ class CampaignDeliveriesApi(APIView):
                 "delivered_at",
                 "clicked_at",
                 "error",
+                "rendered",
             ]
 
         def get_dedup_key(self, row) -> str:

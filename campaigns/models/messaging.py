@@ -218,6 +218,16 @@ class Campaign(TenantModel):
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
     params = models.JSONField(_("模板变量"), default=dict, blank=True)
     link_url = models.URLField(_("跟踪链接"), blank=True)
+    # Personal recall: each recipient's message features what they did in this room
+    # ({product}, {clip_url}, {coupon_expiry}; campaigns.services.recall).
+    source_room = models.ForeignKey(
+        "livecommerce.Room",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("来源直播间"),
+    )
     scheduled_at = models.DateTimeField(_("计划发送时间"), null=True, blank=True)
     status = models.CharField(
         _("状态"), max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
@@ -247,6 +257,17 @@ class Variant(BaseModel):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
     name = models.CharField(_("名称"), max_length=32)
     template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT)
+    # Recall campaigns: the copy for a recipient whose engagement in the source room cannot
+    # fill ``template``'s recall placeholders (no engagement, or no unredeemed coupon for
+    # {coupon_expiry}). Without one such a recipient is suppressed ``missing_param``.
+    fallback_template = models.ForeignKey(
+        MessageTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("兜底模板"),
+    )
     condition = models.JSONField(_("条件"), null=True, blank=True)
     weight = models.PositiveSmallIntegerField(_("权重"), default=1)
     position = models.PositiveSmallIntegerField(_("顺序"), default=0)
@@ -371,6 +392,9 @@ class Delivery(TenantModel):
     to_hash = models.CharField(_("收件地址哈希"), max_length=64, blank=True)
     app_id = models.CharField(_("应用"), max_length=64, blank=True)
     params = models.JSONField(_("变量"), default=dict, blank=True)
+    # The text the person reads, written when the row is handed to the sender (empty until
+    # then: recall and nickname placeholders are filled at send time).
+    rendered = models.TextField(_("发送内容"), blank=True, default="", db_default="")
     status = models.CharField(
         _("状态"), max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

@@ -28,6 +28,7 @@ from campaigns.models import (
     Variant,
 )
 from campaigns.services.placeholders import check_template_placeholders, placeholders_of
+from campaigns.services.recall import RECALL_PLACEHOLDERS
 from core.errors import Conflict, DomainError
 from core.models import Organization
 
@@ -194,12 +195,23 @@ class UnfilledPlaceholder(PolicyViolation):
     code = "unfilled_placeholder"
 
 
-def _check_campaign_fills(index: int, template: MessageTemplate, *, params: dict, link_url: str):
-    """A campaign fills ``{link}`` from its link_url and everything else but ``{nickname}``
-    (the person's, with a fallback) from its params: refuse what it cannot fill."""
+def _check_campaign_fills(
+    index: int, template: MessageTemplate, *, params: dict, link_url: str, recall: bool = False
+):
+    """A campaign fills ``{link}`` from its link_url, the recall placeholders from its source
+    room (``recall``) and everything else but ``{nickname}`` (the person's, with a fallback)
+    from its params: refuse what it cannot fill."""
     names = placeholders_of(template.body) + list(template.param_names)
     for name in dict.fromkeys(names):
         if name == "nickname":
+            continue
+        if name in RECALL_PLACEHOLDERS:
+            if not recall:
+                message = _("模板「%(template)s」的变量 {%(name)s} 需要选择来源直播间") % {
+                    "template": template.name,
+                    "name": name,
+                }
+                raise UnfilledPlaceholder(message, fields={"source_room": [message]})
             continue
         if name == "link":
             if not link_url:
@@ -245,9 +257,14 @@ def campaign_create(
     provider_account: ProviderAccount | None = None,
     wechat_account=None,
     wechat_tag_id: int | None = None,
+    source_room=None,
 ) -> Campaign:
-    """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?}]``.
-    ``wechat_tag_id`` (wechat_mass with an official account only): send by WeChat user tag."""
+    """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?,
+    "fallback_template"?}]``. ``wechat_tag_id`` (wechat_mass with an official account only):
+    send by WeChat user tag. ``source_room``: a personal recall from that room — templates
+    may use ``{product}``, ``{clip_url}``, ``{coupon_expiry}``, and a variant's
+    ``fallback_template`` is the copy for people they cannot be filled for
+    (campaigns.services.recall)."""
     from crm.conditions import validate_condition
 
     if not variants:
@@ -266,22 +283,35 @@ def campaign_create(
             code="marketing_not_allowed",
             fields={"channel": [_("面向人群的活动不能使用公众号模板消息")]},
         )
+    if source_room is not None and source_room.org_id != org.pk:
+        raise DomainError(_("直播间不存在"), fields={"source_room": [_("直播间不存在")]})
     for i, variant in enumerate(variants):
-        template = variant["template"]
-        if template.channel != channel:
+        if variant.get("fallback_template") is not None and source_room is None:
+            message = _("兜底模板只用于来自直播间的个性化召回")
             raise DomainError(
-                _("模板渠道与活动渠道不一致"),
-                fields={"variants": {str(i): [_("模板渠道不一致")]}},
+                message, fields={"variants": {str(i): {"fallback_template": [message]}}}
             )
-        _check_variant_template(i, template)
-        _check_template_rules(
-            channel=channel,
-            message_class=MessageClass.MARKETING,
-            body=template.body,
-            category=template.content_category,
-            account=provider_account,
-        )
-        _check_campaign_fills(i, template, params=params or {}, link_url=link_url)
+        for template in filter(None, (variant["template"], variant.get("fallback_template"))):
+            if template.channel != channel:
+                raise DomainError(
+                    _("模板渠道与活动渠道不一致"),
+                    fields={"variants": {str(i): [_("模板渠道不一致")]}},
+                )
+            _check_variant_template(i, template)
+            _check_template_rules(
+                channel=channel,
+                message_class=MessageClass.MARKETING,
+                body=template.body,
+                category=template.content_category,
+                account=provider_account,
+            )
+            _check_campaign_fills(
+                i,
+                template,
+                params=params or {},
+                link_url=link_url,
+                recall=source_room is not None,
+            )
         if variant.get("condition"):
             validate_condition(variant["condition"])
     if channel == Channel.SMS and provider_account is None:
@@ -312,6 +342,7 @@ def campaign_create(
         holdout_pct=holdout_pct,
         params=params or {},
         link_url=link_url,
+        source_room=source_room,
         scheduled_at=scheduled_at,
         created_by=user,
     )
@@ -321,6 +352,7 @@ def campaign_create(
                 campaign=campaign,
                 name=v.get("name") or chr(ord("A") + i),
                 template=v["template"],
+                fallback_template=v.get("fallback_template"),
                 condition=v.get("condition"),
                 weight=v.get("weight") or 1,
                 position=i,
@@ -339,9 +371,10 @@ def campaign_launch(*, campaign: Campaign) -> dict:
     from core.tasks import enqueue
 
     unapproved = [
-        v.template.name
-        for v in campaign.variants.select_related("template")
-        if v.template.approval_status != ApprovalStatus.APPROVED
+        template.name
+        for v in campaign.variants.select_related("template", "fallback_template")
+        for template in (v.template, v.fallback_template)
+        if template is not None and template.approval_status != ApprovalStatus.APPROVED
     ]
     if unapproved:
         raise PolicyViolation(

@@ -7,6 +7,10 @@ parameters (campaign params, journey/service params, the person's nickname); a r
 has an empty placeholder is never sent — it is suppressed ``missing_param``
 (``campaigns.services.sending.claim``).
 
+``{product}``, ``{clip_url}`` and ``{coupon_expiry}`` are filled per recipient from what they
+did in a recall campaign's source room (``campaigns.services.recall``), which also picks the
+variant's fallback copy for a person it cannot fill them for.
+
 ``{nickname}`` always has a value: the person's nickname, else the campaign's own
 ``params["nickname"]``, else ``NICKNAME_FALLBACK``.
 """
@@ -30,6 +34,10 @@ CUSTOMER_PLACEHOLDERS = {
     "code": "service SMS: the verification code",
     "title": "campaign params / journey event props",
     "amount": "campaign params / journey event props",
+    # Recall campaigns (a source room): per recipient, campaigns.services.recall.
+    "product": "recall: the product the person engaged with most in the source room",
+    "clip_url": "recall: that product's replay clip page",
+    "coupon_expiry": "recall: expiry of the person's unredeemed coupon from the room",
 }
 # Only staff notices name someone else's lead.
 STAFF_PLACEHOLDERS = {

@@ -50,7 +50,7 @@ from campaigns.models import (
     SuppressionReason,
     TemplateAudience,
 )
-from campaigns.services import bucket, placeholders, policy, variants
+from campaigns.services import bucket, placeholders, policy, recall, variants
 from core import pii
 from core.errors import DomainError
 from core.links import absolute_reverse
@@ -245,6 +245,10 @@ def claim(
             variants.recheck_profiling(rows)
         ).items():
             _update_ids(group, variant_id=variant_id, template_id=template_id, updated_at=now)
+        # Recall campaigns: each person's own product, clip and coupon expiry; rows their
+        # engagement cannot fill switch to the variant's fallback copy, before the policy.
+        for template_id, group in recall.attach_recall_params(rows).items():
+            _update_ids(group, template_id=template_id, updated_at=now)
         candidates = [_candidate(r) for r in rows]
         decisions = policy.evaluate(candidates, now=now)
         # Every placeholder filled, or the message is not sent (suppressed missing_param).
@@ -319,30 +323,37 @@ def claim(
 
 
 def _mark_sending(batches: list[tuple[str, list[Delivery]]], now) -> None:
-    """``pending → sending`` with each row's batch key: one statement for the whole claim on
-    PostgreSQL (one per provider request elsewhere)."""
+    """``pending → sending`` with each row's batch key and the text it carries: one statement
+    for the whole claim on PostgreSQL (one per provider request and text elsewhere)."""
     if not batches:
         return
     if not _is_postgres():
         for batch_key, chunk in batches:
-            _update_ids(
-                [r.pk for r in chunk],
-                status=DeliveryStatus.SENDING,
-                batch_key=batch_key,
-                claimed_at=now,
-                attempts=F("attempts") + 1,
-                updated_at=now,
-            )
+            by_text: dict[str, list[int]] = defaultdict(list)
+            for r in chunk:
+                by_text[r.content.text].append(r.pk)
+            for text, pks in by_text.items():
+                _update_ids(
+                    pks,
+                    status=DeliveryStatus.SENDING,
+                    batch_key=batch_key,
+                    rendered=text,
+                    claimed_at=now,
+                    attempts=F("attempts") + 1,
+                    updated_at=now,
+                )
         return
     ids = [r.pk for _key, chunk in batches for r in chunk]
     keys = [key for key, chunk in batches for _r in chunk]
+    texts = [r.content.text for _key, chunk in batches for r in chunk]
     table = Delivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS d SET status = %s, batch_key = v.batch_key, claimed_at = %s, "  # noqa: S608
-            f"attempts = d.attempts + 1, updated_at = %s FROM (SELECT unnest(%s::bigint[]) AS id, "
-            f"unnest(%s::text[]) AS batch_key) AS v WHERE d.id = v.id",
-            [DeliveryStatus.SENDING, now, now, ids, keys],
+            f"rendered = v.rendered, attempts = d.attempts + 1, updated_at = %s FROM (SELECT "
+            f"unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS batch_key, "
+            f"unnest(%s::text[]) AS rendered) AS v WHERE d.id = v.id",
+            [DeliveryStatus.SENDING, now, now, ids, keys, texts],
         )
 
 
