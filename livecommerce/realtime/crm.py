@@ -28,6 +28,9 @@ Where the batch is written (``REALTIME_CRM_WRITER``):
   committed is recorded after all, and one it had committed is skipped (events are keyed:
   ``ON CONFLICT DO NOTHING``). If no child can be started, the batches are written
   in-process (never lost silently); beyond the cap the oldest are dropped with an error log.
+  Staff events the child raises (a lead turning hot) come back on the same stdout as
+  ``S <message>`` lines when the transport is in-memory (``make run``), and this process
+  publishes them to its staff sockets; with Redis the child publishes them itself.
 - ``thread``: write in the daemon thread itself (the test tier, where the database is the
   test's own).
 """
@@ -201,10 +204,23 @@ class CrmBuffer:
 
     def _read_acks(self, child: subprocess.Popen) -> None:
         for raw in child.stdout:
+            if raw.startswith(b"S "):
+                # A staff event raised in the child (in-memory transport: see crm_writer).
+                self._relay_staff(raw[2:].rstrip(b"\n").decode())
+                continue
             try:
                 self._ack(int(raw))
             except ValueError:
                 continue
+
+    @staticmethod
+    def _relay_staff(message: str) -> None:
+        from core.staff_events import staff_publisher
+
+        try:
+            staff_publisher.get()(message)
+        except Exception:  # noqa: BLE001 - a hint lost; the acks must keep being read
+            log.exception("staff event from the CRM writer not delivered")
 
     def _start_child(self) -> subprocess.Popen:
         base = str(settings.BASE_DIR)
