@@ -15,6 +15,11 @@ class CampaignsConfig(AppConfig):
         from campaigns.services import journeys
 
         journeys.connect()
+        # The messages sent to a lead, on the lead's timeline.
+        from campaigns.selectors import lead_messages
+        from crm.selectors import timeline_source
+
+        timeline_source(lead_messages)
         # What the wechat app asks of us: staff binding scans, the service SMS of phone codes.
         from campaigns.services import wechat_bridge
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import QuerySet
 
 from core import pii
@@ -112,9 +114,20 @@ def lead_list(*, org_id: int, filters: dict) -> QuerySet:
     return qs.order_by(*ordering)
 
 
+# Other apps add their entries to a lead's timeline (campaigns: the messages sent to the
+# lead), registered at start-up so crm never imports them (apps depend one way).
+_timeline_sources: list[Callable[[Contact, int], list[dict]]] = []
+
+
+def timeline_source(fn: Callable[[Contact, int], list[dict]]):
+    """Register ``fn(contact, limit) -> [{"kind", "type", "at", ...}]`` for lead_timeline."""
+    _timeline_sources.append(fn)
+    return fn
+
+
 def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
-    """Events, notes, consent decisions, score changes and changes of owner and status,
-    newest first."""
+    """Events, notes, consent decisions, score changes, changes of owner and status and what
+    other apps registered (``timeline_source``: the messages sent), newest first."""
     from crm.models import ConsentEvent, Event, Note, ScoreHistory
 
     items = []
@@ -176,6 +189,8 @@ def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
     items += _owner_changes(contact, limit)
     items += _profile_changes(contact, limit)
     items += _status_changes(contact, limit)
+    for source in _timeline_sources:
+        items += source(contact, limit)
     items.sort(key=lambda x: x["at"], reverse=True)
     return items[:limit]
 

@@ -130,7 +130,9 @@ def _path(text):
     return urlsplit(re.search(r"https?://\S+", text).group()).path
 
 
-def test_each_viewer_gets_their_own_product_and_clip_link(acme, show, sales_bob, daytime):
+def test_each_viewer_gets_their_own_product_and_clip_link(
+    acme, show, sales_bob, admin_carol, daytime
+):
     ann = show.viewer("Ann", "13700000001")
     ben = show.viewer("Ben", "13700000002")
     show.claim(ann, show.rose_clip)  # a claim while 玫瑰精华 was explained
@@ -163,6 +165,11 @@ def test_each_viewer_gets_their_own_product_and_clip_link(acme, show, sales_bob,
     }
     lead = sales_bob.client().get(f"/api/v1/leads/{ben.pk}/deliveries").json()["results"]
     assert "山茶面霜" in lead[0]["rendered"]
+    # …and on the lead's timeline.
+    detail = admin_carol.client().get(f"/api/v1/leads/{ben.pk}").json()
+    sent = [item for item in detail["timeline"] if item["type"] == "message.sent"]
+    assert [item["rendered"] for item in sent] == [rows[ben.pk].rendered]
+    assert sent[0]["campaign"] == "直播召回"
 
 
 def test_a_claimed_unredeemed_coupon_adds_its_expiry(acme, show, daytime):
