@@ -698,6 +698,42 @@ class ScoringRuleDetailApi(PerMethodPermissionsMixin, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ScoringRulePreviewApi(APIView):
+    """How many leads an edited rule would match and move between grades (the rule editor's
+    live preview); nothing is saved."""
+
+    permission_classes = [IsAdmin]
+
+    class PreviewInput(InputSerializer):
+        condition = serializers.JSONField()
+        points = serializers.IntegerField(min_value=-1000, max_value=1000)
+        is_active = serializers.BooleanField(required=False, default=True)
+
+    class PreviewOutput(serializers.Serializer):
+        matching = serializers.IntegerField()
+        moved = serializers.IntegerField()
+        moved_up = serializers.IntegerField()
+        moved_down = serializers.IntegerField()
+
+    @extend_schema(request=PreviewInput, responses=PreviewOutput)
+    def post(self, request, rule_id: int):
+        from crm.selectors import scoring_rule_preview
+
+        rule = get_for_org_or_404(ScoringRule, _org_id(request), pk=rule_id)
+        data = self.PreviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        validate_rule(condition=values["condition"])
+        return Response(
+            scoring_rule_preview(
+                rule=rule,
+                condition=values["condition"],
+                points=values["points"],
+                is_active=values["is_active"],
+            )
+        )
+
+
 # Above this many leads the re-score runs in the background and the API reports progress.
 SYNC_RESCORE_LIMIT = 20_000
 

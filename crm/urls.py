@@ -35,6 +35,11 @@ urlpatterns = [
     path("tasks/<int:task_id>/complete", apis.TaskCompleteApi.as_view(), name="crm-task-complete"),
     path("scoring-rules", apis.ScoringRuleListApi.as_view(), name="scoring-rules"),
     path("scoring-rules/<int:rule_id>", apis.ScoringRuleDetailApi.as_view(), name="scoring-rule"),
+    path(
+        "scoring-rules/<int:rule_id>/preview",
+        apis.ScoringRulePreviewApi.as_view(),
+        name="scoring-rule-preview",
+    ),
     path("segments", apis.SegmentListApi.as_view(), name="segments"),
     path("segments/preview", apis.ConditionPreviewApi.as_view(), name="segments-preview"),
     path("segments/fields", apis.SegmentFieldsApi.as_view(), name="segments-fields"),

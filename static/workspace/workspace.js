@@ -480,11 +480,14 @@ function rowValue(field, op, input) {
   return value;
 }
 
-function segRow(kind) {
+// One condition row (segment builder and scoring-rule editor): ``onChange`` runs on every
+// edit; ``exclude`` drops attribute fields (a rule may not depend on score or grade).
+function segRow(kind, { onChange = segChanged, exclude = [] } = {}) {
+  const segChanged = onChange;
   const row = el("div", { class: "seg-row", "data-kind": kind });
   const del = el("button", { type: "button", class: "link", text: t("删除"), onclick: () => { row.remove(); segChanged(); } });
   if (kind === "attr") {
-    const field = el("select", { name: "field" }, ...Object.entries(ATTR_FIELDS).map(([k, v]) => el("option", { value: k, text: v.label })));
+    const field = el("select", { name: "field" }, ...Object.entries(ATTR_FIELDS).filter(([k]) => !exclude.includes(k)).map(([k, v]) => el("option", { value: k, text: v.label })));
     const op = el("select", { name: "op" });
     let value = valueInput(field.value, "eq");
     const fillValue = () => { const next = valueInput(field.value, op.value); value.replaceWith(next); value = next; };
@@ -517,9 +520,13 @@ function segRow(kind) {
 
 // The condition of the complete rows; each row's message goes under the row itself.
 function segCondition({ mark = false } = {}) {
+  return conditionOf($("#seg-rows"), $("#seg-join").value, { mark });
+}
+
+function conditionOf(root, join, { mark = false } = {}) {
   const items = [];
   const rows = [];
-  for (const row of document.querySelectorAll("#seg-rows .seg-row")) {
+  for (const row of root.querySelectorAll(".seg-row")) {
     const get = (n) => row.querySelector(`[name=${n}]`);
     const err = row.querySelector(".field-err");
     if (err) err.textContent = "";
@@ -534,11 +541,55 @@ function segCondition({ mark = false } = {}) {
       const leaf = { event: get("event").value, agg: get("agg").value, op: get("op").value, value: Number(get("value").value) };
       if (get("window").value) leaf.window_days = Number(get("window").value);
       if (get("room").value) leaf.room = Number(get("room").value);
+      if (row.dataset.prop && leaf.agg === "sum") leaf.prop = row.dataset.prop;
       items.push(get("negate").checked ? { not: leaf } : leaf);
     }
     rows.push(row);
   }
-  return { condition: { [$("#seg-join").value]: items }, rows };
+  return { condition: { [join]: items }, rows };
+}
+
+// The rows of a condition the pickers can show: one leaf, or all/any of leaves (a behaviour
+// leaf possibly negated). Anything deeper is null: it stays as it is (shown as JSON).
+function conditionRows(cond) {
+  const leaf = (c) => c && typeof c === "object" && (("field" in c && !("event" in c)) || "event" in c || (c.not && "event" in c.not));
+  if (!cond || typeof cond !== "object") return null;
+  if (leaf(cond)) return { join: "all", items: [cond] };
+  const join = "all" in cond ? "all" : "any" in cond ? "any" : null;
+  if (!join || Object.keys(cond).length !== 1 || !Array.isArray(cond[join]) || !cond[join].every(leaf)) return null;
+  return { join, items: cond[join] };
+}
+
+// Set a fresh row's widgets to a condition leaf (the row's own change handlers rebuild the
+// operator list and value widget as a user's picks would).
+function fillRow(row, item) {
+  const set = (name, value) => {
+    const input = row.querySelector(`[name=${name}]`);
+    if (input.type === "checkbox") input.checked = Boolean(value); else input.value = value;
+    input.dispatchEvent(new Event("change"));
+  };
+  if (row.dataset.kind === "attr") {
+    set("field", item.field);
+    set("op", item.op);
+    const input = row.querySelector("[name=value]");
+    if (input.dataset.picker) {
+      const wanted = [].concat(item.value).map(String);
+      const choices = segFields.choices[item.field] || [];
+      for (const o of input.options) if (o.value !== "") o.selected = wanted.includes(String(choices[Number(o.value)].value));
+    } else {
+      input.value = Array.isArray(item.value) ? item.value.join(",") : String(item.value ?? "");
+    }
+    return;
+  }
+  const leaf = item.not || item;
+  set("window", leaf.window_days ?? "");
+  set("event", leaf.event);
+  set("agg", leaf.agg);
+  set("op", leaf.op);
+  set("value", leaf.value);
+  set("room", leaf.room ?? "");
+  set("negate", Boolean(item.not));
+  if (leaf.prop) row.dataset.prop = leaf.prop;
 }
 
 // A 400 names the part of the condition (e.g. "all[2].value: …"): show it under that row.
@@ -659,28 +710,90 @@ async function loadStats() {
 
 // An admin edits a rule's name, points and whether it is on without JSON; errors go under
 // the field they are about. Scores change once re-scored (the button above).
-function ruleEdit(tr, rule) {
+// The condition is edited with the segment builder's pickers (GET segments/fields), and a
+// live preview (POST scoring-rules/{id}/preview) says how many leads match and how many
+// would change grade once re-scored.
+async function ruleEdit(tr, rule) {
+  await loadSegFields();
   const field = (name, attrs) => el("label", {}, `${RULE_FIELDS[name]} `, el("input", { name, ...attrs }), el("div", { class: "err field-err", "data-for": name }));
   const active = { type: "checkbox" };
   if (rule.is_active) active.checked = "";
+  const shape = conditionRows(rule.condition);
+  const rows = el("div", { class: "rule-rows" });
+  const join = el("select", { name: "join" }, el("option", { value: "all", text: t("满足全部条件") }), el("option", { value: "any", text: t("满足任一条件") }));
+  const preview = el("p", { class: "hint", id: "rule-preview" });
+  let timer;
+  const changed = () => { clearTimeout(timer); timer = setTimeout(runPreview, 300); };
+  const opts = { onChange: changed, exclude: ["score", "grade"] };
+  const conditionBox = shape
+    ? el("fieldset", { class: "rule-cond" }, el("legend", { text: t("条件") }), join, rows,
+      el("p", { class: "row" },
+        el("button", { type: "button", class: "link", "data-action": "add-attr", text: t("+ 属性条件"), onclick: () => { rows.append(segRow("attr", opts)); changed(); } }),
+        el("button", { type: "button", class: "link", "data-action": "add-event", text: t("+ 行为条件"), onclick: () => { rows.append(segRow("event", opts)); changed(); } })),
+      el("div", { class: "err field-err", "data-for": "condition" }), preview)
+    : el("p", { class: "hint" }, t("条件较复杂，此处不可编辑："), el("code", { text: JSON.stringify(rule.condition) }));
+  if (shape) {
+    join.value = shape.join;
+    join.addEventListener("change", changed);
+    for (const item of shape.items) {
+      const row = segRow("event" in (item.not || item) ? "event" : "attr", opts);
+      rows.append(row);
+      fillRow(row, item);
+    }
+  }
   const form = el("form", { class: "inline rule-edit" },
     field("name", { value: rule.name, required: "", maxlength: "100" }),
     field("points", { type: "number", step: "1", value: String(rule.points), required: "" }),
     el("label", {}, el("input", { name: "is_active", ...active }), ` ${t("启用")}`),
+    conditionBox,
     el("button", { type: "submit", text: t("保存") }),
     el("button", { type: "button", class: "link", text: t("取消"), onclick: () => loadStats() }),
     el("div", { class: "err field-err", "data-for": "_" }));
+  const currentCondition = ({ mark = false } = {}) => conditionOf(rows, join.value, { mark });
+  // A 400 about the condition names its part ("all[1].value: …"): under that row.
+  const conditionError = (err, rowList) => {
+    const text = [].concat(err?.data?.fields?.condition || "").join(" ");
+    const m = /^(?:all|any)\[(\d+)\](?:\.(\w+))?/.exec(text);
+    const row = m ? rowList[Number(m[1])] : null;
+    if (row) row.querySelector(".field-err").textContent = { value: t("值无效"), op: t("条件不适用于该字段"), field: t("未知字段") }[m[2]] || t("条件无效");
+    else if (text) form.querySelector('.field-err[data-for="condition"]').textContent = t("条件无效");
+    return Boolean(text);
+  };
+  async function runPreview() {
+    if (!shape) return;
+    const { condition, rows: rowList } = currentCondition();
+    form.querySelector('.field-err[data-for="condition"]').textContent = "";
+    if (!Object.values(condition)[0].length) { preview.textContent = t("请至少添加一个条件"); return; }
+    try {
+      const data = await api(`scoring-rules/${rule.id}/preview`, { method: "POST", body: { condition, points: Number(form.points.value) || 0, is_active: form.is_active.checked } });
+      preview.textContent = fmt(t("符合条件 {matching} 人；重新评分后 {moved} 人等级变化（升 {up}，降 {down}）"), { matching: data.matching, moved: data.moved, up: data.moved_up, down: data.moved_down });
+    } catch (err) {
+      preview.textContent = "";
+      conditionError(err, rowList);
+    }
+  }
+  form.points.addEventListener("input", changed);
+  form.is_active.addEventListener("change", changed);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     for (const box of form.querySelectorAll(".field-err")) box.textContent = "";
     const data = new FormData(form);
     const body = { name: String(data.get("name")).trim(), points: Number(data.get("points")), is_active: data.get("is_active") === "on" };
+    let rowList = [];
+    if (shape) {
+      const current = currentCondition({ mark: true });
+      rowList = current.rows;
+      if (rowList.length !== rows.querySelectorAll(".seg-row").length) return; // a row lacks its value
+      if (!rowList.length) { form.querySelector('.field-err[data-for="condition"]').textContent = t("请至少添加一个条件"); return; }
+      body.condition = current.condition;
+    }
     try {
       await api(`scoring-rules/${rule.id}`, { method: "PATCH", body });
     } catch (err) {
       const fields = err.data?.fields || {};
-      let shown = false;
+      let shown = conditionError(err, rowList);
       for (const [name, msgs] of Object.entries(fields)) {
+        if (name === "condition") continue;
         const box = form.querySelector(`.field-err[data-for="${name}"]`);
         if (box) { box.textContent = [].concat(msgs).join(" "); shown = true; }
       }
@@ -693,6 +806,7 @@ function ruleEdit(tr, rule) {
   const cell = el("td", { colspan: "4" }, form);
   tr.replaceChildren(cell);
   form.querySelector("input").focus();
+  runPreview();
 }
 const RULE_FIELDS = { name: t("规则"), points: t("分值") };
 
