@@ -223,7 +223,7 @@ def _coupon(org, room, stock: int, released_in_redis: bool):
     from django.utils import timezone
 
     from livecommerce.models import Coupon
-    from livecommerce.services import coupons
+    from livecommerce.services.coupons.backends.redis import redis_load
 
     coupon = Coupon.unscoped.create(
         org=org,
@@ -236,7 +236,7 @@ def _coupon(org, room, stock: int, released_in_redis: bool):
         released_at=timezone.now(),
     )
     if released_in_redis:
-        coupons._redis_load(coupon)
+        redis_load(coupon)
     return coupon
 
 

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from livecommerce.models import Coupon, CouponClaim
-from livecommerce.services import coupons
 from livecommerce.services.coupons import coupon_reconcile, coupon_release
+from livecommerce.services.coupons import reconcile as coupons_reconcile
 from tests.integration.test_coupon_burst import (  # noqa: F401 - viewers is a fixture
     PER_VIEWER,
     PREFIX,
@@ -105,7 +105,7 @@ def test_claims_answered_201_survive_redis_losing_its_data(viewers, settings, mo
     )
     # The follow-up: the log written after the loss, then the claims whose log entries were
     # lost (here at once instead of after ORPHAN_CLAIM_SECONDS) get their CRM events.
-    monkeypatch.setattr(coupons, "ORPHAN_CLAIM_SECONDS", -5)
+    monkeypatch.setattr(coupons_reconcile, "ORPHAN_CLAIM_SECONDS", -5)
     try:
         coupon_reconcile()
     finally:
