@@ -704,23 +704,23 @@ class ScoringRulePreviewApi(APIView):
 
     permission_classes = [IsAdmin]
 
-    class PreviewInput(InputSerializer):
+    class RulePreviewInput(InputSerializer):
         condition = serializers.JSONField()
         points = serializers.IntegerField(min_value=-1000, max_value=1000)
         is_active = serializers.BooleanField(required=False, default=True)
 
-    class PreviewOutput(serializers.Serializer):
+    class RulePreviewOutput(serializers.Serializer):
         matching = serializers.IntegerField()
         moved = serializers.IntegerField()
         moved_up = serializers.IntegerField()
         moved_down = serializers.IntegerField()
 
-    @extend_schema(request=PreviewInput, responses=PreviewOutput)
+    @extend_schema(request=RulePreviewInput, responses=RulePreviewOutput)
     def post(self, request, rule_id: int):
         from crm.selectors import scoring_rule_preview
 
         rule = get_for_org_or_404(ScoringRule, _org_id(request), pk=rule_id)
-        data = self.PreviewInput(data=request.data)
+        data = self.RulePreviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         validate_rule(condition=values["condition"])
