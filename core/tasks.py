@@ -31,7 +31,9 @@ _PERIODIC: dict[str, tuple[object, float]] = {}
 
 
 def periodic(name: str, task, seconds: float) -> None:
-    """Register a periodic task for Celery beat and the in-process beat."""
+    """Register a periodic task for Celery beat and the in-process beat (``PERIODIC_SECONDS``
+    may override the interval by name)."""
+    seconds = getattr(settings, "PERIODIC_SECONDS", {}).get(name, seconds)
     _PERIODIC[name] = (task, seconds)
     settings.CELERY_BEAT_SCHEDULE[name] = {
         "task": task.name,

@@ -10,6 +10,8 @@ receipts in each provider's callback format, and inject faults:
 - ``5xx``: HTTP 500 before anything is taken;
 - ``ratelimit``: the provider's own rate-limit error, nothing taken.
 
+Send requests (not status queries) are timed apart in ``send_times`` for the QPS check.
+
 Status queries (Tencent ``PullSmsSendStatusByPhoneNumber``, Alibaba ``QuerySendDetails``)
 answer from what was recorded: delivered, or failed for phones in ``stub.failed_phones``;
 nothing for a message the stub never took.
@@ -65,8 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
             stub.reset()
             self._reply(200, {"ok": True})
             return
+        action = self.headers.get("X-TC-Action") or self.headers.get("x-acs-action") or ""
         fault = stub.take_fault()
-        stub.note_request()
+        stub.note_request(send=action in ("SendSms", "SendBatchSms"))
         if fault == "5xx":
             self._reply(500, stub.error_body("InternalError", "injected 5xx"))
             return
@@ -130,7 +133,9 @@ class SmsStub:
             self.received: Counter[str] = Counter()
             self.messages: list[dict] = []
             self.request_times: list[float] = []
+            self.send_times: list[float] = []  # send requests only (not status queries)
             self._faults: list[str] = []
+            self.faults_served: Counter[str] = Counter()
             self.failed_phones: set[str] = set()  # status queries report these as failed
 
     def inject(self, kind: str, *, count: int = 1) -> None:
@@ -142,15 +147,22 @@ class SmsStub:
     def take_fault(self) -> str | None:
         with self._lock:
             if self._faults:
-                return self._faults.pop(0)
+                kind = self._faults.pop(0)
+                self.faults_served[kind] += 1
+                return kind
         for kind, rate in self.fault_rate.items():
             if random.random() < rate:  # noqa: S311 - fault injection, not security
+                with self._lock:
+                    self.faults_served[kind] += 1
                 return kind
         return None
 
-    def note_request(self) -> None:
+    def note_request(self, *, send: bool = True) -> None:
         with self._lock:
-            self.request_times.append(time.time())
+            now = time.time()
+            self.request_times.append(now)
+            if send:
+                self.send_times.append(now)
 
     def record(self, phone: str, *, batch_key: str, template: str, params) -> str:
         message_id = uuid.uuid4().hex[:20]
@@ -181,8 +193,8 @@ class SmsStub:
         with self._lock:
             return {phone: n for phone, n in self.received.items() if n > 1}
 
-    def max_requests_in_any_window(self, seconds: float = 1.0) -> int:
-        times = sorted(self.request_times)
+    def max_requests_in_any_window(self, seconds: float = 1.0, *, sends_only: bool = False) -> int:
+        times = sorted(self.send_times if sends_only else self.request_times)
         best, start = 0, 0
         for end, t in enumerate(times):
             while t - times[start] >= seconds:

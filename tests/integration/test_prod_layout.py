@@ -21,7 +21,7 @@ import uuid
 import psycopg
 import pytest
 
-from campaigns.stubs.sms import TencentSmsStub
+from campaigns.stubs.sms import AliyunSmsStub, TencentSmsStub
 from tests.livecommerce.hub_server import Client
 from tests.support.prod import ROOT, ProdLayout
 from tests.support.services import private_postgres, private_redis
@@ -50,6 +50,10 @@ def prod(tmp_path_factory):
             # Rows a killed worker left in "sending" are settled this soon (default 120 s).
             CAMPAIGNS_SENDING_STALE_SECONDS=str(STALE_SECONDS),
             SMS_REQUEST_TIMEOUT="2",
+            # Beat's schedule, shortened so its jobs are seen to run within a test.
+            CAMPAIGNS_STATUS_POLL_AFTER_SECONDS="3",
+            PERIODIC_SECONDS="campaigns.poll_unknown_statuses=2,livecommerce.reservations_sweep=2,"
+            "crm.lead_sla_sweep=2",
         )
         layout.database_url = pg.url
         layout.pg, layout.redis = pg, redis  # the faults below restart them
@@ -225,17 +229,26 @@ def _record(kind: str, **figures) -> None:
             report.write(line + "\n")
 
 
-def _plant(prod, endpoint: str, tag: str, qps: int, due_in: int = 0) -> dict:
+def _plant(
+    prod,
+    endpoint: str,
+    tag: str,
+    qps: int,
+    due_in: int = 0,
+    provider: str = "tencent",
+    recipients: int = RECIPIENTS,
+) -> dict:
     out = subprocess.run(  # noqa: S603 - our own helper, in the layout's environment
         [
             sys.executable,
             "-m",
             "tests.support.prod_plant",
             endpoint,
-            str(RECIPIENTS),
+            str(recipients),
             tag,
             str(qps),
             str(due_in),
+            provider,
         ],
         cwd=ROOT,
         env=prod.django_env(),
@@ -653,6 +666,258 @@ def test_postgresql_restart_mid_campaign_and_mid_rescore(prod, demo):
             assert left == 0, f"{left} of {contacts} contacts never re-scored"
             assert converged["changed"] == 0, converged
             prod.wait_healthy(60)
+
+
+def _unchecked_unknown(prod, table: str, tag: str) -> int:
+    with psycopg.connect(prod.database_url) as conn:
+        return conn.execute(
+            f"SELECT count(*) FROM {table} WHERE key LIKE %s AND status = 'unknown' "  # noqa: S608
+            "AND provider_checked_at IS NULL",
+            [f"{tag}:%"],
+        ).fetchone()[0]
+
+
+def _retried_and_sent(prod, table: str, tag: str) -> int:
+    with psycopg.connect(prod.database_url) as conn:
+        return conn.execute(
+            f"SELECT count(*) FROM {table} WHERE key LIKE %s AND attempts > 1 "  # noqa: S608
+            "AND status IN ('sent', 'delivered')",
+            [f"{tag}:%"],
+        ).fetchone()[0]
+
+
+def test_provider_timeout_and_5xx_storm_on_both_sms_providers(prod, demo):
+    """Each SMS provider's stub answers a storm: its first four requests meet a rate-limit
+    error, a timeout, a 5xx and a rate-limit error, then 10 % of requests time out (the
+    message IS taken, the answer comes after the client's 2 s timeout), 10 % are HTTP 500
+    (nothing taken), 20 % are the provider's rate-limit error (nothing taken). Beat's tick
+    sends 600 rows at 4 requests/s; the storm passes once nothing is pending. Then: no phone
+    got it twice (Alibaba's SendBatchSms is not idempotent: only the client can prevent a
+    double send), never more than 4 send requests in any second at the stub, rate-limited
+    rows were retried with backoff and sent, and beat's status poll settled every row the
+    client could not know about: taken → delivered, never taken → flagged for review
+    (``unknown``, never re-sent)."""
+    recipients = int(os.environ.get("CHAOS_STORM_RECIPIENTS", "600"))
+    qps = 4
+    for trial in range(TRIALS):
+        for cls in (TencentSmsStub, AliyunSmsStub):
+            with cls(delay=3.0) as stub:
+                # The first requests meet each fault for sure; the storm goes on at random.
+                for kind in ("ratelimit", "timeout", "5xx", "ratelimit"):
+                    stub.inject(kind)
+                stub.fault_rate = {"timeout": 0.1, "5xx": 0.1, "ratelimit": 0.2}
+                tag = f"storm-{cls.provider}-{trial}-{uuid.uuid4().hex[:6]}"
+                began = time.monotonic()
+                info = _plant(prod, stub.endpoint, tag, qps, provider=cls.provider,
+                              recipients=recipients)  # fmt: skip
+                deadline = time.monotonic() + 90
+                while True:
+                    statuses = _statuses(prod, info["table"], tag)
+                    if not (statuses.get("pending") or statuses.get("sending")):
+                        break
+                    assert time.monotonic() < deadline, statuses
+                    time.sleep(0.25)
+                storm = dict(stub.faults_served)
+                stub.fault_rate = {}  # the storm passes; the status poll settles the rest
+                while _unchecked_unknown(prod, info["table"], tag):
+                    assert time.monotonic() < deadline, _statuses(prod, info["table"], tag)
+                    time.sleep(0.25)
+                settled_in = time.monotonic() - began
+                statuses = _statuses(prod, info["table"], tag)
+                reached = statuses.get("sent", 0) + statuses.get("delivered", 0)
+                duplicates = stub.duplicates()
+                busiest = stub.max_requests_in_any_window(1.0, sends_only=True)
+                retried = _retried_and_sent(prod, info["table"], tag)
+                _record(
+                    f"provider timeout/5xx storm ({cls.provider})",
+                    trial=trial,
+                    recipients=recipients,
+                    send_requests=len(stub.send_times),
+                    faults=storm,
+                    max_send_requests_in_1s=busiest,
+                    qps=qps,
+                    duplicates=len(duplicates),
+                    reached=len(stub.received),
+                    retried_then_sent=retried,
+                    flagged_for_review=statuses.get("unknown", 0),
+                    failed=statuses.get("failed", 0),
+                    lost=recipients - reached - statuses.get("unknown", 0),
+                    settled_seconds=round(settled_in, 1),
+                )
+                assert not duplicates, list(duplicates.items())[:5]
+                assert busiest <= qps, busiest
+                assert sum(statuses.values()) == recipients
+                assert set(statuses) <= {"sent", "delivered", "unknown"}, statuses
+                # Every phone that got it has a sent/delivered row, and only those.
+                assert reached == len(stub.received), statuses
+                if storm.get("ratelimit"):
+                    assert retried > 0
+
+
+def test_beat_runs_the_reminder_and_sla_schedule_with_no_tick_by_hand(prod, demo):
+    """A reservation whose reminder is due now and a lead whose task's SLA has lapsed are
+    planted; nothing is published. Beat's livecommerce.reservations_sweep (every 2 s in this
+    layout: PERIODIC_SECONDS) hands the reservation to the reminder journey, beat's
+    campaigns.tick (5 s) sends it: the phone gets exactly one reminder at the stub within
+    the two intervals (plus a loaded box's slack). Beat's crm.lead_sla_sweep (2 s) returns
+    the lead to the pool."""
+    phone = "13700009999"
+    with TencentSmsStub() as stub:
+        for trial in range(TRIALS):
+            stub.reset()
+            out = subprocess.run(  # noqa: S603 - our own helper, in the layout's environment
+                [sys.executable, "-m", "tests.support.prod_remind", stub.endpoint,
+                 f"{trial}-{uuid.uuid4().hex[:6]}", phone],
+                cwd=ROOT, env=prod.django_env(), capture_output=True, text=True, check=True,
+                timeout=120,
+            )  # fmt: skip
+            planted = json.loads(out.stdout.strip().splitlines()[-1])
+            reminded = lapsed = None
+            deadline = time.monotonic() + 60
+            while (reminded is None or lapsed is None) and time.monotonic() < deadline:
+                if reminded is None and stub.received.get(phone):
+                    # Seconds from the reservation falling due to the request at the stub.
+                    reminded = stub.send_times[0] - planted["reminder_due_at"]
+                if lapsed is None:
+                    with psycopg.connect(prod.database_url) as conn:
+                        owner, at = conn.execute(
+                            "SELECT c.owner_id, extract(epoch FROM t.lapsed_at) FROM crm_contact "
+                            "c JOIN crm_task t ON t.contact_id = c.id WHERE t.id = %s",
+                            [planted["task"]],
+                        ).fetchone()
+                    if owner is None and at is not None:
+                        lapsed = float(at) - planted["task_lapsed_since"]
+                time.sleep(0.1)
+            time.sleep(3)  # one more sweep and tick: nothing is sent twice
+            _record(
+                "beat schedule (reminder, SLA lapse)",
+                trial=trial,
+                reminder_seconds=None if reminded is None else round(reminded, 1),
+                reminders_received=stub.received.get(phone, 0),
+                sla_return_seconds=None if lapsed is None else round(lapsed, 1),
+                schedule_seconds={"reservations_sweep": 2, "campaigns.tick": 5,
+                                  "lead_sla_sweep": 2},
+            )  # fmt: skip
+            assert reminded is not None, "beat never sent the reminder"
+            assert stub.received == {phone: 1}, stub.received
+            # 2 s sweep + 5 s tick; the rest is slack for a box shared with other work.
+            assert reminded < 20, reminded
+            assert lapsed is not None and lapsed < 15, lapsed
+
+
+def test_redis_restart_in_a_live_room_and_a_coupon_burst(prod, demo):
+    """The suite's own Redis (hub, claims, broker, limiter: no persistence, so its data goes
+    too) is killed and started again while 10 viewers watch the room through nginx and 60
+    viewers race for a new coupon of stock 40. Chat posted after the restart reaches every
+    viewer within 10 s, no more than 40 claims are granted, every claim answered 201 is a
+    row in PostgreSQL once beat's reconcile has run, and the coupon's count agrees with its
+    rows (no divergence between Redis and PostgreSQL)."""
+    from datetime import UTC, datetime, timedelta
+
+    room, host = demo["room"], demo["host"]
+    stock, racers = 40, 60
+    listeners = [_viewer(prod, f"听{i}") for i in range(10)]
+    claimers = [_viewer(prod, f"抢{i}") for i in range(racers)]
+
+    def claim_all(tokens: list[str], coupon: int, answers: list) -> None:
+        for token in tokens:
+            for _attempt in range(20):
+                status, _body = prod.request("POST", f"/api/v1/coupons/{coupon}/claim", {},
+                                             token=token)  # fmt: skip
+                if status < 500 and status != 429:
+                    answers.append(status)
+                    break
+                time.sleep(0.5)  # Redis down: the client tries again, as the page does
+            else:
+                answers.append(status)
+
+    async def scenario(trial: int, coupon: int) -> dict:
+        viewers = [_CountingViewer(prod.port, room, t) for t in listeners]
+        for v in viewers:
+            await v.viewer.start()
+        answers: list[int] = []
+        half = racers // 2
+        first = asyncio.create_task(asyncio.to_thread(claim_all, claimers[:half], coupon, answers))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(prod.redis.stop)
+        restarted_at = time.monotonic()
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(prod.redis.start)
+        second = asyncio.create_task(asyncio.to_thread(claim_all, claimers[half:], coupon, answers))
+        text = f"r{trial}-重启后"
+        posted = None
+        while posted is None and time.monotonic() - restarted_at < 30:
+            status, body = await asyncio.to_thread(
+                prod.request, "POST", f"/api/v1/rooms/{room}/chat", {"text": text}, token=host
+            )
+            if status == 201:
+                posted = body["id"]
+            else:
+                await asyncio.sleep(0.2)
+        reached = None
+        while posted is not None and time.monotonic() - restarted_at < 40:
+            if all(posted in v.viewer.seen for v in viewers):
+                reached = time.monotonic() - restarted_at
+                break
+            await asyncio.sleep(0.1)
+        await first
+        await second
+        for v in viewers:
+            v.viewer.stopped = True
+            if v.viewer.conn is not None:
+                v.viewer.conn.close()
+        return {"answers": answers, "chat_seconds": reached, "posted": posted}
+
+    for trial in range(TRIALS):
+        valid = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        status, coupon = prod.request(
+            "POST", f"/api/v1/rooms/{room}/coupons",
+            {"name": f"重启券{trial}", "kind": "no_threshold", "amount": "5", "stock": stock,
+             "valid_until": valid},
+            token=host,
+        )  # fmt: skip
+        assert status == 201, coupon
+        status, body = prod.request("POST", f"/api/v1/coupons/{coupon['id']}/release", {},
+                                    token=host)  # fmt: skip
+        assert status == 200, body
+        result = asyncio.run(scenario(trial, coupon["id"]))
+        granted = sum(1 for a in result["answers"] if a in (200, 201))
+        deadline = time.monotonic() + 30
+        while True:
+            with psycopg.connect(prod.database_url) as conn:
+                rows, slots = conn.execute(
+                    "SELECT count(*), count(DISTINCT slot) FROM livecommerce_couponclaim "
+                    "WHERE coupon_id = %s", [coupon["id"]],
+                ).fetchone()  # fmt: skip
+                claimed = conn.execute(
+                    "SELECT claimed FROM livecommerce_coupon WHERE id = %s", [coupon["id"]]
+                ).fetchone()[0]
+            if (rows >= granted and claimed == rows) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        status, cards = prod.request("GET", f"/api/v1/rooms/{room}/coupons", token=host)
+        card = next(c for c in cards if c["id"] == coupon["id"])
+        _record(
+            "Redis restart in a live room and a coupon burst",
+            trial=trial,
+            viewers=len(listeners),
+            claimers=racers,
+            stock=stock,
+            granted=granted,
+            claim_rows=rows,
+            coupon_claimed=claimed,
+            api_remaining=card["remaining"],
+            oversold=max(0, rows - stock),
+            lost=max(0, granted - rows),
+            chat_resumed_seconds=None if result["chat_seconds"] is None
+            else round(result["chat_seconds"], 1),
+        )  # fmt: skip
+        assert result["chat_seconds"] is not None and result["chat_seconds"] < 10, result
+        assert rows <= stock and slots == rows, (rows, slots)
+        assert rows == granted, (rows, granted, result["answers"])
+        assert claimed == rows
+        assert card["remaining"] == stock - rows, card
+    prod.wait_healthy(60)
 
 
 def test_beat_reconciles_a_redis_claim_into_postgresql(prod, demo):

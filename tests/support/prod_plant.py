@@ -1,5 +1,5 @@
 """Run inside a `make prod` layout's environment (same settings, same keys) to plant an SMS
-outbox for the fault suite: ``python -m tests.support.prod_plant ENDPOINT N TAG QPS [DUE_IN_SECONDS]``.
+outbox for the fault suite: ``python -m tests.support.prod_plant ENDPOINT N TAG QPS [DUE_IN_SECONDS [PROVIDER]]``.
 
 Prints one JSON line: the org, the account's webhook token (receipts through nginx's
 /hooks/), and the Delivery table. The rows are due now; beat's ``campaigns.tick`` sends them.
@@ -12,7 +12,9 @@ import sys
 from datetime import timedelta
 
 
-def main(endpoint: str, n: int, tag: str, qps: int, due_in: int = 0) -> dict:
+def main(
+    endpoint: str, n: int, tag: str, qps: int, due_in: int = 0, provider: str = "tencent"
+) -> dict:
     import django
 
     django.setup()
@@ -26,7 +28,7 @@ def main(endpoint: str, n: int, tag: str, qps: int, due_in: int = 0) -> dict:
     org = Organization.objects.get(slug="demo")
     account = ProviderAccountFactory(
         org=org,
-        provider=Provider.TENCENT,
+        provider=Provider(provider),
         endpoint=endpoint,
         qps=qps,
         is_default=False,
@@ -64,4 +66,5 @@ def main(endpoint: str, n: int, tag: str, qps: int, due_in: int = 0) -> dict:
 if __name__ == "__main__":
     endpoint, n, tag, qps = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     due_in = int(sys.argv[5]) if len(sys.argv) > 5 else 0
-    print(json.dumps(main(endpoint, n, tag, qps, due_in)), flush=True)
+    provider = sys.argv[6] if len(sys.argv) > 6 else "tencent"
+    print(json.dumps(main(endpoint, n, tag, qps, due_in, provider)), flush=True)
