@@ -108,10 +108,11 @@ function renderTotals() {
     el("div", {}, el("b", { text: String(value), "data-total": key }), el("span", { text: label }))));
 }
 
-function chart(id) {
+function draw(id, option) {
   charts[id]?.dispose();
   charts[id] = globalThis.echarts.init($(id), null, { renderer: "canvas" });
-  return charts[id];
+  // No animation: the export (getDataURL) must never catch a chart halfway drawn.
+  charts[id].setOption({ animation: false, ...option });
 }
 
 const narrow = () => window.innerWidth < 600;
@@ -152,7 +153,7 @@ function drawOnline() {
     }],
   };
   if (!series.length) Object.assign(option, empty(t("没有在线人数记录")));
-  chart("chart-online").setOption(option);
+  draw("chart-online", option);
 }
 
 function drawFunnel() {
@@ -170,7 +171,7 @@ function drawFunnel() {
     })),
   };
   if (!rows.length) Object.assign(option, empty(t("这场没有上架商品")));
-  chart("chart-funnel").setOption(option);
+  draw("chart-funnel", option);
 }
 
 function drawLeads() {
@@ -188,21 +189,38 @@ function drawLeads() {
     }],
   };
   if (!rows.length) Object.assign(option, empty(t("这场没有带来新线索")));
-  chart("chart-leads").setOption(option);
+  draw("chart-leads", option);
+}
+
+// Chat per minute on a category axis of every minute of the broadcast (zeros included):
+// bars on a time axis would widen it past the broadcast and misalign it with the curve above.
+function chatMinutes() {
+  const counts = new Map(report.chat.series.map((r) => [new Date(r.at).getTime(), r.count]));
+  const known = [...counts.keys()];
+  const floor = (ms) => Math.floor(ms / 60000) * 60000;
+  const room = report.room;
+  const from = floor(room.started_at ? new Date(room.started_at).getTime() : Math.min(...known));
+  const to = floor(room.ended_at ? new Date(room.ended_at).getTime() : Math.max(Date.now(), ...known));
+  const minutes = [];
+  // At most a day of minutes: a longer span is not a broadcast worth a bar per minute.
+  for (let ms = Math.min(from, ...known); ms <= Math.max(to, ...known) && minutes.length < 1440; ms += 60000) {
+    minutes.push([ms, counts.get(ms) || 0]);
+  }
+  return minutes;
 }
 
 function drawChat() {
-  const rows = report.chat.series;
+  const rows = report.chat.series.length ? chatMinutes() : [];
   const option = {
     color: ["#3a7bd5"],
     grid: { left: 40, right: 16, top: 24, bottom: 32 },
     tooltip: { trigger: "axis" },
-    xAxis: timeAxis(),
+    xAxis: { type: "category", data: rows.map(([ms]) => clock(ms)), axisLabel: { hideOverlap: true } },
     yAxis: { type: "value", minInterval: 1 },
-    series: [{ name: t("弹幕"), type: "bar", barMaxWidth: 12, data: rows.map((r) => [r.at, r.count]) }],
+    series: [{ name: t("弹幕"), type: "bar", barMaxWidth: 12, data: rows.map(([, n]) => n) }],
   };
   if (!rows.length) Object.assign(option, empty(t("这场没有弹幕")));
-  chart("chart-chat").setOption(option);
+  draw("chart-chat", option);
 }
 
 function cells(...values) {
@@ -258,7 +276,6 @@ function image(url) {
 
 async function exportPng() {
   const ratio = 2;
-  const width = 960;
   const pad = 24;
   const font = '"PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif';
   const parts = [];
@@ -272,9 +289,22 @@ async function exportPng() {
     [t("优惠券核销"), [[t("优惠券"), t("总量"), t("已领"), t("已核销"), t("领取率"), t("核销率")], ...couponRows()]],
     [t("邀请榜"), [["#", t("观众"), t("直接邀请"), t("全部层级")], ...inviteRows()]],
   ];
+  // As wide as the widest chart on screen (a desktop's half-width charts then sit side by side).
+  const width = Math.max(960, ...parts.map((p) => p.w + 2 * pad));
   const line = 22;
+  const inner = width - 2 * pad;
+  const gap = 16;
+  // Charts at their on-screen size (never blown up), packed side by side where they fit.
+  const rowsOfCharts = [];
+  for (const p of parts) {
+    p.dw = Math.min(p.w, inner);
+    p.dh = (p.h * p.dw) / p.w;
+    const last = rowsOfCharts.at(-1);
+    if (last && last.reduce((n, q) => n + q.dw + gap, 0) + p.dw <= inner) last.push(p);
+    else rowsOfCharts.push([p]);
+  }
   let height = pad + 36 + line * 2;
-  for (const p of parts) height += 28 + (p.h * (width - 2 * pad)) / p.w + 12;
+  for (const row of rowsOfCharts) height += 28 + Math.max(...row.map((p) => p.dh)) + 12;
   for (const [, rows] of tables) height += 28 + line * Math.max(rows.length, 2) + 12;
   const canvas = document.createElement("canvas");
   canvas.width = width * ratio;
@@ -294,14 +324,17 @@ async function exportPng() {
   y += line;
   ctx.fillText(totals().map(([, label, value]) => `${label} ${value}`).join("   "), pad, y);
   y += 12;
-  for (const p of parts) {
+  for (const row of rowsOfCharts) {
     y += 28;
-    ctx.fillStyle = "#1f2329";
-    ctx.font = `bold 16px ${font}`;
-    ctx.fillText(p.title, pad, y - 8);
-    const h = (p.h * (width - 2 * pad)) / p.w;
-    ctx.drawImage(p.img, pad, y, width - 2 * pad, h);
-    y += h + 12;
+    let x = pad;
+    for (const p of row) {
+      ctx.fillStyle = "#1f2329";
+      ctx.font = `bold 16px ${font}`;
+      ctx.fillText(p.title, x, y - 8);
+      ctx.drawImage(p.img, x, y, p.dw, p.dh);
+      x += p.dw + gap;
+    }
+    y += Math.max(...row.map((p) => p.dh)) + 12;
   }
   for (const [title, rows] of tables) {
     y += 28;

@@ -44,7 +44,7 @@ def _sign_in(browser, url, viewport, username, locale="zh-CN"):
     return page, errors
 
 
-def _check_report(page, world):
+def _check_report(page, world, export_to=None):
     from playwright.sync_api import expect
 
     room, p1, p2 = world["room"], world["p1"], world["p2"]
@@ -57,11 +57,15 @@ def _check_report(page, world):
         "() => ['chart-online', 'chart-funnel', 'chart-leads', 'chart-chat'].every("
         "(id) => document.querySelector(`#${id} canvas`))"
     )
-    # Online: 6 samples; funnel: 4 stages × 2 products; leads: 3 grades; chat: 2 minutes.
+    # Online: 6 samples; funnel: 4 stages × 2 products; leads: 3 grades.
     assert page.evaluate(SERIES_LENGTHS, "chart-online") == [6]
     assert page.evaluate(SERIES_LENGTHS, "chart-funnel") == [2, 2, 2, 2]
     assert page.evaluate(SERIES_LENGTHS, "chart-leads") == [3]
-    assert page.evaluate(SERIES_LENGTHS, "chart-chat") == [2]
+    chat = page.evaluate(
+        "() => echarts.getInstanceByDom(document.getElementById('chart-chat'))"
+        ".getOption().series[0].data"
+    )
+    assert len(chat) == 61 and sorted(n for n in chat if n) == [1, 2]  # every minute aired
     marks = page.evaluate(
         "() => { const s = echarts.getInstanceByDom(document.getElementById('chart-online'))"
         ".getOption().series[0];"
@@ -81,10 +85,12 @@ def _check_report(page, world):
 
     with page.expect_download() as download:
         page.click("#export-png")
-    path = download.value.path()
-    data = Path(path).read_bytes()
+    data = Path(download.value.path()).read_bytes()
     assert data[:8] == PNG and len(data) > 20_000
     assert download.value.suggested_filename == f"战报-{room.pk}.png"
+    if export_to:
+        export_to.parent.mkdir(parents=True, exist_ok=True)
+        export_to.write_bytes(data)
 
 
 def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monkeypatch):
@@ -103,11 +109,29 @@ def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monk
             page, errors = _sign_in(browser, f"{server}/console/", viewport, "alice")
             page.click(f"[data-report='{room.pk}']")
             page.wait_for_url(f"**/console/rooms/{room.pk}/report/")
-            _check_report(page, world)
+            _check_report(
+                page, world, Path(settings.BASE_DIR) / f"test-artifacts/report-export-{size}.png"
+            )
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(SCREENSHOTS / f"report-{size}.png"), full_page=True)
             assert errors == []
             page.context.close()
+
+        # A room that never aired: every chart says it has nothing, nothing is invented.
+        page, errors = _sign_in(
+            browser,
+            f"{server}/console/rooms/{world['elsewhere'].pk}/report/",
+            SIZES["phone"],
+            "alice",
+        )
+        expect(page.locator("[data-total=peak]")).to_have_text("0")
+        page.wait_for_function("() => document.querySelector('#chart-chat canvas')")
+        for chart in ("chart-online", "chart-funnel", "chart-chat"):
+            assert set(page.evaluate(SERIES_LENGTHS, chart)) == {0}
+        assert page.evaluate(SERIES_LENGTHS, "chart-leads") == [1]  # its one real lead
+        expect(page.locator("#coupon-rows")).to_have_text("这场没有发券")
+        assert errors == []
+        page.context.close()
 
         # Sales: from the workspace's 直播战报 link, the same report, read only.
         page, errors = _sign_in(browser, f"{server}/workspace/", SIZES["phone"], "bob")

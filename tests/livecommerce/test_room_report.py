@@ -107,7 +107,16 @@ def broadcast(host) -> dict:
     invitee = ContactFactory(org=org)
     invite = Invite.unscoped.create(org=org, inviter=a, invitee=invitee, room=room)
     InviteCredit.unscoped.create(org=org, invite=invite, ancestor=a, hops=1)
-    return {"room": room, "p1": p1, "p2": p2, "k1": k1, "k2": k2, "a": a, "at": at}
+    return {
+        "room": room,
+        "elsewhere": elsewhere,
+        "p1": p1,
+        "p2": p2,
+        "k1": k1,
+        "k2": k2,
+        "a": a,
+        "at": at,
+    }
 
 
 @pytest.mark.django_db
