@@ -80,21 +80,29 @@ function fillSelect(select, items, label) {
 }
 
 async function loadChoices() {
-  const [segments, templates] = await Promise.all([
+  const [segments, templates, rooms] = await Promise.all([
     api("/api/v1/segments?page_size=200"),
     // Only what a segment send may use: marketing templates for customers (never a service
     // template or a staff notice — the API refuses them too).
     api("/api/v1/templates?for=campaign&page_size=200"),
+    api("/api/v1/rooms?status=ended&page_size=100"),
   ]);
+  const roomSelect = $("#source-room-select");
+  const room = roomSelect.value;
+  fillSelect(roomSelect, rooms.results || rooms, (r) => r.title);
+  roomSelect.value = room;
   const segmentSelect = $("#segment-select");
   segmentSelect.replaceChildren(el("option", t("全部线索")));
   segmentSelect.firstChild.value = "";
   fillSelect(segmentSelect, segments.results || segments, (s) => s.name);
   const channel = $("#builder [name=channel]").value;
-  // The builder fills {nickname} (the person's) and {link} (the tracked link) only: a copy
-  // with any other placeholder needs campaign params, which only the API takes.
-  const fillable = (tpl) =>
-    [...tpl.body.matchAll(/\{(\w+)\}/g)].every((m) => m[1] === "nickname" || m[1] === "link");
+  // The builder fills {nickname} (the person's), {link} (the tracked link) and, with a source
+  // room, each person's {product}/{clip_url}/{coupon_expiry}: a copy with any other
+  // placeholder needs campaign params, which only the API takes.
+  const recall = Boolean($("#source-room-select").value);
+  $("#fallback-label").hidden = !recall;
+  const names = ["nickname", "link", ...(recall ? ["product", "clip_url", "coupon_expiry"] : [])];
+  const fillable = (tpl) => [...tpl.body.matchAll(/\{(\w+)\}/g)].every((m) => names.includes(m[1]));
   const usable = (templates.results || []).filter((t) => t.channel === channel && fillable(t));
   for (const select of document.querySelectorAll(".template-select")) {
     fillSelect(select, usable, (tpl) => tpl.name);
@@ -162,6 +170,7 @@ async function loadWeChatTarget() {
   }
 }
 
+$("#source-room-select").addEventListener("change", () => loadChoices());
 $("#builder [name=channel]").addEventListener("change", () => {
   loadChoices();
   loadWeChatTarget();
@@ -180,6 +189,9 @@ $("#builder").addEventListener("submit", async (event) => {
   }
   variants.push({ name: "A", template: Number(form.get("variant_a")) });
   if (form.get("variant_b")) variants.push({ name: "B", template: Number(form.get("variant_b")) });
+  // A recall: every copy falls back to the same one for people the room cannot fill it for.
+  const fallback = form.get("source_room") && form.get("variant_fallback");
+  if (fallback) for (const v of variants) v.fallback_template = Number(fallback);
   const body = {
     name: form.get("name"),
     channel: form.get("channel"),
@@ -187,6 +199,7 @@ $("#builder").addEventListener("submit", async (event) => {
     variants,
     holdout_pct: Number(form.get("holdout_pct") || 0),
   };
+  if (form.get("source_room")) body.source_room = Number(form.get("source_room"));
   if (form.get("link_url")) body.link_url = form.get("link_url");
   if (body.channel === "wechat_mass") {
     body.wechat_account = wechat.account;
