@@ -392,16 +392,17 @@ def _baseline(out: dict, org, model, lo: int, hi: int, leads: int) -> None:
     from django.utils import timezone
 
     from crm.models import Contact
-    from crm.services import scoring
+    from crm.services.scoring.per_event import facts_for
+    from crm.services.scoring.rules import active_rules, compute_score
 
     # Baseline: per-row save() on a 10,000 sample, extrapolated to all leads.
     sample_ids = random.Random(1).sample(range(lo, hi + 1), min(10_000, leads))
     now = timezone.now()
-    rules = scoring.active_rules(org.pk)
+    rules = active_rules(org.pk)
     t0 = time.perf_counter()
     for contact in Contact.objects.for_org(org).filter(pk__in=sample_ids).iterator(chunk_size=500):
-        facts = scoring._facts_for(contact, rules, now)
-        contact.score, contact.grade, contact.score_breakdown = scoring.compute_score(
+        facts = facts_for(contact, rules, now)
+        contact.score, contact.grade, contact.score_breakdown = compute_score(
             contact, rules=rules, model=model, now=now, facts=facts
         )
         contact.scored_at = now

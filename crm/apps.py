@@ -10,3 +10,6 @@ class CrmConfig(AppConfig):
         # Listeners (event → RFM + re-score, grade → hot-lead routing) and periodic sweeps.
         from crm import tasks  # noqa: F401
         from crm.services import receivers  # noqa: F401
+        from crm.services.scoring import signals as scoring_signals
+
+        scoring_signals.connect()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from crm.services import scoring
+from crm.services.scoring import grades
 
 
 @pytest.fixture
@@ -13,6 +13,6 @@ def announced():
     def listener(contact, old_grade, new_grade):
         heard.append((contact.pk, old_grade, new_grade))
 
-    scoring.on_grade_changed(listener)
+    grades.on_grade_changed(listener)
     yield heard
-    scoring._grade_listeners.remove(listener)
+    grades._grade_listeners.remove(listener)

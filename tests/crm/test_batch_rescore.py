@@ -15,6 +15,9 @@ from django.utils import timezone
 from crm.demo import seed_scoring_model
 from crm.models import Consent, Contact, Event, ScoreHistory, ScoringRule
 from crm.services import scoring
+from crm.services.scoring import bulk
+from crm.services.scoring.rules import grade_for
+from crm.services.scoring.sql import scores_select_sql
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +87,7 @@ def _leads(org) -> list[Contact]:
     Event.objects.for_org(org).bulk_create(events)
     for c in contacts:  # stale grades to move from
         if c.score is not None:
-            c.grade = scoring.grade_for(c.score, model)
+            c.grade = grade_for(c.score, model)
             c.score_breakdown = {"0": c.score}
     Contact.objects.for_org(org).bulk_update(contacts, ["grade", "score_breakdown"])
     chosen = contacts[::EVERY]
@@ -114,7 +117,7 @@ def _outcome(org, contacts, heard) -> dict:
     }
 
 
-@pytest.mark.parametrize("batch_ids", [scoring.BATCH_IDS, 8])
+@pytest.mark.parametrize("batch_ids", [bulk.BATCH_IDS, 8])
 def test_scattered_ids_cost_a_statement_per_chunk_and_score_as_one_by_one(
     acme,
     other_org,
@@ -139,7 +142,7 @@ def test_scattered_ids_cost_a_statement_per_chunk_and_score_as_one_by_one(
         one_by_one = _outcome(acme, contacts, announced)
         transaction.set_rollback(True)
 
-    monkeypatch.setattr(scoring, "BATCH_IDS", batch_ids)
+    monkeypatch.setattr(bulk, "BATCH_IDS", batch_ids)
     chunks = math.ceil(len(reasons) / batch_ids)
     announced.clear()
     # Per chunk of ids: its statement in a savepoint (SQLite: the read and two executemany
@@ -168,13 +171,13 @@ def test_a_sqlite_chunk_stays_under_the_bind_parameter_limit(acme, monkeypatch):
     seed_scoring_model(acme)
     monkeypatch.setattr(events, "max_query_params", lambda: 999)
     _model, rules = scoring.model_and_rules(acme.pk)
-    per = scoring._ids_per_statement(org_id=acme.pk, rules=rules, now=timezone.now())
+    per = bulk._ids_per_statement(org_id=acme.pk, rules=rules, now=timezone.now())
     ids = list(range(1, per + 1))
-    _sql, params = scoring.scores_select_sql(
+    _sql, params = scores_select_sql(
         org_id=acme.pk, rules=rules, now=timezone.now(), contact_ids=ids
     )
     if connection.vendor == "postgresql":
-        assert per == scoring.BATCH_IDS
+        assert per == bulk.BATCH_IDS
         assert len(params) < 999  # the ids are one array parameter
     else:
         assert 400 <= per < 500  # the ids come twice: the contacts and their events

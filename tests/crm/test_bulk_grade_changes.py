@@ -9,7 +9,7 @@ from django.utils import timezone
 from crm.demo import seed_scoring_model
 from crm.models import Contact, Notification, ScoringRule, Task
 from crm.services import scoring
-from crm.services.scoring import on_grade_changed, org_rescore
+from crm.services.scoring import bulk, grades, on_grade_changed, org_rescore
 from tests.factories import RoomFactory
 
 
@@ -23,7 +23,7 @@ def heard(acme):
 
     on_grade_changed(listener)
     yield calls
-    scoring._grade_listeners.remove(listener)
+    grades._grade_listeners.remove(listener)
 
 
 def _leads(org, n: int, **attrs) -> list[Contact]:
@@ -53,7 +53,7 @@ def test_bulk_upgrades_reach_the_listeners_in_batches(
 
     vip = _rule(acme, "女性会员", 40, {"field": "gender", "op": "eq", "value": "female"})
     _rule(acme, "男性扣分", -40, {"field": "gender", "op": "eq", "value": "male"})
-    monkeypatch.setattr(scoring, "GRADE_BATCH", 2)
+    monkeypatch.setattr(bulk, "GRADE_BATCH", 2)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = org_rescore(org_id=acme.pk, chunk_size=3)
     assert result.changed == 7 and result.upgraded == 5

@@ -2,7 +2,7 @@
 
 The property test (test_scoring_property.py) only checks that the paths agree; a formula bug
 shared by both would pass it. Here each expected value is worked out by hand from the rule
-documented in crm/services/scoring.py:
+documented in crm/services/scoring/__init__.py:
 
 - decay: ``floor(p × 0.5^(days / half_life) + 0.5)`` with ``days`` the WHOLE days since the
   latest matching event (so halves round up: 2.5 → 3, -2.5 → -2);

@@ -11,13 +11,9 @@ from hypothesis import strategies as st
 
 from crm.conditions import attribute_fields, behaviour_leaves, leaf_key
 from crm.models import Contact, ScoringModel, ScoringRule
-from crm.services.scoring import _facts_for as facts_for
-from crm.services.scoring import (
-    active_rules,
-    compute_score,
-    org_rescore,
-    scoring_model_for,
-)
+from crm.services.scoring import org_rescore, scoring_model_for
+from crm.services.scoring.per_event import facts_for
+from crm.services.scoring.rules import active_rules, compute_score
 from tests.crm.strategies import behaviour_leaf, condition, contact_spec
 from tests.crm.test_conditions_property import NOW, Rollback, make_contacts
 
