@@ -29,6 +29,7 @@ from crm.services.scoring.bulk import contacts_rescore, org_rescore
 from crm.services.scoring.grades import grade_changes_notify, on_grade_changed
 from crm.services.scoring.per_event import contact_rescore
 from crm.services.scoring.rules import (
+    grade_for,
     model_and_rules,
     scoring_model_for,
     thresholds,
@@ -39,6 +40,7 @@ __all__ = [
     "contact_rescore",
     "contacts_rescore",
     "grade_changes_notify",
+    "grade_for",
     "model_and_rules",
     "on_grade_changed",
     "org_rescore",
