@@ -46,7 +46,11 @@ STEP_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
     "exit_if_event": {"event": ("event", True), "same_room": ("bool", False)},
     "exit_unless": {"condition": ("condition", True)},
     "branch": {"condition": ("condition", True), "else_goto": ("goto", True)},
-    "send": {"template": ("template", True), "channel": ("channel", False)},
+    "send": {
+        "template": ("template", True),
+        "channel": ("channel", False),
+        "fallback_template": ("template", False),
+    },
     "tag": {"tag": ("str", True)},
     "assign_owner": {},
     "create_task": {"title": ("str", False), "hours": ("hours", False)},
@@ -167,6 +171,10 @@ def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> li
                     raise _bad(where, _("没有标识为 %(key)s 的模板") % {"key": value})
                 wanted = {"sms_template": Channel.SMS, "wechat_template": Channel.WECHAT_TEMPLATE}
                 if name in wanted and templates[value] != wanted[name]:
+                    raise _bad(where, _("模板渠道不符"))
+                if name == "fallback_template" and templates[value] != templates.get(
+                    str(step.get("template"))
+                ):
                     raise _bad(where, _("模板渠道不符"))
                 message_class, audience = kinds[value]
                 if kind == "send" and audience == TemplateAudience.STAFF:

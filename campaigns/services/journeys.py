@@ -20,7 +20,9 @@ Step types (``Journey.steps`` entries):
 - ``{"type": "exit_unless", "condition": {...}}`` — branch on the one condition language
 - ``{"type": "branch", "condition": {...}, "else_goto": i}`` — people who match go on with the
   next step, the others jump forward to step ``i`` (``len(steps)`` = the end)
-- ``{"type": "send", "template": "<template key>"}``
+- ``{"type": "send", "template": "<template key>", "fallback_template"?: "<key>"}`` — with
+  ``{product}``/``{clip_url}``/``{coupon_expiry}`` a personal recall from the trigger's room
+  (``campaigns.services.recall``)
 - ``{"type": "tag", "tag": "..."}``, ``{"type": "assign_owner"}``,
   ``{"type": "create_task", "title": "...", "hours": n}``,
   ``{"type": "notify_owner", "title": "...", "sms_template"?, "wechat_template"?}`` — the
@@ -366,6 +368,7 @@ def _send(membership: JourneyMembership, step: dict) -> str:
     """Queue the message through the outbox; the policy decides at send time."""
     from campaigns import tasks
     from campaigns.services.policy import JOURNEY, message_class_for
+    from campaigns.services.recall import journey_recall_copy
     from campaigns.services.sending import default_sms_account
     from core.tasks import enqueue
     from crm.models import ContactIdentity
@@ -375,6 +378,21 @@ def _send(membership: JourneyMembership, step: dict) -> str:
     )
     if template is None:
         return "no_template"
+    # Personal recall: the member's own product, clip and coupon expiry from the room that
+    # brought them in, or the step's fallback copy when those cannot be filled.
+    fallback = None
+    if step.get("fallback_template"):
+        fallback = (
+            MessageTemplate.objects.for_org(membership.org_id)
+            .filter(key=step["fallback_template"])
+            .first()
+        )
+    template, recall_values = journey_recall_copy(
+        template=template,
+        fallback=fallback,
+        room=_room(membership),
+        contact_id=membership.contact_id,
+    )
     identity = None
     account = template.provider_account
     if template.channel == Channel.SMS:
@@ -385,7 +403,7 @@ def _send(membership: JourneyMembership, step: dict) -> str:
             .first()
         )
         account = account or default_sms_account(membership.org_id)
-    params = _params(membership)
+    params = {**_params(membership), **recall_values}
     key = f"journey:{membership.pk}:{membership.step_index}"
     delivery, created = Delivery.objects.for_org(membership.org_id).get_or_create(
         org_id=membership.org_id,

@@ -17,6 +17,10 @@ person who claimed nothing, or a person who refused profiling); without one, the
 suppressed ``missing_param``. The template is chosen before the policy check, which then
 applies to the template actually sent (channel rules, opt-out, quiet hours, 48 h window).
 
+A journey does the same per member in its ``send`` step (``journey_recall_copy``): the
+source room is the room that brought the member in (the trigger event's room), the
+fallback the step's ``fallback_template``.
+
 The engagement lookup is set-based: a fixed number of queries per claimed batch, whatever
 its size (``engagement_by_contact``).
 """
@@ -233,3 +237,27 @@ def attach_recall_params(rows: list) -> dict[int, list[int]]:
                     switched[fallback.pk].append(row.pk)
             row.params = {**(row.params or {}), **values}
     return switched
+
+
+def journey_recall_copy(*, template, fallback, room, contact_id: int) -> tuple[object, dict]:
+    """A journey ``send`` step's copy and recall values for one member: the step's template
+    when the member's engagement in ``room`` (the room that brought them into the journey)
+    fills its recall placeholders, else the step's ``fallback_template`` (when it has one).
+    A member who refused profiling is treated as having no engagement."""
+    from campaigns.services.variants import PROFILING
+    from crm.models import Consent
+
+    if not recall_names(template.body) and not (fallback and recall_names(fallback.body)):
+        return template, {}
+    refused = Consent.unscoped.filter(
+        contact_id=contact_id, purpose=PROFILING, granted=False
+    ).exists()
+    found = (
+        engagement_by_contact(room=room, contact_ids=[contact_id])
+        if room is not None and not refused
+        else {}
+    )
+    values = found[contact_id].params(room.pk) if contact_id in found else {}
+    if fallback is not None and any(n not in values for n in recall_names(template.body)):
+        return fallback, values
+    return template, values

@@ -288,3 +288,40 @@ def test_the_api_creates_a_recall_campaign(acme, show, sales_bob):
     body = response.json()
     assert body["source_room"] == show.room.pk
     assert body["variants"][0]["fallback_template"] == fallback.pk
+
+
+def test_a_journey_send_step_recalls_from_the_room_that_brought_the_member_in(
+    acme, show, daytime, django_capture_on_commit_callbacks
+):
+    from campaigns.models import Journey
+    from campaigns.services import journeys
+    from campaigns.services.journey_edit import validate_steps
+
+    TemplateFactory(org=acme, key="recall", body=RECALL_BODY)
+    TemplateFactory(org=acme, key="recall_fallback", body=FALLBACK_BODY)
+    steps = validate_steps(
+        org_id=acme.pk,
+        trigger="room.leave",
+        steps=[{"type": "send", "template": "recall", "fallback_template": "recall_fallback"}],
+    )
+    journey = Journey.objects.for_org(acme).create(
+        org=acme, key="recall", name="离场召回", trigger_event="room.leave", steps=steps
+    )
+    ann = show.viewer("Ann", "13700000001")
+    dan = show.viewer("Dan", "13700000004")
+    show.click(ann, show.camellia, show.camellia_clip)
+    with django_capture_on_commit_callbacks(execute=True):
+        for person in (ann, dan):
+            journeys.journey_enter(
+                journey=journey,
+                contact=person,
+                key=f"{person.pk}:room:{show.room.pk}",
+                context={"room_id": show.room.pk},
+            )
+    send_due()
+    rows = {
+        r.contact_id: r for r in Delivery.objects.for_org(acme).filter(key__startswith="journey:")
+    }
+    assert rows[ann.pk].rendered.startswith("Ann，你看中的山茶面霜讲解回放：http")
+    assert f"/clips/{show.camellia_clip.pk}/" in rows[ann.pk].rendered
+    assert rows[dan.pk].rendered.startswith("Dan，昨晚的直播回放已上线")
