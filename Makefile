@@ -14,7 +14,7 @@ SITE_URL ?= http://$(LINK_HOST):$(PORT)
 QM_URL ?= $(SITE_URL)
 export SITE_URL QM_URL
 
-.PHONY: venv run serve test test-miniprogram test-integration lint format bench messages clean system-deps vendor stream-demo prod chaos
+.PHONY: venv run serve test test-miniprogram test-integration lint audit format bench messages clean system-deps vendor stream-demo prod chaos
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -119,6 +119,11 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+
+# Known vulnerabilities in the pinned requirements (PyPI's advisory data, docs/security.md).
+# --strict: a requirement that could not be audited fails the run instead of passing unseen.
+audit: venv
+	$(VENV)/bin/pip-audit --strict --progress-spinner off -r requirements.txt -r requirements-dev.txt
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -265,7 +265,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # HTTP client libraries log each request line (query string included) at DEBUG /
+        # INFO: WeChat's URLs carry openids and access tokens (tests/wechat/test_log_scan.py).
+        "urllib3": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }
 
 # Personal data at rest (core.pii): comma-separated Fernet keys, newest first, and the
