@@ -4,19 +4,12 @@ statistics compute it (``campaign_uplift``) — never recomputed here."""
 
 from __future__ import annotations
 
-from django.core.exceptions import FieldDoesNotExist
-
 from campaigns.models import Campaign
 from campaigns.services.campaigns import campaign_uplift
 
 
 def room_recall_report(*, room) -> dict | None:
-    """The latest launched campaign whose ``source_room`` is ``room``, or None (no such
-    campaign, or campaigns carry no source room on this version)."""
-    try:
-        Campaign._meta.get_field("source_room")
-    except FieldDoesNotExist:
-        return None
+    """The latest launched campaign whose ``source_room`` is ``room``, or None."""
     campaign = (
         Campaign.objects.for_org(room.org_id)
         .filter(source_room=room, launched_at__isnull=False)
