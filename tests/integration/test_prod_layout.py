@@ -58,7 +58,9 @@ def prod(tmp_path_factory):
         layout.database_url = pg.url
         layout.pg, layout.redis = pg, redis  # the faults below restart them
         try:
-            layout.start()
+            # Migrations and the seed on a fresh PostgreSQL took over 150 s on a box shared
+            # with other test runs (load ~10).
+            layout.start(timeout=float(os.environ.get("PROD_START_TIMEOUT", "300")))
             yield layout
         finally:
             layout.kill_everything()
