@@ -149,8 +149,27 @@ def _product_funnel(room: Room, clips: list[ProductClip], end: datetime) -> list
     products = {item.product_id: item.product.name for item in items}
     for clip in clips:
         products.setdefault(clip.product_id, clip.product.name)
-    clicks = Event.objects.for_org(room.org_id).filter(room_id=room.pk, type="product.click")
-    claims = CouponClaim.objects.for_org(room.org_id).filter(coupon__room=room, clip__isnull=False)
+    # One read each for clicks and claims, counted per product here (constant queries
+    # however many products the room carried).
+    clicks: dict[int, list[int]] = {}
+    for contact_id, props in (
+        Event.objects.for_org(room.org_id)
+        .filter(room_id=room.pk, type="product.click")
+        .values_list("contact_id", "props")
+    ):
+        product_id = (props or {}).get("product")
+        if product_id in products:
+            clicks.setdefault(product_id, []).append(contact_id)
+    claimed: dict[int, set[int]] = {}
+    redeemed: dict[int, set[int]] = {}
+    for contact_id, product_id, redeemed_at in (
+        CouponClaim.objects.for_org(room.org_id)
+        .filter(coupon__room=room, clip__isnull=False)
+        .values_list("contact_id", "clip__product_id", "redeemed_at")
+    ):
+        claimed.setdefault(product_id, set()).add(contact_id)
+        if redeemed_at is not None:
+            redeemed.setdefault(product_id, set()).add(contact_id)
     out = []
     for product_id, name in products.items():
         exposed = sum(
@@ -162,21 +181,16 @@ def _product_funnel(room: Room, clips: list[ProductClip], end: datetime) -> list
                 for s_start, s_end in spans.get(product_id, [])
             )
         )
-        mine = clicks.filter(props__product=product_id)
-        claimed = claims.filter(clip__product_id=product_id)
         out.append(
             {
                 "product": product_id,
                 "name": name,
                 "explained": len(spans.get(product_id, [])),
                 "exposed": exposed,
-                "clicks": mine.count(),
-                "clicked": mine.values("contact_id").distinct().count(),
-                "claimed": claimed.values("contact_id").distinct().count(),
-                "redeemed": claimed.filter(redeemed_at__isnull=False)
-                .values("contact_id")
-                .distinct()
-                .count(),
+                "clicks": len(clicks.get(product_id, [])),
+                "clicked": len(set(clicks.get(product_id, []))),
+                "claimed": len(claimed.get(product_id, ())),
+                "redeemed": len(redeemed.get(product_id, ())),
             }
         )
     return out

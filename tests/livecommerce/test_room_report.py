@@ -205,3 +205,30 @@ class TestRoomReport:
         assert host_frank.client().get(url).status_code == 403  # another host's room
         assert viewer_dan.client().get(url).status_code == 403
         assert anon.get(url).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_reports_queries_do_not_grow_with_products_or_coupons(host_alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    world = broadcast(host_alice)
+    room = world["room"]
+    client = host_alice.client()
+    url = f"/api/v1/rooms/{room.pk}/report"
+    with CaptureQueriesContext(connection) as before:
+        client.get(url)
+    for _ in range(4):
+        product = RoomProductFactory(room=room).product
+        ProductClip.unscoped.create(
+            org=room.org,
+            room=room,
+            product=product,
+            pinned_at=world["at"](50),
+            unpinned_at=world["at"](52),
+        )
+        CouponFactory(room=room)
+    with CaptureQueriesContext(connection) as after:
+        body = client.get(url).json()
+    assert len(body["products"]) == 6 and len(body["coupons"]) == 6
+    assert len(after.captured_queries) == len(before.captured_queries)
