@@ -356,6 +356,7 @@ async function loadOutbox(campaign, page = 1) {
     for (const text of [`#${row.contact ?? "—"}`, status, row.provider_message_id || "—", row.dedup_key, sent]) {
       tr.append(el("td", text));
     }
+    tr.append(el("td", row.rendered || "—", "rendered")); // the text this person read
     body.append(tr);
   }
   outbox.shown += data.results.length;

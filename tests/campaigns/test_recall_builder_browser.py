@@ -1,6 +1,7 @@
 """In Chromium, a personal recall built in the campaign builder without the API: choosing a
 来源直播间 offers the copies with {product}/{clip_url} and a fallback copy; the campaign sends
-each viewer their own product and the fallback to someone who did nothing in the room."""
+each viewer their own product and the fallback to someone who did nothing in the room, and
+the report's outbox shows the text each one read."""
 
 from __future__ import annotations
 
@@ -62,3 +63,17 @@ def test_a_recall_campaign_is_built_from_a_room_in_the_builder(
     assert rows[ann.pk].rendered.startswith("Ann，你看中的玫瑰精华讲解回放：http")
     assert f"/live/{show.room.pk}/clips/{show.rose_clip.pk}/" in rows[ann.pk].rendered
     assert rows[dan.pk].rendered.startswith("Dan，昨晚的直播回放已上线")
+    # The report's outbox shows what each person read.
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        page, errors = campaigns_page_signed_in(browser, live_server)
+        page.click(f"#campaign-list li[data-campaign='{campaign.pk}']")
+        page.wait_for_selector("#outbox-rows tr >> nth=1")
+        shown = {
+            cells[0]: cells[-1]
+            for cells in (r.split("\t") for r in page.locator("#outbox-rows tr").all_inner_texts())
+        }
+        assert shown[f"#{ann.pk}"] == rows[ann.pk].rendered
+        assert shown[f"#{dan.pk}"] == rows[dan.pk].rendered
+        assert errors == []
+        browser.close()
