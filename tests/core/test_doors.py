@@ -161,7 +161,11 @@ def _org_world(org, marker: str) -> dict:
     )
     model = ScoringModel.unscoped.create(org=org)
     rule = ScoringRule.unscoped.create(
-        org=org, model=model, name=f"{marker} rule", points=5, condition={"event": "room_join"}
+        org=org,
+        model=model,
+        name=f"{marker} rule",
+        points=5,
+        condition={"event": "like", "agg": "count", "op": "gte", "value": 1},
     )
     segment = Segment.unscoped.create(
         org=org, name=f"{marker} segment", condition={"field": "score", "op": "gte", "value": 0}
