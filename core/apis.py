@@ -59,10 +59,11 @@ class AuthTokenApi(APIView):
 
     @extend_schema(request=AuthTokenInputSerializer, responses={200: AuthTokenOutputSerializer})
     def post(self, request):
-        ratelimit.enforce("auth_token_ip", ratelimit.client_ip(request) or "unknown")
+        ip = ratelimit.client_ip(request)
+        ratelimit.enforce("auth_token_ip", ip or "unknown")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, membership = staff_sign_in(**data.validated_data)
+        token, membership = staff_sign_in(**data.validated_data, ip=ip)
         return Response({"token": token, "role": membership.role, "org": membership.org.slug})
 
 

@@ -32,6 +32,13 @@ def hit(name: str, identity: str, *, rule: str | None = None) -> bool:
     return count <= limit
 
 
+def spent(name: str, identity: str, *, rule: str | None = None) -> bool:
+    """True when (name, identity) has used its whole budget in this window (counts nothing)."""
+    limit, window = parse_rule(rule or settings.RATE_LIMITS[name])
+    count = cache.get(f"rl:{name}:{identity}:{int(time.time() // window)}") or 0
+    return count >= limit
+
+
 def enforce(name: str, identity: str, *, rule: str | None = None) -> None:
     if not hit(name, identity, rule=rule):
         raise RateLimited()

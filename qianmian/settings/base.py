@@ -231,6 +231,9 @@ VIEWER_TOKEN_MAX_AGE = env_int("VIEWER_TOKEN_MAX_AGE", 12 * 3600)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 RATE_LIMITS = {
     "auth_token_ip": env_str("RATE_AUTH_TOKEN_IP", "30/60"),
+    # Sign-in lockout (core.services.staff_sign_in): failures per username and per address.
+    "auth_fail_account": env_str("RATE_AUTH_FAIL_ACCOUNT", "10/900"),
+    "auth_fail_ip": env_str("RATE_AUTH_FAIL_IP", "50/900"),
     "viewer_session_ip": env_str("RATE_VIEWER_SESSION_IP", "100000/60"),
 }
 
