@@ -363,6 +363,10 @@ def test_every_door(key, world, settings, caplog):
                 )
             status = response.status_code
             answers.append(str(status))
+            # Security headers on every answer (Django's SecurityMiddleware, clickjacking).
+            assert response.get("X-Content-Type-Options") == "nosniff", (key, method, name)
+            assert response.get("X-Frame-Options") in ("DENY", "SAMEORIGIN"), (key, method)
+            assert response.get("Referrer-Policy"), (key, method, name)
             assert status < 500 or (status == 503 and key in UPSTREAM), (key, method, name, status)
             body = b"".join(response.streaming_content) if response.streaming else response.content
             if 200 <= status < 300 and not (name == "outsider" and key in PUBLIC):
