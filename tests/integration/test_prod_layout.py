@@ -597,7 +597,7 @@ def test_postgresql_restart_mid_campaign_and_mid_rescore(prod, demo):
     the Tencent stub. Nobody gets the message twice, the send resumes and every row ends
     final, the re-score completes, and a second re-score without the fault changes nothing."""
     rng = random.Random(int(os.environ.get("CHAOS_SEED", "18")))
-    contacts = int(os.environ.get("CHAOS_RESCORE_CONTACTS", "30000"))
+    contacts = int(os.environ.get("CHAOS_RESCORE_CONTACTS", "15000"))
 
     def restart() -> float:
         began = time.monotonic()
