@@ -71,7 +71,7 @@ def main(endpoint: str, tag: str, phone: str) -> dict:
     # the lead back to the pool.
     from tests.factories import MembershipFactory
 
-    rep = MembershipFactory(org=org).user
+    rep = MembershipFactory(org=org, user__username=f"rep-{tag}").user
     lead = Contact.objects.for_org(org).create(org=org, owner=rep, status="new")
     task_at = time.time()
     task = Task.objects.for_org(org).create(
