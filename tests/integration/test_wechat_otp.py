@@ -89,8 +89,13 @@ def test_five_attempts_hold_under_200_parallel_guesses(viewer):
     with app_server(RATE_OTP_VERIFY_IP="100000/600") as url:
         statuses = burst(f"{url}/api/v1/viewer/phone/verify", headers, bodies)
     otp = PhoneOtp.objects.for_org(org).get()
-    assert otp.attempts == 5
     assert statuses.count(200) <= 1
+    if statuses.count(200):
+        # The right code may win a race before five wrong ones land: the code is used up then,
+        # and the guesses after it spend no attempt.
+        assert otp.consumed_at is not None and 1 <= otp.attempts <= 5
+    else:
+        assert otp.attempts == 5 and otp.consumed_at is None
     assert statuses.count(200) + statuses.count(400) == PARALLEL
     bound = ContactIdentity.objects.for_org(org).filter(kind="phone", contact=contact).count()
     assert bound == statuses.count(200)
