@@ -32,6 +32,15 @@ def hit(name: str, identity: str, *, rule: str | None = None) -> bool:
     return count <= limit
 
 
+def release(name: str, identity: str, *, rule: str | None = None) -> None:
+    """Give back one hit counted by ``hit`` in this window (a reserved slot not used)."""
+    _limit, window = parse_rule(rule or settings.RATE_LIMITS[name])
+    try:
+        cache.decr(f"rl:{name}:{identity}:{int(time.time() // window)}")
+    except ValueError:  # the window ended meanwhile: nothing to give back
+        pass
+
+
 def spent(name: str, identity: str, *, rule: str | None = None) -> bool:
     """True when (name, identity) has used its whole budget in this window (counts nothing)."""
     limit, window = parse_rule(rule or settings.RATE_LIMITS[name])

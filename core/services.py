@@ -36,18 +36,25 @@ def staff_sign_in(*, username: str, password: str, ip: str | None = None) -> tup
     """
     account = username.strip().lower()[:150]
     address = ip or "unknown"
-    if ratelimit.spent("auth_fail_account", account) or ratelimit.spent("auth_fail_ip", address):
+    # Count the attempt as a failure *before* checking the password and give the slot back
+    # on success. Checking "spent?" first and counting after the check let every one of
+    # 200 parallel guesses through the check before any failure was counted (issue 18).
+    slots = [("auth_fail_account", account), ("auth_fail_ip", address)]
+    granted = [slot for slot in slots if ratelimit.hit(*slot)]
+    if len(granted) < len(slots):
+        for slot in granted:  # a refused attempt is no failure of the other identity
+            ratelimit.release(*slot)
         raise SignInLocked(_("登录失败次数过多，请稍后再试"))
     user = authenticate(username=username, password=password)
     membership = getattr(user, "membership", None) if user else None
     if membership is None or not membership.org.is_active:
-        ratelimit.hit("auth_fail_account", account)
-        ratelimit.hit("auth_fail_ip", address)
         locked = ratelimit.spent("auth_fail_account", account) or ratelimit.spent(
             "auth_fail_ip", address
         )
         _audit_failure(username=username, ip=ip, locked=locked)
         raise InvalidCredentials(_("用户名或密码错误"))
+    for slot in slots:
+        ratelimit.release(*slot)
     return issue_staff_token(membership=membership), membership
 
 
