@@ -488,6 +488,7 @@ TABLES: dict[str, Table] = {
             "provider_account": N,
             "wechat_account": N,
             "segment": N,
+            "source_room": N,
             "condition": N,
             "wechat_tag_id": N,
             "holdout_pct": N,
@@ -506,6 +507,7 @@ TABLES: dict[str, Table] = {
             "campaign": N,
             "name": N,
             "template": N,
+            "fallback_template": N,
             "condition": N,
             "weight": N,
             "position": N,
@@ -526,6 +528,7 @@ TABLES: dict[str, Table] = {
             "to_hash": K,
             "app_id": N,
             "params": P,
+            "rendered": T,
             "status": N,
             "arm": N,
             "reason": N,
@@ -546,7 +549,8 @@ TABLES: dict[str, Table] = {
         via=("contact",),
         hashes={"to_hash": PHONE_HASH + OPENID_HASH},
         finders=("staff_notices_about_the_person",),
-        note="the outbox row stays (campaign reports and uplift), without address or params; "
+        note="the outbox row stays (campaign reports and uplift), without address, params or "
+        "the text sent; "
         "staff notices naming the person (no contact on the row) are reached too",
     ),
     "campaigns.MarketingSendCount": Table(
