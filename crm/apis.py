@@ -38,7 +38,9 @@ from crm.models import (
     Task,
 )
 from crm.selectors import (
+    FUNNEL_BY,
     consent_states,
+    lead_funnel,
     lead_list,
     lead_timeline,
     live_contacts,
@@ -634,6 +636,41 @@ class LeadStatsApi(APIView):
     )
     def get(self, request):
         return Response(score_distribution(_org_id(request)))
+
+
+class FunnelInput(InputSerializer):
+    by = serializers.ChoiceField(choices=FUNNEL_BY, default="week")
+    limit = serializers.IntegerField(min_value=1, max_value=52, default=12)
+
+
+class FunnelRow(serializers.Serializer):
+    cohort = serializers.CharField(help_text="week start (YYYY-MM-DD, Asia/Shanghai) or room id")
+    viewers = serializers.IntegerField()
+    engaged = serializers.IntegerField()
+    hot = serializers.IntegerField()
+    customers = serializers.IntegerField()
+    engaged_rate = serializers.FloatField(allow_null=True)
+    hot_rate = serializers.FloatField(allow_null=True)
+    customer_rate = serializers.FloatField(allow_null=True)
+    overall_rate = serializers.FloatField(allow_null=True)
+
+
+class FunnelOutput(serializers.Serializer):
+    by = serializers.CharField()
+    hot_grade = serializers.CharField()
+    rows = FunnelRow(many=True)
+
+
+class LeadFunnelApi(APIView):
+    """Viewer → engaged → hot → customer per week or per room (definitions: docs/crm.md)."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    @extend_schema(parameters=[FunnelInput], responses=FunnelOutput)
+    def get(self, request):
+        params = FunnelInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return Response(lead_funnel(org_id=_org_id(request), **params.validated_data))
 
 
 # --- scoring -------------------------------------------------------------------------------

@@ -336,3 +336,105 @@ def scoring_rule_preview(*, rule, condition: dict, points: int, is_active: bool 
             else:
                 down += 1
     return {"matching": len(matching), "moved": up + down, "moved_up": up, "moved_down": down}
+
+
+# The lead lifecycle funnel (docs/crm.md "漏斗"): what counts as each stage, from recorded data.
+FUNNEL_INTERACTIONS = ("chat", "like", "follow", "share", "product.click", "coupon.claim")
+FUNNEL_PURCHASES = ("order", "coupon.redeem")
+FUNNEL_BY = ("week", "room")
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def lead_funnel(*, org_id: int, by: str, limit: int = 12) -> dict:
+    """Viewer → engaged → hot → customer per cohort, newest ``limit`` cohorts first.
+
+    A cohort is a room (``by="room"``) or a week starting Monday in Asia/Shanghai
+    (``by="week"``) of ``room.join`` events. Within it, each live contact counts once per stage
+    it reached, and only if it reached every stage before (so each conversion is at most 100 %):
+    viewer = joined; engaged = an interaction (FUNNEL_INTERACTIONS) in a room it joined there;
+    hot = has the organisation's top grade now, or reached it (ScoreHistory) at or after such a
+    join; customer = an order or coupon redemption at or after such a join, or status won.
+    One aggregate query, whatever the number of contacts."""
+    from zoneinfo import ZoneInfo
+
+    from django.db.models import Count, Exists, F, OuterRef, Q
+    from django.db.models.functions import TruncWeek
+
+    from crm.models import Event, LeadStatus, ScoreHistory
+    from crm.services.leads import top_grade
+
+    if by not in FUNNEL_BY:
+        raise ValueError(by)
+    hot = top_grade(org_id)
+    events = Event.objects.for_org(org_id)
+    joins = (
+        events.filter(
+            type="room.join",
+            room_id__isnull=False,
+            contact__merged_into__isnull=True,
+            contact__erased_at__isnull=True,
+        )
+        .annotate(
+            cohort=TruncWeek("occurred_at", tzinfo=ZoneInfo("Asia/Shanghai"))
+            if by == "week"
+            else F("room_id")
+        )
+        .alias(
+            engaged_there=Exists(
+                events.filter(
+                    contact_id=OuterRef("contact_id"),
+                    room_id=OuterRef("room_id"),
+                    type__in=FUNNEL_INTERACTIONS,
+                )
+            ),
+            hot_since=Exists(
+                ScoreHistory.objects.for_org(org_id).filter(
+                    contact_id=OuterRef("contact_id"),
+                    grade=hot,
+                    created_at__gte=OuterRef("occurred_at"),
+                )
+            )
+            if hot
+            else Exists(ScoreHistory.objects.none()),
+            bought_since=Exists(
+                events.filter(
+                    contact_id=OuterRef("contact_id"),
+                    type__in=FUNNEL_PURCHASES,
+                    occurred_at__gte=OuterRef("occurred_at"),
+                )
+            ),
+        )
+    )
+    engaged = Q(engaged_there=True)
+    hot_q = engaged & (Q(hot_since=True) | Q(contact__grade=hot)) if hot else Q(pk__in=[])
+    customer = hot_q & (Q(bought_since=True) | Q(contact__status=LeadStatus.WON))
+    rows = (
+        joins.values("cohort")
+        .annotate(
+            viewers=Count("contact_id", distinct=True),
+            engaged=Count("contact_id", distinct=True, filter=engaged),
+            hot=Count("contact_id", distinct=True, filter=hot_q),
+            customers=Count("contact_id", distinct=True, filter=customer),
+        )
+        .order_by("-cohort")[:limit]
+    )
+    out = []
+    for r in rows:
+        key = r["cohort"]
+        out.append(
+            {
+                "cohort": key.date().isoformat() if by == "week" else str(key),
+                "viewers": r["viewers"],
+                "engaged": r["engaged"],
+                "hot": r["hot"],
+                "customers": r["customers"],
+                "engaged_rate": _rate(r["engaged"], r["viewers"]),
+                "hot_rate": _rate(r["hot"], r["engaged"]),
+                "customer_rate": _rate(r["customers"], r["hot"]),
+                "overall_rate": _rate(r["customers"], r["viewers"]),
+            }
+        )
+    return {"by": by, "hot_grade": hot, "rows": out}

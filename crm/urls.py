@@ -19,6 +19,7 @@ urlpatterns = [
         name="lead-job-download",
     ),
     path("leads/stats", apis.LeadStatsApi.as_view(), name="leads-stats"),
+    path("leads/funnel", apis.LeadFunnelApi.as_view(), name="leads-funnel"),
     path("leads/<int:lead_id>", apis.LeadDetailApi.as_view(), name="lead-detail"),
     path("leads/<int:lead_id>/notes", apis.LeadNoteApi.as_view(), name="lead-notes"),
     path("leads/<int:lead_id>/tasks", apis.LeadTaskApi.as_view(), name="lead-tasks"),
