@@ -706,7 +706,40 @@ async function loadStats() {
     return tr;
   }));
   $("#rescore-row").hidden = state.me?.role !== "admin";
+  loadFunnel();
 }
+
+// The lead lifecycle funnel (GET leads/funnel, definitions in docs/crm.md): counts per week or
+// room, each stage with its conversion from the stage before.
+const FUNNEL_STAGES = [
+  ["viewers", t("观众"), null], ["engaged", t("互动"), "engaged_rate"],
+  ["hot", t("热线索"), "hot_rate"], ["customers", t("成交客户"), "customer_rate"],
+];
+const pct = (rate) => (rate == null ? "—" : `${rate}%`);
+
+async function loadFunnel(by = state.funnelBy || "week") {
+  state.funnelBy = by;
+  for (const b of document.querySelectorAll("#funnel-by button")) b.classList.toggle("on", b.dataset.by === by);
+  const data = await api(`leads/funnel?by=${by}`);
+  if (state.funnelBy !== by) return;  // another choice was made while this one loaded
+  $("#funnel-hint").textContent = fmt(t("观众：进入直播间；互动：发言、点赞、关注、分享、点击商品或领券；热线索：进入后达到最高等级 {grade}；成交客户：进入后下单或核销优惠券，或状态为已成交。每一级只计入已到达上一级的人，百分比为上一级到这一级的转化率。"), { grade: data.hot_grade || "—" });
+  $("#funnel-head").replaceChildren(el("tr", {},
+    el("th", { text: by === "week" ? t("周（周一起）") : t("直播间") }),
+    ...FUNNEL_STAGES.map(([, label]) => el("th", { class: "num", text: label })),
+    el("th", { class: "num", text: t("总转化") })));
+  if (!data.rows.length) {
+    $("#funnel-rows").replaceChildren(el("tr", {}, el("td", { colspan: "6", class: "hint", text: t("还没有进入直播间的记录") })));
+    return;
+  }
+  $("#funnel-rows").replaceChildren(...data.rows.map((row) => el("tr", { "data-cohort": row.cohort },
+    el("th", { scope: "row", text: by === "week" ? row.cohort : fmt(t("直播间 #{id}"), { id: row.cohort }) }),
+    ...FUNNEL_STAGES.map(([stage, , rate]) => el("td", { class: "num", "data-stage": stage },
+      el("strong", { text: String(row[stage]) }),
+      rate ? el("small", { class: "rate", "data-rate": stage, text: ` ${pct(row[rate])}` }) : "")),
+    el("td", { class: "num", "data-stage": "overall", text: pct(row.overall_rate) }))));
+}
+
+for (const b of document.querySelectorAll("#funnel-by button")) b.addEventListener("click", () => loadFunnel(b.dataset.by));
 
 // An admin edits a rule's name, points and whether it is on without JSON; errors go under
 // the field they are about. Scores change once re-scored (the button above).

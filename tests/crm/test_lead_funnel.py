@@ -28,7 +28,12 @@ def _hot_at(contact, at, grade="A"):
 
 @pytest.fixture
 def story(acme, other_org):
-    """Room 1 (week 1): six viewers. Room 2 (week 2): three viewers, one of them from room 1."""
+    return make_story(acme, other_org)
+
+
+def make_story(acme, other_org):
+    """Room 1 (week 1): six viewers. Room 2 (week 2): three viewers, one of them from room 1.
+    Per room and per week: (6, 4, 2, 1) in room 1 / week 1, (3, 2, 2, 1) in room 2 / week 2."""
     c = [ContactFactory(org=acme, nickname=f"c{i}") for i in range(8)]
     for person in c[:6]:
         _event(person, "room.join", WEEK1, room=1)
