@@ -41,7 +41,7 @@ def test_sales_reach_every_workspace_tab_on_a_phone_and_a_desktop(live_server, a
                 button.click()  # a real click: fails if anything covers the tab
                 page.wait_for_selector(f"[data-panel={tab}]:not([hidden])")
                 assert page.locator(f"[data-panel={tab}]").is_visible()
-            link = page.locator(".tabs a.tab-link")
+            link = page.locator('.tabs a.tab-link[href="/workspace/campaigns/"]')
             box = link.bounding_box()
             assert box and box["width"] >= 32 and box["x"] + box["width"] <= viewport["width"] + 1
             link.click()
