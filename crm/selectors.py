@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Floor, TruncWeek
 
 from core import pii
 from core.models import AuditLog
 from crm.conditions import contact_matches, contacts_matching
-from crm.models import CONSENT_DEFAULTS, Consent, ConsentPurpose, Contact, Segment
+from crm.models import (
+    CONSENT_DEFAULTS,
+    Consent,
+    ConsentEvent,
+    ConsentPurpose,
+    Contact,
+    ContactIdentity,
+    Event,
+    IdentityKind,
+    LeadStatus,
+    Note,
+    ScoreHistory,
+    ScoringRule,
+    Segment,
+)
+from crm.services.leads import top_grade
+from crm.services.scoring import grade_for, scoring_model_for
 
 
 def consent_granted(contact: Contact, purpose: str) -> bool:
@@ -70,9 +89,6 @@ def lead_list(*, org_id: int, filters: dict) -> QuerySet:
     (user id, "me" resolved by the caller, or "none" for the pool), status, segment (a
     Segment of this org), room, tag, identity (any phone/openid/unionid value), q (nickname),
     ordering."""
-    from django.db.models import F
-
-    from crm.models import ContactIdentity, Event, IdentityKind
 
     qs = live_contacts(org_id).select_related("owner")
     if filters.get("grade"):
@@ -128,7 +144,6 @@ def timeline_source(fn: Callable[[Contact, int], list[dict]]):
 def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
     """Events, notes, consent decisions, score changes, changes of owner and status and what
     other apps registered (``timeline_source``: the messages sent), newest first."""
-    from crm.models import ConsentEvent, Event, Note, ScoreHistory
 
     items = []
     for e in (
@@ -197,7 +212,6 @@ def lead_timeline(contact: Contact, limit: int = 100) -> list[dict]:
 
 def _owner_changes(contact: Contact, limit: int) -> list[dict]:
     """Changes of owner from the audit log (crm.services.leads.lead_owner_audit)."""
-    from django.contrib.auth import get_user_model
 
     rows = list(
         AuditLog.objects.for_org(contact.org_id)
@@ -223,7 +237,6 @@ def _owner_changes(contact: Contact, limit: int) -> list[dict]:
 
 def _status_changes(contact: Contact, limit: int) -> list[dict]:
     """Changes of lead status from the audit log (crm.services.leads.lead_update)."""
-    from core.models import AuditLog
 
     rows = (
         AuditLog.objects.for_org(contact.org_id)
@@ -267,7 +280,6 @@ def _profile_changes(contact: Contact, limit: int) -> list[dict]:
 
 def score_breakdown_named(contact: Contact) -> list[dict]:
     """The stored breakdown with rule names: [{"rule", "name", "points"}], biggest first."""
-    from crm.models import ScoringRule
 
     breakdown = contact.score_breakdown or {}
     if not isinstance(breakdown, dict) or not breakdown:
@@ -286,8 +298,6 @@ def score_breakdown_named(contact: Contact) -> list[dict]:
 
 def score_distribution(org_id: int, bucket: int = 10) -> dict:
     """Histogram of scores (buckets of ``bucket`` points) and counts per grade."""
-    from django.db.models import Count, F
-    from django.db.models.functions import Floor
 
     qs = live_contacts(org_id)
     buckets = (
@@ -312,8 +322,6 @@ def scoring_rule_preview(*, rule, condition: dict, points: int, is_active: bool 
     stored score is taken with this rule's stored points replaced by the edited rule's (a
     preview: caps and decay of the rule aside, the re-score decides). ``condition`` must be
     valid (crm.services.scoring.validate_rule)."""
-    from crm.conditions import contacts_matching
-    from crm.services.scoring import grade_for, scoring_model_for
 
     model = scoring_model_for(rule.org_id)
     scored = live_contacts(rule.org_id).filter(score__isnull=False)
@@ -358,13 +366,6 @@ def lead_funnel(*, org_id: int, by: str, limit: int = 12) -> dict:
     hot = has the organisation's top grade now, or reached it (ScoreHistory) at or after such a
     join; customer = an order or coupon redemption at or after such a join, or status won.
     One aggregate query, whatever the number of contacts."""
-    from zoneinfo import ZoneInfo
-
-    from django.db.models import Count, Exists, F, OuterRef, Q
-    from django.db.models.functions import TruncWeek
-
-    from crm.models import Event, LeadStatus, ScoreHistory
-    from crm.services.leads import top_grade
 
     if by not in FUNNEL_BY:
         raise ValueError(by)

@@ -71,6 +71,11 @@ def test_the_demo_admin_tours_every_workspace_tab(server, size, monkeypatch):
             page.click(".tabs button[data-tab=stats]")
             assert page.locator("#rule-rows tr").count() >= 3
             assert page.locator("#chart svg").count() == 1
+            # the lifecycle funnel under it, per week, from the demo's recorded joins
+            page.wait_for_selector("#funnel-rows tr")
+            funnel = page.locator("#funnel-title, #funnel-by, .funnel-wrap")
+            funnel.first.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / f"workspace-funnel-{size}.png"))
             page.click(".tabs button[data-tab=leads]")
             assert page.locator("#lead-rows tr").count() >= 10
 
