@@ -23,3 +23,8 @@ RATE_LIMITS.update(
         "auth_fail_ip": os.environ.get("RATE_AUTH_FAIL_IP", "1000/900"),
     }
 )
+# Tests travel to Beijing wall-clock times on today's Beijing date (tests/campaigns/factories.py
+# `beijing`), up to 21 h from the real clock around Beijing midnight; a viewer token issued
+# before the travel must still be valid there. Expiry itself is tested relative to this value
+# (tests/core/test_auth.py), and production keeps 12 h (settings/base.py).
+VIEWER_TOKEN_MAX_AGE = int(os.environ.get("VIEWER_TOKEN_MAX_AGE", 2 * 24 * 3600))
