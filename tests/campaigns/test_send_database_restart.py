@@ -11,7 +11,9 @@ from campaigns.services.sending import send_due
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.campaigns.test_sms_providers import _phones, _service_rows
 
-pytestmark = pytest.mark.django_db
+# transaction=True: the sender closes the broken connection and opens a new one, which
+# PostgreSQL's backend refuses inside the test's wrapping atomic block.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_sent_answers_are_written_once_the_database_answers_again(
