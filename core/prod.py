@@ -27,9 +27,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.debian import NGINX_INSTALL, nginx_binary
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEPLOY = BASE_DIR / "deploy"
-NGINX_INSTALL = "apt-get install -y nginx"
 
 
 class ProdError(Exception):
@@ -59,7 +60,7 @@ def site_url(host: str, port: int) -> str:
 
 def prepare_environment(env: dict) -> dict:
     """Fill in what the one-machine layout needs; every value the operator set wins."""
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
+    nginx = nginx_binary()
     if not nginx:
         raise ProdError(f"nginx is not installed: run `{NGINX_INSTALL}` (as root), then retry")
     for name in ("DATABASE_URL", "REDIS_URL"):

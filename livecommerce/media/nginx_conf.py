@@ -15,6 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.debian import NGINX_INSTALL, nginx_binary
+
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 
@@ -65,7 +67,11 @@ class NginxRtmp:
 
     def start(self) -> None:
         conf = self.render()
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        nginx = nginx_binary()
+        if not nginx:
+            raise RuntimeError(
+                f"nginx is not installed: run `{NGINX_INSTALL}` (as root), then retry"
+            )
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv
             [
                 nginx,

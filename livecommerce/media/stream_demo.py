@@ -19,6 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+from core.debian import nginx_binary
+
 
 def missing_debian_packages() -> list[str]:
     """The Debian packages the demo runs that this machine lacks (`make stream-demo` checks
@@ -26,7 +28,7 @@ def missing_debian_packages() -> list[str]:
     from livecommerce.media.nginx_conf import MODULE
 
     present = {
-        "nginx": bool(shutil.which("nginx")) or Path("/usr/sbin/nginx").exists(),
+        "nginx": bool(nginx_binary()),
         "libnginx-mod-rtmp": Path(MODULE).exists(),
         "ffmpeg": bool(shutil.which("ffmpeg")),
     }
