@@ -1,4 +1,5 @@
 import { api, subscribe, el, money, couponLabel } from "/static/viewer/api.js";
+import { bindStaffSignIn } from "../shared/staff_sign_in.js";
 import { t, pt, fmt, lang } from "../shared/i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -56,20 +57,9 @@ function localNow() {
   return new Date(now.getTime() - now.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 }
 
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  try {
-    const data = await api("/api/v1/auth/token", {
-      method: "POST",
-      body: { username: form.get("username"), password: form.get("password") },
-    });
-    token = data.token;
-    sessionStorage.setItem("qm.staff", token);
-    loadRooms();
-  } catch (error) {
-    $("login-error").textContent = error.message;
-  }
+bindStaffSignIn($("login-form"), $("login-error"), (signedIn) => {
+  token = signedIn;
+  loadRooms();
 });
 
 $("logout").addEventListener("click", () => {

@@ -2,6 +2,7 @@
 // loaded before this module) from GET /api/v1/rooms/{id}/report — the one source of its
 // figures. Export composes the charts and both tables into one PNG.
 import { api, el } from "/static/viewer/api.js";
+import { bindStaffSignIn } from "../shared/staff_sign_in.js";
 import { t, fmt, lang } from "../shared/i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -36,20 +37,9 @@ const clock = (iso) => new Date(iso).toLocaleTimeString(lang(), { hour: "2-digit
 const percent = (rate) => (rate == null ? "—" : `${(rate * 100).toFixed(1)}%`);
 const gradeName = (grade) => grade || t("未评级");
 
-$("login-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  try {
-    const data = await api("/api/v1/auth/token", {
-      method: "POST",
-      body: { username: form.get("username"), password: form.get("password") },
-    });
-    token = data.token;
-    sessionStorage.setItem("qm.staff", token);
-    start();
-  } catch (error) {
-    $("login-error").textContent = error.message;
-  }
+bindStaffSignIn($("login-form"), $("login-error"), (signedIn) => {
+  token = signedIn;
+  start();
 });
 
 async function loadPicker() {
