@@ -645,6 +645,7 @@ class FunnelInput(InputSerializer):
 
 class FunnelRow(serializers.Serializer):
     cohort = serializers.CharField(help_text="week start (YYYY-MM-DD, Asia/Shanghai) or room id")
+    title = serializers.CharField(allow_null=True, help_text="the room's title (by=room)")
     viewers = serializers.IntegerField()
     engaged = serializers.IntegerField()
     hot = serializers.IntegerField()

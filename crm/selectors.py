@@ -11,6 +11,7 @@ from django.db.models.functions import Floor, TruncWeek
 
 from core import pii
 from core.models import AuditLog
+from crm import rooms
 from crm.conditions import contact_matches, contacts_matching
 from crm.models import (
     CONSENT_DEFAULTS,
@@ -422,12 +423,17 @@ def lead_funnel(*, org_id: int, by: str, limit: int = 12) -> dict:
         )
         .order_by("-cohort")[:limit]
     )
+    rows = list(rows)
+    titles: dict[int, str] = {}
+    if by == "room" and rows and rooms.room_titles:
+        titles = rooms.room_titles.get()(org_id, [r["cohort"] for r in rows])
     out = []
     for r in rows:
         key = r["cohort"]
         out.append(
             {
                 "cohort": key.date().isoformat() if by == "week" else str(key),
+                "title": titles.get(key) if by == "room" else None,
                 "viewers": r["viewers"],
                 "engaged": r["engaged"],
                 "hot": r["hot"],

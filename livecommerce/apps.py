@@ -24,14 +24,17 @@ class LivecommerceConfig(AppConfig):
             room_ids_live,
             room_state_coupons,
             room_state_products,
+            room_titles_in_org,
         )
         from livecommerce.selectors_state import register_state_part
 
         # Staff notifications of every app (core.staff_events) travel on the hub's transport.
         staff_publisher.register(publish_staff)
-        # crm routes hot leads by live room and checks a team rule's room through us.
+        # crm routes hot leads by live room, checks a team rule's room and names the lead
+        # funnel's rooms through us.
         rooms.live_room_ids.register(room_ids_live)
         rooms.room_exists.register(room_exists_in_org)
+        rooms.room_titles.register(room_titles_in_org)
         scrape_collectors.register(coupon_reconcile_backlog)
         # The hub's room state (GET /api/v1/rooms/{id}/state) carries our parts too, so a
         # reconnecting screen gets the product list and live coupon stock with its seq.

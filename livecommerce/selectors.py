@@ -179,6 +179,11 @@ def room_ids_live(org_id: int) -> list[int]:
     return list(Room.objects.for_org(org_id).filter(status="live").values_list("id", flat=True))
 
 
+def room_titles_in_org(org_id: int, room_ids: list[int]) -> dict[int, str]:
+    """Titles of those of ``room_ids`` that are rooms of the organisation (crm.rooms.room_titles)."""
+    return dict(Room.objects.for_org(org_id).filter(pk__in=room_ids).values_list("id", "title"))
+
+
 def room_exists_in_org(org_id: int, room_id: int) -> bool:
     """Whether ``room_id`` is a room of the organisation (crm.rooms.room_exists)."""
     return Room.objects.for_org(org_id).filter(pk=room_id).exists()

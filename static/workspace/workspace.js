@@ -717,6 +717,15 @@ const FUNNEL_STAGES = [
 ];
 const pct = (rate) => (rate == null ? "—" : `${rate}%`);
 
+// A week by its Monday; a room by its title (from the funnel's row), linked to its 战报, or by
+// its id when the room no longer exists.
+function funnelCohort(by, row) {
+  if (by === "week") return el("th", { scope: "row", text: row.cohort });
+  if (!row.title) return el("th", { scope: "row", text: fmt(t("直播间 #{id}"), { id: row.cohort }) });
+  return el("th", { scope: "row", title: row.title },
+    el("a", { href: `/console/rooms/${row.cohort}/report/`, "data-room-report": row.cohort, text: row.title }));
+}
+
 async function loadFunnel(by = state.funnelBy || "week") {
   state.funnelBy = by;
   for (const b of document.querySelectorAll("#funnel-by button")) b.classList.toggle("on", b.dataset.by === by);
@@ -732,7 +741,7 @@ async function loadFunnel(by = state.funnelBy || "week") {
     return;
   }
   $("#funnel-rows").replaceChildren(...data.rows.map((row) => el("tr", { "data-cohort": row.cohort },
-    el("th", { scope: "row", text: by === "week" ? row.cohort : fmt(t("直播间 #{id}"), { id: row.cohort }) }),
+    funnelCohort(by, row),
     ...FUNNEL_STAGES.map(([stage, , rate]) => el("td", { class: "num", "data-stage": stage },
       el("strong", { text: String(row[stage]) }),
       rate ? el("small", { class: "rate", "data-rate": stage, text: ` ${pct(row[rate])}` }) : "")),

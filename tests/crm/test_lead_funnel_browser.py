@@ -1,6 +1,7 @@
 """Sales open the lead lifecycle funnel under the workspace's 评分分布 tab in Chromium, at
 1280×800 and 390×844, and read per week and per room the same figures the API test counts
-from the events (tests/crm/test_lead_funnel.py make_story)."""
+from the events (tests/crm/test_lead_funnel.py make_story); a room is named by its title and
+links to its 战报."""
 
 from __future__ import annotations
 
@@ -48,9 +49,9 @@ def _row(page, cohort: str) -> dict:
 def test_sales_read_the_funnel_per_week_and_per_room_on_a_desktop_and_a_phone(
     live_server, acme, other_org, sales_bob
 ):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
-    make_story(acme, other_org)
+    room1, room2 = make_story(acme, other_org)["rooms"]
     with sync_playwright() as p:
         browser = launch_chromium(p)
         for viewport in VIEWPORTS:
@@ -68,16 +69,24 @@ def test_sales_read_the_funnel_per_week_and_per_room_on_a_desktop_and_a_phone(
             assert "A" in page.locator("#funnel-hint").inner_text()
 
             page.click("#funnel-by button[data-by=room]")
-            page.wait_for_selector("#funnel-rows tr[data-cohort='1']")
+            page.wait_for_selector(f"#funnel-rows tr[data-cohort='{room1}']")
             assert page.locator("#funnel-by button.on").get_attribute("data-by") == "room"
-            room1 = _row(page, "1")
-            assert room1["counts"] == (6, 4, 2, 1), (viewport, room1)
-            assert _row(page, "2")["counts"] == (3, 2, 2, 1)
+            first = _row(page, room1)
+            assert first["counts"] == (6, 4, 2, 1), (viewport, first)
+            assert _row(page, room2)["counts"] == (3, 2, 2, 1)
+            names = page.locator("#funnel-rows th[scope=row]").all_inner_texts()
+            assert names == ["周二彩妆专场", "周二护肤专场"]  # newest room first
+            link = page.locator(f"#funnel-rows a[data-room-report='{room1}']")
+            assert link.get_attribute("href") == f"/console/rooms/{room1}/report/"
             text = page.locator("[data-panel=stats]").inner_text()
-            assert "直播间 #1" in text
+            assert "直播间 #" not in text
             assert "null" not in text and "undefined" not in text
             # The table scrolls inside its box on a phone; the page itself never scrolls sideways.
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
+            # The room's name opens its 战报 (sales keep their sign-in).
+            link.click()
+            page.wait_for_url(f"**/console/rooms/{room1}/report/")
+            expect(page.locator("#report-title")).to_contain_text("周二护肤专场")
             assert not errors, errors
             page.close()
         browser.close()
