@@ -41,6 +41,12 @@ static/vendor/echarts.min.js: node_modules/.installed
 	mkdir -p static/vendor
 	cp node_modules/echarts/dist/echarts.min.js $@
 
+# jsPDF (the 战报 page's PDF export): its UMD bundle (fflate and fast-png inside), loaded as a
+# classic script that sets window.jspdf; its optional html2canvas/canvg/DOMPurify are never used.
+static/vendor/jspdf.umd.min.js: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/jspdf/dist/jspdf.umd.min.js $@
+
 # WeChat's JS-SDK is published on npm as CommonJS: wrapped into a classic script that sets
 # window.wx (static/viewer/wechat.js loads it inside WeChat only).
 static/vendor/jweixin.js: node_modules/.installed
@@ -48,14 +54,15 @@ static/vendor/jweixin.js: node_modules/.installed
 	{ echo '(function () { var module = {};'; cat node_modules/weixin-js-sdk/index.js; \
 	  echo 'window.wx = window.jWeixin = module.exports; })();'; } > $@
 
-vendor: static/vendor/hls.min.js static/vendor/echarts.min.js static/vendor/jweixin.js
+vendor: static/vendor/hls.min.js static/vendor/echarts.min.js static/vendor/jspdf.umd.min.js \
+	static/vendor/jweixin.js
 
 # nginx-rtmp on free non-root ports with its own prefix, and ffmpeg's test source pushed
 # into the demo room (run `make run` in another terminal first).
 # Debian packages per target: installed when root, else the apt command is printed (exit 1).
 # The fast tier (`make test`), `make run` and posters need none of them.
 MEDIA_DEBS := nginx libnginx-mod-rtmp ffmpeg
-BROWSER_DEBS := chromium fonts-noto-cjk
+BROWSER_DEBS := chromium fonts-noto-cjk poppler-utils
 
 stream-demo: venv
 	@deploy/need-debian.sh "make stream-demo" $(MEDIA_DEBS)

@@ -1,6 +1,8 @@
 // 战报: a room's post-broadcast report, drawn with ECharts (static/vendor/echarts.min.js,
 // loaded before this module) from GET /api/v1/rooms/{id}/report — the one source of its
-// figures. Export composes the charts and both tables into one PNG.
+// figures. 导出图片 composes the charts and both tables into one PNG; 导出 PDF lays the same
+// parts out on A4 pages with jsPDF (static/vendor/jspdf.umd.min.js), each part drawn on a
+// canvas first, so Chinese text shows without a font embedded in the PDF.
 import { api, el } from "/static/viewer/api.js";
 import { bindStaffSignIn } from "../shared/staff_sign_in.js";
 import { t, fmt, lang } from "../shared/i18n.js";
@@ -72,10 +74,7 @@ async function loadReport() {
     ? `${when(room.started_at)} — ${room.ended_at ? when(room.ended_at) : t("直播中")}`
     : t("尚未开播");
   renderTotals();
-  drawOnline();
-  drawFunnel();
-  drawLeads();
-  drawChat();
+  for (const [id, option] of Object.entries(OPTIONS)) draw(id, option());
   renderCoupons();
   renderInvites();
   renderRecall();
@@ -115,7 +114,7 @@ const timeAxis = () => ({
 });
 const empty = (text) => ({ title: { text, left: "center", top: "middle", textStyle: { color: "#999", fontSize: 14, fontWeight: "normal" } } });
 
-function drawOnline() {
+function onlineOption() {
   const online = report.online;
   const series = online.series.map((p) => [p.at, p.online]);
   const option = {
@@ -143,28 +142,28 @@ function drawOnline() {
     }],
   };
   if (!series.length) Object.assign(option, empty(t("没有在线人数记录")));
-  draw("chart-online", option);
+  return option;
 }
 
-function drawFunnel() {
+function funnelOption(small = narrow()) {
   const rows = report.products;
   const stages = [["exposed", t("曝光")], ["clicked", t("点击")], ["claimed", t("领券")], ["redeemed", t("核销")]];
   const option = {
     color: PALETTE,
     legend: { top: 0 },
-    grid: { left: narrow() ? 72 : 96, right: 24, top: 32, bottom: 24 },
+    grid: { left: small ? 72 : 96, right: 24, top: 32, bottom: 24 },
     tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     xAxis: { type: "value", minInterval: 1 },
-    yAxis: { type: "category", inverse: true, data: rows.map((r) => r.name), axisLabel: { width: narrow() ? 64 : 88, overflow: "truncate" } },
+    yAxis: { type: "category", inverse: true, data: rows.map((r) => r.name), axisLabel: { width: small ? 64 : 88, overflow: "truncate" } },
     series: stages.map(([key, name]) => ({
       name, type: "bar", data: rows.map((r) => r[key]), label: { show: true, position: "right", fontSize: 10 },
     })),
   };
   if (!rows.length) Object.assign(option, empty(t("这场没有上架商品")));
-  draw("chart-funnel", option);
+  return option;
 }
 
-function drawLeads() {
+function leadsOption() {
   const rows = report.leads.by_grade;
   const option = {
     color: PALETTE,
@@ -179,7 +178,7 @@ function drawLeads() {
     }],
   };
   if (!rows.length) Object.assign(option, empty(t("这场没有带来新线索")));
-  draw("chart-leads", option);
+  return option;
 }
 
 // Chat per minute on a category axis of every minute of the broadcast (zeros included):
@@ -199,7 +198,7 @@ function chatMinutes() {
   return minutes;
 }
 
-function drawChat() {
+function chatOption() {
   const rows = report.chat.series.length ? chatMinutes() : [];
   const option = {
     color: ["#3a7bd5"],
@@ -210,8 +209,17 @@ function drawChat() {
     series: [{ name: t("弹幕"), type: "bar", barMaxWidth: 12, data: rows.map(([, n]) => n) }],
   };
   if (!rows.length) Object.assign(option, empty(t("这场没有弹幕")));
-  draw("chart-chat", option);
+  return option;
 }
+
+// Each chart's option from the report; the PDF export draws them again at the page's width
+// (a wide funnel: `small` false).
+const OPTIONS = {
+  "chart-online": onlineOption,
+  "chart-funnel": funnelOption,
+  "chart-leads": leadsOption,
+  "chart-chat": chatOption,
+};
 
 function cells(...values) {
   return el("tr", {}, ...values.map((value) => el("td", { text: String(value) })));
@@ -253,7 +261,12 @@ function renderRecall() {
     el("div", {}, el("b", { text: String(value) }), el("span", { text: label }))));
 }
 
-// -- export: one PNG of the whole report ---------------------------------------------------
+// -- export: one PNG of the whole report, or an A4 PDF -------------------------------------
+
+const FONT = '"PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif';
+const INK = "#1f2329";
+const MUTED = "#646a73";
+const LINE = 22;
 
 function image(url) {
   return new Promise((resolve, reject) => {
@@ -264,24 +277,56 @@ function image(url) {
   });
 }
 
-async function exportPng() {
-  const ratio = 2;
-  const pad = 24;
-  const font = '"PingFang SC", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif';
-  const parts = [];
-  for (const id of ["chart-online", "chart-funnel", "chart-leads", "chart-chat"]) {
-    const instance = charts[id];
-    const title = $(id).closest(".box").querySelector("h2").textContent;
-    const url = instance.getDataURL({ type: "png", pixelRatio: ratio, backgroundColor: "#fff" });
-    parts.push({ title, img: await image(url), w: instance.getWidth(), h: instance.getHeight() });
-  }
-  const tables = [
+function download(href, filename) {
+  const link = el("a", { href, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+function reportTables() {
+  return [
     [t("优惠券核销"), [[t("优惠券"), t("总量"), t("已领"), t("已核销"), t("领取率"), t("核销率")], ...couponRows()]],
     [t("邀请榜"), [["#", t("观众"), t("直接邀请"), t("全部层级")], ...inviteRows()]],
   ];
+}
+
+// A table's rows (the first is its header) in columns of equal width from (x, y); returns the
+// height used (a dash stands for an empty table).
+function drawTable(ctx, x, y, width, rows) {
+  const col = width / rows[0].length;
+  rows.forEach((row, i) => {
+    ctx.font = `${i === 0 ? "bold " : ""}13px ${FONT}`;
+    ctx.fillStyle = i === 0 ? MUTED : INK;
+    row.forEach((value, j) => ctx.fillText(String(value), x + j * col, y + LINE * i + 14, col - 6));
+  });
+  if (rows.length === 1) {
+    ctx.fillStyle = "#999";
+    ctx.fillText("—", x, y + LINE + 14);
+  }
+  return LINE * Math.max(rows.length, 2);
+}
+
+function heading(ctx, text, x, y, size = 16) {
+  ctx.fillStyle = INK;
+  ctx.font = `bold ${size}px ${FONT}`;
+  ctx.fillText(text, x, y);
+}
+
+const boxTitle = (id) => $(id).closest(".box").querySelector("h2").textContent;
+
+async function exportPng() {
+  const ratio = 2;
+  const pad = 24;
+  const parts = [];
+  for (const id of Object.keys(OPTIONS)) {
+    const instance = charts[id];
+    const url = instance.getDataURL({ type: "png", pixelRatio: ratio, backgroundColor: "#fff" });
+    parts.push({ title: boxTitle(id), img: await image(url), w: instance.getWidth(), h: instance.getHeight() });
+  }
+  const tables = reportTables();
   // As wide as the widest chart on screen (a desktop's half-width charts then sit side by side).
   const width = Math.max(960, ...parts.map((p) => p.w + 2 * pad));
-  const line = 22;
   const inner = width - 2 * pad;
   const gap = 16;
   // Charts at their on-screen size (never blown up), packed side by side where they fit.
@@ -293,9 +338,9 @@ async function exportPng() {
     if (last && last.reduce((n, q) => n + q.dw + gap, 0) + p.dw <= inner) last.push(p);
     else rowsOfCharts.push([p]);
   }
-  let height = pad + 36 + line * 2;
+  let height = pad + 36 + LINE * 2;
   for (const row of rowsOfCharts) height += 28 + Math.max(...row.map((p) => p.dh)) + 12;
-  for (const [, rows] of tables) height += 28 + line * Math.max(rows.length, 2) + 12;
+  for (const [, rows] of tables) height += 28 + LINE * Math.max(rows.length, 2) + 12;
   const canvas = document.createElement("canvas");
   canvas.width = width * ratio;
   canvas.height = Math.ceil(height + pad) * ratio;
@@ -304,23 +349,19 @@ async function exportPng() {
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, width, height + pad);
   let y = pad + 24;
-  ctx.fillStyle = "#1f2329";
-  ctx.font = `bold 22px ${font}`;
-  ctx.fillText($("report-title").textContent, pad, y);
-  ctx.font = `14px ${font}`;
-  ctx.fillStyle = "#646a73";
-  y += line + 4;
+  heading(ctx, $("report-title").textContent, pad, y, 22);
+  ctx.font = `14px ${FONT}`;
+  ctx.fillStyle = MUTED;
+  y += LINE + 4;
   ctx.fillText($("report-when").textContent, pad, y);
-  y += line;
+  y += LINE;
   ctx.fillText(totals().map(([, label, value]) => `${label} ${value}`).join("   "), pad, y);
   y += 12;
   for (const row of rowsOfCharts) {
     y += 28;
     let x = pad;
     for (const p of row) {
-      ctx.fillStyle = "#1f2329";
-      ctx.font = `bold 16px ${font}`;
-      ctx.fillText(p.title, x, y - 8);
+      heading(ctx, p.title, x, y - 8);
       ctx.drawImage(p.img, x, y, p.dw, p.dh);
       x += p.dw + gap;
     }
@@ -328,33 +369,150 @@ async function exportPng() {
   }
   for (const [title, rows] of tables) {
     y += 28;
-    ctx.fillStyle = "#1f2329";
-    ctx.font = `bold 16px ${font}`;
-    ctx.fillText(title, pad, y - 8);
-    const col = (width - 2 * pad) / rows[0].length;
-    rows.forEach((row, i) => {
-      ctx.font = `${i === 0 ? "bold " : ""}13px ${font}`;
-      ctx.fillStyle = i === 0 ? "#646a73" : "#1f2329";
-      row.forEach((value, j) => ctx.fillText(String(value), pad + j * col, y + line * i + 14, col - 6));
-    });
-    if (rows.length === 1) {
-      ctx.fillStyle = "#999";
-      ctx.fillText("—", pad, y + line + 14);
-    }
-    y += line * Math.max(rows.length, 2) + 12;
+    heading(ctx, title, pad, y - 8);
+    y += drawTable(ctx, pad, y, inner, rows) + 12;
   }
-  const link = el("a", { href: canvas.toDataURL("image/png"), download: fmt(t("战报-{id}.png"), { id: report.room.id }) });
-  document.body.append(link);
-  link.click();
-  link.remove();
+  download(canvas.toDataURL("image/png"), fmt(t("战报-{id}.png"), { id: report.room.id }));
 }
 
-$("export-png").addEventListener("click", () => {
-  $("export-png").disabled = true;
-  exportPng()
-    .catch((error) => { $("report-error").textContent = error.message; })
-    .finally(() => { $("export-png").disabled = false; });
-});
+// The PDF: A4 portrait, 12 mm margins. Every part (the heading with the figures, each chart
+// with its title, each table, the recall's result) is drawn on a canvas PDF_WIDTH CSS pixels
+// wide — text included, in the page's own fonts, so Chinese needs no font in the PDF — and
+// placed as an image; a part that does not fit the rest of a page starts the next one. The
+// charts are drawn again off screen at that width, so a phone's PDF is a desktop's.
+const A4 = { width: 210, height: 297, margin: 12, footer: 8 };
+const PDF_WIDTH = 720;
+const PDF_CHART_HEIGHTS = {
+  "chart-online": () => 300,
+  // Four bars per product: taller with many products, never past one page (1026 px of 720).
+  "chart-funnel": () => Math.min(900, Math.max(300, 80 + 48 * report.products.length)),
+  "chart-leads": () => 260,
+  "chart-chat": () => 220,
+};
+const TABLE_ROWS_PER_PART = 30;
+
+function pdfPart(height, paint) {
+  const ratio = 2;
+  const canvas = document.createElement("canvas");
+  canvas.width = PDF_WIDTH * ratio;
+  canvas.height = Math.ceil(height * ratio);
+  const ctx = canvas.getContext("2d");
+  ctx.scale(ratio, ratio);
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, PDF_WIDTH, height);
+  paint(ctx);
+  return canvas;
+}
+
+async function chartForPdf(id) {
+  const height = PDF_CHART_HEIGHTS[id]();
+  const holder = document.createElement("div");
+  holder.style.cssText = `position: fixed; left: -10000px; top: 0; width: ${PDF_WIDTH}px; height: ${height}px`;
+  document.body.append(holder);
+  const chart = globalThis.echarts.init(holder, null, { renderer: "canvas", width: PDF_WIDTH, height });
+  try {
+    chart.setOption({ animation: false, ...OPTIONS[id](false) });
+    return await image(chart.getDataURL({ type: "png", pixelRatio: 2, backgroundColor: "#fff" }));
+  } finally {
+    chart.dispose();
+    holder.remove();
+  }
+}
+
+async function pdfParts() {
+  const parts = [pdfPart(96, (ctx) => {
+    heading(ctx, $("report-title").textContent, 0, 26, 22);
+    ctx.font = `14px ${FONT}`;
+    ctx.fillStyle = MUTED;
+    ctx.fillText($("report-when").textContent, 0, 26 + LINE + 4, PDF_WIDTH);
+    ctx.fillStyle = INK;
+    ctx.fillText(totals().map(([, label, value]) => `${label} ${value}`).join("   "), 0, 26 + 2 * LINE + 8, PDF_WIDTH);
+  })];
+  for (const id of Object.keys(OPTIONS)) {
+    const img = await chartForPdf(id);
+    const note = $(id).closest(".box").querySelector("p.muted")?.textContent;
+    const top = note ? 48 : 28;
+    parts.push(pdfPart(top + img.height / 2 + 8, (ctx) => {
+      heading(ctx, boxTitle(id), 0, 20);
+      if (note) {
+        ctx.font = `12px ${FONT}`;
+        ctx.fillStyle = MUTED;
+        ctx.fillText(note, 0, 40, PDF_WIDTH);
+      }
+      ctx.drawImage(img, 0, top, PDF_WIDTH, img.height / 2);
+    }));
+  }
+  for (const [title, [head, ...body]] of reportTables()) {
+    // A long table continues on the next part under its heading and header row again.
+    for (let start = 0; start === 0 || start < body.length; start += TABLE_ROWS_PER_PART) {
+      const rows = [head, ...body.slice(start, start + TABLE_ROWS_PER_PART)];
+      parts.push(pdfPart(28 + LINE * Math.max(rows.length, 2) + 8, (ctx) => {
+        heading(ctx, title, 0, 20);
+        drawTable(ctx, 0, 28, PDF_WIDTH, rows);
+      }));
+    }
+  }
+  if (!$("recall-box").hidden) {
+    const items = [...$("recall").children].map((item) =>
+      `${item.querySelector("span").textContent} ${item.querySelector("b").textContent}`);
+    parts.push(pdfPart(28 + LINE + 8, (ctx) => {
+      heading(ctx, $("recall-box").querySelector("h2").textContent, 0, 20);
+      ctx.font = `14px ${FONT}`;
+      ctx.fillStyle = INK;
+      ctx.fillText(items.join("   "), 0, 28 + 14, PDF_WIDTH);
+    }));
+  }
+  return parts;
+}
+
+async function loadJsPdf() {
+  if (!globalThis.jspdf) {
+    await new Promise((resolve, reject) => {
+      const script = el("script", { src: root.dataset.jspdf });
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(t("PDF 组件加载失败")));
+      document.head.append(script);
+    });
+  }
+  return globalThis.jspdf.jsPDF;
+}
+
+async function exportPdf() {
+  const JsPdf = await loadJsPdf();
+  const doc = new JsPdf({ unit: "mm", format: "a4", orientation: "portrait", compress: true });
+  const inner = A4.width - 2 * A4.margin;
+  const bottom = A4.height - A4.margin - A4.footer;
+  let y = A4.margin;
+  for (const canvas of await pdfParts()) {
+    const height = (canvas.height * inner) / canvas.width;
+    if (y + height > bottom && y > A4.margin) {
+      doc.addPage();
+      y = A4.margin;
+    }
+    doc.addImage(canvas, "PNG", A4.margin, y, inner, height);
+    y += height + 4;
+  }
+  // Page numbers: digits only, in the PDF's standard font.
+  const pages = doc.getNumberOfPages();
+  doc.setFontSize(9);
+  doc.setTextColor(150);
+  for (let page = 1; page <= pages; page += 1) {
+    doc.setPage(page);
+    doc.text(`${page} / ${pages}`, A4.width / 2, A4.height - A4.margin / 2, { align: "center" });
+  }
+  const url = URL.createObjectURL(doc.output("blob"));
+  download(url, fmt(t("战报-{id}.pdf"), { id: report.room.id }));
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+for (const [id, run] of [["export-png", exportPng], ["export-pdf", exportPdf]]) {
+  $(id).addEventListener("click", () => {
+    $(id).disabled = true;
+    run()
+      .catch((error) => { $("report-error").textContent = error.message; })
+      .finally(() => { $(id).disabled = false; });
+  });
+}
 
 window.addEventListener("resize", () => {
   for (const instance of Object.values(charts)) instance.resize();

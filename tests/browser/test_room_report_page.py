@@ -1,14 +1,19 @@
 """战报 in Chromium at 1280×800 and 390×844 (issue 22): the host opens a broadcast's report
 from the console's room list, the four ECharts charts hold the API's data (online curve
 with explained-product areas and peaks, per-product funnel, leads by grade, chat per
-minute), both tables list their rows, and 导出图片 downloads a PNG. Sales reach the same
-page from the workspace. The English page is complete. Screenshots:
-docs/screenshots/report-desktop.png, report-phone.png.
+minute), both tables list their rows, 导出图片 downloads a PNG and 导出 PDF a multi-page A4
+PDF (page 1 rendered with poppler's pdftoppm). Sales reach the same page from the workspace.
+The English page is complete. Screenshots: docs/screenshots/report-desktop.png,
+report-phone.png, and the PDF's first page: report-pdf-page1.png.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,8 @@ SCREENSHOTS = Path(settings.BASE_DIR) / (
     "docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "test-artifacts"
 )
 PNG = b"\x89PNG\r\n\x1a\n"
+# A4 portrait in PDF points (210 × 297 mm).
+A4_POINTS = (595.28, 841.89)
 
 SERIES_LENGTHS = """(id) => {
   const chart = echarts.getInstanceByDom(document.getElementById(id));
@@ -44,7 +51,69 @@ def _sign_in(browser, url, viewport, username, locale="zh-CN"):
     return page, errors
 
 
-def _check_report(page, world, export_to=None):
+def _export_pdf(page, room_pk, filename, page1_to=None, min_pages=2):
+    """Click 导出 PDF and check the download: a PDF of A4 pages, with the report's parts as
+    images (its text drawn into them), and page 1 rendered to a PNG with pdftoppm."""
+    with page.expect_download() as download:
+        page.click("#export-pdf")
+    assert download.value.suggested_filename == filename.format(id=room_pk)
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    pages = len(re.findall(rb"/Type /Page\b(?!s)", data))
+    assert pages >= min_pages, pages
+    boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
+    assert len(boxes) == pages
+    assert all(
+        abs(float(w) - A4_POINTS[0]) < 0.5 and abs(float(h) - A4_POINTS[1]) < 0.5 for w, h in boxes
+    )
+    # Heading, four charts and two tables at least, each an image.
+    assert len(re.findall(rb"/Subtype /Image", data)) >= 7
+    if page1_to is None:
+        return data
+    if shutil.which("pdftoppm") is None:
+        # `make system-deps` (run by .ci/run) installs it: under CI its absence is a failure.
+        assert os.environ.get("CI") != "true", "pdftoppm missing: run make system-deps"
+        warnings.warn(
+            "pdftoppm not installed: page 1 of the PDF not rendered "
+            "(sudo apt-get install -y poppler-utils, or make system-deps)",
+            stacklevel=2,
+        )
+        return data
+    from PIL import Image
+
+    page1_to.parent.mkdir(parents=True, exist_ok=True)
+    # The PDF itself is kept with the other test artifacts (never under docs/).
+    pdf = Path(settings.BASE_DIR) / "test-artifacts" / page1_to.with_suffix(".pdf").name
+    pdf.write_bytes(data)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "80",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(pdf),
+            str(page1_to.with_suffix("")),
+        ],
+        check=True,
+        timeout=60,
+    )
+    with Image.open(page1_to) as rendered:
+        width, height = rendered.size
+        assert abs(width / height - A4_POINTS[0] / A4_POINTS[1]) < 0.01
+        colours = rendered.convert("RGB").getcolors(maxcolors=1 << 20) or []
+    # Not a blank page: ink (dark text) and the online curve's red are on it.
+    dark = sum(n for n, (r, g, b) in colours if r + g + b < 200)
+    red = sum(n for n, (r, g, b) in colours if r > 180 and g < 90 and b < 90)
+    assert dark > 500 and red > 100, (dark, red)
+    return data
+
+
+def _check_report(page, world, export_to=None, pdf_page1_to=None):
     from playwright.sync_api import expect
 
     room, p1, p2 = world["room"], world["p1"], world["p2"]
@@ -91,6 +160,7 @@ def _check_report(page, world, export_to=None):
     if export_to:
         export_to.parent.mkdir(parents=True, exist_ok=True)
         export_to.write_bytes(data)
+    _export_pdf(page, room.pk, "战报-{id}.pdf", pdf_page1_to)
 
 
 def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monkeypatch):
@@ -109,8 +179,13 @@ def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monk
             page, errors = _sign_in(browser, f"{server}/console/", viewport, "alice")
             page.click(f"[data-report='{room.pk}']")
             page.wait_for_url(f"**/console/rooms/{room.pk}/report/")
+            artifacts = Path(settings.BASE_DIR) / "test-artifacts"
             _check_report(
-                page, world, Path(settings.BASE_DIR) / f"test-artifacts/report-export-{size}.png"
+                page,
+                world,
+                artifacts / f"report-export-{size}.png",
+                # The PDF is laid out at one width whatever the screen: one page 1 for docs/.
+                (SCREENSHOTS if size == "desktop" else artifacts) / "report-pdf-page1.png",
             )
             page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(SCREENSHOTS / f"report-{size}.png"), full_page=True)
@@ -130,6 +205,7 @@ def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monk
             assert set(page.evaluate(SERIES_LENGTHS, chart)) == {0}
         assert page.evaluate(SERIES_LENGTHS, "chart-leads") == [1]  # its one real lead
         expect(page.locator("#coupon-rows")).to_have_text("这场没有发券")
+        _export_pdf(page, world["elsewhere"].pk, "战报-{id}.pdf", min_pages=1)
         assert errors == []
         page.context.close()
 
@@ -147,6 +223,7 @@ def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monk
             browser, f"{server}/console/rooms/{room.pk}/report/", SIZES["desktop"], "alice", "en-US"
         )
         expect(page.locator("#export-png")).to_have_text("Export image")
+        expect(page.locator("#export-pdf")).to_have_text("Export PDF")
         expect(page.locator("[data-total=peak] + span")).to_have_text("Peak online")
         page.wait_for_function("() => document.querySelector('#chart-funnel canvas')")
         legend = page.evaluate(
@@ -158,5 +235,7 @@ def test_report_charts_tables_and_png_export(server, host_alice, sales_bob, monk
         for data in (room.title, world["k1"].name, world["k2"].name):
             body = body.replace(data, "")  # the broadcast's own names stay as entered
         assert not any("\u4e00" <= ch <= "\u9fff" for ch in body), body
+        page.wait_for_function("() => document.querySelector('#chart-chat canvas')")
+        _export_pdf(page, room.pk, "report-room-{id}.pdf")
         assert errors == []
         browser.close()
