@@ -1,6 +1,7 @@
 from django.urls import path
 
-from crm import apis, apis_viewer
+from crm.apis import leads as apis
+from crm.apis import viewer as apis_viewer
 
 urlpatterns = [
     path("viewer/consents", apis_viewer.ViewerConsentsApi.as_view(), name="viewer-consents"),

@@ -1008,7 +1008,7 @@ class IntegrationTokenAuthentication:
 class IntegrationTokenScheme(OpenApiAuthenticationExtension):
     """OpenAPI security scheme of the integration token (``check --deploy`` warns without)."""
 
-    target_class = "crm.apis.IntegrationTokenAuthentication"
+    target_class = "crm.apis.leads.IntegrationTokenAuthentication"
     name = "integrationToken"
 
     def get_security_definition(self, auto_schema):

@@ -1,0 +1,1 @@
+"""The crm app's HTTP APIs (being split by domain: docs/architecture.md)."""
