@@ -1,1 +1,3 @@
-"""The crm app's HTTP APIs (being split by domain: docs/architecture.md)."""
+"""The crm app's HTTP APIs, one module per domain (docs/architecture.md, "crm"). Views are thin
+adapters: validate with a serializer, call one service (crm/services/) or selector
+(crm/selectors/), shape the response. crm/urls.py imports the modules by name."""

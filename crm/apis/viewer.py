@@ -3,6 +3,10 @@ withdraw consents. Viewer token only; a viewer reaches only their own contact.""
 
 from __future__ import annotations
 
+import json
+
+from django.http import HttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -14,9 +18,12 @@ from core.auth import viewer_of
 from core.errors import NotFound
 from core.permissions import IsViewer
 from core.serializers import InputSerializer
+from core.tokens import issue_viewer_token
 from crm.models import ConsentPurpose, Contact
 from crm.selectors import consent_states
 from crm.services.consent import consent_grant, consent_withdraw
+from crm.services.contacts import contact_nickname_set
+from crm.services.privacy import contact_erase, contact_export
 
 # Which notice text the viewer agreed to or withdrew under (templates/viewer/privacy.html).
 NOTICE_VERSION = "2026-12-07"
@@ -90,13 +97,6 @@ class ViewerExportApi(APIView):
 
     @extend_schema(responses={(200, "application/json"): dict})
     def get(self, request):
-        import json
-
-        from django.http import HttpResponse
-        from django.utils import timezone
-
-        from crm.services.privacy import contact_export
-
         data = contact_export(contact=viewer_contact(request), ip=ratelimit.client_ip(request))
         response = HttpResponse(
             json.dumps(data, ensure_ascii=False, indent=2, default=str),
@@ -127,8 +127,6 @@ class ViewerEraseApi(APIView):
 
     @extend_schema(request=ViewerEraseInputSerializer, responses=ViewerEraseOutputSerializer)
     def post(self, request):
-        from crm.services.privacy import contact_erase
-
         data = self.ViewerEraseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         contact_erase(contact=viewer_contact(request))
@@ -150,9 +148,6 @@ class ViewerNicknameApi(APIView):
 
     @extend_schema(request=ViewerNicknameInputSerializer, responses=ViewerNicknameOutputSerializer)
     def post(self, request):
-        from core.tokens import issue_viewer_token
-        from crm.services.contacts import contact_nickname_set
-
         data = self.ViewerNicknameInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         contact = contact_nickname_set(
