@@ -10,14 +10,13 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.auth import membership_of, org_id_of
-from core.models import Role
+from core.auth import membership_of
 from core.permissions import IsSalesOrAdmin
 from core.ratelimit import client_ip
 from core.serializers import InputSerializer
-from core.tenancy import get_for_org_or_404
 from crm.apis.leads import LeadFilterInput, lead_filters
 from crm.models import LeadJob, LeadJobKind, LeadJobState
+from crm.selectors.lead_jobs import lead_job_for
 from crm.services.lead_jobs import lead_export_start, lead_import_start, lead_job_file
 
 
@@ -91,12 +90,10 @@ class LeadImportApi(APIView):
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 
 
-def _visible_job(request, job_id: int):
+def _visible_job(request, job_id: int) -> LeadJob:
     """The member's own job (admins see every job of the organisation); 404 otherwise."""
-
-    job = get_for_org_or_404(LeadJob, org_id_of(request), pk=job_id)
-    membership = membership_of(request)
-    if job.created_by_id != membership.user_id and membership.role != Role.ADMIN:
+    job = lead_job_for(membership=membership_of(request), job_id=job_id)
+    if job is None:
         raise Http404
     return job
 

@@ -13,8 +13,8 @@ from core.pagination import Pagination
 from core.permissions import IsSalesOrAdmin
 from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
-from crm.apis.leads import task_row
 from crm.models import Contact, Task
+from crm.selectors.tasks import task_list, task_row
 from crm.services import leads as lead_services
 
 
@@ -65,11 +65,13 @@ class TaskListApi(APIView):
         responses=TaskOutput(many=True),
     )
     def get(self, request):
-        qs = Task.objects.for_org(org_id_of(request)).filter(assignee=request.user)
-        if request.query_params.get("open", "1") not in ("0", "false"):
-            qs = qs.filter(done_at__isnull=True, lapsed_at__isnull=True)
+        qs = task_list(
+            org_id=org_id_of(request),
+            user=request.user,
+            open_only=request.query_params.get("open", "1") not in ("0", "false"),
+        )
         paginator = Pagination()
-        page = paginator.paginate_queryset(qs.select_related("assignee"), request, view=self)
+        page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(
             TaskOutput([task_row(t) for t in page], many=True).data
         )

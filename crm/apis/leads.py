@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -10,7 +9,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import pii
 from core.auth import membership_of, org_id_of
 from core.fields import IdField
 from core.pagination import Pagination
@@ -18,25 +16,9 @@ from core.permissions import IsSalesOrAdmin
 from core.ratelimit import client_ip
 from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
-from crm.models import Contact, Gender, LeadStatus, Segment, Task
-from crm.selectors import (
-    consent_states,
-    lead_list,
-    lead_timeline,
-    live_contacts,
-    score_breakdown_named,
-)
+from crm.models import Contact, Gender, LeadStatus, Segment
+from crm.selectors.leads import lead_detail, lead_list, lead_rows_masked, leads_by_ids
 from crm.services import leads as lead_services
-from crm.services import privacy
-
-
-def _age(contact: Contact) -> int | None:
-    if contact.birth_year is None:
-        return None
-    return timezone.now().year - contact.birth_year
-
-
-# --- leads ---------------------------------------------------------------------------------
 
 
 class LeadListOutput(serializers.Serializer):
@@ -59,30 +41,6 @@ class LeadListOutput(serializers.Serializer):
     lifecycle = serializers.CharField()
     rfm = serializers.CharField()
     last_seen_at = serializers.DateTimeField(allow_null=True)
-
-
-def lead_row(contact: Contact, phone: str) -> dict:
-    return {
-        "id": contact.pk,
-        "nickname": contact.nickname,
-        "gender": contact.gender,
-        "age": _age(contact),
-        "province": contact.province,
-        "city": contact.city,
-        "attributes": contact.attributes or {},
-        "income_level": contact.income_level,
-        "tags": contact.tags or [],
-        "phone": phone,
-        "owner_id": contact.owner_id,
-        "owner_name": contact.owner.username if contact.owner_id else None,
-        "status": contact.status,
-        "source": contact.source,
-        "score": contact.score,
-        "grade": contact.grade,
-        "lifecycle": contact.lifecycle,
-        "rfm": contact.rfm,
-        "last_seen_at": contact.last_seen_at,
-    }
 
 
 class LeadFilterInput(serializers.Serializer):
@@ -127,9 +85,7 @@ class LeadListApi(APIView):
         qs = lead_list(org_id=org_id_of(request), filters=lead_filters(request))
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        phones = privacy.phones_of(c.pk for c in page)
-        # The list always masks: revealing is a deliberate, audited act on one lead.
-        rows = [lead_row(c, pii.mask_phone(phones[c.pk]) if c.pk in phones else "") for c in page]
+        rows = lead_rows_masked(page)
         return paginator.get_paginated_response(LeadListOutput(rows, many=True).data)
 
 
@@ -145,53 +101,6 @@ class LeadDetailOutput(LeadListOutput):
     phone_revealed = serializers.BooleanField()
     # Whether the caller may edit this lead's profile (the page shows the form only then).
     profile_editable = serializers.BooleanField()
-
-
-def _lead_detail(contact: Contact, request) -> dict:
-    membership = membership_of(request)
-    phone = privacy.phones_of([contact.pk]).get(contact.pk, "")
-    shown = privacy.phone_for_viewer(
-        contact=contact, phone=phone, membership=membership, ip=client_ip(request)
-    )
-    row = lead_row(contact, shown)
-    row.update(
-        score_breakdown=score_breakdown_named(contact),
-        timeline=lead_timeline(contact),
-        consents=consent_states(contact),
-        scored_at=contact.scored_at,
-        order_count=contact.order_count,
-        order_amount=contact.order_amount,
-        phone_revealed=bool(phone) and membership.may_reveal_pii,
-        profile_editable=lead_services.lead_profile_editable(
-            contact=contact, membership=membership
-        ),
-        notes=[
-            {
-                "id": n.pk,
-                "body": n.body,
-                "author": n.author.username if n.author else "",
-                "created_at": n.created_at,
-            }
-            for n in contact.notes.select_related("author")[:50]
-        ],
-        tasks=[task_row(t) for t in contact.tasks.select_related("assignee")[:50]],
-    )
-    return row
-
-
-def task_row(task: Task) -> dict:
-    return {
-        "id": task.pk,
-        "contact": task.contact_id,
-        "title": task.title,
-        "kind": task.kind,
-        "assignee": task.assignee_id,
-        "assignee_name": task.assignee.username if task.assignee_id else None,
-        "due_at": task.due_at,
-        "done_at": task.done_at,
-        "lapsed_at": task.lapsed_at,
-        "context": task.context,
-    }
 
 
 class LeadPatchInput(InputSerializer):
@@ -229,6 +138,10 @@ class LeadPatchInput(InputSerializer):
         return attrs
 
 
+def _detail(contact: Contact, request) -> dict:
+    return lead_detail(contact=contact, membership=membership_of(request), ip=client_ip(request))
+
+
 class LeadDetailApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
@@ -238,7 +151,7 @@ class LeadDetailApi(APIView):
     @extend_schema(responses=LeadDetailOutput)
     def get(self, request, lead_id: int):
         contact = self._get(request, lead_id)
-        return Response(LeadDetailOutput(_lead_detail(contact, request)).data)
+        return Response(LeadDetailOutput(_detail(contact, request)).data)
 
     @extend_schema(request=LeadPatchInput, responses=LeadDetailOutput)
     def patch(self, request, lead_id: int):
@@ -246,20 +159,16 @@ class LeadDetailApi(APIView):
         serializer = LeadPatchInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        profile = {k: data[k] for k in lead_services.PROFILE_FIELDS if k in data}
-        with transaction.atomic():
-            lead_services.lead_update(
-                contact=contact,
-                actor=request.user,
-                owner_id=data.get("owner", lead_services.UNSET),
-                status=data.get("status"),
-                tags=data.get("tags"),
-            )
-            if profile:
-                lead_services.lead_profile_update(
-                    contact=contact, membership=membership_of(request), changes=profile
-                )
-        return Response(LeadDetailOutput(_lead_detail(contact, request)).data)
+        lead_services.lead_edit(
+            contact=contact,
+            actor=request.user,
+            membership=membership_of(request),
+            owner_id=data.get("owner", lead_services.UNSET),
+            status=data.get("status"),
+            tags=data.get("tags"),
+            profile={k: data[k] for k in lead_services.PROFILE_FIELDS if k in data},
+        )
+        return Response(LeadDetailOutput(_detail(contact, request)).data)
 
 
 class NoteInput(InputSerializer):
@@ -288,6 +197,11 @@ class AssignInput(InputSerializer):
     mode = serializers.ChoiceField(choices=["manual", "round_robin"], default="manual")
     owner = IdField(required=False, allow_null=True)
 
+    def validate(self, attrs):
+        if attrs["mode"] == "manual" and "owner" not in attrs:
+            raise serializers.ValidationError({"owner": [_("手动分配需要负责人")]})
+        return attrs
+
 
 class LeadAssignApi(APIView):
     permission_classes = [IsSalesOrAdmin]
@@ -301,18 +215,11 @@ class LeadAssignApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         org_id = org_id_of(request)
-        contacts = list(live_contacts(org_id).filter(pk__in=data["leads"]))
-        with transaction.atomic():
-            if data["mode"] == "round_robin":
-                assigned = lead_services.leads_assign_round_robin(
-                    org_id=org_id, contacts=contacts, actor=request.user
-                )
-            else:
-                if "owner" not in data:
-                    raise serializers.ValidationError({"owner": [_("手动分配需要负责人")]})
-                for contact in contacts:
-                    lead_services.lead_update(
-                        contact=contact, actor=request.user, owner_id=data["owner"]
-                    )
-                assigned = len(contacts)
+        assigned = lead_services.leads_assign(
+            org_id=org_id,
+            contacts=leads_by_ids(org_id=org_id, ids=data["leads"]),
+            mode=data["mode"],
+            actor=request.user,
+            owner_id=data.get("owner"),
+        )
         return Response({"assigned": assigned})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -12,6 +11,8 @@ from core.auth import org_id_of
 from core.permissions import IsSalesOrAdmin
 from core.tenancy import get_for_org_or_404
 from crm.models import Notification
+from crm.selectors.notifications import notification_list
+from crm.services.leads import notification_read
 
 
 class NotificationOutput(serializers.Serializer):
@@ -28,8 +29,8 @@ class NotificationListApi(APIView):
 
     @extend_schema(responses=NotificationOutput(many=True))
     def get(self, request):
-        qs = Notification.objects.for_org(org_id_of(request)).filter(user=request.user)[:50]
-        return Response(NotificationOutput(qs, many=True).data)
+        notes = notification_list(org_id=org_id_of(request), user=request.user)
+        return Response(NotificationOutput(notes, many=True).data)
 
 
 class NotificationReadApi(APIView):
@@ -40,7 +41,5 @@ class NotificationReadApi(APIView):
         note = get_for_org_or_404(
             Notification, org_id_of(request), pk=notification_id, user=request.user
         )
-        if note.read_at is None:
-            note.read_at = timezone.now()
-            note.save(update_fields=["read_at", "updated_at"])
+        note = notification_read(notification=note)
         return Response(NotificationOutput(note).data)

@@ -14,9 +14,9 @@ from core.ratelimit import client_ip
 from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
 from crm.models import ConsentPurpose, Contact
-from crm.selectors import consent_states
-from crm.services import consent as consent_services
+from crm.selectors.consent import consent_states
 from crm.services import privacy
+from crm.services.consent import consent_set
 
 
 class ConsentInput(InputSerializer):
@@ -39,12 +39,13 @@ class LeadConsentApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         evidence = {**data.get("evidence", {}), "recorded_by": request.user.username}
-        fn = (
-            consent_services.consent_grant
-            if data["action"] == "grant"
-            else consent_services.consent_withdraw
+        consent_set(
+            contact=contact,
+            purpose=data["purpose"],
+            granted=data["action"] == "grant",
+            source=data["source"],
+            evidence=evidence,
         )
-        fn(contact=contact, purpose=data["purpose"], source=data["source"], evidence=evidence)
         return Response({"consents": consent_states(contact)})
 
 

@@ -10,13 +10,16 @@ from rest_framework.views import APIView
 from core.auth import org_id_of
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.serializers import InputSerializer, ModelInputSerializer
-from core.tasks import enqueue
 from core.tenancy import get_for_org_or_404
 from crm.models import ScoringRule
-from crm.selectors import live_contacts, scoring_rule_preview
-from crm.services.rescore_jobs import progress_reporter, rescore_progress
-from crm.services.scoring import org_rescore, scoring_model_for, validate_rule
-from crm.tasks import org_rescore_task
+from crm.selectors.scoring import scoring_rule_list, scoring_rule_preview
+from crm.services.rescore_jobs import org_rescore_request, rescore_progress
+from crm.services.scoring import (
+    scoring_rule_create,
+    scoring_rule_delete,
+    scoring_rule_update,
+    validate_rule,
+)
 
 
 class ScoringRuleSerializer(ModelInputSerializer):
@@ -42,16 +45,14 @@ class ScoringRuleListApi(PerMethodPermissionsMixin, APIView):
 
     @extend_schema(responses=ScoringRuleSerializer(many=True))
     def get(self, request):
-        rules = ScoringRule.objects.for_org(org_id_of(request)).order_by("id")
+        rules = scoring_rule_list(org_id_of(request))
         return Response(ScoringRuleSerializer(rules, many=True).data)
 
     @extend_schema(request=ScoringRuleSerializer, responses={201: ScoringRuleSerializer})
     def post(self, request):
         serializer = ScoringRuleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        org_id = org_id_of(request)
-        model = scoring_model_for(org_id)
-        rule = serializer.save(org_id=org_id, model=model)
+        rule = scoring_rule_create(org_id=org_id_of(request), **serializer.validated_data)
         return Response(ScoringRuleSerializer(rule).data, status=status.HTTP_201_CREATED)
 
 
@@ -69,12 +70,12 @@ class ScoringRuleDetailApi(PerMethodPermissionsMixin, APIView):
         rule = get_for_org_or_404(ScoringRule, org_id_of(request), pk=rule_id)
         serializer = ScoringRuleSerializer(rule, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        serializer.save()
-        return Response(serializer.data)
+        rule = scoring_rule_update(rule=rule, changes=serializer.validated_data)
+        return Response(ScoringRuleSerializer(rule).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, rule_id: int):
-        get_for_org_or_404(ScoringRule, org_id_of(request), pk=rule_id).delete()
+        scoring_rule_delete(rule=get_for_org_or_404(ScoringRule, org_id_of(request), pk=rule_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -89,6 +90,10 @@ class ScoringRulePreviewApi(APIView):
         points = serializers.IntegerField(min_value=-1000, max_value=1000)
         is_active = serializers.BooleanField(required=False, default=True)
 
+        def validate(self, attrs):
+            validate_rule(condition=attrs["condition"])
+            return attrs
+
     class RulePreviewOutput(serializers.Serializer):
         matching = serializers.IntegerField()
         moved = serializers.IntegerField()
@@ -101,7 +106,6 @@ class ScoringRulePreviewApi(APIView):
         data = self.RulePreviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        validate_rule(condition=values["condition"])
         return Response(
             scoring_rule_preview(
                 rule=rule,
@@ -110,10 +114,6 @@ class ScoringRulePreviewApi(APIView):
                 is_active=values["is_active"],
             )
         )
-
-
-# Above this many leads the re-score runs in the background and the API reports progress.
-SYNC_RESCORE_LIMIT = 20_000
 
 
 class RescoreApi(PerMethodPermissionsMixin, APIView):
@@ -128,13 +128,9 @@ class RescoreApi(PerMethodPermissionsMixin, APIView):
         ),
     )
     def post(self, request):
-        org_id = org_id_of(request)
-        if live_contacts(org_id).count() <= SYNC_RESCORE_LIMIT:
-            result = org_rescore(org_id=org_id, progress=progress_reporter(org_id))
-            return Response({"state": "done", **result.as_dict()})
-        progress_reporter(org_id)
-        enqueue(org_rescore_task, org_id)
-        return Response({"state": "queued"}, status=status.HTTP_202_ACCEPTED)
+        result = org_rescore_request(org_id=org_id_of(request))
+        queued = result["state"] == "queued"
+        return Response(result, status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK)
 
     @extend_schema(
         responses=inline_serializer(

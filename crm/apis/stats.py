@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from core.auth import org_id_of
 from core.permissions import IsSalesOrAdmin
 from core.serializers import InputSerializer
-from crm.selectors import FUNNEL_BY, lead_funnel, score_distribution
+from crm.selectors.stats import FUNNEL_BY, lead_funnel, score_distribution
 
 
 class LeadStatsApi(APIView):

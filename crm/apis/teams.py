@@ -13,10 +13,13 @@ from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
 from crm.models import HOT_LEAD_SLA_MAX_MINUTES, AssignmentRule, LapseAction, SalesTeam, Segment
+from crm.selectors.teams import assignment_rule_list, team_list, team_members
 from crm.services.teams import (
     assignment_rule_create,
+    assignment_rule_delete,
     assignment_rule_update,
     team_candidates,
+    team_delete,
     team_save,
 )
 
@@ -42,7 +45,7 @@ class TeamOutput(serializers.Serializer):
 
 
 def _team_body(team) -> dict:
-    members = [{"id": u.pk, "username": u.username} for u in team.members.order_by("id")]
+    members = team_members(team)
     return TeamOutput(
         {
             "id": team.pk,
@@ -66,8 +69,8 @@ class TeamListApi(PerMethodPermissionsMixin, APIView):
 
     @extend_schema(responses=TeamOutput(many=True))
     def get(self, request):
-        teams = SalesTeam.objects.for_org(org_id_of(request)).prefetch_related("members")
-        return Response([_team_body(t) for t in teams.order_by("id")])
+        teams = team_list(org_id_of(request))
+        return Response([_team_body(t) for t in teams])
 
     @extend_schema(request=TeamInput, responses={201: TeamOutput})
     def post(self, request):
@@ -108,7 +111,7 @@ class TeamDetailApi(PerMethodPermissionsMixin, APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, team_id: int):
-        get_for_org_or_404(SalesTeam, org_id_of(request), pk=team_id).delete()
+        team_delete(team=get_for_org_or_404(SalesTeam, org_id_of(request), pk=team_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,8 +154,6 @@ def _rule_body(rule) -> dict:
 def _rule_targets(request) -> tuple[int, dict, object, object]:
     """Validated rule input with its team and segment looked up in the caller's org (another
     organisation's id is a 404, like any lookup)."""
-    from crm.models import SalesTeam
-
     data = AssignmentRuleSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     org_id = org_id_of(request)
@@ -170,7 +171,7 @@ class AssignmentRuleListApi(PerMethodPermissionsMixin, APIView):
 
     @extend_schema(responses=AssignmentRuleSerializer(many=True))
     def get(self, request):
-        rules = AssignmentRule.objects.for_org(org_id_of(request)).select_related("team", "segment")
+        rules = assignment_rule_list(org_id_of(request))
         return Response([_rule_body(r) for r in rules])
 
     @extend_schema(request=AssignmentRuleSerializer, responses={201: AssignmentRuleSerializer})
@@ -204,5 +205,6 @@ class AssignmentRuleDetailApi(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, rule_id: int):
-        get_for_org_or_404(AssignmentRule, org_id_of(request), pk=rule_id).delete()
+        rule = get_for_org_or_404(AssignmentRule, org_id_of(request), pk=rule_id)
+        assignment_rule_delete(rule=rule)
         return Response(status=status.HTTP_204_NO_CONTENT)

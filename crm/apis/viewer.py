@@ -20,7 +20,7 @@ from core.permissions import IsViewer
 from core.serializers import InputSerializer
 from core.tokens import issue_viewer_token
 from crm.models import ConsentPurpose, Contact
-from crm.selectors import consent_states
+from crm.selectors.consent import consent_states
 from crm.services.consent import consent_grant, consent_withdraw
 from crm.services.contacts import contact_nickname_set
 from crm.services.privacy import contact_erase, contact_export

@@ -1,74 +1,33 @@
-"""Reads for the crm app: consent state, segments, the lead pool."""
+"""Reads of leads: the lead pool with the workspace's filters, one lead's detail and
+timeline, and the rows the lead APIs answer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import Floor, TruncWeek
+from django.db.models import F, QuerySet
+from django.utils import timezone
 
 from core import pii
-from core.models import AuditLog
-from crm import rooms
-from crm.conditions import contact_matches, contacts_matching
+from core.models import AuditLog, Membership
+from crm.conditions import contacts_matching
 from crm.models import (
-    CONSENT_DEFAULTS,
-    Consent,
     ConsentEvent,
-    ConsentPurpose,
     Contact,
     ContactIdentity,
     Event,
     IdentityKind,
-    LeadStatus,
     Note,
     ScoreHistory,
     ScoringRule,
     Segment,
 )
-from crm.services.leads import top_grade
-from crm.services.scoring import grade_for, scoring_model_for
-
-
-def consent_granted(contact: Contact, purpose: str) -> bool:
-    """Current consent for one purpose (profiling defaults to granted until refused)."""
-    granted = (
-        Consent.objects.for_org(contact.org_id)
-        .filter(contact_id=contact.pk, purpose=purpose)
-        .values_list("granted", flat=True)
-        .first()
-    )
-    return CONSENT_DEFAULTS.get(purpose, False) if granted is None else granted
-
-
-def consent_states(contact: Contact) -> dict[str, dict]:
-    """Every purpose with its state, source and time (for the lead detail)."""
-    rows = {
-        c.purpose: c for c in Consent.objects.for_org(contact.org_id).filter(contact_id=contact.pk)
-    }
-    out = {}
-    for purpose in ConsentPurpose.values:
-        row = rows.get(purpose)
-        out[purpose] = {
-            "granted": row.granted if row else CONSENT_DEFAULTS.get(purpose, False),
-            "source": row.source if row else "default" if purpose in CONSENT_DEFAULTS else "",
-            "updated_at": row.updated_at if row else None,
-        }
-    return out
-
-
-def segment_contacts(segment: Segment) -> QuerySet:
-    """The segment's members, compiled to SQL (live: evaluated now)."""
-    return contacts_matching(segment.org_id, segment.condition)
-
-
-def segment_contains(segment: Segment, contact: Contact) -> bool:
-    """Whether one contact is in the segment (same semantics as segment_contacts)."""
-    if contact.org_id != segment.org_id:
-        return False
-    return contact_matches(contact, segment.condition)
+from crm.selectors.consent import consent_states
+from crm.selectors.segments import segment_contacts
+from crm.selectors.tasks import task_row
+from crm.services import privacy
+from crm.services.leads import lead_profile_editable
 
 
 def live_contacts(org_id: int) -> QuerySet:
@@ -297,151 +256,96 @@ def score_breakdown_named(contact: Contact) -> list[dict]:
     return sorted(rows, key=lambda r: -abs(r["points"]))
 
 
-def score_distribution(org_id: int, bucket: int = 10) -> dict:
-    """Histogram of scores (buckets of ``bucket`` points) and counts per grade."""
+def leads_by_ids(*, org_id: int, ids: list[int]) -> list[Contact]:
+    """The live leads among ``ids`` (others' and unknown ids are left out)."""
+    return list(live_contacts(org_id).filter(pk__in=ids))
 
-    qs = live_contacts(org_id)
-    buckets = (
-        qs.filter(score__isnull=False)
-        .annotate(b=Floor(F("score") * 1.0 / bucket))
-        .values("b")
-        .annotate(n=Count("id"))
-        .order_by("b")
-    )
-    grades = qs.values("grade").annotate(n=Count("id")).order_by("grade")
+
+def _age(contact: Contact) -> int | None:
+    if contact.birth_year is None:
+        return None
+    return timezone.now().year - contact.birth_year
+
+
+def lead_row(contact: Contact, phone: str) -> dict:
+    """One lead as the lead APIs list it (crm.apis.leads.LeadListOutput), with ``phone`` as
+    the caller may see it."""
     return {
-        "bucket": bucket,
-        "histogram": [{"from": int(r["b"]) * bucket, "count": r["n"]} for r in buckets],
-        "grades": {r["grade"] or "-": r["n"] for r in grades},
-        "unscored": qs.filter(score__isnull=True).count(),
+        "id": contact.pk,
+        "nickname": contact.nickname,
+        "gender": contact.gender,
+        "age": _age(contact),
+        "province": contact.province,
+        "city": contact.city,
+        "attributes": contact.attributes or {},
+        "income_level": contact.income_level,
+        "tags": contact.tags or [],
+        "phone": phone,
+        "owner_id": contact.owner_id,
+        "owner_name": contact.owner.username if contact.owner_id else None,
+        "status": contact.status,
+        "source": contact.source,
+        "score": contact.score,
+        "grade": contact.grade,
+        "lifecycle": contact.lifecycle,
+        "rfm": contact.rfm,
+        "last_seen_at": contact.last_seen_at,
     }
 
 
-def scoring_rule_preview(*, rule, condition: dict, points: int, is_active: bool = True) -> dict:
-    """What saving ``rule`` with this condition, points and on/off would do once re-scored:
-    how many scored leads match, and how many would change grade (up, down). Each lead's
-    stored score is taken with this rule's stored points replaced by the edited rule's (a
-    preview: caps and decay of the rule aside, the re-score decides). ``condition`` must be
-    valid (crm.services.scoring.validate_rule)."""
+def lead_rows_masked(contacts) -> list[dict]:
+    """Rows of these leads with their phones masked (one query for the phones)."""
+    contacts = list(contacts)
+    phones = privacy.phones_of(c.pk for c in contacts)
+    # A list always masks: revealing is a deliberate, audited act on one lead.
+    return [lead_row(c, pii.mask_phone(phones[c.pk]) if c.pk in phones else "") for c in contacts]
 
-    model = scoring_model_for(rule.org_id)
-    scored = live_contacts(rule.org_id).filter(score__isnull=False)
-    matching = set(
-        contacts_matching(rule.org_id, condition)
-        .filter(score__isnull=False)
-        .values_list("pk", flat=True)
+
+def leads_preview(qs: QuerySet) -> dict:
+    """How many leads ``qs`` holds and the top ten by score (masked rows)."""
+    sample = list(qs.select_related("owner").order_by("-score", "-id")[:10])
+    return {"count": qs.count(), "sample": lead_rows_masked(sample)}
+
+
+def segment_preview(segment: Segment) -> dict:
+    """The segment builder's preview of a saved segment (leads_preview)."""
+    return leads_preview(segment_contacts(segment))
+
+
+def condition_preview(*, org_id: int, condition: dict) -> dict:
+    """The preview of an unsaved condition; raises ConditionError when it does not parse."""
+    return leads_preview(contacts_matching(org_id, condition))
+
+
+def lead_notes(contact: Contact, limit: int = 50) -> list[dict]:
+    return [
+        {
+            "id": n.pk,
+            "body": n.body,
+            "author": n.author.username if n.author else "",
+            "created_at": n.created_at,
+        }
+        for n in contact.notes.select_related("author")[:limit]
+    ]
+
+
+def lead_detail(*, contact: Contact, membership: Membership, ip: str | None) -> dict:
+    """One lead's page: its row, score breakdown, timeline, consents, notes and tasks. The
+    phone is shown as the member may see it; a full phone is audited (``pii.reveal``, by
+    crm.services.privacy.phone_for_viewer), so this read writes that one audit row."""
+    phone = privacy.phones_of([contact.pk]).get(contact.pk, "")
+    shown = privacy.phone_for_viewer(contact=contact, phone=phone, membership=membership, ip=ip)
+    row = lead_row(contact, shown)
+    row.update(
+        score_breakdown=score_breakdown_named(contact),
+        timeline=lead_timeline(contact),
+        consents=consent_states(contact),
+        scored_at=contact.scored_at,
+        order_count=contact.order_count,
+        order_amount=contact.order_amount,
+        phone_revealed=bool(phone) and membership.may_reveal_pii,
+        profile_editable=lead_profile_editable(contact=contact, membership=membership),
+        notes=lead_notes(contact),
+        tasks=[task_row(t) for t in contact.tasks.select_related("assignee")[:50]],
     )
-    key = str(rule.pk)
-    up = down = 0
-    rows = scored.values_list("pk", "score", "grade", "score_breakdown")
-    for pk, score, grade, breakdown in rows.iterator(chunk_size=2000):
-        old = breakdown.get(key, 0) if isinstance(breakdown, dict) else 0
-        new = points if is_active and pk in matching else 0
-        if new == old:
-            continue
-        if grade_for(score - old + new, model) != grade:
-            if new > old:
-                up += 1
-            else:
-                down += 1
-    return {"matching": len(matching), "moved": up + down, "moved_up": up, "moved_down": down}
-
-
-# The lead lifecycle funnel (docs/crm.md "漏斗"): what counts as each stage, from recorded data.
-FUNNEL_INTERACTIONS = ("chat", "like", "follow", "share", "product.click", "coupon.claim")
-FUNNEL_PURCHASES = ("order", "coupon.redeem")
-FUNNEL_BY = ("week", "room")
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 1) if whole else None
-
-
-def lead_funnel(*, org_id: int, by: str, limit: int = 12) -> dict:
-    """Viewer → engaged → hot → customer per cohort, newest ``limit`` cohorts first.
-
-    A cohort is a room (``by="room"``) or a week starting Monday in Asia/Shanghai
-    (``by="week"``) of ``room.join`` events. Within it, each live contact counts once per stage
-    it reached, and only if it reached every stage before (so each conversion is at most 100 %):
-    viewer = joined; engaged = an interaction (FUNNEL_INTERACTIONS) in a room it joined there;
-    hot = has the organisation's top grade now, or reached it (ScoreHistory) at or after such a
-    join; customer = an order or coupon redemption at or after such a join, or status won.
-    One aggregate query, whatever the number of contacts."""
-
-    if by not in FUNNEL_BY:
-        raise ValueError(by)
-    hot = top_grade(org_id)
-    events = Event.objects.for_org(org_id)
-    joins = (
-        events.filter(
-            type="room.join",
-            room_id__isnull=False,
-            contact__merged_into__isnull=True,
-            contact__erased_at__isnull=True,
-        )
-        .annotate(
-            cohort=TruncWeek("occurred_at", tzinfo=ZoneInfo("Asia/Shanghai"))
-            if by == "week"
-            else F("room_id")
-        )
-        .alias(
-            engaged_there=Exists(
-                events.filter(
-                    contact_id=OuterRef("contact_id"),
-                    room_id=OuterRef("room_id"),
-                    type__in=FUNNEL_INTERACTIONS,
-                )
-            ),
-            hot_since=Exists(
-                ScoreHistory.objects.for_org(org_id).filter(
-                    contact_id=OuterRef("contact_id"),
-                    grade=hot,
-                    created_at__gte=OuterRef("occurred_at"),
-                )
-            )
-            if hot
-            else Exists(ScoreHistory.objects.none()),
-            bought_since=Exists(
-                events.filter(
-                    contact_id=OuterRef("contact_id"),
-                    type__in=FUNNEL_PURCHASES,
-                    occurred_at__gte=OuterRef("occurred_at"),
-                )
-            ),
-        )
-    )
-    engaged = Q(engaged_there=True)
-    hot_q = engaged & (Q(hot_since=True) | Q(contact__grade=hot)) if hot else Q(pk__in=[])
-    customer = hot_q & (Q(bought_since=True) | Q(contact__status=LeadStatus.WON))
-    rows = (
-        joins.values("cohort")
-        .annotate(
-            viewers=Count("contact_id", distinct=True),
-            engaged=Count("contact_id", distinct=True, filter=engaged),
-            hot=Count("contact_id", distinct=True, filter=hot_q),
-            customers=Count("contact_id", distinct=True, filter=customer),
-        )
-        .order_by("-cohort")[:limit]
-    )
-    rows = list(rows)
-    titles: dict[int, str] = {}
-    if by == "room" and rows and rooms.room_titles:
-        titles = rooms.room_titles.get()(org_id, [r["cohort"] for r in rows])
-    out = []
-    for r in rows:
-        key = r["cohort"]
-        out.append(
-            {
-                "cohort": key.date().isoformat() if by == "week" else str(key),
-                "title": titles.get(key) if by == "room" else None,
-                "viewers": r["viewers"],
-                "engaged": r["engaged"],
-                "hot": r["hot"],
-                "customers": r["customers"],
-                "engaged_rate": _rate(r["engaged"], r["viewers"]),
-                "hot_rate": _rate(r["hot"], r["engaged"]),
-                "customer_rate": _rate(r["customers"], r["hot"]),
-                "overall_rate": _rate(r["customers"], r["viewers"]),
-            }
-        )
-    return {"by": by, "hot_grade": hot, "rows": out}
+    return row

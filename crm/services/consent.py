@@ -58,3 +58,11 @@ def consent_withdraw(
     return _record(
         contact=contact, purpose=purpose, granted=False, source=source, evidence=evidence
     )
+
+
+def consent_set(
+    *, contact: Contact, purpose: str, granted: bool, source: str, evidence: dict | None = None
+) -> ConsentEvent:
+    """Record a grant (``granted``) or a withdrawal, as staff record either on a lead."""
+    record = consent_grant if granted else consent_withdraw
+    return record(contact=contact, purpose=purpose, source=source, evidence=evidence)

@@ -121,6 +121,38 @@ def lead_update(
     return contact
 
 
+def lead_edit(
+    *,
+    contact: Contact,
+    actor,
+    membership: Membership,
+    owner_id: int | None | object = UNSET,
+    status: str | None = None,
+    tags: list[str] | None = None,
+    profile: dict | None = None,
+) -> Contact:
+    """One edit of a lead from its page, all or nothing: owner, status and tags
+    (``lead_update``), then profile attributes (``lead_profile_update``, re-scored)."""
+    with transaction.atomic():
+        lead_update(contact=contact, actor=actor, owner_id=owner_id, status=status, tags=tags)
+        if profile:
+            lead_profile_update(contact=contact, membership=membership, changes=profile)
+    return contact
+
+
+def leads_assign(
+    *, org_id: int, contacts: list[Contact], mode: str, actor, owner_id: int | None = None
+) -> int:
+    """Assign leads in one transaction: ``round_robin`` gives each unowned lead the next owner
+    in turn; ``manual`` gives every lead ``owner_id`` (None: back to the pool). How many."""
+    with transaction.atomic():
+        if mode == "round_robin":
+            return leads_assign_round_robin(org_id=org_id, contacts=contacts, actor=actor)
+        for contact in contacts:
+            lead_update(contact=contact, actor=actor, owner_id=owner_id)
+        return len(contacts)
+
+
 # What lead_profile_update may change; audited by name only (the values are personal data).
 PROFILE_FIELDS = ("gender", "birth_year", "province", "city", "attributes")
 MAX_ATTRIBUTES = 30
@@ -271,6 +303,14 @@ def notify(*, user, org_id: int, kind: str, title: str, data: dict) -> Notificat
         data={"id": note.pk, "kind": kind, "title": title, "data": data},
     )
     return note
+
+
+def notification_read(*, notification: Notification) -> Notification:
+    """Mark a notification read (once: the first read time stays)."""
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at", "updated_at"])
+    return notification
 
 
 def _live_room_ids(org_id: int) -> list[int]:

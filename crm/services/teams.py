@@ -170,6 +170,14 @@ def assignment_rule_update(
     return rule
 
 
+def team_delete(*, team: SalesTeam) -> None:
+    team.delete()
+
+
+def assignment_rule_delete(*, rule: AssignmentRule) -> None:
+    rule.delete()
+
+
 def team_next_member(*, team: SalesTeam, exclude_user_ids=()):
     """The next member in turn (None for a team without active members, or when every
     active member is excluded). Excluded members are skipped without costing a turn: the

@@ -32,6 +32,9 @@ from crm.services.scoring.rules import (
     grade_for,
     model_and_rules,
     scoring_model_for,
+    scoring_rule_create,
+    scoring_rule_delete,
+    scoring_rule_update,
     thresholds,
     validate_rule,
 )
@@ -45,6 +48,9 @@ __all__ = [
     "on_grade_changed",
     "org_rescore",
     "scoring_model_for",
+    "scoring_rule_create",
+    "scoring_rule_delete",
+    "scoring_rule_update",
     "thresholds",
     "validate_rule",
 ]

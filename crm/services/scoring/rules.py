@@ -180,3 +180,22 @@ def forget_rules(org_id: int | None = None) -> None:
         _rules_memo.clear()
     else:
         _rules_memo.pop(org_id, None)
+
+
+def scoring_rule_create(*, org_id: int, **fields) -> ScoringRule:
+    """A new rule in the organisation's scoring model; ``fields`` are valid (validate_rule).
+    Saving forgets the rules memo (crm.services.scoring.signals)."""
+    return ScoringRule.objects.for_org(org_id).create(
+        org_id=org_id, model=scoring_model_for(org_id), **fields
+    )
+
+
+def scoring_rule_update(*, rule: ScoringRule, changes: dict) -> ScoringRule:
+    for field, value in changes.items():
+        setattr(rule, field, value)
+    rule.save()
+    return rule
+
+
+def scoring_rule_delete(*, rule: ScoringRule) -> None:
+    rule.delete()
