@@ -176,7 +176,8 @@ def _generate(org_id: int, leads: int) -> dict:
             """
             INSERT INTO crm_contact (created_at, updated_at, org_id, nickname, avatar_url, gender,
                 birth_year, province, city, income_level, tags, source, source_detail, status,
-                score, grade, score_breakdown, lifecycle, order_count, order_amount, rfm)
+                score, grade, score_breakdown, lifecycle, order_count, order_amount, rfm,
+                attributes)
             SELECT now(), now(), %s, '观众' || g, '',
                 (ARRAY['female','female','female','male','male','unknown'])[1 + (g * 7) %% 6],
                 CASE WHEN g %% 7 = 0 THEN NULL ELSE 1966 + (g * 13) %% 40 END,
@@ -185,7 +186,8 @@ def _generate(org_id: int, leads: int) -> dict:
                 (ARRAY['low','mid','high',''])[1 + (g * 3) %% 4],
                 CASE (g %% 5) WHEN 0 THEN '["宝妈"]'::jsonb WHEN 1 THEN '["护肤","宝妈"]'::jsonb
                               WHEN 2 THEN '["彩妆"]'::jsonb ELSE '[]'::jsonb END,
-                'room', '{}'::jsonb, 'new', NULL, '', '{}'::jsonb, 'prospect', 0, 0, ''
+                'room', '{}'::jsonb, 'new', NULL, '', '{}'::jsonb, 'prospect', 0, 0, '',
+                '{}'::jsonb
             FROM generate_series(1, %s) AS g
             """,
             [org_id, leads],
