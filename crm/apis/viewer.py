@@ -21,6 +21,7 @@ from core.serializers import InputSerializer
 from core.tokens import issue_viewer_token
 from crm.models import ConsentPurpose, Contact
 from crm.selectors.consent import consent_states
+from crm.selectors.contacts import contact_for_viewer
 from crm.services.consent import consent_grant, consent_withdraw
 from crm.services.contacts import contact_nickname_set
 from crm.services.privacy import contact_erase, contact_export
@@ -31,8 +32,8 @@ NOTICE_VERSION = "2026-12-07"
 
 def viewer_contact(request) -> Contact:
     viewer = viewer_of(request)
-    contact = Contact.objects.for_org(viewer.org_id).filter(pk=viewer.contact_id).first()
-    if contact is None or contact.erased_at is not None:
+    contact = contact_for_viewer(org_id=viewer.org_id, contact_id=viewer.contact_id)
+    if contact is None:
         raise NotFound(_("观众不存在"))
     return contact
 

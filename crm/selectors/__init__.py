@@ -1,6 +1,7 @@
-"""Reads for the crm app, one module per domain: consent, leads (the pool, one lead's detail
-and timeline), lead_jobs, notifications, scoring, segments, stats (distribution, funnel),
-tasks, teams. The names other apps and older callers import are re-exported here."""
+"""Reads for the crm app, one module per domain: consent, contacts (the viewer's own),
+leads (the pool, one lead's detail and timeline), lead_jobs, notifications, scoring,
+segments, stats (distribution, funnel), tasks, teams. The names other apps and older callers
+import are re-exported here."""
 
 from crm.selectors.consent import consent_granted, consent_states
 from crm.selectors.leads import (
