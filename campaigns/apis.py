@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from campaigns.models import (
     ApprovalStatus,
+    BanditGoal,
     Campaign,
     Channel,
     Delivery,
@@ -19,7 +20,9 @@ from campaigns.models import (
     ProviderAccount,
     SuppressionReason,
     TemplateAudience,
+    VariantMode,
 )
+from campaigns.selectors import bandit_allocations
 from campaigns.services import campaigns as campaign_services
 from core.auth import membership_of
 from core.fields import IdField
@@ -137,6 +140,8 @@ class CampaignOutput(serializers.ModelSerializer):
             "condition",
             "wechat_tag_id",
             "holdout_pct",
+            "variant_mode",
+            "bandit_goal",
             "params",
             "link_url",
             "source_room",
@@ -168,6 +173,12 @@ class CampaignListApi(APIView):
         condition = serializers.JSONField(required=False, allow_null=True, default=None)
         variants = serializers.ListField(min_length=1, max_length=10)
         holdout_pct = serializers.IntegerField(min_value=0, max_value=50, default=0)
+        variant_mode = serializers.ChoiceField(
+            choices=VariantMode.choices, required=False, default=VariantMode.FIXED
+        )
+        bandit_goal = serializers.ChoiceField(
+            choices=BanditGoal.choices, required=False, allow_blank=True, default=""
+        )
         params = serializers.DictField(
             child=serializers.CharField(max_length=200), required=False, default=dict
         )
@@ -302,6 +313,45 @@ class CampaignStatsApi(APIView):
     def get(self, request, campaign_id: int):
         campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
         return Response(campaign_services.campaign_stats(campaign=campaign))
+
+
+class CampaignAllocationsApi(APIView):
+    """An adaptive campaign's allocation history: per snapshot, each copy's successes and
+    trials on the goal, its share of traffic and the rows it was given (oldest first)."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    class AllocationOutput(serializers.Serializer):
+        class ArmOutput(serializers.Serializer):
+            variant = serializers.IntegerField()
+            name = serializers.CharField()
+            successes = serializers.IntegerField()
+            trials = serializers.IntegerField()
+            share = serializers.FloatField()
+            assigned = serializers.IntegerField()
+
+        id = serializers.IntegerField()
+        at = serializers.DateTimeField()
+        goal = serializers.CharField()
+        batch_size = serializers.IntegerField()
+        arms = ArmOutput(many=True)
+
+    class AllocationsOutput(serializers.Serializer):
+        variant_mode = serializers.CharField()
+        bandit_goal = serializers.CharField()
+        allocations = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(responses=AllocationsOutput)
+    def get(self, request, campaign_id: int):
+        campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
+        history = bandit_allocations(campaign=campaign)
+        return Response(
+            {
+                "variant_mode": campaign.variant_mode,
+                "bandit_goal": campaign.bandit_goal,
+                "allocations": self.AllocationOutput(history, many=True).data,
+            }
+        )
 
 
 class CampaignDeliveriesApi(APIView):

@@ -25,6 +25,11 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/stats", apis.CampaignStatsApi.as_view(), name="campaign-stats"
     ),
     path(
+        "campaigns/<int:campaign_id>/allocations",
+        apis.CampaignAllocationsApi.as_view(),
+        name="campaign-allocations",
+    ),
+    path(
         "campaigns/<int:campaign_id>/deliveries",
         apis.CampaignDeliveriesApi.as_view(),
         name="campaign-deliveries",

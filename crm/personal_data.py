@@ -492,6 +492,8 @@ TABLES: dict[str, Table] = {
             "condition": N,
             "wechat_tag_id": N,
             "holdout_pct": N,
+            "variant_mode": N,
+            "bandit_goal": N,
             "params": N,
             "link_url": N,
             "scheduled_at": N,
@@ -501,6 +503,10 @@ TABLES: dict[str, Table] = {
             "finished_at": N,
             "created_by": N,
         }
+    ),
+    # Per-copy totals of an adaptive campaign: counts, no person.
+    "campaigns.BanditAllocation": Table(
+        {"campaign": N, "goal": N, "arms": N, "batch_size": N, "seed": N}
     ),
     "campaigns.Variant": Table(
         {

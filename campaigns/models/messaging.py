@@ -28,6 +28,9 @@ __all__ = [
     "CampaignStatus",
     "Campaign",
     "Variant",
+    "VariantMode",
+    "BanditGoal",
+    "BanditAllocation",
     "DeliveryStatus",
     "SuppressionReason",
     "Arm",
@@ -187,6 +190,21 @@ class CampaignStatus(models.TextChoices):
     DONE = "done", _("已完成")
 
 
+class VariantMode(models.TextChoices):
+    FIXED = "fixed", _("固定比例")
+    BANDIT = "bandit", _("自动优化")
+
+
+class BanditGoal(models.TextChoices):
+    """What an adaptive split optimises; counted by ``campaigns.selectors.
+    goal_counts_by_variant`` with the same rules as the campaign's results."""
+
+    CLICK = "click", _("点击")
+    CLAIM = "claim", _("领券")
+    REDEMPTION = "redemption", _("核销")
+    REPLY = "reply", _("回复")
+
+
 class Campaign(TenantModel):
     """Audience (a saved segment or a condition) → channel → variants → schedule."""
 
@@ -216,6 +234,19 @@ class Campaign(TenantModel):
     # wechat_mass only: send to a WeChat user tag (message/mass/sendall by tag_id).
     wechat_tag_id = models.PositiveIntegerField(_("公众号标签ID"), null=True, blank=True)
     holdout_pct = models.PositiveSmallIntegerField(_("对照组比例%"), default=0)
+    # ``bandit``: the default split's copy of each treatment row is chosen when the row is
+    # claimed, by Thompson sampling on ``bandit_goal`` (campaigns.services.bandit); the
+    # holdout is drawn at planning as for ``fixed`` and never touched.
+    variant_mode = models.CharField(
+        _("文案分配"),
+        max_length=8,
+        choices=VariantMode.choices,
+        default=VariantMode.FIXED,
+        db_default=VariantMode.FIXED,
+    )
+    bandit_goal = models.CharField(
+        _("优化目标"), max_length=12, choices=BanditGoal.choices, blank=True, default=""
+    )
     params = models.JSONField(_("模板变量"), default=dict, blank=True)
     link_url = models.URLField(_("跟踪链接"), blank=True)
     # Personal recall: each recipient's message features what they did in this room
@@ -274,6 +305,26 @@ class Variant(BaseModel):
 
     class Meta:
         ordering = ["position", "id"]
+
+
+class BanditAllocation(TenantModel):
+    """One allocation of an adaptive (bandit) campaign: what each copy had achieved when a
+    send batch was about to be assigned, the share of traffic Thompson sampling gave it, and
+    how many of the batch's rows it got. ``arms``: ``[{"variant", "name", "successes",
+    "trials", "share", "assigned"}, ...]`` in variant order."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="allocations", verbose_name=_("活动")
+    )
+    goal = models.CharField(_("优化目标"), max_length=12, choices=BanditGoal.choices)
+    arms = models.JSONField(_("各文案"), default=list)
+    batch_size = models.PositiveIntegerField(_("本批人数"), default=0)
+    seed = models.CharField(_("随机种子"), max_length=64)
+
+    class Meta:
+        verbose_name = _("自动优化分配")
+        verbose_name_plural = _("自动优化分配")
+        ordering = ["created_at", "id"]
 
 
 class DeliveryStatus(models.TextChoices):

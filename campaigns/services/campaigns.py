@@ -6,8 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -15,6 +14,8 @@ from django.utils.translation import gettext_lazy
 from campaigns.models import (
     ApprovalStatus,
     Arm,
+    BanditAllocation,
+    BanditGoal,
     Campaign,
     CampaignStatus,
     Channel,
@@ -26,7 +27,10 @@ from campaigns.models import (
     ProviderAccount,
     TemplateAudience,
     Variant,
+    VariantMode,
 )
+from campaigns.selectors import CONVERSION_EVENTS, REACHED, credited_ids, goal_counts_by_variant
+from campaigns.services.bandit import bandit_unassign
 from campaigns.services.placeholders import check_template_placeholders, placeholders_of
 from campaigns.services.recall import RECALL_PLACEHOLDERS
 from core.errors import Conflict, DomainError
@@ -240,6 +244,27 @@ def default_wechat_account(*, org: Organization, channel: str):
     )
 
 
+def _check_bandit(
+    *, variant_mode: str, bandit_goal: str, variants: list[dict], channel: str, link_url: str
+) -> None:
+    """An adaptive split needs two copies to choose between and a goal it can observe."""
+    if variant_mode != VariantMode.BANDIT:
+        return
+    if len([v for v in variants if not v.get("condition")]) < 2:
+        message = _("自动优化至少需要两个不带条件的文案")
+        raise DomainError(message, fields={"variant_mode": [message]})
+    if bandit_goal not in BanditGoal.values:
+        message = _("请选择优化目标")
+        raise DomainError(message, fields={"bandit_goal": [message]})
+    if bandit_goal == BanditGoal.CLICK and not link_url:
+        # Clicks are counted on the tracked link: without one every copy scores zero.
+        message = _("以点击为目标需要填写跟踪链接")
+        raise DomainError(message, fields={"bandit_goal": [message]})
+    if bandit_goal == BanditGoal.REPLY and channel != Channel.SMS:
+        message = _("以回复为目标仅用于短信")
+        raise DomainError(message, fields={"bandit_goal": [message]})
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -258,13 +283,16 @@ def campaign_create(
     wechat_account=None,
     wechat_tag_id: int | None = None,
     source_room=None,
+    variant_mode: str = VariantMode.FIXED,
+    bandit_goal: str = "",
 ) -> Campaign:
     """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?,
     "fallback_template"?}]``. ``wechat_tag_id`` (wechat_mass with an official account only):
     send by WeChat user tag. ``source_room``: a personal recall from that room — templates
     may use ``{product}``, ``{clip_url}``, ``{coupon_expiry}``, and a variant's
     ``fallback_template`` is the copy for people they cannot be filled for
-    (campaigns.services.recall)."""
+    (campaigns.services.recall). ``variant_mode="bandit"`` with a ``bandit_goal``: the
+    unconditional copies share traffic adaptively (campaigns.services.bandit)."""
     from crm.conditions import validate_condition
 
     if not variants:
@@ -314,6 +342,13 @@ def campaign_create(
             )
         if variant.get("condition"):
             validate_condition(variant["condition"])
+    _check_bandit(
+        variant_mode=variant_mode,
+        bandit_goal=bandit_goal,
+        variants=variants,
+        channel=channel,
+        link_url=link_url,
+    )
     if channel == Channel.SMS and provider_account is None:
         from campaigns.services.sending import default_sms_account
 
@@ -340,6 +375,8 @@ def campaign_create(
         segment=segment,
         condition=condition,
         holdout_pct=holdout_pct,
+        variant_mode=variant_mode,
+        bandit_goal=bandit_goal if variant_mode == VariantMode.BANDIT else "",
         params=params or {},
         link_url=link_url,
         source_room=source_room,
@@ -389,6 +426,8 @@ def campaign_launch(*, campaign: Campaign) -> dict:
     with transaction.atomic():
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
         inserted = plan_campaign(campaign=locked)
+        # Adaptive campaigns: the sender chooses each treatment row's copy per batch.
+        bandit_unassign(campaign=locked)
         now = timezone.now()
         # A relaunch that added rows reopens a finished campaign until they are final.
         if inserted or locked.status != CampaignStatus.DONE:
@@ -484,9 +523,6 @@ def uplift_itt(*, x1: int, n1: int, x0: int, n0: int) -> dict:
     return result
 
 
-CONVERSION_EVENTS = ("order", "coupon.claim")
-
-
 def conversions_credited(*, campaign: Campaign, variant_id: int | None = None) -> int:
     """How many of the campaign's deliveries a conversion is credited to (last touch).
 
@@ -496,38 +532,12 @@ def conversions_credited(*, campaign: Campaign, variant_id: int | None = None) -
     window. A delivery with several conversions counts once. Deliveries of other campaigns
     and journeys compete for the same conversion, so campaigns never double-count a sale.
     """
-    from crm.models import Event
-
     if not campaign.launched_at:
         return 0
-    window = timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
-    reached = (DeliveryStatus.SENT, DeliveryStatus.DELIVERED)
-    rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign, status__in=reached)
+    rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign, status__in=REACHED)
     if variant_id is not None:
         rows = rows.filter(variant_id=variant_id)
-    org_rows = Delivery.objects.for_org(campaign.org_id).filter(contact_id=OuterRef("contact_id"))
-    when = OuterRef("occurred_at")
-    last_click = (
-        org_rows.filter(clicked_at__lte=when, clicked_at__gte=when - window)
-        .order_by("-clicked_at", "-id")
-        .values("id")[:1]
-    )
-    last_touch = (
-        org_rows.filter(status__in=reached, sent_at__lte=when, sent_at__gte=when - window)
-        .order_by("-sent_at", "-id")
-        .values("id")[:1]
-    )
-    credited = (
-        Event.objects.for_org(campaign.org_id)
-        .filter(
-            type__in=CONVERSION_EVENTS,
-            occurred_at__gte=campaign.launched_at,
-            contact_id__in=rows.values("contact_id"),
-        )
-        .annotate(credit=Coalesce(Subquery(last_click), Subquery(last_touch)))
-        .values("credit")
-    )
-    return rows.filter(pk__in=credited).count()
+    return rows.filter(pk__in=credited_ids(campaign=campaign)).count()
 
 
 def campaign_stats(*, campaign: Campaign) -> dict:
@@ -589,6 +599,18 @@ def campaign_variant_stats(*, campaign: Campaign, rows=None) -> list[dict]:
             clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
         )
     }
+    # Adaptive campaigns: each copy's successes on the goal and its share in the latest
+    # allocation (the history is campaigns.selectors.bandit_allocations).
+    goal_counts, shares = {}, {}
+    if campaign.variant_mode == VariantMode.BANDIT:
+        goal_counts = goal_counts_by_variant(campaign=campaign, goal=campaign.bandit_goal)
+        latest = (
+            BanditAllocation.objects.for_org(campaign.org_id)
+            .filter(campaign=campaign)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        shares = {arm["variant"]: arm["share"] for arm in (latest.arms if latest else [])}
     out = []
     for variant in campaign.variants.select_related("template"):
         c = counts.get(variant.pk, {})
@@ -613,6 +635,8 @@ def campaign_variant_stats(*, campaign: Campaign, rows=None) -> list[dict]:
                 "enough": enough,
                 "click_rate": c.get("clicked", 0) / sent if enough else None,
                 "conversion_rate": converted / sent if enough else None,
+                "goal_successes": goal_counts.get(variant.pk, (0, 0))[0],
+                "share": shares.get(variant.pk),
             }
         )
     return out

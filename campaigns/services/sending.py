@@ -12,7 +12,8 @@ A worker round:
    only when the provider certainly did not take the message (rate limit, refused
    connection). ``sent`` is written once per claim round for all its provider requests.
 
-Claim also re-applies the profiling rule of ``campaigns.services.variants`` and takes the
+Claim also re-applies the profiling rule of ``campaigns.services.variants``, chooses the copy
+of adaptive campaigns' rows (``campaigns.services.bandit``) and takes the
 frequency-cap slots (``policy.claim_cap_slots``) in the same transaction.
 
 A row never goes from ``sending`` back to ``pending``: a crashed worker leaves rows in
@@ -50,7 +51,7 @@ from campaigns.models import (
     SuppressionReason,
     TemplateAudience,
 )
-from campaigns.services import bucket, placeholders, policy, recall, variants
+from campaigns.services import bandit, bucket, placeholders, policy, recall, variants
 from core import pii
 from core.errors import DomainError
 from core.links import absolute_reverse
@@ -241,9 +242,11 @@ def claim(
         _attach_related(rows)
         # A person who refused profiling since planning gets the default copy, not the
         # personalised one (before the policy: the template decides the rules that apply).
-        for (variant_id, template_id), group in _group_by_variant(
-            variants.recheck_profiling(rows)
-        ).items():
+        changed = {r.pk: r for r in variants.recheck_profiling(rows)}
+        # Adaptive campaigns: this batch's treatment rows get their copy now, by Thompson
+        # sampling on the results so far (holdout rows are never pending, never claimed).
+        changed.update({r.pk: r for r in bandit.bandit_assign(rows)})
+        for (variant_id, template_id), group in _group_by_variant(list(changed.values())).items():
             _update_ids(group, variant_id=variant_id, template_id=template_id, updated_at=now)
         # Recall campaigns: each person's own product, clip and coupon expiry; rows their
         # engagement cannot fill switch to the variant's fallback copy, before the policy.
@@ -391,6 +394,7 @@ CLAIM_FIELDS = (
     "message_class",
     "template_id",
     "variant_id",
+    "arm",
     "account_id",
     "wechat_account_id",
     "to_encrypted",

@@ -12,6 +12,7 @@ DOORS = {
     "auth-logout": {"post": "401 403 204 204 204 204"},
     "auth-token": {"post": "400 400 400 400 400 400"},
     "campaign": {"get": "401 403 404 403 200 200"},
+    "campaign-allocations": {"get": "401 403 404 403 200 200"},
     "campaign-deliveries": {"get": "401 403 404 403 200 200"},
     "campaign-launch": {"post": "401 403 404 403 400 400"},
     "campaign-preview": {"get": "401 403 404 403 200 200"},
