@@ -170,6 +170,14 @@ async function loadWeChatTarget() {
   }
 }
 
+// Fixed split or 自动优化 (a bandit on a goal): the goal and its explanation only for the latter.
+function showVariantMode() {
+  const bandit = $("#variant-mode-select").value === "bandit";
+  $("#bandit-goal-label").hidden = !bandit;
+  $("#bandit-hint").hidden = !bandit;
+}
+$("#variant-mode-select").addEventListener("change", showVariantMode);
+
 $("#source-room-select").addEventListener("change", () => loadChoices());
 $("#builder [name=channel]").addEventListener("change", () => {
   loadChoices();
@@ -199,6 +207,10 @@ $("#builder").addEventListener("submit", async (event) => {
     variants,
     holdout_pct: Number(form.get("holdout_pct") || 0),
   };
+  if (form.get("variant_mode") === "bandit") {
+    body.variant_mode = "bandit";
+    body.bandit_goal = form.get("bandit_goal");
+  }
   if (form.get("source_room")) body.source_room = Number(form.get("source_room"));
   if (form.get("link_url")) body.link_url = form.get("link_url");
   if (body.channel === "wechat_mass") {
@@ -209,6 +221,7 @@ $("#builder").addEventListener("submit", async (event) => {
   try {
     const campaign = await api("/api/v1/campaigns", { method: "POST", body: JSON.stringify(body) });
     event.target.reset();
+    showVariantMode();
     loadWeChatTarget();
     await loadCampaigns();
     openReport(campaign);
@@ -331,8 +344,78 @@ async function openReport(campaign) {
     for (const text of [`${v.name} · ${v.template}`, v.sent, v.delivered, v.clicked, v.converted, rates]) tr.append(el("td", text));
     return tr;
   }));
+  await loadBandit(campaign, stats).catch(() => {});
   await loadOutbox(campaign).catch(() => {});
 }
+
+// --- 自动优化: each copy's goal results, its current share and the allocation history -------
+
+const GOALS = { click: t("点击"), claim: t("领券"), redemption: t("核销"), reply: t("回复") };
+let banditChart = null;
+
+async function loadBandit(campaign, stats) {
+  const section = $("#bandit");
+  section.hidden = campaign.variant_mode !== "bandit";
+  if (section.hidden) return;
+  const data = await api(`/api/v1/campaigns/${campaign.id}/allocations`);
+  if (state.current !== campaign) return; // another report was opened meanwhile
+  $("#bandit-goal").textContent = fmt(t("优化目标：{goal}。对照组不参与分配，也不发送。"), { goal: GOALS[data.bandit_goal] || data.bandit_goal });
+  // The copies the bandit chooses among: those of the latest allocation (before the first
+  // one, every copy); a personalised copy keeps its own rule and is not shown here.
+  const latest = data.allocations[data.allocations.length - 1];
+  const chosen = latest ? new Set(latest.arms.map((a) => a.variant)) : null;
+  const arms = (stats.variants || []).filter((v) => !chosen || chosen.has(v.id));
+  $("#bandit-arm-rows").replaceChildren(...arms.map((v) => {
+    const tr = document.createElement("tr");
+    tr.dataset.variant = String(v.id);
+    const share = v.share === null || v.share === undefined ? "—" : pct(v.share);
+    for (const text of [`${v.name} · ${v.template}`, v.sent, v.goal_successes, share]) tr.append(el("td", text));
+    return tr;
+  }));
+  const history = data.allocations;
+  $("#bandit-empty").hidden = history.length > 0;
+  const when = (at) => new Date(at).toLocaleString(lang(), { hour12: false });
+  $("#bandit-history-rows").replaceChildren(...history.slice().reverse().map((snap) => {
+    const tr = document.createElement("tr");
+    tr.dataset.allocation = String(snap.id);
+    const arms = snap.arms.map((a) => fmt(t("{name} {successes}/{trials} → {share}"), { name: a.name, successes: a.successes, trials: a.trials, share: pct(a.share) })).join(t("；"));
+    for (const text of [when(snap.at), snap.batch_size, arms]) tr.append(el("td", text));
+    return tr;
+  }));
+  drawBanditChart(history, when);
+}
+
+function drawBanditChart(history, when) {
+  const box = $("#bandit-chart");
+  box.hidden = history.length === 0 || !globalThis.echarts;
+  if (box.hidden) return;
+  if (banditChart) banditChart.dispose();
+  banditChart = globalThis.echarts.init(box, null, { renderer: "canvas" });
+  const names = history[history.length - 1].arms.map((a) => a.name);
+  banditChart.setOption({
+    animation: false,
+    tooltip: { trigger: "axis", valueFormatter: (v) => `${v}%` },
+    legend: { top: 0 },
+    grid: { left: 40, right: 12, top: 30, bottom: 30 },
+    xAxis: { type: "category", data: history.map((snap, i) => `#${i + 1}`) },
+    yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+    series: names.map((name) => ({
+      name,
+      type: "line",
+      stack: "share",
+      areaStyle: {},
+      symbol: "none",
+      data: history.map((snap) => {
+        const arm = snap.arms.find((a) => a.name === name);
+        return arm ? Math.round(arm.share * 1000) / 10 : 0;
+      }),
+    })),
+  });
+  box.dataset.points = String(history.length);
+  box.title = history.length ? fmt(t("最近一次分配：{at}"), { at: when(history[history.length - 1].at) }) : "";
+}
+
+window.addEventListener("resize", () => { if (banditChart) banditChart.resize(); });
 
 // --- the outbox: one row per person and channel, read-only -------------------------------
 

@@ -19,10 +19,11 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
 
 
-def campaigns_page_signed_in(browser, live_server):
-    """The campaigns workspace on a phone-sized page in Chinese, signed in as sales_bob (the
-    factories' password); with the list of page errors seen (a test asserts it stays empty)."""
-    page = browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+def campaigns_page_signed_in(browser, live_server, viewport=None):
+    """The campaigns workspace on a phone-sized page (or ``viewport``) in Chinese, signed in
+    as sales_bob (the factories' password); with the list of page errors seen (a test
+    asserts it stays empty)."""
+    page = browser.new_page(viewport=viewport or {"width": 390, "height": 844}, locale="zh-CN")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{live_server.url}/workspace/campaigns/")
