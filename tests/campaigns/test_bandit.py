@@ -215,3 +215,45 @@ def test_thompson_shares_favour_the_arm_with_the_better_record():
     # A copy nobody has seen yet still gets explored against a mediocre record.
     shares = thompson_shares([(5, 100), (0, 0)], rng=rng)
     assert 0.05 < shares[1] < 0.95
+
+
+def test_each_goal_counts_what_the_results_count(acme, daytime):
+    """Claims and redemptions are credited by the results' last-touch rule; replies are the
+    person's non-opt-out SMS answers after the send; trials are the copies' reached rows."""
+    from campaigns.selectors import goal_counts_by_variant
+    from campaigns.services.receipts import sms_reply_record
+    from crm.services.events import event_record
+
+    people = _audience(acme, 200)
+    campaign = _bandit_campaign(acme, holdout_pct=0)
+    campaign_launch(campaign=campaign)
+    send_due()
+    rows = list(
+        Delivery.objects.for_org(acme)
+        .filter(campaign=campaign, status__in=("sent", "delivered"))
+        .order_by("id")
+    )
+    assert len(rows) == 200
+    a, b = (v.pk for v in campaign.variants.all())
+    by_variant = {
+        a: [r for r in rows if r.variant_id == a],
+        b: [r for r in rows if r.variant_id == b],
+    }
+    contacts = {p.pk: p for p in people}
+    phones = {p.pk: f"139{i:08d}" for i, p in enumerate(people)}
+    # Two claims after copy A, one redemption after copy B, one reply and one opt-out to B.
+    for row in by_variant[a][:2]:
+        event_record(contact=contacts[row.contact_id], type="coupon.claim")
+    event_record(contact=contacts[by_variant[b][0].contact_id], type="coupon.redeem")
+    for row, text in zip(by_variant[b][:2], ["几点开播？", "TD"], strict=True):
+        sms_reply_record(
+            org=acme, provider="console", phone=phones[row.contact_id], text=text, sign_name="千面"
+        )
+    n_a, n_b = len(by_variant[a]), len(by_variant[b])
+    assert goal_counts_by_variant(campaign=campaign, goal="claim") == {a: (2, n_a), b: (0, n_b)}
+    assert goal_counts_by_variant(campaign=campaign, goal="redemption") == {
+        a: (0, n_a),
+        b: (1, n_b),
+    }
+    assert goal_counts_by_variant(campaign=campaign, goal="reply") == {a: (0, n_a), b: (1, n_b)}
+    assert goal_counts_by_variant(campaign=campaign, goal="click") == {a: (0, n_a), b: (0, n_b)}
