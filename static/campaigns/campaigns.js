@@ -355,10 +355,11 @@ let banditChart = null;
 
 async function loadBandit(campaign, stats) {
   const section = $("#bandit");
-  section.hidden = campaign.variant_mode !== "bandit";
-  if (section.hidden) return;
+  section.hidden = true; // shown once filled for this campaign
+  if (campaign.variant_mode !== "bandit") return;
   const data = await api(`/api/v1/campaigns/${campaign.id}/allocations`);
   if (state.current !== campaign) return; // another report was opened meanwhile
+  section.hidden = false;
   $("#bandit-goal").textContent = fmt(t("优化目标：{goal}。对照组不参与分配，也不发送。"), { goal: GOALS[data.bandit_goal] || data.bandit_goal });
   // The copies the bandit chooses among: those of the latest allocation (before the first
   // one, every copy); a personalised copy keeps its own rule and is not shown here.

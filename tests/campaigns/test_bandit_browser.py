@@ -44,8 +44,7 @@ def test_the_builder_creates_a_bandit_campaign_and_the_report_shows_its_allocati
         page.fill("#builder input[name=holdout_pct]", "25")
         page.fill("#builder input[name=link_url]", f"{live_server.url}/live/1/")
         page.click("#builder button[type=submit]")
-        page.wait_for_selector("#bandit:not([hidden])")
-        assert "优化目标：点击" in page.locator("#bandit-goal").inner_text()
+        page.locator("#bandit-goal").filter(has_text="优化目标：点击").wait_for()
         assert page.locator("#bandit-empty").is_visible()  # nothing allocated before launch
         page.click("#launch")
         # The report reloads after the launch: the first batch's allocation is on it.
