@@ -6,43 +6,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0015_recall'),
-        ('core', '0001_initial'),
+        ("campaigns", "0015_recall"),
+        ("core", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaign',
-            name='bandit_goal',
-            field=models.CharField(blank=True, choices=[('click', '点击'), ('claim', '领券'), ('redemption', '核销'), ('reply', '回复')], default='', max_length=12, verbose_name='优化目标'),
+            model_name="campaign",
+            name="bandit_goal",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("click", "点击"),
+                    ("claim", "领券"),
+                    ("redemption", "核销"),
+                    ("reply", "回复"),
+                ],
+                default="",
+                max_length=12,
+                verbose_name="优化目标",
+            ),
         ),
         migrations.AddField(
-            model_name='campaign',
-            name='variant_mode',
-            field=models.CharField(choices=[('fixed', '固定比例'), ('bandit', '自动优化')], db_default='fixed', default='fixed', max_length=8, verbose_name='文案分配'),
+            model_name="campaign",
+            name="variant_mode",
+            field=models.CharField(
+                choices=[("fixed", "固定比例"), ("bandit", "自动优化")],
+                db_default="fixed",
+                default="fixed",
+                max_length=8,
+                verbose_name="文案分配",
+            ),
         ),
         migrations.CreateModel(
-            name='BanditAllocation',
+            name="BanditAllocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='创建时间')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='更新时间')),
-                ('goal', models.CharField(choices=[('click', '点击'), ('claim', '领券'), ('redemption', '核销'), ('reply', '回复')], max_length=12, verbose_name='优化目标')),
-                ('arms', models.JSONField(default=list, verbose_name='各文案')),
-                ('batch_size', models.PositiveIntegerField(default=0, verbose_name='本批人数')),
-                ('seed', models.CharField(max_length=64, verbose_name='随机种子')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='allocations', to='campaigns.campaign', verbose_name='活动')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='core.organization', verbose_name='组织')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="创建时间"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="更新时间")),
+                (
+                    "goal",
+                    models.CharField(
+                        choices=[
+                            ("click", "点击"),
+                            ("claim", "领券"),
+                            ("redemption", "核销"),
+                            ("reply", "回复"),
+                        ],
+                        max_length=12,
+                        verbose_name="优化目标",
+                    ),
+                ),
+                ("arms", models.JSONField(default=list, verbose_name="各文案")),
+                ("batch_size", models.PositiveIntegerField(default=0, verbose_name="本批人数")),
+                ("seed", models.CharField(max_length=64, verbose_name="随机种子")),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="allocations",
+                        to="campaigns.campaign",
+                        verbose_name="活动",
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="core.organization",
+                        verbose_name="组织",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '自动优化分配',
-                'verbose_name_plural': '自动优化分配',
-                'ordering': ['created_at', 'id'],
+                "verbose_name": "自动优化分配",
+                "verbose_name_plural": "自动优化分配",
+                "ordering": ["created_at", "id"],
             },
             managers=[
-                ('unscoped', django.db.models.manager.Manager()),
+                ("unscoped", django.db.models.manager.Manager()),
             ],
         ),
     ]
