@@ -6,7 +6,14 @@ app; delivered by ``publish_staff`` here). The event is published after the tran
 commits (a rolled-back write pushes nothing) through the hub transport
 (``livecommerce.realtime.transport``): Redis in production — so a Celery worker reaches every
 ASGI process — or in-memory in the embedded default, where worker threads hand the event to
-the event loop thread-safely. Each event type's payload is documented in docs/realtime.md.
+the event loop thread-safely.
+
+Each room event type's payload is a ``TypedDict`` below, listed in ``ROOM_EVENT_SCHEMAS``
+(docs/realtime.md describes them for client authors); ``send_room_event_on_commit`` checks
+the payload against it when ``settings.EVENT_SCHEMA_CHECKS`` is on (test settings). A client
+receives ``{"seq": …, "type": type, **payload}``: the schemas type that dict, they never
+change it. Control frames the hub builds itself (``hello``, ``notice``, ``pong``, ``batch``)
+are typed here too, for readers; the hub's tick does not check them.
 """
 
 from __future__ import annotations
@@ -14,10 +21,228 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any, Literal, TypedDict
 
 from django.db import transaction
 
+from core.event_schemas import check_payload, checks_enabled
+
 log = logging.getLogger(__name__)
+
+
+# -- room events (services publish them; ``like`` and ``online`` come from the hub) -----------
+class ChatEvent(TypedDict):
+    """``chat``: one message (``livecommerce.services.chat.chat_event_body``)."""
+
+    id: int
+    text: str
+    nickname: str
+    contact_id: int | None  # null for staff
+    host: bool
+    status: Literal["visible", "shadow", "pending"]
+    at: str  # ISO 8601
+
+
+class LikeEvent(TypedDict):
+    """``like``: the room's total (``count``) after this tick's ``delta`` (transport)."""
+
+    count: int
+    delta: int
+
+
+class OnlineEvent(TypedDict):
+    """``online``: distinct viewers in the room now, across processes (presence)."""
+
+    count: int
+
+
+class ProductCard(TypedDict):
+    """What viewers see of a product (``livecommerce.services.products.product_card``)."""
+
+    id: int
+    name: str
+    price: str  # decimal as text
+    original_price: str | None
+    image: str  # URL, or "" without an image
+    link_url: str
+    mp_path: str
+    clip: int | None  # the explanation clip being recorded
+
+
+class ProductPinnedEvent(TypedDict):
+    """``product.pinned``: the product the host explains now (null: none)."""
+
+    product: ProductCard | None
+
+
+class CouponCard(TypedDict):
+    """What viewers see of a coupon (``livecommerce.services.coupons.stock.coupon_card``)."""
+
+    id: int
+    name: str
+    kind: str
+    amount: str
+    threshold: str
+    stock: int
+    remaining: int
+    per_viewer_limit: int
+    valid_until: str  # ISO 8601
+    released: bool
+
+
+class CouponReleasedEvent(TypedDict):
+    """``coupon.released``: a coupon pops up for every viewer."""
+
+    coupon: CouponCard
+
+
+class CouponStockEvent(TypedDict):
+    """``coupon.stock``: units left of a coupon after claims."""
+
+    coupon: int
+    remaining: int
+
+
+class DrawWinnerCard(TypedDict):
+    contact_id: int
+    nickname: str
+
+
+class DrawResultEvent(TypedDict):
+    """``draw.result``: a lucky draw ran."""
+
+    draw: int
+    prize: str
+    winners: list[DrawWinnerCard]
+
+
+class RoomStatusEvent(TypedDict):
+    """``room.status``: the room went live or ended."""
+
+    status: Literal["scheduled", "live", "ended"]
+
+
+class AnnouncementEvent(TypedDict):
+    """``announcement``: the pinned announcement (empty text: cleared)."""
+
+    text: str
+
+
+class ModerationDeleteEvent(TypedDict):
+    """``moderation`` delete: a message leaves every screen."""
+
+    action: Literal["delete"]
+    message_id: int
+
+
+class ModerationRestrictEvent(TypedDict):
+    """``moderation`` mute/unmute/unban (the viewer concerned + staff) and shadow/unshadow
+    (staff only)."""
+
+    action: Literal["mute", "unmute", "unban", "shadow", "unshadow"]
+    contact_id: int | None
+    until: str | None  # ISO 8601; null: open-ended
+
+
+class ModerationBanEvent(TypedDict):
+    """``moderation`` ban: like a restriction, plus what the hubs match sockets on."""
+
+    action: Literal["ban"]
+    contact_id: int | None
+    until: str | None
+    device: str
+    ip: str | None
+
+
+class ModerationSettingsEvent(TypedDict):
+    """``moderation`` settings: the room's chat settings changed."""
+
+    action: Literal["settings"]
+    slow_mode_seconds: int
+    premoderation: bool
+
+
+ModerationEvent = (
+    ModerationDeleteEvent | ModerationRestrictEvent | ModerationBanEvent | ModerationSettingsEvent
+)
+
+# Every room event type a client can receive in a room (docs/realtime.md's table).
+ROOM_EVENT_SCHEMAS: dict[str, Any] = {
+    "chat": ChatEvent,
+    "like": LikeEvent,
+    "online": OnlineEvent,
+    "product.pinned": ProductPinnedEvent,
+    "coupon.released": CouponReleasedEvent,
+    "coupon.stock": CouponStockEvent,
+    "draw.result": DrawResultEvent,
+    "room.status": RoomStatusEvent,
+    "announcement": AnnouncementEvent,
+    "moderation": ModerationEvent,
+}
+
+
+# -- control frames (the hub writes them to one socket; no seq) -------------------------------
+class HelloFrame(TypedDict):
+    """First frame on a room socket (``RoomHub.attach``)."""
+
+    type: Literal["hello"]
+    seq: int  # the last seq this process saw
+    room: int
+    role: Literal["viewer", "host"]
+    tick_ms: int
+
+
+class StaffHelloFrame(TypedDict):
+    """First frame on a ``/ws/staff/`` socket."""
+
+    type: Literal["hello"]
+    role: Literal["staff"]
+
+
+class NoticeFrame(TypedDict):
+    """A notice to one socket; some codes add fields (docs/realtime.md, "Notice codes")."""
+
+    type: Literal["notice"]
+    code: str
+
+
+class PongFrame(TypedDict):
+    type: Literal["pong"]
+
+
+class BatchFrame(TypedDict):
+    """Several events of one tick, in seq order."""
+
+    type: Literal["batch"]
+    events: list[dict[str, Any]]
+
+
+# -- hub control (process to process, never a screen) ------------------------------------------
+class BanMessage(TypedDict):
+    """One ban as the hubs hold it (``livecommerce.realtime.bans.Ban.as_message``)."""
+
+    id: int
+    room: int | None  # null: every room of the organisation
+    contact: int | None
+    device: str
+    ip: str
+    until: float | None  # epoch seconds
+
+
+class BansAddControl(TypedDict):
+    """``bans`` after a ban: the bans to add."""
+
+    add: list[BanMessage]
+
+
+class BansLiftControl(TypedDict):
+    """``bans`` after an unban: the restriction ids lifted."""
+
+    add: list[BanMessage]
+    lift: list[int]
+
+
+HUB_CONTROL_SCHEMAS: dict[str, Any] = {"bans": BansAddControl | BansLiftControl}
 
 # Events that ride the priority lane: never dropped or sampled.
 PRIORITY_TYPES = frozenset(
@@ -77,7 +302,14 @@ def send_room_event_on_commit(
     """
     if audience not in AUDIENCES:
         raise ValueError(f"unknown audience {audience!r}")
+    if checks_enabled():
+        check_room_event(type, data)
     transaction.on_commit(lambda: _publish(room_id, type, data, audience, contact_id))
+
+
+def check_room_event(type: str, data: dict) -> None:
+    """Raise ``core.event_schemas.EventSchemaError`` unless ``data`` is a ``type`` payload."""
+    check_payload(ROOM_EVENT_SCHEMAS, type, data, what="room event")
 
 
 def publish_staff(message: str) -> None:
@@ -98,6 +330,8 @@ def send_hub_control_on_commit(*, kind: str, org_id: int, data: dict) -> None:
     """
     from livecommerce.realtime.transport import get_transport
 
+    if checks_enabled():
+        check_payload(HUB_CONTROL_SCHEMAS, kind, data, what="hub control")
     message = json.dumps({"ctl": kind, "o": org_id, **data}, separators=(",", ":"))
 
     def publish() -> None:

@@ -2,7 +2,9 @@
 
 Two entry points, one set of rules (``_event_fields``): ``event_record`` appends one event
 (the request paths), ``events_record_batch`` appends many in a few set-based statements (the
-real-time hub's CRM writer: a join storm is 10,000 events in one batch).
+real-time hub's CRM writer: a join storm is 10,000 events in one batch). The kinds and their
+props' schemas live in ``crm.events`` (``EVENT_TYPES`` and ``VALUE_PROPS`` are re-exported
+here for their readers).
 """
 
 from __future__ import annotations
@@ -17,39 +19,11 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from core.event_schemas import check_payload, checks_enabled
+from crm.events import EVENT_PROPS, EVENT_TYPES, VALUE_PROPS  # noqa: F401 - re-exported
 from crm.models import Contact, Event
 
 log = logging.getLogger(__name__)
-
-# Types the log accepts (spec §2 crm); other types are a 400 at the API.
-EVENT_TYPES = (
-    "room.reserve",
-    "room.join",
-    "room.leave",
-    "chat",
-    "like",
-    "follow",
-    "product.click",
-    "coupon.claim",
-    "coupon.redeem",
-    "order",
-    "share",
-    "invite.accepted",
-    "replay.watch",
-    "oa.subscribe",
-    "oa.unsubscribe",
-    "message.delivered",
-    "message.clicked",
-    "form.submit",
-)
-
-# The property whose number an aggregate rule sums, per type.
-VALUE_PROPS = {
-    "room.leave": "watch_seconds",
-    "order": "amount",
-    "replay.watch": "watch_seconds",
-    "like": "count",
-}
 
 _listeners: list[Callable] = []
 # Per-event listener → the function the batch path calls once with all of a batch's new
@@ -86,9 +60,15 @@ def _event_fields(
     occurred_at: datetime | None,
     room_id: int | None,
     key: str | None,
+    external: bool = False,
 ) -> dict:
-    """The row of one event (both paths: ``value`` from VALUE_PROPS, time defaults to now)."""
+    """The row of one event (both paths: ``value`` from VALUE_PROPS, time defaults to now).
+
+    With ``settings.EVENT_SCHEMA_CHECKS`` on, the props must match ``crm.events.EVENT_PROPS``
+    (``external``: an outside system's event, kept as sent)."""
     props = props or {}
+    if not external and checks_enabled():
+        check_payload(EVENT_PROPS, type, props, what="CRM event")
     value_prop = VALUE_PROPS.get(type)
     value = props.get(value_prop) if value_prop else None
     try:
@@ -115,9 +95,11 @@ def event_record(
     occurred_at: datetime | None = None,
     room_id: int | None = None,
     key: str | None = None,
+    external: bool = False,
 ) -> Event | None:
     """Append one event for a contact. Returns None when ``key`` was already recorded
-    (a replayed delivery is processed once)."""
+    (a replayed delivery is processed once). ``external``: the event was posted by an outside
+    system (the ingest API), whose props are not this code's schema to check."""
     fields = _event_fields(
         org_id=contact.org_id,
         contact_id=contact.pk,
@@ -126,6 +108,7 @@ def event_record(
         occurred_at=occurred_at,
         room_id=room_id,
         key=key,
+        external=external,
     )
     del fields["contact_id"]
     fields["contact"] = contact

@@ -84,5 +84,6 @@ def external_event_ingest(
         props=props,
         occurred_at=occurred_at or timezone.now(),
         key=f"ext:{token.pk}:{key}"[:128],
+        external=True,
     )
     return person, event is not None

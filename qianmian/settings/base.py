@@ -24,6 +24,9 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
 DJANGO_ENV = env_str("DJANGO_ENV", "development")
 DEBUG = env_bool("DEBUG", False)
+# Check every published event's payload against its schema (core/event_schemas.py); test
+# settings turn it on, production leaves the publish path unchecked.
+EVENT_SCHEMA_CHECKS = env_bool("EVENT_SCHEMA_CHECKS", DEBUG)
 SECRET_KEY = env_secret("SECRET_KEY", "dev-only-insecure-key-change-me-0123456789abcdefghijklmnop")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

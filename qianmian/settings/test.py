@@ -8,6 +8,8 @@ from .base import *  # noqa: E402,F403
 from .base import BASE_DIR, DATABASES, RATE_LIMITS  # noqa: E402
 
 DEBUG = False
+# Every publish checks its payload against the event's schema (core/event_schemas.py).
+EVENT_SCHEMA_CHECKS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["NAME"] = str(BASE_DIR / "var" / "test.sqlite3")

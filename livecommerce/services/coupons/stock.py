@@ -8,6 +8,7 @@ import time
 
 from django.conf import settings
 
+from core.event_schemas import checks_enabled
 from livecommerce import events
 from livecommerce.models import Coupon
 from livecommerce.services.coupons import caches
@@ -57,10 +58,12 @@ def announce_stock(org_id: int, coupon_id: int, remaining: int) -> None:
             return
         caches.last_stock[coupon_id] = now
 
+    payload = {"coupon": coupon_id, "remaining": remaining}
+    if checks_enabled():
+        events.check_room_event("coupon.stock", payload)
+
     def publish() -> None:
-        events._publish(
-            room_id, "coupon.stock", {"coupon": coupon_id, "remaining": remaining}, "all", None
-        )
+        events._publish(room_id, "coupon.stock", payload, "all", None)
 
     try:
         loop = asyncio.get_running_loop()
