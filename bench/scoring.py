@@ -1,5 +1,5 @@
 # ruff: noqa: S608 - SQL here is the bench's own data generator over its own database.
-"""Scoring bench (spec §5): on PostgreSQL, in a database of its own that it creates and drops.
+"""Scoring bench (bars in docs/BENCHMARKS.md): on PostgreSQL, in a database of its own that it creates and drops.
 
 - bulk re-score of 1,000,000 leads × 20 rules (set-based, chunked UPDATE … FROM), with a
   concurrent probe that updates random leads and measures how long it ever waits (the
@@ -71,7 +71,7 @@ def run() -> dict:
 # --- worker (runs with Django set up against the bench database) ---------------------------
 
 RULES = [
-    # The demo model (spec §3) …
+    # The demo model (docs/crm.md, "Demo") …
     ("女性", 20, {"field": "gender", "op": "eq", "value": "female"}),
     ("25–35岁", 30, {"field": "age", "op": "between", "value": [25, 35]}),
     ("高收入", 15, {"field": "income_level", "op": "eq", "value": "high"}),

@@ -2,7 +2,7 @@
 
 Served by uvicorn exactly like the hub (``bench.stock_channels:application``), on
 channels-redis' ``RedisChannelLayer`` with the project's settings (pool of 1,000
-connections, STACK.md). It authenticates with the same signed tokens and, like the hub,
+connections, docs/bench/fanout.md). It authenticates with the same signed tokens and, like the hub,
 sends a first frame on connect. Likes are received and dropped (generous to the baseline:
 a stock app would ``group_send`` them too).
 """

@@ -1,7 +1,7 @@
 """A light asyncio WebSocket client for load tests (and the Redis-restart test).
 
 The ``websockets`` client costs ~48 µs of CPU per received frame and, at 10,000 viewers,
-breaks the measurement on its own (STACK.md). This one is an ``asyncio.BufferedProtocol``:
+breaks the measurement on its own (docs/bench/fanout.md). This one is an ``asyncio.BufferedProtocol``:
 an HTTP/1.1 upgrade, then a minimal RFC 6455 frame parser (server frames are unmasked; the
 client masks what it sends, answers pings, and stops on close). Each received text frame
 goes to ``on_frame(conn, payload: bytes)`` unparsed: the caller decides how much to decode.

@@ -1,4 +1,5 @@
-"""The demo organisation (spec §3 "The demo"). Idempotent: running it twice changes nothing.
+"""The demo organisation (README.md, "Two commands"; docs/rooms.md, "End to end with
+`make run`"). Idempotent: running it twice changes nothing.
 
 Each app seeds its own part in ``<app>/demo.py`` (``seed(ctx)``); this module creates the
 organisations and users they hang off and calls them in INSTALLED_APPS order, which lists

@@ -4,7 +4,7 @@ Why not uvicorn's own (websockets-sansio): measured in bench/fanout.py, a join s
 ~340 µs of server CPU per handshake, most of it in the sansio upgrade path (request object,
 header datastructures, a ``uuid4`` and a keepalive timer per connection, extension
 negotiation), and every received message paused and resumed the socket's reading (two
-``epoll_ctl`` calls per like). At 2,500 handshakes/s per process — the spec's 5,000/s burst
+``epoll_ctl`` calls per like). At 2,500 handshakes/s per process — the benchmark's 5,000/s burst
 over two processes — that alone is most of a core. This protocol does the same job with
 less per connection:
 

@@ -1,6 +1,6 @@
 # ruff: noqa: S608, S611 - SQL text is built only from the field catalogue and fixed operator
 # tables; every user-supplied value travels as a query parameter.
-"""The one condition language (spec §3) shared by scoring rules, segments and journey triggers.
+"""The one condition language (docs/crm.md) shared by scoring rules, segments and journey triggers.
 
 A condition is JSON:
 

@@ -60,7 +60,7 @@ CITIES = [
 ]
 
 
-# The demo scoring model, exactly as spec §3 "The demo".
+# The demo scoring model, exactly as docs/crm.md ("Demo") describes it.
 DEMO_RULES = [
     ("女性", 20, {"field": "gender", "op": "eq", "value": "female"}),
     ("25–35岁", 30, {"field": "age", "op": "between", "value": [25, 35]}),

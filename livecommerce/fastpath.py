@@ -1,4 +1,4 @@
-"""The coupon claim served in front of Django's handler (see core.asgi and STACK.md).
+"""The coupon claim served in front of Django's handler (see core.asgi and docs/rooms.md, "Coupon claims").
 
 Django 5.2's ASGI handler starts a thread per request, capping even an empty view near
 1,100 req/s on two cores; this route verifies the signed viewer token (no database query)

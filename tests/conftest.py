@@ -1,4 +1,4 @@
-"""Named actors shared by all tests (STYLE.md): host_alice, sales_bob, admin_carol, viewer_dan
+"""Named actors shared by all tests: host_alice, sales_bob, admin_carol, viewer_dan
 in organisation "acme", and outsider_erin in organisation "other"."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Demo WeChat accounts (spec §3): official account id 1, token ``demo-wechat-token``, appid
+"""Demo WeChat accounts (docs/wechat.md): official account id 1, token ``demo-wechat-token``, appid
 ``wxdemo0000000000``, plain-text mode; a demo mini-program; keyword replies. In the embedded
 default every call they make goes to the in-process WeChat stub (docs/wechat.md)."""
 
@@ -35,7 +35,7 @@ def seed(ctx) -> None:
             welcome_text="欢迎关注千面演示服务号！开播提醒、回放和直播间福利都会在这里通知你。",
         )
         if oa.pk != 1 and not WeChatAccount.unscoped.filter(pk=1).exists():
-            # The spec fixes the demo account's id (its callback URL is /hooks/wechat/1).
+            # The demo account's id is fixed: its callback URL is /hooks/wechat/1 (docs/wechat.md).
             WeChatAccount.unscoped.filter(pk=oa.pk).update(id=1)
             oa = WeChatAccount.unscoped.get(pk=1)
             _reset_sequence()

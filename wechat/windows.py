@@ -1,11 +1,11 @@
 """The 48-hour customer-service window and follower state — what a WeChat sender checks.
 
 WeChat refuses customer-service messages (客服消息) outside 48 hours of the person's last
-interaction (errcode 45015) and caps how many may follow one interaction. Spec §2 rule:
-at most 5 in the window, and at most 3 within the first minute after a follow, scan or
-menu click. Every inbound message/event re-opens the window and resets the count.
-``service_window_reserve`` checks and counts in ONE conditional UPDATE, so concurrent
-senders never exceed the cap.
+interaction (errcode 45015) and caps how many may follow one interaction. The product rule
+(docs/wechat.md, "48-hour customer-service window"): at most 5 in the window, and at most 3
+within the first minute after a follow, scan or menu click. Every inbound message/event
+re-opens the window and resets the count. ``service_window_reserve`` checks and counts in ONE
+conditional UPDATE, so concurrent senders never exceed the cap.
 """
 
 from __future__ import annotations

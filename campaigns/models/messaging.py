@@ -82,7 +82,7 @@ class ApprovalStatus(models.TextChoices):
     REJECTED = "rejected", _("已驳回")
 
 
-# The opt-out suffix each SMS provider requires on marketing texts (spec §2 campaigns).
+# The opt-out suffix each SMS provider requires on marketing texts (docs/campaigns.md, "Policy").
 DEFAULT_OPTOUT_SUFFIX = {
     Provider.CONSOLE: "拒收请回复R",
     Provider.TENCENT: "拒收请回复R",

@@ -6,8 +6,8 @@ uses the provider's message id, else the batch key we sent (Tencent ``ext`` =
 SessionContext, Alibaba ``out_id`` = OutId) plus the phone's keyed hash.
 
 Uplink TD / T / N / R / 退订 records an opt-out per phone and signature and withdraws
-``sms_marketing`` consent through ``crm.services.consent`` at once (the spec's bar is within a
-minute; this is synchronous with the hook).
+``sms_marketing`` consent through ``crm.services.consent`` at once (the product's bar is within
+a minute; this is synchronous with the hook).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One hub per room per process: tick, shape, encode once, write the same bytes everywhere.
 
-Hot-path rules (STACK.md, "Room fan-out near the limit"):
+Hot-path rules (docs/realtime.md, "Hub design"; figures in docs/bench/fanout.md):
 - one frame per tick per audience, WebSocket header included, written straight to each
   socket's asyncio transport (uvicorn's protocol object exposes it); ``await send(...)``
   per socket is only the fallback for servers that hide their transport;

@@ -1,5 +1,5 @@
 """Erasure (PIPL deletion) regressions: each test is a probe of issue #15 that failed before
-the personal-data map drove erasure (the note in /work/team/notes/erasure.md says how)."""
+the personal-data map drove erasure (docs/crm.md, "Personal-data map", says how)."""
 
 from __future__ import annotations
 

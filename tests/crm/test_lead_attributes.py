@@ -1,6 +1,6 @@
 """Lead attributes through PATCH /api/v1/leads/{id}: gender, age (or birth year), province,
 city and custom attributes; role rules, an audit entry naming the fields, an immediate
-re-score explained on the lead's timeline (the spec's demo scoring flow)."""
+re-score explained on the lead's timeline (the demo scoring flow, docs/crm.md "Demo")."""
 
 import pytest
 

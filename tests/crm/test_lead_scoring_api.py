@@ -1,4 +1,4 @@
-"""The lead-scoring flow through the API, exactly as the demo model (spec §3 "The demo")."""
+"""The lead-scoring flow through the API, exactly as the demo model (docs/crm.md, "Demo")."""
 
 from __future__ import annotations
 

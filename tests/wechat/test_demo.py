@@ -1,4 +1,4 @@
-"""The demo official account of spec §3 answers callbacks out of the box."""
+"""The demo official account (docs/wechat.md, "The stub") answers callbacks out of the box."""
 
 import pytest
 from django.core.management import call_command
