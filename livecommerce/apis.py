@@ -758,7 +758,7 @@ class RoomInvitePosterApi(APIView):
     @extend_schema(parameters=[PosterQuery], responses={(200, "image/png"): bytes})
     def get(self, request, room_id: int):
         from crm.services.events import event_record
-        from livecommerce.services.posters import render_poster
+        from livecommerce.services.posters import poster_render
 
         room = _room_in_callers_org(request, room_id)
         query = self.PosterQuery(data=request.query_params)
@@ -780,7 +780,7 @@ class RoomInvitePosterApi(APIView):
             follow_url = follow_qr_url_or_blank(org_id=room.org_id, scene=f"invite:{code}")
             if follow_url:
                 qr_content, qr_kind = follow_url, "follow"
-        png = render_poster(
+        png = poster_render(
             room=room,
             inviter_name=contact.nickname,
             link=qr_content,

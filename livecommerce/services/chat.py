@@ -104,12 +104,12 @@ def _compiled_words(org_id: int) -> list[tuple[re.Pattern, str]]:
     return compiled
 
 
-def forget_sensitive_words(org_id: int) -> None:
+def sensitive_words_forget(org_id: int) -> None:
     with _words_lock:
         _words_cache.pop(org_id, None)
 
 
-def apply_sensitive_words(*, org_id: int, text: str) -> tuple[str, bool]:
+def sensitive_words_apply(*, org_id: int, text: str) -> tuple[str, bool]:
     """(text, masked). Raises ChatRejected when a ``reject`` word matches."""
     masked = False
     for pattern, action in _compiled_words(org_id):
@@ -229,7 +229,7 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
         _check_rate(room, author, chat_settings)
         if status == ChatStatus.VISIBLE and chat_settings and chat_settings.premoderation:
             status = ChatStatus.PENDING
-    text, masked = apply_sensitive_words(org_id=room.org_id, text=text)
+    text, masked = sensitive_words_apply(org_id=room.org_id, text=text)
     if not author.is_staff and author.contact_id is not None:
         verdict = content_checks.text_verdict(
             org_id=room.org_id, contact_id=author.contact_id, text=text, scene="chat"
@@ -251,7 +251,7 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
             device=author.device[:64],
             ip=author.ip or None,
         )
-        publish_chat(message)
+        chat_publish(message)
     if author.contact_id is not None:
         from livecommerce.realtime.crm import buffer
 
@@ -266,7 +266,7 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
     return message
 
 
-def publish_chat(message: ChatMessage) -> None:
+def chat_publish(message: ChatMessage) -> None:
     """Tell screens about a message according to its status (after commit)."""
     audience = {
         ChatStatus.VISIBLE: "all",

@@ -26,7 +26,7 @@ from livecommerce.models import (
     SensitiveWord,
 )
 from livecommerce.realtime.bans import ban_from_restriction
-from livecommerce.services.chat import chat_event_body, forget_sensitive_words, publish_chat
+from livecommerce.services.chat import chat_event_body, chat_publish, sensitive_words_forget
 from livecommerce.services.rooms import ensure_can_manage_room
 
 ACTIONS = ("mute", "unmute", "ban", "unban", "shadow", "unshadow")
@@ -199,7 +199,7 @@ def chat_message_approve(
             detail={"room": message.room_id},
             ip=actor_ip,
         )
-        publish_chat(message)
+        chat_publish(message)
     return message
 
 
@@ -281,7 +281,7 @@ def sensitive_word_add(
             detail={"pattern": pattern, "is_regex": is_regex, "action": action},
             ip=None,
         )
-    forget_sensitive_words(membership.org_id)
+    sensitive_words_forget(membership.org_id)
     return word
 
 
@@ -296,7 +296,7 @@ def sensitive_word_delete(*, membership: Membership, word: SensitiveWord) -> Non
             ip=None,
         )
         word.delete()
-    forget_sensitive_words(membership.org_id)
+    sensitive_words_forget(membership.org_id)
 
 
 __all__ = [

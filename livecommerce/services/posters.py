@@ -104,7 +104,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, lines: int) ->
     return out
 
 
-def render_poster(
+def poster_render(
     *, room, inviter_name: str, link: str, title: str = "", follow: bool = False, clip: bool = False
 ) -> bytes:
     """``link`` is what the QR encodes; ``follow`` when it is an official-account QR; ``clip``

@@ -114,13 +114,13 @@ def test_poster_qr_links_to_the_room_on_the_port_it_was_asked_on(
 
     room = RoomFactory(org=acme, streamer__org=acme, title="两个端口的直播")
     drawn = {}
-    real = posters.render_poster
+    real = posters.poster_render
 
     def capture(**kwargs):
         drawn.update(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(posters, "render_poster", capture)
+    monkeypatch.setattr(posters, "poster_render", capture)
     response = viewer_dan.client().get(
         f"/api/v1/rooms/{room.pk}/invite-poster", headers={"host": host}
     )
@@ -144,7 +144,7 @@ def test_clip_poster_links_to_the_clip_page(acme, viewer_dan, monkeypatch):
         end_s=30,
     )
     drawn = {}
-    monkeypatch.setattr(posters, "render_poster", lambda **kw: drawn.update(kw) or b"png")
+    monkeypatch.setattr(posters, "poster_render", lambda **kw: drawn.update(kw) or b"png")
     response = viewer_dan.client().get(
         f"/api/v1/rooms/{room.pk}/invite-poster",
         {"clip": clip.pk},

@@ -14,7 +14,7 @@ from livecommerce.services.coupons.backends.db import db_claim
 from livecommerce.services.coupons.backends.pg import pg_claim
 from livecommerce.services.coupons.backends.redis import redis_claim
 from livecommerce.services.coupons.contract import ClaimReceipt, backend
-from livecommerce.services.coupons.stock import announce_stock
+from livecommerce.services.coupons.stock import coupon_stock_announce
 
 
 def coupon_claim(
@@ -46,7 +46,7 @@ async def acoupon_claim(
         return await sync_to_async(db_claim)(
             org_id=org_id, coupon_id=coupon_id, contact_id=contact_id, clip_id=clip_id
         )
-    announce_stock(org_id, coupon_id, receipt.remaining)
+    coupon_stock_announce(org_id, coupon_id, receipt.remaining)
     return receipt
 
 

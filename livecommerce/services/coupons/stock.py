@@ -45,7 +45,7 @@ def coupon_card(coupon: Coupon, *, remaining: int | None = None) -> dict:
     }
 
 
-def announce_stock(org_id: int, coupon_id: int, remaining: int) -> None:
+def coupon_stock_announce(org_id: int, coupon_id: int, remaining: int) -> None:
     """Publish ``coupon.stock`` after a fast-backend claim, throttled per coupon (a burst must
     not become 1,000 priority events; the last unit always goes out)."""
     room_id = caches.room_ids.get(coupon_id)
