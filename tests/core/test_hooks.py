@@ -48,11 +48,22 @@ def test_a_staff_event_is_published_after_commit_only(
     published, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        send_staff_event_on_commit(org_id=1, user_id=2, type="lead.hot", data={"contact": 3})
+        send_staff_event_on_commit(
+            org_id=1,
+            user_id=2,
+            type="lead.grade_changed",
+            data={"contact": 3, "old_grade": "C", "grade": "A"},
+        )
     assert published == []
     for callback in callbacks:
         callback()
-    assert published == [{"o": 1, "u": 2, "e": {"type": "lead.hot", "contact": 3}}]
+    assert published == [
+        {
+            "o": 1,
+            "u": 2,
+            "e": {"type": "lead.grade_changed", "contact": 3, "old_grade": "C", "grade": "A"},
+        }
+    ]
 
 
 @pytest.mark.django_db

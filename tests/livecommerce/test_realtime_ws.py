@@ -23,6 +23,19 @@ from tests.livecommerce.hub_server import (  # noqa: F401 - hub_server_fixture i
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Payloads as the services shape them (livecommerce/events.py, core/staff_events.py).
+PRODUCT_CARD = {
+    "id": 7,
+    "name": "精华液",
+    "price": "199.00",
+    "original_price": None,
+    "image": "",
+    "link_url": "https://shop.example.com/p/7",
+    "mp_path": "",
+    "clip": None,
+}
+GRADE_CHANGE = {"contact": 5, "old_grade": "C", "grade": "A"}
+
 
 @pytest.fixture(autouse=True)
 def _sync_orm_in_tests(monkeypatch):
@@ -142,12 +155,12 @@ class TestDelivery:
             client = await Client.open(hub_server.url(room.pk, dan))
             with transaction.atomic():
                 events.send_room_event_on_commit(
-                    room_id=room.pk, type="product.pinned", data={"product": {"id": 7}}
+                    room_id=room.pk, type="product.pinned", data={"product": PRODUCT_CARD}
                 )
                 events.send_room_event_on_commit(
                     room_id=room.pk,
                     type="coupon.stock",
-                    data={"coupon": 3, "left": 10},
+                    data={"coupon": 3, "remaining": 10},
                     audience="host",
                 )
             return await client.next(lambda e: e["type"] == "product.pinned"), await client.collect(
@@ -155,7 +168,7 @@ class TestDelivery:
             )
 
         pinned, rest = run(scenario())
-        assert pinned["product"] == {"id": 7}
+        assert pinned["product"] == PRODUCT_CARD
         assert not [e for e in rest if e.get("type") == "coupon.stock"]  # host-only
 
 
@@ -297,13 +310,16 @@ class TestPresenceAndStaff:
             alice = await Client.open(hub_server.staff_url(host_alice.token))
             with transaction.atomic():
                 staff_events.send_staff_event_on_commit(
-                    org_id=acme.pk, user_id=sales_bob.user.pk, type="lead.hot", data={"contact": 5}
+                    org_id=acme.pk,
+                    user_id=sales_bob.user.pk,
+                    type="lead.grade_changed",
+                    data=GRADE_CHANGE,
                 )
-            got = await bob.next(lambda e: e["type"] == "lead.hot")
+            got = await bob.next(lambda e: e["type"] == "lead.grade_changed")
             return got, await alice.collect(0.4)
 
         got, alice_saw = run(scenario())
-        assert got == {"type": "lead.hot", "contact": 5}
+        assert got == {"type": "lead.grade_changed", **GRADE_CHANGE}
         assert alice_saw == []
 
     def test_a_viewer_token_cannot_open_the_staff_socket(self, hub_server, viewer_dan):
