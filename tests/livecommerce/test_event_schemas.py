@@ -26,6 +26,7 @@ from crm.models import Event
 from crm.services.events import event_record
 from livecommerce.events import (
     HUB_CONTROL_SCHEMAS,
+    PRIORITY_TYPES,
     ROOM_EVENT_SCHEMAS,
     send_hub_control_on_commit,
     send_room_event_on_commit,
@@ -106,6 +107,7 @@ def test_every_kind_the_code_publishes_has_a_schema_and_every_schema_is_publishe
     assert set(ROOM_EVENT_SCHEMAS) == found[ROOM]
     assert set(STAFF_EVENT_SCHEMAS) == found[STAFF]
     assert set(HUB_CONTROL_SCHEMAS) == found[CONTROL]
+    assert set(ROOM_EVENT_SCHEMAS) >= PRIORITY_TYPES
     # The CRM log accepts exactly the kinds with a props schema; only form.submit comes from
     # external systems alone (the ingest API).
     assert tuple(EVENT_PROPS) == EVENT_TYPES
