@@ -91,6 +91,12 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Under ASGI every sync view runs in a fresh thread, so CONN_MAX_AGE never reuses a
     # connection and PostgreSQL runs out of slots: Django's psycopg pool is the fix.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A connection cut by a PostgreSQL restart stays in the pool looking idle; without a
+    # check the first request to borrow it fails. With the pool, Django passes
+    # psycopg_pool's ConnectionPool.check_connection as the pool's ``check`` (an empty query
+    # on every borrow; a dead connection is replaced before it is handed out): Django's
+    # CONN_HEALTH_CHECKS docs, and django/db/backends/postgresql/base.py ``pool``.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env_int("DB_POOL_MIN", 2),
         "max_size": env_int("DB_POOL_MAX", 20),

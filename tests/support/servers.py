@@ -34,7 +34,7 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
 
 
 @contextmanager
-def served_app(tmp_path: Path, *, env: dict | None = None, seed: bool = True):
+def served_app(tmp_path: Path, *, env: dict | None = None, seed: bool = True, migrate: bool = True):
     """Migrate a fresh embedded database in ``tmp_path``, seed the demo, serve it; yields the base URL."""
     environment = {
         **os.environ,
@@ -46,9 +46,10 @@ def served_app(tmp_path: Path, *, env: dict | None = None, seed: bool = True):
         "TASK_RUNNER": "inprocess",
         **(env or {}),
     }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=environment, check=True
-    )
+    if migrate:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=environment, check=True
+        )
     if seed:
         subprocess.run(
             [sys.executable, "manage.py", "seed_demo"],

@@ -52,6 +52,9 @@ async def pg_pool() -> AsyncConnectionPool:
             pg_conninfo(),
             min_size=2,
             max_size=settings.COUPON_PG_POOL_MAX,
+            # Same reason as the request pool's check (qianmian/settings/base.py): after a
+            # PostgreSQL restart a borrowed connection is tested and replaced, not failed.
+            check=AsyncConnectionPool.check_connection,
             open=False,
             kwargs={"autocommit": True},
         )
