@@ -16,6 +16,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+# The message of every 400 that names fields, from DRF's views and the ASGI fast paths alike.
+INVALID_MESSAGE = _lazy("输入有误，请检查各字段")
+
 
 class DomainError(Exception):
     """A business rule said no. Subclasses set code and status."""
@@ -111,7 +114,7 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = error_body("invalid", _("输入有误，请检查各字段"), _flatten(exc.detail))
+        response.data = error_body("invalid", str(INVALID_MESSAGE), _flatten(exc.detail))
         return response
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)

@@ -10,13 +10,18 @@ released, 404 other organisation, 401 without a viewer token.
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
 import re
 
+from django.core.handlers.asgi import ASGIRequest
 from django.utils.translation import gettext as _
 
-from core.errors import DomainError, error_body
+from core.auth import TokenAuthentication
+from core.errors import INVALID_MESSAGE, DomainError, error_body
+from core.middleware import security_headers
+from core.serializers import UNKNOWN
 from core.tokens import InvalidToken, ViewerClaims, parse_token_memoised
 
 log = logging.getLogger(__name__)
@@ -37,18 +42,35 @@ def _encode(status: int, body: dict) -> tuple[list, bytes]:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),
         (b"cache-control", b"no-store"),
-        (b"x-content-type-options", b"nosniff"),
     ]
     return headers, payload
 
 
-async def _respond(send, status: int, body: dict) -> None:
+def _security(scope) -> tuple[tuple[bytes, bytes], ...]:
+    """The security headers Django's middleware would add to this answer (one source:
+    core.middleware.security_headers). Whether the request came over HTTPS (HSTS) is
+    Django's own rule, SECURE_PROXY_SSL_HEADER included, read only when it matters."""
+    plain = security_headers(secure=False)
+    over_tls = security_headers(secure=True)
+    if plain == over_tls:
+        return plain
+    return over_tls if ASGIRequest(scope, io.BytesIO()).is_secure() else plain
+
+
+# A 401 names the scheme to authenticate with (RFC 9110 §11.6.1), as the DRF view does.
+_CHALLENGE = (b"www-authenticate", TokenAuthentication().authenticate_header(None).encode())
+
+
+async def _respond(send, scope, status: int, body: dict) -> None:
     headers, payload = _encode(status, body)
+    headers = [*headers, *_security(scope)]
+    if status == 401:
+        headers.append(_CHALLENGE)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
-async def _respond_error(send, exc: DomainError) -> None:
+async def _respond_error(send, scope, exc: DomainError) -> None:
     # In a burst nearly every answer is the same sold_out / limit_reached body: encode once.
     key = (exc.status_code, exc.code, exc.message)
     encoded = None if exc.fields else _encoded_errors.get(key)
@@ -57,6 +79,7 @@ async def _respond_error(send, exc: DomainError) -> None:
         if not exc.fields and len(_encoded_errors) < 1000:
             _encoded_errors[key] = encoded
     headers, payload = encoded
+    headers = [*headers, *_security(scope)]
     await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
@@ -103,22 +126,32 @@ async def coupon_claim_app(scope, receive, send) -> None:
     try:
         claims = parse_token_memoised(_token(scope))
     except InvalidToken:
-        await _respond(send, 401, error_body("not_authenticated", _("令牌无效或已过期")))
+        await _respond(send, scope, 401, error_body("not_authenticated", _("令牌无效或已过期")))
         return
     if not isinstance(claims, ViewerClaims):
-        await _respond(send, 403, error_body("permission_denied", _("仅观众可以领券")))
+        await _respond(send, scope, 403, error_body("permission_denied", _("仅观众可以领券")))
         return
     clip_id = None
     if body.strip():
+        fields = {}
         try:
             data = json.loads(body)
-            clip = data.get("clip") if isinstance(data, dict) else None
-            clip_id = _integer(clip) if clip is not None else None
-            if clip_id is not None and not 0 < clip_id < 2**62:
-                raise ValueError
-        except (ValueError, TypeError):
-            fields = {"clip": [_("请输入合法的整数")]}
-            await _respond(send, 400, error_body("invalid", _("参数有误"), fields))
+        except ValueError:
+            data = None
+            fields["clip"] = [_("请输入合法的整数")]
+        if isinstance(data, dict):
+            # The view's InputSerializer is strict (core/serializers.py): any other field,
+            # e.g. a mass-assigned ``contact`` or ``org``, is refused, never ignored.
+            fields |= {name: [str(UNKNOWN)] for name in data if name != "clip"}
+            try:
+                clip = data.get("clip")
+                clip_id = _integer(clip) if clip is not None else None
+                if clip_id is not None and not 0 < clip_id < 2**62:
+                    raise ValueError
+            except (ValueError, TypeError):
+                fields["clip"] = [_("请输入合法的整数")]
+        if fields:
+            await _respond(send, scope, 400, error_body("invalid", str(INVALID_MESSAGE), fields))
             return
     try:
         coupon_id = int(scope["path_kwargs"]["coupon_id"])
@@ -129,10 +162,10 @@ async def coupon_claim_app(scope, receive, send) -> None:
             clip_id=clip_id,
         )
     except DomainError as exc:
-        await _respond_error(send, exc)
+        await _respond_error(send, scope, exc)
         return
     except Exception:  # a 500 is a bug, but it must still answer JSON
         log.exception("coupon claim failed")
-        await _respond(send, 503, error_body("unavailable", _("服务繁忙，请重试")))
+        await _respond(send, scope, 503, error_body("unavailable", _("服务繁忙，请重试")))
         return
-    await _respond(send, 201, receipt.as_dict())
+    await _respond(send, scope, 201, receipt.as_dict())

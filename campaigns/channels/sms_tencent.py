@@ -32,7 +32,11 @@ def classify_exception(exc: TencentCloudSDKException) -> Outcome:
     if code == "ClientNetworkError" and "refused" in (exc.message or "").lower():
         return Outcome.RETRY  # never reached the provider
     if code in ("ClientNetworkError", "ServerNetworkError", "InternalError"):
-        return Outcome.UNKNOWN  # timeouts and 5xx: it may have gone out
+        # Timeouts and 5xx: it may have gone out. Never re-sent: SendSms has no idempotency
+        # key (SessionContext is only echoed back), and the status pull finds a message
+        # only once its carrier receipt has arrived, so "no report" does not mean "not
+        # taken" (docs/security.md, "Why a Tencent 5xx is flagged for review").
+        return Outcome.UNKNOWN
     return Outcome.FAILED
 
 

@@ -333,6 +333,15 @@ def _caller(name, own, foreign):
     return _client(own["tokens"][name]), own["ids"], FOREIGN
 
 
+def assert_security_headers(headers, context) -> None:
+    """Security headers on every answer (Django's SecurityMiddleware, clickjacking; the ASGI
+    fast paths send the same, tests/core/test_doors_ws.py). ``headers``: case-insensitive."""
+    assert headers.get("X-Content-Type-Options") == "nosniff", context
+    assert headers.get("X-Frame-Options") in ("DENY", "SAMEORIGIN"), context
+    assert headers.get("Referrer-Policy"), context
+    assert headers.get("Cross-Origin-Opener-Policy"), context
+
+
 @pytest.mark.django_db
 def test_the_table_covers_exactly_the_resolvers_routes():
     if os.environ.get("DOORS_PROBE") == "1":
@@ -363,10 +372,7 @@ def test_every_door(key, world, settings, caplog):
                 )
             status = response.status_code
             answers.append(str(status))
-            # Security headers on every answer (Django's SecurityMiddleware, clickjacking).
-            assert response.get("X-Content-Type-Options") == "nosniff", (key, method, name)
-            assert response.get("X-Frame-Options") in ("DENY", "SAMEORIGIN"), (key, method)
-            assert response.get("Referrer-Policy"), (key, method, name)
+            assert_security_headers(response.headers, (key, method, name))
             assert status < 500 or (status == 503 and key in UPSTREAM), (key, method, name, status)
             body = b"".join(response.streaming_content) if response.streaming else response.content
             if 200 <= status < 300 and not (name == "outsider" and key in PUBLIC):

@@ -6,20 +6,32 @@ HTTP fast path in ``http_routes`` must shadow a resolver route that the door mat
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from core.models import Organization
+from qianmian.asgi import application
 from qianmian.routing import http_routes, websocket_routes
 from tests.core.doors_table import DOORS
-from tests.core.test_doors import CALLERS, FOREIGN, OWN, ROUTES, _fill, _org_world
+from tests.core.test_doors import (
+    CALLERS,
+    FOREIGN,
+    OWN,
+    ROUTES,
+    _fill,
+    _mass_assignment,
+    _org_world,
+    assert_security_headers,
+)
 from tests.livecommerce.hub_server import (  # noqa: F401 - hub_server_fixture is a fixture
     Client,
     hub_server_fixture,
     run,
 )
+from tests.livecommerce.test_coupon_fastpath import _call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,6 +61,32 @@ def test_every_http_fast_path_is_a_route_the_door_matrix_checks():
         ]
         assert matched, pattern
         assert all(method.lower() in DOORS[key] for key in matched), (pattern, matched)
+
+
+def test_every_http_fast_path_answers_each_caller_as_the_door_matrix_says():
+    """The door matrix drives Django's handler, which the fast paths stand in front of: here
+    the same callers, ids and mass-assigned body go through the ASGI application uvicorn
+    serves. Each answer is the status the matrix expects at that route, with the security
+    headers Django's middleware puts on its own answers."""
+    own = _org_world(Organization.objects.create(slug="doors-a", name=f"{OWN} org"), OWN)
+    foreign = _org_world(
+        Organization.objects.create(slug="doors-b", name=f"{FOREIGN} org"), FOREIGN
+    )
+    body = json.dumps(_mass_assignment(own, foreign)).encode()
+    for method, pattern, _app in http_routes:
+        for key, (route, _p) in ROUTES.items():
+            path = _fill(route, own["ids"])
+            if "<" not in route or not re.fullmatch(pattern, path):
+                continue
+            answers = []
+            for name in CALLERS:
+                token = (
+                    foreign["tokens"]["admin"] if name == "outsider" else own["tokens"].get(name)
+                )
+                answer = _call(application, path, token=token or "", body=body)
+                assert_security_headers(answer.headers, (key, method, name, answer.status))
+                answers.append(str(answer.status))
+            assert " ".join(answers) == DOORS[key][method.lower()], key
 
 
 def _any_ids(route: str) -> dict:

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import pytest
 from asgiref.sync import async_to_sync
 from django.core import signing
+from django.utils.datastructures import CaseInsensitiveMapping
 
 from core.tokens import issue_staff_token, issue_viewer_token
 from livecommerce.models import CouponClaim
+from tests.core.test_doors import assert_security_headers
 from tests.factories import ContactFactory, RoomFactory
 from tests.livecommerce.factories import CouponFactory
 
@@ -38,9 +40,12 @@ class Answer:
         return self.body.get("code", "")
 
 
-def _call(app, path: str, *, token: str = "", body: bytes = b"", chunks: int = 1) -> Answer:
-    """One HTTP request through an ASGI app, as a server hands it over (body in ``chunks``)."""
-    headers = [(b"host", b"testserver"), (b"content-type", b"application/json")]
+def _call(
+    app, path: str, *, token: str = "", body: bytes = b"", chunks: int = 1, extra=()
+) -> Answer:
+    """One HTTP request through an ASGI app, as a server hands it over (body in ``chunks``,
+    ``extra`` headers as (name, value) byte pairs)."""
+    headers = [(b"host", b"testserver"), (b"content-type", b"application/json"), *extra]
     if token:
         headers.append((b"authorization", f"Token {token}".encode()))
     headers.append((b"content-length", str(len(body)).encode()))
@@ -87,7 +92,7 @@ def _call(app, path: str, *, token: str = "", body: bytes = b"", chunks: int = 1
     return Answer(
         status=start["status"],
         body=json.loads(payload) if payload else {},
-        headers={k.decode(): v.decode() for k, v in start["headers"]},
+        headers=CaseInsensitiveMapping({k.decode(): v.decode() for k, v in start["headers"]}),
     )
 
 
@@ -99,10 +104,20 @@ def asgi():
     return application, django_app
 
 
+# What Django adds to an answer that is about its content or its request, not its security.
+PER_ANSWER = {"content-type", "content-length", "content-language", "vary", "allow",
+              "x-request-id"}  # fmt: skip
+
+
 def _both(asgi, path: str, **kwargs) -> tuple[Answer, Answer]:
+    """The same request to the fast path and to the DRF view behind it. Every security
+    header the view's answer carries (Django's middleware) is on the fast path's, alike."""
     application, django_app = asgi
     fast = _call(application, path, **kwargs)
     drf = _call(django_app, path, **kwargs)
+    security = {k.lower(): v for k, v in drf.headers.items() if k.lower() not in PER_ANSWER}
+    assert {k: fast.headers.get(k) for k in security} == security, (fast.status, drf.status)
+    assert_security_headers(fast.headers, (fast.status, fast.code))
     return fast, drf
 
 
@@ -131,10 +146,11 @@ def test_the_fast_path_is_what_answers_at_that_url(asgi, setup):
     coupon = CouponFactory(room=setup["room"], released=True)
     fast = _call(asgi[0], _path(coupon), token=setup["token"])
     assert fast.status == 201
-    assert "x-frame-options" not in fast.headers and fast.headers["cache-control"] == "no-store"
+    assert "x-request-id" not in fast.headers and fast.headers["cache-control"] == "no-store"
+    assert_security_headers(fast.headers, fast.status)
     drf = _call(asgi[1], _path(coupon), token=setup["token"])
     assert (drf.status, drf.code) == (409, "limit_reached")
-    assert "x-frame-options" in {name.lower() for name in drf.headers}
+    assert "x-request-id" in drf.headers
 
 
 def test_no_token_is_401_on_both(asgi, setup):
@@ -203,6 +219,46 @@ def test_a_bad_body_is_400_naming_the_field_on_both(asgi, setup, body):
     assert (drf.status, drf.code) == (fast.status, fast.code)
     assert set(fast.body["fields"]) == set(drf.body["fields"]) == {"clip"}
     assert not CouponClaim.unscoped.exists()
+
+
+def test_fields_the_view_does_not_take_are_refused_alike_on_both(asgi, setup, other_org):
+    """A mass-assigned ``contact`` or ``org`` is refused by name (the view's strict input),
+    never ignored into a claim."""
+    coupon = CouponFactory(room=setup["room"], released=True)
+    body = json.dumps({"clip": 1, "contact": 1, "org": other_org.pk}).encode()
+    fast, drf = _both(asgi, _path(coupon), token=setup["token"], body=body)
+    assert (fast.status, fast.code) == (drf.status, drf.code) == (400, "invalid")
+    assert fast.body == drf.body
+    assert set(fast.body["fields"]) == {"contact", "org"}
+    assert not CouponClaim.unscoped.exists()
+
+
+def test_a_failure_answers_503_with_the_security_headers(asgi, setup, monkeypatch):
+    from livecommerce.services import coupons
+
+    async def broken(**kwargs):
+        raise ConnectionError("database gone")
+
+    monkeypatch.setattr(coupons, "acoupon_claim", broken)
+    coupon = CouponFactory(room=setup["room"], released=True)
+    fast = _call(asgi[0], _path(coupon), token=setup["token"])
+    assert (fast.status, fast.code) == (503, "unavailable")
+    assert_security_headers(fast.headers, fast.status)
+
+
+def test_hsts_is_sent_over_https_only_on_both(asgi, setup, settings):
+    """Behind the TLS proxy (SECURE_PROXY_SSL_HEADER) Django adds HSTS; so does the fast
+    path, by Django's own rule for whether the request was secure."""
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    coupon = CouponFactory(room=setup["room"], released=True)
+    https = ((b"x-forwarded-proto", b"https"),)
+    fast, drf = _both(asgi, _path(coupon), token=setup["token"], extra=https)
+    assert fast.status == 201
+    assert fast.headers["strict-transport-security"] == "max-age=3600"
+    fast, drf = _both(asgi, _path(coupon), token=setup["token"])
+    assert fast.status == drf.status == 409
+    assert "strict-transport-security" not in fast.headers
 
 
 def test_a_body_that_is_not_json_is_400_on_both(asgi, setup):
