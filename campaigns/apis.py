@@ -18,11 +18,12 @@ from campaigns.models import (
     MessageClass,
     MessageTemplate,
     ProviderAccount,
+    SendTiming,
     SuppressionReason,
     TemplateAudience,
     VariantMode,
 )
-from campaigns.selectors import bandit_allocations
+from campaigns.selectors import bandit_allocations, send_time_preview
 from campaigns.services import campaigns as campaign_services
 from core.auth import membership_of
 from core.fields import IdField
@@ -146,6 +147,8 @@ class CampaignOutput(serializers.ModelSerializer):
             "link_url",
             "source_room",
             "scheduled_at",
+            "send_timing",
+            "fallback_hour",
             "status",
             "planned_at",
             "launched_at",
@@ -185,6 +188,12 @@ class CampaignListApi(APIView):
         link_url = serializers.URLField(required=False, default="")
         source_room = IdField(required=False, allow_null=True, default=None)
         scheduled_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        send_timing = serializers.ChoiceField(
+            choices=SendTiming.choices, required=False, default=SendTiming.FIXED
+        )
+        fallback_hour = serializers.IntegerField(
+            min_value=0, max_value=23, required=False, default=10
+        )
         provider_account = IdField(required=False, allow_null=True, default=None)
         wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)
         wechat_tag_id = serializers.IntegerField(
@@ -273,6 +282,46 @@ class CampaignPreviewApi(APIView):
         return Response({"count": audience_queryset(campaign).count()})
 
 
+class SendTimePreviewApi(APIView):
+    """智能节奏 in the builder, before the campaign exists: how many of the audience (a saved
+    segment, or everyone) would get each Beijing hour, and what share has enough history."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    class SendTimePreviewInput(InputSerializer):
+        segment = IdField(required=False, allow_null=True, default=None)
+        channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.SMS)
+        fallback_hour = serializers.IntegerField(min_value=0, max_value=23, default=10)
+
+    class SendTimePreviewOutput(serializers.Serializer):
+        total = serializers.IntegerField()
+        with_history = serializers.IntegerField()
+        enough_history = serializers.IntegerField()
+        enough_share = serializers.FloatField()
+        min_history = serializers.IntegerField()
+        fallback_hour = serializers.IntegerField()
+        allowed = serializers.ListField(child=serializers.IntegerField())
+        untimed_pct = serializers.IntegerField()
+        hours = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(request=SendTimePreviewInput, responses=SendTimePreviewOutput)
+    def post(self, request):
+        from crm.models import Segment
+
+        data = self.SendTimePreviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        org = _org(request)
+        segment_id = values["segment"]
+        preview = send_time_preview(
+            org=org,
+            segment=get_for_org_or_404(Segment, org, pk=segment_id) if segment_id else None,
+            channel=values["channel"],
+            fallback_hour=values["fallback_hour"],
+        )
+        return Response(self.SendTimePreviewOutput(preview).data)
+
+
 class CampaignLaunchApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
@@ -307,6 +356,8 @@ class CampaignStatsApi(APIView):
         clicked = serializers.IntegerField()
         converted = serializers.IntegerField()
         uplift = serializers.DictField()
+        # 智能节奏 campaigns: goal rate at each person's hour vs the untimed share.
+        timing = serializers.DictField(allow_null=True)
         variants = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(responses=CampaignStatsOutput)

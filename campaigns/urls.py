@@ -10,6 +10,11 @@ urlpatterns = [
         name="template-approval",
     ),
     path("campaigns", apis.CampaignListApi.as_view(), name="campaigns"),
+    path(
+        "campaigns/send-time-preview",
+        apis.SendTimePreviewApi.as_view(),
+        name="campaign-send-time-preview",
+    ),
     path("campaigns/<int:campaign_id>", apis.CampaignDetailApi.as_view(), name="campaign"),
     path(
         "campaigns/<int:campaign_id>/preview",

@@ -26,6 +26,7 @@ __all__ = [
     "MessagingPolicy",
     "MessageTemplate",
     "CampaignStatus",
+    "SendTiming",
     "Campaign",
     "Variant",
     "VariantMode",
@@ -34,6 +35,7 @@ __all__ = [
     "DeliveryStatus",
     "SuppressionReason",
     "Arm",
+    "Timing",
     "Delivery",
     "MarketingSendCount",
     "SmsOptOut",
@@ -205,6 +207,11 @@ class BanditGoal(models.TextChoices):
     REPLY = "reply", _("回复")
 
 
+class SendTiming(models.TextChoices):
+    FIXED = "fixed", _("统一时间")
+    BEST_HOUR = "best_hour", _("智能节奏")
+
+
 class Campaign(TenantModel):
     """Audience (a saved segment or a condition) → channel → variants → schedule."""
 
@@ -260,6 +267,18 @@ class Campaign(TenantModel):
         verbose_name=_("来源直播间"),
     )
     scheduled_at = models.DateTimeField(_("计划发送时间"), null=True, blank=True)
+    # 智能节奏: each recipient at their own best hour (campaigns.services.send_time), the
+    # people without history at ``fallback_hour`` (Beijing time).
+    send_timing = models.CharField(
+        _("发送节奏"),
+        max_length=10,
+        choices=SendTiming.choices,
+        default=SendTiming.FIXED,
+        db_default=SendTiming.FIXED,
+    )
+    fallback_hour = models.PositiveSmallIntegerField(
+        _("无历史时的发送时刻"), default=10, db_default=10
+    )
     status = models.CharField(
         _("状态"), max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
@@ -371,6 +390,14 @@ class Arm(models.TextChoices):
     HOLDOUT = "holdout", _("对照组")
 
 
+class Timing(models.TextChoices):
+    """How a treatment row of a 智能节奏 campaign was timed: at the person's best hour, or
+    (a stable random share) untimed at the campaign's hour, to measure the timing's uplift."""
+
+    TIMED = "timed", _("智能时刻")
+    UNTIMED = "untimed", _("统一时刻（对照）")
+
+
 class Delivery(TenantModel):
     """One message to one person on one channel: the outbox row, the dedup key and the log."""
 
@@ -457,6 +484,10 @@ class Delivery(TenantModel):
     # and service rows. The uplift counts arms by this, whatever happened at send.
     arm = models.CharField(
         _("分组"), max_length=10, choices=Arm.choices, blank=True, default="", db_default=""
+    )
+    # 智能节奏 campaigns' treatment rows only (``Timing``); empty elsewhere.
+    timing = models.CharField(
+        _("发送时刻"), max_length=8, choices=Timing.choices, blank=True, default="", db_default=""
     )
     due_at = models.DateTimeField(_("计划发送"), null=True, blank=True)
     deferred = models.BooleanField(_("曾被延后"), default=False)

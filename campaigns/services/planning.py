@@ -37,6 +37,7 @@ from campaigns.services.policy import (
     message_class_for,
     policy_for,
 )
+from campaigns.services.send_time import PlanTiming
 from campaigns.services.variants import HASH_A as _HASH_A
 from campaigns.services.variants import HASH_B as _HASH_B
 from campaigns.services.variants import MOD as _MOD
@@ -94,7 +95,8 @@ def plan_campaign(*, campaign: Campaign) -> int:
     # A campaign is aimed at a segment: marketing, whatever its templates or its own row say.
     message_class = message_class_for(template=variants[0].template, origin=CAMPAIGN)
     marketing = message_class == MessageClass.MARKETING
-    audience_sql, audience_params = _subquery(audience_queryset(campaign))
+    audience = audience_queryset(campaign)
+    audience_sql, audience_params = _subquery(audience)
     variant_case, variant_params, variant_joins, variant_join_params = variant_sql(
         campaign, variants
     )
@@ -144,10 +146,24 @@ def plan_campaign(*, campaign: Campaign) -> int:
         reason_params += [policy.cap_per_day, policy.cap_per_week, SuppressionReason.FREQUENCY_CAP]
     reason_sql = "CASE " + " ".join(reasons) + " ELSE '' END"
 
+    holdout_sql = f"((x.contact_id * {_HASH_B} + %s) %% {_MOD}) %% 100 < %s"
+    holdout_params = [campaign.pk * _HASH_A % _MOD, campaign.holdout_pct]
+    due_at = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
+    # 智能节奏: each treatment row's due_at at its recipient's own hour (send_time).
+    timing = PlanTiming(
+        campaign=campaign,
+        audience=audience,
+        now=now,
+        start_at=due_at,
+        excluded_sql=f"(x.reason <> '' OR {holdout_sql})",
+        excluded_params=holdout_params,
+    )
+
     inner = (
         f"SELECT c.id AS contact_id, i.value_encrypted AS to_encrypted, "
-        f"i.value_hash AS to_hash, {variant_case} AS variant_id, {reason_sql} AS reason "
-        f"FROM {Contact._meta.db_table} c {' '.join(joins)} {variant_joins} "
+        f"i.value_hash AS to_hash, {variant_case} AS variant_id, {reason_sql} AS reason, "
+        f"{timing.column_sql} "
+        f"FROM {Contact._meta.db_table} c {' '.join(joins)} {variant_joins} {timing.join_sql} "
         f"WHERE c.org_id = %s AND c.id IN ({audience_sql}) AND NOT EXISTS (SELECT 1 FROM "
         f"{Delivery._meta.db_table} d WHERE d.campaign_id = %s AND d.contact_id = c.id "
         f"AND d.channel = %s)"
@@ -162,7 +178,6 @@ def plan_campaign(*, campaign: Campaign) -> int:
         campaign.pk,
         campaign.channel,
     ]
-    holdout_sql = f"((x.contact_id * {_HASH_B} + %s) %% {_MOD}) %% 100 < %s"
     status_sql = f"CASE WHEN x.reason <> '' THEN %s WHEN {holdout_sql} THEN %s ELSE %s END"
     status_params = [
         DeliveryStatus.SUPPRESSED,
@@ -177,19 +192,20 @@ def plan_campaign(*, campaign: Campaign) -> int:
     columns = (
         "org_id, created_at, updated_at, campaign_id, contact_id, channel, message_class, "
         "template_id, variant_id, account_id, wechat_account_id, to_encrypted, to_hash, app_id, "
-        "params, status, arm, reason, due_at, deferred, attempts, provider_message_id, "
+        "params, status, arm, timing, reason, due_at, deferred, attempts, provider_message_id, "
         "batch_key, error"
     )
-    due_at = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
     sql = (
-        f"INSERT INTO {Delivery._meta.db_table} ({columns}) "
+        f"INSERT INTO {Delivery._meta.db_table} ({columns}) {timing.with_sql}"
         f"SELECT %s, %s, %s, %s, x.contact_id, %s, %s, v.template_id, x.variant_id, %s, %s, "
         f"COALESCE(x.to_encrypted, ''), COALESCE(x.to_hash, ''), %s, %s, "
-        f"{status_sql}, {arm_sql}, x.reason, %s, %s, 0, '', '', '' "
+        f"{status_sql}, {arm_sql}, {timing.timing_sql}, x.reason, {timing.due_sql}, %s, 0, "
+        "'', '', '' "
         f"FROM ({inner}) x JOIN {Variant._meta.db_table} v ON v.id = x.variant_id"
     )
     # Parameters follow the placeholders' order in the SQL text.
     params = [
+        *timing.with_params,
         campaign.org_id,
         _dt(now),
         _dt(now),
@@ -202,7 +218,8 @@ def plan_campaign(*, campaign: Campaign) -> int:
         "{}",
         *status_params,
         *arm_params,
-        _dt(due_at),
+        *timing.timing_params,
+        *timing.due_params,
         False,
         *inner_params,
     ]
