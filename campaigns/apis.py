@@ -422,6 +422,7 @@ class CampaignDeliveriesApi(APIView):
                 "message_class",
                 "variant",
                 "arm",
+                "timing",
                 "status",
                 "reason",
                 "provider_message_id",

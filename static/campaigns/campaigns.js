@@ -206,6 +206,8 @@ $("#builder").addEventListener("submit", async (event) => {
     segment: form.get("segment") ? Number(form.get("segment")) : null,
     variants,
     holdout_pct: Number(form.get("holdout_pct") || 0),
+    send_timing: form.get("best_hour") ? "best_hour" : "fixed",
+    fallback_hour: Number(form.get("fallback_hour") || 10),
   };
   if (form.get("variant_mode") === "bandit") {
     body.variant_mode = "bandit";
@@ -222,6 +224,7 @@ $("#builder").addEventListener("submit", async (event) => {
     const campaign = await api("/api/v1/campaigns", { method: "POST", body: JSON.stringify(body) });
     event.target.reset();
     showVariantMode();
+    $("#best-hour-panel").hidden = true;
     loadWeChatTarget();
     await loadCampaigns();
     openReport(campaign);
@@ -230,6 +233,52 @@ $("#builder").addEventListener("submit", async (event) => {
     $("#builder-error").textContent = `${err.message} ${fields}`;
   }
 });
+
+// 智能节奏: how many of the audience each allowed Beijing hour would get, and what share has
+// enough history of its own (POST campaigns/send-time-preview; Braze's Intelligent Timing
+// shows the same before launch).
+const hh = (hour) => `${String(hour).padStart(2, "0")}:00`;
+
+async function loadTimingPreview() {
+  const panel = $("#best-hour-panel");
+  panel.hidden = !$("#best-hour").checked;
+  if (panel.hidden) return;
+  const form = $("#builder");
+  const segment = form.querySelector("[name=segment]").value;
+  const body = {
+    segment: segment ? Number(segment) : null,
+    channel: form.querySelector("[name=channel]").value,
+    fallback_hour: Math.min(23, Math.max(0, Number(form.querySelector("[name=fallback_hour]").value) || 0)),
+  };
+  const summary = $("#best-hour-summary");
+  const chart = $("#best-hour-chart");
+  try {
+    const p = await api("/api/v1/campaigns/send-time-preview", { method: "POST", body: JSON.stringify(body) });
+    summary.textContent = fmt(
+      t("{total} 人中 {with} 人有活跃记录，{enough} 人（{share}）记录充足（至少 {min} 次）；没有记录的人在 {fallback} 发送。随机 {untimed}% 仍按统一时间发送，用来衡量提升。"),
+      {
+        total: p.total, with: p.with_history, enough: p.enough_history, share: pct(p.enough_share),
+        min: p.min_history, fallback: hh(p.fallback_hour), untimed: p.untimed_pct,
+      },
+    );
+    const max = Math.max(1, ...p.hours.map((h) => h.count));
+    chart.replaceChildren(...p.hours.filter((h) => h.hour >= p.allowed[0] && h.hour < p.allowed[1]).map((h) => {
+      const row = el("div", null, "row");
+      row.dataset.hour = String(h.hour);
+      const bar = el("div", null, "bar");
+      bar.style.width = `${Math.round((h.count / max) * 70)}%`;
+      row.append(el("span", hh(h.hour), "label"), bar, el("span", h.count, "n"));
+      return row;
+    }));
+  } catch (err) {
+    summary.textContent = err.message;
+    chart.replaceChildren();
+  }
+}
+
+for (const sel of ["#best-hour", "#segment-select", "#builder [name=channel]", "#builder [name=fallback_hour]"]) {
+  $(sel).addEventListener("change", () => { loadTimingPreview(); });
+}
 
 const STATUS = { draft: t("草稿"), planned: t("已规划"), sending: t("发送中"), done: t("已完成") };
 
@@ -333,6 +382,19 @@ async function openReport(campaign) {
   const stopped = Object.values(atSend).reduce((a, b) => a + b, 0);
   if (stopped) {
     $("#uplift").textContent += " " + fmt(t("（实验组中发送时被拦截 {n} 人，仍计入实验组）"), { n: stopped });
+  }
+  // 智能节奏: the goal rate of people sent at their own hour against the random untimed share.
+  const timing = stats.timing;
+  $("#timing-report").hidden = !timing;
+  if (timing) {
+    $("#timing-uplift").textContent = !timing.enough
+      ? fmt(t("样本不足：智能时刻 {timed} 人、统一时刻 {untimed} 人，每组至少 {min} 人才比较"), {
+          timed: timing.treatment_n, untimed: timing.holdout_n, min: timing.min_arm,
+        })
+      : fmt(t("转化率：智能时刻 {timed} vs 统一时刻 {untimed}，提升 {uplift} 个百分点（95% 区间 {low} ~ {high}）"), {
+          timed: pct(timing.treatment_rate), untimed: pct(timing.holdout_rate), uplift: points(timing.uplift),
+          low: points(timing.ci95[0]), high: points(timing.ci95[1]),
+        });
   }
   // Per copy: counts always, rates only from the minimum reached per copy (else noise).
   $("#variant-rows").replaceChildren(...(stats.variants || []).map((v) => {

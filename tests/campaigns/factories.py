@@ -14,7 +14,7 @@ from campaigns.models import (
 )
 from campaigns.services.placeholders import placeholders_of
 from core import pii
-from crm.models import ContactIdentity
+from crm.models import ContactIdentity, Event
 from tests.factories import OrganizationFactory, TenantFactory
 
 
@@ -67,3 +67,20 @@ def beijing(hour: int, minute: int = 0, days: int = 0):
     tz = ZoneInfo("Asia/Shanghai")
     today = datetime.now(tz).date() + timedelta(days=days)
     return datetime(today.year, today.month, today.day, hour, minute, tzinfo=tz)
+
+
+def active_at(contact, hour: int, days: int = 6, minute: int = 10):
+    """On each of the ``days`` past days the person joined a room and clicked a product at
+    ``hour``:``minute`` Beijing time (their habit, for 智能节奏)."""
+    Event.objects.for_org(contact.org).bulk_create(
+        [
+            Event(
+                org=contact.org,
+                contact=contact,
+                type=kind,
+                occurred_at=beijing(hour, minute, days=-d),
+            )
+            for d in range(1, days + 1)
+            for kind in ("room.join", "product.click")
+        ]
+    )

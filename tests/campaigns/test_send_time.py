@@ -21,26 +21,16 @@ from campaigns.services.sending import send_due
 from core import pii
 from crm.models import Consent, Contact, ContactIdentity, Event
 from crm.services.consent import consent_grant
-from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone, beijing
+from tests.campaigns.factories import (
+    ProviderAccountFactory,
+    TemplateFactory,
+    add_phone,
+    beijing,
+)
+from tests.campaigns.factories import active_at as _habit
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def _habit(contact, hour: int, days: int = 6, minute: int = 10):
-    """``days`` past days on which the person watched and clicked at ``hour`` Beijing time."""
-    Event.objects.for_org(contact.org).bulk_create(
-        [
-            Event(
-                org=contact.org,
-                contact=contact,
-                type=kind,
-                occurred_at=beijing(hour, minute, days=-d),
-            )
-            for d in range(1, days + 1)
-            for kind in ("room.join", "product.click")
-        ]
-    )
 
 
 def _campaign(org, **extra):

@@ -17,6 +17,7 @@ DOORS = {
     "campaign-launch": {"post": "401 403 404 403 400 400"},
     "campaign-preview": {"get": "401 403 404 403 200 200"},
     "campaign-stats": {"get": "401 403 404 403 200 200"},
+    "campaign-send-time-preview": {"post": "401 403 400 403 400 400"},
     "campaigns": {"get": "401 403 200 403 200 200", "post": "401 403 400 403 400 400"},
     "console": {"get": "200 200 200 200 200 200", "post": "405 405 405 405 405 405"},
     "console-report": {"get": "200 200 200 200 200 200", "post": "405 405 405 405 405 405"},
