@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pytest
 from asgiref.sync import async_to_sync
 from django.core import signing
+from django.utils import translation
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from core.tokens import issue_staff_token, issue_viewer_token
@@ -94,6 +95,17 @@ def _call(
         body=json.loads(payload) if payload else {},
         headers=CaseInsensitiveMapping({k.decode(): v.decode() for k, v in start["headers"]}),
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A server starts each request with no language active (the default). A test-client
+    request of an earlier test leaves its language active on this thread (LocaleMiddleware
+    activates, never deactivates), and the fast path, which has no LocaleMiddleware, would
+    answer in it while the view beside it negotiates afresh."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
