@@ -50,6 +50,8 @@ STEP_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "template": ("template", True),
         "channel": ("channel", False),
         "fallback_template": ("template", False),
+        # 智能节奏: at the member's own best hour (campaigns.services.send_time).
+        "best_hour": ("bool", False),
     },
     "tag": {"tag": ("str", True)},
     "assign_owner": {},

@@ -53,6 +53,7 @@ from campaigns.models import (
     MembershipState,
     MessageTemplate,
 )
+from campaigns.services import send_time
 from core.links import absolute_reverse
 from crm.services.events import on_event_recorded
 from crm.services.scoring import on_grade_changed
@@ -405,6 +406,15 @@ def _send(membership: JourneyMembership, step: dict) -> str:
         account = account or default_sms_account(membership.org_id)
     params = {**_params(membership), **recall_values}
     key = f"journey:{membership.pk}:{membership.step_index}"
+    now = timezone.now()
+    due_at = now
+    if step.get("best_hour"):
+        due_at = send_time.journey_send_at(
+            journey=membership.journey,
+            contact_id=membership.contact_id,
+            channel=template.channel,
+            now=now,
+        )
     delivery, created = Delivery.objects.for_org(membership.org_id).get_or_create(
         org_id=membership.org_id,
         key=key,
@@ -420,10 +430,11 @@ def _send(membership: JourneyMembership, step: dict) -> str:
             "to_encrypted": identity.value_encrypted if identity else "",
             "to_hash": identity.value_hash if identity else "",
             "params": params,
-            "due_at": timezone.now(),
+            "due_at": due_at,
         },
     )
-    if created:
+    # A step timed to the member's best hour waits in the outbox for the sender's tick.
+    if created and due_at <= now:
         enqueue(tasks.send_deliveries, [delivery.pk])
     return "queued"
 

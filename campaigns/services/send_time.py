@@ -34,12 +34,14 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.functions import ExtractHour
 
-from campaigns.models import Campaign, SendTiming, Timing
+from campaigns.models import Campaign, JourneyMembership, SendTiming, Timing
 from campaigns.services.policy import SHANGHAI, allowed_hours, policy_for
+from crm.models import Contact, Event
 
 # The behaviour that says a person is around: watching (live or replay), clicking (a product,
 # a message's link), claiming a coupon, speaking in the room.
@@ -69,19 +71,22 @@ def _dt(value):
     return connection.ops.adapt_datetimefield_value(value)
 
 
+def _signal_events(*, org_id: int, audience: QuerySet, since: datetime) -> QuerySet:
+    """The audience's signal events since ``since``, each with its Beijing ``hour``
+    (``ExtractHour`` with the Shanghai zone compiles on both backends)."""
+    return Event.unscoped.filter(
+        org_id=org_id,
+        type__in=SIGNAL_EVENTS,
+        occurred_at__gte=since,
+        contact_id__in=audience.order_by().values("id"),
+    ).annotate(hour=ExtractHour("occurred_at", tzinfo=SHANGHAI))
+
+
 def hour_counts(*, org_id: int, audience: QuerySet, since: datetime) -> QuerySet:
     """(contact_id, hour, n): the audience's signal events per person and Beijing hour, one
-    grouped query (``ExtractHour`` with the Shanghai zone compiles on both backends)."""
-    from crm.models import Event
-
+    grouped query."""
     return (
-        Event.unscoped.filter(
-            org_id=org_id,
-            type__in=SIGNAL_EVENTS,
-            occurred_at__gte=since,
-            contact_id__in=audience.order_by().values("id"),
-        )
-        .annotate(hour=ExtractHour("occurred_at", tzinfo=SHANGHAI))
+        _signal_events(org_id=org_id, audience=audience, since=since)
         .values("contact_id", "hour")
         .annotate(n=Count("id"))
         .order_by()
@@ -199,3 +204,64 @@ class PlanTiming:
             *slots,
             _dt(slot_at(fallback, start_at)),
         ]
+
+
+# -- journey steps: one member at a time --------------------------------------------------------
+
+JOURNEY_PRIOR_SECONDS = 3600
+
+
+def best_hour_of(*, counts: dict[int, int], prior: list[float]) -> int | None:
+    """``best_hour_ctes``' argmax for one person in Python: ``counts`` their events per
+    Beijing hour, ``prior`` the audience's share per hour. None without history."""
+    if not counts:
+        return None
+    return max(range(24), key=lambda h: (counts.get(h, 0) + PRIOR_WEIGHT * prior[h], -h))
+
+
+def _hour_shares(rows) -> list[float]:
+    counts = [0] * 24
+    for hour, n in rows:
+        counts[int(hour)] += n
+    total = sum(counts)
+    return [n / total if total else 0.0 for n in counts]
+
+
+def journey_prior(*, journey, now: datetime) -> list[float]:
+    """The hourly pattern of the journey's members (its audience), cached for an hour: one
+    grouped query per journey per hour, not per member."""
+    key = f"qm:send_time:journey_prior:{journey.pk}"
+    prior = cache.get(key)
+    if prior is None:
+        members = Contact.unscoped.filter(
+            pk__in=JourneyMembership.unscoped.filter(journey_id=journey.pk).values("contact_id")
+        )
+        since = now - timedelta(days=LOOKBACK_DAYS)
+        rows = (
+            _signal_events(org_id=journey.org_id, audience=members, since=since)
+            .values("hour")
+            .annotate(n=Count("id"))
+            .order_by()
+            .values_list("hour", "n")
+        )
+        prior = _hour_shares(rows)
+        cache.set(key, prior, JOURNEY_PRIOR_SECONDS)
+    return prior
+
+
+def journey_send_at(*, journey, contact_id: int, channel: str, now: datetime) -> datetime:
+    """When a journey ``send`` step with ``best_hour`` sends to one member: the next
+    occurrence of their best hour (shrunk toward the journey's members' pattern, moved out of
+    quiet hours), or ``now`` for a member without history (the step's own time)."""
+    person = Contact.unscoped.filter(pk=contact_id)
+    counts = {
+        int(hour): n
+        for hour, n in hour_counts(
+            org_id=journey.org_id, audience=person, since=now - timedelta(days=LOOKBACK_DAYS)
+        ).values_list("hour", "n")
+    }
+    best = best_hour_of(counts=counts, prior=journey_prior(journey=journey, now=now))
+    if best is None:
+        return now
+    start, end = allowed_hours(policy_for(journey.org_id), channel)
+    return slot_at(nearest_allowed_hour(best, start, end), now)

@@ -189,7 +189,15 @@ function stepFields(type, step) {
   if (type === "branch") {
     add(t("不满足时跳到第几步（末尾 = 步骤数 + 1）"), numberInput("else_goto", step.else_goto !== undefined ? step.else_goto + 1 : "", 1));
   }
-  if (type === "send") add(t("模板"), templateSelect("template", step.template, null, false));
+  if (type === "send") {
+    add(t("模板"), templateSelect("template", step.template, null, false));
+    // 智能节奏: the member receives it at their own best hour (campaigns/services/send_time.py).
+    const best = el("input");
+    best.type = "checkbox";
+    best.name = "best_hour";
+    best.checked = Boolean(step.best_hour);
+    add(t("智能节奏（按此人最常活跃的时刻发送）"), best);
+  }
   if (type === "tag") add(t("标签"), textInput("tag", step.tag));
   if (type === "create_task") {
     add(t("任务标题"), textInput("title", step.title));
@@ -222,7 +230,10 @@ function readStep(item) {
     step.condition = readCondition(item.querySelector(".jb-cond")) || {};
   }
   if (type === "branch") step.else_goto = number("else_goto") - 1;
-  if (type === "send") step.template = value("template");
+  if (type === "send") {
+    step.template = value("template");
+    if (item.querySelector("[name=best_hour]").checked) step.best_hour = true;
+  }
   if (type === "tag") step.tag = value("tag");
   if (type === "create_task") {
     if (value("title")) step.title = value("title");

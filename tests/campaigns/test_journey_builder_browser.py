@@ -62,6 +62,8 @@ def test_sales_build_and_edit_a_journey_in_the_workspace(live_server, acme, sale
         page.click("#jb-steps li >> nth=2 >> button[data-action=up]")
         page.click("#jb-steps li >> nth=1 >> button[data-action=up]")
         page.fill("#jb-steps li >> nth=1 >> input[name=minutes]", "45")
+        # 智能节奏: the send goes out at each member's own best hour.
+        page.check("#jb-steps li >> nth=2 >> input[name=best_hour]")
         page.click("#jb-save")
         page.locator("#jb-state").filter(has_text="版本 2").wait_for()
         page.click("#jb-toggle")
@@ -71,7 +73,7 @@ def test_sales_build_and_edit_a_journey_in_the_workspace(live_server, acme, sale
         assert journey.steps == [
             {"type": "tag", "tag": "已提醒"},
             {"type": "wait", "seconds": 2700},
-            {"type": "send", "template": "replay_link"},
+            {"type": "send", "template": "replay_link", "best_hour": True},
         ]
         # The sales user leaves a phone for hot-lead notices: shown masked afterwards.
         page.fill("#my-contact input[name=phone]", "12345")

@@ -21,6 +21,7 @@ from campaigns.services.sending import send_due
 from core import pii
 from crm.models import Consent, Contact, ContactIdentity, Event
 from crm.services.consent import consent_grant
+from crm.services.events import event_record
 from tests.campaigns.factories import (
     ProviderAccountFactory,
     TemplateFactory,
@@ -291,3 +292,45 @@ def test_the_builder_preview_counts_people_per_hour_and_the_share_with_history(a
     assert preview["enough_share"] == 0.6
     assert preview["fallback_hour"] == 20 and preview["allowed"] == [8, 21]
     assert len(preview["hours"]) == 24
+
+
+def test_a_journey_send_step_waits_for_the_members_own_hour(
+    acme, sales_bob, django_capture_on_commit_callbacks
+):
+    ProviderAccountFactory(org=acme, sign_name="千面")
+    TemplateFactory(org=acme, key="thanks", body="感谢关注", param_names=[])
+    client = sales_bob.client()
+    journey = client.post(
+        "/api/v1/journeys",
+        {
+            "name": "关注后按时跟进",
+            "trigger_event": "follow",
+            "steps": [{"type": "send", "template": "thanks", "channel": "sms", "best_hour": True}],
+        },
+        format="json",
+    ).json()
+    assert journey["steps"][0]["best_hour"] is True
+    client.post(f"/api/v1/journeys/{journey['id']}/activate")
+    owl, newcomer = ContactFactory(org=acme), ContactFactory(org=acme)
+    for contact, phone in ((owl, "13800000041"), (newcomer, "13800000042")):
+        add_phone(contact, phone)
+        consent_grant(contact=contact, purpose="sms_marketing", source="test")
+    _habit(owl, 22)  # quiet for SMS: the nearest allowed hour is 20:00
+    with (
+        time_machine.travel(beijing(9, 30), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        event_record(contact=owl, type="follow")
+        event_record(contact=newcomer, type="follow")
+    rows = {
+        d.contact_id: d for d in Delivery.objects.for_org(acme).filter(key__startswith="journey:")
+    }
+    assert rows[owl.pk].due_at == beijing(20)
+    # Without history the step sends at its own time (the sender ran on commit).
+    assert rows[newcomer.pk].status == "sent"
+    assert rows[owl.pk].status == "pending"
+    with time_machine.travel(beijing(19, 59), tick=False):
+        assert send_due() == 0
+    with time_machine.travel(beijing(20, 0), tick=False):
+        assert send_due() == 1
+    assert Delivery.objects.for_org(acme).get(pk=rows[owl.pk].pk).status == "sent"
