@@ -14,9 +14,7 @@ from campaigns.models import Arm, BanditAllocation, ConsoleSms, Delivery, ShortL
 from campaigns.services.bandit import thompson_shares
 from campaigns.services.campaigns import campaign_create, campaign_launch, campaign_stats
 from campaigns.services.sending import send_due
-from core import pii
-from crm.models import Consent, Contact, ContactIdentity
-from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
+from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, sms_audience
 
 pytestmark = pytest.mark.django_db
 
@@ -25,25 +23,7 @@ BATCH = 100
 
 
 def _audience(org, n):
-    contacts = Contact.objects.for_org(org).bulk_create(
-        [Contact(org=org, nickname=f"p{i}") for i in range(n)]
-    )
-    ContactIdentity.objects.for_org(org).bulk_create(
-        [
-            ContactIdentity(
-                org=org,
-                contact=c,
-                kind="phone",
-                value_hash=pii.lookup_hash("phone", f"139{i:08d}"),
-                value_encrypted=pii.encrypt(f"139{i:08d}"),
-            )
-            for i, c in enumerate(contacts)
-        ]
-    )
-    Consent.objects.for_org(org).bulk_create(
-        [Consent(org=org, contact=c, purpose="sms_marketing", granted=True) for c in contacts]
-    )
-    return contacts
+    return sms_audience(org, n, prefix="139")
 
 
 def _bandit_campaign(org, *, holdout_pct=20):

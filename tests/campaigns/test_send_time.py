@@ -18,8 +18,7 @@ from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.services.policy import SHANGHAI
 from campaigns.services.send_time import UNTIMED_PCT, is_untimed, nearest_allowed_hour
 from campaigns.services.sending import send_due
-from core import pii
-from crm.models import Consent, Contact, ContactIdentity, Event
+from crm.models import Event
 from crm.services.consent import consent_grant
 from crm.services.events import event_record
 from tests.campaigns.factories import (
@@ -27,6 +26,7 @@ from tests.campaigns.factories import (
     TemplateFactory,
     add_phone,
     beijing,
+    sms_audience,
 )
 from tests.campaigns.factories import active_at as _habit
 from tests.factories import ContactFactory
@@ -190,24 +190,7 @@ def test_a_fixed_campaign_is_untouched(acme):
 
 
 def _big_audience(org, n, hour):
-    contacts = Contact.objects.for_org(org).bulk_create(
-        [Contact(org=org, nickname=f"p{i}") for i in range(n)]
-    )
-    ContactIdentity.objects.for_org(org).bulk_create(
-        [
-            ContactIdentity(
-                org=org,
-                contact=c,
-                kind="phone",
-                value_hash=pii.lookup_hash("phone", f"137{i:08d}"),
-                value_encrypted=pii.encrypt(f"137{i:08d}"),
-            )
-            for i, c in enumerate(contacts)
-        ]
-    )
-    Consent.objects.for_org(org).bulk_create(
-        [Consent(org=org, contact=c, purpose="sms_marketing", granted=True) for c in contacts]
-    )
+    contacts = sms_audience(org, n)
     Event.objects.for_org(org).bulk_create(
         [
             Event(org=org, contact=c, type="room.join", occurred_at=beijing(hour, days=-1))

@@ -15,21 +15,9 @@ from tests.campaigns.factories import (
     add_phone,
 )
 from tests.factories import ContactFactory
-from tests.support.browser import launch_chromium
+from tests.support.browser import campaigns_page_signed_in, launch_chromium
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
-
-
-def _signed_in(browser, live_server, viewport):
-    page = browser.new_page(viewport=viewport, locale="zh-CN")
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server.url}/workspace/campaigns/")
-    page.fill("input[name=username]", "bob")
-    page.fill("input[name=password]", "pw-123456")
-    page.click("#login-form button")
-    page.wait_for_selector("#app:not([hidden])")
-    return page, errors
 
 
 @pytest.mark.browser
@@ -51,7 +39,7 @@ def test_the_builder_previews_each_hour_and_the_report_compares_timed_with_untim
     with sync_playwright() as p:
         browser = launch_chromium(p)
         for name, viewport in VIEWPORTS.items():
-            page, errors = _signed_in(browser, live_server, viewport)
+            page, errors = campaigns_page_signed_in(browser, live_server, viewport)
             page.wait_for_selector("#builder [name=variant_a] option >> nth=0", state="attached")
             assert page.locator("#best-hour-panel").is_hidden()
             page.check("#best-hour")

@@ -28,33 +28,14 @@ from campaigns.services.campaigns import (
     uplift_itt,
 )
 from campaigns.services.sending import send_due
-from core import pii
-from crm.models import Consent, Contact, ContactIdentity, Event
-from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
+from crm.models import Consent, Event
+from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, sms_audience
 
 pytestmark = pytest.mark.django_db
 
 
 def _audience(org, n):
-    contacts = Contact.objects.for_org(org).bulk_create(
-        [Contact(org=org, nickname=f"p{i}") for i in range(n)]
-    )
-    ContactIdentity.objects.for_org(org).bulk_create(
-        [
-            ContactIdentity(
-                org=org,
-                contact=c,
-                kind="phone",
-                value_hash=pii.lookup_hash("phone", f"137{i:08d}"),
-                value_encrypted=pii.encrypt(f"137{i:08d}"),
-            )
-            for i, c in enumerate(contacts)
-        ]
-    )
-    Consent.objects.for_org(org).bulk_create(
-        [Consent(org=org, contact=c, purpose="sms_marketing", granted=True) for c in contacts]
-    )
-    return contacts
+    return sms_audience(org, n)
 
 
 def _campaign(org, holdout_pct):
