@@ -9,6 +9,10 @@ Steps, each printing one JSON line on stdout:
 - ``send``: plants N service rows for the Tencent stub and prints the account id.
 - ``bucket``: plants rows with per-person parameters (one number per request) for a
   low-QPS account.
+- ``personal``: plants N personalised rows for one provider (``tencent``, ``aliyun``,
+  ``wechat_template``, ``mp_subscribe``): each recipient a contact with their own nickname,
+  product and clip link (``{nickname}``/``{product}``/``{clip_url}``), so no two rows share a
+  provider request; the account's QPS is set as given.
 """
 
 from __future__ import annotations
@@ -372,6 +376,114 @@ def plant(n: int, endpoint: str, qps: int, per_person: bool) -> dict:
     return {"org": org.pk}
 
 
+PERSONAL_BODY = "{nickname}，您在直播间看过的{product}回放在这里：{clip_url}"
+PERSONAL_PARAMS = ["nickname", "product", "clip_url"]
+
+
+def plant_personal(provider: str, n: int, endpoint: str, qps: int) -> dict:
+    """Personalised rows through the ordinary outbox: the sender fills ``{nickname}`` from the
+    contact and ``{product}``/``{clip_url}`` from the row's own parameters (what a recall
+    campaign's claim attaches), renders each text and sends one request per person."""
+    from crm.models import Contact
+    from wechat.accounts import wechat_account_create
+    from wechat.models import MpSubscribeConsent, WeChatFollower
+
+    org = Organization.objects.create(slug=f"bench-personal-{time.time_ns()}", name="bench")
+    channel = "sms" if provider in ("tencent", "aliyun") else provider
+    account = wechat = None
+    if channel == "sms":
+        account = ProviderAccount.objects.for_org(org).create(
+            org=org,
+            provider=provider,
+            name="stub",
+            sign_name="千面",
+            app_id="1400000000",
+            access_key_id="AKIDbench",
+            access_key_secret="bench",  # noqa: S106 - stub credentials
+            endpoint=endpoint,
+            qps=qps,
+        )
+    else:
+        wechat = wechat_account_create(
+            org=org,
+            name="bench",
+            appid=f"wxbench{time.time_ns() % 10**10:010d}",
+            secret="bench-secret",  # noqa: S106 - stub credentials
+            kind="oa" if channel == "wechat_template" else "mp",
+            token="bench-token",  # noqa: S106
+        )
+    template = MessageTemplate.objects.for_org(org).create(
+        org=org,
+        name="回放",
+        channel=channel,
+        message_class="service",
+        body=PERSONAL_BODY,
+        param_names=PERSONAL_PARAMS,
+        provider_template_id="100002" if channel == "sms" else "TPL-REPLAY",
+        approval_status=ApprovalStatus.APPROVED,
+        provider_account=account,
+    )
+    contacts = Contact.unscoped.bulk_create(
+        [Contact(org=org, nickname=f"观众{i}") for i in range(n)], batch_size=5000
+    )
+    if channel == "sms":
+        addresses = [f"13{i:09d}" for i in range(n)]  # distinct phones
+        hashes = [f"h{i}" for i in range(n)]
+    else:
+        addresses = [f"o-bench-{i:08d}" for i in range(n)]  # distinct openids
+        hashes = [pii.lookup_hash("openid", a) for a in addresses]
+    cipher = [pii.encrypt(a) for a in addresses]
+    if channel == "wechat_template":
+        WeChatFollower.unscoped.bulk_create(
+            [
+                WeChatFollower(
+                    org=org,
+                    account=wechat,
+                    contact=c,
+                    openid_hash=hashes[i],
+                    openid_encrypted=cipher[i],
+                )
+                for i, c in enumerate(contacts)
+            ],
+            batch_size=5000,
+        )
+    if channel == "mp_subscribe":
+        MpSubscribeConsent.unscoped.bulk_create(
+            [
+                MpSubscribeConsent(org=org, account=wechat, contact=c, template_id="TPL-REPLAY")
+                for c in contacts
+            ],
+            batch_size=5000,
+        )
+    now = timezone.now()
+    Delivery.objects.for_org(org).bulk_create(
+        [
+            Delivery(
+                org=org,
+                contact=c,
+                channel=channel,
+                message_class="service",
+                template=template,
+                account=account,
+                wechat_account=wechat,
+                key=f"bench-personal:{i}",
+                to_encrypted=cipher[i],
+                to_hash=hashes[i],
+                params={
+                    "product": f"商品{i % 97}号",
+                    "clip_url": f"https://qm.example/live/7/clips/{i % 97}?c={i}",
+                },
+                due_at=now,
+            )
+            for i, c in enumerate(contacts)
+        ],
+        batch_size=5000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {"org": org.pk}
+
+
 def status(org_id: int) -> dict:
     rows = Delivery.unscoped.filter(org_id=org_id)
     return dict(rows.values_list("status").annotate(n=django.db.models.Count("pk")))
@@ -383,6 +495,8 @@ if __name__ == "__main__":
         result = step_plan(int(sys.argv[2]), int(sys.argv[3]))
     elif step == "plant":
         result = plant(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1")
+    elif step == "personal":
+        result = plant_personal(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
     else:
         result = status(int(sys.argv[2]))
     print(json.dumps(result, ensure_ascii=False), flush=True)

@@ -49,6 +49,10 @@ class SendResult:
 class Sender(Protocol):
     # The most recipients one provider request may carry.
     max_batch: int
+    # True when ``send_batch`` does network I/O only (no database, no Django transaction):
+    # the sender may then run it on a request thread, several requests in flight at once.
+    # Adapters without the attribute run on the caller's thread.
+    io_only: bool
 
     def send_batch(self, messages: list[OutboundMessage]) -> list[SendResult]:
         """Send messages that share template and parameters where the API needs that.

@@ -35,6 +35,7 @@ def classify_exception(exc: Exception) -> Outcome:
 
 class AliyunSmsSender:
     max_batch = 100
+    io_only = True
 
     def __init__(self, account: ProviderAccount):
         self.account = account

@@ -19,6 +19,7 @@ log = logging.getLogger("campaigns.sms_console")
 
 class ConsoleSmsSender:
     max_batch = 200
+    io_only = False  # writes the demo inbox (ConsoleSms rows)
 
     def __init__(self, account: ProviderAccount):
         self.account = account

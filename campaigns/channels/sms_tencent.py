@@ -42,6 +42,7 @@ def classify_exception(exc: TencentCloudSDKException) -> Outcome:
 
 class TencentSmsSender:
     max_batch = 200
+    io_only = True
 
     def __init__(self, account: ProviderAccount):
         self.account = account

@@ -37,6 +37,8 @@ class WechatSender:
         self.account = wechat_account
         self.channel = channel
         self.max_batch = 500 if channel == Channel.WECHAT_MASS else 1
+        # Customer-service sends reserve their window slot in the database first.
+        self.io_only = channel != Channel.WECHAT_CUSTOMER
         self._client = None
 
     @property

@@ -9,6 +9,10 @@ plus its refill through in one second) this never admits more than ``qps`` in AN
 The window carries a small margin so network jitter between admission and arrival at the
 provider cannot squeeze ``qps + 1`` arrivals into one second.
 
+A sender with several requests ready takes up to ``n`` slots in one call (``acquire_many``):
+the script admits ``min(n, qps - admitted in the window)`` at once, which is the same rule
+applied n times at the same instant, so the bound holds whatever ``n``.
+
 Without Redis (the embedded default) the same algorithm runs in process memory.
 """
 
@@ -25,19 +29,23 @@ _ACQUIRE = """
 local key = KEYS[1]
 local qps = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 if count < qps then
-  local seq = redis.call('INCR', key .. ':seq')
-  redis.call('ZADD', key, now, seq)
+  local n = math.min(want, qps - count)
+  local seq = redis.call('INCRBY', key .. ':seq', n)
+  for i = seq - n + 1, seq do
+    redis.call('ZADD', key, now, i)
+  end
   redis.call('PEXPIRE', key, math.floor(window / 1000) + 1000)
   redis.call('PEXPIRE', key .. ':seq', math.floor(window / 1000) + 1000)
-  return 0
+  return {n, 0}
 end
 local oldest = redis.call('ZRANGE', key, count - qps, count - qps, 'WITHSCORES')
-return math.max(1, oldest[2] + window - now)
+return {0, math.max(1, oldest[2] + window - now)}
 """
 
 
@@ -53,10 +61,12 @@ class RedisBucket:
         self.script = self.client.register_script(_ACQUIRE)
         self.prefix = prefix
 
-    def try_acquire(self, name: str, qps: int) -> float:
-        """0 when admitted, else seconds to wait before trying again."""
-        wait_us = self.script(keys=[f"{self.prefix}:bucket:{name}"], args=[qps, _window_us()])
-        return int(wait_us) / 1_000_000
+    def try_acquire(self, name: str, qps: int, n: int = 1) -> tuple[int, float]:
+        """(slots admitted, up to ``n``; seconds to wait before trying again when none)."""
+        admitted, wait_us = self.script(
+            keys=[f"{self.prefix}:bucket:{name}"], args=[qps, _window_us(), n]
+        )
+        return int(admitted), int(wait_us) / 1_000_000
 
 
 class LocalBucket:
@@ -64,7 +74,7 @@ class LocalBucket:
         self._lock = threading.Lock()
         self._logs: dict[str, deque] = {}
 
-    def try_acquire(self, name: str, qps: int) -> float:
+    def try_acquire(self, name: str, qps: int, n: int = 1) -> tuple[int, float]:
         window = _window_us() / 1_000_000
         with self._lock:
             log = self._logs.setdefault(name, deque())
@@ -72,9 +82,10 @@ class LocalBucket:
             while log and log[0] <= now - window:
                 log.popleft()
             if len(log) < qps:
-                log.append(now)
-                return 0.0
-            return max(0.001, log[len(log) - qps] + window - now)
+                admitted = min(n, qps - len(log))
+                log.extend([now] * admitted)
+                return admitted, 0.0
+            return 0, max(0.001, log[len(log) - qps] + window - now)
 
 
 @lru_cache(maxsize=4)
@@ -86,14 +97,21 @@ def get_bucket():
     return _bucket(settings.CAMPAIGNS_REDIS_URL, settings.CAMPAIGNS_KEY_PREFIX)
 
 
-def acquire(name: str, qps: int, *, timeout: float = 30.0) -> bool:
-    """Block until one request slot is admitted for ``name`` (False after ``timeout``)."""
+def acquire_many(name: str, qps: int, n: int, *, timeout: float = 30.0) -> int:
+    """Block until at least one of ``n`` request slots is admitted for ``name``; returns how
+    many were (0 after ``timeout``). Admitted requests must leave now: the window's margin
+    (``SMS_BUCKET_MARGIN``) is all the delay between admission and arrival it absorbs."""
     bucket = get_bucket()
     deadline = time.monotonic() + timeout
     while True:
-        wait = bucket.try_acquire(name, qps)
-        if wait <= 0:
-            return True
+        admitted, wait = bucket.try_acquire(name, qps, n)
+        if admitted:
+            return admitted
         if time.monotonic() + wait > deadline:
-            return False
+            return 0
         time.sleep(min(wait, 0.25))
+
+
+def acquire(name: str, qps: int, *, timeout: float = 30.0) -> bool:
+    """Block until one request slot is admitted for ``name`` (False after ``timeout``)."""
+    return acquire_many(name, qps, 1, timeout=timeout) > 0

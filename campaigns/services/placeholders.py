@@ -17,6 +17,7 @@ variant's fallback copy for a person it cannot fill them for.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from string import Formatter
 
 from django.utils.translation import gettext as _
@@ -58,6 +59,12 @@ def placeholders_of(body: str) -> list[str]:
     """The placeholder names in ``body``, in order, each once. Raises PlaceholderError for a
     body ``str.format`` cannot render by name (``{}``, ``{0}``, ``{a.b}``, ``{a:>3}``, stray
     braces)."""
+    return list(_parse(body))
+
+
+@lru_cache(maxsize=1024)
+def _parse(body: str) -> tuple[str, ...]:
+    # The sender asks this several times per recipient of the same few templates.
     names: list[str] = []
     try:
         parsed = list(Formatter().parse(body))
@@ -73,7 +80,7 @@ def placeholders_of(body: str) -> list[str]:
             raise PlaceholderError(message, fields={"body": [message]})
         if name not in names:
             names.append(name)
-    return names
+    return tuple(names)
 
 
 def check_template_placeholders(*, body: str, audience: str, param_names: list[str]) -> None:
@@ -109,7 +116,8 @@ def fill(*, body: str, params: dict) -> tuple[dict, list[str]]:
 
     ``params`` are the row's merged parameters; ``nickname`` falls back as documented above."""
     values = {k: str(v) for k, v in params.items() if v is not None}
-    if "nickname" in placeholders_of(body) and not values.get("nickname", "").strip():
+    names = _parse(body)
+    if "nickname" in names and not values.get("nickname", "").strip():
         values["nickname"] = NICKNAME_FALLBACK
-    missing = [n for n in placeholders_of(body) if not values.get(n, "").strip()]
+    missing = [n for n in names if not values.get(n, "").strip()]
     return values, missing

@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -368,21 +370,30 @@ def _group_by_variant(rows: list[Delivery]) -> dict[tuple[int, int], list[int]]:
 
 
 def _consume_mp_grants(rows: list[Delivery], now) -> None:
-    """Each mini-program subscribe message uses up one consent, in the claiming transaction."""
+    """Each mini-program subscribe message uses up one consent (the oldest unused one of its
+    person and template), in the claiming transaction: two statements per claim."""
     from wechat.models import MpSubscribeConsent
 
+    if not rows:
+        return
+    needed: dict[tuple[int, str], int] = defaultdict(int)
     for row in rows:
-        grant = (
-            MpSubscribeConsent.unscoped.filter(
-                contact_id=row.contact_id,
-                template_id=row.template.provider_template_id,
-                status="unused",
-            )
-            .order_by("id")
-            .first()
+        needed[(row.contact_id, row.template.provider_template_id)] += 1
+    used: list[int] = []
+    for pk, contact_id, template_id in (
+        MpSubscribeConsent.unscoped.filter(
+            contact_id__in={contact for contact, _t in needed},
+            template_id__in={template for _c, template in needed},
+            status="unused",
         )
-        if grant:
-            MpSubscribeConsent.unscoped.filter(pk=grant.pk).update(status="used", used_at=now)
+        .order_by("id")
+        .values_list("id", "contact_id", "template_id")
+    ):
+        if needed.get((contact_id, template_id), 0) > 0:
+            needed[(contact_id, template_id)] -= 1
+            used.append(pk)
+    if used:
+        MpSubscribeConsent.unscoped.filter(pk__in=used).update(status="used", used_at=now)
 
 
 CLAIM_FIELDS = (
@@ -666,18 +677,73 @@ def _record_sent_when_the_database_answers(sent: list[SendResult]) -> None:
             wait = min(wait * 2, 5.0)
 
 
-def send_batch(
-    batch_key: str, rows: list[Delivery], *, sent_sink: list[SendResult] | None = None
-) -> None:
-    """One provider request for rows already in ``sending``. With ``sent_sink`` the ``sent``
-    outcomes are collected there for the caller to record in one statement (every other
-    outcome is recorded at once)."""
+class _Senders:
+    """Channel adapters for one ``send_due`` call, each lent to one request at a time: an
+    adapter keeps its SDK client and so its kept-alive HTTP connection to the provider
+    (building a client per request opened a connection and, for WeChat, decrypted the
+    account's secret every time), and no SDK client is ever used by two threads at once."""
+
+    def __init__(self):
+        self._idle: dict[tuple, list] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(row: Delivery) -> tuple:
+        return (row.account_id, row.wechat_account_id, row.channel)
+
+    def take(self, row: Delivery):
+        """An idle adapter for the row's account and channel, or a new one (LookupError when
+        the row names no account). Its SDK client is built here, before any limiter slot is
+        taken: everything between admission and the request's arrival at the provider is
+        jitter the limiter's margin must absorb (a client built after admission put 5
+        requests in one second at a 4 QPS stub)."""
+        with self._lock:
+            idle = self._idle[self.key(row)]
+            if idle:
+                return idle.pop()
+        sender = sender_for(row.account, row.channel, row.wechat_account)
+        if row.channel == Channel.SMS:
+            getattr(sender, "client", None)
+        return sender
+
+    def give_back(self, row: Delivery, sender) -> None:
+        with self._lock:
+            self._idle[self.key(row)].append(sender)
+
+
+@dataclass
+class _Request:
+    """One provider request: rows already in ``sending``, their messages, the lent adapter."""
+
+    batch_key: str
+    rows: list[Delivery]
+    messages: list[OutboundMessage]
+    sender: object
+    limiter: str
+    qps: int
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool(size: int) -> ThreadPoolExecutor:
+    """The process's request threads (HTTP only: no database work happens in them)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers != size:  # noqa: SLF001 - resized by settings
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="campaigns-send")
+        return _pool
+
+
+def _prepare(
+    batch_key: str, rows: list[Delivery], senders: _Senders
+) -> _Request | list[SendResult]:
     first = rows[0]
     try:
-        sender = sender_for(first.account, first.channel, first.wechat_account)
+        sender = senders.take(first)
     except LookupError as exc:
-        record_results([SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows], {})
-        return
+        return [SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows]
     messages = [_outbound(r, batch_key) for r in rows]
     if first.channel == Channel.WECHAT_MASS:
         from campaigns.services.mass_tags import tag_for_request
@@ -685,44 +751,161 @@ def send_batch(
         tag_id = tag_for_request(batch_key, rows)
         for message in messages:
             message.tag_id = tag_id
-    limiter_name = (
+    limiter = (
         f"account:{first.account_id}" if first.account_id else f"wechat:{first.wechat_account_id}"
     )
-    qps = first.account.qps if first.account else 10
-    if first.channel == Channel.SMS:
-        # Build the SDK client before taking a slot: everything between admission and the
-        # request's arrival at the provider is jitter the limiter's margin must absorb (a
-        # client built after admission put 5 requests in one second at a 4 QPS stub).
-        getattr(sender, "client", None)
-    if not bucket.acquire(limiter_name, qps):
-        results = [SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in rows]
-    else:
-        # Committed before the request: from here on a lost worker leaves these rows
-        # ambiguous (``unknown``); before it, they provably never left (back to pending).
-        ours = _hand_over(rows)
-        if len(ours) < len(rows) and first.channel != Channel.WECHAT_MASS:
-            # The stale sweep gave up on this (slow, not dead) worker and put some rows back
-            # to pending for another one: those are not sent from here.
-            log.warning("batch %s: %d row(s) no longer ours", batch_key, len(rows) - len(ours))
-            kept = [i for i, r in enumerate(rows) if r.pk in ours]
-            rows, messages = [rows[i] for i in kept], [messages[i] for i in kept]
-            if not rows:
-                return
-        try:
-            results = sender.send_batch(messages)
-        except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
-            log.exception("sender %s failed before any request", type(sender).__name__)
-            results = [SendResult(r.pk, Outcome.FAILED, error=str(exc)[:250]) for r in rows]
-    if sent_sink is not None:
-        sent_sink.extend(r for r in results if r.outcome == Outcome.SENT)
-        results = [r for r in results if r.outcome != Outcome.SENT]
-    if results:
-        record_results(results, {r.pk: r for r in rows})
+    qps = first.account.qps if first.account else settings.WECHAT_SEND_QPS
+    return _Request(batch_key, rows, messages, sender, limiter, qps)
+
+
+def _call_provider(request: _Request) -> list[SendResult]:
+    try:
+        return request.sender.send_batch(request.messages)
+    except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
+        log.exception("sender %s failed before any request", type(request.sender).__name__)
+        return [SendResult(r.pk, Outcome.FAILED, error=str(exc)[:250]) for r in request.rows]
+
+
+def _send_requests(
+    batches: list[tuple[str, list[Delivery]]],
+    *,
+    senders: _Senders,
+    sent_sink: list[SendResult] | None,
+    concurrency: int,
+) -> None:
+    """Send provider requests for rows already in ``sending``, up to ``concurrency`` in flight.
+
+    Per request, in this order: a slot from the account's limiter (taken for several ready
+    requests in one call), the hand-over (one statement for the requests admitted together),
+    then the HTTP call on a request thread. A request is admitted only when a thread is free
+    for it, so it leaves at once. Outcomes are written here, on the caller's thread: ``sent``
+    into ``sent_sink`` when given (the caller records a round in one statement), the rest at
+    once."""
+    in_flight: dict[Future, _Request] = {}
+    pool = _thread_pool(concurrency) if concurrency > 1 else None
+
+    def settle(request: _Request, results: list[SendResult]) -> None:
+        senders.give_back(request.rows[0], request.sender)
+        if sent_sink is not None:
+            sent_sink.extend(r for r in results if r.outcome == Outcome.SENT)
+            results = [r for r in results if r.outcome != Outcome.SENT]
+        if results:
+            record_results(results, {r.pk: r for r in request.rows})
+
+    def wait_for(room: int) -> None:
+        while len(in_flight) > room:
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in done:
+                settle(in_flight.pop(future), future.result())
+
+    def drain() -> None:
+        """Every answer still in flight, also after a failure: ``sent`` ones reach the sink
+        before anything else can fail (only this worker knows them); a failure writing the
+        others leaves those rows in ``sending`` for the stale sweep (never re-sent)."""
+        finished = [(in_flight.pop(future), future.result()) for future in list(in_flight)]
+        to_record = []
+        for request, answer in finished:
+            senders.give_back(request.rows[0], request.sender)
+            if sent_sink is not None:
+                sent_sink.extend(r for r in answer if r.outcome == Outcome.SENT)
+                answer = [r for r in answer if r.outcome != Outcome.SENT]  # noqa: PLW2901
+            if answer:
+                to_record.append((answer, {r.pk: r for r in request.rows}))
+        error = None
+        for answer, rows in to_record:
+            try:
+                record_results(answer, rows)
+            except Exception as exc:  # noqa: BLE001 - re-raised once the others are written
+                error = error or exc
+        if error is not None:
+            raise error
+
+    queue: list[_Request] = []
+    for batch_key, rows in batches:
+        prepared = _prepare(batch_key, rows, senders)
+        if isinstance(prepared, list):
+            record_results(prepared, {})
+        else:
+            queue.append(prepared)
+    try:
+        i = 0
+        while i < len(queue):
+            wait_for(concurrency - 1)
+            ready = [queue[i]]
+            while (
+                len(ready) < concurrency - len(in_flight)
+                and i + len(ready) < len(queue)
+                and queue[i + len(ready)].limiter == ready[0].limiter
+            ):
+                ready.append(queue[i + len(ready)])
+            admitted = bucket.acquire_many(ready[0].limiter, ready[0].qps, len(ready))
+            if not admitted:
+                results = [
+                    SendResult(r.pk, Outcome.RETRY, error="local rate limit wait")
+                    for r in ready[0].rows
+                ]
+                settle(ready[0], results)
+                i += 1
+                continue
+            going = ready[:admitted]
+            i += admitted
+            # Committed before the requests: from here on a lost worker leaves these rows
+            # ambiguous (``unknown``); before it, they provably never left (back to pending).
+            ours = _hand_over([r for request in going for r in request.rows])
+            for request in going:
+                kept = [k for k, r in enumerate(request.rows) if r.pk in ours]
+                if len(kept) < len(request.rows) and request.rows[0].channel != Channel.WECHAT_MASS:
+                    # The stale sweep gave up on this (slow, not dead) worker and put some rows
+                    # back to pending for another one: those are not sent from here.
+                    log.warning(
+                        "batch %s: %d row(s) no longer ours",
+                        request.batch_key,
+                        len(request.rows) - len(kept),
+                    )
+                    senders.give_back(request.rows[0], request.sender)
+                    if not kept:
+                        continue
+                    request = _Request(  # noqa: PLW2901 - the rows still ours
+                        request.batch_key,
+                        [request.rows[k] for k in kept],
+                        [request.messages[k] for k in kept],
+                        senders.take(request.rows[0]),
+                        request.limiter,
+                        request.qps,
+                    )
+                if pool is None or not getattr(request.sender, "io_only", False):
+                    settle(request, _call_provider(request))
+                else:
+                    in_flight[pool.submit(_call_provider, request)] = request
+    finally:
+        # Answers already in flight are written even when a later step failed.
+        drain()
+
+
+def send_batch(
+    batch_key: str, rows: list[Delivery], *, sent_sink: list[SendResult] | None = None
+) -> None:
+    """One provider request for rows already in ``sending``. With ``sent_sink`` the ``sent``
+    outcomes are collected there for the caller to record in one statement (every other
+    outcome is recorded at once)."""
+    _send_requests([(batch_key, rows)], senders=_Senders(), sent_sink=sent_sink, concurrency=1)
 
 
 def _hand_over(rows: list[Delivery]) -> set[int]:
     """Mark the rows still in ``sending`` under this claim as handed to the provider, now;
-    returns their ids (a row the stale sweep took back is not among them)."""
+    returns their ids (a row the stale sweep took back is not among them). One statement on
+    PostgreSQL for every request admitted together."""
+    if not rows:
+        return set()
+    if _is_postgres():
+        table = Delivery._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET handed_at = %s WHERE id = ANY(%s) AND status = %s "  # noqa: S608
+                f"AND claimed_at = %s RETURNING id",
+                [timezone.now(), [r.pk for r in rows], DeliveryStatus.SENDING, rows[0].claimed_at],
+            )
+            return {pk for (pk,) in cursor.fetchall()}
     with transaction.atomic():
         ids = set(
             Delivery.unscoped.select_for_update()
@@ -745,10 +928,12 @@ def send_due(
     batch: int | None = None,
 ) -> int:
     """Claim and send due rows until none are left or ``time_budget`` seconds have passed.
-    Returns how many rows were handed to providers."""
+    Returns how many rows were handed to providers. Up to ``CAMPAIGNS_SEND_CONCURRENCY``
+    provider requests are in flight at once, each admitted by the account's limiter."""
     started = time.monotonic()
     done = 0
     drained = False
+    senders = _Senders()
     while time.monotonic() - started < time_budget:
         batches = claim(
             limit=batch or settings.CAMPAIGNS_CLAIM_BATCH, ids=ids, campaign_id=campaign_id
@@ -760,9 +945,13 @@ def send_due(
         # leaves the rows in ``sending``: reconciled from receipts, never re-sent).
         sent: list[SendResult] = []
         try:
-            for batch_key, rows in batches:
-                send_batch(batch_key, rows, sent_sink=sent)
-                done += len(rows)
+            _send_requests(
+                batches,
+                senders=senders,
+                sent_sink=sent,
+                concurrency=max(1, settings.CAMPAIGNS_SEND_CONCURRENCY),
+            )
+            done += sum(len(rows) for _key, rows in batches)
         finally:
             # Also when a later request of the round failed on the database (a restart):
             # the answers already in hand are written once it is back.

@@ -389,6 +389,12 @@ CAMPAIGNS_KEY_PREFIX = env_str("CAMPAIGNS_KEY_PREFIX", "qm:campaigns")
 SMS_REQUEST_TIMEOUT = env_float("SMS_REQUEST_TIMEOUT", 10.0)
 # Extra fraction of a second added to the limiter window (arrival jitter at the provider).
 SMS_BUCKET_MARGIN = env_float("SMS_BUCKET_MARGIN", 0.05)
+# Requests to WeChat per second per official account / mini-program, all workers together
+# (the limiter's budget for WeChat sends; SMS accounts carry their own ``qps``).
+WECHAT_SEND_QPS = env_int("WECHAT_SEND_QPS", 10)
+# Provider requests one sender process keeps in flight at once (each still takes its own
+# slot from the account's limiter, so this never raises the QPS).
+CAMPAIGNS_SEND_CONCURRENCY = env_int("CAMPAIGNS_SEND_CONCURRENCY", 8)
 # Outbox rows claimed per worker round; attempts before a retryable failure is final.
 CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
 CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
