@@ -718,7 +718,7 @@ class _Request:
     batch_key: str
     rows: list[Delivery]
     messages: list[OutboundMessage]
-    sender: object
+    sender: object  # lent by _Senders while the request is out
     limiter: str
     qps: int
 
@@ -741,7 +741,8 @@ def _prepare(
 ) -> _Request | list[SendResult]:
     first = rows[0]
     try:
-        sender = senders.take(first)
+        # Built (or found idle) now, lent to the request when it goes.
+        senders.give_back(first, senders.take(first))
     except LookupError as exc:
         return [SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows]
     messages = [_outbound(r, batch_key) for r in rows]
@@ -755,10 +756,17 @@ def _prepare(
         f"account:{first.account_id}" if first.account_id else f"wechat:{first.wechat_account_id}"
     )
     qps = first.account.qps if first.account else settings.WECHAT_SEND_QPS
-    return _Request(batch_key, rows, messages, sender, limiter, qps)
+    return _Request(batch_key, rows, messages, None, limiter, qps)
 
 
 def _call_provider(request: _Request) -> list[SendResult]:
+    """The request's limiter slot, then the provider call: taken right before the request
+    leaves (on whichever thread sends it), so admission and arrival stay within the
+    limiter's margin however many requests wait for a thread."""
+    if not bucket.acquire(request.limiter, request.qps):
+        return [
+            SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in request.rows
+        ]
     try:
         return request.sender.send_batch(request.messages)
     except Exception as exc:  # noqa: BLE001 - misconfiguration: fail rows, keep the worker
@@ -775,14 +783,16 @@ def _send_requests(
 ) -> None:
     """Send provider requests for rows already in ``sending``, up to ``concurrency`` in flight.
 
-    Per request, in this order: a slot from the account's limiter (taken for several ready
-    requests in one call), the hand-over (one statement for the requests admitted together),
-    then the HTTP call on a request thread. A request is admitted only when a thread is free
-    for it, so it leaves at once. Outcomes are written here, on the caller's thread: ``sent``
-    into ``sent_sink`` when given (the caller records a round in one statement), the rest at
-    once."""
+    Requests are handed over in groups of up to ``2 × concurrency`` (one statement and one
+    commit per group — per request, the commit was most of the wall time), topped up when
+    half a group is left; each then takes its own limiter slot and calls the provider on a
+    request thread. A worker lost mid-group leaves that group's rows ``unknown`` (settled by
+    receipts and the status poll, never re-sent) rather than ``pending``. Outcomes are written
+    here, on the caller's thread: ``sent`` into ``sent_sink`` when given (the caller records
+    a round in one statement), the rest at once."""
     in_flight: dict[Future, _Request] = {}
     pool = _thread_pool(concurrency) if concurrency > 1 else None
+    group = 2 * concurrency if pool is not None else 1
 
     def settle(request: _Request, results: list[SendResult]) -> None:
         senders.give_back(request.rows[0], request.sender)
@@ -830,25 +840,9 @@ def _send_requests(
     try:
         i = 0
         while i < len(queue):
-            wait_for(concurrency - 1)
-            ready = [queue[i]]
-            while (
-                len(ready) < concurrency - len(in_flight)
-                and i + len(ready) < len(queue)
-                and queue[i + len(ready)].limiter == ready[0].limiter
-            ):
-                ready.append(queue[i + len(ready)])
-            admitted = bucket.acquire_many(ready[0].limiter, ready[0].qps, len(ready))
-            if not admitted:
-                results = [
-                    SendResult(r.pk, Outcome.RETRY, error="local rate limit wait")
-                    for r in ready[0].rows
-                ]
-                settle(ready[0], results)
-                i += 1
-                continue
-            going = ready[:admitted]
-            i += admitted
+            wait_for(max(0, group // 2 - 1))
+            going = queue[i : i + group - len(in_flight)]
+            i += len(going)
             # Committed before the requests: from here on a lost worker leaves these rows
             # ambiguous (``unknown``); before it, they provably never left (back to pending).
             ours = _hand_over([r for request in going for r in request.rows])
@@ -862,17 +856,11 @@ def _send_requests(
                         request.batch_key,
                         len(request.rows) - len(kept),
                     )
-                    senders.give_back(request.rows[0], request.sender)
                     if not kept:
                         continue
-                    request = _Request(  # noqa: PLW2901 - the rows still ours
-                        request.batch_key,
-                        [request.rows[k] for k in kept],
-                        [request.messages[k] for k in kept],
-                        senders.take(request.rows[0]),
-                        request.limiter,
-                        request.qps,
-                    )
+                    request.rows = [request.rows[k] for k in kept]
+                    request.messages = [request.messages[k] for k in kept]
+                request.sender = senders.take(request.rows[0])
                 if pool is None or not getattr(request.sender, "io_only", False):
                     settle(request, _call_provider(request))
                 else:

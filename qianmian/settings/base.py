@@ -394,7 +394,7 @@ SMS_BUCKET_MARGIN = env_float("SMS_BUCKET_MARGIN", 0.05)
 WECHAT_SEND_QPS = env_int("WECHAT_SEND_QPS", 10)
 # Provider requests one sender process keeps in flight at once (each still takes its own
 # slot from the account's limiter, so this never raises the QPS).
-CAMPAIGNS_SEND_CONCURRENCY = env_int("CAMPAIGNS_SEND_CONCURRENCY", 8)
+CAMPAIGNS_SEND_CONCURRENCY = env_int("CAMPAIGNS_SEND_CONCURRENCY", 16)
 # Outbox rows claimed per worker round; attempts before a retryable failure is final.
 CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
 CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
