@@ -115,6 +115,12 @@ def openid_for_code(appid: str, code: str, *, prefix: str = "o") -> str:
     return prefix + hashlib.sha1(f"{appid}:{code}".encode()).hexdigest()[:27]  # noqa: S324
 
 
+class _Server(ThreadingHTTPServer):
+    # Many senders' connections open at once: socketserver's default backlog of 5 drops
+    # SYNs, which the client retries a second later (a stall WeChat's API does not have).
+    request_queue_size = 128
+
+
 class WeChatStub:
     """A threaded HTTP server on 127.0.0.1 speaking the WeChat API. Use as a context manager
     or call ``start()`` / ``stop()``. ``base_url`` ends with a slash."""
@@ -123,7 +129,7 @@ class WeChatStub:
         self.state = WeChatStubState()
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"stub": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = _Server(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

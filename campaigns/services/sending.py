@@ -791,7 +791,20 @@ def _send_requests(
     here, on the caller's thread: ``sent`` into ``sent_sink`` when given (the caller records
     a round in one statement), the rest at once."""
     in_flight: dict[Future, _Request] = {}
-    pool = _thread_pool(concurrency) if concurrency > 1 else None
+    queue: list[_Request] = []
+    for batch_key, rows in batches:
+        prepared = _prepare(batch_key, rows, senders)
+        if isinstance(prepared, list):
+            record_results(prepared, {})
+        else:
+            queue.append(prepared)
+    threads = concurrency
+    if queue:
+        # No more in flight than the slowest account's QPS needs (a request takes ~20 ms):
+        # more only widens the gap between a slot's admission and the request's arrival,
+        # which on a loaded box outgrew the limiter's margin at QPS 50.
+        concurrency = min(concurrency, max(1, min(r.qps for r in queue) // 50))
+    pool = _thread_pool(threads) if concurrency > 1 else None
     group = 2 * concurrency if pool is not None else 1
 
     def settle(request: _Request, results: list[SendResult]) -> None:
@@ -830,13 +843,6 @@ def _send_requests(
         if error is not None:
             raise error
 
-    queue: list[_Request] = []
-    for batch_key, rows in batches:
-        prepared = _prepare(batch_key, rows, senders)
-        if isinstance(prepared, list):
-            record_results(prepared, {})
-        else:
-            queue.append(prepared)
     try:
         i = 0
         while i < len(queue):

@@ -91,6 +91,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Many senders' kept-alive connections open at once: socketserver's default backlog of 5
+    # drops SYNs, which the client retries a second later (a stall no provider has).
+    request_queue_size = 128
     stub: SmsStub
 
 
