@@ -36,7 +36,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -973,11 +973,14 @@ def reconcile_stale(*, older_than: int | None = None) -> int:
         status=DeliveryStatus.SENDING, claimed_at__lt=now - timedelta(seconds=seconds)
     )
     handed = Q(handed_at__isnull=False, handed_at__gte=F("claimed_at"))
-    ambiguous = stale.filter(handed).update(
-        status=DeliveryStatus.UNKNOWN, error="worker lost mid-send", updated_at=now
-    )
-    never_left = stale.exclude(handed).update(
-        status=DeliveryStatus.PENDING, due_at=now, error="worker lost before sending",
+    # One statement: a dead worker's last hand-over may still be committing; PostgreSQL then
+    # re-reads each row it waited for and decides on the committed version. Two statements
+    # (unknown, then pending) let such rows slip between them and stay in "sending".
+    return stale.update(
+        status=Case(When(handed, then=Value(DeliveryStatus.UNKNOWN)),
+                    default=Value(DeliveryStatus.PENDING)),
+        error=Case(When(handed, then=Value("worker lost mid-send")),
+                   default=Value("worker lost before sending")),
+        due_at=Case(When(handed, then=F("due_at")), default=Value(now)),
         updated_at=now,
     )  # fmt: skip
-    return ambiguous + never_left
