@@ -494,6 +494,8 @@ TABLES: dict[str, Table] = {
             "holdout_pct": N,
             "variant_mode": N,
             "bandit_goal": N,
+            "send_timing": N,
+            "fallback_hour": N,
             "params": N,
             "link_url": N,
             "scheduled_at": N,
@@ -537,6 +539,8 @@ TABLES: dict[str, Table] = {
             "rendered": T,
             "status": N,
             "arm": N,
+            # "timed" or "untimed" (智能节奏's randomised split): a flag, no person.
+            "timing": N,
             "reason": N,
             "due_at": N,
             "deferred": N,
