@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 NGINX_INSTALL = "apt-get install -y nginx"
+# What a caller says when ``nginx_binary()`` finds none.
+NGINX_MISSING = f"nginx is not installed: run `{NGINX_INSTALL}` (as root), then retry"
 
 
 def nginx_binary() -> str:

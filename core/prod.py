@@ -27,7 +27,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.debian import NGINX_INSTALL, nginx_binary
+from core.debian import NGINX_MISSING, nginx_binary
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEPLOY = BASE_DIR / "deploy"
@@ -62,7 +62,7 @@ def prepare_environment(env: dict) -> dict:
     """Fill in what the one-machine layout needs; every value the operator set wins."""
     nginx = nginx_binary()
     if not nginx:
-        raise ProdError(f"nginx is not installed: run `{NGINX_INSTALL}` (as root), then retry")
+        raise ProdError(NGINX_MISSING)
     for name in ("DATABASE_URL", "REDIS_URL"):
         if not env.get(name):
             raise ProdError(f"{name} is required (PostgreSQL and Redis; see docs/deploy.md)")

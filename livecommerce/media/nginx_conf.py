@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from core.debian import NGINX_INSTALL, nginx_binary
+from core.debian import NGINX_MISSING, nginx_binary
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
@@ -69,9 +69,7 @@ class NginxRtmp:
         conf = self.render()
         nginx = nginx_binary()
         if not nginx:
-            raise RuntimeError(
-                f"nginx is not installed: run `{NGINX_INSTALL}` (as root), then retry"
-            )
+            raise RuntimeError(NGINX_MISSING)
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv
             [
                 nginx,

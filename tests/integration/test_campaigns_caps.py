@@ -14,9 +14,12 @@ from campaigns.models import ConsoleSms, Delivery, MarketingSendCount, Messaging
 from campaigns.services.campaigns import campaign_create
 from campaigns.services.planning import plan_campaign
 from campaigns.services.sending import send_due
-from core import pii
-from crm.models import Consent, Contact, ContactIdentity
-from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, beijing
+from tests.campaigns.factories import (
+    ProviderAccountFactory,
+    TemplateFactory,
+    beijing,
+    sms_audience,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -29,24 +32,7 @@ def test_two_concurrent_campaigns_never_exceed_a_cap_of_one_a_day(acme):
     MessagingPolicy.objects.for_org(acme).create(org=acme, cap_per_day=1, cap_per_week=5)
     account = ProviderAccountFactory(org=acme)
     template = TemplateFactory(org=acme, provider_account=account)
-    contacts = Contact.objects.for_org(acme).bulk_create(
-        [Contact(org=acme, nickname=f"p{i}") for i in range(N)]
-    )
-    ContactIdentity.objects.for_org(acme).bulk_create(
-        [
-            ContactIdentity(
-                org=acme,
-                contact=c,
-                kind="phone",
-                value_hash=pii.lookup_hash("phone", f"1350000{i:04d}"),
-                value_encrypted=pii.encrypt(f"1350000{i:04d}"),
-            )
-            for i, c in enumerate(contacts)
-        ]
-    )
-    Consent.objects.for_org(acme).bulk_create(
-        [Consent(org=acme, contact=c, purpose="sms_marketing", granted=True) for c in contacts]
-    )
+    sms_audience(acme, N, prefix="135")
     with time_machine.travel(beijing(10), tick=True):
         campaigns = []
         for name in ("周末秒杀", "新品首发"):
