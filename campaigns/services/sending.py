@@ -807,17 +807,11 @@ def _send_requests(
     pool = _thread_pool(threads) if concurrency > 1 else None
     group = 2 * concurrency if pool is not None else 1
 
-    def unsent(request: _Request, results: list[SendResult]) -> list[SendResult]:
-        """The adapter back to the idle set and ``sent`` outcomes into the sink; returns the
-        outcomes still to record."""
-        senders.give_back(request.rows[0], request.sender)
-        if sent_sink is None:
-            return results
-        sent_sink.extend(r for r in results if r.outcome == Outcome.SENT)
-        return [r for r in results if r.outcome != Outcome.SENT]
-
     def settle(request: _Request, results: list[SendResult]) -> None:
-        results = unsent(request, results)
+        senders.give_back(request.rows[0], request.sender)
+        if sent_sink is not None:
+            sent_sink.extend(r for r in results if r.outcome == Outcome.SENT)
+            results = [r for r in results if r.outcome != Outcome.SENT]
         if results:
             record_results(results, {r.pk: r for r in request.rows})
 
@@ -834,9 +828,12 @@ def _send_requests(
         finished = [(in_flight.pop(future), future.result()) for future in list(in_flight)]
         to_record = []
         for request, answer in finished:
-            left = unsent(request, answer)
-            if left:
-                to_record.append((left, {r.pk: r for r in request.rows}))
+            senders.give_back(request.rows[0], request.sender)
+            if sent_sink is not None:
+                sent_sink.extend(r for r in answer if r.outcome == Outcome.SENT)
+                answer = [r for r in answer if r.outcome != Outcome.SENT]  # noqa: PLW2901
+            if answer:
+                to_record.append((answer, {r.pk: r for r in request.rows}))
         error = None
         for answer, rows in to_record:
             try:
