@@ -7,7 +7,17 @@ with a random key prefix). For each path it starts uvicorn (one process) on loop
 - speed: 20,000 claims by 20,000 distinct viewers (stock 20,000: every claim is a real
   claim) with 200 requests in flight on 200 keep-alive connections → claims/s, p50, p99;
 - correctness: 10,000 claims from 2,000 viewers × 5 on stock 1,000, 200 in flight →
-  successful claims, claims in the database (after the reconciler), oversell, doubles.
+  successful claims, claims in the database (after the reconciler), oversell, doubles;
+- reconcile (Redis mode): ``reconcile_s`` of the two runs above (their 21,000 claims'
+  follow-up after the runs), then the lag run: a 10,000-claim burst (10,000 viewers, stock
+  10,000, every claim granted) while the reconciler runs as production runs it (its own
+  process, one pass per ``COUPON_RECONCILE_SECONDS``, ``bench/coupon_reconciler.py``) →
+  lag p50/p99/max per claim (answer received by the client → its CRM event committed,
+  ``crm.Event.created_at``) and ``reconcile_s`` (last answer → every claim followed up).
+
+Knobs for a quicker run: ``BENCH_COUPON_SPEED_CLAIMS`` (default 20,000),
+``BENCH_COUPON_LAG_CLAIMS`` (default 10,000; 0 skips the lag run),
+``BENCH_COUPON_MODES=redis`` (one path). The load average is recorded at each run's start.
 
 The load generator is a bare asyncio protocol in this process (uvloop), sharing the
 2-core box with the server.
@@ -29,7 +39,8 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_FLIGHT = 200
-SPEED_CLAIMS = 20_000
+SPEED_CLAIMS = int(os.environ.get("BENCH_COUPON_SPEED_CLAIMS", "20000"))
+LAG_CLAIMS = int(os.environ.get("BENCH_COUPON_LAG_CLAIMS", "10000"))
 BURST_VIEWERS, BURST_PER_VIEWER, BURST_STOCK = 2_000, 5, 1_000
 
 
@@ -103,7 +114,8 @@ class _Conn(asyncio.Protocol):
                 self.done.set_result(None)
             return
         self.sent_at = time.perf_counter()
-        self.transport.write(self.requests.pop())
+        self.current = self.requests.pop()
+        self.transport.write(self.current)
 
     def data_received(self, data):
         self.buffer += data
@@ -124,7 +136,9 @@ class _Conn(asyncio.Protocol):
                 code = json.loads(body).get("code") if status != 201 and body else None
             except ValueError:  # a non-JSON error page (the baseline's 500s)
                 code = "error"
-            self.out.append((status, code, time.perf_counter() - self.sent_at))
+            now = time.perf_counter()
+            # Wall time of the answer too: the lag run compares it with the database's clock.
+            self.out.append((status, code, now - self.sent_at, time.time(), self.current))
             self.next()
 
     def connection_lost(self, exc):
@@ -132,15 +146,16 @@ class _Conn(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _drive(port: int, path: str, tokens: list[str]) -> dict:
+def _request_bytes(path: str, token: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+async def _drive(port: int, path: str, tokens: list[str], answers: list | None = None) -> dict:
     loop = asyncio.get_running_loop()
-    requests = [
-        (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {t}\r\n"
-            "Content-Length: 0\r\n\r\n"
-        ).encode()
-        for t in tokens
-    ]
+    requests = [_request_bytes(path, t) for t in tokens]
     queues = [requests[i::IN_FLIGHT] for i in range(IN_FLIGHT)]
     out: list = []
     conns, waits = [], []
@@ -156,9 +171,11 @@ async def _drive(port: int, path: str, tokens: list[str]) -> dict:
         conn.next()
     await asyncio.wait_for(asyncio.gather(*waits), timeout=600)
     elapsed = time.perf_counter() - began
-    latencies = sorted(lat for _, _, lat in out)
+    if answers is not None:
+        answers.extend(out)
+    latencies = sorted(lat for _, _, lat, _, _ in out)
     statuses: dict[str, int] = {}
-    for status, code, _ in out:
+    for status, code, *_ in out:
         key = str(status) if status == 201 else f"{status} {code}"
         statuses[key] = statuses.get(key, 0) + 1
     return {
@@ -251,6 +268,86 @@ def _db_outcome(coupon) -> dict:
     return {"claims_in_db": rows, "oversold": max(rows - coupon.stock, 0), "double_claims": doubles}
 
 
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _pct(values: list[float], q: float) -> float:
+    return round(values[max(0, int(len(values) * q) - 1)], 3)
+
+
+def _lag_run(org, room, tokens: list[str], port: int, path: str, env: dict) -> dict:
+    """A burst of ``LAG_CLAIMS`` granted claims with the reconciler running beside it (its own
+    process): per-claim lag from the answer to its CRM event, and ``reconcile_s`` from the
+    last answer until every claim is followed up."""
+    import uvloop
+    from django.db import connection
+
+    from core.tokens import parse_token
+    from crm.models import Event
+    from livecommerce.models import CouponClaim
+
+    coupon = _coupon(org, room, LAG_CLAIMS, True)
+    lag_tokens = tokens[:LAG_CLAIMS]
+    claim_path = path.format(coupon.pk)
+    # Each request's bytes name its viewer (one claim per viewer in this run).
+    contact_of = {_request_bytes(claim_path, t): parse_token(t).contact_id for t in lag_tokens}
+    reconciler = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "bench.coupon_reconciler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        reconciler.stdout.readline()  # "ready": Django is set up
+        answers: list = []
+        load = _load()
+        result = uvloop.run(_drive(port, claim_path, lag_tokens, answers))
+        last_answer = time.perf_counter()
+        deadline = last_answer + 600
+        granted = sum(1 for a in answers if a[0] == 201)
+        while time.perf_counter() < deadline:
+            pending = CouponClaim.unscoped.filter(coupon=coupon, crm_recorded=False).count()
+            rows = CouponClaim.unscoped.filter(coupon=coupon).count()
+            if rows >= granted and not pending:
+                break
+            time.sleep(0.05)
+        reconcile_s = time.perf_counter() - last_answer
+    finally:
+        reconciler.terminate()
+        reconciler.wait(60)
+    answered_by_contact = {
+        contact_of[request]: answered_at
+        for status, _code, _lat, answered_at, request in answers
+        if status == 201
+    }
+    created = dict(
+        Event.unscoped.filter(
+            org_id=org.pk, type="coupon.claim", key__startswith=f"coupon.claim:{coupon.pk}:"
+        ).values_list("contact_id", "created_at")
+    )
+    connection.close()
+    lags = sorted(
+        created[c].timestamp() - answered
+        for c, answered in answered_by_contact.items()
+        if c in created
+    )
+    result.update(_db_outcome(coupon))
+    result.update(
+        {
+            "load_avg_at_start": load,
+            "granted": granted,
+            "events_recorded": len(lags),
+            "reconcile_s": round(reconcile_s, 2),
+            "lag_p50_s": _pct(lags, 0.50) if lags else None,
+            "lag_p99_s": _pct(lags, 0.99) if lags else None,
+            "lag_max_s": round(lags[-1], 3) if lags else None,
+        }
+    )
+    return result
+
+
 def run() -> dict:
     import uvloop
 
@@ -274,11 +371,12 @@ def run() -> dict:
     _setup_django(pg_url, redis_url, prefix)
     from livecommerce.services import coupons
 
-    org, room, tokens, _ = _fixtures(SPEED_CLAIMS)
+    org, room, tokens, _ = _fixtures(max(SPEED_CLAIMS, LAG_CLAIMS, BURST_VIEWERS))
     burst_tokens = [t for t in tokens[:BURST_VIEWERS] for _ in range(BURST_PER_VIEWER)]
     report: dict = {
         "in_flight": IN_FLIGHT,
         "speed_claims": SPEED_CLAIMS,
+        "lag_claims": LAG_CLAIMS,
         "burst": f"{BURST_VIEWERS} viewers x {BURST_PER_VIEWER}, stock {BURST_STOCK}",
     }
     modes = [
@@ -291,25 +389,46 @@ def run() -> dict:
         modes = [m for m in modes if m[0] in wanted.split(",")]
     for mode, app, path in modes:
         backend = mode if mode in ("redis", "pg") else "db"
-        server, port = _serve({**base_env, "COUPON_CLAIM_BACKEND": backend}, app)
+        mode_env = {**base_env, "COUPON_CLAIM_BACKEND": backend}
+        server, port = _serve(mode_env, app)
+        lag = None
         try:
             from django.conf import settings
 
             settings.COUPON_CLAIM_BACKEND = backend
+            speed_load = _load()
             speed_coupon = _coupon(org, room, SPEED_CLAIMS, backend == "redis")
-            speed = uvloop.run(_drive(port, path.format(speed_coupon.pk), tokens))
+            speed = uvloop.run(_drive(port, path.format(speed_coupon.pk), tokens[:SPEED_CLAIMS]))
+            speed["load_avg_at_start"] = speed_load
+            burst_load = _load()
             burst_coupon = _coupon(org, room, BURST_STOCK, backend == "redis")
             burst = uvloop.run(_drive(port, path.format(burst_coupon.pk), burst_tokens))
+            burst["load_avg_at_start"] = burst_load
+            if backend == "redis":
+                # The follow-up of both runs' claims (speed + burst), after the runs.
+                started = time.perf_counter()
+                while coupons.coupon_reconcile():
+                    pass
+                burst["reconcile_s"] = round(time.perf_counter() - started, 2)
+                burst["reconcile_claims"] = speed["statuses"].get("201", 0) + burst["statuses"].get(
+                    "201", 0
+                )
+                if LAG_CLAIMS:
+                    lag = _lag_run(
+                        org,
+                        room,
+                        tokens,
+                        port,
+                        path,
+                        {**mode_env, "DJANGO_SETTINGS_MODULE": "qianmian.settings"},
+                    )
         finally:
             server.terminate()
             server.wait(10)
-        if backend == "redis":
-            started = time.perf_counter()
-            while coupons.coupon_reconcile():
-                pass
-            burst["reconcile_s"] = round(time.perf_counter() - started, 2)
         burst.update(_db_outcome(burst_coupon))
         speed.update(_db_outcome(speed_coupon) if backend != "redis" else {})
         report[mode] = {"speed": speed, "burst": burst}
+        if lag is not None:
+            report[mode]["lag_burst"] = lag
         print(mode, json.dumps(report[mode], ensure_ascii=False), flush=True)
     return report
