@@ -18,7 +18,8 @@ The baseline gets its own throw-away ``redis-server``: ``group_send`` to N chann
 
 Env: BENCH_VIEWERS (10000), BENCH_CLIENT_PROCS (4), BENCH_FANOUT_SECONDS (20),
 BENCH_CHAT_RATE (500), BENCH_LIKE_RATE (2000), BENCH_PROBES (100), BENCH_REDIS_URL,
-BENCH_SKIP_BASELINE, BENCH_RUNS (5 hub runs in a row, each reported, plus the worst), BENCH_HUB_WS (the hub servers' uvicorn ``--ws``; default the project's
+BENCH_SKIP_BASELINE, BENCH_RUNS (5 hub runs in a row, each reported, plus the worst),
+BENCH_SETTLE_SECONDS (60: longest wait for the previous run's tail before a run), BENCH_HUB_WS (the hub servers' uvicorn ``--ws``; default the project's
 ``core.websocket:WebSocketProtocol``, ``auto`` for uvicorn's own).
 """
 
@@ -37,6 +38,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -77,6 +80,8 @@ class Monitor(threading.Thread):
         self.cpu_start = self._cpu()
         self.t_start = time.monotonic()
         self.marks: dict[str, tuple[float, float]] = {}
+        self.sys_marks: dict[str, float] = {}
+        self.box_marks: dict[str, list[int]] = {}
         self.loadavg: dict[str, list[float]] = {}
 
     @property
@@ -103,19 +108,38 @@ class Monitor(threading.Thread):
                 pass
         return total / 1024
 
-    def _cpu(self) -> float:
+    def _cpu(self, field: int | None = None) -> float:
+        """User + system CPU seconds of the processes (``field`` 11: user only, 12: system)."""
         ticks = 0
         for pid in self.pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
+                ticks += int(fields[11]) + int(fields[12]) if field is None else int(fields[field])
             except OSError:
                 pass
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def mark(self, name: str) -> None:
         self.marks[name] = (time.monotonic(), self._cpu())
+        self.sys_marks[name] = self._cpu(12)
+        self.box_marks[name] = _box_cpu()
         self.loadavg[name] = [round(x, 2) for x in os.getloadavg()]
+
+    def system_share(self, a: str, b: str) -> float | None:
+        """Share of the processes' CPU between two marks spent in the kernel."""
+        if a not in self.marks or b not in self.marks:
+            return None
+        total = self.marks[b][1] - self.marks[a][1]
+        return round((self.sys_marks[b] - self.sys_marks[a]) / total, 3) if total else None
+
+    def box_between(self, a: str, b: str) -> dict | None:
+        """What the whole machine did between two marks (/proc/stat), % of all cores."""
+        if a not in self.box_marks or b not in self.box_marks:
+            return None
+        d = [y - x for x, y in zip(self.box_marks[a], self.box_marks[b], strict=True)]
+        total = sum(d) or 1
+        names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+        return {n: round(100 * v / total, 1) for n, v in zip(names, d, strict=False)}
 
     def cpu_between(self, a: str, b: str) -> float | None:
         if a not in self.marks or b not in self.marks:
@@ -126,6 +150,70 @@ class Monitor(threading.Thread):
     def run(self) -> None:
         while not self.stop_flag.wait(1.0):
             self.peak_rss_mb = max(self.peak_rss_mb, self._rss())
+
+
+def _box_cpu() -> list[int]:
+    """The machine's CPU ticks by kind (first line of /proc/stat)."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except OSError:
+        return [0] * 8
+
+
+def _tcp_time_wait() -> int | None:
+    """Sockets in TIME_WAIT on the machine (a join storm leaves 2 × N for 60 s)."""
+    try:
+        for line in Path("/proc/net/sockstat").read_text().splitlines():
+            if line.startswith("TCP:"):
+                fields = line.split()
+                return int(fields[fields.index("tw") + 1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _box_idle_percent(seconds: float = 1.0) -> float:
+    before = _box_cpu()
+    time.sleep(seconds)
+    d = [y - x for x, y in zip(before, _box_cpu(), strict=True)]
+    return round(100 * (d[3] + d[4]) / (sum(d) or 1), 1)
+
+
+def _redis_keys(url: str, pattern: str) -> list[bytes]:
+    client = redis.Redis.from_url(url)
+    try:
+        return list(client.scan_iter(match=pattern, count=1000))
+    finally:
+        client.close()
+
+
+def _redis_drop(url: str, prefix: str) -> int:
+    """Delete what one run left in Redis (its room log, seq, counters, presence): the next
+    run must start from the same state, not from the previous runs' 24-hour keys."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        return client.delete(*keys) if keys else 0
+    finally:
+        client.close()
+
+
+def _settle(seconds: float) -> dict:
+    """Before a run after the first: wait (at most ``seconds``) until the previous run's
+    tail is gone — its sockets out of TIME_WAIT and the machine at least 70 % idle — and
+    report the state the run starts from."""
+    started = time.monotonic()
+    idle = _box_idle_percent()
+    while time.monotonic() - started < seconds:
+        if idle >= 70 and (_tcp_time_wait() or 0) < 1000:
+            break
+        idle = _box_idle_percent()
+    return {
+        "settle_s": round(time.monotonic() - started, 1),
+        "box_idle_percent_at_start": idle,
+        "tcp_time_wait_at_start": _tcp_time_wait(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 class _Output(threading.Thread):
@@ -391,6 +479,11 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                 if "room hub stats" in line:
                     server_stats.append(json.loads(line.split("room hub stats", 1)[1]))
         shutil.rmtree(tmp, ignore_errors=True)
+        if kind == "hub":
+            try:
+                _redis_drop(redis_url, prefix)
+            except redis.RedisError as exc:
+                print(f"could not drop the run's Redis keys: {exc!r}", file=sys.stderr)
 
     lost = sum(1 for p in parts if p is None)
     parts = [p for p in parts if p is not None]
@@ -440,6 +533,8 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         "server_cpu_percent_total": monitor.cpu_between("from", "to"),
         "load_generators_cpu_percent_total": loadgen.cpu_between("from", "to"),
         "load_average_at_window_end": monitor.loadavg.get("to"),
+        "server_cpu_kernel_share": monitor.system_share("from", "to"),
+        "box_cpu_percent_window": monitor.box_between("from", "to"),
         "server_hub_stats": server_stats,
     }
     fanout["pass"] = bool(
@@ -563,15 +658,18 @@ def run() -> dict:
     }
     base_env = dict(os.environ)
     hub_runs = []
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    settle_s = float(os.environ.get("BENCH_SETTLE_SECONDS", 60))
     for index in range(runs):
-        print(f"-- hub run {index + 1}/{runs}", file=sys.stderr, flush=True)
-        one = run_system(
-            "hub",
-            base_env=base_env,
-            redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-            viewers=viewers,
-        )
-        one["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+        # Every run starts from the same state: its own SQLite file, cache and Redis prefix
+        # (run_system), the previous run's Redis keys deleted, and the previous run's tail
+        # (TIME_WAIT sockets, the load it left) let go first (docs/bench/fanout.md).
+        start = _settle(settle_s if index else 0)
+        start["bench_redis_keys_at_start"] = len(_redis_keys(redis_url, "qm-bench-*"))
+        print(f"-- hub run {index + 1}/{runs} {json.dumps(start)}", file=sys.stderr, flush=True)
+        one = run_system("hub", base_env=base_env, redis_url=redis_url, viewers=viewers)
+        one["start_state"] = start
+        one["load_average_before"] = start["load_average_at_start"]
         hub_runs.append(one)
     result["hub_runs"] = hub_runs
     result["hub_worst"] = worst_of(hub_runs)

@@ -328,9 +328,14 @@ class RoomHub:
                     continue
                 if transport.is_closing():
                     continue
-                if transport.get_write_buffer_size() > limit:
-                    conn.skipped += 1
-                    continue
+                backlog = transport.get_write_buffer_size()
+                if backlog:
+                    # Bytes still queued from earlier ticks: the viewer reads slower than we
+                    # write (a queued write costs the loop a write watcher and a later send).
+                    if backlog > limit:
+                        conn.skipped += 1
+                        continue
+                    self.registry.backlogged_writes += 1
                 transport.write(frame)
             self.frames_sent += len(self.viewers)
         for contact_id, indexes in personal.items():
@@ -438,6 +443,8 @@ class HubRegistry:
         self.lag_max = 0.0  # how late a tick fired (event-loop lag), seconds
         self.lag_sum = 0.0
         self.skipped_frames = 0  # slow-socket guard, summed when sockets leave
+        self.backlogged_writes = 0  # tick frames queued behind unsent bytes
+        self.frames_written_closed = 0  # frames_sent of hubs already dropped
         self.chat_worker: ChatWorker | None = None
 
     async def start(self) -> None:
@@ -464,6 +471,9 @@ class HubRegistry:
             "loop_lag_max_ms": round(self.lag_max * 1000, 1),
             "loop_lag_mean_ms": round(1000 * self.lag_sum / max(1, self.ticks), 2),
             "skipped_frames": self.skipped_frames,
+            "viewer_frames_written": self.frames_written_closed
+            + sum(hub.frames_sent for hub in self.hubs.values()),
+            "backlogged_writes": self.backlogged_writes,
         }
 
     async def stop(self) -> None:
@@ -648,6 +658,7 @@ class HubRegistry:
             for room_id, hub in list(self.hubs.items()):
                 if hub.empty_since is not None and now - hub.empty_since > 30:
                     del self.hubs[room_id]
+                    self.frames_written_closed += hub.frames_sent
                     await get_transport().unsubscribe(room_id)
                     hub.presence_dirty = True
                 added, removed = hub.presence_added, hub.presence_removed
