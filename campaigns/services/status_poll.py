@@ -32,7 +32,8 @@ NOT_AT_PROVIDER = "服务商无此记录，待人工核实"
 
 def poll_unknown_statuses(*, limit: int = 200) -> dict[str, int]:
     """Settle up to ``limit`` unchecked ``unknown`` SMS rows from the provider's records.
-    Returns counts per verdict (delivered, failed, sent, review)."""
+    Returns counts per verdict (delivered, failed, sent, review; deferred: the provider's
+    status query failed, asked again after the others)."""
     now = timezone.now()
     after = timedelta(seconds=settings.CAMPAIGNS_STATUS_POLL_AFTER_SECONDS)
     rows = list(
@@ -67,8 +68,15 @@ def poll_unknown_statuses(*, limit: int = 200) -> dict[str, int]:
         ]
         try:
             verdicts = sender.query_status(queries)
-        except Exception:  # noqa: BLE001 - provider down: leave the rows for the next poll
+        except Exception:  # noqa: BLE001 - provider down: leave the rows for a later poll
             log.warning("status poll of account %s failed", account_id, exc_info=True)
+            # Behind every other row: the oldest rows fill ``limit`` first, so an account
+            # whose provider keeps failing would otherwise take every poll's whole batch and
+            # no other account's rows would ever be asked about.
+            Delivery.unscoped.filter(
+                pk__in=[r.pk for r in members], status=DeliveryStatus.UNKNOWN
+            ).update(updated_at=now)
+            counts["deferred"] += len(members)
             continue
         for row in members:
             counts[_settle(row, verdicts.get(row.pk), now)] += 1

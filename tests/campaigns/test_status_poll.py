@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db.models import Value as V
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
@@ -76,3 +78,35 @@ def test_aliyun_rows_are_settled_from_query_send_details(acme, aliyun_stub, sett
     with _later():
         assert poll_unknown_statuses() == {"delivered": 1, "failed": 1}
     assert max(aliyun_stub.received.values()) == 1
+
+
+def test_an_account_whose_status_query_fails_does_not_starve_the_others(
+    acme, tencent_stub, aliyun_stub, settings
+):
+    """The oldest rows fill each poll's batch first. A provider that keeps failing its status
+    query (here: an account whose endpoint is gone) must not take every batch for ever: its
+    rows go behind the others, whose rows are settled on the next poll."""
+    settings.SMS_REQUEST_TIMEOUT = 0.5
+    gone = ProviderAccountFactory(
+        org=acme, provider=Provider.TENCENT, endpoint=tencent_stub.endpoint
+    )
+    _service_rows(acme, gone, _phones(3))
+    tencent_stub.inject("timeout")
+    send_due()
+    gone.endpoint = "http://127.0.0.1:9"  # the discard port: nothing answers there
+    gone.save(update_fields=["endpoint"])
+    # The helper below numbers its keys from k0 again.
+    Delivery.objects.for_org(acme).filter(account=gone).update(key=Concat(V("gone-"), "key"))
+    live = ProviderAccountFactory(org=acme, provider=Provider.ALIYUN, endpoint=aliyun_stub.endpoint)
+    _service_rows(acme, live, _phones(2, start=100), provider_template_id="SMS_1")
+    aliyun_stub.inject("timeout")
+    send_due()
+    live_rows = Delivery.objects.for_org(acme).filter(account=live)
+    assert [r.status for r in live_rows] == ["unknown", "unknown"]
+    with _later():
+        # The batch holds only the three oldest rows: the failing account's.
+        assert poll_unknown_statuses(limit=3) == {"deferred": 3}
+        assert poll_unknown_statuses(limit=3) == {"delivered": 2}
+    assert sorted(r.status for r in live_rows.all()) == ["delivered", "delivered"]
+    gone_rows = Delivery.objects.for_org(acme).filter(account=gone)
+    assert {(r.status, r.provider_checked_at) for r in gone_rows} == {("unknown", None)}
