@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.journey_selectors import journey_step_results
 from campaigns.models import Journey, JourneyStepLog, StaffContact
 from campaigns.services import journey_edit, owner_notify, staff_binding
 from core import ratelimit
@@ -118,6 +119,60 @@ class JourneyDetailApi(APIView):
         journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
         journey_edit.journey_delete(journey=journey)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JourneyResultsApi(APIView):
+    """Per experimenting send step: copies, allocation history, holdout and timing uplift."""
+
+    permission_classes = [IsSalesOrAdmin]
+
+    class UpliftOutput(serializers.Serializer):
+        method = serializers.CharField()
+        enough = serializers.BooleanField()
+        min_arm = serializers.IntegerField()
+        treatment_n = serializers.IntegerField()
+        holdout_n = serializers.IntegerField()
+        treatment_converted = serializers.IntegerField()
+        holdout_converted = serializers.IntegerField()
+        treatment_rate = serializers.FloatField(allow_null=True)
+        holdout_rate = serializers.FloatField(allow_null=True)
+        uplift = serializers.FloatField(allow_null=True)
+        ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+
+    class CopyOutput(serializers.Serializer):
+        template = serializers.CharField()
+        name = serializers.CharField()
+        sent = serializers.IntegerField()
+        successes = serializers.IntegerField()
+        share = serializers.FloatField(allow_null=True)
+
+    class AllocationOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        at = serializers.DateTimeField()
+        goal = serializers.CharField()
+        arms = serializers.ListField(child=serializers.DictField())
+
+    class StepOutput(serializers.Serializer):
+        step = serializers.IntegerField()
+        variant_mode = serializers.CharField()
+        goal = serializers.CharField()
+        outcome = serializers.ListField(child=serializers.CharField())
+        copies = serializers.ListField(child=serializers.DictField())
+        allocations = serializers.ListField(child=serializers.DictField())
+        holdout = serializers.DictField(allow_null=True)
+        timing = serializers.DictField(allow_null=True)
+
+    @extend_schema(responses=StepOutput(many=True))
+    def get(self, request, journey_id: int):
+        journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
+        steps = journey_step_results(journey=journey)
+        for step in steps:
+            step["copies"] = self.CopyOutput(step["copies"], many=True).data
+            step["allocations"] = self.AllocationOutput(step["allocations"], many=True).data
+            for name in ("holdout", "timing"):
+                if step[name] is not None:
+                    step[name] = self.UpliftOutput(step[name]).data
+        return Response(self.StepOutput(steps, many=True).data)
 
 
 class JourneyActivateApi(APIView):

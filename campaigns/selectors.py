@@ -71,9 +71,19 @@ def bandit_allocations(*, campaign: Campaign, limit: int = 200) -> list[dict]:
 def credited_ids(*, campaign: Campaign, event_types=CONVERSION_EVENTS):
     """The ids of the campaign's reached deliveries an event of ``event_types`` is credited
     to (last touch, see ``conversions_credited``), as a subquery."""
-    window = timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
     rows = Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign, status__in=REACHED)
-    org_rows = Delivery.objects.for_org(campaign.org_id).filter(contact_id=OuterRef("contact_id"))
+    return rows_credited_ids(
+        org_id=campaign.org_id, rows=rows, since=campaign.launched_at, event_types=event_types
+    )
+
+
+def rows_credited_ids(*, org_id: int, rows, since, event_types=CONVERSION_EVENTS):
+    """``credited_ids`` for any set of reached delivery ``rows`` (a campaign's, a journey
+    step's): the ids of those an event of ``event_types`` since ``since`` is credited to by
+    last touch (the person's last click on any message within the window, else the last
+    message they received), as a subquery."""
+    window = timedelta(days=settings.CAMPAIGNS_CONVERSION_DAYS)
+    org_rows = Delivery.objects.for_org(org_id).filter(contact_id=OuterRef("contact_id"))
     when = OuterRef("occurred_at")
     last_click = (
         org_rows.filter(clicked_at__lte=when, clicked_at__gte=when - window)
@@ -86,10 +96,10 @@ def credited_ids(*, campaign: Campaign, event_types=CONVERSION_EVENTS):
         .values("id")[:1]
     )
     return (
-        Event.objects.for_org(campaign.org_id)
+        Event.objects.for_org(org_id)
         .filter(
             type__in=event_types,
-            occurred_at__gte=campaign.launched_at,
+            occurred_at__gte=since,
             contact_id__in=rows.values("contact_id"),
         )
         .annotate(credit=Coalesce(Subquery(last_click), Subquery(last_touch)))
@@ -107,31 +117,43 @@ GOAL_EVENTS = {
 
 def goal_counts_by_variant(*, campaign: Campaign, goal: str) -> dict[int, tuple[int, int]]:
     """``{variant_id: (successes, trials)}`` of the campaign's reached deliveries, in ONE
-    grouped query. Trials are deliveries reached (sent or delivered); a success is a click
-    (``Delivery.clicked_at``), a claim or redemption credited to the delivery
-    (``credited_ids``, the rule behind ``conversions_credited``), or an SMS reply from the
-    delivery's number after it was sent (opt-outs excluded: they are not interest)."""
+    grouped query (``goal_counts``)."""
+    if goal in GOAL_EVENTS and not campaign.launched_at:
+        return {}
     rows = Delivery.objects.for_org(campaign.org_id).filter(
         campaign=campaign, status__in=REACHED, variant_id__isnull=False
     )
+    return goal_counts(
+        org_id=campaign.org_id, rows=rows, goal=goal, since=campaign.launched_at, by="variant_id"
+    )
+
+
+def goal_counts(*, org_id: int, rows, goal: str, since, by: str) -> dict:
+    """``{rows' <by>: (successes, trials)}`` of reached delivery ``rows`` in ONE grouped
+    query — the one rule behind a bandit's arms, for campaigns (by variant) and journey
+    steps (by template). Trials are deliveries reached (sent or delivered); a success is a
+    click (``Delivery.clicked_at``), a claim or redemption since ``since`` credited to the
+    delivery (``rows_credited_ids``, the rule behind ``conversions_credited``), or an SMS
+    reply from the delivery's number after it was sent (opt-outs excluded: they are not
+    interest)."""
+    rows = rows.filter(status__in=REACHED)
     if goal == BanditGoal.CLICK:
         success = Q(clicked_at__isnull=False)
     elif goal in GOAL_EVENTS:
-        if not campaign.launched_at:
-            return {}
-        success = Q(pk__in=credited_ids(campaign=campaign, event_types=GOAL_EVENTS[goal]))
+        credited = rows_credited_ids(
+            org_id=org_id, rows=rows, since=since, event_types=GOAL_EVENTS[goal]
+        )
+        success = Q(pk__in=credited)
     elif goal == BanditGoal.REPLY:
-        replied = SmsReply.objects.for_org(campaign.org_id).filter(
+        replied = SmsReply.objects.for_org(org_id).filter(
             phone_hash=OuterRef("to_hash"), created_at__gte=OuterRef("sent_at"), is_optout=False
         )
         rows = rows.annotate(replied=Exists(replied))
         success = Q(replied=True)
     else:
         raise ValueError(f"unknown bandit goal {goal!r}")
-    grouped = rows.values("variant_id").annotate(
-        successes=Count("pk", filter=success), trials=Count("pk")
-    )
-    return {r["variant_id"]: (r["successes"], r["trials"]) for r in grouped.order_by()}
+    grouped = rows.values(by).annotate(successes=Count("pk", filter=success), trials=Count("pk"))
+    return {r[by]: (r["successes"], r["trials"]) for r in grouped.order_by()}
 
 
 def send_time_preview(*, org, segment, channel: str, fallback_hour: int) -> dict:

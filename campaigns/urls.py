@@ -52,6 +52,11 @@ urlpatterns = [
         name="journey-activate",
     ),
     path(
+        "journeys/<int:journey_id>/results",
+        journey_apis.JourneyResultsApi.as_view(),
+        name="journey-results",
+    ),
+    path(
         "journeys/<int:journey_id>/pause",
         journey_apis.JourneyPauseApi.as_view(),
         name="journey-pause",

@@ -508,7 +508,15 @@ TABLES: dict[str, Table] = {
     ),
     # Per-copy totals of an adaptive campaign: counts, no person.
     "campaigns.BanditAllocation": Table(
-        {"campaign": N, "goal": N, "arms": N, "batch_size": N, "seed": N}
+        {
+            "campaign": N,
+            "journey": N,
+            "step_index": N,
+            "goal": N,
+            "arms": N,
+            "batch_size": N,
+            "seed": N,
+        }
     ),
     "campaigns.Variant": Table(
         {
@@ -541,6 +549,9 @@ TABLES: dict[str, Table] = {
             "arm": N,
             # "timed" or "untimed" (智能节奏's randomised split): a flag, no person.
             "timing": N,
+            # The journey send step that wrote the row: ids, no person.
+            "journey": N,
+            "journey_step": N,
             "reason": N,
             "due_at": N,
             "deferred": N,

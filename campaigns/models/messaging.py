@@ -327,14 +327,30 @@ class Variant(BaseModel):
 
 
 class BanditAllocation(TenantModel):
-    """One allocation of an adaptive (bandit) campaign: what each copy had achieved when a
-    send batch was about to be assigned, the share of traffic Thompson sampling gave it, and
-    how many of the batch's rows it got. ``arms``: ``[{"variant", "name", "successes",
-    "trials", "share", "assigned"}, ...]`` in variant order."""
+    """One allocation of an adaptive (bandit) campaign or journey send step: what each copy
+    had achieved when traffic was about to be assigned, the share Thompson sampling gave it,
+    and how many rows it got. ``arms``: ``[{"variant", "name", "successes", "trials",
+    "share", "assigned"}, ...]`` in variant order (for a journey step ``variant`` is the
+    copy's template key, and ``assigned`` the members sent since, counted by the report).
+    Exactly one of ``campaign`` and ``journey`` is set."""
 
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="allocations", verbose_name=_("活动")
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="allocations",
+        verbose_name=_("活动"),
     )
+    journey = models.ForeignKey(
+        "campaigns.Journey",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="allocations",
+        verbose_name=_("旅程"),
+    )
+    step_index = models.PositiveSmallIntegerField(_("旅程步骤"), null=True, blank=True)
     goal = models.CharField(_("优化目标"), max_length=12, choices=BanditGoal.choices)
     arms = models.JSONField(_("各文案"), default=list)
     batch_size = models.PositiveIntegerField(_("本批人数"), default=0)
@@ -344,6 +360,20 @@ class BanditAllocation(TenantModel):
         verbose_name = _("自动优化分配")
         verbose_name_plural = _("自动优化分配")
         ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(campaign__isnull=False, journey__isnull=True)
+                | models.Q(campaign__isnull=True, journey__isnull=False, step_index__isnull=False),
+                name="allocation_campaign_xor_journey_step",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["journey", "step_index", "created_at"],
+                condition=models.Q(journey__isnull=False),
+                name="allocation_journey_step",
+            )
+        ]
 
 
 class DeliveryStatus(models.TextChoices):
@@ -489,6 +519,20 @@ class Delivery(TenantModel):
     timing = models.CharField(
         _("发送时刻"), max_length=8, choices=Timing.choices, blank=True, default="", db_default=""
     )
+    # Journey send steps only: the journey and the step the row was sent by, so a step's
+    # copies, holdout and timed/untimed split are counted from its rows
+    # (campaigns.selectors.journey_step_results). No index of their own: the report reads
+    # them through the partial index below.
+    journey = models.ForeignKey(
+        "campaigns.Journey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    journey_step = models.PositiveSmallIntegerField(_("旅程步骤"), null=True, blank=True)
     due_at = models.DateTimeField(_("计划发送"), null=True, blank=True)
     deferred = models.BooleanField(_("曾被延后"), default=False)
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
@@ -540,6 +584,11 @@ class Delivery(TenantModel):
                 fields=["status"],
                 condition=models.Q(status="sending"),
                 name="delivery_sending",
+            ),
+            models.Index(
+                fields=["journey", "journey_step"],
+                condition=models.Q(journey__isnull=False),
+                name="delivery_journey_step",
             ),
         ]
 

@@ -1,4 +1,5 @@
-"""自动优化: a campaign whose default copy is chosen by a multi-armed bandit.
+"""自动优化: a campaign's default copy, or a journey send step's copy, chosen by a
+multi-armed bandit (journey steps: see "journey send steps" below).
 
 For a campaign with ``variant_mode = bandit`` planning draws the holdout exactly as for a
 fixed split (``planning.plan_campaign``: the same hash, the same ``Delivery.arm``) and then
@@ -26,18 +27,22 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from datetime import datetime, timedelta
 
 from campaigns.models import (
     Arm,
     BanditAllocation,
+    BanditGoal,
     Campaign,
     Delivery,
     DeliveryStatus,
+    Journey,
+    MessageTemplate,
     Variant,
     VariantMode,
 )
-from campaigns.selectors import goal_counts_by_variant
-from campaigns.services.variants import default_split
+from campaigns.selectors import REACHED, goal_counts, goal_counts_by_variant
+from campaigns.services.variants import HASH_A, HASH_B, MOD, default_split
 
 # Samples drawn per allocation: the share of each copy is its win rate over these.
 DRAWS = 1000
@@ -160,3 +165,128 @@ def _allocate(campaign: Campaign, arms: list[Variant], rows: list[Delivery]) -> 
         ],
     )
     return changed
+
+
+# -- journey send steps --------------------------------------------------------------------
+# A journey send step with several copies (``variants``) and ``variant_mode = bandit`` uses
+# the same sampler on the same goal rule, one member at a time: the step keeps its latest
+# allocation until ``REALLOCATE_EVERY`` more of its messages have reached people (or
+# ``REALLOCATE_AFTER`` has passed with new results), then records a new one from the results
+# so far (``goal_counts`` by template over the step's rows). Each member takes a copy by a
+# seeded draw of (allocation, member) against the allocation's shares, so a replay of the
+# same history sends the same copies. The step's holdout (``holdout_pct``) is drawn first by
+# its own hash and never reaches the sampler: no copy is chosen for it, nothing is sent.
+
+REALLOCATE_EVERY = 20
+REALLOCATE_AFTER = timedelta(hours=1)
+# A hash of its own: the step holdout must not correlate with the journey's holdout
+# (``journeys.in_holdout``), the copy draw or the untimed draw.
+_STEP_HOLDOUT_A, _STEP_HOLDOUT_MOD = 2246822519, 1000033
+
+
+def journey_step_copies(step: dict) -> list[str]:
+    """The template keys a send step chooses among: its ``template`` then its ``variants``."""
+    return [step["template"], *step.get("variants", [])]
+
+
+def journey_step_in_holdout(*, journey_id: int, step_index: int, contact_id: int, pct: int) -> bool:
+    """Whether a member is in a send step's holdout (stable per journey, step and person)."""
+    salt = journey_id * 7919 + step_index
+    return (contact_id * _STEP_HOLDOUT_A + salt) % _STEP_HOLDOUT_MOD % 100 < pct
+
+
+def journey_step_rows(*, journey: Journey, step_index: int):
+    """The step's outbox rows (every version of the journey: edits keep the index)."""
+    return Delivery.objects.for_org(journey.org_id).filter(
+        journey_id=journey.pk, journey_step=step_index
+    )
+
+
+def journey_step_choose(
+    *,
+    journey: Journey,
+    step_index: int,
+    step: dict,
+    templates: dict[str, MessageTemplate],
+    contact_id: int,
+    now: datetime,
+) -> MessageTemplate:
+    """The copy one treated member of a send step gets. ``templates``: the step's copies by
+    key (``journey_step_copies``), all present. Fixed mode: an even stable split. Bandit
+    mode: a draw against the step's current allocation (recorded when it changes)."""
+    keys = [k for k in journey_step_copies(step) if k in templates]
+    if len(keys) == 1:
+        return templates[keys[0]]
+    if step.get("variant_mode") != VariantMode.BANDIT:
+        draw = (contact_id * HASH_A + journey.pk * HASH_B + step_index) % MOD % len(keys)
+        return templates[keys[draw]]
+    allocation = journey_step_allocation(
+        journey=journey, step_index=step_index, step=step, templates=templates, now=now
+    )
+    rng = random.Random(f"{allocation.seed}:{contact_id}")  # noqa: S311 - a traffic split
+    u = rng.random()
+    bound = 0.0
+    for arm in allocation.arms:
+        bound += arm["share"]
+        if u < bound:
+            return templates[arm["variant"]]
+    return templates[allocation.arms[-1]["variant"]]
+
+
+def journey_step_allocation(
+    *,
+    journey: Journey,
+    step_index: int,
+    step: dict,
+    templates: dict[str, MessageTemplate],
+    now: datetime,
+) -> BanditAllocation:
+    """The step's current allocation: the latest one while it still holds, else a new one
+    drawn by ``thompson_shares`` from what each copy has achieved on the step's goal."""
+    keys = [k for k in journey_step_copies(step) if k in templates]
+    goal = step.get("bandit_goal") or BanditGoal.CLICK
+    latest = (
+        BanditAllocation.objects.for_org(journey.org_id)
+        .filter(journey=journey, step_index=step_index)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    rows = journey_step_rows(journey=journey, step_index=step_index).filter(
+        template_id__in=[templates[k].pk for k in keys]
+    )
+    reached = rows.filter(status__in=REACHED).count()
+    if latest is not None and [a["variant"] for a in latest.arms] == keys and latest.goal == goal:
+        seen = sum(a["trials"] for a in latest.arms)
+        fresh = reached - seen < REALLOCATE_EVERY
+        if fresh and (reached == seen or now - latest.created_at < REALLOCATE_AFTER):
+            return latest
+    by_template = goal_counts(
+        org_id=journey.org_id, rows=rows, goal=goal, since=journey.created_at, by="template_id"
+    )
+    stats = [by_template.get(templates[k].pk, (0, 0)) for k in keys]
+    number = (
+        BanditAllocation.objects.for_org(journey.org_id)
+        .filter(journey=journey, step_index=step_index)
+        .count()
+        + 1
+    )
+    seed = f"bandit:j{journey.pk}:{step_index}:{number}"
+    shares = thompson_shares(stats, rng=random.Random(seed))  # noqa: S311 - a traffic split
+    return BanditAllocation.objects.for_org(journey.org_id).create(
+        org_id=journey.org_id,
+        journey=journey,
+        step_index=step_index,
+        goal=goal,
+        batch_size=0,
+        seed=seed,
+        arms=[
+            {
+                "variant": key,
+                "name": templates[key].name,
+                "successes": s,
+                "trials": t,
+                "share": round(share, 4),
+            }
+            for key, (s, t), share in zip(keys, stats, shares, strict=True)
+        ],
+    )

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import (
+    BanditGoal,
     Channel,
     Journey,
     JourneyMembership,
@@ -26,7 +27,9 @@ from campaigns.models import (
     MessageClass,
     MessageTemplate,
     TemplateAudience,
+    VariantMode,
 )
+from campaigns.services.policy import SERVICE_TRIGGERS
 from core.errors import Conflict, DomainError
 from core.models import Organization
 
@@ -34,6 +37,9 @@ from core.models import Organization
 SYNTHETIC_TRIGGERS = ("reservation.due", "grade.changed")
 MAX_STEPS = 30
 MAX_WAIT_SECONDS = 90 * 86400
+# A send step's extra copies, and the most of its members held out or sent untimed.
+MAX_VARIANTS = 4
+MAX_STEP_PCT = 50
 
 # type → {field: (kind, required)}; kinds: seconds, str, bool, condition, event, template,
 # channel, goto, hours.
@@ -50,8 +56,16 @@ STEP_FIELDS: dict[str, dict[str, tuple[str, bool]]] = {
         "template": ("template", True),
         "channel": ("channel", False),
         "fallback_template": ("template", False),
-        # 智能节奏: at the member's own best hour (campaigns.services.send_time).
+        # 智能节奏: at the member's own best hour (campaigns.services.send_time), with the
+        # share sent untimed to measure it.
         "best_hour": ("bool", False),
+        "untimed_pct": ("pct", False),
+        # More copies, split evenly or by a bandit on a goal (campaigns.services.bandit),
+        # and a holdout never sent.
+        "variants": ("templates", False),
+        "variant_mode": ("variant_mode", False),
+        "bandit_goal": ("goal", False),
+        "holdout_pct": ("pct", False),
     },
     "tag": {"tag": ("str", True)},
     "assign_owner": {},
@@ -103,7 +117,6 @@ def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> li
     a staff notice (it would reach a customer), and a service template only when the trigger
     is the person's own transaction (``policy.SERVICE_TRIGGERS``); otherwise the step is a
     send to whoever the trigger selects, which is marketing."""
-    from campaigns.services.policy import SERVICE_TRIGGERS
     from crm.conditions import ConditionError, validate_condition
     from crm.services.events import EVENT_TYPES
 
@@ -168,6 +181,39 @@ def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> li
                         _("应跳到后面的步骤（%(lo)s 到 %(hi)s）")
                         % {"lo": index + 1, "hi": len(steps)},
                     )
+            elif field_kind == "pct":
+                if not _int_in(value, 0, MAX_STEP_PCT):
+                    raise _bad(where, _("应为 0 到 %(max)s 之间的整数") % {"max": MAX_STEP_PCT})
+                if name == "untimed_pct" and not step.get("best_hour"):
+                    raise _bad(where, _("仅用于智能节奏的发送"))
+            elif field_kind == "templates":
+                if not isinstance(value, list) or not 1 <= len(value) <= MAX_VARIANTS:
+                    raise _bad(where, _("应为 1 到 %(n)s 个模板标识") % {"n": MAX_VARIANTS})
+                copies = [step.get("template"), *value]
+                if len(set(map(str, copies))) != len(copies):
+                    raise _bad(where, _("各文案的模板不能重复"))
+                for i, key in enumerate(value):
+                    if not isinstance(key, str) or key not in templates:
+                        raise _bad(f"{where}[{i}]", _("没有标识为 %(key)s 的模板") % {"key": key})
+                    if templates[key] != templates.get(str(step.get("template"))):
+                        raise _bad(f"{where}[{i}]", _("模板渠道不符"))
+                    _check_send_template(f"{where}[{i}]", kinds[key], kind, trigger)
+            elif field_kind == "variant_mode":
+                if value not in VariantMode.values:
+                    raise _bad(where, _("应为 fixed 或 bandit"))
+                if value == VariantMode.BANDIT and not step.get("variants"):
+                    raise _bad(where, _("自动优化至少需要两个文案"))
+                if value == VariantMode.BANDIT and "bandit_goal" not in step:
+                    raise _bad(f"{path}.bandit_goal", _("必填"))
+            elif field_kind == "goal":
+                if value not in BanditGoal.values:
+                    raise _bad(where, _("未知优化目标：%(goal)s") % {"goal": value})
+                if step.get("variant_mode") != VariantMode.BANDIT:
+                    raise _bad(where, _("仅用于自动优化"))
+                if value == BanditGoal.REPLY and templates.get(str(step.get("template"))) != (
+                    Channel.SMS
+                ):
+                    raise _bad(where, _("回复只统计短信"))
             elif field_kind == "template":
                 if value not in templates:
                     raise _bad(where, _("没有标识为 %(key)s 的模板") % {"key": value})
@@ -178,22 +224,7 @@ def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> li
                     str(step.get("template"))
                 ):
                     raise _bad(where, _("模板渠道不符"))
-                message_class, audience = kinds[value]
-                if kind == "send" and audience == TemplateAudience.STAFF:
-                    raise _bad(where, _("员工通知模板不能发给客户，请用“通知负责人”步骤"))
-                if (
-                    kind == "send"
-                    and trigger is not None
-                    and message_class == MessageClass.SERVICE
-                    and trigger not in SERVICE_TRIGGERS
-                ):
-                    raise _bad(
-                        where,
-                        _(
-                            "服务通知模板只能用于客户本人预约、领券、下单触发的旅程；"
-                            "此触发下的发送属于营销，请选择营销模板"
-                        ),
-                    )
+                _check_send_template(where, kinds[value], kind, trigger)
             elif field_kind == "channel":
                 if value not in Channel.values:
                     raise _bad(where, _("未知渠道：%(channel)s") % {"channel": value})
@@ -201,6 +232,26 @@ def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> li
                 if template_channel and template_channel != value:
                     raise _bad(where, _("与模板的渠道不一致"))
     return [dict(step) for step in steps]
+
+
+def _check_send_template(where: str, kind_of: tuple[str, str], step_kind: str, trigger) -> None:
+    """A ``send`` step's template must fit who it goes to (see ``validate_steps``)."""
+    message_class, audience = kind_of
+    if step_kind == "send" and audience == TemplateAudience.STAFF:
+        raise _bad(where, _("员工通知模板不能发给客户，请用“通知负责人”步骤"))
+    if (
+        step_kind == "send"
+        and trigger is not None
+        and message_class == MessageClass.SERVICE
+        and trigger not in SERVICE_TRIGGERS
+    ):
+        raise _bad(
+            where,
+            _(
+                "服务通知模板只能用于客户本人预约、领券、下单触发的旅程；"
+                "此触发下的发送属于营销，请选择营销模板"
+            ),
+        )
 
 
 def _int_in(value, low: int, high: int) -> bool:

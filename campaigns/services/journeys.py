@@ -22,7 +22,12 @@ Step types (``Journey.steps`` entries):
   next step, the others jump forward to step ``i`` (``len(steps)`` = the end)
 - ``{"type": "send", "template": "<template key>", "fallback_template"?: "<key>"}`` — with
   ``{product}``/``{clip_url}``/``{coupon_expiry}`` a personal recall from the trigger's room
-  (``campaigns.services.recall``)
+  (``campaigns.services.recall``). Optional: ``variants`` (more copies: template keys) with
+  ``variant_mode`` ``fixed`` (an even stable split) or ``bandit`` on ``bandit_goal``
+  (``campaigns.services.bandit``: Thompson sampling, allocations recorded per step);
+  ``holdout_pct`` (members never sent this step, to measure its uplift); ``best_hour``
+  (智能节奏) with ``untimed_pct`` (the randomised share sent untimed, default
+  ``send_time.UNTIMED_PCT``)
 - ``{"type": "tag", "tag": "..."}``, ``{"type": "assign_owner"}``,
   ``{"type": "create_task", "title": "...", "hours": n}``,
   ``{"type": "notify_owner", "title": "...", "sms_template"?, "wechat_template"?}`` — the
@@ -44,16 +49,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from campaigns.models import (
+    Arm,
     Channel,
     Delivery,
+    DeliveryStatus,
     Journey,
     JourneyMembership,
     JourneyStepLog,
     JourneyVersion,
     MembershipState,
     MessageTemplate,
+    Timing,
 )
-from campaigns.services import send_time
+from campaigns.services import bandit, send_time
 from core.links import absolute_reverse
 from crm.services.events import on_event_recorded
 from crm.services.scoring import on_grade_changed
@@ -374,11 +382,33 @@ def _send(membership: JourneyMembership, step: dict) -> str:
     from core.tasks import enqueue
     from crm.models import ContactIdentity
 
-    template = (
-        MessageTemplate.objects.for_org(membership.org_id).filter(key=step["template"]).first()
-    )
-    if template is None:
+    journey = membership.journey
+    step_index = membership.step_index
+    copies = bandit.journey_step_copies(step)
+    templates = {
+        t.key: t for t in MessageTemplate.objects.for_org(membership.org_id).filter(key__in=copies)
+    }
+    if step["template"] not in templates:
         return "no_template"
+    # The step's holdout is drawn before any copy is chosen and is never sent: its row only
+    # records who was held out, so the step's uplift can be counted (bandit.py).
+    holdout = bandit.journey_step_in_holdout(
+        journey_id=journey.pk,
+        step_index=step_index,
+        contact_id=membership.contact_id,
+        pct=step.get("holdout_pct", 0),
+    )
+    if holdout:
+        template = templates[step["template"]]
+    else:
+        template = bandit.journey_step_choose(
+            journey=journey,
+            step_index=step_index,
+            step=step,
+            templates=templates,
+            contact_id=membership.contact_id,
+            now=timezone.now(),
+        )
     # Personal recall: the member's own product, clip and coupon expiry from the room that
     # brought them in, or the step's fallback copy when those cannot be filled.
     fallback = None
@@ -405,20 +435,33 @@ def _send(membership: JourneyMembership, step: dict) -> str:
         )
         account = account or default_sms_account(membership.org_id)
     params = {**_params(membership), **recall_values}
-    key = f"journey:{membership.pk}:{membership.step_index}"
+    key = f"journey:{membership.pk}:{step_index}"
     now = timezone.now()
     due_at = now
-    if step.get("best_hour"):
-        due_at = send_time.journey_send_at(
-            journey=membership.journey,
+    timing = ""
+    if step.get("best_hour") and not holdout:
+        # The randomised split: a stable share goes out at once (the step's own time), so
+        # the best hour's uplift is measurable (send_time.in_untimed_share).
+        untimed = send_time.in_untimed_share(
+            salt=send_time.journey_step_salt(journey_id=journey.pk, step_index=step_index),
             contact_id=membership.contact_id,
-            channel=template.channel,
-            now=now,
+            pct=step.get("untimed_pct", send_time.UNTIMED_PCT),
         )
+        timing = Timing.UNTIMED if untimed else Timing.TIMED
+        if not untimed:
+            due_at = send_time.journey_send_at(
+                journey=journey, contact_id=membership.contact_id, channel=template.channel, now=now
+            )
+    experiment = step.get("holdout_pct", 0) > 0
     delivery, created = Delivery.objects.for_org(membership.org_id).get_or_create(
         org_id=membership.org_id,
         key=key,
         defaults={
+            "journey_id": journey.pk,
+            "journey_step": step_index,
+            "arm": (Arm.HOLDOUT if holdout else Arm.TREATMENT) if experiment else "",
+            "status": DeliveryStatus.HOLDOUT if holdout else DeliveryStatus.PENDING,
+            "timing": timing,
             "contact_id": membership.contact_id,
             "channel": template.channel,
             # Service only when the trigger is the person's own transaction (policy rules).
@@ -433,6 +476,8 @@ def _send(membership: JourneyMembership, step: dict) -> str:
             "due_at": due_at,
         },
     )
+    if holdout:
+        return "holdout"
     # A step timed to the member's best hour waits in the outbox for the sender's tick.
     if created and due_at <= now:
         enqueue(tasks.send_deliveries, [delivery.pk])

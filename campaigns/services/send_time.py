@@ -152,8 +152,19 @@ def untimed_sql(campaign_id: int, alias: str = "x") -> tuple[str, list]:
 
 def is_untimed(*, campaign_id: int, contact_id: int) -> bool:
     """Whether a treatment recipient of a timed campaign is in the untimed share (stable)."""
-    salt = campaign_id * _UNTIMED_B % _UNTIMED_MOD
-    return (contact_id * _UNTIMED_A + salt) % _UNTIMED_MOD % 100 < UNTIMED_PCT
+    return in_untimed_share(salt=campaign_id, contact_id=contact_id, pct=UNTIMED_PCT)
+
+
+def in_untimed_share(*, salt: int, contact_id: int, pct: int) -> bool:
+    """The untimed draw: whether ``contact_id`` falls in the ``pct`` % share sent untimed,
+    stable for a given ``salt`` (a campaign id, or ``journey_step_salt``)."""
+    mixed = salt * _UNTIMED_B % _UNTIMED_MOD
+    return (contact_id * _UNTIMED_A + mixed) % _UNTIMED_MOD % 100 < pct
+
+
+def journey_step_salt(*, journey_id: int, step_index: int) -> int:
+    """The untimed draw's salt for one journey step: each step draws its own share."""
+    return journey_id * 101 + step_index + 1
 
 
 class PlanTiming:

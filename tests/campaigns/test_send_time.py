@@ -288,7 +288,16 @@ def test_a_journey_send_step_waits_for_the_members_own_hour(
         {
             "name": "关注后按时跟进",
             "trigger_event": "follow",
-            "steps": [{"type": "send", "template": "thanks", "channel": "sms", "best_hour": True}],
+            "steps": [
+                {
+                    "type": "send",
+                    "template": "thanks",
+                    "channel": "sms",
+                    "best_hour": True,
+                    # no untimed share: every member at their own hour
+                    "untimed_pct": 0,
+                }
+            ],
         },
         format="json",
     ).json()

@@ -50,6 +50,7 @@ DOORS = {
     },
     "journey-activate": {"post": "401 403 404 403 200 200"},
     "journey-pause": {"post": "401 403 404 403 200 200"},
+    "journey-results": {"get": "401 403 404 403 200 200"},
     "journeys": {"get": "401 403 200 403 200 200", "post": "401 403 400 403 400 400"},
     "lead-consents": {"post": "401 403 404 403 400 400"},
     "lead-deliveries": {"get": "401 403 404 403 200 200"},
