@@ -5,50 +5,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0017_send_timing'),
-        ('core', '0001_initial'),
-        ('crm', '0008_contact_attributes'),
-        ('wechat', '0001_move_from_campaigns'),
+        ("campaigns", "0017_send_timing"),
+        ("core", "0001_initial"),
+        ("crm", "0008_contact_attributes"),
+        ("wechat", "0001_move_from_campaigns"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='banditallocation',
-            name='journey',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='allocations', to='campaigns.journey', verbose_name='旅程'),
+            model_name="banditallocation",
+            name="journey",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="allocations",
+                to="campaigns.journey",
+                verbose_name="旅程",
+            ),
         ),
         migrations.AddField(
-            model_name='banditallocation',
-            name='step_index',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='旅程步骤'),
+            model_name="banditallocation",
+            name="step_index",
+            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="旅程步骤"),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='journey',
-            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='campaigns.journey'),
+            model_name="delivery",
+            name="journey",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="campaigns.journey",
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='journey_step',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='旅程步骤'),
+            model_name="delivery",
+            name="journey_step",
+            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="旅程步骤"),
         ),
         migrations.AlterField(
-            model_name='banditallocation',
-            name='campaign',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='allocations', to='campaigns.campaign', verbose_name='活动'),
+            model_name="banditallocation",
+            name="campaign",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="allocations",
+                to="campaigns.campaign",
+                verbose_name="活动",
+            ),
         ),
         migrations.AddIndex(
-            model_name='banditallocation',
-            index=models.Index(condition=models.Q(('journey__isnull', False)), fields=['journey', 'step_index', 'created_at'], name='allocation_journey_step'),
+            model_name="banditallocation",
+            index=models.Index(
+                condition=models.Q(("journey__isnull", False)),
+                fields=["journey", "step_index", "created_at"],
+                name="allocation_journey_step",
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(condition=models.Q(('journey__isnull', False)), fields=['journey', 'journey_step'], name='delivery_journey_step'),
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("journey__isnull", False)),
+                fields=["journey", "journey_step"],
+                name="delivery_journey_step",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='banditallocation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('campaign__isnull', False), ('journey__isnull', True)), models.Q(('campaign__isnull', True), ('journey__isnull', False), ('step_index__isnull', False)), _connector='OR'), name='allocation_campaign_xor_journey_step'),
+            model_name="banditallocation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("campaign__isnull", False), ("journey__isnull", True)),
+                    models.Q(
+                        ("campaign__isnull", True),
+                        ("journey__isnull", False),
+                        ("step_index__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="allocation_campaign_xor_journey_step",
+            ),
         ),
     ]
