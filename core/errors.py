@@ -9,7 +9,8 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from rest_framework import exceptions, status
@@ -157,7 +158,6 @@ def error_response(request, status_code: int, exc: DomainError | None = None):
     if wants_json(request):
         text = exc.message if exc is not None else str(_JSON_MESSAGES.get(status_code, message))
         return JsonResponse(error_body(code, text, exc.fields if exc else None), status=status_code)
-    from django.shortcuts import render
 
     try:
         return render(
@@ -167,8 +167,6 @@ def error_response(request, status_code: int, exc: DomainError | None = None):
             status=status_code,
         )
     except Exception:  # noqa: BLE001 - the error page itself must never fail
-        from django.http import HttpResponse
-
         return HttpResponse(
             f"<!doctype html><meta charset=utf-8><title>{status_code}</title><h1>{title}</h1>",
             status=status_code,

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -91,7 +92,6 @@ class ScrapeTimeCollector:
 def _celery_queue():
     if settings.TASK_RUNNER != "celery" or not settings.CELERY_BROKER_URL.startswith("redis"):
         return
-    import redis
 
     try:
         with redis.Redis.from_url(

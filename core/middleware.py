@@ -1,7 +1,12 @@
+import time
+
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
+
+from core import logs
+from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 
 # The middleware of settings.MIDDLEWARE that put security headers on every answer. Answers
 # made in front of Django's handler (the ASGI fast paths, livecommerce/fastpath.py) take
@@ -86,8 +91,6 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from core import logs
-
         request_id = logs.request_id_from(
             request.META.get("HTTP_X_REQUEST_ID", ""), trusted=settings.TRUSTED_PROXY_COUNT > 0
         )
@@ -109,10 +112,6 @@ class MetricsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        import time
-
-        from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
-
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)

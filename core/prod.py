@@ -113,6 +113,7 @@ def prepare_environment(env: dict) -> dict:
 def ensure_database(url: str) -> None:
     """Create the database named in DATABASE_URL when the server has none by that name (a
     fresh machine's PostgreSQL); any other connection problem stops the start."""
+    # local import: launcher code run before Django is set up (make prod)
     from urllib.parse import urlsplit, urlunsplit
 
     import psycopg
@@ -144,6 +145,7 @@ def _render(template: Path, target: Path, values: dict[str, str]) -> Path:
 
 def render(env: dict) -> Path:
     """Write nginx.conf and supervisord.conf under $VAR_DIR/prod; returns supervisord's."""
+    # local import: launcher code run before Django is set up (make prod)
     from django.conf import settings
 
     run = Path(env["VAR_DIR"]) / "prod"
@@ -218,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.clear()
     os.environ.update({k: v for k, v in env.items() if not k.startswith("_QM_")})
+    # local import: launcher code run before Django is set up (make prod)
     import django
     from django.core.management import call_command
 
@@ -239,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SEED", "0") not in ("", "0", "false", "no"):
         call_command("seed_demo")
     call_command("collectstatic", interactive=False, verbosity=0)
+    # local import: launcher code run before Django is set up (make prod)
     from django.db import connections
 
     connections.close_all()

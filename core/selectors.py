@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import redis
 from django.conf import settings
 from django.db import connection
+
+from core.heartbeats import heartbeat_age
+from qianmian.celery import app
 
 
 def _error(exc: Exception) -> str:
@@ -23,8 +27,6 @@ def _database() -> str:
 def _redis(url: str, pinged: dict[str, str]) -> str:
     """PING one Redis (once per URL per report: several parts often share one server)."""
     if url not in pinged:
-        import redis
-
         try:
             with redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1) as client:
                 client.ping()
@@ -35,8 +37,6 @@ def _redis(url: str, pinged: dict[str, str]) -> str:
 
 
 def _broker() -> str:
-    from qianmian.celery import app
-
     try:
         with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
@@ -46,8 +46,6 @@ def _broker() -> str:
 
 
 def _heartbeat(kind: str) -> str:
-    from core.heartbeats import heartbeat_age
-
     try:
         age = heartbeat_age(kind=kind)
     except Exception as exc:  # noqa: BLE001

@@ -1,6 +1,8 @@
 """How services hand work to the background, whatever runs it.
 
-Services call ``enqueue(task, *args)``; it fires after the surrounding transaction commits
+Services call ``enqueue(task, *args)`` with the task's registered name (``"crm.org_rescore"``)
+— services never import a tasks module, since tasks modules import the services they wrap;
+a task object works too, for code above the services. It fires after the surrounding transaction commits
 (a rolled-back write enqueues nothing). Then, by ``TASK_RUNNER``:
 
 - ``celery``: ``apply_async`` to the broker (production workers + beat);
@@ -25,6 +27,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
+from qianmian.celery import app as celery_app
+
 log = logging.getLogger(__name__)
 
 _PERIODIC: dict[str, tuple[object, float]] = {}
@@ -42,11 +46,20 @@ def periodic(name: str, task, seconds: float) -> None:
 
 
 def enqueue(task, *args, **kwargs) -> None:
-    """Run ``task(*args, **kwargs)`` in the background once the current transaction commits."""
+    """Run ``task(*args, **kwargs)`` in the background once the current transaction commits.
+    ``task`` is a Celery task or its registered name (looked up when it is dispatched)."""
     transaction.on_commit(lambda: dispatch(task, *args, **kwargs))
 
 
+def task_named(name: str):
+    """The task registered as ``name``: every app's tasks module is imported by its
+    ``AppConfig.ready``, so the registry is complete once Django is set up."""
+    return celery_app.tasks[name]
+
+
 def dispatch(task, *args, **kwargs) -> None:
+    if isinstance(task, str):
+        task = task_named(task)
     mode = settings.TASK_RUNNER
     if mode == "celery":
         task.apply_async(args=args, kwargs=kwargs)

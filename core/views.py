@@ -1,5 +1,9 @@
 from django.conf import settings
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+
+from core.metrics import render as render_metrics
+from core.ratelimit import client_ip
 
 
 def home(request):
@@ -9,10 +13,6 @@ def home(request):
 
 def metrics(request):
     """Prometheus exposition (core.metrics) for the addresses in METRICS_ALLOWED_IPS."""
-    from django.http import Http404, HttpResponse
-
-    from core.metrics import render as render_metrics
-    from core.ratelimit import client_ip
 
     if client_ip(request) not in settings.METRICS_ALLOWED_IPS:
         raise Http404

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import TenantAdmin
+from core.models import Organization
 from crm.models import (
     Consent,
     ConsentEvent,
@@ -17,6 +18,9 @@ from crm.models import (
     Segment,
     Task,
 )
+from crm.services.identity import contact_merge_undo
+from crm.services.ingest import integration_token_create
+from crm.services.scoring import validate_rule
 
 
 @admin.register(Contact)
@@ -57,8 +61,6 @@ class ContactMergeAdmin(TenantAdmin):
 
     @admin.action(description=_("撤销所选合并"))
     def undo_merges(self, request, queryset):
-        from crm.services.identity import contact_merge_undo
-
         done = 0
         for merge in queryset.filter(undone_at__isnull=True):
             contact_merge_undo(merge=merge, actor=request.user)
@@ -82,7 +84,6 @@ class ScoringModelAdmin(TenantAdmin):
 
     def save_formset(self, request, form, formset, change):
         # Rules are validated by the engine (crm.services.scoring.validate_rule).
-        from crm.services.scoring import validate_rule
 
         for inline_form in formset.forms:
             data = getattr(inline_form, "cleaned_data", None) or {}
@@ -159,12 +160,9 @@ class IntegrationTokenAdmin(TenantAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        from crm.services.ingest import integration_token_create
 
         org_id = obj.org_id if request.user.is_superuser else self._org_id(request)
         if org_id is None:
-            from core.models import Organization
-
             org_id = Organization.objects.order_by("id").values_list("id", flat=True).first()
         token, raw = integration_token_create(org_id=org_id, name=obj.name)
         obj.pk = token.pk

@@ -8,6 +8,7 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # Listeners (event → RFM + re-score, grade → hot-lead routing) and periodic sweeps.
+        # local import: AppConfig.ready — the app registry is ready only here
         from crm import tasks  # noqa: F401
         from crm.services import receivers  # noqa: F401
         from crm.services.scoring import signals as scoring_signals

@@ -40,6 +40,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from crm.models import (
     CONSENT_DEFAULTS,
+    Consent,
     ConsentPurpose,
     Contact,
     Event,
@@ -358,7 +359,6 @@ def load_facts(contact: Contact, conds: list | None = None) -> ContactFacts:
         if types is not None:
             qs = qs.filter(type__in=types)
         facts.events = list(qs.values_list("type", "occurred_at", "room_id", "value"))
-    from crm.models import Consent
 
     facts.consents = dict(
         Consent.objects.for_org(contact.org_id)
@@ -564,8 +564,6 @@ def _tags_sql(op: str, value, ctx: SqlContext) -> tuple[str, list]:
 
 
 def _consent_sql(purpose: str, op: str, value: bool, ctx: SqlContext) -> tuple[str, list]:
-    from crm.models import Consent
-
     table = Consent._meta.db_table
     # A purpose defaulting to granted holds unless refused; the others need a grant.
     if CONSENT_DEFAULTS.get(purpose, False):

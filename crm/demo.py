@@ -24,6 +24,7 @@ from crm.models import (
     ScoringRule,
     Source,
 )
+from crm.services.rfm import contact_update_rfm
 from crm.services.scoring import org_rescore
 
 DEMO_LEADS = 300
@@ -270,8 +271,6 @@ def _seed_leads(ctx) -> None:
 
 
 def _seed_rfm(org) -> None:
-    from crm.services.rfm import contact_update_rfm
-
     ids = Event.objects.for_org(org).filter(type="order").values_list("contact_id", flat=True)
     for contact in Contact.objects.for_org(org).filter(pk__in=set(ids)):
         contact_update_rfm(contact=contact)

@@ -36,7 +36,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
+
+from crm.models import Contact
 
 NONE = "none"
 PERSONAL = "personal"
@@ -751,10 +754,6 @@ def audit_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
 
 @register_finder("admin_log_rows_about_the_person")
 def admin_log_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
-    from django.contrib.contenttypes.models import ContentType
-
-    from crm.models import Contact
-
     content_type = ContentType.objects.get_for_model(Contact)
     return Q(content_type=content_type, object_id__in=[str(pk) for pk in contact_ids])
 

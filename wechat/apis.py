@@ -26,6 +26,8 @@ from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
 from core.tokens import issue_viewer_token
 from crm.models import Contact
+from livecommerce.models import Room
+from livecommerce.services.invites import invite_code_for
 from wechat.accounts import wechat_account_create, wechat_account_update
 from wechat.login import account_for_login
 from wechat.models import (
@@ -238,9 +240,6 @@ class RoomMpCodeApi(APIView):
 
     @extend_schema(parameters=[MpCodeQuery], responses={(200, "image/png"): bytes})
     def get(self, request, room_id: int):
-        from livecommerce.models import Room
-        from livecommerce.services.invites import invite_code_for
-
         query = self.MpCodeQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         viewer = viewer_of(request)

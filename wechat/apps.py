@@ -7,6 +7,7 @@ class WechatConfig(AppConfig):
     verbose_name = _("微信")
 
     def ready(self) -> None:
+        # local import: AppConfig.ready — the app registry is ready only here
         from core.content_checks import register_text_check
         from livecommerce.services.follow_qr import follow_qr_url
         from livecommerce.services.viewers import viewer_wechat_sign_in

@@ -39,6 +39,7 @@ from wechatpy.utils import check_signature
 from core import links, pii
 from core.tasks import enqueue
 from crm.models import Source
+from livecommerce.models import Room, RoomStatus
 from wechat import crm_bridge, extensions
 from wechat.models import (
     KeywordAction,
@@ -417,8 +418,6 @@ def keyword_reply_text(*, account: WeChatAccount, content: str) -> str | None:
 
 
 def _keyword_action_text(*, account: WeChatAccount, rule: WeChatKeywordReply) -> str | None:
-    from livecommerce.models import Room, RoomStatus
-
     rooms = Room.objects.for_org(account.org_id)
     if rule.action == KeywordAction.LATEST_REPLAY:
         room = rooms.filter(status=RoomStatus.ENDED).order_by("-ended_at", "-id").first()

@@ -22,6 +22,7 @@ from wechatpy import WeChatClient, WeChatOAuth
 from wechatpy.session import SessionStorage
 
 from wechat.models import WeChatAccount
+from wechat.stub import WeChatStub
 
 REAL_API_BASE = "https://api.weixin.qq.com/"
 REAL_OAUTH_BASE = "https://open.weixin.qq.com/connect/"
@@ -55,8 +56,6 @@ def embedded_stub():
     global _stub
     with _stub_lock:
         if _stub is None:
-            from wechat.stub import WeChatStub
-
             _stub = WeChatStub().start()
             # The offline demo's official account has a couple of user tags to pick from.
             _stub.set_tag(2, [], name="星标组")

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from core.errors import DomainError, NotFound, error_response
 from core.models import Organization
+from wechat.login import safe_next, wechat_oauth_begin, wechat_oauth_finish
 
 
 def _error(request, exc: DomainError):
@@ -17,7 +18,6 @@ def _error(request, exc: DomainError):
 @require_GET
 def oauth_start(request):
     """``/wechat/oauth/start?org=demo&scope=snsapi_base|snsapi_userinfo&next=/live/1/``"""
-    from wechat.login import safe_next, wechat_oauth_begin
 
     org = Organization.objects.filter(slug=request.GET.get("org", ""), is_active=True).first()
     if org is None:
@@ -43,7 +43,6 @@ def oauth_start(request):
 @require_GET
 def oauth_callback(request):
     """WeChat sends the browser back here with ``code`` and our ``state``."""
-    from wechat.login import wechat_oauth_finish
 
     try:
         url = wechat_oauth_finish(

@@ -15,12 +15,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from wechatpy.client.api.jsapi import WeChatJSAPI
 from wechatpy.exceptions import WeChatClientException
 
 from core import links
 from core.errors import DomainError
 from core.models import Organization
 from crm.models import Contact
+from livecommerce.models import Room
 from livecommerce.services.invites import invite_code_for
 from wechat.client import wechat_client
 from wechat.login import WeChatUnavailable, account_for_login
@@ -30,8 +32,6 @@ JS_API_LIST = ["updateAppMessageShareData", "updateTimelineShareData", "onMenuSh
 
 
 def jssdk_signature(*, ticket: str, noncestr: str, timestamp: int | str, url: str) -> str:
-    from wechatpy.client.api.jsapi import WeChatJSAPI
-
     return WeChatJSAPI().get_jsapi_signature(noncestr, ticket, timestamp, url)
 
 
@@ -78,8 +78,6 @@ def jssdk_config(
     noncestr = secrets.token_urlsafe(12)
     share = {"title": org.name, "desc": "", "link": "", "imgUrl": ""}
     if room_id:
-        from livecommerce.models import Room
-
         room = Room.objects.for_org(org).filter(pk=room_id).first()
         if room is not None:
             share["title"] = room.title

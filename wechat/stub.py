@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import qrcode
+
 TOKEN_PATHS = ("cgi-bin/token",)
 # Paths that need a valid client-credential access token.
 _AUTHED_PREFIXES = ("cgi-bin/", "wxa/", "wxaapi/")
@@ -337,8 +339,6 @@ class _Handler(BaseHTTPRequestHandler):
         return self._json(result)
 
     def showqrcode(self, request, query):
-        import qrcode
-
         image = qrcode.make(f"http://weixin.qq.com/q/{query.get('ticket', '')}")
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
@@ -515,8 +515,6 @@ class _Handler(BaseHTTPRequestHandler):
         return self._json({"errcode": 0, "errmsg": "ok", "data": data})
 
     def wxacode_unlimited(self, request, query):
-        import qrcode
-
         body = request.json()
         scene, page = str(body.get("scene", "")), str(body.get("page", ""))
         with self.stub._lock:

@@ -11,7 +11,8 @@ from wechatpy.exceptions import WeChatException
 
 from core import pii
 from core.tasks import periodic
-from wechat import extensions
+from wechat import crm_bridge, extensions
+from wechat.client import wechat_client
 from wechat.models import PhoneOtp, WeChatFollower, WeChatInboundMessage
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,6 @@ def wechat_follower_enrich(follower_id: int) -> None:
 
     Runs outside the callback because it calls WeChat and the callback must answer within
     5 seconds. A unionid joins the follower's contact with the same person's other apps."""
-    from wechat import crm_bridge
-    from wechat.client import wechat_client
 
     follower = (
         WeChatFollower.unscoped.select_related("account", "contact").filter(pk=follower_id).first()

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from crm.models import Consent, ConsentAction, ConsentEvent, ConsentPurpose, Contact
+from crm.services.scoring import contact_rescore
 
 
 class UnknownPurpose(DomainError):
@@ -37,7 +38,6 @@ def _record(
         )
         if purpose == ConsentPurpose.PROFILING:
             # Refusing profiling removes the score at once; granting it back re-scores.
-            from crm.services.scoring import contact_rescore
 
             contact_rescore(contact=contact, reason="consent")
     return event

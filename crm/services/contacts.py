@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from core import pii
+from core import content_checks, pii
+from core.errors import DomainError
 from core.models import Organization
 from crm.models import Contact, ContactIdentity, IdentityKind, Source
 
@@ -78,12 +82,6 @@ def contact_create_guest(
 def contact_nickname_set(*, contact: Contact, nickname: str) -> Contact:
     """The viewer chose the name others see (chat, invite posters). Control and format
     characters are dropped; 1-32 characters remain or DomainError."""
-    import unicodedata
-
-    from django.utils.translation import gettext as _
-
-    from core import content_checks
-    from core.errors import DomainError
 
     cleaned = "".join(ch for ch in nickname if unicodedata.category(ch)[0] != "C").strip()
     if not 1 <= len(cleaned) <= 32:

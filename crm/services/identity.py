@@ -30,6 +30,7 @@ from crm.models import (
     ContactMerge,
     IdentityKind,
 )
+from crm.services.scoring import contact_rescore
 
 # (model, field name) pairs holding a contact id without a ForeignKey.
 _extra_references: list[tuple[type[models.Model], str]] = []
@@ -152,7 +153,6 @@ def contact_merge(
             target_id=str(survivor.pk),
             detail={"absorbed": absorbed.pk, "merge": merge.pk, "reason": reason[:200]},
         )
-    from crm.services.scoring import contact_rescore
 
     contact_rescore(contact=survivor, reason="merge")
     return merge
@@ -223,7 +223,6 @@ def contact_merge_undo(*, merge: ContactMerge, actor=None) -> Contact:
             target_id=str(survivor.pk),
             detail={"absorbed": absorbed.pk, "merge": merge.pk},
         )
-    from crm.services.scoring import contact_rescore
 
     contact_rescore(contact=survivor, reason="unmerge")
     contact_rescore(contact=absorbed, reason="unmerge")

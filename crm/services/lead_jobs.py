@@ -36,7 +36,10 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 from core.models import Membership, Organization
 from core.tasks import enqueue
-from crm.models import LeadJob, LeadJobKind, LeadJobState
+from crm.models import LeadJob, LeadJobKind, LeadJobState, Segment
+from crm.selectors import lead_list
+from crm.services.imports import check_header, import_row
+from crm.services.privacy import leads_export_csv
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +53,12 @@ def _path(job: LeadJob, name: str) -> str:
 
 
 def _enqueue(job: LeadJob) -> None:
-    from crm.tasks import lead_job_run_task
-
-    enqueue(lead_job_run_task, job.pk)
+    enqueue("crm.lead_job_run", job.pk)
 
 
 def lead_import_start(*, membership: Membership, upload, consent_source: str) -> LeadJob:
     """Queue an import of ``upload`` (a Django UploadedFile, or bytes/str for a small CSV
     posted inline). The header is checked now (a 400 naming unknown columns); rows later."""
-    from crm.services.imports import check_header
 
     if isinstance(upload, str | bytes):
         data = upload.encode() if isinstance(upload, str) else upload
@@ -145,8 +145,6 @@ def _count_rows(name: str) -> int:
 
 
 def _run_import(job: LeadJob) -> None:
-    from crm.services.imports import check_header
-
     org = Organization.objects.get(pk=job.org_id)
     consent_source = job.params.get("consent_source", "")
     job.total = _count_rows(job.file)
@@ -168,8 +166,6 @@ def _run_import(job: LeadJob) -> None:
 
 
 def _import_chunk(job: LeadJob, org, chunk: list[tuple[int, dict]], consent_source: str) -> None:
-    from crm.services.imports import import_row
-
     with transaction.atomic():
         for row_number, row in chunk:
             try:
@@ -202,10 +198,6 @@ def _import_chunk(job: LeadJob, org, chunk: list[tuple[int, dict]], consent_sour
 
 
 def _run_export(job: LeadJob) -> None:
-    from crm.models import Segment
-    from crm.selectors import lead_list
-    from crm.services.privacy import leads_export_csv
-
     membership = Membership.objects.get(org_id=job.org_id, user_id=job.created_by_id)
     filters = dict(job.params.get("filters") or {})
     if "segment" in filters:

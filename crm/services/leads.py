@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,14 +16,22 @@ from core.staff_events import send_staff_event_on_commit
 from crm import rooms
 from crm.models import (
     Contact,
-    CrmSettings,
     Event,
     LapseAction,
     LeadStatus,
     Note,
     Notification,
+    SalesTeam,
     Task,
     TaskKind,
+)
+from crm.services.scoring import contact_rescore, model_and_rules, thresholds
+from crm.services.teams import (
+    crm_settings_for,
+    owner_and_team_for_lead,
+    team_for_owner,
+    team_hot_lead_sla_minutes,
+    team_next_member,
 )
 
 log = logging.getLogger(__name__)
@@ -33,11 +40,6 @@ UNSET = object()  # "owner not given" (None means: back to the pool)
 
 class InvalidOwner(DomainError):
     code = "invalid_owner"
-
-
-def crm_settings_for(org_id: int) -> CrmSettings:
-    settings, _ = CrmSettings.objects.for_org(org_id).get_or_create(org_id=org_id)
-    return settings
 
 
 def _member_user(org_id: int, user_id: int):
@@ -171,7 +173,6 @@ def lead_profile_update(*, contact: Contact, membership: Membership, changes: di
     audit the names of what changed, and re-score at once so the timeline shows the score
     change next to the edit. Returns the changed field names (nothing changed: no audit,
     no re-score). Raises Forbidden outside the role rules."""
-    from crm.services.scoring import contact_rescore
 
     if not lead_profile_editable(contact=contact, membership=membership):
         raise Forbidden(_("只能修改自己负责或公海中线索的资料"))
@@ -244,32 +245,8 @@ def task_complete(*, task: Task) -> Task:
     return task
 
 
-def assign_round_robin(*, org_id: int) -> object | None:
-    """The next sales member in turn (admins when the org has no sales staff)."""
-    with transaction.atomic():
-        settings = (
-            CrmSettings.objects.for_org(org_id).select_for_update().filter(org_id=org_id).first()
-        ) or crm_settings_for(org_id)
-        users = list(
-            get_user_model()
-            .objects.filter(membership__org_id=org_id, membership__role=Role.SALES, is_active=True)
-            .order_by("id")
-        ) or list(
-            get_user_model()
-            .objects.filter(membership__org_id=org_id, membership__role=Role.ADMIN, is_active=True)
-            .order_by("id")
-        )
-        if not users:
-            return None
-        user = users[settings.round_robin_cursor % len(users)]
-        settings.round_robin_cursor += 1
-        settings.save(update_fields=["round_robin_cursor", "updated_at"])
-        return user
-
-
 def leads_assign_round_robin(*, org_id: int, contacts: list[Contact], actor=None) -> int:
     """Give each unowned lead the next owner in turn (within its team: crm.services.teams)."""
-    from crm.services.teams import owner_and_team_for_lead
 
     assigned = 0
     for contact in contacts:
@@ -337,8 +314,6 @@ def lead_context(*, contact: Contact, room_ids: list[int] | None = None) -> dict
 
 
 def top_grade(org_id: int) -> str:
-    from crm.services.scoring import model_and_rules, thresholds
-
     # The memoised model: this runs on every grade change (the per-event path).
     ranked = thresholds(model_and_rules(org_id)[0])
     return ranked[0][1] if ranked else ""
@@ -354,7 +329,6 @@ def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task 
     live = _live_room_ids(contact.org_id)
     if not live:
         return None
-    from crm.services.teams import owner_and_team_for_lead, team_for_owner
 
     settings = crm_settings_for(contact.org_id)
     with transaction.atomic():
@@ -413,7 +387,6 @@ def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task 
 def _hot_lead_task(
     *, contact: Contact, team, settings, context: dict, grade: str = "", title: str = ""
 ) -> Task:
-    from crm.services.teams import team_hot_lead_sla_minutes
 
     minutes = team_hot_lead_sla_minutes(team=team, org_default=settings.hot_lead_sla_minutes)
     return Task.objects.for_org(contact.org_id).create(
@@ -432,7 +405,6 @@ def _hot_lead_task(
 
 def _lapse_team(task: Task):
     """The team whose lapse rule governs a hot-lead task (None: the org's rule, the pool)."""
-    from crm.models import SalesTeam
 
     team_id = (task.context or {}).get("team")
     if task.kind != TaskKind.HOT_LEAD or not isinstance(team_id, int):
@@ -499,7 +471,6 @@ def _lapse_to_next_member(*, task: Task, contact: Contact) -> bool:
     """The ``next_member`` rule (inside the sweep's transaction): hand the lead to the team's
     next member in turn, skipping everyone who already let it lapse. False when the rule does
     not apply or nobody is left (the caller returns the lead to the pool)."""
-    from crm.services.teams import team_next_member
 
     team = _lapse_team(task)
     if team is None or team.lapse_action != LapseAction.NEXT_MEMBER:

@@ -11,6 +11,7 @@ import io
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
+from cryptography.fernet import InvalidToken
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models import Case, Value, When
@@ -391,7 +392,6 @@ def rotate_pii_keys() -> tuple[int, int]:
     """Re-encrypt every identity under the newest key (PII_ENCRYPTION_KEYS[0]). Returns
     (rotated, unreadable): unreadable tokens were encrypted under a key no longer configured
     and are left untouched (put the old key back, then rotate again)."""
-    from cryptography.fernet import InvalidToken
 
     rotated = unreadable = 0
     for identity in ContactIdentity.unscoped.only("id", "value_encrypted").iterator(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from core.tasks import enqueue
 from crm.models import Contact
 from crm.services.events import on_event_recorded, on_events_recorded
+from crm.services.leads import hot_lead_route
+from crm.services.rfm import contact_update_rfm
 from crm.services.scoring import contact_rescore, contacts_rescore, on_grade_changed
 
 # Contacts per background task of a recorded batch (ids and a type each in the message).
@@ -14,9 +16,8 @@ AFTER_EVENTS_BATCH = 2_000
 @on_event_recorded
 def _after_event(event) -> None:
     # Off the caller's path (a coupon claim must not wait for scoring); within seconds.
-    from crm.tasks import contact_after_event_task
 
-    enqueue(contact_after_event_task, event.contact_id, event.type, event.org_id)
+    enqueue("crm.contact_after_event", event.contact_id, event.type, event.org_id)
 
 
 def contact_after_event(*, contact_id: int, event_type: str, org_id: int | None = None) -> None:
@@ -27,8 +28,6 @@ def contact_after_event(*, contact_id: int, event_type: str, org_id: int | None 
         if contact is None:
             return
         if event_type == "order":
-            from crm.services.rfm import contact_update_rfm
-
             contact_update_rfm(contact=contact)
         org_id = contact.org_id
     contact_rescore(org_id=org_id, contact_id=contact_id, reason=event_type)
@@ -40,7 +39,6 @@ def _after_events(events) -> None:
     # contacts instead of one per event. Per contact: its first new event's type (the reason
     # the per-event path's first re-score records — that one already sees the whole batch,
     # so the later ones change nothing) and whether an order follows it (RFM, re-score).
-    from crm.tasks import contacts_after_events_task
 
     per_org: dict[int, dict[int, list]] = {}
     for event in events:
@@ -52,7 +50,7 @@ def _after_events(events) -> None:
     for org_id, contacts in per_org.items():
         rows = list(contacts.values())
         for start in range(0, len(rows), AFTER_EVENTS_BATCH):
-            enqueue(contacts_after_events_task, org_id, rows[start : start + AFTER_EVENTS_BATCH])
+            enqueue("crm.contacts_after_events", org_id, rows[start : start + AFTER_EVENTS_BATCH])
 
 
 def contacts_after_events(*, org_id: int, contacts: list[list]) -> int:
@@ -61,7 +59,6 @@ def contacts_after_events(*, org_id: int, contacts: list[list]) -> int:
     RFM before the re-score for a first event that is an order; the re-score of all of them
     set-based (``contacts_rescore``, reason = the first event's type); then for a later order
     RFM and a re-score with reason ``order``. Returns how many scores changed."""
-    from crm.services.rfm import contact_update_rfm
 
     def rfm(ids: list[int]) -> None:
         if ids:
@@ -81,6 +78,4 @@ def contacts_after_events(*, org_id: int, contacts: list[list]) -> int:
 
 @on_grade_changed
 def _route_hot_lead(contact, old_grade: str, new_grade: str) -> None:
-    from crm.services.leads import hot_lead_route
-
     hot_lead_route(contact=contact, old_grade=old_grade, new_grade=new_grade)

@@ -8,7 +8,6 @@ from django.utils import timezone
 from core.tasks import enqueue
 from crm.selectors.leads import live_contacts
 from crm.services.scoring import org_rescore
-from crm.tasks import org_rescore_task
 
 PREFIX = "crm:rescore:"
 # Above this many leads the re-score runs in the background and the API reports progress.
@@ -43,5 +42,5 @@ def org_rescore_request(*, org_id: int) -> dict:
         result = org_rescore(org_id=org_id, progress=progress_reporter(org_id))
         return {"state": "done", **result.as_dict()}
     progress_reporter(org_id)
-    enqueue(org_rescore_task, org_id)
+    enqueue("crm.org_rescore", org_id)
     return {"state": "queued"}

@@ -22,10 +22,12 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError, NotFound
 from core.models import Membership, Role
 from crm import rooms
+from crm.conditions import contact_matches
 from crm.models import (
     HOT_LEAD_SLA_MAX_MINUTES,
     AssignmentRule,
     Contact,
+    CrmSettings,
     LapseAction,
     SalesTeam,
     Segment,
@@ -207,7 +209,6 @@ def team_next_member(*, team: SalesTeam, exclude_user_ids=()):
 
 def team_for_lead(*, contact: Contact, room_ids: list[int] | tuple = ()) -> SalesTeam | None:
     """The first matching rule's team (room, then segment membership), else the default."""
-    from crm.conditions import contact_matches
 
     rules = AssignmentRule.objects.for_org(contact.org_id).select_related("team", "segment")
     for rule in rules:
@@ -237,17 +238,44 @@ def team_hot_lead_sla_minutes(*, team: SalesTeam | None, org_default: int) -> in
     return org_default
 
 
+def crm_settings_for(org_id: int) -> CrmSettings:
+    settings, _ = CrmSettings.objects.for_org(org_id).get_or_create(org_id=org_id)
+    return settings
+
+
+def org_next_member(*, org_id: int) -> object | None:
+    """The next sales member in turn (admins when the org has no sales staff)."""
+    with transaction.atomic():
+        settings = (
+            CrmSettings.objects.for_org(org_id).select_for_update().filter(org_id=org_id).first()
+        ) or crm_settings_for(org_id)
+        users = list(
+            get_user_model()
+            .objects.filter(membership__org_id=org_id, membership__role=Role.SALES, is_active=True)
+            .order_by("id")
+        ) or list(
+            get_user_model()
+            .objects.filter(membership__org_id=org_id, membership__role=Role.ADMIN, is_active=True)
+            .order_by("id")
+        )
+        if not users:
+            return None
+        user = users[settings.round_robin_cursor % len(users)]
+        settings.round_robin_cursor += 1
+        settings.save(update_fields=["round_robin_cursor", "updated_at"])
+        return user
+
+
 def owner_and_team_for_lead(*, contact: Contact, room_ids: list[int] | tuple = ()):
     """(owner, team) for an unowned lead: the next member of its team, or — with no team, or
     a team with no active member — the org-wide round robin (team None)."""
-    from crm.services.leads import assign_round_robin
 
     team = team_for_lead(contact=contact, room_ids=room_ids)
     if team is not None:
         owner = team_next_member(team=team)
         if owner is not None:
             return owner, team
-    return assign_round_robin(org_id=contact.org_id), None
+    return org_next_member(org_id=contact.org_id), None
 
 
 def owner_for_lead(*, contact: Contact, room_ids: list[int] | tuple = ()):
