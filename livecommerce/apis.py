@@ -9,18 +9,22 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.auth import membership_of
+from core.auth import membership_of, org_id_of
+from core.links import absolute_reverse
 from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, PerMethodPermissionsMixin
 from core.qr import qr_png
 from core.serializers import InputSerializer, ModelInputSerializer
 from core.tenancy import get_for_org_or_404
+from crm.models import Contact
+from crm.services.events import event_record
 from livecommerce import media
-from livecommerce.models import Product, Reservation, Room, StreamerProfile
+from livecommerce.models import Follow, Product, Replay, Reservation, Room, StreamerProfile
 from livecommerce.selectors import product_list, room_list_for_staff
 from livecommerce.services.follow_qr import follow_qr_url, follow_qr_url_or_blank
+from livecommerce.services.posters import poster_render
+from livecommerce.services.room_access import ensure_can_manage_room
 from livecommerce.services.rooms import (
-    ensure_can_manage_room,
     room_create,
     room_end,
     room_go_live,
@@ -128,7 +132,6 @@ class RoomOutputSerializer(serializers.ModelSerializer):
     def get_viewer_url(self, room) -> str:
         """The viewer page's absolute address (what a host shares with viewers), on the
         address the console itself was opened at."""
-        from core.links import absolute_reverse
 
         return absolute_reverse("live-room", args=[room.pk], request=self.context.get("request"))
 
@@ -284,8 +287,6 @@ def _managed_room(request, room_id: int) -> Room:
 
 
 def _viewer_contact(request):
-    from crm.models import Contact
-
     viewer = viewer_of(request)
     contact = Contact.objects.for_org(viewer.org_id).filter(pk=viewer.contact_id).first()
     if contact is None or contact.erased_at is not None:
@@ -294,8 +295,6 @@ def _viewer_contact(request):
 
 
 def _room_in_callers_org(request, room_id: int) -> Room:
-    from core.auth import org_id_of
-
     return get_for_org_or_404(Room, org_id_of(request), pk=room_id)
 
 
@@ -527,8 +526,6 @@ class CouponRedeemApi(APIView):
             props={"amount": str(v["amount"])} if "amount" in v else None,
         )
         if order:
-            from crm.services.events import event_record
-
             event_record(
                 contact=claim.contact,
                 type="order",
@@ -623,7 +620,6 @@ class StreamerFollowApi(APIView):
     @extend_schema(responses=FollowOutput)
     def get(self, request, streamer_id: int):
         # Whether this viewer follows: the profile page's button after a reload.
-        from livecommerce.models import Follow
 
         viewer = viewer_of(request)
         streamer = get_for_org_or_404(StreamerProfile, viewer.org_id, pk=streamer_id)
@@ -757,9 +753,6 @@ class RoomInvitePosterApi(APIView):
 
     @extend_schema(parameters=[PosterQuery], responses={(200, "image/png"): bytes})
     def get(self, request, room_id: int):
-        from crm.services.events import event_record
-        from livecommerce.services.posters import poster_render
-
         room = _room_in_callers_org(request, room_id)
         query = self.PosterQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -966,8 +959,6 @@ class StreamerPublicApi(APIView):
 
     @extend_schema(responses=StreamerPublicOutput)
     def get(self, request, streamer_id: int):
-        from livecommerce.models import Replay
-
         streamer = get_object_or_404(StreamerProfile.unscoped, pk=streamer_id)
         rooms = Room.objects.for_org(streamer.org_id).filter(streamer=streamer)
         rooms = rooms.select_related("streamer").order_by("-scheduled_start")[:30]

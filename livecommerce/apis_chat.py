@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from redis.exceptions import RedisError
@@ -16,6 +18,7 @@ from core.pagination import Pagination
 from core.permissions import IsStaffMember, IsStreamerOrAdmin, IsViewerOrStaff
 from core.serializers import InputSerializer, ModelInputSerializer
 from core.tenancy import get_for_org_or_404
+from crm.models import Contact
 from livecommerce.models import (
     ChatMessage,
     ChatRestriction,
@@ -29,7 +32,7 @@ from livecommerce.selectors_chat import chat_list_for_staff, moderation_log_for_
 from livecommerce.selectors_state import room_state
 from livecommerce.services import moderation
 from livecommerce.services.chat import ChatAuthor, chat_event_body, chat_post
-from livecommerce.services.rooms import ensure_can_manage_room
+from livecommerce.services.room_access import ensure_can_manage_room
 
 
 class RealtimeUnavailable(DomainError):
@@ -285,9 +288,6 @@ class ModerationApi(APIView):
 
     @extend_schema(responses=RestrictionOutputSerializer(many=True))
     def get(self, request, room_id: int):
-        from django.db.models import Q
-        from django.utils import timezone
-
         room = _managed_room(request, room_id)
         active = (
             ChatRestriction.objects.for_org(room.org_id)
@@ -314,11 +314,8 @@ class ModerationApi(APIView):
             if message is None:
                 raise serializers.ValidationError({"message": [_("消息不存在")]})
         contact_id = v.get("contact")
-        if contact_id:
-            from crm.models import Contact
-
-            if not Contact.objects.for_org(room.org_id).filter(pk=contact_id).exists():
-                raise serializers.ValidationError({"contact": [_("观众不存在")]})
+        if contact_id and not Contact.objects.for_org(room.org_id).filter(pk=contact_id).exists():
+            raise serializers.ValidationError({"contact": [_("观众不存在")]})
         restrictions = moderation.moderation_apply(
             membership=membership_of(request),
             room=room,

@@ -9,6 +9,7 @@ class LivecommerceConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        # local import: AppConfig.ready — the app registry is ready only here
         from core.metrics import scrape_collectors
         from core.staff_events import staff_publisher
         from core.tasks import periodic

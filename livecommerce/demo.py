@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from livecommerce.models import Product, Room, RoomProduct, RoomStatus, StreamerProfile
+from livecommerce.models import (
+    Coupon,
+    Product,
+    ProductClip,
+    Replay,
+    Room,
+    RoomProduct,
+    RoomStatus,
+    StreamerProfile,
+)
 
 CATALOG = [
     ("玻尿酸保湿面膜（10片装）", "99.00", "159.00"),
@@ -68,10 +81,6 @@ def seed(ctx) -> None:
 
 def seed_rooms_extras(ctx) -> None:
     """Coupons (one released, one sold out), a past room with a replay and clips."""
-    from datetime import timedelta
-    from decimal import Decimal
-
-    from livecommerce.models import Coupon, ProductClip, Replay
 
     org, room, streamer = ctx.org, ctx.extra["room"], ctx.extra["streamer"]
     products = ctx.extra["products"]
@@ -128,11 +137,6 @@ def _demo_recording(room_id: int) -> str:
     """A real 60 s VOD HLS recording so the demo's replay and clip pages play something:
     ffmpeg's test pattern, encoded once and committed (livecommerce/demo_media/replay, about
     200 kB), so seeding needs no ffmpeg on the machine."""
-    import shutil
-    from pathlib import Path
-
-    from django.conf import settings
-    from django.core.files.storage import default_storage
 
     source = Path(__file__).resolve().parent / "demo_media" / "replay"
     target = Path(settings.MEDIA_ROOT) / "replays" / str(room_id)

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypedDict
 from django.db import transaction
 
 from core.event_schemas import check_payload, checks_enabled
+from livecommerce.realtime.transport import get_transport
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +269,6 @@ def register_publisher(fn) -> None:
 
 
 def _publish(room_id: int, type: str, data: dict, audience: str, contact_id: int | None) -> None:
-    from livecommerce.realtime.transport import get_transport
-
     for attempt in range(3):
         try:
             get_transport().publish(
@@ -315,7 +314,6 @@ def check_room_event(type: str, data: dict) -> None:
 def publish_staff(message: str) -> None:
     """Deliver one staff message (``core.staff_events``) through the hub's transport; the
     implementation of ``core.staff_events.staff_publisher`` (LivecommerceConfig.ready)."""
-    from livecommerce.realtime.transport import get_transport
 
     get_transport().publish_staff(message)
 
@@ -328,7 +326,6 @@ def send_hub_control_on_commit(*, kind: str, org_id: int, data: dict) -> None:
     sockets of a newly banned viewer are closed. Travels on the process-wide channel the
     staff notifications use; never reaches a screen.
     """
-    from livecommerce.realtime.transport import get_transport
 
     if checks_enabled():
         check_payload(HUB_CONTROL_SCHEMAS, kind, data, what="hub control")

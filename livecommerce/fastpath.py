@@ -23,6 +23,7 @@ from core.errors import INVALID_MESSAGE, DomainError, error_body
 from core.middleware import security_headers
 from core.serializers import UNKNOWN
 from core.tokens import InvalidToken, ViewerClaims, parse_token_memoised
+from livecommerce.services.coupons import acoupon_claim
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,6 @@ def _token(scope) -> str:
 
 
 async def coupon_claim_app(scope, receive, send) -> None:
-    from livecommerce.services.coupons import acoupon_claim
-
     body = await _read_body(receive)
     if body is None:
         return

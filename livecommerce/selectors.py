@@ -1,9 +1,25 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from core.models import Membership, Role
-from livecommerce.models import Product, Room
+from crm.models import Contact, ContactIdentity, IdentityKind
+from livecommerce import media
+from livecommerce.models import (
+    ChatRestriction,
+    Coupon,
+    Follow,
+    Product,
+    ProductClip,
+    Replay,
+    Reservation,
+    RestrictionKind,
+    Room,
+    RoomProduct,
+)
+from livecommerce.services.coupons import coupon_card, coupon_remaining
+from livecommerce.services.products import product_card
 
 
 def room_list_for_staff(*, membership: Membership) -> QuerySet[Room]:
@@ -24,8 +40,6 @@ def product_list(*, org_id: int) -> QuerySet[Product]:
 
 def room_state_products(room: Room) -> list[dict]:
     """State part: the room's product cards in order, the pinned one flagged."""
-    from livecommerce.models import ProductClip, RoomProduct
-    from livecommerce.services.products import product_card
 
     items = list(
         RoomProduct.objects.for_org(room.org_id).filter(room=room).select_related("product")
@@ -48,8 +62,6 @@ def room_state_products(room: Room) -> list[dict]:
 
 def room_state_coupons(room: Room) -> list[dict]:
     """State part: released coupons with their remaining stock."""
-    from livecommerce.models import Coupon
-    from livecommerce.services.coupons import coupon_card, coupon_remaining
 
     coupons = Coupon.objects.for_org(room.org_id).filter(room=room, released_at__isnull=False)
     return [coupon_card(c, remaining=coupon_remaining(c)) for c in coupons]
@@ -59,7 +71,6 @@ def room_public_state(*, room: Room, request=None) -> dict:
     """What any viewer may see of a room: card, products (pinned first flag), released
     coupons, replay. The viewer page's initial state and the hub's state parts use it
     (``request``: the play URL on the address the viewer is on)."""
-    from livecommerce import media
 
     products = room_state_products(room)
     pinned = next((card for card in products if card["pinned"]), None)
@@ -92,9 +103,6 @@ def room_card(*, room: Room) -> dict:
 
 
 def replay_for_room(*, room: Room) -> dict | None:
-    from livecommerce.models import ProductClip, Replay
-    from livecommerce.services.products import product_card
-
     replay = Replay.objects.for_org(room.org_id).filter(room=room).first()
     if replay is None:
         return None
@@ -126,11 +134,6 @@ def viewer_room_me(*, room: Room, contact_id: int, device: str = "") -> dict:
     """This viewer's side of a room, so a reload shows what they did and what applies to
     them: following the streamer, their reservation, a mute or ban on their chat, whether a
     phone is bound. Shadow-bans are never included (the viewer must not learn of them)."""
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from crm.models import Contact, ContactIdentity, IdentityKind
-    from livecommerce.models import ChatRestriction, Follow, Reservation, RestrictionKind
 
     contact = Contact.objects.for_org(room.org_id).filter(pk=contact_id).only("nickname").first()
     reservation = (

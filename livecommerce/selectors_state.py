@@ -17,9 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db.models import Q
+
 from livecommerce.models import ChatMessage, ChatStatus, Room, RoomChatSettings, RoomProduct
 from livecommerce.realtime import presence
 from livecommerce.realtime.transport import get_transport
+from livecommerce.services.chat import chat_event_body
 
 RECENT_CHAT = 50
 
@@ -55,7 +58,6 @@ def _pinned_product(room: Room) -> dict | None:
 def recent_chat(
     room: Room, *, for_contact: int | None = None, for_staff: bool = False, limit: int = RECENT_CHAT
 ) -> list[dict]:
-    from livecommerce.services.chat import chat_event_body
 
     messages = ChatMessage.objects.for_org(room.org_id).filter(room=room)
     if for_staff:
@@ -63,8 +65,6 @@ def recent_chat(
     else:
         visible = {"status": ChatStatus.VISIBLE}
         if for_contact is not None:
-            from django.db.models import Q
-
             messages = messages.filter(
                 Q(**visible)
                 | Q(status__in=(ChatStatus.SHADOW, ChatStatus.PENDING), contact_id=for_contact)

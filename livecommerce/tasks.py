@@ -4,30 +4,27 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from livecommerce.media import nginx_rtmp
+from livecommerce.services.coupons import coupon_reconcile as reconcile
+from livecommerce.services.reservations import reservations_sweep as sweep
+from livecommerce.services.stats import online_sample_live_rooms
+
 
 @shared_task(name="livecommerce.reservations_sweep")
 def reservations_sweep() -> int:
-    from livecommerce.services.reservations import reservations_sweep as sweep
-
     return sweep()
 
 
 @shared_task(name="livecommerce.coupon_reconcile")
 def coupon_reconcile() -> int:
-    from livecommerce.services.coupons import coupon_reconcile as reconcile
-
     return reconcile()
 
 
 @shared_task(name="livecommerce.online_sample")
 def online_sample() -> int:
-    from livecommerce.services.stats import online_sample_live_rooms
-
     return online_sample_live_rooms()
 
 
 @shared_task(name="livecommerce.replay_from_recording")
 def replay_from_recording(stream_key: str, path: str) -> None:
-    from livecommerce.media import nginx_rtmp
-
     nginx_rtmp.attach_recording(stream_key=stream_key, path=path)

@@ -8,6 +8,9 @@ import time
 
 from django.conf import settings
 
+from core.links import absolute_url
+from livecommerce.media import tencent
+
 
 def _sign(stream_key: str, expires: int) -> str:
     secret = settings.MEDIA_PUSH_SECRET.encode()
@@ -17,8 +20,6 @@ def _sign(stream_key: str, expires: int) -> str:
 def push_url(room) -> str:
     """RTMP URL for OBS with an expiring signature checked by the on_publish callback."""
     if settings.MEDIA_PROVIDER == "tencent":
-        from livecommerce.media import tencent
-
         return tencent.push_url(room)
     expires = int(time.time()) + settings.MEDIA_PUSH_TTL
     base = settings.MEDIA_RTMP_URL.rstrip("/")
@@ -39,10 +40,7 @@ def play_url(room, *, request=None) -> str:
     """The HLS URL a viewer plays. MEDIA_HLS_URL may be a path ("/hls", nginx in front of
     the app serves it): then it is made absolute on the address ``request`` came to."""
     if settings.MEDIA_PROVIDER == "tencent":
-        from livecommerce.media import tencent
-
         return tencent.play_url(room)
-    from core.links import absolute_url
 
     base = settings.MEDIA_HLS_URL.rstrip("/")
     return absolute_url(f"{base}/{room.stream_key}.m3u8", request=request)

@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from livecommerce.models import MediaCallback, Room, RoomStatus
+from livecommerce.services.replays import replay_attach
+from livecommerce.services.rooms import room_end, room_go_live
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,6 @@ def room_for_stream(stream_key: str) -> Room | None:
 
 
 def stream_started(*, stream_key: str) -> Room:
-    from livecommerce.services.rooms import room_go_live
-
     room = room_for_stream(stream_key)
     if room is None:
         raise Rejected("unknown stream key")
@@ -46,8 +46,6 @@ def stream_started(*, stream_key: str) -> Room:
 
 
 def stream_stopped(*, stream_key: str) -> Room | None:
-    from livecommerce.services.rooms import room_end
-
     room = room_for_stream(stream_key)
     if room is None or room.status != RoomStatus.LIVE:
         return room
@@ -55,8 +53,6 @@ def stream_stopped(*, stream_key: str) -> Room | None:
 
 
 def recording_ready(*, stream_key: str, url: str, source: str, duration_s: int = 0):
-    from livecommerce.services.replays import replay_attach
-
     room = room_for_stream(stream_key)
     if room is None:
         return None

@@ -22,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from core.tasks import enqueue
 from livecommerce import media
 from livecommerce.media import callbacks
 
@@ -45,11 +46,9 @@ def handle(event: str, form: dict) -> None:
         path = form.get("path", "")
         if not callbacks.first_time("nginx-rtmp:record", path or key):
             return
-        from core.tasks import enqueue
-        from livecommerce.tasks import replay_from_recording
 
         # Remuxing takes a moment: answer nginx at once, attach the replay in the background.
-        enqueue(replay_from_recording, key, path)
+        enqueue("livecommerce.replay_from_recording", key, path)
     else:
         raise callbacks.Rejected(f"unknown event {event}")
 

@@ -25,6 +25,7 @@ from core.debian import nginx_binary
 def missing_debian_packages() -> list[str]:
     """The Debian packages the demo runs that this machine lacks (`make stream-demo` checks
     them with deploy/need-debian.sh first; this covers running the module directly)."""
+    # local import: python -m entry point, checked before Django is set up
     from livecommerce.media.nginx_conf import MODULE
 
     present = {
@@ -52,6 +53,7 @@ def main() -> int:
     from django.conf import settings
     from django.utils import timezone
 
+    # local import: python -m entry point; these need the django.setup() above
     from core import links
     from core.models import Organization
     from livecommerce import media

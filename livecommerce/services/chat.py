@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from core import content_checks, ratelimit
 from core.errors import DomainError, NotFound
+from crm.models import Contact
 from livecommerce import events
 from livecommerce.models import (
     ChatMessage,
@@ -39,7 +41,9 @@ from livecommerce.models import (
     RoomStatus,
     SensitiveAction,
     SensitiveWord,
+    StreamerProfile,
 )
+from livecommerce.realtime.crm import buffer
 
 
 class ChatRejected(DomainError):
@@ -161,8 +165,6 @@ def _check_rate(room: Room, author: ChatAuthor, chat_settings: RoomChatSettings 
     if not ratelimit.hit("chat_viewer", identity, rule=rule):
         raise ChatRejected(_("发言太快了，请稍后再试"), code="rate_limited", status_code=429)
     if chat_settings and chat_settings.slow_mode_seconds:
-        from crm.models import Contact
-
         created = (
             Contact.objects.for_org(room.org_id)
             .filter(pk=author.contact_id)
@@ -188,10 +190,6 @@ def room_chat_settings(room: Room) -> RoomChatSettings | None:
 
 
 def _staff_nickname(user_id: int) -> str:
-    from django.contrib.auth import get_user_model
-
-    from livecommerce.models import StreamerProfile
-
     profile = StreamerProfile.unscoped.filter(user_id=user_id).only("name").first()
     if profile:
         return profile.name
@@ -253,8 +251,6 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
         )
         chat_publish(message)
     if author.contact_id is not None:
-        from livecommerce.realtime.crm import buffer
-
         buffer.record(
             org_id=room.org_id,
             contact_id=author.contact_id,

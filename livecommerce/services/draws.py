@@ -10,9 +10,11 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError
 from core.models import Membership
+from crm.models import Contact
+from livecommerce import presence_bridge
 from livecommerce.events import send_room_event_on_commit
 from livecommerce.models import Draw, DrawEligibility, DrawWinner, Follow, Room
-from livecommerce.services.rooms import ensure_can_manage_room
+from livecommerce.services.room_access import ensure_can_manage_room
 
 _winner_handlers: list = []
 
@@ -52,7 +54,6 @@ def draw_create(
 
 def draw_candidates(draw: Draw) -> list[int]:
     """Contact ids eligible for a draw, in a stable order."""
-    from livecommerce import presence_bridge
 
     room = draw.room
     present = set(presence_bridge.present_contact_ids(room.pk))
@@ -84,7 +85,6 @@ def pick_winners(candidates: list[int], count: int) -> list[int]:
 
 def draw_run(*, membership: Membership, draw: Draw) -> Draw:
     """Run a draw once: choose winners, store them, push ``draw.result`` to the room."""
-    from crm.models import Contact
 
     ensure_can_manage_room(membership=membership, room=draw.room)
     with transaction.atomic():

@@ -6,11 +6,13 @@ from __future__ import annotations
 import secrets
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest
 
 from core.links import absolute_reverse
-from livecommerce.models import Invite, InviteCode, InviteCredit
+from crm.models import Contact
+from crm.services.events import event_record
+from livecommerce.models import Invite, InviteCode, InviteCredit, Room
 
 # Credit reaches this many hops up the chain (hop 1 = the direct inviter).
 MAX_HOPS = 10
@@ -61,8 +63,6 @@ def invite_accept(
     """Record that ``invitee`` arrived through ``code``. First link wins; returns the Invite
     or None (unknown code, already invited). Fraud signals flag instead of dropping, so the
     graph stays complete but flagged invites earn no credit."""
-    from crm.services.events import event_record
-    from livecommerce.models import Room
 
     owner = InviteCode.objects.for_org(invitee.org_id).select_related("contact").filter(code=code)
     owner = owner.first()
@@ -144,7 +144,6 @@ def _is_ancestor(candidate, of) -> bool:
 
 def invite_leaderboard(*, org_id: int, room_id: int | None = None, limit: int = 20) -> list[dict]:
     """邀请榜: direct invites and total credited invites (all hops), flagged ones excluded."""
-    from crm.models import Contact
 
     credits = InviteCredit.objects.for_org(org_id).filter(invite__flagged="")
     if room_id:
@@ -193,6 +192,4 @@ def invites_flagged(*, org_id: int, room_id: int | None = None, limit: int = 50)
 
 
 def _hop1():
-    from django.db.models import Q
-
     return Q(hops=1)

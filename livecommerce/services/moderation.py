@@ -7,6 +7,7 @@ after commit as a ``moderation`` / ``announcement`` / ``chat`` event.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.db import transaction
@@ -27,7 +28,7 @@ from livecommerce.models import (
 )
 from livecommerce.realtime.bans import ban_from_restriction
 from livecommerce.services.chat import chat_event_body, chat_publish, sensitive_words_forget
-from livecommerce.services.rooms import ensure_can_manage_room
+from livecommerce.services.room_access import ensure_can_manage_room
 
 ACTIONS = ("mute", "unmute", "ban", "unban", "shadow", "unshadow")
 
@@ -260,7 +261,6 @@ def announcement_set(
 def sensitive_word_add(
     *, membership: Membership, pattern: str, is_regex: bool = False, action: str = "reject"
 ) -> SensitiveWord:
-    import re
 
     if is_regex:
         try:

@@ -12,7 +12,7 @@ from core.models import Membership
 from crm.services.events import event_record
 from livecommerce.events import send_room_event_on_commit
 from livecommerce.models import Product, ProductClip, Room, RoomProduct, RoomStatus
-from livecommerce.services.rooms import ensure_can_manage_room
+from livecommerce.services.room_access import ensure_can_manage_room
 
 
 def product_card(product: Product, *, clip_id: int | None = None) -> dict:

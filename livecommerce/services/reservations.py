@@ -16,7 +16,11 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import pii
 from core.errors import Conflict, DomainError
+from crm.models import ContactIdentity
+from crm.services.events import event_record
+from crm.services.identity import normalise_identity
 from livecommerce.models import Follow, Reservation, Room, RoomStatus, StreamerProfile
 
 log = logging.getLogger(__name__)
@@ -62,9 +66,6 @@ def reservation_remind_set(
     """Record how the viewer wants to be reminded. SMS needs a phone the viewer has verified
     (bound through the page's phone step, so nobody books texts to someone else's number) and
     their consent to this reminder. Raises DomainError naming the field."""
-    from core import pii
-    from crm.models import ContactIdentity
-    from crm.services.identity import normalise_identity
 
     if channel not in REMIND_CHANNELS:
         raise DomainError(_("未知的提醒方式"), fields={"remind": [_("未知的提醒方式")]})
@@ -95,7 +96,6 @@ def reservation_remind_set(
 
 def room_reserve(*, room: Room, contact) -> tuple[Reservation, bool]:
     """Reserve a scheduled room (idempotent). Returns (reservation, created)."""
-    from crm.services.events import event_record
 
     if room.status != RoomStatus.SCHEDULED:
         raise Conflict(_("只能预约未开播的直播"), code="room_not_scheduled")
@@ -153,7 +153,6 @@ def reservations_sweep(*, limit: int = 500) -> int:
 
 def streamer_follow(*, streamer: StreamerProfile, contact, follow: bool = True) -> bool:
     """Follow (or unfollow) a streamer. Returns whether the viewer now follows."""
-    from crm.services.events import event_record
 
     with transaction.atomic():
         if follow:

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from PIL import Image, UnidentifiedImageError
 
 from core.errors import Conflict, DomainError, Forbidden
 from core.models import Membership, Role
+from livecommerce import events
 from livecommerce.models import Room, RoomStatus, StreamerProfile
-
-
-def ensure_can_manage_room(*, membership: Membership, room: Room) -> None:
-    """Admins manage every room of their organisation; a streamer only the rooms they host."""
-    if room.org_id != membership.org_id:
-        raise Forbidden(_("无权操作该直播间"))
-    if membership.role == Role.ADMIN:
-        return
-    if membership.role == Role.STREAMER and room.streamer.user_id == membership.user_id:
-        return
-    raise Forbidden(_("只能管理自己的直播间"))
+from livecommerce.services.products import clips_close_for_room
+from livecommerce.services.reservations import reservations_reschedule
+from livecommerce.services.room_access import ensure_can_manage_room
 
 
 def _streamer_for(membership: Membership, streamer: StreamerProfile | None) -> StreamerProfile:
@@ -87,15 +83,11 @@ def room_update(*, membership: Membership, room: Room, **changes) -> Room:
         setattr(room, field, value)
     room.save(update_fields=[*changes, "updated_at"])
     if "scheduled_start" in changes:
-        from livecommerce.services.reservations import reservations_reschedule
-
         reservations_reschedule(room=room)
     return room
 
 
 def _emit_status(room: Room) -> None:
-    from livecommerce import events
-
     events.send_room_event_on_commit(
         room_id=room.pk, type="room.status", data={"status": room.status}
     )
@@ -125,7 +117,6 @@ def room_end(*, room: Room, at: datetime | None = None) -> Room:
         room.status = RoomStatus.ENDED
         room.ended_at = at or timezone.now()
         room.save(update_fields=["status", "ended_at", "updated_at"])
-        from livecommerce.services.products import clips_close_for_room
 
         clips_close_for_room(room=room)
         _emit_status(room)
@@ -138,10 +129,6 @@ COVER_MAX = (1280, 720)
 def room_cover_set(*, membership: Membership, room: Room, upload) -> Room:
     """Validate an uploaded cover with Pillow (a real image, not just a name), shrink it to
     1280×720 at most and store it as JPEG."""
-    import io
-
-    from django.core.files.base import ContentFile
-    from PIL import Image, UnidentifiedImageError
 
     ensure_can_manage_room(membership=membership, room=room)
     if upload.size > 8 * 1024 * 1024:
