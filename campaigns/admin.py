@@ -14,6 +14,7 @@ from campaigns.models import (
     StaffContact,
     WeChatTagMember,
 )
+from campaigns.services.staff_binding import staff_wechat_unbind
 from core import pii
 from core.admin import TenantAdmin
 
@@ -92,8 +93,6 @@ class StaffContactAdmin(ReadOnlyTenantAdmin):
 
     @admin.action(description=_("解除所选成员的微信绑定"))
     def wechat_unbind(self, request, queryset):
-        from campaigns.services.staff_binding import staff_wechat_unbind
-
         for row in queryset.select_related("user"):
             staff_wechat_unbind(org_id=row.org_id, user=row.user)
         self.message_user(request, _("已解除 %(n)d 个微信绑定") % {"n": queryset.count()})

@@ -25,12 +25,14 @@ from campaigns.models import (
 )
 from campaigns.selectors import bandit_allocations, send_time_preview
 from campaigns.services import campaigns as campaign_services
+from campaigns.services.planning import audience_queryset
 from core.auth import membership_of
 from core.fields import IdField
 from core.pagination import Pagination
 from core.permissions import IsAdmin, IsSalesOrAdmin, PerMethodPermissionsMixin
 from core.serializers import InputSerializer
 from core.tenancy import get_for_org_or_404
+from crm.models import Contact, Segment
 from livecommerce.models import Room
 from wechat.models import WeChatAccount
 
@@ -218,8 +220,6 @@ class CampaignListApi(APIView):
 
     @extend_schema(request=CampaignInput, responses={201: CampaignOutput})
     def post(self, request):
-        from crm.models import Segment
-
         data = self.CampaignInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -276,8 +276,6 @@ class CampaignPreviewApi(APIView):
 
     @extend_schema(responses=CampaignPreviewOutput)
     def get(self, request, campaign_id: int):
-        from campaigns.services.planning import audience_queryset
-
         campaign = get_for_org_or_404(Campaign, _org(request), pk=campaign_id)
         return Response({"count": audience_queryset(campaign).count()})
 
@@ -306,8 +304,6 @@ class SendTimePreviewApi(APIView):
 
     @extend_schema(request=SendTimePreviewInput, responses=SendTimePreviewOutput)
     def post(self, request):
-        from crm.models import Segment
-
         data = self.SendTimePreviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -481,8 +477,6 @@ class LeadDeliveriesApi(APIView):
 
     @extend_schema(responses=LeadDeliveryOutput(many=True))
     def get(self, request, lead_id: int):
-        from crm.models import Contact
-
         contact = get_for_org_or_404(Contact, _org(request), pk=lead_id)
         qs = (
             Delivery.objects.for_org(contact.org_id)

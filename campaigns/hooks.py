@@ -18,9 +18,13 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import AuthenticationFailed
 
 from campaigns.models import Delivery, Provider, ProviderAccount, ShortLink
 from campaigns.services import receipts
+from core.auth import authenticate_token
+from crm.models import Contact
+from crm.services.events import event_record
 
 MAX_BODY = 1024 * 1024
 PROVIDERS = (Provider.CONSOLE, Provider.TENCENT, Provider.ALIYUN)
@@ -37,10 +41,6 @@ def _account(request, provider: str) -> ProviderAccount | None:
         if account and hmac.compare_digest(account.webhook_token, token):
             return account
     if provider == Provider.CONSOLE and request.headers.get("Authorization"):
-        from rest_framework.exceptions import AuthenticationFailed
-
-        from core.auth import authenticate_token
-
         try:
             raw = request.headers["Authorization"].split()[-1]
             _user, claims = authenticate_token(raw)
@@ -177,9 +177,6 @@ def short_link(request, code: str):
         )
         delivery = link.delivery
         if first and delivery.contact_id:
-            from crm.models import Contact
-            from crm.services.events import event_record
-
             contact = Contact.unscoped.filter(pk=delivery.contact_id).first()
             if contact:
                 event_record(

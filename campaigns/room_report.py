@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from campaigns.models import Campaign
 from campaigns.services.campaigns import campaign_uplift
+from livecommerce.selectors_report import room_report_recall
 
 
 def room_recall_report(*, room) -> dict | None:
@@ -27,6 +28,4 @@ def room_recall_report(*, room) -> dict | None:
 
 
 def connect() -> None:
-    from livecommerce.selectors_report import room_report_recall
-
     room_report_recall.register(room_recall_report)

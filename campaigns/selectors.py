@@ -21,6 +21,7 @@ from campaigns.models import (
 from campaigns.services import send_time
 from campaigns.services.policy import allowed_hours, policy_for
 from crm.models import Event
+from crm.selectors import live_contacts, segment_contacts
 
 # What the campaign results count as a conversion, and which deliveries reached a person.
 CONVERSION_EVENTS = ("order", "coupon.claim")
@@ -162,7 +163,6 @@ def send_time_preview(*, org, segment, channel: str, fallback_hour: int) -> dict
     into the hours ``channel`` may send in, how many have history at all, and how many have
     enough (``send_time.MIN_HISTORY`` events) to be timed mostly by their own habits. One
     grouped query over the same ``WITH`` clause planning uses."""
-    from crm.selectors import live_contacts, segment_contacts
 
     audience = segment_contacts(segment) if segment is not None else live_contacts(org.pk)
     audience_sql, audience_params = audience.order_by().values("id").query.sql_with_params()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from campaigns.services import journeys, policy, sending
+from campaigns.services.campaigns import campaigns_finish_done
+from campaigns.services.sending import send_due
+from campaigns.services.status_poll import poll_unknown_statuses as poll
 from core.tasks import periodic
 
 
 @shared_task(name="campaigns.send_deliveries")
 def send_deliveries(ids: list[int] | None = None, campaign_id: int | None = None) -> int:
-    from campaigns.services.sending import send_due
-
     return send_due(ids=ids, campaign_id=campaign_id)
 
 
@@ -18,8 +20,6 @@ def send_deliveries(ids: list[int] | None = None, campaign_id: int | None = None
 def tick() -> dict:
     """Every few seconds: settle crashed sends, advance due journey steps, send due rows,
     finish campaigns whose rows are all final, drop cap counters no cap reads any more."""
-    from campaigns.services import journeys, policy, sending
-    from campaigns.services.campaigns import campaigns_finish_done
 
     stale = sending.reconcile_stale()
     steps = journeys.run_due()
@@ -35,7 +35,6 @@ periodic("campaigns.tick", tick, 5)
 @shared_task(name="campaigns.poll_unknown_statuses")
 def poll_unknown_statuses() -> dict:
     """Every minute: ask SMS providers what became of rows left ``unknown``."""
-    from campaigns.services.status_poll import poll_unknown_statuses as poll
 
     return poll()
 

@@ -23,6 +23,7 @@ import time
 from collections import deque
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 
 _ACQUIRE = """
@@ -55,8 +56,6 @@ def _window_us() -> int:
 
 class RedisBucket:
     def __init__(self, url: str, prefix: str):
-        import redis
-
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(_ACQUIRE)
         self.prefix = prefix

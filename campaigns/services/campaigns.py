@@ -33,10 +33,17 @@ from campaigns.models import (
 )
 from campaigns.selectors import CONVERSION_EVENTS, REACHED, credited_ids, goal_counts_by_variant
 from campaigns.services.bandit import bandit_unassign
+from campaigns.services.mass_tags import wechat_tag_members_sync
 from campaigns.services.placeholders import check_template_placeholders, placeholders_of
+from campaigns.services.planning import plan_campaign
 from campaigns.services.recall import RECALL_PLACEHOLDERS
+from campaigns.services.sending import default_sms_account
 from core.errors import Conflict, DomainError
 from core.models import Organization
+from core.tasks import enqueue
+from crm.conditions import validate_condition
+from crm.models import Event
+from wechat.models import WeChatAccount, WeChatAccountKind
 
 # Words that make copy promotional; a service message must never carry them.
 MARKETING_WORDS = (
@@ -234,7 +241,6 @@ def _check_campaign_fills(
 
 def default_wechat_account(*, org: Organization, channel: str):
     """The account a WeChat campaign sends from when none is chosen (None: none active)."""
-    from wechat.models import WeChatAccount, WeChatAccountKind
 
     kind = (
         WeChatAccountKind.MINI_PROGRAM
@@ -300,7 +306,6 @@ def campaign_create(
     ``send_timing="best_hour"`` (智能节奏): each recipient at
     their own best hour, people without history at ``fallback_hour`` (Beijing; both moved
     into the hours the channel may send in: campaigns.services.send_time)."""
-    from crm.conditions import validate_condition
 
     if send_timing not in SendTiming.values:
         raise DomainError(_("未知的发送节奏"), fields={"send_timing": [_("未知的发送节奏")]})
@@ -363,8 +368,6 @@ def campaign_create(
         link_url=link_url,
     )
     if channel == Channel.SMS and provider_account is None:
-        from campaigns.services.sending import default_sms_account
-
         provider_account = default_sms_account(org)
     if channel != Channel.SMS and wechat_account is None:
         # As SMS takes the default provider account: the organisation's oldest active
@@ -418,9 +421,6 @@ def campaign_create(
 def campaign_launch(*, campaign: Campaign) -> dict:
     """Plan (idempotent) and start sending. Relaunching adds rows only for people without
     one and never re-sends: the unique (campaign, contact, channel) key guarantees it."""
-    from campaigns import tasks
-    from campaigns.services.planning import plan_campaign
-    from core.tasks import enqueue
 
     unapproved = [
         template.name
@@ -435,8 +435,6 @@ def campaign_launch(*, campaign: Campaign) -> dict:
             fields={"variants": unapproved},
         )
     if campaign.wechat_tag_id:
-        from campaigns.services.mass_tags import wechat_tag_members_sync
-
         wechat_tag_members_sync(campaign=campaign)  # network I/O: before the transaction
     with transaction.atomic():
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
@@ -453,7 +451,7 @@ def campaign_launch(*, campaign: Campaign) -> dict:
         locked.save(
             update_fields=["status", "finished_at", "planned_at", "launched_at", "updated_at"]
         )
-        enqueue(tasks.send_deliveries, None, locked.pk)
+        enqueue("campaigns.send_deliveries", None, locked.pk)
     campaign.refresh_from_db()
     return {"planned": inserted}
 
@@ -524,6 +522,7 @@ def uplift_itt(*, x1: int, n1: int, x0: int, n0: int) -> dict:
     }
     if not result["enough"]:
         return result
+    # local import: statsmodels takes ~1-5 s to import; only the A/B report needs it
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     low, high = confint_proportions_2indep(x1, n1, x0, n0, method="newcomb", compare="diff")
@@ -667,7 +666,6 @@ def campaign_uplift(*, campaign: Campaign, rows=None) -> dict:
     both count a person as converted on any conversion event in the same window,
     ``[launched_at, launched_at + CAMPAIGNS_CONVERSION_DAYS)``. What happened at send is
     reported per arm (``at_send``): the holdout is never sent, so only its size shows."""
-    from crm.models import Event
 
     rows = (
         rows
@@ -717,7 +715,6 @@ def campaign_timing_uplift(*, campaign: Campaign, rows=None) -> dict:
     ``campaign_uplift``) of the treatment rows sent at each person's own hour against the
     stable random share sent untimed at the campaign's hour (``Delivery.timing``), by intent
     to treat: a row counts in its timing whatever happened at send."""
-    from crm.models import Event
 
     rows = (
         rows

@@ -22,9 +22,12 @@ from campaigns.models import (
     MessageTemplate,
     StaffContact,
 )
+from campaigns.services.sending import NoSmsAccount, default_sms_account
 from core import pii
 from core.errors import DomainError
+from core.tasks import enqueue
 from wechat.models import WeChatFollower
+from wechat.otp import normalize_phone
 
 # Template keys the shipped hot-lead journey uses (seeded by campaigns.demo).
 DEFAULT_SMS_TEMPLATE = "owner_hot_lead_sms"
@@ -50,7 +53,6 @@ def staff_contact_set(
 ) -> StaffContact:
     """Record where ``user`` wants owner notifications. Empty strings clear a contact point;
     None leaves it unchanged. The phone must be a mainland mobile number."""
-    from wechat.otp import normalize_phone
 
     with transaction.atomic():
         row, _created = (
@@ -119,9 +121,6 @@ def owner_message_send(
     official account, else SMS. Returns the delivery (the existing one for a replayed
     ``key``), or None when the member left no usable contact point or the org has no
     approved service template for it. Sent right after the caller's transaction commits."""
-    from campaigns import tasks
-    from campaigns.services.sending import NoSmsAccount, default_sms_account
-    from core.tasks import enqueue
 
     existing = Delivery.objects.for_org(org_id).filter(key=key).first()
     if existing is not None:
@@ -165,5 +164,5 @@ def owner_message_send(
         due_at=timezone.now(),
         **fields,
     )
-    enqueue(tasks.send_deliveries, [delivery.pk])
+    enqueue("campaigns.send_deliveries", [delivery.pk])
     return delivery

@@ -22,6 +22,7 @@ from string import Formatter
 
 from django.utils.translation import gettext as _
 
+from campaigns.models import TemplateAudience
 from core.errors import DomainError
 
 # What a customer message may say, and who fills it.
@@ -86,7 +87,6 @@ def _parse(body: str) -> tuple[str, ...]:
 def check_template_placeholders(*, body: str, audience: str, param_names: list[str]) -> None:
     """Refuse a template whose placeholders are unknown, staff-only in a customer message, or
     missing from / extra to its provider parameter list (when it has one)."""
-    from campaigns.models import TemplateAudience
 
     used = placeholders_of(body)
     allowed = (

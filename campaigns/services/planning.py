@@ -30,6 +30,7 @@ from campaigns.models import (
     SuppressionReason,
     Variant,
 )
+from campaigns.services.mass_tags import tag_member_contact_ids
 from campaigns.services.policy import (
     CAMPAIGN,
     CONSENT_PURPOSE,
@@ -42,6 +43,9 @@ from campaigns.services.variants import HASH_A as _HASH_A
 from campaigns.services.variants import HASH_B as _HASH_B
 from campaigns.services.variants import MOD as _MOD
 from campaigns.services.variants import variant_sql
+from crm.conditions import contacts_matching
+from crm.models import Consent, Contact, ContactIdentity
+from crm.selectors import live_contacts, segment_contacts
 
 
 def _dt(value):
@@ -53,8 +57,6 @@ def _dt(value):
 def audience_queryset(campaign: Campaign) -> QuerySet:
     """The campaign's audience: its saved segment, its own condition, or everyone — narrowed
     to the WeChat tag's members known to us for a mass send by tag."""
-    from crm.conditions import contacts_matching
-    from crm.selectors import live_contacts, segment_contacts
 
     if campaign.segment_id:
         qs = segment_contacts(campaign.segment)
@@ -63,8 +65,6 @@ def audience_queryset(campaign: Campaign) -> QuerySet:
     else:
         qs = live_contacts(campaign.org_id)
     if campaign.wechat_tag_id and campaign.wechat_account_id:
-        from campaigns.services.mass_tags import tag_member_contact_ids
-
         qs = qs.filter(pk__in=tag_member_contact_ids(campaign))  # the tag's known members
     return qs
 
@@ -84,7 +84,6 @@ def plan_campaign(*, campaign: Campaign) -> int:
     the backstop. (A plain INSERT … SELECT: ``ON CONFLICT DO NOTHING``'s speculative insertion
     cost 14 s more per million rows.)
     """
-    from crm.models import Consent, Contact, ContactIdentity
 
     variants = list(campaign.variants.select_related("template"))
     if not variants:

@@ -31,9 +31,12 @@ from campaigns.models import (
     MessageTemplate,
     MessagingPolicy,
     SmsOptOut,
+    StaffContact,
     SuppressionReason,
     TemplateAudience,
 )
+from crm.models import Consent, Contact
+from wechat.models import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -202,16 +205,12 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
     contact_ids = {c.contact_id for c in candidates if c.contact_id}
     marketing_ids = {c.contact_id for c in marketing if c.contact_id}
     if contact_ids:
-        from crm.models import Contact
-
         facts.erased = set(
             Contact.unscoped.filter(pk__in=contact_ids, erased_at__isnull=False).values_list(
                 "pk", flat=True
             )
         )
     if marketing_ids:
-        from crm.models import Consent
-
         facts.consents = set(
             Consent.unscoped.filter(contact_id__in=marketing_ids, granted=True).values_list(
                 "contact_id", "purpose"
@@ -237,8 +236,6 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
             )
     staff = [c for c in candidates if c.template.audience == TemplateAudience.STAFF]
     if staff:
-        from campaigns.models import StaffContact
-
         hashes = {c.to_hash for c in staff if c.to_hash}
         for org_id, phone_hash, openid_hash in StaffContact.unscoped.filter(
             models.Q(phone_hash__in=hashes) | models.Q(openid_hash__in=hashes),
@@ -254,8 +251,6 @@ def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
         )
     wechat = [c for c in candidates if c.channel != Channel.SMS and c.wechat_account_id]
     if wechat:
-        from wechat.models import MpSubscribeConsent, WeChatFollower, WeChatServiceWindow
-
         accounts = {c.wechat_account_id for c in wechat}
         hashes = {c.to_hash for c in wechat if c.to_hash}
         facts.followers = set(

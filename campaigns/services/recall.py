@@ -33,8 +33,12 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
 from campaigns.services import placeholders
+from campaigns.services.variants import PROFILING
 from core.links import absolute_reverse
+from crm.models import Consent, Event
+from livecommerce.models import CouponClaim, Product, ProductClip, Room
 
 RECALL_PLACEHOLDERS = ("product", "clip_url", "coupon_expiry")
 
@@ -68,8 +72,6 @@ def engagement_by_contact(
     """Each contact's strongest engagement with a product in ``room`` (contacts without one
     are absent). Five queries whatever the number of contacts: claims, clicks, visits, the
     room's clips, the products named."""
-    from crm.models import Event
-    from livecommerce.models import CouponClaim, Product, ProductClip
 
     now = now or timezone.now()
     ids = list(contact_ids)
@@ -179,10 +181,6 @@ def attach_recall_params(rows: list) -> dict[int, list[int]]:
     (``row.params``) and switch rows their engagement cannot fill to the variant's fallback
     template. Returns ``{template_id: [row ids]}`` of the switched rows, for the caller to
     persist. Rows of campaigns without a source room are untouched."""
-    from campaigns.models import Campaign, Delivery, MessageTemplate, Variant
-    from campaigns.services.variants import PROFILING
-    from crm.models import Consent
-    from livecommerce.models import Room
 
     campaign_ids = {r.campaign_id for r in rows if r.campaign_id}
     if not campaign_ids:
@@ -244,8 +242,6 @@ def journey_recall_copy(*, template, fallback, room, contact_id: int) -> tuple[o
     when the member's engagement in ``room`` (the room that brought them into the journey)
     fills its recall placeholders, else the step's ``fallback_template`` (when it has one).
     A member who refused profiling is treated as having no engagement."""
-    from campaigns.services.variants import PROFILING
-    from crm.models import Consent
 
     if not recall_names(template.body) and not (fallback and recall_names(fallback.body)):
         return template, {}

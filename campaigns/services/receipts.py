@@ -21,6 +21,8 @@ from campaigns.models import Delivery, DeliveryStatus, SmsOptOut, SmsReply
 from core import pii
 from core.models import Organization
 from crm.models import Contact
+from crm.services.consent import consent_withdraw
+from crm.services.contacts import contact_find_by_identity
 from crm.services.events import event_record
 
 OPT_OUT_WORDS = {"TD", "T", "N", "R", "退订", "退订TD", "拒收", "取消"}
@@ -110,8 +112,6 @@ def sms_reply_record(
             sign_name=sign_name,
             defaults={"text": text[:140], "provider": provider},
         )
-        from crm.services.consent import consent_withdraw
-        from crm.services.contacts import contact_find_by_identity
 
         contact = contact_find_by_identity(org=org, kind="phone", value=phone)
         if contact is not None:

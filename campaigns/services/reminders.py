@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Channel, Journey, MessageTemplate
 from campaigns.services import policy
+from campaigns.services.sending import NoSmsAccount, default_sms_account
 from core import pii
 from crm.models import ContactIdentity
 
@@ -41,7 +42,6 @@ def _answer(deliverable: bool, channel, reason: str, message: str, to=None) -> d
 
 def reservation_reminder_status(reservation) -> dict:
     """See the module docstring; keys: deliverable, channel, to, reason, message."""
-    from campaigns.services.sending import NoSmsAccount, default_sms_account
 
     templates = _reminder_templates(reservation.org_id)
     if not templates:

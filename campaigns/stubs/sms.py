@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 import uuid
@@ -391,7 +392,6 @@ class AliyunSmsStub(SmsStub):
 
 def main() -> None:
     """``python -m campaigns.stubs.sms tencent|aliyun [port]``: serve a stub until killed."""
-    import sys
 
     cls = TencentSmsStub if sys.argv[1] == "tencent" else AliyunSmsStub
     stub = cls(port=int(sys.argv[2]) if len(sys.argv) > 2 else 0)
