@@ -23,7 +23,7 @@ from core.errors import INVALID_MESSAGE, DomainError, error_body
 from core.middleware import security_headers
 from core.serializers import UNKNOWN
 from core.tokens import InvalidToken, ViewerClaims, parse_token_memoised
-from livecommerce.services.coupons import acoupon_claim
+from livecommerce.services import coupons
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ async def coupon_claim_app(scope, receive, send) -> None:
             return
     try:
         coupon_id = int(scope["path_kwargs"]["coupon_id"])
-        receipt = await acoupon_claim(
+        receipt = await coupons.acoupon_claim(
             org_id=claims.org_id,
             coupon_id=coupon_id,
             contact_id=claims.contact_id,
