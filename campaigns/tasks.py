@@ -7,7 +7,7 @@ from celery import shared_task
 from campaigns.services import journeys, policy, sending
 from campaigns.services.campaigns import campaigns_finish_done
 from campaigns.services.sending import send_due
-from campaigns.services.status_poll import poll_unknown_statuses as poll
+from campaigns.services.status_poll import unknown_statuses_poll
 from core.tasks import periodic
 
 
@@ -25,7 +25,7 @@ def tick() -> dict:
     steps = journeys.run_due()
     sent = sending.send_due(time_budget=20.0)
     finished = campaigns_finish_done()
-    policy.prune_cap_counts()
+    policy.cap_counts_prune()
     return {"stale": stale, "journey_steps": steps, "sent": sent, "finished": finished}
 
 
@@ -35,8 +35,7 @@ periodic("campaigns.tick", tick, 5)
 @shared_task(name="campaigns.poll_unknown_statuses")
 def poll_unknown_statuses() -> dict:
     """Every minute: ask SMS providers what became of rows left ``unknown``."""
-
-    return poll()
+    return unknown_statuses_poll()
 
 
 periodic("campaigns.poll_unknown_statuses", poll_unknown_statuses, 60)

@@ -34,7 +34,7 @@ from campaigns.models import (
 from campaigns.selectors import CONVERSION_EVENTS, REACHED, credited_ids, goal_counts_by_variant
 from campaigns.services.bandit import bandit_unassign
 from campaigns.services.mass_tags import wechat_tag_members_sync
-from campaigns.services.placeholders import check_template_placeholders, placeholders_of
+from campaigns.services.placeholders import placeholders_of, template_placeholders_check
 from campaigns.services.planning import plan_campaign
 from campaigns.services.recall import RECALL_PLACEHOLDERS
 from campaigns.services.sending import default_sms_account
@@ -138,7 +138,7 @@ def template_create(
         account=provider_account,
     )
     # Every placeholder is one the sender knows how to fill (or the template is refused).
-    check_template_placeholders(body=body, audience=audience, param_names=param_names or [])
+    template_placeholders_check(body=body, audience=audience, param_names=param_names or [])
     if audience == TemplateAudience.STAFF and message_class != MessageClass.SERVICE:
         raise PolicyViolation(
             _("员工通知只能是服务通知"),

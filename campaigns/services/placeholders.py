@@ -84,7 +84,7 @@ def _parse(body: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def check_template_placeholders(*, body: str, audience: str, param_names: list[str]) -> None:
+def template_placeholders_check(*, body: str, audience: str, param_names: list[str]) -> None:
     """Refuse a template whose placeholders are unknown, staff-only in a customer message, or
     missing from / extra to its provider parameter list (when it has one)."""
 

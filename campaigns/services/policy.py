@@ -455,7 +455,7 @@ def release_cap_slots(slots: list[tuple[int, int, datetime]]) -> None:
         _give_back(org_id, contact_ids, period, slots=n)
 
 
-def prune_cap_counts(*, now: datetime | None = None) -> int:
+def cap_counts_prune(*, now: datetime | None = None) -> int:
     """Drop counters no cap can read any more (a week counter lives at most 7 days)."""
     cutoff = (now or timezone.now()) - timedelta(days=8)
     deleted, _by_model = MarketingSendCount.unscoped.filter(created_at__lt=cutoff).delete()

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 NOT_AT_PROVIDER = "服务商无此记录，待人工核实"
 
 
-def poll_unknown_statuses(*, limit: int = 200) -> dict[str, int]:
+def unknown_statuses_poll(*, limit: int = 200) -> dict[str, int]:
     """Settle up to ``limit`` unchecked ``unknown`` SMS rows from the provider's records.
     Returns counts per verdict (delivered, failed, sent, review; deferred: the provider's
     status query failed, asked again after the others)."""

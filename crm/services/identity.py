@@ -237,7 +237,7 @@ def identity_attach(
     merged into that one, which is returned (the surviving record)."""
     if kind not in IdentityKind.values:
         raise DomainError(f"unknown identity kind '{kind}'", fields={"kind": [kind]})
-    value = normalise_identity(kind, value)
+    value = identity_normalise(kind, value)
     value_hash = pii.lookup_hash(kind, value)
     holder = (
         ContactIdentity.objects.for_org(contact.org_id)
@@ -272,7 +272,7 @@ def identity_attach(
     return contact
 
 
-def normalise_identity(kind: str, value: str) -> str:
+def identity_normalise(kind: str, value: str) -> str:
     value = (value or "").strip()
     if kind == IdentityKind.PHONE:
         return normalize_phone(value)  # the one phone rule; raises PhoneInvalid (a DomainError)

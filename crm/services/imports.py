@@ -8,7 +8,7 @@ from core.errors import DomainError
 from crm.models import ConsentPurpose, Contact, Gender, IdentityKind, IncomeLevel, Source
 from crm.services.consent import consent_grant
 from crm.services.contacts import contact_get_or_create_by_identity
-from crm.services.identity import normalise_identity
+from crm.services.identity import identity_normalise
 
 COLUMNS = {
     "nickname",
@@ -25,7 +25,7 @@ COLUMNS = {
 YES = {"1", "yes", "y", "true", "是", "同意"}
 
 
-def check_header(fieldnames: list[str] | None) -> None:
+def csv_header_check(fieldnames: list[str] | None) -> None:
     """DomainError (400) naming unknown columns; a header row is required."""
     unknown = sorted(set(fieldnames or []) - COLUMNS)
     if not fieldnames or unknown:
@@ -35,7 +35,7 @@ def check_header(fieldnames: list[str] | None) -> None:
         )
 
 
-def import_row(*, org, row: dict, consent_source: str, row_number: int) -> bool:
+def csv_row_import(*, org, row: dict, consent_source: str, row_number: int) -> bool:
     """Create or fill one lead from a CSV row (phone is the identity); True when created.
     Raises DomainError whose ``fields`` name the bad columns (never echoing their values)."""
     return _import_row(org, row, consent_source, row_number)
@@ -74,7 +74,7 @@ def _import_row(org, row: dict, consent_source: str, line: int) -> bool:
     phone = (row.get("phone") or "").strip()
     if phone:
         try:
-            value = normalise_identity(IdentityKind.PHONE, phone)
+            value = identity_normalise(IdentityKind.PHONE, phone)
         except DomainError:
             raise DomainError(
                 _("手机号无效"), fields={"phone": [_("应为 11 位大陆手机号")]}

@@ -13,7 +13,7 @@ from core.errors import DomainError
 from crm.models import Contact, IdentityKind, IntegrationToken, Source
 from crm.services.contacts import contact_get_or_create_by_identity
 from crm.services.events import event_record
-from crm.services.identity import normalise_identity
+from crm.services.identity import identity_normalise
 
 TOKEN_PREFIX = "qmi_"  # noqa: S105 - a public prefix, not a secret
 
@@ -64,7 +64,7 @@ def external_event_ingest(
             "contact needs phone, unionid or openid", fields={"contact": ["phone|openid|unionid"]}
         )
     kind = kinds[0]
-    value = normalise_identity(kind, str(contact[kind]))
+    value = identity_normalise(kind, str(contact[kind]))
     app_id = str(contact.get("app_id", "")) if kind == IdentityKind.OPENID else ""
     person, _ = contact_get_or_create_by_identity(
         org=token.org, kind=kind, value=value, app_id=app_id, defaults={"source": Source.API}

@@ -38,7 +38,7 @@ from core.models import Membership, Organization
 from core.tasks import enqueue
 from crm.models import LeadJob, LeadJobKind, LeadJobState, Segment
 from crm.selectors import lead_list
-from crm.services.imports import check_header, import_row
+from crm.services.imports import csv_header_check, csv_row_import
 from crm.services.privacy import leads_export_csv
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def lead_import_start(*, membership: Membership, upload, consent_source: str) ->
         fieldnames = next(csv.reader(first), None)
     except csv.Error as exc:
         raise DomainError(_("CSV 无法读取"), fields={"csv": [str(exc)]}) from None
-    check_header([f.strip() for f in fieldnames] if fieldnames else None)
+    csv_header_check([f.strip() for f in fieldnames] if fieldnames else None)
     with transaction.atomic():
         job = LeadJob.objects.for_org(membership.org_id).create(
             org_id=membership.org_id,
@@ -152,7 +152,7 @@ def _run_import(job: LeadJob) -> None:
     with default_storage.open(job.file, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         reader = csv.DictReader(text)
-        check_header([f.strip() for f in reader.fieldnames or []] or None)
+        csv_header_check([f.strip() for f in reader.fieldnames or []] or None)
         chunk: list[tuple[int, dict]] = []
         for row in reader:
             # Row numbers as a spreadsheet shows them: the header is row 1.
@@ -170,7 +170,7 @@ def _import_chunk(job: LeadJob, org, chunk: list[tuple[int, dict]], consent_sour
         for row_number, row in chunk:
             try:
                 with transaction.atomic():
-                    was_new = import_row(
+                    was_new = csv_row_import(
                         org=org, row=row, consent_source=consent_source, row_number=row_number
                     )
             except DomainError as exc:

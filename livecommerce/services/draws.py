@@ -73,7 +73,7 @@ def draw_candidates(draw: Draw) -> list[int]:
     return sorted(pool)
 
 
-def pick_winners(candidates: list[int], count: int) -> list[int]:
+def draw_winners_pick(candidates: list[int], count: int) -> list[int]:
     """Unbiased sample without replacement: ``secrets.randbelow`` partial Fisher–Yates."""
     pool = list(candidates)
     count = min(count, len(pool))
@@ -92,7 +92,7 @@ def draw_run(*, membership: Membership, draw: Draw) -> Draw:
         if draw.ran_at is not None:
             raise Conflict(_("已经开过奖了"), code="draw_already_run")
         candidates = draw_candidates(draw)
-        chosen = pick_winners(candidates, draw.winner_count)
+        chosen = draw_winners_pick(candidates, draw.winner_count)
         contacts = Contact.objects.for_org(draw.org_id).in_bulk(chosen)
         winners = [
             DrawWinner(

@@ -20,7 +20,7 @@ from core import pii
 from core.errors import Conflict, DomainError
 from crm.models import ContactIdentity
 from crm.services.events import event_record
-from crm.services.identity import normalise_identity
+from crm.services.identity import identity_normalise
 from livecommerce.models import Follow, Reservation, Room, RoomStatus, StreamerProfile
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def reservation_remind_set(
         )
         if phone:
             try:
-                value = normalise_identity("phone", phone)
+                value = identity_normalise("phone", phone)
             except DomainError:
                 message = _("请输入有效的手机号")
                 raise DomainError(message, fields={"phone": [message]}) from None

@@ -414,6 +414,6 @@ def test_cap_counters_no_cap_can_read_are_pruned(acme, person):
     recent = MarketingSendCount.objects.for_org(acme).create(
         org=acme, contact=person, period=policy.cap_periods(timezone.now())[1], count=1
     )
-    assert policy.prune_cap_counts() == 1
+    assert policy.cap_counts_prune() == 1
     remaining = MarketingSendCount.objects.for_org(acme).values_list("pk", flat=True)
     assert list(remaining) == [recent.pk] and old.pk not in remaining

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import ConsoleSms, Delivery, SmsOptOut
 from campaigns.services.campaigns import UnfilledPlaceholder, campaign_create, campaign_launch
-from campaigns.services.placeholders import PlaceholderError, check_template_placeholders
+from campaigns.services.placeholders import PlaceholderError, template_placeholders_check
 from campaigns.services.recall import CLAIM, CLICK, WATCH, engagement_by_contact
 from campaigns.services.sending import send_due
 from core import pii
@@ -262,9 +262,9 @@ def test_engagement_lookup_is_set_based(acme, show):
 
 
 def test_recall_placeholders_are_known_and_need_a_source_room(acme):
-    check_template_placeholders(body=RECALL_BODY, audience="customer", param_names=[])
+    template_placeholders_check(body=RECALL_BODY, audience="customer", param_names=[])
     with pytest.raises(PlaceholderError):
-        check_template_placeholders(body="{product_url}", audience="customer", param_names=[])
+        template_placeholders_check(body="{product_url}", audience="customer", param_names=[])
     template = TemplateFactory(org=acme, body=RECALL_BODY)
     with pytest.raises(UnfilledPlaceholder) as refused:
         campaign_create(org=acme, name="x", channel="sms", variants=[{"template": template}])

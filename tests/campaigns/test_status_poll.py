@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services.sending import send_due
-from campaigns.services.status_poll import NOT_AT_PROVIDER, poll_unknown_statuses
+from campaigns.services.status_poll import NOT_AT_PROVIDER, unknown_statuses_poll
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.campaigns.test_sms_providers import _phones, _service_rows
 
@@ -36,9 +36,9 @@ def test_tencent_rows_lost_in_a_timeout_are_settled_from_the_status_pull(
     tencent_stub.inject("timeout")  # the provider takes them, the answer never arrives
     send_due()
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 3
-    assert poll_unknown_statuses() == {}  # too early: receipts may still settle them
+    assert unknown_statuses_poll() == {}  # too early: receipts may still settle them
     with _later():
-        assert poll_unknown_statuses() == {"delivered": 2, "failed": 1}
+        assert unknown_statuses_poll() == {"delivered": 2, "failed": 1}
     statuses = dict(Delivery.objects.for_org(acme).values_list("to_hash", "status"))
     assert sorted(statuses.values()) == ["delivered", "delivered", "failed"]
     assert max(tencent_stub.received.values()) == 1  # nobody was sent anything twice
@@ -55,8 +55,8 @@ def test_a_message_the_provider_never_took_is_marked_for_review_not_resent(
     tencent_stub.inject("5xx")  # refused before anything was taken — we cannot know that
     send_due()
     with _later():
-        assert poll_unknown_statuses() == {"review": 2}
-        assert poll_unknown_statuses() == {}  # checked once, left for a person (or a receipt)
+        assert unknown_statuses_poll() == {"review": 2}
+        assert unknown_statuses_poll() == {}  # checked once, left for a person (or a receipt)
         send_due()
     rows = Delivery.objects.for_org(acme).all()
     assert {(r.status, r.error) for r in rows} == {(DeliveryStatus.UNKNOWN, NOT_AT_PROVIDER)}
@@ -76,7 +76,7 @@ def test_aliyun_rows_are_settled_from_query_send_details(acme, aliyun_stub, sett
     send_due()
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 2
     with _later():
-        assert poll_unknown_statuses() == {"delivered": 1, "failed": 1}
+        assert unknown_statuses_poll() == {"delivered": 1, "failed": 1}
     assert max(aliyun_stub.received.values()) == 1
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from core.phones import PhoneInvalid, normalize_phone
 from crm.models import IdentityKind
-from crm.services.identity import normalise_identity
+from crm.services.identity import identity_normalise
 
 
 @pytest.mark.parametrize(
@@ -16,7 +16,7 @@ from crm.services.identity import normalise_identity
 )
 def test_a_mainland_mobile_is_kept_as_eleven_digits_on_every_path(raw):
     assert normalize_phone(raw) == "13812345678"
-    assert normalise_identity(IdentityKind.PHONE, raw) == "13812345678"
+    assert identity_normalise(IdentityKind.PHONE, raw) == "13812345678"
 
 
 @pytest.mark.parametrize(
@@ -33,4 +33,4 @@ def test_a_number_the_sms_binding_refuses_is_refused_by_the_crm_too(raw):
     with pytest.raises(PhoneInvalid):
         normalize_phone(raw)
     with pytest.raises(PhoneInvalid):
-        normalise_identity(IdentityKind.PHONE, raw)
+        identity_normalise(IdentityKind.PHONE, raw)

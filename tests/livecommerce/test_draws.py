@@ -4,14 +4,14 @@ import pytest
 
 from crm.services.events import event_record
 from livecommerce.models import DrawWinner
-from livecommerce.services.draws import pick_winners
+from livecommerce.services.draws import draw_winners_pick
 from tests.factories import ContactFactory, RoomFactory
 
 
 def test_pick_winners_is_unbiased_and_without_replacement():
     counts = Counter()
     for _ in range(6000):
-        chosen = pick_winners(list(range(6)), 2)
+        chosen = draw_winners_pick(list(range(6)), 2)
         assert len(set(chosen)) == 2
         counts.update(chosen)
     # Each candidate is chosen with probability 1/3: 2000 expected, allow a wide margin.
