@@ -105,8 +105,8 @@ def test_an_account_whose_status_query_fails_does_not_starve_the_others(
     assert [r.status for r in live_rows] == ["unknown", "unknown"]
     with _later():
         # The batch holds only the three oldest rows: the failing account's.
-        assert poll_unknown_statuses(limit=3) == {"deferred": 3}
-        assert poll_unknown_statuses(limit=3) == {"delivered": 2}
+        assert unknown_statuses_poll(limit=3) == {"deferred": 3}
+        assert unknown_statuses_poll(limit=3) == {"delivered": 2}
     assert sorted(r.status for r in live_rows.all()) == ["delivered", "delivered"]
     gone_rows = Delivery.objects.for_org(acme).filter(account=gone)
     assert {(r.status, r.provider_checked_at) for r in gone_rows} == {("unknown", None)}
