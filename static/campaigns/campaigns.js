@@ -526,7 +526,7 @@ $("#launch").addEventListener("click", async () => {
   }
 });
 
-const OUTCOMES = { waited: t("等待结束"), passed: t("通过"), exited: t("退出"), queued: t("已发送"), notified: t("已通知") };
+const OUTCOMES = { waited: t("等待结束"), passed: t("通过"), exited: t("退出"), queued: t("已发送"), notified: t("已通知"), holdout: t("对照组（未发送）") };
 
 async function loadJourneys() {
   const journeys = await api("/api/v1/journeys");

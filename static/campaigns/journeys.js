@@ -2,7 +2,7 @@
 // delete. A form per step type; the API validates and names the bad part (e.g.
 // "steps[2].seconds"), which is shown next to that step. Every user-provided string is
 // rendered with textContent (strict CSP: no inline script, no eval).
-import { t, fmt } from "../shared/i18n.js";
+import { t, fmt, lang } from "../shared/i18n.js";
 // The campaigns page's helpers: one signed-in API client (a 401 signs out) for both tabs.
 import { $, api, el } from "./campaigns.js";
 
@@ -191,12 +191,7 @@ function stepFields(type, step) {
   }
   if (type === "send") {
     add(t("模板"), templateSelect("template", step.template, null, false));
-    // 智能节奏: the member receives it at their own best hour (campaigns/services/send_time.py).
-    const best = el("input");
-    best.type = "checkbox";
-    best.name = "best_hour";
-    best.checked = Boolean(step.best_hour);
-    add(t("智能节奏（按此人最常活跃的时刻发送）"), best);
+    sendExperimentFields(fields, step);
   }
   if (type === "tag") add(t("标签"), textInput("tag", step.tag));
   if (type === "create_task") {
@@ -209,6 +204,76 @@ function stepFields(type, step) {
     add(t("短信模板（其余负责人）"), templateSelect("sms_template", step.sms_template, "sms", true));
   }
   return fields;
+}
+
+// A send step's experiments (campaigns/services/bandit.py, send_time.py): more copies split
+// evenly or by 自动优化 on a goal, a holdout never sent, and 智能节奏 with its untimed share.
+const MAX_VARIANTS = 2;
+const UNTIMED_DEFAULT = 10; // send_time.UNTIMED_PCT: the server's default share
+
+function goalChoices() {
+  return [
+    ["click", t("点击")],
+    ["claim", t("领券")],
+    ["redemption", t("核销")],
+    ["reply", t("回复")],
+  ];
+}
+
+function sendExperimentFields(fields, step) {
+  const add = (label, input, cls) => {
+    const node = labelled(label, input);
+    if (cls) node.classList.add(cls);
+    fields.append(node);
+    return node;
+  };
+  const variants = step.variants || [];
+  for (let i = 0; i < MAX_VARIANTS; i++) {
+    add(fmt(t("文案 {letter}"), { letter: "BC"[i] }), templateSelect(`variant_${i}`, variants[i], null, true));
+  }
+  const mode = el("select");
+  mode.name = "variant_mode";
+  mode.append(option("fixed", t("固定比例（平分）"), step.variant_mode !== "bandit"));
+  mode.append(option("bandit", t("自动优化"), step.variant_mode === "bandit"));
+  add(t("文案分配"), mode);
+  const goal = el("select");
+  goal.name = "bandit_goal";
+  for (const [value, label] of goalChoices()) goal.append(option(value, label, step.bandit_goal === value));
+  const goalLabel = add(t("优化目标"), goal, "jb-goal");
+  add(t("本步对照组 %（不发送）"), numberInput("step_holdout_pct", step.holdout_pct || 0, 0));
+  // 智能节奏: the member receives it at their own best hour (campaigns/services/send_time.py).
+  const best = el("input");
+  best.type = "checkbox";
+  best.name = "best_hour";
+  best.checked = Boolean(step.best_hour);
+  add(t("智能节奏（按此人最常活跃的时刻发送）"), best);
+  const untimed = numberInput("untimed_pct", step.untimed_pct ?? UNTIMED_DEFAULT, 0);
+  untimed.max = "50";
+  const untimedLabel = add(t("随机对照：立即发送的比例 %"), untimed, "jb-untimed");
+  const sync = () => {
+    goalLabel.hidden = mode.value !== "bandit";
+    untimedLabel.hidden = !best.checked;
+  };
+  mode.addEventListener("change", sync);
+  best.addEventListener("change", sync);
+  sync();
+}
+
+function readSendExperiment(item, step, value) {
+  const variants = [];
+  for (let i = 0; i < MAX_VARIANTS; i++) if (value(`variant_${i}`)) variants.push(value(`variant_${i}`));
+  if (variants.length) step.variants = variants;
+  if (value("variant_mode") === "bandit") {
+    step.variant_mode = "bandit";
+    step.bandit_goal = value("bandit_goal");
+  }
+  const holdout = value("step_holdout_pct");
+  if (holdout !== "" && Number(holdout) !== 0) step.holdout_pct = Number(holdout);
+  if (item.querySelector("[name=best_hour]").checked) {
+    step.best_hour = true;
+    const untimed = value("untimed_pct");
+    if (untimed !== "" && Number(untimed) !== UNTIMED_DEFAULT) step.untimed_pct = Number(untimed);
+  }
 }
 
 function readStep(item) {
@@ -232,7 +297,7 @@ function readStep(item) {
   if (type === "branch") step.else_goto = number("else_goto") - 1;
   if (type === "send") {
     step.template = value("template");
-    if (item.querySelector("[name=best_hour]").checked) step.best_hour = true;
+    readSendExperiment(item, step, value);
   }
   if (type === "tag") step.tag = value("tag");
   if (type === "create_task") {
@@ -307,6 +372,89 @@ function fillForm(journey) {
   }
 }
 
+// -- results of the selected journey's experimenting send steps ------------------------------
+
+const GOALS = () => Object.fromEntries(goalChoices());
+const pct = (rate) => rate.toLocaleString(lang(), { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const points = (rate) => (rate * 100).toLocaleString(lang(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
+function upliftText(u, labels) {
+  if (!u.enough) {
+    return fmt(t("样本不足：{a} {n1} 人、{b} {n0} 人，每组至少 {min} 人才计算提升"), {
+      a: labels[0], b: labels[1], n1: u.treatment_n, n0: u.holdout_n, min: u.min_arm,
+    }) + " " + fmt(t("（目前转化 {x1} 人 / {x0} 人）"), { x1: u.treatment_converted, x0: u.holdout_converted });
+  }
+  return fmt(t("转化率：{a} {r1} vs {b} {r0}，提升 {uplift} 个百分点（95% 区间 {low} ~ {high}）"), {
+    a: labels[0], b: labels[1], r1: pct(u.treatment_rate), r0: pct(u.holdout_rate),
+    uplift: points(u.uplift), low: points(u.ci95[0]), high: points(u.ci95[1]),
+  });
+}
+
+function table(heads, rows, cls) {
+  const wrap = el("div", null, "outbox-wrap");
+  const node = el("table", null, `outbox ${cls}`);
+  const head = el("tr");
+  for (const text of heads) head.append(el("th", text));
+  const thead = el("thead");
+  thead.append(head);
+  const body = el("tbody");
+  for (const cells of rows) {
+    const tr = el("tr");
+    for (const text of cells) tr.append(el("td", String(text)));
+    body.append(tr);
+  }
+  node.append(thead, body);
+  wrap.append(node);
+  return wrap;
+}
+
+async function loadResults(journey) {
+  const box = $("#jb-results");
+  box.hidden = true;
+  if (!journey) return;
+  const steps = await api(`/api/v1/journeys/${journey.id}/results`);
+  if (jb.current !== journey) return; // another journey was picked meanwhile
+  const list = $("#jb-results-steps");
+  list.replaceChildren();
+  const when = (at) => new Date(at).toLocaleString(lang(), { hour12: false });
+  for (const step of steps) {
+    const section = el("section", null, "jb-result");
+    section.dataset.step = String(step.step);
+    const mode = step.variant_mode === "bandit"
+      ? fmt(t("自动优化 · 目标：{goal}"), { goal: GOALS()[step.goal] || step.goal })
+      : t("固定比例");
+    section.append(el("h3", fmt(t("第 {n} 步：发送消息（{mode}）"), { n: step.step + 1, mode })));
+    section.append(table(
+      [t("文案"), t("已发送"), t("达成目标"), t("当前占比")],
+      step.copies.map((c) => [`${c.name}（${c.template}）`, c.sent, c.successes, c.share === null ? "—" : pct(c.share)]),
+      "jb-copies",
+    ));
+    if (step.variant_mode === "bandit") {
+      if (step.allocations.length) {
+        section.append(table(
+          [t("分配时间"), t("各文案 成功/发送 → 占比")],
+          step.allocations.slice().reverse().map((a) => [
+            when(a.at),
+            a.arms.map((arm) => fmt(t("{name} {successes}/{trials} → {share}"), { name: arm.name, successes: arm.successes, trials: arm.trials, share: pct(arm.share) })).join(t("；")),
+          ]),
+          "jb-allocations",
+        ));
+      } else {
+        section.append(el("p", t("还没有分配记录：第一位成员到达此步时开始分配。"), "hint"));
+      }
+    }
+    if (step.holdout) {
+      const p = el("p", upliftText(step.holdout, [t("发送组"), t("对照组")]), "jb-holdout-uplift");
+      section.append(p);
+    }
+    if (step.timing) {
+      section.append(el("p", upliftText(step.timing, [t("智能时刻"), t("立即发送")]), "jb-timing-uplift"));
+    }
+    list.append(section);
+  }
+  box.hidden = steps.length === 0;
+}
+
 async function loadBuilder(selectId) {
   const [journeys, templates] = await Promise.all([
     api("/api/v1/journeys"),
@@ -320,6 +468,7 @@ async function loadBuilder(selectId) {
   const wanted = selectId ? journeys.find((j) => j.id === selectId) : null;
   pick.value = wanted ? String(wanted.id) : "";
   fillForm(wanted || null);
+  await loadResults(wanted || null).catch((err) => showError(err));
 }
 
 function refreshList() {
@@ -369,6 +518,7 @@ $("#journey-builder").addEventListener("submit", async (event) => {
 $("#jb-pick").addEventListener("change", () => {
   const id = Number($("#jb-pick").value);
   fillForm(jb.journeys.find((j) => j.id === id) || null);
+  loadResults(jb.current).catch((err) => showError(err));
 });
 
 $("#jb-toggle").addEventListener("click", async () => {
