@@ -109,10 +109,35 @@ def _workers(count: int, extra_env: dict | None = None) -> list[dict]:
     ]
     results = []
     for proc in procs:
-        out, _ = proc.communicate(timeout=600)
-        match = re.search(r"sent (\d+) in ([\d.]+) s", out)
-        results.append({"sent": int(match[1]), "elapsed_s": float(match[2])} if match else {})
+        out = proc.stdout.read()
+        # wait4 reaps the worker and hands back its rusage: the CPU (all threads) it spent.
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        match = re.search(r"sent (\d+) in ([\d.]+) s, cpu ([\d.]+) s", out)
+        result = {"sent": int(match[1]), "elapsed_s": float(match[2])} if match else {}
+        # The process's whole CPU (start-up included) and its sending rounds' alone.
+        result["process_cpu_s"] = round(usage.ru_utime + usage.ru_stime, 3)
+        result["cpu_s"] = float(match[3]) if match else result["process_cpu_s"]
+        results.append(result)
     return results
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (``/proc/<pid>/stat``, fields 14-15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_per_message(workers: list[dict], stub_cpu_s: float) -> dict:
+    """Sender and stub CPU per message in µs: the figures load on the box does not move
+    much (msgs/s does)."""
+    sent = sum(w.get("sent", 0) for w in workers) or 1
+    return {
+        "sender_cpu_s": round(sum(w.get("cpu_s", 0) for w in workers), 3),
+        "sender_cpu_us_per_msg": round(sum(w.get("cpu_s", 0) for w in workers) / sent * 1e6),
+        "stub_cpu_s": round(stub_cpu_s, 3),
+        "stub_cpu_us_per_msg": round(stub_cpu_s / sent * 1e6),
+    }
 
 
 def _max_in_window(times: list[float], seconds: float = 1.0) -> int:
@@ -125,7 +150,7 @@ def _max_in_window(times: list[float], seconds: float = 1.0) -> int:
     return best
 
 
-def _personal(provider: str, rows: int, qps: int, sms_ports: dict, wechat) -> dict:
+def _personal(provider: str, rows: int, qps: int, sms_ports: dict, wechat, stub_pids: dict) -> dict:
     """One provider's personalised send: plant, 2 sender processes, what the stub saw."""
     channel_sms = provider in ("tencent", "aliyun")
     if channel_sms:
@@ -137,7 +162,11 @@ def _personal(provider: str, rows: int, qps: int, sms_ports: dict, wechat) -> di
         endpoint = ""
     planted = _child("personal", provider, str(rows), endpoint, str(qps))
     extra = {"WECHAT_API_BASE": wechat.base_url, "WECHAT_SEND_QPS": str(qps)}
+    # The WeChat stub serves from this process's threads (this thread only waits meanwhile).
+    stub_cpu = (lambda: _proc_cpu(stub_pids[provider])) if channel_sms else time.process_time
+    before = stub_cpu()
     workers = _workers(int(os.environ.get("BENCH_SEND_WORKERS", "2")), extra)
+    stub_cpu_s = stub_cpu() - before
     if channel_sms:
         counts = _stub_call(port, "/_stub/counts")
         received, times = counts["received"], counts["request_times"]
@@ -165,6 +194,7 @@ def _personal(provider: str, rows: int, qps: int, sms_ports: dict, wechat) -> di
         "recipients_reached": len(received),
         "sent_twice": sum(1 for n in received.values() if n > 1),
         "max_requests_in_any_1s_window": _max_in_window(times),
+        **_cpu_per_message(workers, stub_cpu_s),
         "outbox": _child("status", str(planted["org"])),
     }
 
@@ -182,14 +212,16 @@ def run() -> dict:
         )
         sample = os.environ.get("BENCH_BASELINE_SAMPLE", "10000")
         parts = os.environ.get("BENCH_CAMPAIGN_PARTS", "plan,send,personal,rate").split(",")
-        result: dict = {}
+        result: dict = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
         if "plan" in parts:
             result["planning"] = _child("plan", str(contacts), sample)
 
         stub, port = _stub()
         if "send" in parts:
             planted = _child("plant", str(send_rows), f"127.0.0.1:{port}", "100000", "0")
+            before = _proc_cpu(stub.pid)
             workers = _workers(int(os.environ.get("BENCH_SEND_WORKERS", "2")))
+            stub_cpu_s = _proc_cpu(stub.pid) - before
             counts = _stub_call(port, "/_stub/counts")
             wall = max(w["elapsed_s"] for w in workers)
             received = counts["received"]
@@ -201,6 +233,7 @@ def run() -> dict:
                 "provider_requests": counts["requests"],
                 "phones_reached": len(received),
                 "sent_twice": sum(1 for n in received.values() if n > 1),
+                **_cpu_per_message(workers, stub_cpu_s),
                 "outbox": _child("status", str(planted["org"])),
             }
 
@@ -217,8 +250,9 @@ def run() -> dict:
                     "BENCH_PERSONAL_PROVIDERS", "tencent,aliyun,wechat_template,mp_subscribe"
                 ).split(",")
                 ports = {"tencent": port, "aliyun": aliyun_port}
+                pids = {"tencent": stub.pid, "aliyun": aliyun.pid}
                 result["personal"] = {
-                    provider: _personal(provider, rows, qps, ports, wechat)
+                    provider: _personal(provider, rows, qps, ports, wechat, pids)
                     for provider in providers
                 }
             finally:
@@ -239,6 +273,7 @@ def run() -> dict:
                 "max_requests_in_any_1s_window": _max_in_window(counts["request_times"]),
                 "outbox": _child("status", str(planted["org"])),
             }
+        result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         personal = result.get("personal", {})
         result["bars"] = {
             "plan_1m_le_30s": "planning" in result and result["planning"]["plan_s"] <= 30,

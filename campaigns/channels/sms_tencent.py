@@ -40,6 +40,17 @@ def classify_exception(exc: TencentCloudSDKException) -> Outcome:
     return Outcome.FAILED
 
 
+def _skip_environment_per_request(client: sms_client.SmsClient) -> None:
+    """The SDK reads the proxy from the environment once, when it builds its connection
+    (``tencentcloud/common/http/request.py: ProxyConnection``), and passes it with every
+    request; its ``requests`` session would also re-read the proxy variables and stat
+    ~/.netrc on every call (``requests.Session.merge_environment_settings``): ~0.25 ms of
+    CPU per ``SendSms``, a fifth of the SDK's cost, for settings that cannot change."""
+    session = getattr(getattr(client.request, "conn", None), "_session", None)
+    if session is not None:
+        session.trust_env = False
+
+
 class TencentSmsSender:
     max_batch = 200
     io_only = True
@@ -58,11 +69,13 @@ class TencentSmsSender:
             protocol="http" if account.endpoint.startswith("127.") else "https",
             reqTimeout=settings.SMS_REQUEST_TIMEOUT,
         )
-        self._client = sms_client.SmsClient(
+        client = sms_client.SmsClient(
             credential.Credential(account.access_key_id, account.access_key_secret),
             "ap-guangzhou",
             ClientProfile(httpProfile=http),
         )
+        _skip_environment_per_request(client)
+        self._client = client
         return self._client
 
     def group_key(self, message: OutboundMessage) -> tuple:

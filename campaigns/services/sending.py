@@ -29,7 +29,7 @@ import random
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
@@ -759,11 +759,45 @@ def _prepare(
     return _Request(batch_key, rows, messages, None, limiter, qps)
 
 
+class _Slots:
+    """Limiter slots taken a few at a time and used at once: one Redis script per request was
+    ~0.18 ms of the sender's CPU per personalised message. A slot is used only within
+    ``SMS_BUCKET_MARGIN / 5`` of its admission (10 ms by default), so admission and arrival
+    stay inside the limiter's margin as they do with one slot per call; an older one is
+    dropped (unused slots only under-use the account's QPS, never exceed it). Accounts
+    below 200 QPS take one slot per request, exactly as before."""
+
+    def __init__(self):
+        self._fresh: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def take(self, limiter: str, qps: int) -> bool:
+        freshness = settings.SMS_BUCKET_MARGIN / 5
+        with self._lock:
+            fresh = self._fresh[limiter]
+            now = time.monotonic()
+            while fresh and now - fresh[0] > freshness:
+                fresh.popleft()
+            if fresh:
+                fresh.popleft()
+                return True
+        # Timed before the call: admission happens inside it, never earlier than this.
+        asked_at = time.monotonic()
+        admitted = bucket.acquire_many(limiter, qps, max(1, min(8, qps // 100)))
+        if admitted > 1:
+            with self._lock:
+                self._fresh[limiter].extend([asked_at] * (admitted - 1))
+        return admitted > 0
+
+
+_slots = _Slots()
+
+
 def _call_provider(request: _Request) -> list[SendResult]:
     """The request's limiter slot, then the provider call: taken right before the request
     leaves (on whichever thread sends it), so admission and arrival stay within the
     limiter's margin however many requests wait for a thread."""
-    if not bucket.acquire(request.limiter, request.qps):
+    if not _slots.take(request.limiter, request.qps):
         return [
             SendResult(r.pk, Outcome.RETRY, error="local rate limit wait") for r in request.rows
         ]
