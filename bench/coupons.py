@@ -17,7 +17,10 @@ with a random key prefix). For each path it starts uvicorn (one process) on loop
 
 Knobs for a quicker run: ``BENCH_COUPON_SPEED_CLAIMS`` (default 20,000),
 ``BENCH_COUPON_LAG_CLAIMS`` (default 10,000; 0 skips the lag run),
-``BENCH_COUPON_MODES=redis`` (one path). The load average is recorded at each run's start.
+``BENCH_COUPON_MODES=redis`` (one path); ``BENCH_COUPON_TASK_RUNNER`` (default
+``inprocess``: the re-scores the reconciler enqueues run in a thread of its process, off its
+loop, as workers run them in production; ``eager`` puts them in the loop). The load average
+is recorded at each run's start.
 
 The load generator is a bare asyncio protocol in this process (uvloop), sharing the
 2-core box with the server.
@@ -420,7 +423,15 @@ def run() -> dict:
                         tokens,
                         port,
                         path,
-                        {**mode_env, "DJANGO_SETTINGS_MODULE": "qianmian.settings"},
+                        {
+                            **mode_env,
+                            "DJANGO_SETTINGS_MODULE": "qianmian.settings",
+                            # The re-scores its batches enqueue run as production runs them,
+                            # off the reconciler's loop — here in a thread of the same process
+                            # (same box, same GIL), not in the loop as "eager" would.
+                            "TASK_RUNNER": os.environ.get("BENCH_COUPON_TASK_RUNNER", "inprocess"),
+                            "TASK_RUNNER_THREADS": "1",
+                        },
                     )
         finally:
             server.terminate()
