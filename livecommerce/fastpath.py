@@ -15,6 +15,7 @@ import json
 import logging
 import re
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.utils.translation import gettext as _
 
@@ -49,13 +50,39 @@ def _encode(status: int, body: dict) -> tuple[list, bytes]:
 
 def _security(scope) -> tuple[tuple[bytes, bytes], ...]:
     """The security headers Django's middleware would add to this answer (one source:
-    core.middleware.security_headers). Whether the request came over HTTPS (HSTS) is
-    Django's own rule, SECURE_PROXY_SSL_HEADER included, read only when it matters."""
+    core.middleware.security_headers, computed once per settings). Whether the request came
+    over HTTPS (HSTS) is Django's own rule, SECURE_PROXY_SSL_HEADER included, read only when
+    it matters (``is_secure``)."""
     plain = security_headers(secure=False)
     over_tls = security_headers(secure=True)
     if plain == over_tls:
         return plain
-    return over_tls if ASGIRequest(scope, io.BytesIO()).is_secure() else plain
+    return over_tls if is_secure(scope) else plain
+
+
+def is_secure(scope) -> bool:
+    """``ASGIRequest(scope, …).is_secure()`` without building a request (it copies every
+    header into META; with HSTS configured it ran on every answer): Django's
+    ``HttpRequest.scheme`` — the proxy's header when SECURE_PROXY_SSL_HEADER names one and the
+    request has it (first value of repeated ones, as ASGIRequest joins them with ","), else
+    the ASGI scope's scheme (django/http/request.py, django/core/handlers/asgi.py)."""
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    if proxy:
+        meta_name, secure_value = proxy
+        if not meta_name.startswith("HTTP_"):
+            # Not a plain request header (CONTENT_TYPE, a server variable): Django's request.
+            return ASGIRequest(scope, io.BytesIO()).is_secure()
+        values = [
+            value
+            for name, value in scope.get("headers", ())
+            # ASGIRequest skips names with "_" (spoofing between "_" and "-").
+            if b"_" not in name
+            and "HTTP_" + name.decode("latin1").upper().replace("-", "_") == meta_name
+        ]
+        if values:
+            first = values[0].decode("latin1").split(",", 1)[0]
+            return first.strip() == secure_value
+    return (scope.get("scheme") or "http") == "https"
 
 
 # A 401 names the scheme to authenticate with (RFC 9110 §11.6.1), as the DRF view does.

@@ -273,6 +273,67 @@ def test_hsts_is_sent_over_https_only_on_both(asgi, setup, settings):
     assert "strict-transport-security" not in fast.headers
 
 
+def test_with_hsts_the_fast_path_builds_no_request_and_sends_djangos_headers(
+    asgi, setup, settings, monkeypatch
+):
+    """With HSTS configured the fast path decides "over HTTPS?" from the scope alone: no
+    Django request object per answer, every security header of the DRF view's answer
+    (``_both``), HSTS over HTTPS and none over plain HTTP."""
+    from livecommerce import fastpath
+
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+    def no_request(*args, **kwargs):
+        raise AssertionError("the fast path built a Django request")
+
+    monkeypatch.setattr(fastpath, "ASGIRequest", no_request)
+    coupon = CouponFactory(room=setup["room"], released=True)
+    https = ((b"x-forwarded-proto", b"https"),)
+    fast, drf = _both(asgi, _path(coupon), token=setup["token"], extra=https)
+    assert fast.status == 201
+    assert fast.headers["strict-transport-security"] == "max-age=3600"
+    fast, drf = _both(asgi, _path(coupon), token=setup["token"])
+    assert fast.status == drf.status == 409
+    assert "strict-transport-security" not in fast.headers
+
+
+@pytest.mark.parametrize(
+    ("proxy", "scheme", "headers"),
+    [
+        (None, "http", []),
+        (None, "https", []),
+        (None, None, [(b"x-forwarded-proto", b"https")]),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "http", [(b"x-forwarded-proto", b"https")]),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "https", [(b"x-forwarded-proto", b"http")]),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "https", []),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "http", [(b"x-forwarded-proto", b" https , http")]),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "http", [(b"x-forwarded-proto", b"http, https")]),
+        (
+            ("HTTP_X_FORWARDED_PROTO", "https"),
+            "http",
+            [(b"x-forwarded-proto", b"https"), (b"x-forwarded-proto", b"http")],
+        ),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "http", [(b"x_forwarded_proto", b"https")]),
+        (("HTTP_X_FORWARDED_PROTO", "https"), "http", [(b"X-Forwarded-Proto", b"https")]),
+        (("HTTP_X_FORWARDED_SSL", "on"), "http", [(b"x-forwarded-ssl", b"on")]),
+        (("CONTENT_TYPE", "https"), "http", [(b"content-type", b"https")]),
+    ],
+)
+def test_is_secure_is_djangos_rule(settings, proxy, scheme, headers):
+    import io
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    from livecommerce.fastpath import is_secure
+
+    settings.SECURE_PROXY_SSL_HEADER = proxy
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    if scheme:
+        scope["scheme"] = scheme
+    assert is_secure(scope) == ASGIRequest(scope, io.BytesIO()).is_secure()
+
+
 def test_a_body_that_is_not_json_is_400_on_both(asgi, setup):
     coupon = CouponFactory(room=setup["room"], released=True)
     fast, drf = _both(asgi, _path(coupon), token=setup["token"], body=b"{not json")
