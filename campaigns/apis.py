@@ -151,6 +151,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "scheduled_at",
             "send_timing",
             "fallback_hour",
+            "untimed_pct",
             "status",
             "planned_at",
             "launched_at",
@@ -195,6 +196,9 @@ class CampaignListApi(APIView):
         )
         fallback_hour = serializers.IntegerField(
             min_value=0, max_value=23, required=False, default=10
+        )
+        untimed_pct = serializers.IntegerField(
+            min_value=0, max_value=50, required=False, default=10
         )
         provider_account = IdField(required=False, allow_null=True, default=None)
         wechat_account = serializers.IntegerField(required=False, allow_null=True, default=None)

@@ -499,6 +499,7 @@ TABLES: dict[str, Table] = {
             "bandit_goal": N,
             "send_timing": N,
             "fallback_hour": N,
+            "untimed_pct": N,
             "params": N,
             "link_url": N,
             "scheduled_at": N,

@@ -279,6 +279,11 @@ class Campaign(TenantModel):
     fallback_hour = models.PositiveSmallIntegerField(
         _("无历史时的发送时刻"), default=10, db_default=10
     )
+    # The randomised share of a 智能节奏 campaign's treatment arm sent untimed, to measure
+    # the timing's uplift (send_time.untimed_sql).
+    untimed_pct = models.PositiveSmallIntegerField(
+        _("统一时刻对照比例%"), default=10, db_default=10
+    )
     status = models.CharField(
         _("状态"), max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )

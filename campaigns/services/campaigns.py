@@ -295,6 +295,7 @@ def campaign_create(
     bandit_goal: str = "",
     send_timing: str = SendTiming.FIXED,
     fallback_hour: int = 10,
+    untimed_pct: int = 10,
 ) -> Campaign:
     """``variants``: ``[{"name", "template": MessageTemplate, "condition"?, "weight"?,
     "fallback_template"?}]``. ``wechat_tag_id`` (wechat_mass with an official account only):
@@ -305,13 +306,17 @@ def campaign_create(
     unconditional copies share traffic adaptively (campaigns.services.bandit).
     ``send_timing="best_hour"`` (智能节奏): each recipient at
     their own best hour, people without history at ``fallback_hour`` (Beijing; both moved
-    into the hours the channel may send in: campaigns.services.send_time)."""
+    into the hours the channel may send in: campaigns.services.send_time), except a random
+    ``untimed_pct`` % sent at the campaign's hour to measure the timing."""
 
     if send_timing not in SendTiming.values:
         raise DomainError(_("未知的发送节奏"), fields={"send_timing": [_("未知的发送节奏")]})
     if not 0 <= fallback_hour <= 23:
         message = _("发送时刻应在 0–23 点之间")
         raise DomainError(message, fields={"fallback_hour": [message]})
+    if not 0 <= untimed_pct <= 50:
+        message = _("统一时刻对照比例应在 0–50 之间")
+        raise DomainError(message, fields={"untimed_pct": [message]})
 
     if not variants:
         raise DomainError(_("至少需要一个文案"), fields={"variants": [_("至少需要一个文案")]})
@@ -399,6 +404,7 @@ def campaign_create(
         scheduled_at=scheduled_at,
         send_timing=send_timing,
         fallback_hour=fallback_hour,
+        untimed_pct=untimed_pct,
         created_by=user,
     )
     Variant.objects.bulk_create(

@@ -21,7 +21,8 @@ Everything is set-based: ``best_hour_ctes`` is one SQL ``WITH`` clause (one grou
 events: contact, hour, count) that planning joins into its single ``INSERT … SELECT`` and the
 builder's preview groups by hour. No per-recipient query.
 
-To measure the timing, ``UNTIMED_PCT`` % of a timed campaign's treatment arm, drawn by a stable
+To measure the timing, ``Campaign.untimed_pct`` % (default ``UNTIMED_PCT``) of a timed
+campaign's treatment arm, drawn by a stable
 hash of (campaign, contact), is sent untimed at the campaign's own hour and marked
 ``Delivery.timing = untimed`` (``campaigns.services.campaigns.campaign_timing_uplift``
 compares the goal rates).
@@ -142,17 +143,17 @@ def slot_at(hour: int, start_at: datetime) -> datetime:
     return slot if slot > local else slot + timedelta(days=1)
 
 
-def untimed_sql(campaign_id: int, alias: str = "x") -> tuple[str, list]:
+def untimed_sql(campaign_id: int, alias: str = "x", pct: int = UNTIMED_PCT) -> tuple[str, list]:
     """The untimed draw in SQL (``is_untimed``'s twin), for a row alias with ``contact_id``."""
     return (
         f"(({alias}.contact_id * {_UNTIMED_A} + %s) %% {_UNTIMED_MOD}) %% 100 < %s",
-        [campaign_id * _UNTIMED_B % _UNTIMED_MOD, UNTIMED_PCT],
+        [campaign_id * _UNTIMED_B % _UNTIMED_MOD, pct],
     )
 
 
-def is_untimed(*, campaign_id: int, contact_id: int) -> bool:
+def is_untimed(*, campaign_id: int, contact_id: int, pct: int = UNTIMED_PCT) -> bool:
     """Whether a treatment recipient of a timed campaign is in the untimed share (stable)."""
-    return in_untimed_share(salt=campaign_id, contact_id=contact_id, pct=UNTIMED_PCT)
+    return in_untimed_share(salt=campaign_id, contact_id=contact_id, pct=pct)
 
 
 def in_untimed_share(*, salt: int, contact_id: int, pct: int) -> bool:
@@ -195,7 +196,7 @@ class PlanTiming:
         )
         self.join_sql = "LEFT JOIN bt_best bh ON bh.contact_id = c.id"
         self.column_sql = "bh.hour AS best_hour"
-        untimed, untimed_params = untimed_sql(campaign.pk)
+        untimed, untimed_params = untimed_sql(campaign.pk, pct=campaign.untimed_pct)
         self.timing_sql = f"CASE WHEN {excluded_sql} THEN '' WHEN {untimed} THEN %s ELSE %s END"
         self.timing_params = [*excluded_params, *untimed_params, Timing.UNTIMED, Timing.TIMED]
         start, end = allowed_window(campaign)

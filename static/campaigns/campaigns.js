@@ -209,6 +209,7 @@ $("#builder").addEventListener("submit", async (event) => {
     send_timing: form.get("best_hour") ? "best_hour" : "fixed",
     fallback_hour: Number(form.get("fallback_hour") || 10),
   };
+  if (form.get("best_hour")) body.untimed_pct = Number(form.get("untimed_pct") ?? 10);
   if (form.get("variant_mode") === "bandit") {
     body.variant_mode = "bandit";
     body.bandit_goal = form.get("bandit_goal");
@@ -258,7 +259,9 @@ async function loadTimingPreview() {
       t("{total} 人中 {with} 人有活跃记录，{enough} 人（{share}）记录充足（至少 {min} 次）；没有记录的人在 {fallback} 发送。随机 {untimed}% 仍按统一时间发送，用来衡量提升。"),
       {
         total: p.total, with: p.with_history, enough: p.enough_history, share: pct(p.enough_share),
-        min: p.min_history, fallback: hh(p.fallback_hour), untimed: p.untimed_pct,
+        min: p.min_history, fallback: hh(p.fallback_hour),
+        // The share this campaign will send untimed (the builder's field; the server's default).
+        untimed: form.querySelector("[name=untimed_pct]").value || p.untimed_pct,
       },
     );
     const max = Math.max(1, ...p.hours.map((h) => h.count));

@@ -326,3 +326,34 @@ def test_a_journey_send_step_waits_for_the_members_own_hour(
     with time_machine.travel(beijing(20, 0), tick=False):
         assert send_due() == 1
     assert Delivery.objects.for_org(acme).get(pk=rows[owl.pk].pk).status == "sent"
+
+
+def test_the_builder_sets_the_untimed_share_of_a_timed_campaign(
+    acme, sales_bob, django_capture_on_commit_callbacks
+):
+    ProviderAccountFactory(org=acme, sign_name="千面")
+    template = TemplateFactory(org=acme, body="今晚8点开播")
+    _big_audience(acme, 600, 15)
+    client = sales_bob.client()
+    body = {
+        "name": "智能节奏三成对照",
+        "channel": "sms",
+        "variants": [{"template": template.pk}],
+        "send_timing": "best_hour",
+        "untimed_pct": 80,
+    }
+    refused = client.post("/api/v1/campaigns", body, format="json")
+    assert refused.status_code == 400 and "untimed_pct" in refused.json()["fields"]
+    created = client.post("/api/v1/campaigns", {**body, "untimed_pct": 30}, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["untimed_pct"] == 30
+    with time_machine.travel(beijing(9, 0), tick=False):
+        assert client.post(f"/api/v1/campaigns/{created.json()['id']}/launch").status_code < 300
+    rows = Delivery.objects.for_org(acme).filter(campaign_id=created.json()["id"])
+    marks = dict(rows.values_list("contact_id", "timing"))
+    untimed = {c for c, m in marks.items() if m == "untimed"}
+    campaign_id = created.json()["id"]
+    assert untimed == {
+        c for c in marks if is_untimed(campaign_id=campaign_id, contact_id=c, pct=30)
+    }
+    assert abs(len(untimed) / len(marks) - 0.3) < 0.06
