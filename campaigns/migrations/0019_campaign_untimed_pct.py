@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0018_journey_step_bandit'),
+        ("campaigns", "0018_journey_step_bandit"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='campaign',
-            name='untimed_pct',
-            field=models.PositiveSmallIntegerField(db_default=10, default=10, verbose_name='统一时刻对照比例%'),
+            model_name="campaign",
+            name="untimed_pct",
+            field=models.PositiveSmallIntegerField(
+                db_default=10, default=10, verbose_name="统一时刻对照比例%"
+            ),
         ),
     ]
