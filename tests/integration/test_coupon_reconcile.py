@@ -115,3 +115,22 @@ def test_statements_per_batch_do_not_grow_with_the_batch(redis_claims, host_alic
 
     statements(4)  # memos warmed (scoring rules, journey triggers): counted alike below
     assert statements(40) == statements(4)
+
+
+def test_a_claim_the_reconciler_wrote_first_is_still_answered_yours(redis_claims, host_alice):
+    """The reconciler may write a logged claim while the answer path's own INSERT is in
+    flight: that INSERT then skips the row, and the claim must still count as recorded
+    (answered 201), not 503 ``claim_retry`` for a coupon the viewer holds."""
+    import time
+
+    from livecommerce.services.coupons.claim import run_async
+
+    coupon, _clip, _contacts = _claimed_coupon(host_alice, 1, stock=2)
+    row = CouponClaim.unscoped.get(coupon=coupon)
+    granted = [(row.contact_id, row.nth, row.slot, row.code, None)]
+
+    recorded = run_async(
+        redis_backend._record_claims(coupon.org_id, coupon.pk, int(time.time()), granted)
+    )
+
+    assert recorded == {row.code}
