@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from campaigns.services import journeys, policy, sending
-from campaigns.services.campaigns import campaigns_finish_done
+from campaigns.services.finishing import campaigns_finish_done
 from campaigns.services.sending import send_due
 from campaigns.services.status_poll import unknown_statuses_poll
 from core.tasks import periodic

@@ -6,19 +6,22 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from core.tasks import periodic
+from crm.services.lead_jobs import lead_job_run, lead_jobs_sweep
+from crm.services.leads import lead_sla_sweep
+from crm.services.privacy import erasure_sweep
+from crm.services.receivers import contact_after_event, contacts_after_events
+from crm.services.rescore_jobs import progress_reporter
+from crm.services.rfm import lifecycle_sweep
+from crm.services.scoring import grade_changes_notify, org_rescore
 
 
 @shared_task(name="crm.contact_after_event")
 def contact_after_event_task(contact_id: int, event_type: str, org_id: int | None = None) -> None:
-    from crm.services.receivers import contact_after_event
-
     contact_after_event(contact_id=contact_id, event_type=event_type, org_id=org_id)
 
 
 @shared_task(name="crm.contacts_after_events")
 def contacts_after_events_task(org_id: int, contacts: list) -> int:
-    from crm.services.receivers import contacts_after_events
-
     return contacts_after_events(org_id=org_id, contacts=contacts)
 
 
@@ -33,52 +36,37 @@ def contacts_after_events_task(org_id: int, contacts: list) -> int:
     max_retries=8,
 )
 def org_rescore_task(org_id: int) -> dict:
-    from crm.services.rescore_jobs import progress_reporter
-    from crm.services.scoring import org_rescore
-
     return org_rescore(org_id=org_id, progress=progress_reporter(org_id)).as_dict()
 
 
 @shared_task(name="crm.grade_changes_notify")
 def grade_changes_notify_task(org_id: int, changes: list) -> int:
-    from crm.services.scoring import grade_changes_notify
-
     return grade_changes_notify(org_id=org_id, changes=changes)
 
 
 @shared_task(name="crm.lead_job_run")
 def lead_job_run_task(job_id: int) -> str:
-    from crm.services.lead_jobs import lead_job_run
-
     job = lead_job_run(job_id=job_id)
     return job.state if job else "skipped"
 
 
 @shared_task(name="crm.lead_jobs_sweep")
 def lead_jobs_sweep_task() -> int:
-    from crm.services.lead_jobs import lead_jobs_sweep
-
     return lead_jobs_sweep()
 
 
 @shared_task(name="crm.lead_sla_sweep")
 def lead_sla_sweep_task() -> int:
-    from crm.services.leads import lead_sla_sweep
-
     return lead_sla_sweep()
 
 
 @shared_task(name="crm.lifecycle_sweep")
 def lifecycle_sweep_task() -> int:
-    from crm.services.rfm import lifecycle_sweep
-
     return lifecycle_sweep()
 
 
 @shared_task(name="crm.erasure_sweep")
 def erasure_sweep_task() -> int:
-    from crm.services.privacy import erasure_sweep
-
     return erasure_sweep()
 
 

@@ -14,6 +14,8 @@ from wechatpy.exceptions import WeChatClientException
 
 from campaigns.channels.base import OutboundMessage, Outcome, SendResult
 from campaigns.models import Channel
+from wechat.client import wechat_client
+from wechat.windows import service_window_reserve
 
 # errcodes meaning "not processed, try later": -1 system busy, 45009 API quota,
 # 45011 API frequency limit.
@@ -56,8 +58,6 @@ class WechatSender:
     @property
     def client(self):
         if self._client is None:
-            from wechat.client import wechat_client
-
             client = wechat_client(self.account)
             _skip_environment_per_request(client)
             self._client = client
@@ -76,8 +76,6 @@ class WechatSender:
                     message.to, message.template_id, _data(message, names), url=message.link or None
                 )
             elif self.channel == Channel.WECHAT_CUSTOMER:
-                from wechat.windows import service_window_reserve
-
                 if not service_window_reserve(account=self.account, openid=message.to):
                     return SendResult(message.delivery_id, Outcome.FAILED, error="window_closed")
                 res = self.client.message.send_text(message.to, message.text)

@@ -32,6 +32,8 @@ from campaigns.models import (
 from campaigns.services.policy import SERVICE_TRIGGERS
 from core.errors import Conflict, DomainError
 from core.models import Organization
+from crm.conditions import ConditionError, validate_condition
+from crm.services.events import EVENT_TYPES
 
 # Triggers that do not come from the event log: the rooms' reminder sweep and the scorer.
 SYNTHETIC_TRIGGERS = ("reservation.due", "grade.changed")
@@ -87,8 +89,6 @@ class JourneyActive(Conflict):
 
 
 def trigger_events() -> tuple[str, ...]:
-    from crm.services.events import EVENT_TYPES
-
     return (*EVENT_TYPES, *SYNTHETIC_TRIGGERS)
 
 
@@ -98,7 +98,6 @@ def _bad(path: str, message: str) -> InvalidJourney:
 
 def validate_trigger(*, event: str, condition: dict | None) -> None:
     """Raise InvalidJourney naming the bad part of a trigger (event, then condition path)."""
-    from crm.conditions import ConditionError, validate_condition
 
     if event not in trigger_events():
         raise _bad("trigger_event", _("未知触发事件：%(event)s") % {"event": event})
@@ -117,8 +116,6 @@ def validate_steps(*, org_id: int, steps: Any, trigger: str | None = None) -> li
     a staff notice (it would reach a customer), and a service template only when the trigger
     is the person's own transaction (``policy.SERVICE_TRIGGERS``); otherwise the step is a
     send to whoever the trigger selects, which is marketing."""
-    from crm.conditions import ConditionError, validate_condition
-    from crm.services.events import EVENT_TYPES
 
     if not isinstance(steps, list):
         raise _bad("steps", _("步骤必须是列表"))

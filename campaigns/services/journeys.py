@@ -61,10 +61,19 @@ from campaigns.models import (
     MessageTemplate,
     Timing,
 )
-from campaigns.services import bandit, send_time
+from campaigns.services import bandit, owner_notify, send_time
+from campaigns.services.policy import JOURNEY, message_class_for
+from campaigns.services.recall import journey_recall_copy
+from campaigns.services.reminders import reservation_reminder_status
+from campaigns.services.sending import default_sms_account
 from core.links import absolute_reverse
+from core.tasks import enqueue
+from crm.conditions import contact_matches
+from crm.models import Contact, ContactIdentity, Event, Task
+from crm.services import leads
 from crm.services.events import on_event_recorded
 from crm.services.scoring import on_grade_changed
+from livecommerce.models import Coupon, Room
 from livecommerce.services.reservations import on_reminder_status, on_reservation_due
 
 log = logging.getLogger(__name__)
@@ -81,7 +90,6 @@ def connect() -> None:
     on_event_recorded(_on_event)
     on_reservation_due(_on_reservation_due)
     on_grade_changed(_on_grade_changed)
-    from campaigns.services.reminders import reservation_reminder_status
 
     on_reminder_status(reservation_reminder_status)
 
@@ -177,11 +185,8 @@ def journey_enter(
     *, journey: Journey, contact, key: str, context: dict
 ) -> JourneyMembership | None:
     """Enter a person into a journey once per key (None when already in or not matching)."""
-    if journey.trigger_condition:
-        from crm.conditions import contact_matches
-
-        if not contact_matches(contact, journey.trigger_condition):
-            return None
+    if journey.trigger_condition and not contact_matches(contact, journey.trigger_condition):
+        return None
     state = MembershipState.HOLDOUT if in_holdout(journey, contact.pk) else MembershipState.ACTIVE
     try:
         with transaction.atomic():
@@ -282,8 +287,6 @@ def _log(membership: JourneyMembership, outcome: str) -> None:
 
 
 def _room(membership: JourneyMembership):
-    from livecommerce.models import Room
-
     room_id = membership.context.get("room_id")
     return Room.objects.for_org(membership.org_id).filter(pk=room_id).first() if room_id else None
 
@@ -328,8 +331,6 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
             return "exited", None
         return _wait_or_pass(membership, at - timedelta(seconds=step.get("seconds", 0)), now)
     if kind == "wait_before_coupon_expiry":
-        from livecommerce.models import Coupon
-
         coupon_id = (membership.context.get("props") or {}).get("coupon")
         coupon = Coupon.objects.for_org(membership.org_id).filter(pk=coupon_id).first()
         if coupon is None:
@@ -341,8 +342,6 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
             membership, coupon.valid_until - timedelta(seconds=step.get("seconds", 0)), now
         )
     if kind == "exit_if_event":
-        from crm.models import Event
-
         qs = Event.objects.for_org(membership.org_id).filter(
             contact_id=membership.contact_id,
             type=step["event"],
@@ -352,14 +351,10 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
             qs = qs.filter(room_id=membership.context["room_id"])
         return ("exited" if qs.exists() else "passed"), None
     if kind == "exit_unless":
-        from crm.conditions import contact_matches
-
         return (
             "passed" if contact_matches(membership.contact, step["condition"]) else "exited"
         ), None
     if kind == "branch":
-        from crm.conditions import contact_matches
-
         if contact_matches(membership.contact, step["condition"]):
             return "passed", None
         return "branched", step["else_goto"]
@@ -375,12 +370,6 @@ def _run_step(membership: JourneyMembership, step: dict, now: datetime):
 
 def _send(membership: JourneyMembership, step: dict) -> str:
     """Queue the message through the outbox; the policy decides at send time."""
-    from campaigns import tasks
-    from campaigns.services.policy import JOURNEY, message_class_for
-    from campaigns.services.recall import journey_recall_copy
-    from campaigns.services.sending import default_sms_account
-    from core.tasks import enqueue
-    from crm.models import ContactIdentity
 
     journey = membership.journey
     step_index = membership.step_index
@@ -480,12 +469,11 @@ def _send(membership: JourneyMembership, step: dict) -> str:
         return "holdout"
     # A step timed to the member's best hour waits in the outbox for the sender's tick.
     if created and due_at <= now:
-        enqueue(tasks.send_deliveries, [delivery.pk])
+        enqueue("campaigns.send_deliveries", [delivery.pk])
     return "queued"
 
 
 def _params(membership: JourneyMembership) -> dict:
-
     params = {"nickname": membership.contact.nickname or ""}
     props = membership.context.get("props") or {}
     params.update({k: str(v) for k, v in props.items() if isinstance(v, str | int | float)})
@@ -506,8 +494,6 @@ def _params(membership: JourneyMembership) -> dict:
 
 
 def _tag(membership: JourneyMembership, tag: str) -> str:
-    from crm.models import Contact
-
     with transaction.atomic():
         contact = (
             Contact.objects.for_org(membership.org_id)
@@ -521,9 +507,6 @@ def _tag(membership: JourneyMembership, tag: str) -> str:
 
 
 def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
-    from crm.models import Contact, Task
-    from crm.services import leads
-
     contact = Contact.objects.for_org(membership.org_id).get(pk=membership.contact_id)
     if kind == "assign_owner":
         if contact.owner_id:
@@ -567,9 +550,6 @@ def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
 
 
 def _message_owner(membership: JourneyMembership, contact, step: dict, title: str):
-
-    from campaigns.services import owner_notify
-
     return owner_notify.owner_message_send(
         org_id=contact.org_id,
         user=contact.owner,

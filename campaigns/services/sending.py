@@ -42,6 +42,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.channels import OutboundMessage, Outcome, SendResult, sender_for
 from campaigns.models import (
+    Campaign,
     Channel,
     Delivery,
     DeliveryStatus,
@@ -54,10 +55,16 @@ from campaigns.models import (
     TemplateAudience,
 )
 from campaigns.services import bandit, bucket, placeholders, policy, recall, variants
+from campaigns.services.finishing import campaign_finish_if_done
+from campaigns.services.mass_tags import tag_for_request
 from core import pii
 from core.errors import DomainError
 from core.links import absolute_reverse
 from core.models import Organization
+from core.tasks import enqueue
+from crm.models import Contact
+from crm.services.contacts import contact_find_by_identity
+from wechat.models import MpSubscribeConsent, WeChatAccount
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +137,6 @@ def send_service_sms(
     default SMS account, and is sent right after the caller's transaction commits. ``key``
     makes the call idempotent (a replay returns the first delivery).
     """
-    from crm.services.contacts import contact_find_by_identity
 
     template = (
         MessageTemplate.objects.for_org(org).filter(key=template_key, channel=Channel.SMS).first()
@@ -160,10 +166,8 @@ def send_service_sms(
         params={k: str(v) for k, v in params.items()},
         due_at=timezone.now(),
     )
-    from campaigns import tasks
-    from core.tasks import enqueue
 
-    enqueue(tasks.send_deliveries, [delivery.pk])
+    enqueue("campaigns.send_deliveries", [delivery.pk])
     return delivery
 
 
@@ -372,7 +376,6 @@ def _group_by_variant(rows: list[Delivery]) -> dict[tuple[int, int], list[int]]:
 def _consume_mp_grants(rows: list[Delivery], now) -> None:
     """Each mini-program subscribe message uses up one consent (the oldest unused one of its
     person and template), in the claiming transaction: two statements per claim."""
-    from wechat.models import MpSubscribeConsent
 
     if not rows:
         return
@@ -418,7 +421,6 @@ CLAIM_FIELDS = (
 
 def _attach_related(rows: list[Delivery]) -> None:
     """Templates and accounts once per batch instead of one joined copy per row."""
-    from wechat.models import WeChatAccount
 
     templates = MessageTemplate.unscoped.in_bulk({r.template_id for r in rows})
     accounts = ProviderAccount.unscoped.in_bulk({r.account_id for r in rows if r.account_id})
@@ -474,7 +476,6 @@ def _unfilled(row: Delivery) -> list[str]:
 
 def _attach_nicknames(rows: list[Delivery]) -> None:
     """The person's nickname for rows whose template says ``{nickname}``: one query."""
-    from crm.models import Contact
 
     wanted = [r for r in rows if r.contact_id and "{nickname}" in r.template.body]
     if not wanted:
@@ -519,8 +520,6 @@ def _outbound(
 
 
 def _attach_campaign_params(rows: list[Delivery]) -> None:
-    from campaigns.models import Campaign
-
     campaign_ids = {r.campaign_id for r in rows if r.campaign_id}
     if not campaign_ids:
         return
@@ -747,8 +746,6 @@ def _prepare(
         return [SendResult(r.pk, Outcome.FAILED, error=str(exc)) for r in rows]
     messages = [_outbound(r, batch_key) for r in rows]
     if first.channel == Channel.WECHAT_MASS:
-        from campaigns.services.mass_tags import tag_for_request
-
         tag_id = tag_for_request(batch_key, rows)
         for message in messages:
             message.tag_id = tag_id
@@ -988,7 +985,6 @@ def send_due(
     if drained and campaign_id is not None:
         # Nothing left to claim for this campaign: it is done unless rows are still open
         # (deferred to a later window, or in another worker's hands).
-        from campaigns.services.campaigns import campaign_finish_if_done
 
         campaign_finish_if_done(campaign_id=campaign_id)
     return done

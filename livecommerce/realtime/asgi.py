@@ -24,6 +24,7 @@ from livecommerce.events import PRIORITY_TYPES
 from livecommerce.realtime.chat_worker import chat_post_reply
 from livecommerce.realtime.crm import buffer as crm_buffer
 from livecommerce.realtime.hub import Conn, get_registry, staff_generations
+from livecommerce.services.chat import ChatAuthor
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +220,6 @@ async def _serve(conn: Conn, hub, receive) -> None:
 
 
 async def _chat(conn: Conn, registry, text: str) -> None:
-    from livecommerce.services.chat import ChatAuthor
-
     author = ChatAuthor(
         org_id=conn.org_id,
         contact_id=conn.contact_id,

@@ -13,6 +13,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.db.models import Q
+from django.utils import timezone
+
+from livecommerce.models import ChatRestriction, RestrictionKind
+
 
 @dataclass(frozen=True)
 class Ban:
@@ -109,10 +114,6 @@ class OrgBans:
 
 def load_org_bans(org_id: int) -> list[Ban]:
     """The organisation's active bans (one query; runs on the hub's thread pool)."""
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from livecommerce.models import ChatRestriction, RestrictionKind
 
     rows = (
         ChatRestriction.objects.for_org(org_id)

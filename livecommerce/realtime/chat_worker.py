@@ -112,6 +112,7 @@ def chat_post_reply(*, room_id: int, author, text: str) -> dict:
     """``chat_post`` shaped as the socket's answer: ``{}`` when posted, else the author's
     notice ``{"code", "message", "extra"}`` (``{"code": "error"}`` for a bug). The one
     shaping used by the child and by the in-process path (``asgi._chat``)."""
+    # local import: python -m child process; this needs the django.setup() in main()
     from core.errors import DomainError
     from livecommerce.services.chat import chat_post
 
@@ -132,6 +133,7 @@ def chat_post_reply(*, room_id: int, author, text: str) -> dict:
 def _handle(line: str, reply_out, lock: threading.Lock) -> None:
     from django.db import close_old_connections
 
+    # local import: python -m child process; this needs the django.setup() in main()
     from livecommerce.services.chat import ChatAuthor
 
     request = json.loads(line)
@@ -166,6 +168,7 @@ def main() -> None:
         for line in sys.stdin:
             if line.strip():
                 pool.submit(_handle, line, reply_out, lock)
+    # local import: python -m child process; this needs the django.setup() in main()
     from livecommerce.realtime.crm import buffer
 
     buffer.shutdown()

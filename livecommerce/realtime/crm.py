@@ -51,6 +51,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from core.staff_events import staff_publisher
+from crm.services.events import EventIn, events_record_batch
+
 log = logging.getLogger(__name__)
 
 
@@ -215,8 +218,6 @@ class CrmBuffer:
 
     @staticmethod
     def _relay_staff(message: str) -> None:
-        from core.staff_events import staff_publisher
-
         try:
             staff_publisher.get()(message)
         except Exception:  # noqa: BLE001 - a hint lost; the acks must keep being read
@@ -309,7 +310,6 @@ def events_from_line(line: str | bytes) -> list[tuple]:
 
 def write_events(events: list[tuple]) -> int:
     """Record a batch through ``events_record_batch``. Returns the number of events written."""
-    from crm.services.events import EventIn, events_record_batch
 
     if not events:
         return 0

@@ -50,6 +50,7 @@ def main() -> None:
     django.setup()
     from django.db import close_old_connections
 
+    # local import: python -m child process; this needs the django.setup() in main()
     from core.staff_events import staff_publisher
     from livecommerce.realtime.crm import events_from_line, write_events
     from livecommerce.realtime.transport import get_transport

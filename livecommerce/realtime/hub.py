@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import close_old_connections
 
+from core.models import Membership
+from livecommerce.models import Room
 from livecommerce.realtime import frames
 from livecommerce.realtime.bans import Ban, OrgBans, load_org_bans
 from livecommerce.realtime.chat_worker import ChatWorker
+from livecommerce.realtime.crm import buffer
 from livecommerce.realtime.crm import buffer as crm_buffer
 from livecommerce.realtime.transport import get_transport
 
@@ -697,7 +700,6 @@ class HubRegistry:
 
 def staff_generations(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """(org, user) → current token generation, for active users of active organisations."""
-    from core.models import Membership
 
     rows = Membership.objects.filter(
         user_id__in={user for _org, user in keys}, user__is_active=True, org__is_active=True
@@ -706,8 +708,6 @@ def staff_generations(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
 
 
 def _load_room_info(room_id: int) -> RoomInfo | None:
-    from livecommerce.models import Room
-
     org_id = Room.unscoped.filter(pk=room_id).values_list("org_id", flat=True).first()
     return RoomInfo(org_id=org_id) if org_id is not None else None
 
@@ -740,6 +740,5 @@ async def stop_hubs() -> None:
     if _registry is not None:
         await _registry.stop()
         _registry = None
-    from livecommerce.realtime.crm import buffer
 
     await asyncio.get_running_loop().run_in_executor(None, buffer.shutdown)

@@ -26,6 +26,8 @@ import time
 import uuid
 from collections.abc import Callable
 
+import redis
+import redis.asyncio as aredis
 from django.conf import settings
 
 from livecommerce.realtime import frames
@@ -260,8 +262,6 @@ class RedisTransport:
     kind = "redis"
 
     def __init__(self, *, url: str, prefix: str, log_size: int, ttl: int = 86400):
-        import redis
-
         self.url, self.prefix, self.log_size, self.ttl = url, prefix, log_size, ttl
         self.process_id = uuid.uuid4().hex[:12]
         self._sync = redis.Redis.from_url(
@@ -392,8 +392,6 @@ class RedisTransport:
 
     # hub side -------------------------------------------------------------------------------
     async def start(self, *, on_room: RoomCallback, on_staff, on_resync) -> None:
-        import redis.asyncio as aredis
-
         self._on_room, self._on_staff, self._on_resync = on_room, on_staff, on_resync
         self._async = aredis.Redis.from_url(
             self.url,

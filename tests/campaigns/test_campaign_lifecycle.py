@@ -4,7 +4,7 @@ import pytest
 import time_machine
 
 from campaigns.models import Delivery, DeliveryStatus
-from campaigns.services.campaigns import campaigns_finish_done
+from campaigns.services.finishing import campaigns_finish_done
 from campaigns.services.sending import reconcile_stale, send_due
 from crm.services.consent import consent_grant
 from tests.campaigns.factories import ProviderAccountFactory, add_phone, beijing

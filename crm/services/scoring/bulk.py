@@ -29,7 +29,6 @@ from crm.services.scoring.rules import (
     scoring_model_for,
 )
 from crm.services.scoring.sql import scores_select_sql
-from crm.tasks import grade_changes_notify_task
 
 # Grade changes of a bulk re-score reach the listeners in background batches of this size: a
 # rule edit that lifts 100,000 leads must not run 100,000 callbacks inside the re-score.
@@ -49,7 +48,7 @@ def _enqueue_upgrades(*, org_id: int, model: ScoringModel, changes: list[GradeCh
         if old and ranks.get(new, -1) > ranks.get(old, -1)
     ]
     for i in range(0, len(ups), GRADE_BATCH):
-        enqueue(grade_changes_notify_task, org_id, ups[i : i + GRADE_BATCH])
+        enqueue("crm.grade_changes_notify", org_id, ups[i : i + GRADE_BATCH])
     return len(ups)
 
 
