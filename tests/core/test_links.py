@@ -16,6 +16,7 @@ from campaigns.services import journeys
 from campaigns.services.campaigns import campaign_create, campaign_launch
 from core import links
 from crm.services.consent import consent_grant
+from livecommerce import apis as livecommerce_apis
 from livecommerce.models import ProductClip
 from livecommerce.services.reservations import reservations_sweep, room_reserve
 from livecommerce.services.rooms import room_end, room_go_live
@@ -120,7 +121,8 @@ def test_poster_qr_links_to_the_room_on_the_port_it_was_asked_on(
         drawn.update(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(posters, "poster_render", capture)
+    # The invite-poster API imports the renderer at its module top: patch it where it is called.
+    monkeypatch.setattr(livecommerce_apis, "poster_render", capture)
     response = viewer_dan.client().get(
         f"/api/v1/rooms/{room.pk}/invite-poster", headers={"host": host}
     )
@@ -132,8 +134,6 @@ def test_poster_qr_links_to_the_room_on_the_port_it_was_asked_on(
 
 
 def test_clip_poster_links_to_the_clip_page(acme, viewer_dan, monkeypatch):
-    from livecommerce.services import posters
-
     room = RoomFactory(org=acme, streamer__org=acme)
     clip = ProductClip.unscoped.create(
         org=acme,
@@ -144,7 +144,7 @@ def test_clip_poster_links_to_the_clip_page(acme, viewer_dan, monkeypatch):
         end_s=30,
     )
     drawn = {}
-    monkeypatch.setattr(posters, "poster_render", lambda **kw: drawn.update(kw) or b"png")
+    monkeypatch.setattr(livecommerce_apis, "poster_render", lambda **kw: drawn.update(kw) or b"png")
     response = viewer_dan.client().get(
         f"/api/v1/rooms/{room.pk}/invite-poster",
         {"clip": clip.pk},
