@@ -291,14 +291,14 @@ def baseline(campaign: Campaign, sample: int) -> float:
 
 
 def step_plan(n: int, sample: int) -> dict:
-    from campaigns.services.planning import plan_campaign
+    from campaigns.services.planning import campaign_plan
 
     started = time.perf_counter()
     org, account, templates = generate(n)
     generated = time.perf_counter() - started
     campaign = make_campaign(org, account, templates)
     started = time.perf_counter()
-    planned = plan_campaign(campaign=campaign)
+    planned = campaign_plan(campaign=campaign)
     plan_s = time.perf_counter() - started
     rows = Delivery.objects.for_org(org).filter(campaign=campaign)
     by_status = dict(rows.values_list("status").annotate(n=django.db.models.Count("pk")))

@@ -395,7 +395,7 @@ def _baseline(out: dict, org, model, lo: int, hi: int, leads: int) -> None:
 
     from crm.models import Contact
     from crm.services.scoring.per_event import facts_for
-    from crm.services.scoring.rules import active_rules, compute_score
+    from crm.services.scoring.rules import active_rules, score_compute
 
     # Baseline: per-row save() on a 10,000 sample, extrapolated to all leads.
     sample_ids = random.Random(1).sample(range(lo, hi + 1), min(10_000, leads))
@@ -404,7 +404,7 @@ def _baseline(out: dict, org, model, lo: int, hi: int, leads: int) -> None:
     t0 = time.perf_counter()
     for contact in Contact.objects.for_org(org).filter(pk__in=sample_ids).iterator(chunk_size=500):
         facts = facts_for(contact, rules, now)
-        contact.score, contact.grade, contact.score_breakdown = compute_score(
+        contact.score, contact.grade, contact.score_breakdown = score_compute(
             contact, rules=rules, model=model, now=now, facts=facts
         )
         contact.scored_at = now

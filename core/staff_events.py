@@ -32,7 +32,7 @@ staff_publisher: Hook[Callable[[str], None]] = Hook("core.staff_publisher", sing
 
 class NotificationEvent(TypedDict):
     """``crm.notification``: a new ``crm.Notification`` row for this user
-    (``crm.services.leads.notify``); ``data`` is the row's own ``data``, per ``kind``."""
+    (``crm.services.leads.user_notify``); ``data`` is the row's own ``data``, per ``kind``."""
 
     id: int
     kind: str
@@ -42,7 +42,7 @@ class NotificationEvent(TypedDict):
 
 class LeadGradeChangedEvent(TypedDict):
     """``lead.grade_changed``: a lead the user owns moved to another grade
-    (``crm.services.scoring.grades.emit_grade_changed``)."""
+    (``crm.services.scoring.grades.grade_changed_emit``)."""
 
     contact: int
     old_grade: str

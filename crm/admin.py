@@ -20,7 +20,7 @@ from crm.models import (
 )
 from crm.services.identity import contact_merge_undo
 from crm.services.ingest import integration_token_create
-from crm.services.scoring import validate_rule
+from crm.services.scoring import scoring_rule_validate
 
 
 @admin.register(Contact)
@@ -83,12 +83,12 @@ class ScoringModelAdmin(TenantAdmin):
     inlines = [ScoringRuleInline]
 
     def save_formset(self, request, form, formset, change):
-        # Rules are validated by the engine (crm.services.scoring.validate_rule).
+        # Rules are validated by the engine (crm.services.scoring.scoring_rule_validate).
 
         for inline_form in formset.forms:
             data = getattr(inline_form, "cleaned_data", None) or {}
             if data and not data.get("DELETE") and data.get("condition") is not None:
-                validate_rule(
+                scoring_rule_validate(
                     condition=data["condition"],
                     max_points=data.get("max_points"),
                     half_life_days=data.get("half_life_days"),

@@ -544,7 +544,7 @@ class Delivery(TenantModel):
     claimed_at = models.DateTimeField(_("领取时间"), null=True, blank=True)
     # Set just before this row's provider request leaves (after the rate limiter): a worker
     # lost while the row is in ``sending`` without it never reached any provider, so the
-    # row goes back to ``pending`` instead of ``unknown`` (see sending.reconcile_stale).
+    # row goes back to ``pending`` instead of ``unknown`` (see sending.deliveries_reconcile_stale).
     handed_at = models.DateTimeField(_("交给服务商时间"), null=True, blank=True)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("送达时间"), null=True, blank=True)

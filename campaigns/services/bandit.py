@@ -2,9 +2,9 @@
 multi-armed bandit (journey steps: see "journey send steps" below).
 
 For a campaign with ``variant_mode = bandit`` planning draws the holdout exactly as for a
-fixed split (``planning.plan_campaign``: the same hash, the same ``Delivery.arm``) and then
+fixed split (``planning.campaign_plan``: the same hash, the same ``Delivery.arm``) and then
 leaves the treatment rows of the default split without a variant (``bandit_unassign``).
-Each time the sender claims a batch of such rows (``sending.claim``, inside its claim
+Each time the sender claims a batch of such rows (``sending.deliveries_claim``, inside its claim
 transaction, before the policy and the recall fill) ``bandit_assign``:
 
 1. reads what each copy of the default split has achieved so far on the campaign's goal —
@@ -42,7 +42,7 @@ from campaigns.models import (
     VariantMode,
 )
 from campaigns.selectors import REACHED, goal_counts, goal_counts_by_variant
-from campaigns.services.variants import HASH_A, HASH_B, MOD, default_split
+from campaigns.services.variants import HASH_A, HASH_B, MOD, split_default
 
 # Samples drawn per allocation: the share of each copy is its win rate over these.
 DRAWS = 1000
@@ -50,7 +50,7 @@ DRAWS = 1000
 
 def bandit_arms(campaign: Campaign, variants: list[Variant]) -> list[Variant]:
     """The copies the bandit chooses among: the default split (unconditional variants)."""
-    return default_split(variants)
+    return split_default(variants)
 
 
 def bandit_unassign(*, campaign: Campaign) -> int:

@@ -92,7 +92,7 @@ def _bucket(url: str, prefix: str):
     return RedisBucket(url, prefix) if url else LocalBucket()
 
 
-def get_bucket():
+def bucket_get():
     return _bucket(settings.CAMPAIGNS_REDIS_URL, settings.CAMPAIGNS_KEY_PREFIX)
 
 
@@ -100,7 +100,7 @@ def acquire_many(name: str, qps: int, n: int, *, timeout: float = 30.0) -> int:
     """Block until at least one of ``n`` request slots is admitted for ``name``; returns how
     many were (0 after ``timeout``). Admitted requests must leave now: the window's margin
     (``SMS_BUCKET_MARGIN``) is all the delay between admission and arrival it absorbs."""
-    bucket = get_bucket()
+    bucket = bucket_get()
     deadline = time.monotonic() + timeout
     while True:
         admitted, wait = bucket.try_acquire(name, qps, n)

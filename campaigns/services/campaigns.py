@@ -35,9 +35,9 @@ from campaigns.selectors import CONVERSION_EVENTS, REACHED, credited_ids, goal_c
 from campaigns.services.bandit import bandit_unassign
 from campaigns.services.mass_tags import wechat_tag_members_sync
 from campaigns.services.placeholders import placeholders_of, template_placeholders_check
-from campaigns.services.planning import plan_campaign
+from campaigns.services.planning import campaign_plan
 from campaigns.services.recall import RECALL_PLACEHOLDERS
-from campaigns.services.sending import default_sms_account
+from campaigns.services.sending import sms_account_default
 from core.errors import Conflict, DomainError
 from core.models import Organization
 from core.tasks import enqueue
@@ -239,7 +239,7 @@ def _check_campaign_fills(
             raise UnfilledPlaceholder(message, fields={"params": {name: [message]}})
 
 
-def default_wechat_account(*, org: Organization, channel: str):
+def wechat_account_default(*, org: Organization, channel: str):
     """The account a WeChat campaign sends from when none is chosen (None: none active)."""
 
     kind = (
@@ -373,12 +373,12 @@ def campaign_create(
         link_url=link_url,
     )
     if channel == Channel.SMS and provider_account is None:
-        provider_account = default_sms_account(org)
+        provider_account = sms_account_default(org)
     if channel != Channel.SMS and wechat_account is None:
         # As SMS takes the default provider account: the organisation's oldest active
         # official account (or mini-program for subscription messages), so the workspace
         # builder need not ask (its users need not be the admins who configure accounts).
-        wechat_account = default_wechat_account(org=org, channel=channel)
+        wechat_account = wechat_account_default(org=org, channel=channel)
     if channel != Channel.SMS and wechat_account is None:
         raise DomainError(
             _("微信渠道需要选择公众号或小程序"),
@@ -444,7 +444,7 @@ def campaign_launch(*, campaign: Campaign) -> dict:
         wechat_tag_members_sync(campaign=campaign)  # network I/O: before the transaction
     with transaction.atomic():
         locked = Campaign.objects.for_org(campaign.org_id).select_for_update().get(pk=campaign.pk)
-        inserted = plan_campaign(campaign=locked)
+        inserted = campaign_plan(campaign=locked)
         # Adaptive campaigns: the sender chooses each treatment row's copy per batch.
         bandit_unassign(campaign=locked)
         now = timezone.now()

@@ -4,7 +4,7 @@ Entry: ``crm.services.events.on_event_recorded`` (and ``crm.services.scoring.on_
 as the synthetic trigger ``grade.changed``) call ``journey_enter`` for every active journey of
 the organisation whose trigger matches — no cron rebuild of audiences. A membership is keyed
 per trigger (one per reservation, one per coupon claim), so a replayed event enters nobody
-twice. Steps run until a wait; waits set ``due_at`` and the periodic tick (``run_due``)
+twice. Steps run until a wait; waits set ``due_at`` and the periodic tick (``memberships_run_due``)
 resumes them. Sends go through the same outbox and the same policy as campaigns, with a
 delivery key per (membership, step) so a step can never send twice.
 
@@ -65,7 +65,7 @@ from campaigns.services import bandit, owner_notify, send_time
 from campaigns.services.policy import JOURNEY, message_class_for
 from campaigns.services.recall import journey_recall_copy
 from campaigns.services.reminders import reservation_reminder_status
-from campaigns.services.sending import default_sms_account
+from campaigns.services.sending import sms_account_default
 from core.links import absolute_reverse
 from core.tasks import enqueue
 from crm.conditions import contact_matches
@@ -203,11 +203,11 @@ def journey_enter(
     except IntegrityError:
         return None
     if state == MembershipState.ACTIVE:
-        advance(membership_id=membership.pk)
+        membership_advance(membership_id=membership.pk)
     return membership
 
 
-def run_due(*, limit: int = 500) -> int:
+def memberships_run_due(*, limit: int = 500) -> int:
     """Resume memberships whose wait is over. Returns how many were advanced."""
     now = timezone.now()
     # Members of a paused journey are held where they are until it is activated again.
@@ -220,13 +220,13 @@ def run_due(*, limit: int = 500) -> int:
     )
     for membership_id in ids:
         try:
-            advance(membership_id=membership_id)
+            membership_advance(membership_id=membership_id)
         except Exception:
             log.exception("journey membership %s failed", membership_id)
     return len(ids)
 
 
-def advance(*, membership_id: int) -> None:
+def membership_advance(*, membership_id: int) -> None:
     """Run steps until a wait or the end. Locked so two ticks never run the same member."""
     with transaction.atomic():
         qs = JourneyMembership.unscoped.select_related("journey", "contact")
@@ -422,7 +422,7 @@ def _send(membership: JourneyMembership, step: dict) -> str:
             .order_by("id")
             .first()
         )
-        account = account or default_sms_account(membership.org_id)
+        account = account or sms_account_default(membership.org_id)
     params = {**_params(membership), **recall_values}
     key = f"journey:{membership.pk}:{step_index}"
     now = timezone.now()
@@ -536,7 +536,7 @@ def _owner_action(membership: JourneyMembership, kind: str, step: dict) -> str:
         .filter(contact=contact, kind="hot_lead", done_at__isnull=True)
         .exists()
     ):
-        leads.notify(
+        leads.user_notify(
             user=contact.owner,
             org_id=contact.org_id,
             kind="journey",

@@ -22,7 +22,7 @@ from campaigns.models import (
     MessageTemplate,
     StaffContact,
 )
-from campaigns.services.sending import NoSmsAccount, default_sms_account
+from campaigns.services.sending import NoSmsAccount, sms_account_default
 from core import pii
 from core.errors import DomainError
 from core.tasks import enqueue
@@ -143,7 +143,7 @@ def owner_message_send(
         if sms is None:
             return None
         try:
-            account = sms.provider_account or default_sms_account(org_id)
+            account = sms.provider_account or sms_account_default(org_id)
         except NoSmsAccount:
             return None
         fields = {

@@ -5,7 +5,7 @@ staff-only one such as ``{lead}`` only in a staff notice); positional ``{}``, at
 format-spec forms are refused. At send time the sender fills every placeholder from the row's
 parameters (campaign params, journey/service params, the person's nickname); a row that still
 has an empty placeholder is never sent — it is suppressed ``missing_param``
-(``campaigns.services.sending.claim``).
+(``campaigns.services.sending.deliveries_claim``).
 
 ``{product}``, ``{clip_url}`` and ``{coupon_expiry}`` are filled per recipient from what they
 did in a recall campaign's source room (``campaigns.services.recall``), which also picks the

@@ -74,7 +74,7 @@ def _subquery(qs: QuerySet) -> tuple[str, list]:
     return sql, list(params)
 
 
-def plan_campaign(*, campaign: Campaign) -> int:
+def campaign_plan(*, campaign: Campaign) -> int:
     """Write the campaign's outbox rows (idempotent). Returns the number of rows inserted.
 
     One statement: audience ⋈ address ⋈ consent ⋈ opt-out ⋈ frequency-cap counters, with the variant,

@@ -1,12 +1,13 @@
 """The one send policy: may this message go to this person on this channel now?
 
-``evaluate(candidates)`` answers send / defer(until) / suppress(reason) for each candidate.
+``candidates_evaluate(candidates)`` answers send / defer(until) / suppress(reason) for each
+candidate.
 Campaign sending, journey steps and service sends all call it at send time, right before a
 row moves to ``sending`` — consent and opt-outs are re-checked then, not only at planning.
 Planning (``campaigns.services.planning``) applies the set-based form of the same rules so
 reports show suppressions up front; the decision of record is this function's.
 
-The work is split so that the rules stay a pure function: ``load_facts`` reads everything a
+The work is split so that the rules stay a pure function: ``facts_load`` reads everything a
 batch needs in a handful of queries, ``decide`` applies the rules to one candidate.
 """
 
@@ -194,7 +195,7 @@ def _month_start(now: datetime) -> datetime:
     return datetime(local.year, local.month, 1, tzinfo=SHANGHAI)
 
 
-def load_facts(candidates: list[Candidate], *, now: datetime) -> Facts:
+def facts_load(candidates: list[Candidate], *, now: datetime) -> Facts:
     facts = Facts()
     if not candidates:
         return facts
@@ -331,7 +332,7 @@ def decide(
         policy = facts.policies.get(candidate.org_id) or MessagingPolicy(org_id=candidate.org_id)
         day = facts.sent_day.get(candidate.contact_id, 0) + running[("day", candidate.contact_id)]
         week = facts.sent_week.get(candidate.contact_id, 0) + running[("day", candidate.contact_id)]
-        # Read here for the report; the decision of record is ``claim_cap_slots`` (atomic).
+        # Read here for the report; the decision of record is ``cap_slots_claim`` (atomic).
         if day >= policy.cap_per_day or week >= policy.cap_per_week:
             return Decision.suppress(SuppressionReason.FREQUENCY_CAP)
         start, end = allowed_hours(policy, channel)
@@ -353,13 +354,13 @@ def _count(candidate: Candidate, running: dict) -> None:
         running[("mp", (candidate.contact_id, candidate.template.provider_template_id))] += 1
 
 
-def evaluate(
+def candidates_evaluate(
     candidates: list[Candidate], *, now: datetime | None = None, facts: Facts | None = None
 ) -> list[Decision]:
     """THE policy check: one decision per candidate, in order (earlier sends count toward the
     caps of later candidates for the same person)."""
     now = now or timezone.now()
-    facts = facts if facts is not None else load_facts(candidates, now=now)
+    facts = facts if facts is not None else facts_load(candidates, now=now)
     running: dict = defaultdict(int)
     decisions = []
     for candidate in candidates:
@@ -370,7 +371,7 @@ def evaluate(
     return decisions
 
 
-def claim_cap_slots(candidates: list[Candidate], *, now: datetime) -> set[int]:
+def cap_slots_claim(candidates: list[Candidate], *, now: datetime) -> set[int]:
     """Take one frequency-cap slot (day and week) for each marketing candidate about to be
     sent; returns the ``delivery_id`` of those over the cap (to be suppressed).
 
@@ -441,7 +442,7 @@ def _give_back(org_id: int, contact_ids: list[int], period: str, slots: int = 1)
         ).update(count=models.F("count") - slots)
 
 
-def release_cap_slots(slots: list[tuple[int, int, datetime]]) -> None:
+def cap_slots_release(slots: list[tuple[int, int, datetime]]) -> None:
     """Give back the slots of marketing rows the provider certainly did not take (rate
     limit, refused connection): ``[(org_id, contact_id, claimed_at), ...]``."""
     taken: Counter = Counter()

@@ -176,7 +176,7 @@ def recall_names(body: str) -> list[str]:
     return [n for n in placeholders.placeholders_of(body) if n in RECALL_PLACEHOLDERS]
 
 
-def attach_recall_params(rows: list) -> dict[int, list[int]]:
+def recall_params_attach(rows: list) -> dict[int, list[int]]:
     """Fill recall rows' ``{product}``/``{clip_url}``/``{coupon_expiry}`` in memory
     (``row.params``) and switch rows their engagement cannot fill to the variant's fallback
     template. Returns ``{template_id: [row ids]}`` of the switched rows, for the caller to

@@ -2,8 +2,8 @@
 
 A viewer who reserves is told 开播前提醒你 only when a reminder can actually be delivered: an
 active ``reservation.due`` journey sends one, on a channel the viewer has an address for, and
-THE send policy (``policy.evaluate``) would let it through now. The answer names the phone it
-goes to (masked) or why nothing can be sent. Registered on the rooms' reservation service by
+THE send policy (``policy.candidates_evaluate``) would let it through now. The answer names
+the phone it goes to (masked) or why nothing can be sent. Registered on the rooms' reservation service by
 ``campaigns.services.journeys.connect`` (livecommerce may not import campaigns).
 """
 
@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Channel, Journey, MessageTemplate
 from campaigns.services import policy
-from campaigns.services.sending import NoSmsAccount, default_sms_account
+from campaigns.services.sending import NoSmsAccount, sms_account_default
 from core import pii
 from crm.models import ContactIdentity
 
@@ -65,7 +65,7 @@ def reservation_reminder_status(reservation) -> dict:
     if identity is None:
         return _answer(False, None, "no_address", _("已预约。留下手机号，开播前才能提醒你"))
     try:
-        account = sms.provider_account or default_sms_account(reservation.org_id)
+        account = sms.provider_account or sms_account_default(reservation.org_id)
     except NoSmsAccount:
         return _answer(False, "sms", "no_sms_account", _("已预约，但目前无法发送开播提醒"))
     candidate = policy.Candidate(
@@ -79,7 +79,7 @@ def reservation_reminder_status(reservation) -> dict:
             template=sms, origin=policy.JOURNEY, trigger="reservation.due"
         ),
     )
-    decision = policy.evaluate([candidate])[0]
+    decision = policy.candidates_evaluate([candidate])[0]
     if decision.action == "suppress":
         return _answer(False, "sms", decision.reason, _("已预约，但目前无法给你发送开播提醒短信"))
     masked = pii.mask_phone(pii.decrypt(identity.value_encrypted))

@@ -3,8 +3,8 @@
 A worker round:
 1. **claim** (one short transaction): lock due ``pending`` rows with
    ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises writers instead), run
-   THE policy (``policy.evaluate``) on them — consent, opt-outs, caps and quiet hours are
-   re-checked now, not only at planning — and move each row to ``suppressed``, back to a
+   THE policy (``policy.candidates_evaluate``) on them — consent, opt-outs, caps and quiet hours
+   are re-checked now, not only at planning — and move each row to ``suppressed``, back to a
    later ``due_at`` (deferred), or to ``sending`` with a batch key;
 2. **send** (no transaction open): per provider request, take a slot from the account's
    global rate limiter, call the provider's batch API through the channel adapter;
@@ -14,11 +14,11 @@ A worker round:
 
 Claim also re-applies the profiling rule of ``campaigns.services.variants``, chooses the copy
 of adaptive campaigns' rows (``campaigns.services.bandit``) and takes the
-frequency-cap slots (``policy.claim_cap_slots``) in the same transaction.
+frequency-cap slots (``policy.cap_slots_claim``) in the same transaction.
 
 A row never goes from ``sending`` back to ``pending``: a crashed worker leaves rows in
-``sending`` and ``reconcile_stale`` marks them ``unknown`` after a timeout; receipts naming
-them (by provider id or batch key) turn them into ``delivered``. Nobody is sent twice.
+``sending`` and ``deliveries_reconcile_stale`` marks them ``unknown`` after a timeout; receipts
+naming them (by provider id or batch key) turn them into ``delivered``. Nobody is sent twice.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class _Keep(dict):
         return "{" + key + "}"
 
 
-def render_text(
+def message_text_render(
     *,
     template: MessageTemplate,
     params: dict,
@@ -111,7 +111,7 @@ def provider_params(template: MessageTemplate, params: dict) -> list[str]:
 # -- service SMS (OTP, reminders) ---------------------------------------------------------------
 
 
-def default_sms_account(org: Organization | int) -> ProviderAccount:
+def sms_account_default(org: Organization | int) -> ProviderAccount:
     account = (
         ProviderAccount.objects.for_org(org)
         .exclude(provider=Provider.WECHAT)
@@ -123,7 +123,7 @@ def default_sms_account(org: Organization | int) -> ProviderAccount:
     return account
 
 
-def send_service_sms(
+def service_sms_send(
     *,
     org: Organization,
     phone: str,
@@ -147,7 +147,7 @@ def send_service_sms(
         raise DomainError(_("服务短信只能使用服务类模板"), code="not_service_template")
     if template.audience == TemplateAudience.STAFF:
         raise DomainError(_("员工通知模板不能发给客户"), code="staff_template")
-    account = template.provider_account or default_sms_account(org)
+    account = template.provider_account or sms_account_default(org)
     key = key or f"svc:{uuid.uuid4().hex}"
     existing = Delivery.objects.for_org(org).filter(key=key).first()
     if existing:
@@ -225,7 +225,7 @@ def _sender_cache():
     return get
 
 
-def claim(
+def deliveries_claim(
     *, limit: int, ids: list[int] | None = None, campaign_id: int | None = None
 ) -> list[tuple[str, list[Delivery]]] | None:
     """Lock due pending rows, apply the policy, and hand back provider-request groups of rows
@@ -256,10 +256,10 @@ def claim(
             _update_ids(group, variant_id=variant_id, template_id=template_id, updated_at=now)
         # Recall campaigns: each person's own product, clip and coupon expiry; rows their
         # engagement cannot fill switch to the variant's fallback copy, before the policy.
-        for template_id, group in recall.attach_recall_params(rows).items():
+        for template_id, group in recall.recall_params_attach(rows).items():
             _update_ids(group, template_id=template_id, updated_at=now)
         candidates = [_candidate(r) for r in rows]
-        decisions = policy.evaluate(candidates, now=now)
+        decisions = policy.candidates_evaluate(candidates, now=now)
         # Every placeholder filled, or the message is not sent (suppressed missing_param).
         # Campaign parameters, tracked links and nicknames first: rows share a provider
         # request only when their final parameters are equal.
@@ -274,7 +274,7 @@ def claim(
             ]
         # The frequency cap's decision of record: atomic counters, so two campaigns claiming
         # the same person at the same instant cannot both take the last slot.
-        over_cap = policy.claim_cap_slots(
+        over_cap = policy.cap_slots_claim(
             [c for c, d in zip(candidates, decisions, strict=True) if d.action == "send"],
             now=now,
         )
@@ -490,7 +490,7 @@ def _attach_nicknames(rows: list[Delivery]) -> None:
 def _render(row: Delivery) -> _Content:
     params = _merged_params(row)
     return _Content(
-        text=render_text(
+        text=message_text_render(
             template=row.template,
             params=params,
             account=row.account,
@@ -554,7 +554,7 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2**attempts) * (0.5 + random.random()))  # noqa: S311
 
 
-def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None:
+def send_results_record(results: list[SendResult], rows: dict[int, Delivery]) -> None:
     """Write the outcome of one provider request. Only rows still in ``sending`` move: a
     receipt that already arrived (``delivered``) is never overwritten."""
     now = timezone.now()
@@ -602,7 +602,7 @@ def record_results(results: list[SendResult], rows: dict[int, Delivery]) -> None
             updated_at=now,
         )
         # Nothing reached these people: their frequency-cap slots go back.
-        policy.release_cap_slots(
+        policy.cap_slots_release(
             [
                 (row.org_id, row.contact_id, row.claimed_at or now)
                 for row in (rows[r.delivery_id] for r in retry)
@@ -677,7 +677,7 @@ def _record_sent_when_the_database_answers(sent: list[SendResult]) -> None:
 
 
 class _Senders:
-    """Channel adapters for one ``send_due`` call, each lent to one request at a time: an
+    """Channel adapters for one ``deliveries_send_due`` call, each lent to one request at a time: an
     adapter keeps its SDK client and so its kept-alive HTTP connection to the provider
     (building a client per request opened a connection and, for WeChat, decrypted the
     account's secret every time), and no SDK client is ever used by two threads at once."""
@@ -826,7 +826,7 @@ def _send_requests(
     for batch_key, rows in batches:
         prepared = _prepare(batch_key, rows, senders)
         if isinstance(prepared, list):
-            record_results(prepared, {})
+            send_results_record(prepared, {})
         else:
             queue.append(prepared)
     threads = concurrency
@@ -844,7 +844,7 @@ def _send_requests(
             sent_sink.extend(r for r in results if r.outcome == Outcome.SENT)
             results = [r for r in results if r.outcome != Outcome.SENT]
         if results:
-            record_results(results, {r.pk: r for r in request.rows})
+            send_results_record(results, {r.pk: r for r in request.rows})
 
     def wait_for(room: int) -> None:
         while len(in_flight) > room:
@@ -868,7 +868,7 @@ def _send_requests(
         error = None
         for answer, rows in to_record:
             try:
-                record_results(answer, rows)
+                send_results_record(answer, rows)
             except Exception as exc:  # noqa: BLE001 - re-raised once the others are written
                 error = error or exc
         if error is not None:
@@ -907,7 +907,7 @@ def _send_requests(
         drain()
 
 
-def send_batch(
+def batch_send(
     batch_key: str, rows: list[Delivery], *, sent_sink: list[SendResult] | None = None
 ) -> None:
     """One provider request for rows already in ``sending``. With ``sent_sink`` the ``sent``
@@ -945,7 +945,7 @@ def _hand_over(rows: list[Delivery]) -> set[int]:
     return ids
 
 
-def send_due(
+def deliveries_send_due(
     *,
     ids: list[int] | None = None,
     campaign_id: int | None = None,
@@ -960,7 +960,7 @@ def send_due(
     drained = False
     senders = _Senders()
     while time.monotonic() - started < time_budget:
-        batches = claim(
+        batches = deliveries_claim(
             limit=batch or settings.CAMPAIGNS_CLAIM_BATCH, ids=ids, campaign_id=campaign_id
         )
         if batches is None:
@@ -990,7 +990,7 @@ def send_due(
     return done
 
 
-def reconcile_stale(*, older_than: int | None = None) -> int:
+def deliveries_reconcile_stale(*, older_than: int | None = None) -> int:
     """Settle rows a crashed worker left in ``sending``; returns how many.
 
     Rows whose provider request had left (``handed_at`` at or after the claim) become

@@ -30,14 +30,14 @@ HASH_A, HASH_B, MOD = 2654435761, 40503, 1000003
 PROFILING = "profiling"
 
 
-def default_split(variants: list[Variant]) -> list[Variant]:
+def split_default(variants: list[Variant]) -> list[Variant]:
     """The variants of the default copy: the unconditional ones, else the last one."""
     return [v for v in variants if not v.condition] or variants[-1:]
 
 
-def default_variant(*, campaign_id: int, contact_id: int, variants: list[Variant]) -> Variant:
+def variant_default(*, campaign_id: int, contact_id: int, variants: list[Variant]) -> Variant:
     """The default copy of one person (the Python form of ``_split_sql``)."""
-    split = default_split(variants)
+    split = split_default(variants)
     total = sum(max(1, v.weight) for v in split)
     draw = ((contact_id * HASH_A + campaign_id * HASH_B) % MOD) % total
     bound = 0
@@ -67,7 +67,7 @@ def variant_sql(campaign: Campaign, variants: list[Variant]) -> tuple[str, list,
             join_params += list(p)
             whens.append(f"WHEN pr.id IS NULL AND vc{i}.id IS NOT NULL THEN %s")
             params.append(variant.pk)
-    split = default_split(variants)
+    split = split_default(variants)
     total = sum(max(1, v.weight) for v in split)
     bound = 0
     for variant in split[:-1]:
@@ -101,7 +101,7 @@ def recheck_profiling(rows: list[Delivery]) -> list[Delivery]:
     changed = []
     for row in personalised:
         if row.contact_id in refused:
-            variant = default_variant(
+            variant = variant_default(
                 campaign_id=row.campaign_id,
                 contact_id=row.contact_id,
                 variants=by_campaign[row.campaign_id],

@@ -5,13 +5,13 @@ binding code travels by."""
 from __future__ import annotations
 
 from campaigns.services import staff_binding
-from campaigns.services.sending import UnknownTemplate, send_service_sms
+from campaigns.services.sending import UnknownTemplate, service_sms_send
 from wechat import extensions
 
 
 def _service_sms_send(*, org, phone: str, template_key: str, params: dict, key: str) -> None:
     try:
-        send_service_sms(org=org, phone=phone, template_key=template_key, params=params, key=key)
+        service_sms_send(org=org, phone=phone, template_key=template_key, params=params, key=key)
     except UnknownTemplate as exc:
         raise LookupError(template_key) from exc
 

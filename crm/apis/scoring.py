@@ -18,7 +18,7 @@ from crm.services.scoring import (
     scoring_rule_create,
     scoring_rule_delete,
     scoring_rule_update,
-    validate_rule,
+    scoring_rule_validate,
 )
 
 
@@ -35,7 +35,7 @@ class ScoringRuleSerializer(ModelInputSerializer):
             "half_life_days": getattr(self.instance, "half_life_days", None),
         }
         merged.update({k: v for k, v in attrs.items() if k in merged})
-        validate_rule(**merged)
+        scoring_rule_validate(**merged)
         return attrs
 
 
@@ -91,7 +91,7 @@ class ScoringRulePreviewApi(APIView):
         is_active = serializers.BooleanField(required=False, default=True)
 
         def validate(self, attrs):
-            validate_rule(condition=attrs["condition"])
+            scoring_rule_validate(condition=attrs["condition"])
             return attrs
 
     class RulePreviewOutput(serializers.Serializer):

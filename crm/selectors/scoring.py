@@ -15,7 +15,7 @@ def scoring_rule_preview(*, rule, condition: dict, points: int, is_active: bool 
     how many scored leads match, and how many would change grade (up, down). Each lead's
     stored score is taken with this rule's stored points replaced by the edited rule's (a
     preview: caps and decay of the rule aside, the re-score decides). ``condition`` must be
-    valid (crm.services.scoring.validate_rule)."""
+    valid (crm.services.scoring.scoring_rule_validate)."""
 
     model = scoring_model_for(rule.org_id)
     scored = live_contacts(rule.org_id).filter(score__isnull=False)

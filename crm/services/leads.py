@@ -268,7 +268,7 @@ def leads_assign_round_robin(*, org_id: int, contacts: list[Contact], actor=None
     return assigned
 
 
-def notify(*, user, org_id: int, kind: str, title: str, data: dict) -> Notification:
+def user_notify(*, user, org_id: int, kind: str, title: str, data: dict) -> Notification:
     """A notification row (the truth) and a real-time hint to the user's workspace."""
     note = Notification.objects.for_org(org_id).create(
         org_id=org_id, user=user, kind=kind, title=title, data=data
@@ -374,7 +374,7 @@ def hot_lead_route(*, contact: Contact, old_grade: str, new_grade: str) -> Task 
         task = _hot_lead_task(
             contact=contact, grade=new_grade, team=team, settings=settings, context=context
         )
-        notify(
+        user_notify(
             user=contact.owner,
             org_id=contact.org_id,
             kind="hot_lead",
@@ -457,7 +457,7 @@ def lead_sla_sweep(now: datetime | None = None) -> int:
             )
             moved += 1
             if task.assignee is not None:
-                notify(
+                user_notify(
                     user=task.assignee,
                     org_id=task.org_id,
                     kind="lead_returned",
@@ -499,14 +499,14 @@ def _lapse_to_next_member(*, task: Task, contact: Contact) -> bool:
         reason="sla_next_member",
         detail={"task": task.pk, "new_task": new_task.pk, "team": team.pk},
     )
-    notify(
+    user_notify(
         user=old,
         org_id=contact.org_id,
         kind="lead_reassigned",
         title=_("线索超时未跟进，已转给 %(name)s") % {"name": owner.username},
         data={"contact": contact.pk, "task": task.pk, "to": owner.pk},
     )
-    notify(
+    user_notify(
         user=owner,
         org_id=contact.org_id,
         kind="hot_lead",

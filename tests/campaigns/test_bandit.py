@@ -13,7 +13,7 @@ import pytest
 from campaigns.models import Arm, BanditAllocation, ConsoleSms, Delivery, ShortLink
 from campaigns.services.bandit import thompson_shares
 from campaigns.services.campaigns import campaign_create, campaign_launch, campaign_stats
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, sms_audience
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def _run_in_batches(campaign, anon, rng):
     while pending := list(
         rows.filter(status="pending").order_by("id").values_list("pk", flat=True)[:BATCH]
     ):
-        send_due(ids=pending)
+        deliveries_send_due(ids=pending)
         sent = rows.filter(pk__in=pending, status__in=("sent", "delivered")).order_by("id")
         batches.append([names[v] for v in sent.values_list("variant_id", flat=True)])
         for delivery in sent:
@@ -152,7 +152,7 @@ def test_a_fixed_campaign_keeps_its_planned_split_and_records_no_allocation(acme
     planned = dict(
         Delivery.objects.for_org(acme).filter(campaign=campaign).values_list("pk", "variant_id")
     )
-    send_due()
+    deliveries_send_due()
     after = dict(
         Delivery.objects.for_org(acme).filter(campaign=campaign).values_list("pk", "variant_id")
     )
@@ -207,7 +207,7 @@ def test_each_goal_counts_what_the_results_count(acme, daytime):
     people = _audience(acme, 200)
     campaign = _bandit_campaign(acme, holdout_pct=0)
     campaign_launch(campaign=campaign)
-    send_due()
+    deliveries_send_due()
     rows = list(
         Delivery.objects.for_org(acme)
         .filter(campaign=campaign, status__in=("sent", "delivered"))

@@ -5,7 +5,7 @@ import time_machine
 
 from campaigns.models import Delivery, DeliveryStatus
 from campaigns.services.finishing import campaigns_finish_done
-from campaigns.services.sending import reconcile_stale, send_due
+from campaigns.services.sending import deliveries_reconcile_stale, deliveries_send_due
 from crm.services.consent import consent_grant
 from tests.campaigns.factories import ProviderAccountFactory, add_phone, beijing
 from tests.factories import ContactFactory
@@ -76,7 +76,7 @@ def test_campaign_is_done_once_every_row_is_final(
     consent_grant(contact=newcomer, purpose="sms_marketing", source="test")
     assert client.post(f"/api/v1/campaigns/{campaign_id}/launch").json()["planned"] == 1
     assert _status(client, campaign_id) == ("sending", None)
-    send_due(campaign_id=campaign_id)
+    deliveries_send_due(campaign_id=campaign_id)
     assert _status(client, campaign_id)[0] == "done"
 
 
@@ -92,7 +92,7 @@ def test_deferred_rows_keep_the_campaign_sending_until_they_are_sent(
         assert campaigns_finish_done() == 0
         assert _status(client, campaign_id) == ("sending", None)
     with time_machine.travel(beijing(8, 5, days=1), tick=False):
-        send_due(campaign_id=campaign_id)
+        deliveries_send_due(campaign_id=campaign_id)
         assert _status(client, campaign_id)[0] == "done"
         stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
         assert (stats["sent"], stats["deferred"], stats["pending"]) == (6, 6, 0)
@@ -109,7 +109,7 @@ def test_rows_lost_mid_send_finish_the_campaign_as_unknown(
     rows.update(status=DeliveryStatus.SENDING, claimed_at=beijing(9), handed_at=beijing(9))
     assert campaigns_finish_done() == 0
     assert _status(client, campaign_id)[0] == "sending"
-    assert reconcile_stale() == 6
+    assert deliveries_reconcile_stale() == 6
     assert campaigns_finish_done() == 1
     assert _status(client, campaign_id)[0] == "done"
     stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats").json()
@@ -130,11 +130,11 @@ def test_rows_a_dead_worker_never_handed_to_a_provider_are_sent_once_after_all(
         status=DeliveryStatus.SENDING, claimed_at=beijing(9)
     )
     Delivery.unscoped.filter(pk__in=ids[:2]).update(handed_at=beijing(9))
-    assert reconcile_stale() == 6
+    assert deliveries_reconcile_stale() == 6
     statuses = dict(Delivery.unscoped.filter(pk__in=ids).values_list("pk", "status"))
     assert [statuses[pk] for pk in ids[:2]] == [DeliveryStatus.UNKNOWN] * 2
     assert [statuses[pk] for pk in ids[2:]] == [DeliveryStatus.PENDING] * 4
-    assert send_due(campaign_id=campaign_id) == 4
+    assert deliveries_send_due(campaign_id=campaign_id) == 4
     sent = Delivery.unscoped.filter(pk__in=ids[2:], status=DeliveryStatus.SENT)
     assert sent.count() == 4 and not sent.filter(handed_at=None).exists()
 
@@ -144,16 +144,16 @@ def test_a_slow_worker_never_sends_rows_the_stale_sweep_took_back(
 ):
     """A worker slower than CAMPAIGNS_SENDING_STALE_SECONDS is not dead: rows the sweep put
     back to pending (for another worker) are skipped at its hand-off, never sent twice."""
-    from campaigns.services.sending import claim, send_batch
+    from campaigns.services.sending import batch_send, deliveries_claim
 
     client = sales_bob.client()
     campaign_id = _create(client, holdout=0)
     client.post(f"/api/v1/campaigns/{campaign_id}/launch")
-    batches = claim(limit=100, campaign_id=campaign_id)
+    batches = deliveries_claim(limit=100, campaign_id=campaign_id)
     batch_key, rows = batches[0]
     taken = rows[0].pk
     Delivery.unscoped.filter(pk=taken).update(status=DeliveryStatus.PENDING)  # the sweep
-    send_batch(batch_key, rows)
+    batch_send(batch_key, rows)
     assert Delivery.unscoped.get(pk=taken).status == DeliveryStatus.PENDING
     assert Delivery.unscoped.get(pk=taken).handed_at is None
     others = Delivery.unscoped.filter(pk__in=[r.pk for r in rows[1:]])

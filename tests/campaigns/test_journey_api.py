@@ -71,7 +71,7 @@ def test_sales_creates_a_journey_and_activating_it_lets_events_enter_people(
         time_machine.travel(beijing(11, 1), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     assert (
         ConsoleSms.objects.for_org(demo).get().text == "【千面】感谢关注A 拒收请回复R"
     )  # a follow is no transaction: marketing
@@ -179,7 +179,7 @@ def test_editing_steps_leaves_members_in_flight_on_the_version_they_entered(
         time_machine.travel(beijing(11, 1), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     texts = {
         s.phone_masked: s.text for s in ConsoleSms.objects.for_org(demo).order_by("created_at")
     }
@@ -221,14 +221,14 @@ def test_pause_holds_members_and_only_a_paused_journey_can_be_deleted(
         time_machine.travel(beijing(11, 1), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     assert ConsoleSms.objects.for_org(demo).count() == 0  # held while paused
     client.post(f"/api/v1/journeys/{journey_id}/activate")
     with (
         time_machine.travel(beijing(11, 2), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     assert ConsoleSms.objects.for_org(demo).count() == 1
     client.post(f"/api/v1/journeys/{journey_id}/pause")
     assert client.delete(f"/api/v1/journeys/{journey_id}").status_code == 204

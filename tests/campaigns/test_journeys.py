@@ -63,7 +63,7 @@ def test_reservation_reminder_goes_out_10_minutes_before_start(
         time_machine.travel(beijing(13, 50, 5), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        assert journeys.run_due() >= 1
+        assert journeys.memberships_run_due() >= 1
     sms = ConsoleSms.objects.for_org(demo).get()
     assert "春季上新" in sms.text and "14:00" in sms.text
     assert "拒收" not in sms.text  # a service message: no marketing suffix needed
@@ -92,7 +92,7 @@ def test_replay_link_goes_to_those_who_reserved_but_did_not_come(
         time_machine.travel(beijing(15, 31), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     sms = ConsoleSms.objects.for_org(demo).get()
     assert sms.phone_masked == "136****0003"
     assert "回放" in sms.text and sms.text.endswith("拒收请回复R")  # marketing: suffix

@@ -15,7 +15,7 @@ from campaigns.demo import seed_org
 from campaigns.models import ConsoleSms, Journey
 from campaigns.services import journeys
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from core.links import absolute_reverse
 from crm.services.consent import consent_grant
 from crm.services.events import event_record
@@ -88,7 +88,7 @@ def test_the_reservation_reminder_links_to_the_live_room_page(
         time_machine.travel(beijing(13, 50, 5), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     text = ConsoleSms.objects.for_org(demo).get().text
     [link] = links_in(text)
     assert link == absolute_reverse("live-room", args=[room.pk])
@@ -118,7 +118,7 @@ def test_the_replay_link_opens_the_replay_page(
         time_machine.travel(beijing(15, 31), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     text = ConsoleSms.objects.for_org(demo).get().text
     [link] = links_in(text)
     assert urlsplit(link).path == f"/live/{room.pk}/replay/"
@@ -139,7 +139,7 @@ def test_a_campaigns_short_link_redirects_to_its_page_and_counts_the_click(
     )
     with django_capture_on_commit_callbacks(execute=True):
         campaign_launch(campaign=campaign)
-    send_due()
+    deliveries_send_due()
     text = ConsoleSms.objects.for_org(demo).get().text
     [link] = links_in(text)
     assert urlsplit(link).path.startswith("/t/")

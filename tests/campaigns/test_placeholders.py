@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import ConsoleSms, Delivery
 from campaigns.services.placeholders import NICKNAME_FALLBACK
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from core import pii
 from crm.services.consent import consent_grant
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone
@@ -88,7 +88,7 @@ def test_a_campaign_that_cannot_fill_its_templates_is_refused(sales_bob, audienc
 def _launch(client, campaign_id, capture):
     with capture(execute=True):
         assert client.post(f"/api/v1/campaigns/{campaign_id}/launch").status_code == 200
-    send_due()
+    deliveries_send_due()
 
 
 def test_nickname_is_each_persons_with_a_fallback(
@@ -141,7 +141,7 @@ def test_a_message_with_an_unfilled_placeholder_is_never_sent(acme, daytime):
         params={"room": "春季上新", "start": ""},
         due_at=timezone.now(),
     )
-    send_due()
+    deliveries_send_due()
     row.refresh_from_db()
     assert (row.status, row.reason) == ("suppressed", "missing_param")
     assert row.error == "missing: start, link"

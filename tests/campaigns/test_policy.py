@@ -19,7 +19,7 @@ from campaigns.models import (
 )
 from campaigns.services import policy
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from core import pii
 from crm.services.consent import consent_grant, consent_withdraw
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone, beijing
@@ -59,7 +59,7 @@ def _candidate(org, person, template, channel=None, **extra):
 
 
 def _decide(*candidates, at):
-    return policy.evaluate(list(candidates), now=at)
+    return policy.candidates_evaluate(list(candidates), now=at)
 
 
 def _sms_campaign(org, account, template):
@@ -208,7 +208,7 @@ def test_quiet_hours_defer_marketing_sms_to_the_next_window_then_send(
         assert row.due_at == beijing(8, days=1)  # deferred, not dropped
         assert ConsoleSms.objects.for_org(acme).count() == 0
     with time_machine.travel(beijing(8, 1, days=1), tick=False):
-        send_due()
+        deliveries_send_due()
     row.refresh_from_db()
     assert row.status == DeliveryStatus.SENT
     assert ConsoleSms.objects.for_org(acme).count() == 1
@@ -240,7 +240,7 @@ def test_consent_withdrawn_between_planning_and_sending_suppresses(
         row = Delivery.objects.for_org(acme).get(campaign=campaign)
         assert row.status == DeliveryStatus.PENDING
         consent_withdraw(contact=person, purpose="sms_marketing", source="test")
-        send_due()
+        deliveries_send_due()
     row.refresh_from_db()
     assert (row.status, row.reason) == (DeliveryStatus.SUPPRESSED, SuppressionReason.NO_CONSENT)
     assert ConsoleSms.objects.for_org(acme).count() == 0
@@ -329,7 +329,7 @@ def _launch_all(org, account, template, n, capture, *, send=True):
         campaign_launch(campaign=campaign)  # planned only: the sender has not run
         campaigns.append(campaign)
     if send:
-        send_due()
+        deliveries_send_due()
     return campaigns
 
 

@@ -16,7 +16,7 @@ from campaigns.models import ConsoleSms, Delivery, SmsOptOut
 from campaigns.services.campaigns import UnfilledPlaceholder, campaign_create, campaign_launch
 from campaigns.services.placeholders import PlaceholderError, template_placeholders_check
 from campaigns.services.recall import CLAIM, CLICK, WATCH, engagement_by_contact
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from core import pii
 from crm.models import Event
 from crm.services.consent import consent_grant, consent_withdraw
@@ -119,7 +119,7 @@ def _recall(org, room, body=RECALL_BODY, fallback_body=FALLBACK_BODY):
 
 def _send(campaign):
     campaign_launch(campaign=campaign)
-    send_due(campaign_id=campaign.pk)
+    deliveries_send_due(campaign_id=campaign.pk)
     return {
         row.contact_id: row
         for row in Delivery.objects.for_org(campaign.org_id).filter(campaign=campaign)
@@ -318,7 +318,7 @@ def test_a_journey_send_step_recalls_from_the_room_that_brought_the_member_in(
                 key=f"{person.pk}:room:{show.room.pk}",
                 context={"room_id": show.room.pk},
             )
-    send_due()
+    deliveries_send_due()
     rows = {
         r.contact_id: r for r in Delivery.objects.for_org(acme).filter(key__startswith="journey:")
     }

@@ -10,7 +10,7 @@ import time_machine
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services.campaigns import campaign_launch
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, beijing
 from tests.campaigns.test_recall import FALLBACK_BODY, RECALL_BODY, Broadcast
 from tests.support.browser import campaigns_page_signed_in, launch_chromium
@@ -58,7 +58,7 @@ def test_a_recall_campaign_is_built_from_a_room_in_the_builder(
     assert campaign.variants.get().fallback_template.name == "回放兜底"
     with time_machine.travel(beijing(10), tick=True):
         campaign_launch(campaign=campaign)
-        send_due(campaign_id=campaign.pk)
+        deliveries_send_due(campaign_id=campaign.pk)
     rows = {r.contact_id: r for r in Delivery.objects.for_org(acme).filter(campaign=campaign)}
     assert rows[ann.pk].rendered.startswith("Ann，你看中的玫瑰精华讲解回放：http")
     assert f"/live/{show.room.pk}/clips/{show.rose_clip.pk}/" in rows[ann.pk].rendered

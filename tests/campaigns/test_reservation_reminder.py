@@ -130,7 +130,7 @@ def test_a_guest_who_gave_a_phone_gets_the_reminder_through_tencent_with_a_worki
         time_machine.travel(beijing(13, 50, 5), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     assert tencent_stub.received == {PHONE: 1}
     message = tencent_stub.messages[0]
     assert message["template"] == "3000001"

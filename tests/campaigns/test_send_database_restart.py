@@ -7,7 +7,7 @@ from django.db import OperationalError
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
 from campaigns.services import sending
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.campaigns.test_sms_providers import _phones, _service_rows
 
@@ -34,7 +34,7 @@ def test_sent_answers_are_written_once_the_database_answers_again(
 
     monkeypatch.setattr(sending, "_record_sent", flaky)
     monkeypatch.setattr(sending.time, "sleep", lambda s: None)
-    assert send_due() == 250
+    assert deliveries_send_due() == 250
     assert calls == [250, 250, 250]
     statuses = set(
         Delivery.objects.for_org(acme)
@@ -60,7 +60,7 @@ def test_a_worker_gives_up_after_the_retry_budget_and_the_rows_stay_for_the_swee
 
     monkeypatch.setattr(sending, "_record_sent", down)
     with pytest.raises(OperationalError):
-        send_due()
+        deliveries_send_due()
     statuses = set(
         Delivery.objects.for_org(acme)
         .filter(pk__in=[r.pk for r in rows])

@@ -26,7 +26,7 @@ from campaigns.models import (
 from campaigns.services import journeys
 from campaigns.services.campaigns import campaign_launch
 from campaigns.services.receipts import sms_reply_record
-from campaigns.services.sending import send_due, send_service_sms
+from campaigns.services.sending import deliveries_send_due, service_sms_send
 from core import pii
 from core.errors import DomainError
 from crm.services.consent import consent_grant
@@ -43,7 +43,7 @@ CHANNELS = ("sms", "wechat_template", "wechat_customer", "wechat_mass", "mp_subs
 def _launch_and_send(campaign, capture):
     with capture(execute=True):
         campaign_launch(campaign=campaign)
-    send_due()
+    deliveries_send_due()
 
 
 # -- the probe -----------------------------------------------------------------------------------
@@ -247,7 +247,7 @@ def test_a_service_labelled_row_already_planned_is_refused_at_send(world, acme, 
         to_hash=pii.lookup_hash(kind, world.address),
         due_at=timezone.now(),
     )
-    send_due()
+    deliveries_send_due()
     assert not world.reached()
     row = Delivery.objects.for_org(acme).get(campaign=campaign)
     assert row.status == "suppressed"
@@ -325,7 +325,7 @@ def test_a_journey_forced_past_the_editor_reaches_nobody_who_said_no(
         steps=[{"type": "send", "template": template_key}], is_active=True,
     )  # fmt: skip
     journeys.journey_enter(journey=journey, contact=person, key="k", context={})
-    send_due()
+    deliveries_send_due()
     row = Delivery.objects.for_org(acme).get(key__startswith="journey:")
     assert row.message_class == "marketing"
     assert (row.status, row.reason) == ("suppressed", reason)
@@ -337,7 +337,7 @@ def test_a_journey_forced_past_the_editor_reaches_nobody_who_said_no(
 
 def test_a_staff_template_cannot_be_sent_as_a_customer_service_sms(demo, acme):
     with pytest.raises(DomainError) as raised:
-        send_service_sms(
+        service_sms_send(
             org=acme, phone="13800138000", template_key="owner_hot_lead_sms", params={}
         )
     assert raised.value.code == "staff_template"

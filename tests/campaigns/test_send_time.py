@@ -17,7 +17,7 @@ from campaigns.models import Delivery, MessagingPolicy, Provider
 from campaigns.services.campaigns import campaign_create, campaign_launch
 from campaigns.services.policy import SHANGHAI
 from campaigns.services.send_time import UNTIMED_PCT, is_untimed, nearest_allowed_hour
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from crm.models import Event
 from crm.services.consent import consent_grant
 from crm.services.events import event_record
@@ -108,14 +108,14 @@ def test_people_get_their_own_hour_and_the_sender_sends_each_only_when_it_comes(
         # Every timed row is due inside SMS marketing hours (08–21), never in quiet hours.
         assert all(8 <= _local_hour(d) < 21 for d in rows.values())
         # The untimed share goes now, at the campaign's hour; nobody else does.
-        assert send_due(campaign_id=campaign.pk) == 1
+        assert deliveries_send_due(campaign_id=campaign.pk) == 1
         assert set(tencent_stub.received) == {"13800000005"}
 
     sent_by_hour = {}
     for hour in (9, 11, 14, 20):
         with time_machine.travel(beijing(hour, 5), tick=False):
             before = set(tencent_stub.received)
-            send_due(campaign_id=campaign.pk)
+            deliveries_send_due(campaign_id=campaign.pk)
             sent_by_hour[hour] = set(tencent_stub.received) - before
     assert sent_by_hour[11] == {"13800000004"}
     assert sent_by_hour[20] == {"13800000003"}
@@ -145,10 +145,10 @@ def test_nothing_is_sent_before_a_persons_hour(acme, tencent_stub, settings):
     with time_machine.travel(beijing(8, 30), tick=False):
         campaign_launch(campaign=campaign)
     with time_machine.travel(beijing(13, 59), tick=False):
-        assert send_due(campaign_id=campaign.pk) == 0
+        assert deliveries_send_due(campaign_id=campaign.pk) == 0
     assert tencent_stub.received == {}
     with time_machine.travel(beijing(14, 0), tick=False):
-        assert send_due(campaign_id=campaign.pk) == 1
+        assert deliveries_send_due(campaign_id=campaign.pk) == 1
     assert set(tencent_stub.received) == {"13800000011"}
 
 
@@ -322,9 +322,9 @@ def test_a_journey_send_step_waits_for_the_members_own_hour(
     assert rows[newcomer.pk].status == "sent"
     assert rows[owl.pk].status == "pending"
     with time_machine.travel(beijing(19, 59), tick=False):
-        assert send_due() == 0
+        assert deliveries_send_due() == 0
     with time_machine.travel(beijing(20, 0), tick=False):
-        assert send_due() == 1
+        assert deliveries_send_due() == 1
     assert Delivery.objects.for_org(acme).get(pk=rows[owl.pk].pk).status == "sent"
 
 

@@ -1,9 +1,9 @@
-"""send_service_sms: the service-class SMS other apps (phone-binding OTP) rely on."""
+"""service_sms_send: the service-class SMS other apps (phone-binding OTP) rely on."""
 
 import pytest
 
 from campaigns.models import ConsoleSms, Delivery, DeliveryStatus
-from campaigns.services.sending import NoSmsAccount, send_service_sms
+from campaigns.services.sending import NoSmsAccount, service_sms_send
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ def test_service_sms_is_sent_through_the_console_backend_after_commit(
     acme, otp_template, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        delivery = send_service_sms(
+        delivery = service_sms_send(
             org=acme, phone="13800138000", template_key="otp", params={"code": "424242"}
         )
     delivery.refresh_from_db()
@@ -39,17 +39,17 @@ def test_service_sms_never_carries_the_marketing_opt_out_suffix(
     acme, otp_template, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        send_service_sms(org=acme, phone="13800138000", template_key="otp", params={"code": "1"})
+        service_sms_send(org=acme, phone="13800138000", template_key="otp", params={"code": "1"})
     assert "退订" not in ConsoleSms.objects.for_org(acme).get().text
     assert "拒收" not in ConsoleSms.objects.for_org(acme).get().text
 
 
 def test_a_replayed_key_sends_once(acme, otp_template, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        first = send_service_sms(
+        first = service_sms_send(
             org=acme, phone="13800138000", template_key="otp", params={"code": "1"}, key="k1"
         )
-        second = send_service_sms(
+        second = service_sms_send(
             org=acme, phone="13800138000", template_key="otp", params={"code": "1"}, key="k1"
         )
     assert first.pk == second.pk
@@ -60,4 +60,4 @@ def test_a_replayed_key_sends_once(acme, otp_template, django_capture_on_commit_
 def test_an_org_without_an_sms_account_gets_a_clear_error(acme):
     TemplateFactory(org=acme, key="otp", message_class="service")
     with pytest.raises(NoSmsAccount):
-        send_service_sms(org=acme, phone="13800138000", template_key="otp", params={})
+        service_sms_send(org=acme, phone="13800138000", template_key="otp", params={})

@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from core import pii
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory
 
@@ -45,7 +45,7 @@ def test_tencent_sends_up_to_200_numbers_per_request(acme, tencent_stub, setting
         org=acme, provider=Provider.TENCENT, endpoint=tencent_stub.endpoint, app_id="1400000000"
     )
     rows = _service_rows(acme, account, _phones(450))
-    assert send_due() == 450
+    assert deliveries_send_due() == 450
     assert len(tencent_stub.request_times) == 3  # 200 + 200 + 50
     assert not tencent_stub.duplicates()
     assert len(tencent_stub.received) == 450
@@ -64,7 +64,7 @@ def test_aliyun_batches_at_most_100_numbers(acme, aliyun_stub, settings):
         org=acme, provider=Provider.ALIYUN, endpoint=aliyun_stub.endpoint
     )
     _service_rows(acme, account, _phones(250), provider_template_id="SMS_123")
-    assert send_due() == 250
+    assert deliveries_send_due() == 250
     assert len(aliyun_stub.request_times) == 3
     assert len(aliyun_stub.received) == 250 and not aliyun_stub.duplicates()
     assert Delivery.objects.for_org(acme).filter(status="sent").count() == 250
@@ -77,8 +77,8 @@ def test_a_provider_timeout_leaves_rows_unknown_and_never_resends(acme, tencent_
     )
     _service_rows(acme, account, _phones(10))
     tencent_stub.inject("timeout")
-    send_due()
-    send_due()  # a second worker round must not pick the ambiguous rows up again
+    deliveries_send_due()
+    deliveries_send_due()  # a second worker round must not pick the ambiguous rows up again
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 10
     assert max(tencent_stub.received.values()) == 1
 
@@ -90,12 +90,12 @@ def test_rate_limit_errors_are_retried_with_backoff(acme, aliyun_stub, settings)
     )
     rows = _service_rows(acme, account, _phones(5), provider_template_id="SMS_1")
     aliyun_stub.inject("ratelimit")
-    send_due()
+    deliveries_send_due()
     row = Delivery.objects.for_org(acme).get(pk=rows[0].pk)
     assert row.status == DeliveryStatus.PENDING and row.attempts == 1
     assert row.due_at > row.updated_at.replace(microsecond=0)
     Delivery.objects.for_org(acme).update(due_at=row.created_at)  # the backoff has elapsed
-    send_due()
+    deliveries_send_due()
     assert Delivery.objects.for_org(acme).filter(status="sent").count() == 5
     assert max(aliyun_stub.received.values()) == 1
 
@@ -107,8 +107,8 @@ def test_a_5xx_is_unknown_not_resent(acme, tencent_stub, settings):
     )
     _service_rows(acme, account, _phones(3))
     tencent_stub.inject("5xx")
-    send_due()
-    send_due()
+    deliveries_send_due()
+    deliveries_send_due()
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 3
 
 
@@ -135,13 +135,13 @@ def test_a_rate_limited_marketing_send_gives_its_cap_slot_back(acme, tencent_stu
     )
     campaign_launch(campaign=campaign)  # planned only
     tencent_stub.inject("ratelimit")
-    send_due()
+    deliveries_send_due()
     row = Delivery.objects.for_org(acme).get(campaign=campaign)
     assert row.status == DeliveryStatus.PENDING  # the provider did not take it
     counts = MarketingSendCount.objects.for_org(acme).filter(contact=person)
     assert set(counts.values_list("count", flat=True)) <= {0}  # the slot went back
     Delivery.objects.for_org(acme).update(due_at=row.created_at)  # the backoff has elapsed
-    send_due()
+    deliveries_send_due()
     row.refresh_from_db()
     assert row.status == DeliveryStatus.SENT
     assert set(counts.values_list("count", flat=True)) == {1}  # one day + one week slot

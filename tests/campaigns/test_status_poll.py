@@ -11,7 +11,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, Provider
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from campaigns.services.status_poll import NOT_AT_PROVIDER, unknown_statuses_poll
 from tests.campaigns.factories import ProviderAccountFactory
 from tests.campaigns.test_sms_providers import _phones, _service_rows
@@ -34,7 +34,7 @@ def test_tencent_rows_lost_in_a_timeout_are_settled_from_the_status_pull(
     _service_rows(acme, account, phones)
     tencent_stub.failed_phones.add(phones[2])
     tencent_stub.inject("timeout")  # the provider takes them, the answer never arrives
-    send_due()
+    deliveries_send_due()
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 3
     assert unknown_statuses_poll() == {}  # too early: receipts may still settle them
     with _later():
@@ -53,11 +53,11 @@ def test_a_message_the_provider_never_took_is_marked_for_review_not_resent(
     )
     _service_rows(acme, account, _phones(2))
     tencent_stub.inject("5xx")  # refused before anything was taken — we cannot know that
-    send_due()
+    deliveries_send_due()
     with _later():
         assert unknown_statuses_poll() == {"review": 2}
         assert unknown_statuses_poll() == {}  # checked once, left for a person (or a receipt)
-        send_due()
+        deliveries_send_due()
     rows = Delivery.objects.for_org(acme).all()
     assert {(r.status, r.error) for r in rows} == {(DeliveryStatus.UNKNOWN, NOT_AT_PROVIDER)}
     assert all(r.provider_checked_at for r in rows)
@@ -73,7 +73,7 @@ def test_aliyun_rows_are_settled_from_query_send_details(acme, aliyun_stub, sett
     _service_rows(acme, account, phones, provider_template_id="SMS_1")
     aliyun_stub.failed_phones.add(phones[1])
     aliyun_stub.inject("timeout")
-    send_due()
+    deliveries_send_due()
     assert Delivery.objects.for_org(acme).filter(status="unknown").count() == 2
     with _later():
         assert unknown_statuses_poll() == {"delivered": 1, "failed": 1}
@@ -92,7 +92,7 @@ def test_an_account_whose_status_query_fails_does_not_starve_the_others(
     )
     _service_rows(acme, gone, _phones(3))
     tencent_stub.inject("timeout")
-    send_due()
+    deliveries_send_due()
     gone.endpoint = "http://127.0.0.1:9"  # the discard port: nothing answers there
     gone.save(update_fields=["endpoint"])
     # The helper below numbers its keys from k0 again.
@@ -100,7 +100,7 @@ def test_an_account_whose_status_query_fails_does_not_starve_the_others(
     live = ProviderAccountFactory(org=acme, provider=Provider.ALIYUN, endpoint=aliyun_stub.endpoint)
     _service_rows(acme, live, _phones(2, start=100), provider_template_id="SMS_1")
     aliyun_stub.inject("timeout")
-    send_due()
+    deliveries_send_due()
     live_rows = Delivery.objects.for_org(acme).filter(account=live)
     assert [r.status for r in live_rows] == ["unknown", "unknown"]
     with _later():

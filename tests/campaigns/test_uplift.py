@@ -27,7 +27,7 @@ from campaigns.services.campaigns import (
     campaign_stats,
     uplift_itt,
 )
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from crm.models import Consent, Event
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, sms_audience
 
@@ -64,7 +64,7 @@ def test_both_arms_count_everyone_assigned_whatever_happened_at_send(
     # 40 treated people withdraw consent between planning and sending: suppressed at send.
     withdrawn = set(treated[:40])
     Consent.objects.for_org(acme).filter(contact_id__in=withdrawn).update(granted=False)
-    send_due()
+    deliveries_send_due()
     assert rows.filter(status="suppressed", reason="no_consent").count() == 40
     # Known conversion behaviour: 30 % of people reached, 10 % of everyone else.
     rng = random.Random(7)

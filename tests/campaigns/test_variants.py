@@ -4,9 +4,9 @@ import pytest
 
 from campaigns.models import ConsoleSms, Delivery
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from campaigns.services.planning import plan_campaign
-from campaigns.services.sending import send_due
-from campaigns.services.variants import default_variant
+from campaigns.services.planning import campaign_plan
+from campaigns.services.sending import deliveries_send_due
+from campaigns.services.variants import variant_default
 from crm.services.consent import consent_grant, consent_withdraw
 from tests.campaigns.factories import ProviderAccountFactory, TemplateFactory, add_phone
 from tests.factories import ContactFactory
@@ -30,7 +30,7 @@ def _plan(org, variants, holdout=0):
     campaign = campaign_create(
         org=org, name="千人千面", channel="sms", variants=variants, holdout_pct=holdout
     )
-    plan_campaign(campaign=campaign)
+    campaign_plan(campaign=campaign)
     return campaign
 
 
@@ -61,7 +61,7 @@ def test_ab_split_is_weighted_and_stable(acme, people):
     assert 0.6 < share_a < 0.9
     # Re-planning the same campaign assigns nobody anew (and nobody twice).
     before = dict(rows.values_list("contact_id", "variant_id"))
-    assert plan_campaign(campaign=first) == 0
+    assert campaign_plan(campaign=first) == 0
     assert dict(rows.values_list("contact_id", "variant_id")) == before
 
 
@@ -97,7 +97,7 @@ def test_people_who_refused_profiling_get_the_default_copy_and_the_same_ab_split
     assert len(rows) == 200
     for row in rows:
         personalised = row.contact.income_level == "low" and row.contact_id not in refusers
-        default = default_variant(
+        default = variant_default(
             campaign_id=campaign.pk, contact_id=row.contact_id, variants=variants
         )
         # Planning SQL and the send-time Python rule agree on everyone's default copy.
@@ -124,7 +124,7 @@ def test_refusing_profiling_after_planning_sends_the_default_copy(
     row = Delivery.objects.for_org(acme).get(campaign=campaign, contact=person)
     assert row.template_id == promo.pk
     consent_withdraw(contact=person, purpose="profiling", source="privacy_center")
-    send_due(campaign_id=campaign.pk)
+    deliveries_send_due(campaign_id=campaign.pk)
     row.refresh_from_db()
     assert (row.status, row.template_id, row.variant.template_id) == ("sent", plain.pk, plain.pk)
     text = ConsoleSms.objects.for_org(acme).get(delivery=row).text

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import Delivery, DeliveryStatus, MessagingPolicy
 from campaigns.services.campaigns import campaign_create, campaign_launch
-from campaigns.services.sending import send_due
+from campaigns.services.sending import deliveries_send_due
 from crm.services.consent import consent_grant
 from tests.campaigns.factories import TemplateFactory
 from tests.wechat.factories import official_account, wechat_follower
@@ -119,7 +119,7 @@ def test_a_busy_wechat_is_retried_and_reaches_the_tag_once(
     assert {r.status for r in rows} == {DeliveryStatus.PENDING}  # WeChat did not take it
     assert wechat_stub.mass_reached() == []
     with time_machine.travel(timezone.now() + timedelta(minutes=10), tick=False):
-        send_due(campaign_id=campaign.pk)
+        deliveries_send_due(campaign_id=campaign.pk)
     assert {r.status for r in rows.all()} == {DeliveryStatus.SENT}
     assert len(wechat_stub.received("cgi-bin/message/mass/sendall")) == 2
     assert sorted(wechat_stub.mass_reached()) == ["o-a", "o-b", "o-stranger"]

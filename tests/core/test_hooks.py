@@ -70,10 +70,10 @@ def test_a_staff_event_is_published_after_commit_only(
 def test_a_crm_notification_reaches_the_staff_publisher(
     published, django_capture_on_commit_callbacks, acme, sales_bob
 ):
-    from crm.services.leads import notify
+    from crm.services.leads import user_notify
 
     with django_capture_on_commit_callbacks(execute=True):
-        note = notify(user=sales_bob.user, org_id=acme.pk, kind="hot", title="t", data={})
+        note = user_notify(user=sales_bob.user, org_id=acme.pk, kind="hot", title="t", data={})
     assert published[-1]["e"]["type"] == "crm.notification"
     assert published[-1]["e"]["id"] == note.pk
     assert published[-1]["u"] == sales_bob.user.pk

@@ -215,7 +215,7 @@ def test_reservation_reminder_link_opens_the_live_page(
         time_machine.travel(beijing(13, 50, 5), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     reminder = _link_in(ConsoleSms.objects.for_org(demo).get().text)
     assert reminder == f"http://127.0.0.1:8123/live/{spring_room.pk}/"
     page = _get(reminder)
@@ -233,7 +233,7 @@ def test_replay_link_opens_the_replay_page(demo, spring_room, django_capture_on_
         time_machine.travel(beijing(15, 31), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        journeys.run_due()
+        journeys.memberships_run_due()
     replay = _link_in(ConsoleSms.objects.for_org(demo).get().text)
     assert replay == f"http://127.0.0.1:8123/live/{spring_room.pk}/replay/"
     page = _get(replay)

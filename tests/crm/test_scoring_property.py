@@ -13,7 +13,7 @@ from crm.conditions import attribute_fields, behaviour_leaves, leaf_key
 from crm.models import Contact, ScoringModel, ScoringRule
 from crm.services.scoring import org_rescore, scoring_model_for
 from crm.services.scoring.per_event import facts_for
-from crm.services.scoring.rules import active_rules, compute_score
+from crm.services.scoring.rules import active_rules, score_compute
 from tests.crm.strategies import behaviour_leaf, condition, contact_spec
 from tests.crm.test_conditions_property import NOW, Rollback, make_contacts
 
@@ -68,7 +68,7 @@ def test_bulk_sql_and_per_contact_scores_agree(acme, rules, grades, specs):
             compiled = active_rules(acme.pk)
             for contact in contacts:
                 contact.refresh_from_db()
-                expected = compute_score(
+                expected = score_compute(
                     contact,
                     rules=compiled,
                     model=model,

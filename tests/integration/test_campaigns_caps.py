@@ -12,8 +12,8 @@ from django.db import connection, connections
 
 from campaigns.models import ConsoleSms, Delivery, MarketingSendCount, MessagingPolicy
 from campaigns.services.campaigns import campaign_create
-from campaigns.services.planning import plan_campaign
-from campaigns.services.sending import send_due
+from campaigns.services.planning import campaign_plan
+from campaigns.services.sending import deliveries_send_due
 from tests.campaigns.factories import (
     ProviderAccountFactory,
     TemplateFactory,
@@ -43,7 +43,7 @@ def test_two_concurrent_campaigns_never_exceed_a_cap_of_one_a_day(acme):
                 variants=[{"template": template}],
                 provider_account=account,
             )
-            plan_campaign(campaign=campaign)
+            campaign_plan(campaign=campaign)
             campaigns.append(campaign)
         assert Delivery.objects.for_org(acme).filter(status="pending").count() == 2 * N
 
@@ -55,7 +55,7 @@ def test_two_concurrent_campaigns_never_exceed_a_cap_of_one_a_day(acme):
                 start.wait()
                 # Small claims, both campaigns in contact order: the same people are claimed
                 # by both threads at nearly the same instant, over and over.
-                send_due(campaign_id=campaign_id, batch=10, time_budget=120)
+                deliveries_send_due(campaign_id=campaign_id, batch=10, time_budget=120)
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 errors.append(exc)
             finally:

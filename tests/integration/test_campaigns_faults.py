@@ -178,9 +178,9 @@ def test_kill_9_of_a_worker_at_random_points_never_sends_twice(setup, stub):
         killed_mid_send += bool(caught)
         # The reconciler settles rows the dead worker left in "sending", then a fresh worker
         # finishes the rest.
-        from campaigns.services.sending import reconcile_stale
+        from campaigns.services.sending import deliveries_reconcile_stale
 
-        reconcile_stale(older_than=0)
+        deliveries_reconcile_stale(older_than=0)
         finisher = _sender(env)
         assert finisher.wait(timeout=120) == 0, finisher.stderr.read().decode()[-2000:]
         # Receipts reconcile the ambiguous rows that did reach a phone.

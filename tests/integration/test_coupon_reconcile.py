@@ -123,13 +123,13 @@ def test_a_claim_the_reconciler_wrote_first_is_still_answered_yours(redis_claims
     (answered 201), not 503 ``claim_retry`` for a coupon the viewer holds."""
     import time
 
-    from livecommerce.services.coupons.claim import run_async
+    from livecommerce.services.coupons.claim import coroutine_run
 
     coupon, _clip, _contacts = _claimed_coupon(host_alice, 1, stock=2)
     row = CouponClaim.unscoped.get(coupon=coupon)
     granted = [(row.contact_id, row.nth, row.slot, row.code, None)]
 
-    recorded = run_async(
+    recorded = coroutine_run(
         redis_backend._record_claims(coupon.org_id, coupon.pk, int(time.time()), granted)
     )
 

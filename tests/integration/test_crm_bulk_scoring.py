@@ -14,7 +14,7 @@ from crm.demo import seed_scoring_model
 from crm.models import Consent, Contact, Event
 from crm.services import scoring
 from crm.services.scoring.per_event import facts_for
-from crm.services.scoring.rules import active_rules, compute_score
+from crm.services.scoring.rules import active_rules, score_compute
 
 
 @pytest.mark.integration
@@ -79,7 +79,7 @@ def test_bulk_rescore_holds_no_row_lock_long_and_matches_the_per_contact_path(ac
     model, rules = scoring.scoring_model_for(acme.pk), active_rules(acme.pk)
     for contact in Contact.objects.for_org(acme).filter(pk__in=[c.pk for c in contacts[:400]]):
         facts = facts_for(contact, rules, now)
-        expected = compute_score(contact, rules=rules, model=model, now=now, facts=facts)
+        expected = score_compute(contact, rules=rules, model=model, now=now, facts=facts)
         assert (contact.score, contact.grade, contact.score_breakdown) == expected
     assert Contact.objects.for_org(acme).get(pk=contacts[5].pk).score is None
     assert scoring.org_rescore(org_id=acme.pk, now=now).changed == 0

@@ -311,13 +311,15 @@ def staff_messages():
 def test_a_notification_and_a_grade_change_reach_the_owner_as_their_schemas_say(
     acme, sales_bob, staff_messages, django_capture_on_commit_callbacks
 ):
-    from crm.services.leads import notify
-    from crm.services.scoring.grades import emit_grade_changed
+    from crm.services.leads import user_notify
+    from crm.services.scoring.grades import grade_changed_emit
 
     lead = ContactFactory(org=acme, owner=sales_bob.user)
     with django_capture_on_commit_callbacks(execute=True):
-        notify(user=sales_bob.user, org_id=acme.pk, kind="lead.hot", title="热线索", data={"a": 1})
-        emit_grade_changed(lead, "C", "A")
+        user_notify(
+            user=sales_bob.user, org_id=acme.pk, kind="lead.hot", title="热线索", data={"a": 1}
+        )
+        grade_changed_emit(lead, "C", "A")
     kinds = [m["e"]["type"] for m in staff_messages]
     assert kinds == ["crm.notification", "lead.grade_changed"]
     assert set(kinds) == set(STAFF_EVENT_SCHEMAS)

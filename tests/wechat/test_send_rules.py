@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import MessageTemplate
-from campaigns.services.policy import Candidate, evaluate
+from campaigns.services.policy import Candidate, candidates_evaluate
 from crm.models import Contact
 from tests.wechat.callbacks import event_xml, push, text_xml
 from wechat.models import WeChatServiceWindow
@@ -35,7 +35,7 @@ def decision(acme, oa, channel):
         to_hash=openid_hash(OPENID),
         wechat_account_id=oa.pk,
     )
-    (result,) = evaluate([candidate])
+    (result,) = candidates_evaluate([candidate])
     return result
 
 

@@ -1,7 +1,7 @@
 """Run outbox sender rounds in the foreground (ops, benchmarks, fault tests).
 
 ``manage.py campaigns_send`` sends due rows until none are left; ``--forever`` keeps polling
-like a dedicated sender process would. Celery workers run the same ``send_due``.
+like a dedicated sender process would. Celery workers run the same ``deliveries_send_due``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from campaigns.services.sending import reconcile_stale, send_due
+from campaigns.services.sending import deliveries_reconcile_stale, deliveries_send_due
 
 
 class Command(BaseCommand):
@@ -27,8 +27,8 @@ class Command(BaseCommand):
         # CPU of the sending itself (every thread), without the interpreter's start-up.
         cpu_started = time.process_time()
         while True:
-            reconcile_stale()
-            sent = send_due(campaign_id=campaign, batch=batch, time_budget=3600)
+            deliveries_reconcile_stale()
+            sent = deliveries_send_due(campaign_id=campaign, batch=batch, time_budget=3600)
             total += sent
             if not forever:
                 break

@@ -35,8 +35,8 @@ from crm.services.scoring.rules import (
     scoring_rule_create,
     scoring_rule_delete,
     scoring_rule_update,
+    scoring_rule_validate,
     thresholds,
-    validate_rule,
 )
 
 __all__ = [
@@ -51,6 +51,6 @@ __all__ = [
     "scoring_rule_create",
     "scoring_rule_delete",
     "scoring_rule_update",
+    "scoring_rule_validate",
     "thresholds",
-    "validate_rule",
 ]

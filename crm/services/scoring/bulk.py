@@ -19,7 +19,7 @@ from crm.models import Contact, ScoringModel
 from crm.services import events
 from crm.services.scoring.bulk_pg import GradeChange, chunk_pg
 from crm.services.scoring.bulk_sqlite import chunk_portable
-from crm.services.scoring.grades import emit_grade_changed
+from crm.services.scoring.grades import grade_changed_emit
 from crm.services.scoring.rules import (
     CompiledRule,
     active_rules,
@@ -203,5 +203,5 @@ def contacts_rescore(*, org_id: int, reasons: dict[int, str], now: datetime | No
             contacts = Contact.objects.for_org(org_id).in_bulk([cid for cid, _o, _n in part])
             for cid, old, new in part:
                 if cid in contacts:
-                    emit_grade_changed(contacts[cid], old, new)
+                    grade_changed_emit(contacts[cid], old, new)
     return changed

@@ -26,7 +26,7 @@ def on_grade_changed(fn: Callable) -> Callable:
     return fn
 
 
-def emit_grade_changed(contact: Contact, old_grade: str, new_grade: str) -> None:
+def grade_changed_emit(contact: Contact, old_grade: str, new_grade: str) -> None:
     if contact.owner_id:
         send_staff_event_on_commit(
             org_id=contact.org_id,
@@ -58,6 +58,6 @@ def grade_changes_notify(*, org_id: int, changes: list[list]) -> int:
     for contact in contacts:
         old, new = wanted[contact.pk]
         if contact.grade == new:
-            emit_grade_changed(contact, old, new)
+            grade_changed_emit(contact, old, new)
             notified += 1
     return notified

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from crm.conditions import ContactFacts, behaviour_leaves
 from crm.models import Consent, Contact, Event, ScoreHistory
-from crm.services.scoring.grades import emit_grade_changed
-from crm.services.scoring.rules import CompiledRule, compute_score, model_and_rules
+from crm.services.scoring.grades import grade_changed_emit
+from crm.services.scoring.rules import CompiledRule, model_and_rules, score_compute
 
 
 def _event_filter(rules: list[CompiledRule], now: datetime) -> tuple[list[str], datetime | None]:
@@ -105,7 +105,7 @@ def contact_rescore(
     contact, facts = contact_with_facts(org_id=org_id, contact_id=contact_id, rules=rules, now=now)
     if contact is None or contact.merged_into_id is not None or contact.erased_at is not None:
         return False
-    score, grade, breakdown = compute_score(contact, rules=rules, model=model, now=now, facts=facts)
+    score, grade, breakdown = score_compute(contact, rules=rules, model=model, now=now, facts=facts)
     if (
         score == contact.score
         and grade == contact.grade
@@ -143,7 +143,7 @@ def contact_rescore(
             changed.score, changed.grade = score, grade
             changed.score_breakdown, changed.scored_at = breakdown, now
     if grade != old_grade:
-        emit_grade_changed(contact, old_grade, grade)
+        grade_changed_emit(contact, old_grade, grade)
     return True
 
 

@@ -37,7 +37,7 @@ class CompiledRule:
 
     @classmethod
     def of(cls, rule: ScoringRule) -> CompiledRule:
-        validate_rule(
+        scoring_rule_validate(
             condition=rule.condition,
             max_points=rule.max_points,
             half_life_days=rule.half_life_days,
@@ -55,7 +55,7 @@ class CompiledRule:
         )
 
 
-def validate_rule(
+def scoring_rule_validate(
     *, condition, max_points: int | None = None, half_life_days: float | None = None
 ) -> None:
     """ConditionError / InvalidRule (both 400) for a rule the engine cannot evaluate."""
@@ -131,7 +131,7 @@ def rule_points(rule: CompiledRule, contact: Contact, now: datetime, facts: Cont
     return int(points)
 
 
-def compute_score(
+def score_compute(
     contact: Contact,
     *,
     rules: list[CompiledRule],
@@ -183,7 +183,7 @@ def forget_rules(org_id: int | None = None) -> None:
 
 
 def scoring_rule_create(*, org_id: int, **fields) -> ScoringRule:
-    """A new rule in the organisation's scoring model; ``fields`` are valid (validate_rule).
+    """A new rule in the organisation's scoring model; ``fields`` are valid (scoring_rule_validate).
     Saving forgets the rules memo (crm.services.scoring.signals)."""
     return ScoringRule.objects.for_org(org_id).create(
         org_id=org_id, model=scoring_model_for(org_id), **fields

@@ -2,7 +2,7 @@
 
 Clients, pools and batchers are per event loop (``id(loop)``): an asyncio client or pool
 must not be shared across loops, and a sync caller runs each claim on a private loop
-(``claim.run_async``) that ``close_loop`` cleans up. The rest are small memos.
+(``claim.coroutine_run``) that ``close_loop`` cleans up. The rest are small memos.
 """
 
 from __future__ import annotations

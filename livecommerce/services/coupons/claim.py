@@ -24,7 +24,7 @@ def coupon_claim(
     NotFound. Never oversells, never double-claims."""
     if backend() == "db":
         return db_claim(org_id=org_id, coupon_id=coupon_id, contact_id=contact_id, clip_id=clip_id)
-    return run_async(
+    return coroutine_run(
         acoupon_claim(org_id=org_id, coupon_id=coupon_id, contact_id=contact_id, clip_id=clip_id)
     )
 
@@ -50,7 +50,7 @@ async def acoupon_claim(
     return receipt
 
 
-def run_async(coro):
+def coroutine_run(coro):
     """Run a coroutine from sync code (DRF view, tests) on a private loop thread."""
     result: dict = {}
 
