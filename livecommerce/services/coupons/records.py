@@ -27,14 +27,8 @@ def after_claims(org_id: int, claims: list[CouponClaim]) -> None:
     statement and a task each: the reconciler then wrote ~400 claims/s against claims
     arriving at 5,000/s (issue #20, docs/bench/coupons.md)."""
     events = [
-        EventIn(
-            org_id=org_id,
-            contact_id=claim.contact_id,
-            type="coupon.claim",
-            props={"coupon": claim.coupon_id, "name": claim.coupon.name, "clip": claim.clip_id},
-            room_id=claim.coupon.room_id,
-            occurred_at=claim.claimed_at,
-            key=f"coupon.claim:{claim.coupon_id}:{claim.contact_id}:{claim.nth}",
+        _claim_event(
+            org_id, claim.coupon, claim.contact_id, claim.nth, claim.claimed_at, claim.clip_id
         )
         for claim in claims
     ]
@@ -53,17 +47,23 @@ def claim_events_record(coupon: Coupon, claims: list[tuple]) -> None:
     ``after_claims`` records, without loading a model instance per claim)."""
     events_record_batch(
         events=[
-            EventIn(
-                org_id=coupon.org_id,
-                contact_id=contact_id,
-                type="coupon.claim",
-                props={"coupon": coupon.pk, "name": coupon.name, "clip": clip_id},
-                room_id=coupon.room_id,
-                occurred_at=claimed_at,
-                key=f"coupon.claim:{coupon.pk}:{contact_id}:{nth}",
-            )
+            _claim_event(coupon.org_id, coupon, contact_id, nth, claimed_at, clip_id)
             for contact_id, nth, claimed_at, clip_id in claims
         ]
+    )
+
+
+def _claim_event(org_id: int, coupon: Coupon, contact_id, nth, claimed_at, clip_id) -> EventIn:
+    """One claim's ``coupon.claim`` CRM event, keyed by its coupon, contact and nth so a
+    replayed batch records nothing twice (the one shape both follow-up paths record)."""
+    return EventIn(
+        org_id=org_id,
+        contact_id=contact_id,
+        type="coupon.claim",
+        props={"coupon": coupon.pk, "name": coupon.name, "clip": clip_id},
+        room_id=coupon.room_id,
+        occurred_at=claimed_at,
+        key=f"coupon.claim:{coupon.pk}:{contact_id}:{nth}",
     )
 
 
