@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.demo import seed_org
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, MessagingPolicy
 from crm.services.consent import consent_grant
 from tests.support.browser import launch_chromium
 from tests.wechat.callbacks import push, text_xml
@@ -43,6 +43,12 @@ def test_sales_send_a_customer_service_campaign_from_the_builder(
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM between page steps
     seed_org(acme)
+    # Two campaigns (one per viewport) reach the same follower: inside the allowed hours the
+    # first is sent at once, and the default cap of one marketing message a day would
+    # suppress the second (campaigns/services/policy.py, cap_slots_claim).
+    MessagingPolicy.objects.for_org(acme).update_or_create(
+        org=acme, defaults={"cap_per_day": 5, "cap_per_week": 10}
+    )
     oa = official_account(acme)
     recent = wechat_follower(acme, oa, RECENT)
     stale = wechat_follower(acme, oa, STALE)
