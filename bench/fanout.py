@@ -5,19 +5,32 @@ viewers (default 10,000) held by separate light-client processes (bench/fanout_c
 bench/wsclient.py), then:
 
 1. join storm, sustained: N viewers join at 1,000/s (connect-to-first-frame measured);
-2. fan-out: 500 chat/s + 2 priority events/s published into the room (bench/fanout_inject.py)
-   and 2,000 likes/s sent by viewers, for ``BENCH_FANOUT_SECONDS``; measured: every probe
+2. fan-out: 500 chat/s + 2 priority events/s into the room and 2,000 likes/s sent by
+   viewers, for ``BENCH_FANOUT_SECONDS``. Chat takes the path users' chat takes
+   (``BENCH_CHAT_PATH=route``, the default): chatting viewers send the viewer page's
+   ``chat`` frame over their sockets (bench/fanout_client.py), so every message goes
+   through ``chat_post`` (moderation, its database row, the CRM ``chat`` event) and is
+   published after commit; ``BENCH_CHAT_PATH=inject`` publishes chat straight into the
+   transport instead (bench/fanout_inject.py, the Lua publish, no ``chat_post``), for
+   comparison. Priority events are published by the injector in both (they come from
+   services, never from a socket). Measured: every probe
    viewer (``BENCH_PROBES``, default 100, spread evenly; each parses every frame) got every chat and priority event of the
    window, event-to-client p50/p99, frames/s per viewer (all viewers), RSS and CPU of the
    server processes;
 3. join storm, burst: everybody leaves, then all N rejoin at 5,000/s.
 
-The hub runs on the machine's Redis (``BENCH_REDIS_URL``, random key/channel prefix).
+The servers run on PostgreSQL and Redis, as in production (docs/deploy.md): each run gets
+its own database on ``BENCH_PG_URL``'s server, created from a template migrated once per
+invocation and dropped after the run, and the machine's Redis (``BENCH_REDIS_URL``, random
+key/channel prefix).
 The baseline gets its own throw-away ``redis-server``: ``group_send`` to N channels at
 500/s would otherwise flood the Redis other people on this box share.
 
 Env: BENCH_VIEWERS (10000), BENCH_CLIENT_PROCS (4), BENCH_FANOUT_SECONDS (20),
 BENCH_CHAT_RATE (500), BENCH_LIKE_RATE (2000), BENCH_PROBES (100), BENCH_REDIS_URL,
+BENCH_CHAT_PATH (``route`` or ``inject``), BENCH_CHATTERS (viewers who chat in ``route``,
+default min(viewers, 4 × chat rate); at least 2 × chat rate), BENCH_PG_URL (PostgreSQL
+server, default postgres://postgres@127.0.0.1:5432),
 BENCH_SKIP_BASELINE, BENCH_RUNS (5 hub runs in a row, each reported, plus the worst),
 BENCH_SETTLE_SECONDS (60: longest wait for the previous run's tail before a run), BENCH_HUB_WS (the hub servers' uvicorn ``--ws``; default the project's
 ``core.websocket:WebSocketProtocol``, ``auto`` for uvicorn's own).
@@ -38,15 +51,93 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+CHAT_PATHS = ("route", "inject")
 
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+def _pg_server() -> str:
+    """``BENCH_PG_URL`` without a database name: the bench names its own databases."""
+    url = urlsplit(os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    return urlunsplit((url.scheme, url.netloc, "", "", ""))
+
+
+def _pg_admin(sql: str) -> None:
+    with psycopg.connect(f"{_pg_server()}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _pg_template(env: dict) -> str:
+    """A database migrated once per invocation; each run's database is a copy of it
+    (``CREATE DATABASE … TEMPLATE``: a second, not a full migrate per run)."""
+    name = f"qm_fanout_bench_{secrets.token_hex(3)}_tpl"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [PY, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env={**env, "DATABASE_URL": f"{_pg_server()}/{name}"},
+        check=True,
+    )
+    return name
+
+
+def _pg_drop(name: str) -> None:
+    try:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error as exc:
+        print(f"could not drop database {name}: {exc!r}", file=sys.stderr)
+
+
+def _pg_backend_cpu(name: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to database ``name`` (the
+    database's work is done in these processes, not in the servers')."""
+    try:
+        with psycopg.connect(f"{_pg_server()}/postgres", autocommit=True) as conn:
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]
+                ).fetchall()
+            ]
+    except psycopg.Error:
+        return {}
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def _chat_stored(name: str, room: int) -> dict:
+    """What the route left in the database: chat rows by status and CRM ``chat`` events."""
+    with psycopg.connect(f"{_pg_server()}/{name}", autocommit=True) as conn:
+        statuses = dict(
+            conn.execute(
+                "SELECT status, count(*) FROM livecommerce_chatmessage WHERE room_id = %s"
+                " GROUP BY status",
+                [room],
+            ).fetchall()
+        )
+        events = conn.execute(
+            "SELECT count(*) FROM crm_event WHERE type = 'chat' AND room_id = %s", [room]
+        ).fetchone()[0]
+    return {
+        "chat_messages_stored": sum(statuses.values()),
+        "chat_messages_by_status": statuses,
+        "crm_chat_events": events,
+    }
 
 
 def free_port() -> int:
@@ -255,11 +346,75 @@ def _join_summary(parts: list[dict], n: int, rate: int) -> dict:
     }
 
 
-def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> dict:
+def _chatters(viewers: int) -> int:
+    """How many viewers chat in ``route`` (``BENCH_CHATTERS``, default min(viewers, 4 × the
+    chat rate)). At least 2 × the rate, so each chatter chats at most once every 2 s: the
+    per-viewer limit (one chat a second in a fixed one-second window, ``RATE_CHAT_VIEWER``)
+    then never refuses one, even with a second of jitter between two of a chatter's
+    messages."""
+    chat_rate = _env_int("BENCH_CHAT_RATE", 500)
+    chatters = _env_int("BENCH_CHATTERS", min(viewers, 4 * chat_rate))
+    if chatters < 2 * chat_rate or chatters > viewers:
+        raise SystemExit(
+            f"BENCH_CHAT_PATH=route needs {2 * chat_rate}..{viewers} chatting viewers for "
+            f"{chat_rate} chat/s (BENCH_CHATTERS={chatters}, BENCH_VIEWERS={viewers})"
+        )
+    return chatters
+
+
+def run_system(
+    kind: str,
+    *,
+    base_env: dict,
+    redis_url: str,
+    viewers: int,
+    template: str,
+    chat_path: str = "inject",
+) -> dict:
+    """One run of one system on its own PostgreSQL database (a copy of ``template``,
+    dropped afterwards). ``chat_path`` ``route``: chatters send chat over their sockets
+    (hub only: the stock baseline has no chat path and drops what sockets send);
+    ``inject``: the injector publishes it."""
+    database = f"{template.removesuffix('_tpl')}_{kind}_{secrets.token_hex(2)}"
+    _pg_admin(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    try:
+        result = _run_system(
+            kind,
+            base_env=base_env,
+            redis_url=redis_url,
+            viewers=viewers,
+            database=database,
+            chat_path=chat_path,
+        )
+    finally:
+        _pg_drop(database)
+    result["chat_path"] = chat_path
+    result["database"] = {"engine": "postgresql", "server": _pg_server_shown()}
+    return result
+
+
+def _pg_server_shown() -> str:
+    """The server, without a password if the URL had one."""
+    url = urlsplit(_pg_server())
+    host = url.hostname or ""
+    return f"{url.username or ''}@{host}:{url.port or 5432}"
+
+
+def _run_system(
+    kind: str,
+    *,
+    base_env: dict,
+    redis_url: str,
+    viewers: int,
+    database: str,
+    chat_path: str,
+) -> dict:
     procs = _env_int("BENCH_CLIENT_PROCS", 4)
     fanout_s = _env_int("BENCH_FANOUT_SECONDS", 20)
     chat_rate = _env_int("BENCH_CHAT_RATE", 500)
     like_rate = _env_int("BENCH_LIKE_RATE", 2000)
+    route = chat_path == "route"
+    chatters = _chatters(viewers) if route else 0
     # A probe parses every frame (~100 events of JSON each): 500 probes at 10,000
     # viewers cost the load generators half a core on their own and made them the
     # bottleneck (frames queued in the kernel, not in the hub); 100 probes still check
@@ -271,6 +426,7 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         **base_env,
         "DJANGO_ENV": "development",
         "DJANGO_SETTINGS_MODULE": "qianmian.settings",
+        "DATABASE_URL": f"{_pg_server()}/{database}",
         "VAR_DIR": str(tmp),
         "REDIS_URL": redis_url,
         "REALTIME_PREFIX": prefix,
@@ -284,7 +440,6 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
     }
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     setup = json.loads(
         subprocess.run(
             [PY, "-m", "bench.fanout_setup", str(viewers), str(tmp / "tokens.json")],
@@ -373,6 +528,17 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                 "burst_at": burst_at,
                 "burst_rate": 5000 / procs,
                 "end_at": end_at,
+                # route: this process' chatters send its share of the chat, in the same
+                # window the injector would publish it in.
+                "chat": {
+                    "from": inject_start,
+                    "to": inject_stop,
+                    "rate": chat_rate / procs,
+                    "chatters": chatters,
+                    "procs": procs,
+                }
+                if route
+                else None,
             }
             proc = subprocess.Popen(
                 [PY, "-m", "bench.fanout_client"],
@@ -400,7 +566,8 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
                     "room": room,
                     "start_at": inject_start,
                     "stop_at": inject_stop,
-                    "chat_rate": chat_rate,
+                    # route: the chatters send the chat; the injector only the priority events.
+                    "chat_rate": 0 if route else chat_rate,
                     "prio_rate": 2,
                 }
             )
@@ -434,12 +601,15 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         snapshot_until(measure_from)
         monitor.mark("from")
         loadgen.mark("from")
+        pg_from = _pg_backend_cpu(database)
         snapshot_until(measure_to)
         monitor.mark("to")
         loadgen.mark("to")
+        pg_to = _pg_backend_cpu(database)
         snapshot_until(end_at - 1)
         injected = json.loads(outputs[injector.pid].result() or "{}")
         lost_codes: list[int | None] = []
+        lost_outputs: list[dict] = []
         injector.wait(60)
         parts = []
         for proc in clients:
@@ -450,6 +620,11 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
             except ValueError:  # a load generator died: report, do not lose the section
                 parts.append(None)
                 lost_codes.append(proc.returncode)
+                # What it printed instead (size and both ends), to tell a cut result from
+                # a crash.
+                lost_outputs.append(
+                    {"chars": len(out or ""), "head": (out or "")[:200], "tail": (out or "")[-200:]}
+                )
         monitor.stop_flag.set()
     finally:
         for proc in clients:
@@ -489,6 +664,10 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
     parts = [p for p in parts if p is not None]
     if not parts:
         return {"error": "every load generator failed", "server_hub_stats": server_stats}
+    if route:
+        injected["chat"] = sorted(
+            (x for p in parts for x in p["fanout"].get("chat_sent", [])), key=lambda x: x[1]
+        )
     # -- fan-out figures -------------------------------------------------------------------
     lo, hi = (measure_from + 0.5) * 1000, (measure_to - 0.5) * 1000
     chat_ids = [n for n, t in injected.get("chat", []) if lo <= t <= hi]
@@ -534,6 +713,13 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
         "load_generators_cpu_percent_total": loadgen.cpu_between("from", "to"),
         "load_average_at_window_end": monitor.loadavg.get("to"),
         "server_cpu_kernel_share": monitor.system_share("from", "to"),
+        # PostgreSQL's backends for this run's database (not in the servers' figure).
+        "postgres_cpu_percent": round(
+            100
+            * sum(pg_to[pid] - pg_from[pid] for pid in pg_to if pid in pg_from)
+            / (measure_to - measure_from),
+            1,
+        ),
         "box_cpu_percent_window": monitor.box_between("from", "to"),
         "server_hub_stats": server_stats,
     }
@@ -548,6 +734,7 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
     )
     fanout["load_generators_lost"] = lost
     fanout["load_generators_lost_exit_codes"] = lost_codes
+    fanout["load_generators_lost_outputs"] = lost_outputs
     # What one received frame costs the load generators (CPU of the client processes over
     # the window / frames they received in it); the injector is not included.
     client_cpu = sum(p["fanout"].get("cpu_s", 0) for p in parts)
@@ -567,6 +754,14 @@ def run_system(kind: str, *, base_env: dict, redis_url: str, viewers: int) -> di
     fanout["server_cpu_us_per_delivered_frame"] = (
         round(1e6 * server_cpu_s / client_frames, 2) if client_frames else None
     )
+    if route:
+        # Every chat sent took chat_post: what it stored is the proof (and sent − stored is
+        # what moderation or the rate limit refused, or what never got posted).
+        fanout["chat_route"] = {
+            "chatters": chatters,
+            "chat_sent": len(injected["chat"]),
+            **_chat_stored(database, room),
+        }
     result = {
         "join_sustained": _join_summary([p["join_sustained"] for p in parts], viewers, 1000),
         "fanout": fanout,
@@ -649,14 +844,33 @@ def run() -> dict:
     stock Channels once after them, in the same invocation, unless ``BENCH_SKIP_BASELINE``."""
     viewers = _env_int("BENCH_VIEWERS", 10000)
     runs = max(1, _env_int("BENCH_RUNS", 5))
+    chat_path = os.environ.get("BENCH_CHAT_PATH", "route")
+    if chat_path not in CHAT_PATHS:
+        raise SystemExit(f"BENCH_CHAT_PATH must be one of {CHAT_PATHS}, not {chat_path!r}")
+    if chat_path == "route":
+        _chatters(viewers)  # fail before any database is made
     load = os.getloadavg()
     result = {
         "viewers": viewers,
+        # How chat entered the hub's room (stock Channels is always ``inject``), and where
+        # the servers kept their data.
+        "chat_path": chat_path,
+        "database": {"engine": "postgresql", "server": _pg_server_shown()},
+        "redis": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
         "load_average_before": [round(x, 2) for x in load],
         "uptime_s_before": _uptime_s(),
         "note": "2-core box; load generators on the same machine",
     }
     base_env = dict(os.environ)
+    template = _pg_template({**base_env, "DJANGO_ENV": "development", "REDIS_URL": ""})
+    try:
+        _runs(result, base_env=base_env, viewers=viewers, runs=runs, template=template)
+    finally:
+        _pg_drop(template)
+    return result
+
+
+def _runs(result: dict, *, base_env: dict, viewers: int, runs: int, template: str) -> None:
     hub_runs = []
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     settle_s = float(os.environ.get("BENCH_SETTLE_SECONDS", 60))
@@ -667,7 +881,14 @@ def run() -> dict:
         start = _settle(settle_s if index else 0)
         start["bench_redis_keys_at_start"] = len(_redis_keys(redis_url, "qm-bench-*"))
         print(f"-- hub run {index + 1}/{runs} {json.dumps(start)}", file=sys.stderr, flush=True)
-        one = run_system("hub", base_env=base_env, redis_url=redis_url, viewers=viewers)
+        one = run_system(
+            "hub",
+            base_env=base_env,
+            redis_url=redis_url,
+            viewers=viewers,
+            template=template,
+            chat_path=result["chat_path"],
+        )
         one["start_state"] = start
         one["load_average_before"] = start["load_average_at_start"]
         hub_runs.append(one)
@@ -679,12 +900,11 @@ def run() -> dict:
         redis_proc, url = _own_redis()
         try:
             result["stock_channels"] = run_system(
-                "stock", base_env=base_env, redis_url=url, viewers=viewers
+                "stock", base_env=base_env, redis_url=url, viewers=viewers, template=template
             )
         finally:
             redis_proc.terminate()
             redis_proc.wait(10)
-    return result
 
 
 def _uptime_s() -> float | None:

@@ -5,6 +5,13 @@ leave, burst-rejoin), prints one JSON result on stdout. Non-probe sockets never 
 their payloads (frames are counted in ``bench.wsclient``'s shared-buffer fast path, payload
 bytes skipped unread); one socket in ``probe_every`` parses every frame
 and measures event-to-client latency from the ``t`` (ms, wall clock) the injector stamps.
+
+With ``BENCH_CHAT_PATH=route`` (config ``chat``) the chat comes from here, not from the
+injector: some of this process' viewers (the chatters) send the viewer page's own
+``{"type": "chat", "text": …}`` frame over their socket, so each message goes through the
+hub's chat path (``chat_post``: moderation, the database row, the CRM event) before it is
+published. The text carries a marker ``#q<n>@<t>`` (a unique number and the send time, ms
+wall clock); probes read it back from the ``chat`` event's text.
 """
 
 from __future__ import annotations
@@ -13,10 +20,19 @@ import asyncio
 import json
 import os
 import random
+import re
 import sys
 import time
 
 from bench.wsclient import client_frame, open_ws
+
+# The marker a chat sent through the route carries in its text (see chat_text).
+_MARKER = re.compile(r"#q(\d+)@(\d+(?:\.\d+)?)")
+
+
+def chat_text(n: int, t_ms: float) -> str:
+    """What a chatter types: a viewer's chat plus the marker probes identify it by."""
+    return f"第{n % 100000}条弹幕 好看好看 #q{n}@{t_ms:.1f}"
 
 
 class Stats:
@@ -41,7 +57,15 @@ def _on_frame_factory(stats: Stats, probe: bool):
                     user["prio"] += 1
                 t = event.get("t")
                 if t is None:
-                    continue
+                    # A chat posted through the route (chat_post's event has no n/t):
+                    # the marker in its text identifies it.
+                    if kind != "chat":
+                        continue
+                    found = _MARKER.search(event.get("text") or "")
+                    if found is None:
+                        continue
+                    event = {"type": kind, "n": int(found[1])}
+                    t = float(found[2])
                 if event["type"] == "chat":
                     stats.chat_lat.append(now - t)
                 elif event["type"] == "product.pinned":
@@ -125,8 +149,44 @@ async def main(cfg: dict) -> dict:
             carry -= int(carry)
             await asyncio.sleep(0.05)
 
+    chat_sent: list[list[float]] = []
+
+    async def chatter(chat: dict):
+        # This process' chatters (global viewer index < chat["chatters"]; viewer i of this
+        # process is viewer offset + i * procs overall) take turns, each at most once every
+        # chatters / rate seconds (>= 2 s, checked by the bench): the per-viewer rate limit
+        # (one chat a second, a fixed one-second window) is never what refuses a message.
+        mine = [
+            c
+            for i, c in enumerate(conns)
+            if c and cfg["offset"] + i * chat["procs"] < chat["chatters"]
+        ]
+        if not mine:
+            return
+        # Numbers unique over all processes: one block of 10^7 per process.
+        n = (cfg["offset"] + 1) * 10_000_000
+        started = time.time()
+        sent = 0
+        while time.time() < chat["to"]:
+            due = int((time.time() - started) * chat["rate"]) - sent
+            for _ in range(due):
+                conn = mine[sent % len(mine)]
+                sent += 1
+                if conn.closed.done():
+                    continue
+                n += 1
+                t = time.time() * 1000
+                text = json.dumps({"type": "chat", "text": chat_text(n, t)}, ensure_ascii=False)
+                conn.send_frame(client_frame(text.encode()))
+                chat_sent.append([n, t])
+            await asyncio.sleep(0.005)
+
     await asyncio.sleep(max(0, cfg["likes_from"] - time.time()))
     like_task = asyncio.get_running_loop().create_task(liker())
+    chat_task = None
+    if cfg.get("chat"):
+        await asyncio.sleep(max(0, cfg["chat"]["from"] - time.time()))
+        chat_task = asyncio.get_running_loop().create_task(chatter(cfg["chat"]))
     await asyncio.sleep(max(0, cfg["measure_from"] - time.time()))
     at_start = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
     cpu_from = os.times()
@@ -143,6 +203,8 @@ async def main(cfg: dict) -> dict:
     await asyncio.sleep(cfg.get("drain_s", 1.5))
     at_end = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
     await like_task
+    if chat_task is not None:
+        await chat_task
     frames_per_s = []
     chats = []
     prios = []
@@ -168,6 +230,8 @@ async def main(cfg: dict) -> dict:
         "cpu_s": cpu_to.user + cpu_to.system - cpu_from.user - cpu_from.system,
         "cpu_sys_s": cpu_to.system - cpu_from.system,
         "frames": sum(f - a[0] for a, f in zip(at_start, frames_at_end, strict=True) if a),
+        # Chats this process' chatters sent through the route: [n, send time ms].
+        "chat_sent": chat_sent,
     }
     # Everybody leaves; then the burst: all rejoin at the burst rate.
     for c in conns:
