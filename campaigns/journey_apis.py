@@ -139,18 +139,39 @@ class JourneyResultsApi(APIView):
         uplift = serializers.FloatField(allow_null=True)
         ci95 = serializers.ListField(child=serializers.FloatField(), allow_null=True)
 
+    class RateOutput(serializers.Serializer):
+        n = serializers.IntegerField()
+        converted = serializers.IntegerField()
+        rate = serializers.FloatField(allow_null=True)
+        ci95 = serializers.ListField(
+            child=serializers.FloatField(), allow_null=True, help_text="Wilson 95 % interval"
+        )
+
     class CopyOutput(serializers.Serializer):
         template = serializers.CharField()
         name = serializers.CharField()
         sent = serializers.IntegerField()
         successes = serializers.IntegerField()
         share = serializers.FloatField(allow_null=True)
+        conversion = serializers.DictField(help_text="RateOutput: members given this copy")
+        vs_holdout = serializers.DictField(allow_null=True, help_text="UpliftOutput")
+
+    class ArmOutput(serializers.Serializer):
+        variant = serializers.CharField(help_text="the copy's template key")
+        name = serializers.CharField()
+        successes = serializers.IntegerField()
+        trials = serializers.IntegerField()
+        share = serializers.FloatField()
+        assigned = serializers.IntegerField(help_text="members this allocation gave the copy")
+        sent = serializers.IntegerField(help_text="of those, messages that reached them")
 
     class AllocationOutput(serializers.Serializer):
         id = serializers.IntegerField()
         at = serializers.DateTimeField()
         goal = serializers.CharField()
         arms = serializers.ListField(child=serializers.DictField())
+        assigned = serializers.IntegerField()
+        sent = serializers.IntegerField()
 
     class StepOutput(serializers.Serializer):
         step = serializers.IntegerField()
@@ -159,6 +180,8 @@ class JourneyResultsApi(APIView):
         outcome = serializers.ListField(child=serializers.CharField())
         copies = serializers.ListField(child=serializers.DictField())
         allocations = serializers.ListField(child=serializers.DictField())
+        unallocated_sent = serializers.IntegerField()
+        holdout_conversion = serializers.DictField(allow_null=True, help_text="RateOutput")
         holdout = serializers.DictField(allow_null=True)
         timing = serializers.DictField(allow_null=True)
 
@@ -167,8 +190,16 @@ class JourneyResultsApi(APIView):
         journey = get_for_org_or_404(Journey, _org(request), pk=journey_id)
         steps = journey_step_results(journey=journey)
         for step in steps:
+            for copy in step["copies"]:
+                copy["conversion"] = self.RateOutput(copy["conversion"]).data
+                if copy["vs_holdout"] is not None:
+                    copy["vs_holdout"] = self.UpliftOutput(copy["vs_holdout"]).data
             step["copies"] = self.CopyOutput(step["copies"], many=True).data
+            for allocation in step["allocations"]:
+                allocation["arms"] = self.ArmOutput(allocation["arms"], many=True).data
             step["allocations"] = self.AllocationOutput(step["allocations"], many=True).data
+            if step["holdout_conversion"] is not None:
+                step["holdout_conversion"] = self.RateOutput(step["holdout_conversion"]).data
             for name in ("holdout", "timing"):
                 if step[name] is not None:
                     step[name] = self.UpliftOutput(step[name]).data

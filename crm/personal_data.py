@@ -556,6 +556,8 @@ TABLES: dict[str, Table] = {
             # The journey send step that wrote the row: ids, no person.
             "journey": N,
             "journey_step": N,
+            # The bandit allocation that drew the row's copy: an id, no person.
+            "allocation": N,
             "reason": N,
             "due_at": N,
             "deferred": N,

@@ -336,7 +336,8 @@ class BanditAllocation(TenantModel):
     had achieved when traffic was about to be assigned, the share Thompson sampling gave it,
     and how many rows it got. ``arms``: ``[{"variant", "name", "successes", "trials",
     "share", "assigned"}, ...]`` in variant order (for a journey step ``variant`` is the
-    copy's template key, and ``assigned`` the members sent since, counted by the report).
+    copy's template key and there is no ``assigned``: the rows it chose name it in
+    ``Delivery.allocation``, and the results count them).
     Exactly one of ``campaign`` and ``journey`` is set."""
 
     campaign = models.ForeignKey(
@@ -538,6 +539,20 @@ class Delivery(TenantModel):
         db_constraint=False,
     )
     journey_step = models.PositiveSmallIntegerField(_("旅程步骤"), null=True, blank=True)
+    # Journey bandit steps only: the allocation whose shares chose this row's copy, so the
+    # results count what was sent under each allocation exactly (no guessing from times:
+    # two members can reach the step across an allocation's creation). DO_NOTHING and no
+    # index: allocations go only with their journey or campaign, and a delete must not scan
+    # the outbox for them; nothing reads a row by allocation outside its journey's step.
+    allocation = models.ForeignKey(
+        BanditAllocation,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     due_at = models.DateTimeField(_("计划发送"), null=True, blank=True)
     deferred = models.BooleanField(_("曾被延后"), default=False)
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)

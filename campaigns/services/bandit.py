@@ -210,16 +210,17 @@ def journey_step_choose(
     templates: dict[str, MessageTemplate],
     contact_id: int,
     now: datetime,
-) -> MessageTemplate:
-    """The copy one treated member of a send step gets. ``templates``: the step's copies by
-    key (``journey_step_copies``), all present. Fixed mode: an even stable split. Bandit
-    mode: a draw against the step's current allocation (recorded when it changes)."""
+) -> tuple[MessageTemplate, BanditAllocation | None]:
+    """The copy one treated member of a send step gets, and the allocation that chose it
+    (None outside bandit mode). ``templates``: the step's copies by key
+    (``journey_step_copies``), all present. Fixed mode: an even stable split. Bandit mode: a
+    draw against the step's current allocation (recorded when it changes)."""
     keys = [k for k in journey_step_copies(step) if k in templates]
     if len(keys) == 1:
-        return templates[keys[0]]
+        return templates[keys[0]], None
     if step.get("variant_mode") != VariantMode.BANDIT:
         draw = (contact_id * HASH_A + journey.pk * HASH_B + step_index) % MOD % len(keys)
-        return templates[keys[draw]]
+        return templates[keys[draw]], None
     allocation = journey_step_allocation(
         journey=journey, step_index=step_index, step=step, templates=templates, now=now
     )
@@ -229,8 +230,8 @@ def journey_step_choose(
     for arm in allocation.arms:
         bound += arm["share"]
         if u < bound:
-            return templates[arm["variant"]]
-    return templates[allocation.arms[-1]["variant"]]
+            return templates[arm["variant"]], allocation
+    return templates[allocation.arms[-1]["variant"]], allocation
 
 
 def journey_step_allocation(

@@ -387,10 +387,11 @@ def _send(membership: JourneyMembership, step: dict) -> str:
         contact_id=membership.contact_id,
         pct=step.get("holdout_pct", 0),
     )
+    allocation = None
     if holdout:
         template = templates[step["template"]]
     else:
-        template = bandit.journey_step_choose(
+        template, allocation = bandit.journey_step_choose(
             journey=journey,
             step_index=step_index,
             step=step,
@@ -448,6 +449,7 @@ def _send(membership: JourneyMembership, step: dict) -> str:
         defaults={
             "journey_id": journey.pk,
             "journey_step": step_index,
+            "allocation": allocation,
             "arm": (Arm.HOLDOUT if holdout else Arm.TREATMENT) if experiment else "",
             "status": DeliveryStatus.HOLDOUT if holdout else DeliveryStatus.PENDING,
             "timing": timing,

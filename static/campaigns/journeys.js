@@ -408,6 +408,128 @@ function table(heads, rows, cls) {
   return wrap;
 }
 
+// The panel's ECharts instances (static/vendor/echarts.min.js), disposed when it is redrawn.
+let resultCharts = [];
+const HOLDOUT_COLOUR = "#9e9e9e";
+// One colour per copy in both its share and its sent series (ECharts' default palette).
+const COPY_COLOURS = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272"];
+
+function chartBox(cls, label) {
+  const box = el("div", null, `bandit-chart ${cls}`);
+  box.setAttribute("role", "img");
+  box.setAttribute("aria-label", label);
+  return box;
+}
+
+function chartInit(box, option) {
+  const chart = globalThis.echarts.init(box, null, { renderer: "canvas" });
+  chart.setOption({ animation: false, ...option });
+  resultCharts.push(chart);
+  return chart;
+}
+
+// Each allocation's shares (stacked areas, left axis) and the messages sent under it per copy
+// (stacked bars, right axis), oldest first.
+function allocationChart(box, step, when) {
+  const history = step.allocations;
+  const arms = history[history.length - 1].arms.map((a) => a.variant);
+  const names = Object.fromEntries(history.flatMap((a) => a.arms.map((arm) => [arm.variant, arm.name])));
+  const armOf = (snap, key) => snap.arms.find((a) => a.variant === key);
+  const shareName = (key) => fmt(t("{name} 占比"), { name: names[key] });
+  const sentName = (key) => fmt(t("{name} 已发送"), { name: names[key] });
+  chartInit(box, {
+    tooltip: { trigger: "axis" },
+    legend: { top: 0, type: "scroll" },
+    grid: { left: 44, right: 44, top: 34, bottom: 28 },
+    xAxis: { type: "category", data: history.map((snap, i) => `#${i + 1}`) },
+    yAxis: [
+      { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
+      { type: "value", minInterval: 1, splitLine: { show: false } },
+    ],
+    series: [
+      ...arms.map((key, i) => ({
+        id: `share:${key}`,
+        name: shareName(key),
+        color: COPY_COLOURS[i % COPY_COLOURS.length],
+        type: "line",
+        stack: "share",
+        areaStyle: { opacity: 0.35 },
+        symbol: "none",
+        tooltip: { valueFormatter: (v) => `${v}%` },
+        data: history.map((snap) => { const arm = armOf(snap, key); return arm ? Math.round(arm.share * 1000) / 10 : 0; }),
+      })),
+      ...arms.map((key, i) => ({
+        id: `sent:${key}`,
+        name: sentName(key),
+        color: COPY_COLOURS[i % COPY_COLOURS.length],
+        itemStyle: { opacity: 0.85, borderColor: "#fff", borderWidth: 1 },
+        type: "bar",
+        stack: "sent",
+        yAxisIndex: 1,
+        barMaxWidth: 18,
+        data: history.map((snap) => { const arm = armOf(snap, key); return arm ? arm.sent : 0; }),
+      })),
+    ],
+  });
+  box.title = fmt(t("最近一次分配：{at}"), { at: when(history[history.length - 1].at) });
+}
+
+// Each copy's conversion (every member it was chosen for) beside the holdout's, counted the
+// same way, with the 95 % interval of each drawn as a whisker.
+function conversionChart(box, step) {
+  const bars = step.copies.map((c) => ({ name: c.name, rate: c.conversion }));
+  if (step.holdout_conversion) bars.push({ name: t("对照组"), rate: step.holdout_conversion, holdout: true });
+  const percent = (v) => (v === null ? null : Math.round(v * 1000) / 10);
+  // The axis reaches the highest whisker: an interval cut off at the top would read shorter.
+  const top = Math.max(0, ...bars.map((b) => (b.rate.ci95 ? b.rate.ci95[1] : 0)));
+  chartInit(box, {
+    tooltip: { trigger: "item" },
+    grid: { left: 44, right: 12, top: 16, bottom: 28 },
+    xAxis: { type: "category", data: bars.map((b) => b.name) },
+    yAxis: { type: "value", min: 0, max: Math.min(100, Math.ceil(top * 20) * 5) || 100, axisLabel: { formatter: "{value}%" } },
+    series: [
+      {
+        id: "conversion",
+        name: t("转化率"),
+        type: "bar",
+        barMaxWidth: 36,
+        tooltip: {
+          formatter: (p) => {
+            const r = bars[p.dataIndex].rate;
+            return r.rate === null ? `${p.name}：—` : fmt(t("{name}：{x}/{n} 人转化，{rate}（95% 区间 {low} ~ {high}）"), {
+              name: p.name, x: r.converted, n: r.n, rate: pct(r.rate), low: pct(r.ci95[0]), high: pct(r.ci95[1]),
+            });
+          },
+        },
+        data: bars.map((b, i) => ({ value: percent(b.rate.rate), itemStyle: { color: b.holdout ? HOLDOUT_COLOUR : COPY_COLOURS[i % COPY_COLOURS.length] } })),
+      },
+      {
+        id: "ci95",
+        name: t("95% 区间"),
+        type: "custom",
+        tooltip: { show: false },
+        data: bars.map((b, i) => (b.rate.ci95 ? [i, percent(b.rate.ci95[0]), percent(b.rate.ci95[1])] : [i, null, null])),
+        renderItem: (params, api) => {
+          if (api.value(1) === null || Number.isNaN(api.value(1))) return null;
+          const low = api.coord([api.value(0), api.value(1)]);
+          const high = api.coord([api.value(0), api.value(2)]);
+          const half = 6;
+          const style = { stroke: "#333", lineWidth: 1.5 };
+          return {
+            type: "group",
+            children: [
+              { type: "line", shape: { x1: low[0], y1: low[1], x2: high[0], y2: high[1] }, style },
+              { type: "line", shape: { x1: low[0] - half, y1: low[1], x2: low[0] + half, y2: low[1] }, style },
+              { type: "line", shape: { x1: high[0] - half, y1: high[1], x2: high[0] + half, y2: high[1] }, style },
+            ],
+          };
+        },
+        z: 10,
+      },
+    ],
+  });
+}
+
 async function loadResults(journey) {
   const box = $("#jb-results");
   box.hidden = true;
@@ -415,33 +537,59 @@ async function loadResults(journey) {
   const steps = await api(`/api/v1/journeys/${journey.id}/results`);
   if (jb.current !== journey) return; // another journey was picked meanwhile
   const list = $("#jb-results-steps");
+  for (const chart of resultCharts) chart.dispose();
+  resultCharts = [];
   list.replaceChildren();
+  // Shown before the charts are drawn: ECharts sizes a canvas from its box on the page.
+  box.hidden = steps.length === 0;
   const when = (at) => new Date(at).toLocaleString(lang(), { hour12: false });
+  const interval = (r) => (r.rate === null ? "—" : fmt(t("{rate}（{low} ~ {high}）"), { rate: pct(r.rate), low: pct(r.ci95[0]), high: pct(r.ci95[1]) }));
   for (const step of steps) {
     const section = el("section", null, "jb-result");
     section.dataset.step = String(step.step);
+    list.append(section); // on the page before a chart is drawn in it (see above)
     const mode = step.variant_mode === "bandit"
       ? fmt(t("自动优化 · 目标：{goal}"), { goal: GOALS()[step.goal] || step.goal })
       : t("固定比例");
     section.append(el("h3", fmt(t("第 {n} 步：发送消息（{mode}）"), { n: step.step + 1, mode })));
     section.append(table(
-      [t("文案"), t("已发送"), t("达成目标"), t("当前占比")],
-      step.copies.map((c) => [`${c.name}（${c.template}）`, c.sent, c.successes, c.share === null ? "—" : pct(c.share)]),
+      [t("文案"), t("已发送"), t("达成目标"), t("当前占比"), t("转化率（95% 区间）")],
+      step.copies.map((c) => [`${c.name}（${c.template}）`, c.sent, c.successes, c.share === null ? "—" : pct(c.share), interval(c.conversion)]),
       "jb-copies",
     ));
+    // The holdout apart from the copies: drawn before any copy is chosen, never allocated.
+    if (step.holdout_conversion) {
+      section.append(el("p", fmt(t("对照组 {n} 人：不参与分配，不发送；转化 {x} 人，转化率 {rate}。"), {
+        n: step.holdout_conversion.n, x: step.holdout_conversion.converted, rate: interval(step.holdout_conversion),
+      }), "jb-holdout-members"));
+    }
     if (step.variant_mode === "bandit") {
       if (step.allocations.length) {
+        const charts = el("div", null, "jb-charts");
+        const shares = chartBox("jb-allocation-chart", t("各文案流量占比与实际发送数的变化"));
+        charts.append(el("h4", t("各次分配的流量占比与实际发送数")), shares);
+        section.append(charts);
         section.append(table(
-          [t("分配时间"), t("各文案 成功/发送 → 占比")],
+          [t("分配时间"), t("各文案 成功/发送 → 占比"), t("此次分配下实际发送")],
           step.allocations.slice().reverse().map((a) => [
             when(a.at),
             a.arms.map((arm) => fmt(t("{name} {successes}/{trials} → {share}"), { name: arm.name, successes: arm.successes, trials: arm.trials, share: pct(arm.share) })).join(t("；")),
+            [fmt(t("共 {sent} 条"), { sent: a.sent }), ...a.arms.map((arm) => fmt(t("{name} {sent} 条"), { name: arm.name, sent: arm.sent }))].join(t("；")),
           ]),
           "jb-allocations",
         ));
+        if (step.unallocated_sent) {
+          section.append(el("p", fmt(t("另有 {n} 条在记录分配之前发送，不计入上表。"), { n: step.unallocated_sent }), "hint"));
+        }
+        if (globalThis.echarts) allocationChart(shares, step, when);
       } else {
         section.append(el("p", t("还没有分配记录：第一位成员到达此步时开始分配。"), "hint"));
       }
+    }
+    if (step.copies.some((c) => c.conversion.n) && globalThis.echarts) {
+      const rates = chartBox("jb-conversion-chart", t("各文案与对照组的转化率"));
+      section.append(el("h4", t("各文案与对照组的转化率（95% 区间）")), rates);
+      conversionChart(rates, step);
     }
     if (step.holdout) {
       const p = el("p", upliftText(step.holdout, [t("发送组"), t("对照组")]), "jb-holdout-uplift");
@@ -450,10 +598,10 @@ async function loadResults(journey) {
     if (step.timing) {
       section.append(el("p", upliftText(step.timing, [t("智能时刻"), t("立即发送")]), "jb-timing-uplift"));
     }
-    list.append(section);
   }
-  box.hidden = steps.length === 0;
 }
+
+window.addEventListener("resize", () => { for (const chart of resultCharts) chart.resize(); });
 
 async function loadBuilder(selectId) {
   const [journeys, templates] = await Promise.all([

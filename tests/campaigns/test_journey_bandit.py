@@ -10,10 +10,15 @@ readers click one time in two, copy A's one time in twenty.
 
 from __future__ import annotations
 
+import random
+from itertools import accumulate
+
 import pytest
 import time_machine
 from django.utils import timezone
+from statsmodels.stats.proportion import proportion_confint
 
+from campaigns.journey_selectors import rate_wilson
 from campaigns.models import Arm, BanditAllocation, Delivery, DeliveryStatus, Journey, Timing
 from campaigns.services import bandit
 from campaigns.services.send_time import in_untimed_share, journey_step_salt
@@ -134,6 +139,44 @@ def test_a_bandit_step_moves_traffic_to_the_better_copy_and_never_touches_its_ho
     assert step["holdout"]["holdout_n"] == holdout.count()
     assert step["holdout"]["treatment_n"] == reached
     assert step["timing"] is None
+
+    # What was sent under each allocation, counted from the raw rows: each treated row names
+    # the allocation whose shares drew its copy (replaying the draw gives the same copy),
+    # the holdout names none.
+    assert not holdout.filter(allocation__isnull=False).exists()
+    by_pk = {a.pk: a for a in allocations}
+    for row in rows.filter(arm=Arm.TREATMENT).select_related("template"):
+        allocation = by_pk[row.allocation_id]
+        u = random.Random(f"{allocation.seed}:{row.contact_id}").random()  # noqa: S311
+        bounds = list(accumulate(a["share"] for a in allocation.arms))
+        drawn = next((k for k, b in enumerate(bounds) if u < b), len(bounds) - 1)
+        assert allocation.arms[drawn]["variant"] == row.template.key
+    for shown in step["allocations"]:
+        mine = rows.filter(allocation_id=shown["id"])
+        reached_here = mine.filter(status__in=(DeliveryStatus.SENT, DeliveryStatus.DELIVERED))
+        assert shown["assigned"] == mine.count()
+        assert shown["sent"] == reached_here.count()
+        for arm in shown["arms"]:
+            assert arm["sent"] == reached_here.filter(template__key=arm["variant"]).count()
+            assert arm["assigned"] == mine.filter(template__key=arm["variant"]).count()
+    assert sum(a["sent"] for a in step["allocations"]) == reached
+    assert step["unallocated_sent"] == 0
+    # The holdout apart: its members and their conversion; each copy against it.
+    assert step["holdout_conversion"]["n"] == holdout.count()
+    for key in ("copy_a", "copy_b"):
+        conversion = by_key[key]["conversion"]
+        assert conversion["n"] == rows.filter(template__key=key, arm=Arm.TREATMENT).count()
+        assert by_key[key]["vs_holdout"]["holdout_n"] == holdout.count()
+        assert by_key[key]["vs_holdout"]["treatment_n"] == conversion["n"]
+
+
+@pytest.mark.parametrize(("x", "n"), [(0, 10), (1, 10), (7, 50), (50, 50), (3, 1000)])
+def test_a_rates_interval_is_the_wilson_score_interval(x, n):
+    low, high = proportion_confint(x, n, alpha=0.05, method="wilson")
+    rate = rate_wilson(x=x, n=n)
+    assert rate["rate"] == round(x / n, 4)
+    assert rate["ci95"] == pytest.approx([low, high], abs=1e-4)
+    assert rate_wilson(x=0, n=0)["ci95"] is None
 
 
 def test_a_timed_step_sends_its_untimed_share_at_once_and_reports_the_uplift(

@@ -5,7 +5,11 @@ links to its 战报."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 from tests.crm.test_lead_funnel import make_story
 from tests.support.browser import launch_chromium
@@ -13,6 +17,12 @@ from tests.support.browser import launch_chromium
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 VIEWPORTS = ({"width": 1280, "height": 800}, {"width": 390, "height": 844})
+SIZE_NAMES = {1280: "desktop", 390: "phone"}
+# docs/screenshots/workspace-funnel-*.png come from here (the demo has no broadcast, so its
+# funnel is empty); rewritten only with UPDATE_SCREENSHOTS=1.
+SCREENSHOTS = Path(settings.BASE_DIR) / (
+    "docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1" else "test-artifacts"
+)
 STAGES = ("viewers", "engaged", "hot", "customers")
 
 
@@ -67,6 +77,20 @@ def test_sales_read_the_funnel_per_week_and_per_room_on_a_desktop_and_a_phone(
             assert _row(page, "2026-11-09")["counts"] == (3, 2, 2, 1)
             assert "热线索" in page.locator("#funnel-head").inner_text()
             assert "A" in page.locator("#funnel-hint").inner_text()
+            # The funnel whole (title to table), cut from the full page: on a phone it is
+            # taller than the screen under the sticky header.
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            area = page.evaluate(
+                "() => { const a = document.getElementById('funnel-title').getBoundingClientRect();"
+                " const b = document.querySelector('.funnel-wrap').getBoundingClientRect();"
+                " return {x: 0, y: a.top + scrollY - 8, width: innerWidth,"
+                " height: b.bottom - a.top + 16}; }"
+            )
+            page.screenshot(
+                path=str(SCREENSHOTS / f"workspace-funnel-{SIZE_NAMES[viewport['width']]}.png"),
+                full_page=True,
+                clip=area,
+            )
 
             page.click("#funnel-by button[data-by=room]")
             page.wait_for_selector(f"#funnel-rows tr[data-cohort='{room1}']")
