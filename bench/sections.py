@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench import api_baseline, fanout
 from bench import campaigns as campaigns_bench
 from bench import coupons as coupons_bench
+from bench import exports as exports_bench
 from bench import scoring as scoring_bench
 
 SECTIONS = {
@@ -13,4 +14,5 @@ SECTIONS = {
     "coupons": coupons_bench.run,
     "scoring": scoring_bench.run,
     "campaigns": campaigns_bench.run,
+    "exports": exports_bench.run,
 }

@@ -18,6 +18,9 @@ from crm.apis.leads import LeadFilterInput, lead_filters
 from crm.models import LeadJob, LeadJobKind, LeadJobState
 from crm.selectors.lead_jobs import lead_job_for
 from crm.services.lead_jobs import lead_export_start, lead_import_start, lead_job_file
+from crm.services.privacy import EXPORT_FORMATS
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class LeadJobOutput(serializers.Serializer):
@@ -47,16 +50,28 @@ def _job_body(job) -> dict:
     ).data
 
 
+class ExportInput(InputSerializer):
+    # In the body, not the query string: DRF reads ?format= as a renderer override.
+    format = serializers.ChoiceField(choices=EXPORT_FORMATS, default="csv")
+
+
 class LeadExportApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
-    @extend_schema(parameters=[LeadFilterInput], request=None, responses={202: LeadJobOutput})
+    @extend_schema(
+        parameters=[LeadFilterInput], request=ExportInput, responses={202: LeadJobOutput}
+    )
     def post(self, request):
         filters = lead_filters(request)
         if "segment" in filters:
             filters["segment"] = filters["segment"].pk
+        serializer = ExportInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
         job = lead_export_start(
-            membership=membership_of(request), filters=filters, ip=client_ip(request)
+            membership=membership_of(request),
+            filters=filters,
+            fmt=serializer.validated_data["format"],
+            ip=client_ip(request),
         )
         return Response(_job_body(job), status=status.HTTP_202_ACCEPTED)
 
@@ -109,12 +124,17 @@ class LeadJobApi(APIView):
 class LeadJobDownloadApi(APIView):
     permission_classes = [IsSalesOrAdmin]
 
-    @extend_schema(responses={(200, "text/csv"): str})
+    @extend_schema(responses={(200, "text/csv"): str, (200, XLSX): bytes})
     def get(self, request, job_id: int):
         job = _visible_job(request, job_id)
         handle = lead_job_file(job=job, membership=membership_of(request))
         if handle is None:
             raise Http404
+        # The stored name ends in the format the job wrote (crm/jobs/<org>/<id>-leads.xlsx).
+        if job.file.endswith(".xlsx"):
+            filename, content_type = "leads.xlsx", XLSX
+        else:
+            filename, content_type = "leads.csv", "text/csv; charset=utf-8"
         return FileResponse(
-            handle, as_attachment=True, filename="leads.csv", content_type="text/csv; charset=utf-8"
+            handle, as_attachment=True, filename=filename, content_type=content_type
         )

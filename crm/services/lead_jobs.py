@@ -13,9 +13,11 @@ a database error) rolls back only the chunk in progress: the rows of earlier chu
 with their report, the job ends ``failed`` and ``processed`` says where it stopped — fix the file
 and import it again (phones make a re-import update, not duplicate, those leads).
 
-Export writes the CSV (BOM for Excel, formula-safe, phones masked unless the requester's role
-may reveal them) to storage 2,000 leads at a time, audited as ``leads.export``; the download
-link is for the requester only. Files are deleted ``FILE_HOURS`` after the job started.
+Export writes CSV (BOM for Excel, formula-safe) or XLSX (XlsxWriter in constant-memory mode,
+text cells written as text) to storage 2,000 leads at a time — phones masked unless the
+requester's role may reveal them, audited as ``leads.export`` with the format; the download
+link is for the requester only, named leads.csv / leads.xlsx after the stored file. Files are
+deleted ``FILE_HOURS`` after the job started.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from core.tasks import enqueue
 from crm.models import LeadJob, LeadJobKind, LeadJobState, Segment
 from crm.selectors import lead_list
 from crm.services.imports import csv_header_check, csv_row_import
-from crm.services.privacy import leads_export_csv
+from crm.services.privacy import EXPORT_FORMATS, leads_export
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +87,19 @@ def lead_import_start(*, membership: Membership, upload, consent_source: str) ->
     return job
 
 
-def lead_export_start(*, membership: Membership, filters: dict, ip: str | None = None) -> LeadJob:
-    """Queue an export of the leads matching the list ``filters`` (ids, not objects)."""
+def lead_export_start(
+    *, membership: Membership, filters: dict, fmt: str = "csv", ip: str | None = None
+) -> LeadJob:
+    """Queue an export of the leads matching the list ``filters`` (ids, not objects) as
+    ``fmt`` (one of ``EXPORT_FORMATS``)."""
+    if fmt not in EXPORT_FORMATS:
+        raise DomainError(_("未知的导出格式"), fields={"format": [_("应为 csv 或 xlsx")]})
     with transaction.atomic():
         job = LeadJob.objects.for_org(membership.org_id).create(
             org_id=membership.org_id,
             kind=LeadJobKind.EXPORT,
             created_by_id=membership.user_id,
-            params={"filters": filters, "ip": ip},
+            params={"filters": filters, "ip": ip, "format": fmt},
         )
         _enqueue(job)
     return job
@@ -121,6 +128,8 @@ def lead_job_run(*, job_id: int) -> LeadJob | None:
                 "row": job.processed + 2,
                 "error": type(exc).__name__,
             }
+        elif isinstance(exc, DomainError):
+            job.message = str(exc.message)
         else:
             job.message = _("导出失败（%(error)s）") % {"error": type(exc).__name__}
     else:
@@ -207,20 +216,25 @@ def _run_export(job: LeadJob) -> None:
     def progress(done: int, total: int) -> None:
         LeadJob.unscoped.filter(pk=job.pk).update(processed=done, total=total)
 
+    fmt = job.params.get("format") or "csv"
     with tempfile.TemporaryFile("w+b") as tmp:
-        text = io.TextIOWrapper(tmp, encoding="utf-8", newline="")
-        text.write("\ufeff")  # Excel reads UTF-8 only with a BOM
-        leads_export_csv(
+        # XLSX is written as bytes; CSV through a text layer.
+        text = None if fmt == "xlsx" else io.TextIOWrapper(tmp, encoding="utf-8", newline="")
+        if text:
+            text.write("\ufeff")  # Excel reads UTF-8 only with a BOM
+        leads_export(
             contacts=contacts,
             membership=membership,
+            fmt=fmt,
             ip=job.params.get("ip"),
             progress=progress,
-            out=text,
+            out=text or tmp,
         )
-        text.flush()
+        if text:
+            text.flush()
+            text.detach()
         tmp.seek(0)
-        job.file = default_storage.save(_path(job, "leads.csv"), File(tmp))
-        text.detach()
+        job.file = default_storage.save(_path(job, f"leads.{fmt}"), File(tmp))
     job.refresh_from_db(fields=["processed", "total"])
 
 

@@ -8,18 +8,20 @@ import csv
 import datetime
 import decimal
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 
+import xlsxwriter
 from cryptography.fernet import InvalidToken
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models import Case, Value, When
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core import pii
-from core.errors import Forbidden
+from core.errors import DomainError, Forbidden
 from core.models import AuditLog, Membership
 from crm import personal_data
 from crm.models import Contact, ContactIdentity, IdentityKind
@@ -77,71 +79,125 @@ EXPORT_COLUMNS = [
 ]
 
 
-def leads_export_csv(
+EXPORT_FORMATS = ("csv", "xlsx")
+# A worksheet holds 1,048,576 rows; one is the header.
+XLSX_MAX_ROWS = 1_048_575
+EXPORT_BATCH = 2000
+
+
+def _export_rows(
     *,
     contacts: models.QuerySet,
-    membership: Membership,
-    ip: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    out=None,
-) -> str:
-    """CSV of the given leads, written to ``out`` (a text stream; returned as a string when
-    None), 2,000 leads at a time; phones masked unless the role may reveal them. One audit
-    row per export (who, how many, masked or not)."""
-    reveal = membership.may_reveal_pii
-    total = contacts.count()
-    buffered = out is None
-    out = io.StringIO() if buffered else out
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_COLUMNS)
+    reveal: bool,
+    total: int,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[list]:
+    """The one row builder of both formats: one list of cell values per lead (numbers as
+    numbers, text as text, phones masked unless ``reveal``), read ``EXPORT_BATCH`` leads at a
+    time with their phones. Each format neutralises formulas its own way."""
     done = 0
     batch: list[Contact] = []
 
-    def flush() -> None:
+    def rows() -> Iterator[list]:
         nonlocal done
         phones = phones_of(c.pk for c in batch)
         for c in batch:
             phone = phones.get(c.pk, "")
-            writer.writerow(
-                [
-                    c.pk,
-                    _csv_safe(c.nickname),
-                    phone if reveal else pii.mask_phone(phone) if phone else "",
-                    c.gender,
-                    c.birth_year or "",
-                    _csv_safe(c.province),
-                    _csv_safe(c.city),
-                    c.income_level,
-                    _csv_safe("|".join(c.tags or [])),
-                    "" if c.score is None else c.score,
-                    c.grade,
-                    c.status,
-                    c.owner.username if c.owner_id else "",
-                    c.source,
-                    c.lifecycle,
-                    c.rfm,
-                ]
-            )
+            yield [
+                c.pk,
+                c.nickname or "",
+                phone if reveal else pii.mask_phone(phone) if phone else "",
+                c.gender,
+                c.birth_year or "",
+                c.province or "",
+                c.city or "",
+                c.income_level,
+                "|".join(c.tags or []),
+                "" if c.score is None else c.score,
+                c.grade,
+                c.status,
+                c.owner.username if c.owner_id else "",
+                c.source,
+                c.lifecycle,
+                c.rfm,
+            ]
         done += len(batch)
         batch.clear()
         if progress:
             progress(done, total)
 
-    for contact in contacts.select_related("owner").iterator(chunk_size=2000):
+    for contact in contacts.select_related("owner").iterator(chunk_size=EXPORT_BATCH):
         batch.append(contact)
-        if len(batch) >= 2000:
-            flush()
-    flush()
+        if len(batch) >= EXPORT_BATCH:
+            yield from rows()
+    yield from rows()
+
+
+def _write_csv(rows: Iterable[list], out) -> None:
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for row in rows:
+        writer.writerow([_csv_safe(v) if isinstance(v, str) else v for v in row])
+
+
+def _write_xlsx(rows: Iterable[list], out) -> None:
+    # constant_memory: each row goes to disk when the next one starts and strings are written
+    # inline (no shared-string table), so memory stays flat however many leads. Text cells go
+    # through write_string: a nickname like "=HYPERLINK(...)" stays text, never a formula.
+    workbook = xlsxwriter.Workbook(out, {"constant_memory": True})
+    sheet = workbook.add_worksheet("leads")
+    bold = workbook.add_format({"bold": True})
+    for col, name in enumerate(EXPORT_COLUMNS):
+        sheet.write_string(0, col, name, bold)
+    for r, row in enumerate(rows, start=1):
+        for col, value in enumerate(row):
+            if isinstance(value, str):
+                if value:
+                    sheet.write_string(r, col, value)
+            else:
+                sheet.write_number(r, col, value)
+    workbook.close()
+
+
+def leads_export(
+    *,
+    contacts: models.QuerySet,
+    membership: Membership,
+    fmt: str = "csv",
+    ip: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    out=None,
+):
+    """The given leads as CSV or XLSX, written to ``out`` (CSV: a text stream; XLSX: a binary
+    file or a path), ``EXPORT_BATCH`` leads at a time, in memory that does not grow with the
+    number of leads; phones masked unless the role may reveal them. With ``out`` None the CSV
+    is returned as a string (XLSX needs ``out``). One audit row per export (who, how many,
+    which format, masked or not). Raises DomainError for an XLSX over a worksheet's rows."""
+    if fmt not in EXPORT_FORMATS:
+        raise DomainError(_("未知的导出格式"), fields={"format": [_("应为 csv 或 xlsx")]})
+    reveal = membership.may_reveal_pii
+    total = contacts.count()
+    if fmt == "xlsx" and total > XLSX_MAX_ROWS:
+        raise DomainError(
+            _("Excel 最多 %(max)s 行，请缩小筛选范围或导出 CSV") % {"max": f"{XLSX_MAX_ROWS:,}"}
+        )
+    rows = _export_rows(contacts=contacts, reveal=reveal, total=total, progress=progress)
+    buffered = out is None
+    if fmt == "xlsx":
+        _write_xlsx(rows, out)
+    else:
+        out = io.StringIO() if buffered else out
+        _write_csv(rows, out)
     AuditLog.objects.for_org(membership.org_id).create(
         org_id=membership.org_id,
         actor_id=membership.user_id,
         action="leads.export",
         target_type="contact",
         target_id="",
-        detail={"rows": total, "phones": "revealed" if reveal else "masked"},
+        detail={"rows": total, "format": fmt, "phones": "revealed" if reveal else "masked"},
         ip=ip,
     )
-    return out.getvalue() if buffered else ""
+    return out.getvalue() if buffered and fmt == "csv" else ""
 
 
 def _csv_safe(text: str) -> str:

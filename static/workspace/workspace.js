@@ -151,7 +151,9 @@ $("#filters").addEventListener("submit", (e) => {
 });
 $("#prev").addEventListener("click", () => { state.page -= 1; loadLeads(); });
 $("#next").addEventListener("click", () => { state.page += 1; loadLeads(); });
-$("#export").addEventListener("click", (e) => { e.preventDefault(); startExport(); });
+for (const link of [$("#export"), $("#export-xlsx")]) {
+  link.addEventListener("click", (e) => { e.preventDefault(); startExport(link.dataset.format); });
+}
 
 // --- lead detail --------------------------------------------------------------------------
 
@@ -908,11 +910,15 @@ async function connectRealtime() {
 
 // --- CSV import / export jobs (background, with progress) ----------------------------------
 
-async function startExport() {
+async function startExport(format) {
   const params = query();
   params.delete("page"); params.delete("page_size");
+  // The previous job's link goes at once: a click before the new job answers must not
+  // download the previous file.
+  jobReset();
   try {
-    const job = await api(`leads/export?${params}`, { method: "POST" });
+    // The format goes in the body: the query string carries the list's filters.
+    const job = await api(`leads/export?${params}`, { method: "POST", body: { format } });
     watchJob(job.id);
   } catch { toast(t("导出失败")); }
 }
@@ -937,11 +943,16 @@ $("#import-form").addEventListener("submit", async (e) => {
   watchJob(data.id);
 });
 
-async function watchJob(id) {
-  const box = $("#job-progress");
-  box.hidden = false;
+function jobReset() {
+  $("#job-progress").hidden = false;
   $("#job-download").hidden = true;
+  $("#job-bar").value = 0;
+  $("#job-text").textContent = "";
   $("#job-errors").replaceChildren();
+}
+
+async function watchJob(id) {
+  jobReset();
   for (;;) {
     let job;
     try { job = await api(`leads/jobs/${id}`); } catch { return; }
@@ -972,11 +983,20 @@ async function watchJob(id) {
   }
 }
 
+// The server names the file (leads.csv / leads.xlsx) in Content-Disposition.
+function attachmentName(res) {
+  const header = res.headers.get("Content-Disposition") || "";
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(header);
+  if (star) return decodeURIComponent(star[1]);
+  const plain = /filename="?([^";]+)"?/i.exec(header);
+  return plain ? plain[1] : "leads";
+}
+
 async function downloadJob(path) {
   const res = await fetch(path, { headers: { Authorization: `Token ${state.token}` } });
-  if (!res.ok) return;
+  if (!res.ok) { toast(t("下载失败")); return; }
   const url = URL.createObjectURL(await res.blob());
-  const a = el("a", { href: url, download: "leads.csv" });
+  const a = el("a", { href: url, download: attachmentName(res) });
   document.body.append(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }

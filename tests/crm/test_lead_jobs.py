@@ -1,16 +1,24 @@
-"""CSV import and export as background jobs: 202 + job id, progress and a per-row report,
-chunked commits (rows before a broken part of the file stay, with their report), masked and
-audited exports downloadable by the member who asked for them only."""
+"""CSV import and CSV/XLSX export as background jobs: 202 + job id, progress and a per-row
+report, chunked commits (rows before a broken part of the file stay, with their report), masked
+and audited exports downloadable by the member who asked for them only."""
 
 from __future__ import annotations
 
+import io
+
+import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.models import AuditLog
 from crm.models import ConsentEvent, Contact
+from crm.selectors import lead_list
 from crm.services import lead_jobs
 from crm.services.contacts import contact_get_or_create_by_identity
+from crm.services.privacy import EXPORT_COLUMNS, leads_export
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FORMULA = '=HYPERLINK("http://evil.example","点我")'
 
 PHONE = "13812345678"
 
@@ -117,7 +125,10 @@ def test_exports_are_masked_by_role_audited_and_for_their_requester_only(
     _job, text = export(admin_carol)
     assert PHONE in text
     exports = AuditLog.objects.for_org(acme).filter(action="leads.export").order_by("created_at")
-    assert [e.detail["phones"] for e in exports] == ["masked", "revealed"]
+    assert [(e.detail["phones"], e.detail["format"]) for e in exports] == [
+        ("masked", "csv"),
+        ("revealed", "csv"),
+    ]
 
     # Only the requester downloads (the admin sees the job, not the file); other orgs see nothing.
     assert admin_carol.client().get(job["download"]).status_code == 404
@@ -139,3 +150,65 @@ def test_job_files_are_deleted_after_their_retention(
     assert lead_jobs.lead_jobs_sweep(now=timezone.now() + timedelta(hours=25)) == 1
     assert not list(media.rglob("*.csv"))
     assert client.get(f"/api/v1/leads/jobs/{started['id']}").json()["download"] is None
+
+
+def test_an_xlsx_export_opens_with_masked_phones_and_formulas_left_as_text(acme, sales_bob):
+    for i in range(30):
+        contact_get_or_create_by_identity(
+            org=acme, kind="phone", value=f"1390000{i:04d}", defaults={"nickname": f"观众{i}"}
+        )
+    contact_get_or_create_by_identity(
+        org=acme, kind="phone", value=PHONE, defaults={"nickname": FORMULA, "city": "@SUM(1)"}
+    )
+    out = io.BytesIO()
+    leads_export(
+        contacts=lead_list(org_id=acme.pk, filters={}),
+        membership=sales_bob.membership,
+        fmt="xlsx",
+        out=out,
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue()), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == EXPORT_COLUMNS and len(rows) == 32
+    by_phone = {row[2]: row for row in rows[1:]}
+    assert "138****5678" in by_phone and "139****0007" in by_phone
+    assert not any(PHONE in str(row) for row in rows)
+    # A nickname that looks like a formula is a text cell, exactly as typed: no quote added,
+    # nothing Excel would evaluate.
+    cells = {c.value: c.data_type for row in sheet.iter_rows(min_row=2) for c in row if c.value}
+    assert cells[FORMULA] == "s" and cells["@SUM(1)"] == "s"
+    audit = AuditLog.objects.for_org(acme).get(action="leads.export")
+    assert audit.detail == {"rows": 31, "format": "xlsx", "phones": "masked"}
+
+
+def test_an_excel_export_downloads_as_xlsx_and_a_bad_format_is_refused(
+    acme, sales_bob, django_capture_on_commit_callbacks
+):
+    contact_get_or_create_by_identity(
+        org=acme, kind="phone", value=PHONE, defaults={"nickname": "独一无二的昵称"}
+    )
+    client = sales_bob.client()
+    started = _run(
+        django_capture_on_commit_callbacks,
+        lambda: client.post("/api/v1/leads/export", {"format": "xlsx"}, format="json"),
+    )
+    job = client.get(f"/api/v1/leads/jobs/{started['id']}").json()
+    assert job["state"] == "done" and (job["processed"], job["total"]) == (1, 1)
+    response = client.get(job["download"])
+    assert response.status_code == 200
+    assert response["Content-Type"] == XLSX
+    assert 'filename="leads.xlsx"' in response["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    assert [c.value for c in book.active[2]][1:3] == ["独一无二的昵称", "138****5678"]
+
+    # CSV stays the default, named as before.
+    started = _run(django_capture_on_commit_callbacks, lambda: client.post("/api/v1/leads/export"))
+    download = client.get(client.get(f"/api/v1/leads/jobs/{started['id']}").json()["download"])
+    assert 'filename="leads.csv"' in download["Content-Disposition"]
+    assert download["Content-Type"].startswith("text/csv")
+
+    for body, field in (({"format": "pdf"}, "format"), ({"fromat": "xlsx"}, "fromat")):
+        response = client.post("/api/v1/leads/export", body, format="json")
+        assert response.status_code == 400
+        assert response.json()["fields"][field]
+    assert AuditLog.objects.for_org(acme).filter(action="leads.export").count() == 2

@@ -1,5 +1,5 @@
 """The sales workspace in Chromium: sign in, the pool sorted by score, a lead's breakdown,
-a segment's live count, all on a phone-sized screen too."""
+a segment's live count, the leads exported as CSV and Excel, all on a phone-sized screen too."""
 
 from __future__ import annotations
 
@@ -54,12 +54,17 @@ def test_sales_work_the_pool_in_the_workspace(live_server, acme, sales_bob, sett
             page.select_option("#seg-rows select[name=value]", label="女")
             # (no wait_for_function: the strict CSP forbids eval)
             page.locator("#seg-count").filter(has_text=re.compile(r"^1$")).wait_for()
-            if viewport["width"] > 1000:
-                # Export runs as a job: progress, then the download link.
-                page.click("button[data-tab=leads]")
-                page.click("#export")
+            # Export runs as a job: progress, then the download link, named by the server.
+            page.click("button[data-tab=leads]")
+            formats = [("#export", "leads.csv"), ("#export-xlsx", "leads.xlsx")]
+            for button, filename in formats if viewport["width"] > 1000 else formats[1:]:
+                page.click(button)
                 page.wait_for_selector("#job-download:not([hidden])")
-                assert "2" in page.locator("#job-text").inner_text()
+                assert "导出完成：2 行" in page.locator("#job-text").inner_text()
+                with page.expect_download() as download:
+                    page.click("#job-download")
+                assert download.value.suggested_filename == filename
+            if viewport["width"] > 1000:
                 # Teams: everyone sees them (admins manage them).
                 page.click("button[data-tab=teams]")
                 page.wait_for_selector("#team-list li")
