@@ -31,7 +31,7 @@ BENCH_CHAT_RATE (500), BENCH_LIKE_RATE (2000), BENCH_PROBES (100), BENCH_REDIS_U
 BENCH_CHAT_PATH (``route`` or ``inject``), BENCH_CHATTERS (viewers who chat in ``route``,
 default min(viewers, 4 × chat rate); at least 2 × chat rate), BENCH_PG_URL (PostgreSQL
 server, default postgres://postgres@127.0.0.1:5432),
-BENCH_SKIP_BASELINE, BENCH_RUNS (5 hub runs in a row, each reported, plus the worst),
+BENCH_SKIP_BASELINE, BENCH_HUB_PROCS (hub server processes, default 2), BENCH_RUNS (5 hub runs in a row, each reported, plus the worst),
 BENCH_SETTLE_SECONDS (60: longest wait for the previous run's tail before a run), BENCH_HUB_WS (the hub servers' uvicorn ``--ws``; default the project's
 ``core.websocket:WebSocketProtocol``, ``auto`` for uvicorn's own).
 """
@@ -453,11 +453,14 @@ def _run_system(
     tokens = json.loads(Path(setup["tokens_file"]).read_text())
     room = setup["room"]
     app = "qianmian.asgi:application" if kind == "hub" else "bench.stock_channels:application"
-    ports = [free_port(), free_port()]
-    logs = [open(tmp / f"server{i}.log", "w") for i in range(2)]  # noqa: SIM115
+    # BENCH_HUB_PROCS (hub only; default 2): the cost model's per-process figure is checked
+    # at 1 and 2 processes (docs/bench/fanout.md, "Cost model for larger rooms").
+    n_servers = _env_int("BENCH_HUB_PROCS", 2) if kind == "hub" else 2
+    ports = [free_port() for _ in range(n_servers)]
+    logs = [open(tmp / f"server{i}.log", "w") for i in range(n_servers)]  # noqa: SIM115
     # BENCH_PROFILE=1: the hub's servers run under bench/sampler.py; one profile per phase.
     profile = kind == "hub" and bool(os.environ.get("BENCH_PROFILE"))
-    prof_files = [tmp / f"profile{i}.json" for i in range(2)]
+    prof_files = [tmp / f"profile{i}.json" for i in range(n_servers)]
     servers = [
         subprocess.Popen(
             [
@@ -753,6 +756,25 @@ def _run_system(
     server_cpu_s = (fanout["server_cpu_percent_total"] or 0) / 100 * window_s
     fanout["server_cpu_us_per_delivered_frame"] = (
         round(1e6 * server_cpu_s / client_frames, 2) if client_frames else None
+    )
+    # The cost model's inputs (docs/bench/fanout.md): processes, frames one core delivers,
+    # and what each viewer is sent.
+    fanout["server_processes"] = n_servers
+    fanout["frames_per_s_per_server_core"] = (
+        round(1e6 / fanout["server_cpu_us_per_delivered_frame"])
+        if fanout["server_cpu_us_per_delivered_frame"]
+        else None
+    )
+    probe_frames = sum(p["fanout"].get("probe_frames", 0) for p in parts)
+    probe_bytes = sum(p["fanout"].get("probe_payload_bytes", 0) for p in parts)
+    fanout["frame_payload_bytes_mean"] = round(probe_bytes / probe_frames) if probe_frames else None
+    fanout["payload_bytes_per_s_per_viewer"] = (
+        round(probe_bytes / probe_frames * (statistics.median(fps) if fps else 0))
+        if probe_frames
+        else None
+    )
+    fanout["server_rss_mb_per_1000_viewers"] = round(
+        1000 * fanout["server_rss_peak_mb_total"] / viewers, 1
     )
     if route:
         # Every chat sent took chat_post: what it stored is the proof (and sent − stored is

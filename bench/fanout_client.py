@@ -43,11 +43,12 @@ class Stats:
 
 def _on_frame_factory(stats: Stats, probe: bool):
     # The per-socket counters live in the closure: frames can arrive before open_ws returns.
-    user = {"chat": 0, "prio": 0, "ids": set(), "probe": probe}
+    user = {"chat": 0, "prio": 0, "ids": set(), "probe": probe, "bytes": 0}
 
     def on_frame(conn, payload: bytes) -> None:
         if probe:
             now = time.time() * 1000
+            user["bytes"] += len(payload)
             data = json.loads(payload)
             for event in data["events"] if data.get("type") == "batch" else [data]:
                 kind = event.get("type")
@@ -188,7 +189,9 @@ async def main(cfg: dict) -> dict:
         await asyncio.sleep(max(0, cfg["chat"]["from"] - time.time()))
         chat_task = asyncio.get_running_loop().create_task(chatter(cfg["chat"]))
     await asyncio.sleep(max(0, cfg["measure_from"] - time.time()))
-    at_start = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
+    at_start = [
+        (c.frames, c.user["chat"], c.user["prio"], c.user["bytes"]) if c else None for c in conns
+    ]
     cpu_from = os.times()
     stats.chat_lat.clear()
     stats.prio_lat.clear()
@@ -201,7 +204,9 @@ async def main(cfg: dict) -> dict:
     cpu_to = os.times()
     # Let the events injected just before measure_to arrive before counting.
     await asyncio.sleep(cfg.get("drain_s", 1.5))
-    at_end = [(c.frames, c.user["chat"], c.user["prio"]) if c else None for c in conns]
+    at_end = [
+        (c.frames, c.user["chat"], c.user["prio"], c.user["bytes"]) if c else None for c in conns
+    ]
     await like_task
     if chat_task is not None:
         await chat_task
@@ -209,11 +214,15 @@ async def main(cfg: dict) -> dict:
     chats = []
     prios = []
     probe_ids = []
+    # What a viewer is sent (payload bytes per frame, from the probes, which read every frame).
+    probe_frames = probe_bytes = 0
     for c, a, b, f in zip(conns, at_start, at_end, frames_at_end, strict=True):
         if not c or a is None:
             continue
         frames_per_s.append((f - a[0]) / window)
         if c.user["probe"]:
+            probe_frames += b[0] - a[0]
+            probe_bytes += b[3] - a[3]
             chats.append(b[1] - a[1])
             prios.append(b[2] - a[2])
             probe_ids.append(_ranges(sorted(c.user["ids"])))
@@ -225,6 +234,8 @@ async def main(cfg: dict) -> dict:
         "chat_lat_ms": stats.chat_lat,
         "prio_lat_ms": stats.prio_lat,
         "probe_ids": probe_ids,
+        "probe_frames": probe_frames,
+        "probe_payload_bytes": probe_bytes,
         "closed_early": sum(1 for c in conns if c and c.closed.done()),
         # This process' CPU over the window and the frames its sockets received in it.
         "cpu_s": cpu_to.user + cpu_to.system - cpu_from.user - cpu_from.system,
