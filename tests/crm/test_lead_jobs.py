@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from core.models import AuditLog
 from crm.models import ConsentEvent, Contact
 from crm.selectors import lead_list
-from crm.services import lead_jobs
+from crm.services import lead_jobs, privacy
 from crm.services.contacts import contact_get_or_create_by_identity
 from crm.services.privacy import EXPORT_COLUMNS, leads_export
 
@@ -212,3 +212,20 @@ def test_an_excel_export_downloads_as_xlsx_and_a_bad_format_is_refused(
         assert response.status_code == 400
         assert response.json()["fields"][field]
     assert AuditLog.objects.for_org(acme).filter(action="leads.export").count() == 2
+
+
+def test_an_xlsx_over_a_worksheets_rows_fails_with_a_message_saying_what_to_do(
+    acme, sales_bob, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(privacy, "XLSX_MAX_ROWS", 1)
+    for phone in (PHONE, "13912345678"):
+        contact_get_or_create_by_identity(org=acme, kind="phone", value=phone, defaults={})
+    client = sales_bob.client()
+    started = _run(
+        django_capture_on_commit_callbacks,
+        lambda: client.post("/api/v1/leads/export", {"format": "xlsx"}, format="json"),
+    )
+    job = client.get(f"/api/v1/leads/jobs/{started['id']}").json()
+    assert job["state"] == "failed" and job["download"] is None
+    assert "导出 CSV" in job["message"]
+    assert not AuditLog.objects.for_org(acme).filter(action="leads.export").exists()
