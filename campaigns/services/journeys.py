@@ -2,7 +2,8 @@
 
 Entry: ``crm.services.events.on_event_recorded`` (and ``crm.services.scoring.on_grade_changed``
 as the synthetic trigger ``grade.changed``) call ``journey_enter`` for every active journey of
-the organisation whose trigger matches — no cron rebuild of audiences. A membership is keyed
+the organisation whose trigger matches — no cron rebuild of audiences; a batch of events
+(``events_record_batch``) goes through ``_on_events``, with the same outcome. A membership is keyed
 per trigger (one per reservation, one per coupon claim), so a replayed event enters nobody
 twice. Steps run until a wait; waits set ``due_at`` and the periodic tick (``memberships_run_due``)
 resumes them. Sends go through the same outbox and the same policy as campaigns, with a
@@ -68,10 +69,10 @@ from campaigns.services.reminders import reservation_reminder_status
 from campaigns.services.sending import sms_account_default
 from core.links import absolute_reverse
 from core.tasks import enqueue
-from crm.conditions import contact_matches
+from crm.conditions import ContactFacts, contact_fields_read, contact_matches, facts_load_many
 from crm.models import Contact, ContactIdentity, Event, Task
 from crm.services import leads
-from crm.services.events import on_event_recorded
+from crm.services.events import on_event_recorded, on_events_recorded
 from crm.services.scoring import on_grade_changed
 from livecommerce.models import Coupon, Room
 from livecommerce.services.reservations import on_reminder_status, on_reservation_due
@@ -88,6 +89,7 @@ def connect() -> None:
     """Register the journey listeners on the CRM's event and grade hooks and the rooms'
     reminder sweep (AppConfig.ready)."""
     on_event_recorded(_on_event)
+    on_events_recorded(instead_of=_on_event)(_on_events)
     on_reservation_due(_on_reservation_due)
     on_grade_changed(_on_grade_changed)
 
@@ -141,6 +143,71 @@ def _on_event(event) -> None:
         journey_enter(journey=journey, contact=event.contact, key=key, context=context)
 
 
+def _on_events(events) -> None:
+    """The batch form of ``_on_event`` (``events_record_batch``): the memberships calling it
+    for each event in turn would give, in the same order, with the journeys read once per
+    organisation, the contacts they trigger for in one query of only the columns the
+    trigger conditions read, and those conditions' events and consents in two queries. The
+    per-event path read every column of every contact of the batch and then up to three
+    queries per event before entering anyone (issue 20: the coupon reconciler's batches)."""
+    per_org: dict[int, list] = {}
+    for event in events:
+        if _has_journeys_for(event.org_id, event.type):
+            per_org.setdefault(event.org_id, []).append(event)
+    for org_id, org_events in per_org.items():
+        _enter_batch(org_id, org_events)
+
+
+def _enter_batch(org_id: int, events: list) -> None:
+    by_type: dict[str, list[Journey]] = {}
+    journeys = (
+        Journey.objects.for_org(org_id)
+        .filter(is_active=True, trigger_event__in={e.type for e in events})
+        .order_by("pk")
+    )
+    for journey in journeys:
+        by_type.setdefault(journey.trigger_event, []).append(journey)
+    events = [e for e in events if e.type in by_type]
+    if not events:
+        return
+    conds = [j.trigger_condition for js in by_type.values() for j in js if j.trigger_condition]
+    # Merged-away or erased since the insert: nobody to enter (the insert skipped them too).
+    contacts = {
+        c.pk: c
+        for c in Contact.objects.for_org(org_id)
+        .filter(
+            pk__in={e.contact_id for e in events},
+            merged_into__isnull=True,
+            erased_at__isnull=True,
+        )
+        .only(*contact_fields_read(conds))
+    }
+    facts = facts_load_many(org_id, list(contacts), conds) if conds else {}
+    for event in events:
+        contact = contacts.get(event.contact_id)
+        if contact is None:
+            continue
+        try:
+            for journey in by_type[event.type]:
+                context = {"event": event.pk, "room_id": event.room_id, "props": event.props or {}}
+                entered = journey_enter(
+                    journey=journey,
+                    contact=contact,
+                    key=_trigger_key(journey, event),
+                    context=context,
+                    facts=facts.get(contact.pk),
+                )
+                if entered is not None:
+                    # Its steps may have written what a later condition reads (a sent
+                    # message, a consent): this person's facts are read again at their next
+                    # evaluation, as the per-event path reads them at every evaluation.
+                    facts.pop(contact.pk, None)
+        except Exception:
+            # As for the per-event listener (crm.services.events._each): one event's failing
+            # entry must not cost the rest of the batch theirs.
+            log.exception("journeys failed for event %s", event.pk)
+
+
 def _on_reservation_due(reservation) -> None:
     """The rooms' reminder sweep hands over a due reservation: trigger ``reservation.due``."""
     journeys = Journey.objects.for_org(reservation.org_id).filter(
@@ -182,10 +249,14 @@ def in_holdout(journey: Journey, contact_id: int) -> bool:
 
 
 def journey_enter(
-    *, journey: Journey, contact, key: str, context: dict
+    *, journey: Journey, contact, key: str, context: dict, facts: ContactFacts | None = None
 ) -> JourneyMembership | None:
-    """Enter a person into a journey once per key (None when already in or not matching)."""
-    if journey.trigger_condition and not contact_matches(contact, journey.trigger_condition):
+    """Enter a person into a journey once per key (None when already in or not matching).
+    ``facts``: the person's events and consents for the trigger condition, read beforehand
+    (a batch reads everyone's at once), else read here."""
+    if journey.trigger_condition and not contact_matches(
+        contact, journey.trigger_condition, facts=facts
+    ):
         return None
     state = MembershipState.HOLDOUT if in_holdout(journey, contact.pk) else MembershipState.ACTIVE
     try:
