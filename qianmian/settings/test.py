@@ -4,8 +4,15 @@ import os
 
 os.environ.setdefault("TASK_RUNNER", "eager")
 
+from core.env import env_choice  # noqa: E402
+
 from .base import *  # noqa: E402,F403
 from .base import BASE_DIR, DATABASES, RATE_LIMITS  # noqa: E402
+
+# Read again here: a bare ``pytest`` (pytest.ini names this module, DJANGO_ENV unset) imports
+# the package first, whose ``__init__`` evaluates ``base`` as development before the
+# ``setdefault`` above runs — and the tests then ran their background tasks on threads.
+TASK_RUNNER = env_choice("TASK_RUNNER", ("inprocess", "celery", "eager"), "eager")
 
 DEBUG = False
 # Every publish checks its payload against the event's schema (core/event_schemas.py).
