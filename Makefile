@@ -14,7 +14,7 @@ SITE_URL ?= http://$(LINK_HOST):$(PORT)
 QM_URL ?= $(SITE_URL)
 export SITE_URL QM_URL
 
-.PHONY: venv run serve test test-miniprogram test-integration lint audit format bench messages clean system-deps vendor stream-demo prod chaos
+.PHONY: venv run serve test test-miniprogram test-integration lint audit format bench messages clean system-deps bench-data vendor stream-demo prod chaos
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -138,6 +138,13 @@ format: venv
 
 bench: venv
 	$(PY) -m bench
+
+# The scale ladder's data (docs/bench/scale.md): SCALE leads (10k, 100k, 1m, 10m) with 10
+# events each, COPYed into BENCH_DATA_URL's database (dropped and created first); the timings
+# and sizes on disk go to var/bench/data-<scale>-<time>.json.
+SCALE ?= 1m
+bench-data: venv
+	nice $(PY) -m bench.data --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) var static/vendor node_modules miniprogram/node_modules

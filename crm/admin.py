@@ -149,7 +149,7 @@ class LeadJobAdmin(TenantAdmin):
 
 @admin.register(CrmSettings)
 class CrmSettingsAdmin(TenantAdmin):
-    list_display = ["org", "hot_lead_sla_minutes", "follow_up_sla_minutes"]
+    list_display = ["org", "hot_lead_sla_minutes", "follow_up_sla_minutes", "event_retention_days"]
 
 
 @admin.register(IntegrationToken)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from core.models import TenantModel
+from core.models import TenantManager, TenantModel
 
 
 class Gender(models.TextChoices):
@@ -162,7 +162,13 @@ class ContactIdentity(TenantModel):
 
 class Event(TenantModel):
     """Append-only behaviour log. ``value`` holds the number rules aggregate (watch seconds,
-    order amount); ``key`` makes ingestion idempotent per organisation."""
+    order amount); ``key`` makes ingestion idempotent per organisation (through ``EventKey``).
+
+    On PostgreSQL the table is range-partitioned by month of ``occurred_at`` (migration 0009,
+    ``crm.services.event_partitions``): its primary key there is ``(id, occurred_at)``, since
+    PostgreSQL wants the partition key in every unique index, while Django keeps ``id`` as the
+    pk (ids come from one identity sequence, so ``id`` alone stays unique). Nothing may hold a
+    foreign key to an event: the database cannot reference a partitioned table by ``id``."""
 
     # Every event insert writes every index: the composite indexes below cover the org, contact
     # and time look-ups, so the single-column ones Django would add are left out.
@@ -191,10 +197,41 @@ class Event(TenantModel):
             models.Index(fields=["contact", "type", "occurred_at"]),
             models.Index(fields=["org", "type", "occurred_at"]),
             models.Index(fields=["org", "room_id", "type"]),
+            # A lead's timeline (newest first, every type) and an organisation's time range
+            # (stats, retention): each reads one index range per monthly partition.
+            models.Index(fields=["contact", "occurred_at"], name="crm_event_contact_time_idx"),
+            models.Index(fields=["org", "occurred_at"], name="crm_event_org_time_idx"),
         ]
+
+
+class EventKey(models.Model):
+    """One idempotency key of the event log: ``(org, key)`` is unique here, outside the
+    partitioned event table, because PostgreSQL only enforces uniqueness on a partitioned
+    table per partition (the partition key must be in the index), and a replayed delivery
+    may carry another ``occurred_at`` than the first. Written in the same statement as the
+    event (``crm.services.events``); ``occurred_at`` lets retention prune keys with their
+    events."""
+
+    org = models.ForeignKey(
+        "core.Organization", on_delete=models.CASCADE, db_index=False, verbose_name=_("组织")
+    )
+    key = models.CharField(_("幂等键"), max_length=128)
+    occurred_at = models.DateTimeField(_("发生时间"))
+
+    unscoped = models.Manager()
+    objects = TenantManager()
+
+    class Meta:
+        verbose_name = _("事件幂等键")
+        verbose_name_plural = _("事件幂等键")
+        default_manager_name = "unscoped"
+        base_manager_name = "unscoped"
         constraints = [
             models.UniqueConstraint(fields=["org", "key"], name="uniq_event_key_per_org")
         ]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ContactMerge(TenantModel):
@@ -454,6 +491,11 @@ class CrmSettings(TenantModel):
     hot_lead_sla_minutes = models.PositiveIntegerField(_("热线索跟进时限(分钟)"), default=30)
     follow_up_sla_minutes = models.PositiveIntegerField(_("跟进时限(分钟)"), default=24 * 60)
     round_robin_cursor = models.PositiveIntegerField(_("轮询游标"), default=0)
+    # Null keeps events for ever; N deletes this organisation's events (and their idempotency
+    # keys) older than N days (crm.services.event_partitions.event_retention_apply).
+    event_retention_days = models.PositiveIntegerField(
+        _("行为事件保留天数"), null=True, blank=True, help_text=_("留空则永久保留")
+    )
 
     class Meta:
         verbose_name = _("线索池设置")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 
-from crm.models import Contact
+from crm.models import Contact, Event
 
 NONE = "none"
 PERSONAL = "personal"
@@ -154,7 +154,13 @@ TABLES: dict[str, Table] = {
             "key": K,
         },
         via=("contact",),
-        note="events by type and value stay (scores, room stats)",
+        note="events by type and value stay (scores, room stats), in every monthly partition",
+    ),
+    "crm.EventKey": Table(
+        {"key": K, "occurred_at": N},
+        finders=("event_keys_of_the_person",),
+        on_erase="delete",
+        note="the idempotency keys of the person's events",
     ),
     "crm.ContactMerge": Table(
         {
@@ -225,7 +231,12 @@ TABLES: dict[str, Table] = {
         note="staff notifications about the lead (hot lead, task lapsed)",
     ),
     "crm.CrmSettings": Table(
-        {"hot_lead_sla_minutes": N, "follow_up_sla_minutes": N, "round_robin_cursor": N}
+        {
+            "hot_lead_sla_minutes": N,
+            "follow_up_sla_minutes": N,
+            "round_robin_cursor": N,
+            "event_retention_days": N,
+        }
     ),
     "crm.IntegrationToken": Table(
         {"name": N, "token_hash": N, "prefix": N, "is_active": N, "last_used_at": N}
@@ -753,6 +764,16 @@ def register_finder(name: str) -> Callable:
 def audit_rows_about_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
     """Audit rows about the person (a merge's reason, owner changes)."""
     return Q(target_type="contact", target_id__in=[str(pk) for pk in contact_ids])
+
+
+@register_finder("event_keys_of_the_person")
+def event_keys_of_the_person(*, org_id: int, contact_ids: list[int]) -> Q:
+    """The idempotency keys the person's events carry (found before the events' keys are
+    tombstoned: erasure looks every table up before it changes any)."""
+    keys = Event.unscoped.filter(
+        org_id=org_id, contact_id__in=contact_ids, key__isnull=False
+    ).values("key")
+    return Q(key__in=keys)
 
 
 @register_finder("admin_log_rows_about_the_person")

@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from core.tasks import periodic
+from crm.services.event_partitions import event_partitions_ensure, event_retention_apply
 from crm.services.lead_jobs import lead_job_run, lead_jobs_sweep
 from crm.services.leads import lead_sla_sweep
 from crm.services.privacy import erasure_sweep
@@ -70,7 +71,20 @@ def erasure_sweep_task() -> int:
     return erasure_sweep()
 
 
+@shared_task(name="crm.event_partitions_ensure")
+def event_partitions_ensure_task() -> list:
+    return event_partitions_ensure()
+
+
+@shared_task(name="crm.event_retention_apply")
+def event_retention_apply_task() -> dict:
+    return event_retention_apply().as_dict()
+
+
 periodic("crm.lead_sla_sweep", lead_sla_sweep_task, 60)
 periodic("crm.erasure_sweep", erasure_sweep_task, 600)
 periodic("crm.lead_jobs_sweep", lead_jobs_sweep_task, 3600)
 periodic("crm.lifecycle_sweep", lifecycle_sweep_task, 6 * 3600)
+# Months are created 3 ahead: an hourly look is ample and cheap (one catalogue query).
+periodic("crm.event_partitions_ensure", event_partitions_ensure_task, 3600)
+periodic("crm.event_retention_apply", event_retention_apply_task, 24 * 3600)

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.event_schemas import check_payload, checks_enabled
 from crm.events import EVENT_PROPS, EVENT_TYPES, VALUE_PROPS  # noqa: F401 - re-exported
-from crm.models import Contact, Event
+from crm.models import Contact, Event, EventKey
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,14 @@ def event_record(
         # Nothing can collide: no savepoint (two fewer round trips on the hot path).
         event = Event.objects.for_org(contact.org_id).create(**fields)
     else:
-        try:
-            with transaction.atomic():
-                event = Event.objects.for_org(contact.org_id).create(**fields)
-        except IntegrityError:
-            return None
+        # The key claims its EventKey row and the event is written in one statement on
+        # PostgreSQL (no savepoint: a replayed key inserts nothing instead of failing).
+        now = timezone.now()
+        event = Event(**fields, created_at=now, updated_at=now)
+        # SQLite takes two statements (the key, then the event): one transaction.
+        with transaction.atomic(savepoint=False):
+            if not _insert_new([event]):
+                return None
     for listener in _listeners:
         transaction.on_commit(lambda listener=listener: listener(event))
     return event
@@ -165,10 +168,11 @@ def events_record_batch(*, events: list[EventIn]) -> list[Event]:
       erasure; recording behaviour for a tombstone or an erased person would be wrong).
     - An event whose ``key`` is already in the log, or repeats an earlier key of the batch,
       is skipped: a replayed delivery is processed once.
-    - One set-based ``INSERT … ON CONFLICT (org_id, key) DO NOTHING RETURNING`` per batch on
-      PostgreSQL (the rows as one array per column), per ``BATCH_ROWS`` events elsewhere (a
-      concurrent writer's row wins the key, never an error), plus one read of the contacts'
-      ids and organisations per batch, all in one transaction.
+    - One set-based statement per batch on PostgreSQL (the keys ``INSERT … ON CONFLICT
+      (org_id, key) DO NOTHING`` into ``EventKey``, then the events whose key was new; the
+      rows as one array per column), two per ``BATCH_ROWS`` events elsewhere (a concurrent
+      writer's key wins, never an error), plus one read of the contacts' ids and
+      organisations per batch, all in one transaction.
     - After commit every ``on_event_recorded`` listener sees every new event: through its
       ``on_events_recorded`` batch form if it has one (scoring: one re-score per distinct
       contact, set-based; journeys: one read of the contacts they trigger for), else once
@@ -259,18 +263,28 @@ def _insert_new(rows: list[Event]) -> list[Event]:
 # One statement for a whole chunk on PostgreSQL: the rows travel as one array per column
 # (parameters stay eight whatever the chunk's size — building and quoting a VALUES list of
 # 10,000 placeholders cost more than the INSERT itself: issue 20's reconciler profile).
+# The keys go into crm_eventkey first (its unique (org_id, key) is the idempotency guarantee:
+# the partitioned event table cannot hold it, see crm.models.EventKey) and only the events
+# whose key was new are inserted. A concurrent writer's key wins, never an error.
 # WITH ORDINALITY + ORDER BY: ids follow the batch order, as recording one by one would.
 _INSERT_KEYED_PG = """
+WITH r AS (
+    SELECT * FROM unnest(%(orgs)s::bigint[], %(contacts)s::bigint[], %(types)s::text[],
+                         %(ats)s::timestamptz[], %(rooms)s::bigint[], %(values)s::float8[],
+                         %(props)s::text[], %(keys)s::text[])
+         WITH ORDINALITY AS r(org_id, contact_id, type, occurred_at, room_id, value, props, key, n)
+), k AS (
+    INSERT INTO {keys} (org_id, key, occurred_at)
+    SELECT r.org_id, r.key, r.occurred_at FROM r ORDER BY r.n
+    ON CONFLICT (org_id, key) DO NOTHING
+    RETURNING org_id, key
+)
 INSERT INTO {table} (org_id, contact_id, type, occurred_at, room_id, value, props, key,
                      created_at, updated_at)
 SELECT r.org_id, r.contact_id, r.type, r.occurred_at, r.room_id, r.value, r.props::jsonb,
        r.key, %(now)s, %(now)s
-FROM unnest(%(orgs)s::bigint[], %(contacts)s::bigint[], %(types)s::text[],
-            %(ats)s::timestamptz[], %(rooms)s::bigint[], %(values)s::float8[],
-            %(props)s::text[], %(keys)s::text[])
-     WITH ORDINALITY AS r(org_id, contact_id, type, occurred_at, room_id, value, props, key, n)
+FROM r JOIN k ON k.org_id = r.org_id AND k.key = r.key
 ORDER BY r.n
-ON CONFLICT (org_id, key) DO NOTHING
 RETURNING id, org_id, key
 """
 
@@ -289,7 +303,10 @@ def _insert_keyed_pg(keyed: list[Event]) -> None:
         "props": [json.dumps(row.props, cls=props_field.encoder) for row in keyed],
         "keys": [row.key for row in keyed],
     }
-    sql = _INSERT_KEYED_PG.format(table=connection.ops.quote_name(Event._meta.db_table))
+    sql = _INSERT_KEYED_PG.format(
+        table=connection.ops.quote_name(Event._meta.db_table),
+        keys=connection.ops.quote_name(EventKey._meta.db_table),
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = {(org_id, key): pk for pk, org_id, key in cursor.fetchall()}
@@ -301,26 +318,51 @@ def _insert_keyed(keyed: list[Event]) -> None:
     if keyed and connection.vendor == "postgresql":
         _insert_keyed_pg(keyed)
     elif keyed:
-        fields = [Event._meta.get_field(name) for name in _COLUMNS]
+        # The keys first, then the events whose key was new (as the PostgreSQL statement).
+        fields = [EventKey._meta.get_field(name) for name in ("org_id", "key", "occurred_at")]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         one = "(" + ", ".join(["%s"] * len(fields)) + ")"
         params = [
             f.get_db_prep_save(getattr(row, f.attname), connection) for row in keyed for f in fields
         ]
-        table = connection.ops.quote_name(Event._meta.db_table)
+        table = connection.ops.quote_name(EventKey._meta.db_table)
         # Identifiers from model meta and placeholders only; values travel as parameters.
         key = connection.ops.quote_name("key")
         values = ", ".join([one] * len(keyed))
         sql = (
             f"INSERT INTO {table} ({columns}) VALUES {values} "  # noqa: S608
-            f"ON CONFLICT (org_id, {key}) DO NOTHING RETURNING id, org_id, {key}"
+            f"ON CONFLICT (org_id, {key}) DO NOTHING RETURNING org_id, {key}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            # RETURNING's row order is not guaranteed: match by the (org, key) unique pair.
-            ids = {(org_id, key): pk for pk, org_id, key in cursor.fetchall()}
-        for row in keyed:
-            row.pk = ids.get((row.org_id, row.key))
+            won = set(cursor.fetchall())
+        new = [row for row in keyed if (row.org_id, row.key) in won]
+        if new:
+            _insert_rows_returning_ids(new)
+
+
+def _insert_rows_returning_ids(rows: list[Event]) -> None:
+    # One statement for the chunk (bulk_create would cut it at Django's assumed 999
+    # parameters: 99 rows a statement).
+    fields = [Event._meta.get_field(name) for name in _COLUMNS]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in fields
+    ]
+    table = connection.ops.quote_name(Event._meta.db_table)
+    key = connection.ops.quote_name("key")
+    # Identifiers from model meta and placeholders only; values travel as parameters.
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))} "  # noqa: S608
+        f"RETURNING id, org_id, {key}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # RETURNING's row order is not guaranteed: match by the (org, key) unique pair.
+        ids = {(org_id, key): pk for pk, org_id, key in cursor.fetchall()}
+    for row in rows:
+        row.pk = ids.get((row.org_id, row.key))
 
 
 def _each(listener: Callable, events: list[Event]) -> None:
