@@ -181,8 +181,11 @@ class RoomHub:
         rate = settings.REALTIME_CHAT_RATE
         self.chat_tokens = float(rate)
         self.last_flush = time.monotonic()
-        self.presence_added: list[int] = []
-        self.presence_removed: list[int] = []
+        # Contacts whose presence in this process changed since the last report (joined with
+        # no socket open before, or closed their last one). The report sends where each one
+        # stands *now*: a viewer who left and came back within the second is still here.
+        self.presence_changed: set[int] = set()
+        self.presence_resend = False  # Redis lost this process's list: send all of it
         self.presence_dirty = True
         self.empty_since: float | None = None
         self.frames_sent = 0
@@ -198,7 +201,7 @@ class RoomHub:
             if conn.contact_id is not None:
                 group = self.by_contact.setdefault(conn.contact_id, set())
                 if not group:
-                    self.presence_added.append(conn.contact_id)
+                    self.presence_changed.add(conn.contact_id)
                 group.add(conn)
             self.presence_dirty = True
         self.empty_since = None
@@ -235,7 +238,7 @@ class RoomHub:
                 group.discard(conn)
                 if not group:
                     del self.by_contact[conn.contact_id]
-                    self.presence_removed.append(conn.contact_id)
+                    self.presence_changed.add(conn.contact_id)
             self.presence_dirty = True
         if not self.viewers and not self.staff:
             self.empty_since = time.monotonic()
@@ -664,15 +667,19 @@ class HubRegistry:
                     self.frames_written_closed += hub.frames_sent
                     await get_transport().unsubscribe(room_id)
                     hub.presence_dirty = True
-                added, removed = hub.presence_added, hub.presence_removed
-                hub.presence_added, hub.presence_removed = [], []
+                changed, hub.presence_changed = hub.presence_changed, set()
+                present = hub.by_contact
+                members = list(present) if hub.presence_resend else None
                 try:
-                    await get_transport().report_presence(
-                        room_id, count=hub.online, added=added, removed=removed
+                    hub.presence_resend = not await get_transport().report_presence(
+                        room_id,
+                        count=hub.online,
+                        added=[c for c in changed if c in present],
+                        removed=[c for c in changed if c not in present],
+                        members=members,
                     )
                 except Exception:  # noqa: BLE001 - Redis away: report again next second
-                    hub.presence_added = added + hub.presence_added
-                    hub.presence_removed = removed + hub.presence_removed
+                    hub.presence_changed |= changed
 
     async def _staff_recheck(self) -> None:
         """Close staff sockets whose token was revoked (sign-out rotates the generation).

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 RoomCallback = Callable[[int, str], None]
 
+# A process whose presence report is older than this is gone (killed, machine lost): its
+# viewers stop counting and its set of contacts is dropped.
+_STALE_MS = 5000
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -51,7 +55,7 @@ class _MemRoom:
         self.likes = 0
         self.online = 0
         self.peak = 0
-        self.present: collections.Counter[int] = collections.Counter()
+        self.present: set[int] = set()
 
 
 class MemoryTransport:
@@ -146,7 +150,7 @@ class MemoryTransport:
         with self._lock:
             if room_id not in self._rooms:
                 return set()
-            return {c for c, n in self._rooms[room_id].present.items() if n > 0}
+            return set(self._rooms[room_id].present)
 
     # -- hub side (event loop) ------------------------------------------------------------
     async def start(self, *, on_room: RoomCallback, on_staff, on_resync) -> None:
@@ -177,14 +181,22 @@ class MemoryTransport:
         self._deliver(room_id, message)
 
     async def report_presence(
-        self, room_id: int, *, count: int, added: list[int], removed: list[int]
-    ) -> None:
+        self,
+        room_id: int,
+        *,
+        count: int,
+        added: list[int],
+        removed: list[int],
+        members: list[int] | None = None,
+    ) -> bool:
+        """See ``RedisTransport.report_presence`` (one process: its count is the room's)."""
         message = None
         with self._lock:
             room = self._rooms[room_id]
+            if members is not None:
+                room.present = set(members)
             room.present.update(added)
-            room.present.subtract(removed)
-            room.present += collections.Counter()  # drop zero / negative counts
+            room.present.difference_update(removed)
             room.peak = max(room.peak, count)
             if count != room.online:
                 room.online = count
@@ -197,6 +209,7 @@ class MemoryTransport:
                 _seq, message = self._append(room_id, header, body_json)
         if message:
             self._deliver(room_id, message)
+        return True
 
 
 # ----------------------------------------------------------------------------- Redis
@@ -230,29 +243,56 @@ redis.call('PUBLISH', KEYS[5], msg)
 return s
 """
 
-# Sum the fresh per-process counts; publish an `online` event when the total changed.
+# One process's report: apply its changes to its set of present contacts, refresh its
+# count, drop processes that stopped reporting (killed, or their machine is gone), and count
+# the distinct viewers of the room: with viewers on more than one process, the size of the
+# union of the fresh processes' sets — a viewer watching on two devices served by two
+# processes (or reconnected from a dead process to a live one) is one viewer, as within a
+# process. Publishes (returns -1 - total) when the total changed. Also returns whether this
+# process's set holds as many contacts as it counts (not after a Redis restart or an expiry:
+# the process then sends its whole list). The per-process keys are derived from ARGV[7]
+# (one Redis, not Cluster: every hub key of a room lives on the same server).
 _PRESENCE_LUA = """
 local now = tonumber(ARGV[1])
 local stale = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[5])
+local who = ARGV[7]
+local mine = who .. ARGV[3]
+if ARGV[6] == '1' then redis.call('DEL', mine) end
+local nadd = tonumber(ARGV[8])
+for i = 9, 8 + nadd do redis.call('SADD', mine, ARGV[i]) end
+for i = 9 + nadd, #ARGV do redis.call('SREM', mine, ARGV[i]) end
+redis.call('EXPIRE', mine, 30)
+local in_sync = redis.call('SCARD', mine) == tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[4] .. ':' .. ARGV[1])
 local total = 0
+local watched = {}
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   local n, t = string.match(fields[i + 1], '(%d+):(%d+)')
   if tonumber(t) < now - stale then
     redis.call('HDEL', KEYS[1], fields[i])
+    redis.call('DEL', who .. fields[i])
   else
     total = total + tonumber(n)
+    if tonumber(n) > 0 then table.insert(watched, who .. fields[i]) end
   end
 end
-local ttl = tonumber(ARGV[5])
+if #watched > 1 then
+  redis.call('SUNIONSTORE', KEYS[4], unpack(watched))
+  total = redis.call('SCARD', KEYS[4])
+  redis.call('DEL', KEYS[4])
+end
 redis.call('EXPIRE', KEYS[1], ttl)
 local peak = tonumber(redis.call('GET', KEYS[3]) or '0')
 if total > peak then peak = total; redis.call('SET', KEYS[3], peak, 'EX', ttl) end
 local last = redis.call('GET', KEYS[2])
-if last == string.format('%d', total) then return total end
-redis.call('SET', KEYS[2], total, 'EX', ttl)
-return -1 - total
+local result = total
+if last ~= string.format('%d', total) then
+  redis.call('SET', KEYS[2], total, 'EX', ttl)
+  result = -1 - total
+end
+return {result, in_sync and 1 or 0}
 """
 
 
@@ -367,13 +407,16 @@ class RedisTransport:
         return self._history(raw_log, base, after_seq)
 
     def online_count(self, room_id: int) -> int:
+        """The distinct viewers the last report counted (what ``online`` events carry), or 0
+        when no process has reported lately."""
         now = _now_ms()
-        total = 0
-        for value in self._sync.hvals(self._k("pres", room_id)):
-            n, _, t = value.decode().partition(":")
-            if int(t) >= now - 5000:
-                total += int(n)
-        return total
+        pipe = self._sync.pipeline(transaction=False)
+        pipe.hvals(self._k("pres", room_id))
+        pipe.get(self._k("online", room_id))
+        reports, online = pipe.execute()
+        if not any(int(v.decode().partition(":")[2]) >= now - _STALE_MS for v in reports):
+            return 0
+        return int(online or 0)
 
     def peak_online(self, room_id: int) -> int:
         return int(self._sync.get(self._k("peak", room_id)) or 0)
@@ -383,7 +426,7 @@ class RedisTransport:
         processes = [
             field.decode()
             for field, value in self._sync.hgetall(self._k("pres", room_id)).items()
-            if int(value.decode().partition(":")[2]) >= now - 5000
+            if int(value.decode().partition(":")[2]) >= now - _STALE_MS
         ]
         if not processes:
             return set()
@@ -480,30 +523,45 @@ class RedisTransport:
             pass
 
     async def report_presence(
-        self, room_id: int, *, count: int, added: list[int], removed: list[int]
-    ) -> None:
-        who = f"{self._k('who', room_id)}:{self.process_id}"
-        async with self._async.pipeline(transaction=False) as pipe:
-            if added:
-                pipe.sadd(who, *added)
-            if removed:
-                pipe.srem(who, *removed)
-            pipe.expire(who, 30)
-            await pipe.execute()
-        result = int(
-            await self._async_presence(
-                keys=[
-                    self._k("pres", room_id),
-                    self._k("online", room_id),
-                    self._k("peak", room_id),
-                ],
-                args=[_now_ms(), 5000, self.process_id, count, self.ttl],
-            )
+        self,
+        room_id: int,
+        *,
+        count: int,
+        added: list[int],
+        removed: list[int],
+        members: list[int] | None = None,
+    ) -> bool:
+        """Report this process's ``count`` distinct viewers of the room: ``added`` are present
+        now, ``removed`` gone now, since the last report; ``members`` (when given) is the
+        whole list, replacing what Redis holds. False when Redis does not hold as many of
+        this process's contacts as it counts: the next report should send ``members``."""
+        result, in_sync = await self._async_presence(
+            keys=[
+                self._k("pres", room_id),
+                self._k("online", room_id),
+                self._k("peak", room_id),
+                f"{self._k('who', room_id)}:union:{self.process_id}",
+            ],
+            args=[
+                _now_ms(),
+                _STALE_MS,
+                self.process_id,
+                count,
+                self.ttl,
+                "1" if members is not None else "0",
+                f"{self._k('who', room_id)}:",
+                len(added) + len(members or ()),
+                *added,
+                *(members or ()),
+                *removed,
+            ],
         )
+        result = int(result)
         if result < 0:  # the total changed: publish it as a sequenced event
             await self.apublish(
                 room_id, type="online", audience="all", contact_id=None, body={"count": -1 - result}
             )
+        return bool(in_sync)
 
 
 _transport = None

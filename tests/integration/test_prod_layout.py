@@ -23,6 +23,7 @@ import pytest
 
 from campaigns.stubs.sms import AliyunSmsStub, TencentSmsStub
 from tests.livecommerce.hub_server import Client
+from tests.support.hubs import Viewer
 from tests.support.prod import ROOT, ProdLayout
 from tests.support.services import private_postgres, private_redis
 
@@ -343,8 +344,6 @@ class _CountingViewer:
     with reconnect timestamps."""
 
     def __init__(self, port: int, room: int, token: str):
-        from tests.integration.test_realtime_redis import Viewer
-
         outer = self
 
         class Counting(Viewer):

@@ -5,110 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import shutil
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 
-from bench.wsclient import open_ws
 from core.tokens import issue_viewer_token
 from livecommerce.models import ChatMessage
 from tests.factories import ContactFactory, RoomFactory
-from tests.livecommerce.hub_server import Client, free_port
+from tests.livecommerce.hub_server import Client
+from tests.support.hubs import HubProcesses, Viewer, http_post_json
+from tests.support.servers import free_port, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _test_database_url() -> str:
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-def _wait_port(port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened")
-
-
-class Servers:
-    """Two uvicorn processes of the project on one Redis (for the hub) and the test DB."""
-
-    def __init__(self, realtime_redis: str, prefix: str, tick_ms: int = 200):
-        self.env = {
-            **os.environ,
-            "DJANGO_ENV": "test",
-            "DATABASE_URL": _test_database_url(),
-            "REALTIME_REDIS_URL": realtime_redis,
-            "REALTIME_PREFIX": prefix,
-            "REALTIME_TICK_MS": str(tick_ms),
-            "TASK_RUNNER": "eager",
-            # Chat through sockets posted by the child process, as in production.
-            "REALTIME_CHAT_WORKER": "process",
-            "DB_POOL_MAX": "8",
-        }
-        self.ports = [free_port(), free_port()]
-        self.procs: list[subprocess.Popen] = []
-
-    def __enter__(self) -> Servers:
-        for port in self.ports:
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "qianmian.asgi:application",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--ws",
-                        "core.websocket:WebSocketProtocol",
-                        "--lifespan",
-                        "on",
-                        "--no-access-log",
-                        "--log-level",
-                        "warning",
-                    ],
-                    cwd=ROOT,
-                    env=self.env,
-                )
-            )
-        for port, proc in zip(self.ports, self.procs, strict=True):
-            _wait_port(port, proc)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for proc in self.procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-
-
-def _prefix() -> str:
-    return f"qm-it-{random.randrange(16**8):08x}"
 
 
 def _dan_and_eve(org):
@@ -139,48 +49,24 @@ def test_a_chat_sent_through_process_1_reaches_viewers_on_process_2(live_room, a
         listener = await Client.open(url(p2, eve_token))
         await host.send({"type": "chat", "text": "来自进程1的主播"})
         await speaker.send({"type": "chat", "text": "来自进程1的观众"})
-        await listener.next(lambda e: e.get("text") == "来自进程1的观众", timeout=10)
-        # The presence report (each second) may come before or after the chat.
-        online = next(
-            (e for e in listener.events if e["type"] == "online" and e["count"] == 2), None
-        ) or await listener.next(lambda e: e["type"] == "online" and e["count"] == 2, timeout=5)
-        return [e["text"] for e in listener.events if e.get("type") == "chat"], online
+        # Both chats go to process 1's chat child, which posts them on parallel threads, and
+        # the presence report (each second) may come before or after either: wait for all
+        # three together, on the condition, not on whichever happens to arrive first.
+        expected = {"来自进程1的主播", "来自进程1的观众"}
+        events = await listener.until(
+            lambda events: (
+                expected <= {e.get("text") for e in events if e["type"] == "chat"}
+                and any(e["type"] == "online" and e["count"] == 2 for e in events)
+            ),
+            timeout=30,
+        )
+        online = next(e for e in events if e["type"] == "online" and e["count"] == 2)
+        return [e["text"] for e in events if e["type"] == "chat"], online
 
-    with Servers(os.environ["REDIS_URL"], _prefix()) as servers:
+    with HubProcesses(os.environ["REDIS_URL"]) as servers:
         texts, online = asyncio.run(scenario(*servers.ports))
     assert sorted(texts) == sorted(["来自进程1的主播", "来自进程1的观众"])
     assert online["count"] == 2
-
-
-async def _http_get_json(port: int, path: str, token: str) -> tuple[int, dict]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode()
-    )
-    raw = await reader.read()
-    writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    return status, (json.loads(body) if body.strip().startswith(b"{") else {})
-
-
-async def _http_post_json(port: int, path: str, token: str, body: dict) -> int:
-    payload = json.dumps(body).encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode()
-        + payload
-    )
-    raw = await reader.read()
-    writer.close()
-    return int(raw.split(b" ", 2)[1])
 
 
 def test_a_ban_made_through_process_1_shuts_the_viewer_out_of_process_2(
@@ -199,7 +85,7 @@ def test_a_ban_made_through_process_1_shuts_the_viewer_out_of_process_2(
 
     async def scenario(p1, p2):
         watching = await Client.open(url(p2, dan_token))  # process 2 has loaded its list
-        status = await _http_post_json(
+        status = await http_post_json(
             p1,
             f"/api/v1/rooms/{live_room.pk}/moderation",
             host_alice.token,
@@ -214,7 +100,7 @@ def test_a_ban_made_through_process_1_shuts_the_viewer_out_of_process_2(
             await door(p2, eve_token),
         )
 
-    with Servers(os.environ["REDIS_URL"], _prefix()) as servers:
+    with HubProcesses(os.environ["REDIS_URL"]) as servers:
         outcome = asyncio.run(scenario(*servers.ports))
     assert outcome == (4403, 4403, 4403, "hello")
 
@@ -229,7 +115,7 @@ def test_socket_chat_posted_by_the_child_process_keeps_order_and_moderation_noti
         host = await Client.open(url(p1, host_alice.token))
         speaker = await Client.open(url(p2, eve_token))
         muted = await Client.open(url(p2, dan_token))
-        status = await _http_post_json(
+        status = await http_post_json(
             p1,
             f"/api/v1/rooms/{live_room.pk}/moderation",
             host_alice.token,
@@ -247,7 +133,7 @@ def test_socket_chat_posted_by_the_child_process_keeps_order_and_moderation_noti
                 await speaker.next(lambda e, text=text: e.get("text") == text, timeout=15)
         return notice, [e["text"] for e in speaker.events if e.get("type") == "chat"]
 
-    with Servers(os.environ["REDIS_URL"], _prefix()) as servers:
+    with HubProcesses(os.environ["REDIS_URL"]) as servers:
         notice, texts = asyncio.run(scenario(*servers.ports))
     assert notice["code"] == "muted" and notice["until"]
     assert [t for t in texts if t in ("一", "二", "三")] == ["一", "二", "三"]
@@ -255,106 +141,6 @@ def test_socket_chat_posted_by_the_child_process_keeps_order_and_moderation_noti
         ChatMessage.objects.for_org(acme).filter(room=live_room).values_list("text", flat=True)
     )
     assert stored == {"一", "二", "三", "观众来了"}
-
-
-class Viewer:
-    """What ws.js does, on the light client: state, resume, resync, reconnect with jitter."""
-
-    def __init__(self, port: int, room_id: int, token: str):
-        self.port, self.room_id, self.token = port, room_id, token
-        self.last_seq = 0
-        self.seen: set[int] = set()
-        self.live_after: dict[int, float] = {}  # message id → when it arrived live
-        self.conn = None
-        self.fetching = False
-        self.refetch = False  # a resync arrived while a fetch was in flight
-        self.statuses: list[int] = []
-        self.tasks: set[asyncio.Task] = set()
-        self.resyncs = 0
-        self.stopped = False
-
-    async def start(self) -> None:
-        await self.fetch_state()
-        await self.connect()
-
-    async def fetch_state(self) -> None:
-        self.fetching = True
-        attempt = 0
-        try:
-            while not self.stopped:
-                try:
-                    status, state = await _http_get_json(
-                        self.port, f"/api/v1/rooms/{self.room_id}/state", self.token
-                    )
-                except OSError:
-                    status = 0
-                self.statuses.append(status)
-                if status == 200:
-                    self.last_seq = state["seq"]
-                    self.seen.update(m["id"] for m in state["chat"])
-                    return
-                await asyncio.sleep(min(5, 0.25 * 2**attempt) * random.uniform(0.5, 1))
-                attempt += 1
-        finally:
-            self.fetching = False
-
-    async def connect(self) -> None:
-        attempt = 0
-        while not self.stopped:
-            try:
-                self.conn = await open_ws(
-                    "127.0.0.1",
-                    self.port,
-                    f"/ws/rooms/{self.room_id}/?token={self.token}",
-                    self.on_frame,
-                )
-                self.conn.send_text(json.dumps({"type": "resume", "after_seq": self.last_seq}))
-                self._spawn(self.watch_close(self.conn))
-                return
-            except (TimeoutError, OSError):
-                await asyncio.sleep(min(5, 0.25 * 2**attempt) * random.uniform(0.5, 1))
-                attempt += 1
-
-    def _spawn(self, coro) -> None:
-        # Keep a reference: the loop holds tasks weakly and may collect one mid-flight.
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def watch_close(self, conn) -> None:
-        await conn.closed
-        if not self.stopped:
-            await self.connect()
-
-    def on_frame(self, conn, payload: bytes) -> None:
-        data = json.loads(payload)
-        if data.get("type") == "hello":
-            # Its seq is the hub's position, not an event applied here (ws.js ignores it):
-            # taking it as one skipped a resumed event with the same seq (make chaos).
-            return
-        if data.get("type") == "notice" and data.get("code") == "resync":
-            self.resyncs += 1
-            if self.fetching:
-                self.refetch = True  # that fetch may predate what we missed
-            else:
-                self.fetching = True
-                self._spawn(self._resync())
-            return
-        for event in data["events"] if data.get("type") == "batch" else [data]:
-            seq = event.get("seq")
-            if seq is None or seq <= self.last_seq:
-                continue
-            self.last_seq = seq
-            if event["type"] == "chat":
-                self.seen.add(event["id"])
-                self.live_after.setdefault(event["id"], time.monotonic())
-
-    async def _resync(self) -> None:
-        await asyncio.sleep(random.uniform(0, 1.0))  # spread 1,000 refetches over a second
-        await self.fetch_state()
-        while self.refetch and not self.stopped:
-            self.refetch = False
-            await self.fetch_state()
 
 
 @pytest.mark.slow
@@ -382,7 +168,7 @@ def test_redis_restart_mid_chat_viewers_recover_and_no_stored_message_is_lost(
             ],
             stdout=subprocess.DEVNULL,
         )
-        _wait_port(redis_port, proc, 10)
+        wait_for_port(redis_port, 10, proc)
         return proc
 
     contacts = [ContactFactory(org=acme, nickname=f"观众{i}") for i in range(50)]
@@ -392,7 +178,7 @@ def test_redis_restart_mid_chat_viewers_recover_and_no_stored_message_is_lost(
     ]
     redis_proc = start_redis()
     try:
-        with Servers(f"redis://127.0.0.1:{redis_port}/0", _prefix()) as servers:
+        with HubProcesses(f"redis://127.0.0.1:{redis_port}/0") as servers:
             result = asyncio.run(
                 _restart_scenario(
                     servers.ports,

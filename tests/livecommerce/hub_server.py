@@ -106,6 +106,20 @@ class Client:
                 if pred(event):
                     return event
 
+    async def until(self, condition, timeout: float = 5.0) -> list[dict]:
+        """Read until ``condition(self.events)`` holds (checked before each read too): events
+        that come in any order, or in different frames, are waited for together."""
+        deadline = time.monotonic() + timeout
+        while not condition(self.events):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"events seen: {self.events}")
+            try:
+                await self._read(left)
+            except TimeoutError:
+                continue
+        return self.events
+
     async def collect(self, seconds: float) -> list[dict]:
         """Everything received during ``seconds``."""
         got = []
