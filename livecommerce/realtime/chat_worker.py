@@ -5,10 +5,14 @@ the ASGI process it holds that process's GIL, and every socket write of the hub'
 then waits for it — the same convoy the CRM writer had (docs/bench/fanout.md). So with the
 Redis transport each ASGI process starts one child (``python -m
 livecommerce.realtime.chat_worker``) on first use and hands it each chat as one JSON line;
-the child runs the unchanged ``chat_post`` (every moderation rule, the publish after
-commit through Redis, the CRM ``chat`` event) on a few threads and answers one line per
-request: ``{"id", "ok": true}`` or ``{"id", "code", "message", "extra"}`` — the author's
-notice. A socket waits for its answer before its next chat, so a sender's order holds.
+one thread of the child takes every line that has arrived (up to ``BATCH_MAX``) and posts
+them together through ``chat_post_batch`` — the same rules as ``chat_post``, which is that
+path with one message, but a fixed number of queries per batch, one multi-row insert, one
+commit and the publishes after it in arrival order (docs/bench/fanout.md, 2026-12-08 02:00:
+query building was half of a message's CPU). It answers one line per request: ``{"id",
+"ok": true}`` or ``{"id", "code", "message", "extra"}`` — the author's notice. A socket
+waits for its answer before its next chat, so a sender's order holds; one posting thread
+keeps each room's order too.
 The child exits when its stdin closes (the ASGI process is gone). With the in-memory
 transport (embedded default, tests) a child could not reach the hub, so chat stays on the
 hub's thread pool there.
@@ -22,9 +26,9 @@ import itertools
 import json
 import logging
 import os
+import queue
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger("livecommerce.realtime.chat_worker")
 
@@ -108,53 +112,111 @@ class ChatWorker:
             self._reader.cancel()
 
 
-def chat_post_reply(*, room_id: int, author, text: str) -> dict:
-    """``chat_post`` shaped as the socket's answer: ``{}`` when posted, else the author's
-    notice ``{"code", "message", "extra"}`` (``{"code": "error"}`` for a bug). The one
-    shaping used by the child and by the in-process path (``asgi._chat``)."""
+BATCH_MAX = 200
+
+
+def _reply_of(result) -> dict:
     # local import: python -m child process; this needs the django.setup() in main()
     from core.errors import DomainError
-    from livecommerce.services.chat import chat_post
+
+    if isinstance(result, DomainError):
+        return {
+            "code": result.code,
+            "message": str(result.message),
+            "extra": getattr(result, "extra", {}),
+        }
+    return {}
+
+
+def chat_post_replies(requests: list) -> list[dict]:
+    """``chat_post_batch`` shaped as the sockets' answers, one per request in order: ``{}``
+    when posted, else the author's notice ``{"code", "message", "extra"}`` (``{"code":
+    "error"}`` for a bug). The one shaping used by the child and by the in-process path."""
+    # local import: python -m child process; this needs the django.setup() in main()
+    from livecommerce.services.chat import chat_post_batch
 
     try:
-        chat_post(room_id=room_id, author=author, text=text)
-        return {}
-    except DomainError as exc:
-        return {
-            "code": exc.code,
-            "message": str(exc.message),
-            "extra": getattr(exc, "extra", {}),
-        }
-    except Exception:  # noqa: BLE001 - a bug: the author gets "error", the socket stays
-        log.exception("chat from socket failed")
-        return {"code": "error"}
+        return [_reply_of(result) for result in chat_post_batch(requests=requests)]
+    except Exception:  # noqa: BLE001 - a bug: the authors get "error", the sockets stay
+        log.exception("chat from sockets failed (batch of %s)", len(requests))
+        return [{"code": "error"} for _request in requests]
 
 
-def _handle(line: str, reply_out, lock: threading.Lock) -> None:
+def chat_post_reply(*, room_id: int, author, text: str) -> dict:
+    """One message through ``chat_post_replies`` (the in-process path, ``asgi._chat``)."""
+    # local import: python -m child process; this needs the django.setup() in main()
+    from livecommerce.services.chat import ChatRequest
+
+    return chat_post_replies([ChatRequest(room_id=room_id, author=author, text=text)])[0]
+
+
+def _take_batch(lines: queue.Queue) -> list[str] | None:
+    """Block for one line, then take whatever else has already arrived (up to BATCH_MAX).
+    None when stdin has closed and everything before it was taken."""
+    first = lines.get()
+    if first is None:
+        return None
+    batch = [first]
+    while len(batch) < BATCH_MAX:
+        try:
+            line = lines.get_nowait()
+        except queue.Empty:
+            break
+        if line is None:
+            lines.put(None)  # seen again by the next take, after this batch is answered
+            break
+        batch.append(line)
+    return batch
+
+
+def _handle_batch(batch: list[str], reply_out) -> None:
     from django.db import close_old_connections
 
     # local import: python -m child process; this needs the django.setup() in main()
-    from livecommerce.services.chat import ChatAuthor
+    from livecommerce.services.chat import ChatAuthor, ChatRequest
 
-    request = json.loads(line)
+    ids, requests, answers = [], [], {}
+    for line in batch:
+        try:
+            request = json.loads(line)
+            ids.append(request["id"])
+            requests.append(
+                ChatRequest(
+                    room_id=int(request["room"]),
+                    author=ChatAuthor(**request["author"]),
+                    text=request["text"],
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            log.exception("unreadable chat request")
     close_old_connections()
     try:
-        reply = chat_post_reply(
-            room_id=int(request["room"]),
-            author=ChatAuthor(**request["author"]),
-            text=request["text"],
-        )
+        replies = chat_post_replies(requests) if requests else []
     finally:
         close_old_connections()
-    reply = {"id": request["id"], **reply} if reply else {"id": request["id"], "ok": True}
-    text = json.dumps(reply, ensure_ascii=False, default=str)
-    with lock:
-        reply_out.write(text + "\n")
-        reply_out.flush()
+    for request_id, reply in zip(ids, replies, strict=True):
+        answers[request_id] = reply
+    text = "".join(
+        json.dumps(
+            {"id": request_id, **reply} if reply else {"id": request_id, "ok": True},
+            ensure_ascii=False,
+            default=str,
+        )
+        + "\n"
+        for request_id, reply in answers.items()
+    )
+    reply_out.write(text)
+    reply_out.flush()
+
+
+def _post_batches(lines: queue.Queue, reply_out) -> None:
+    while (batch := _take_batch(lines)) is not None:
+        _handle_batch(batch, reply_out)
 
 
 def main() -> None:
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    # argv[1] (the thread count of the earlier design) is accepted and ignored: one thread
+    # posts batches, which is what keeps every room's chat in arrival order.
     # Answers go to the original stdout; anything else printed goes to stderr.
     reply_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
@@ -163,11 +225,16 @@ def main() -> None:
     import django
 
     django.setup()
-    lock = threading.Lock()
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="qm-chat") as pool:
-        for line in sys.stdin:
-            if line.strip():
-                pool.submit(_handle, line, reply_out, lock)
+    lines: queue.Queue = queue.Queue()
+    poster = threading.Thread(
+        target=_post_batches, args=(lines, reply_out), name="qm-chat", daemon=True
+    )
+    poster.start()
+    for line in sys.stdin:
+        if line.strip():
+            lines.put(line)
+    lines.put(None)
+    poster.join()
     # local import: python -m child process; this needs the django.setup() in main()
     from livecommerce.realtime.crm import buffer
 

@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -44,6 +46,8 @@ from livecommerce.models import (
     StreamerProfile,
 )
 from livecommerce.realtime.crm import buffer
+
+log = logging.getLogger(__name__)
 
 
 class ChatRejected(DomainError):
@@ -130,23 +134,13 @@ def sensitive_words_apply(*, org_id: int, text: str) -> tuple[str, bool]:
 
 
 def active_restrictions(*, room: Room, author: ChatAuthor) -> list[ChatRestriction]:
-    now = timezone.now()
-    target = Q(contact_id=author.contact_id)
-    if author.device:
-        target |= Q(device=author.device)
-    if author.ip:
-        target |= Q(ip=author.ip)
-    return list(
-        ChatRestriction.objects.for_org(room.org_id)
-        .filter(target, Q(room=room) | Q(room=None), revoked_at=None)
-        .filter(Q(until=None) | Q(until__gt=now))
-    )
+    return _Lookups.load([(room, author)]).restrictions_for(room, author)
 
 
-def _check_restrictions(room: Room, author: ChatAuthor) -> bool:
+def _check_restrictions(restrictions: list[ChatRestriction]) -> bool:
     """Raises for bans and mutes; returns True when the author is shadow-banned."""
     shadow = False
-    for restriction in active_restrictions(room=room, author=author):
+    for restriction in restrictions:
         if restriction.kind == RestrictionKind.BAN:
             raise ChatRejected(_("你已被禁止在此发言"), code="banned")
         if restriction.kind == RestrictionKind.MUTE:
@@ -157,7 +151,12 @@ def _check_restrictions(room: Room, author: ChatAuthor) -> bool:
     return shadow
 
 
-def _check_rate(room: Room, author: ChatAuthor, chat_settings: RoomChatSettings | None) -> None:
+def _check_rate(
+    room: Room,
+    author: ChatAuthor,
+    chat_settings: RoomChatSettings | None,
+    contact_created: dict[int, datetime],
+) -> None:
     identity = f"{room.pk}:{author.contact_id}"
     rule = None
     if chat_settings and chat_settings.viewer_interval_seconds:
@@ -165,12 +164,7 @@ def _check_rate(room: Room, author: ChatAuthor, chat_settings: RoomChatSettings 
     if not ratelimit.hit("chat_viewer", identity, rule=rule):
         raise ChatRejected(_("发言太快了，请稍后再试"), code="rate_limited", status_code=429)
     if chat_settings and chat_settings.slow_mode_seconds:
-        created = (
-            Contact.objects.for_org(room.org_id)
-            .filter(pk=author.contact_id)
-            .values_list("created_at", flat=True)
-            .first()
-        )
+        created = contact_created.get(author.contact_id)
         young = created is None or created > timezone.now() - timedelta(
             minutes=chat_settings.new_viewer_minutes
         )
@@ -189,12 +183,141 @@ def room_chat_settings(room: Room) -> RoomChatSettings | None:
     return RoomChatSettings.objects.for_org(room.org_id).filter(room=room).first()
 
 
-def _staff_nickname(user_id: int) -> str:
-    profile = StreamerProfile.unscoped.filter(user_id=user_id).only("name").first()
-    if profile:
-        return profile.name
-    user = get_user_model().objects.filter(pk=user_id).only("username").first()
-    return user.get_username() if user else _("主播")
+def _same_ip(a: str | None, b: str | None) -> bool:
+    # PostgreSQL compares inet values, not their spelling ("::0:1" is "::1").
+    if not a or not b:
+        return False
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
+class _Lookups:
+    """What a batch of chat needs from the database, read with a fixed number of queries
+    whatever the batch size: rooms, their chat settings, the active restrictions of every
+    author (contact, device or IP; room or organisation-wide), the contacts' creation time
+    for slow mode and staff nicknames. The per-message rules then run on these in memory."""
+
+    def __init__(self):
+        self.rooms: dict[int, Room] = {}
+        self.settings: dict[int, RoomChatSettings] = {}
+        self.restrictions: list[ChatRestriction] = []
+        self.contact_created: dict[int, datetime] = {}
+        self.staff_names: dict[int, str] = {}
+
+    @classmethod
+    def load(cls, pairs: list[tuple[Room, ChatAuthor]]) -> _Lookups:
+        """Lookups for (room, author) pairs whose rooms are already known."""
+        lookups = cls()
+        lookups.rooms = {room.pk: room for room, _author in pairs}
+        lookups._load_restrictions(pairs)
+        return lookups
+
+    @classmethod
+    def for_requests(cls, requests: list[ChatRequest]) -> _Lookups:
+        lookups = cls()
+        by_org: dict[int, set[int]] = {}
+        for request in requests:
+            by_org.setdefault(request.author.org_id, set()).add(request.room_id)
+        rooms_q = Q(pk__in=[])
+        for org_id, room_ids in by_org.items():
+            rooms_q |= Q(org_id=org_id, pk__in=room_ids)
+        # Every query below names its organisations explicitly (unscoped + org filter):
+        # a batch spans organisations, and a room of another organisation is not found.
+        lookups.rooms = {room.pk: room for room in Room.unscoped.filter(rooms_q)}
+        if not lookups.rooms:
+            return lookups
+        lookups.settings = {
+            chat_settings.room_id: chat_settings
+            for chat_settings in RoomChatSettings.unscoped.filter(room_id__in=lookups.rooms)
+        }
+        viewers = [
+            (lookups.rooms[r.room_id], r.author)
+            for r in requests
+            if r.room_id in lookups.rooms
+            and lookups.rooms[r.room_id].org_id == r.author.org_id
+            and not r.author.is_staff
+        ]
+        lookups._load_restrictions(viewers)
+        slow_orgs = {
+            lookups.rooms[room_id].org_id
+            for room_id, chat_settings in lookups.settings.items()
+            if chat_settings.slow_mode_seconds
+        }
+        slow_contacts = {
+            author.contact_id
+            for room, author in viewers
+            if room.org_id in slow_orgs and author.contact_id is not None
+        }
+        if slow_contacts:
+            lookups.contact_created = dict(
+                Contact.unscoped.filter(org_id__in=slow_orgs, pk__in=slow_contacts).values_list(
+                    "pk", "created_at"
+                )
+            )
+        staff_ids = {r.author.user_id for r in requests if r.author.is_staff}
+        if staff_ids:
+            lookups._load_staff_names(staff_ids)
+        return lookups
+
+    def _load_restrictions(self, pairs: list[tuple[Room, ChatAuthor]]) -> None:
+        if not pairs:
+            return
+        target = Q(pk__in=[])
+        contacts = {author.contact_id for _room, author in pairs}
+        if contacts - {None}:
+            target |= Q(contact_id__in=contacts - {None})
+        if None in contacts:
+            target |= Q(contact_id=None)
+        devices = {author.device for _room, author in pairs if author.device}
+        if devices:
+            target |= Q(device__in=devices)
+        ips = {author.ip for _room, author in pairs if author.ip}
+        if ips:
+            target |= Q(ip__in=ips)
+        now = timezone.now()
+        self.restrictions = list(
+            ChatRestriction.unscoped.filter(
+                target,
+                Q(room_id__in={room.pk for room, _author in pairs}) | Q(room=None),
+                org_id__in={room.org_id for room, _author in pairs},
+                revoked_at=None,
+            ).filter(Q(until=None) | Q(until__gt=now))
+        )
+
+    def restrictions_for(self, room: Room, author: ChatAuthor) -> list[ChatRestriction]:
+        return [
+            r
+            for r in self.restrictions
+            if r.org_id == room.org_id
+            and r.room_id in (None, room.pk)
+            and (
+                r.contact_id == author.contact_id
+                or (author.device and r.device == author.device)
+                or (author.ip and _same_ip(r.ip, author.ip))
+            )
+        ]
+
+    def _load_staff_names(self, user_ids: set[int]) -> None:
+        profiles = StreamerProfile.unscoped.filter(user_id__in=user_ids).order_by("pk")
+        for user_id, name in profiles.values_list("user_id", "name"):
+            self.staff_names.setdefault(user_id, name)
+        missing = user_ids - set(self.staff_names)
+        if missing:
+            for user in get_user_model().objects.filter(pk__in=missing):
+                self.staff_names[user.pk] = user.get_username()
+
+    def staff_nickname(self, user_id: int) -> str:
+        name = self.staff_names.get(user_id)
+        return _("主播") if name is None else name
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    room_id: int
+    author: ChatAuthor
+    text: str
 
 
 def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
@@ -202,29 +325,76 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
 
     Raises ChatRejected (code ``empty``, ``too_long``, ``banned``, ``muted``,
     ``rate_limited``, ``slow_mode``, ``sensitive``, ``content_risky``, ``room_ended``) or
-    NotFound.
+    NotFound. The batch path with one message: there is one rule set.
     """
-    text = (text or "").strip()
+    (result,) = chat_post_batch(requests=[ChatRequest(room_id=room_id, author=author, text=text)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def chat_post_batch(*, requests: list[ChatRequest]) -> list[ChatMessage | DomainError]:
+    """Post many chat messages (in arrival order) with a fixed number of queries.
+
+    Returns, per request and in the same order, the stored message or the DomainError
+    ``chat_post`` would have raised for it (ChatRejected, NotFound). Each message goes
+    through every rule of ``chat_post`` in turn, in order, so two messages of one author in
+    a batch count against the rate like two posts. Accepted messages are inserted by one
+    multi-row INSERT in one transaction and published after its commit in request order
+    (per room, the order they arrived in); their CRM ``chat`` events go to the hub's batch.
+    """
+    results: list[ChatMessage | DomainError | None] = [None] * len(requests)
+    pending: list[tuple[int, ChatMessage]] = []
+    lookups = _Lookups.for_requests(requests)
+    for index, request in enumerate(requests):
+        try:
+            pending.append((index, _message_checked(request, lookups)))
+        except DomainError as exc:
+            results[index] = exc
+    if pending:
+        _persist([message for _index, message in pending])
+        for index, message in pending:
+            results[index] = message
+            if message.contact_id is not None:
+                buffer.record(
+                    org_id=message.org_id,
+                    contact_id=message.contact_id,
+                    type="chat",
+                    props={
+                        "text": message.text[:200],
+                        "message_id": message.pk,
+                        "status": message.status,
+                    },
+                    room_id=message.room_id,
+                    key=f"chat:{message.pk}",
+                )
+    return results
+
+
+def _message_checked(request: ChatRequest, lookups: _Lookups) -> ChatMessage:
+    """The unsaved message for one request after every rule, or raises why not."""
+    author = request.author
+    text = (request.text or "").strip()
     if not text:
         raise ChatRejected(_("消息不能为空"), code="empty", status_code=400)
     if len(text) > settings.CHAT_MAX_LENGTH:
         raise ChatRejected(
             _("消息太长"), code="too_long", status_code=400, max_length=settings.CHAT_MAX_LENGTH
         )
-    room = Room.objects.for_org(author.org_id).filter(pk=room_id).first()
-    if room is None:
+    room = lookups.rooms.get(request.room_id)
+    if room is None or room.org_id != author.org_id:
         raise NotFound(_("直播间不存在"))
     if room.status == RoomStatus.ENDED and not author.is_staff:
         raise ChatRejected(_("直播已结束"), code="room_ended", status_code=409)
-    chat_settings = room_chat_settings(room)
+    chat_settings = lookups.settings.get(room.pk)
     status = ChatStatus.VISIBLE
     nickname = author.nickname
     if author.is_staff:
-        nickname = _staff_nickname(author.user_id)
+        nickname = lookups.staff_nickname(author.user_id)
     else:
-        if _check_restrictions(room, author):
+        if _check_restrictions(lookups.restrictions_for(room, author)):
             status = ChatStatus.SHADOW
-        _check_rate(room, author, chat_settings)
+        _check_rate(room, author, chat_settings, lookups.contact_created)
         if status == ChatStatus.VISIBLE and chat_settings and chat_settings.premoderation:
             status = ChatStatus.PENDING
     text, masked = sensitive_words_apply(org_id=room.org_id, text=text)
@@ -236,30 +406,38 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
             raise ChatRejected(_("消息未通过内容安全检查"), code="content_risky", status_code=400)
         if verdict == content_checks.REVIEW and status == ChatStatus.VISIBLE:
             status = ChatStatus.PENDING  # doubtful: the console's review queue decides
-    with transaction.atomic():
-        message = ChatMessage.objects.for_org(room.org_id).create(
-            org_id=room.org_id,
-            room=room,
-            contact_id=author.contact_id,
-            user_id=author.user_id,
-            nickname=nickname[:64],
-            text=text,
-            status=status,
-            masked=masked,
-            device=author.device[:64],
-            ip=author.ip or None,
-        )
-        chat_publish(message)
-    if author.contact_id is not None:
-        buffer.record(
-            org_id=room.org_id,
-            contact_id=author.contact_id,
-            type="chat",
-            props={"text": text[:200], "message_id": message.pk, "status": status},
-            room_id=room.pk,
-            key=f"chat:{message.pk}",
-        )
-    return message
+    return ChatMessage(
+        org_id=room.org_id,
+        room=room,
+        contact_id=author.contact_id,
+        user_id=author.user_id,
+        nickname=nickname[:64],
+        text=text,
+        status=status,
+        masked=masked,
+        device=author.device[:64],
+        ip=author.ip or None,
+    )
+
+
+def _persist(messages: list[ChatMessage]) -> None:
+    """One multi-row INSERT and one commit; publishes are registered in order for after it."""
+    try:
+        with transaction.atomic():
+            ChatMessage.unscoped.bulk_create(messages)
+            for message in messages:
+                chat_publish(message)
+    except Exception:
+        if len(messages) == 1:
+            raise
+        # One bad row (a contact erased meanwhile) must not refuse its neighbours: the
+        # batch's checked messages are stored one by one instead, and only the bad one fails.
+        log.exception("chat batch insert failed; storing its %s messages one by one", len(messages))
+        for message in messages:
+            message.pk = None
+            with transaction.atomic():
+                message.save(force_insert=True)
+                chat_publish(message)
 
 
 def chat_publish(message: ChatMessage) -> None:
