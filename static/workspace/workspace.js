@@ -738,6 +738,7 @@ async function loadFunnel(by = state.funnelBy || "week") {
     el("th", { text: by === "week" ? t("周（周一起）") : t("直播间") }),
     ...FUNNEL_STAGES.map(([, label]) => el("th", { class: "num", text: label })),
     el("th", { class: "num", text: t("总转化") })));
+  drawFunnelChart(by, data.rows);
   if (!data.rows.length) {
     $("#funnel-rows").replaceChildren(el("tr", {}, el("td", { colspan: "6", class: "hint", text: t("还没有进入直播间的记录") })));
     return;
@@ -751,6 +752,56 @@ async function loadFunnel(by = state.funnelBy || "week") {
 }
 
 for (const b of document.querySelectorAll("#funnel-by button")) b.addEventListener("click", () => loadFunnel(b.dataset.by));
+
+// The same rows as the table, drawn with ECharts (static/vendor/echarts.min.js, loaded before
+// this module as on the 战报 page): one horizontal group of four bars per week or room, newest
+// on top as in the table. Grouped, not stacked: each stage is a subset of the one before, so
+// stacking would count a customer four times. Bars rather than ECharts' funnel series, which
+// draws one funnel only and could not set weeks or rooms side by side. Horizontal so twelve
+// cohorts fit a phone's width without scrolling sideways.
+const FUNNEL_COLORS = ["#9db9ff", "#5b8ff9", "#f5a623", "#e4393c"];
+let funnelChart = null;
+
+function drawFunnelChart(by, rows) {
+  const box = $("#funnel-chart");
+  box.hidden = !rows.length || !globalThis.echarts;
+  if (box.hidden) return;
+  const small = window.innerWidth < 600;
+  // Four bars of ~12 px per cohort, plus the legend above and the value axis below.
+  box.style.height = `${64 + rows.length * 64}px`;
+  if (!funnelChart || funnelChart.getDom() !== box) funnelChart = globalThis.echarts.init(box, null, { renderer: "canvas" });
+  else funnelChart.resize();
+  const names = rows.map((row) => (by === "week" ? row.cohort : row.title || fmt(t("直播间 #{id}"), { id: row.cohort })));
+  funnelChart.setOption({
+    // No animation: a screenshot or a quick reader never catches bars halfway grown.
+    animation: false,
+    color: FUNNEL_COLORS,
+    legend: { top: 4 },
+    // A phone keeps room for a whole week's date (2026-11-02) at the left, and for the widest
+    // label (2 · 66.7%) right of the longest bar.
+    grid: { left: small ? 84 : 112, right: small ? 68 : 88, top: 36, bottom: 28 },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value", minInterval: 1 },
+    yAxis: { type: "category", inverse: true, data: names, axisLabel: { width: small ? 76 : 104, fontSize: 11, overflow: "truncate" } },
+    // Series data are the API's counts as they are; the conversion from the stage before
+    // (the API's own rate, not recomputed) is only in the label.
+    series: FUNNEL_STAGES.map(([stage, label, rate]) => ({
+      name: label,
+      type: "bar",
+      barGap: "10%",
+      data: rows.map((row) => row[stage]),
+      label: {
+        show: true,
+        position: "right",
+        fontSize: small ? 10 : 11,
+        formatter: ({ dataIndex, value }) => (rate ? `${value} · ${pct(rows[dataIndex][rate])}` : String(value)),
+      },
+    })),
+  }, true);
+  box.dataset.by = by;
+}
+
+window.addEventListener("resize", () => { if (funnelChart && !$("#funnel-chart").hidden) funnelChart.resize(); });
 
 // An admin edits a rule's name, points and whether it is on without JSON; errors go under
 // the field they are about. Scores change once re-scored (the button above).

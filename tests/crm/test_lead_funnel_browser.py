@@ -55,6 +55,35 @@ def _row(page, cohort: str) -> dict:
     }
 
 
+def _chart_against_api(page, by: str) -> tuple[list, list]:
+    """(the chart's series data, the API's stage counts per stage), both read in the page:
+    the chart from its ECharts instance, the API with the sales user's own token."""
+    return page.evaluate(
+        """async ([by, stages]) => {
+            const chart = echarts.getInstanceByDom(document.getElementById('funnel-chart'));
+            const option = chart.getOption();
+            const res = await fetch(`/api/v1/leads/funnel?by=${by}`, {headers: {Authorization:
+                `Token ${sessionStorage.getItem('qm.staff.token')}`}});
+            const rows = (await res.json()).rows;
+            return [
+                {series: option.series.map((s) => [s.name, s.data]), names: option.yAxis[0].data},
+                {series: stages.map((s) => rows.map((r) => r[s])),
+                 cohorts: rows.map((r) => r.title || r.cohort)},
+            ];
+        }""",
+        [by, list(STAGES)],
+    )
+
+
+def _chart_fits(page) -> dict:
+    """The chart's drawn canvas and its box against the viewport."""
+    return page.evaluate(
+        "() => { const box = document.getElementById('funnel-chart');"
+        " const c = box.querySelector('canvas'); const r = box.getBoundingClientRect();"
+        " return {canvas: c ? c.width * c.height : 0, right: r.right, height: r.height}; }"
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_sales_read_the_funnel_per_week_and_per_room_on_a_desktop_and_a_phone(
     live_server, acme, other_org, sales_bob
@@ -77,6 +106,21 @@ def test_sales_read_the_funnel_per_week_and_per_room_on_a_desktop_and_a_phone(
             assert _row(page, "2026-11-09")["counts"] == (3, 2, 2, 1)
             assert "热线索" in page.locator("#funnel-head").inner_text()
             assert "A" in page.locator("#funnel-hint").inner_text()
+            # The chart above the table draws the API's own counts, stage by stage.
+            chart, api = _chart_against_api(page, "week")
+            assert [name for name, _ in chart["series"]] == ["观众", "互动", "热线索", "成交客户"]
+            assert [data for _, data in chart["series"]] == api["series"], (viewport, chart, api)
+            # Each week's bars in the table's order, each bar the week's count at that stage.
+            assert (
+                chart["names"]
+                == api["cohorts"]
+                == page.locator("#funnel-rows th[scope=row]").all_inner_texts()
+            )
+            weeks = dict(zip(api["cohorts"], zip(*api["series"], strict=True), strict=True))
+            assert weeks == {"2026-11-02": (6, 4, 2, 1), "2026-11-09": (3, 2, 2, 1)}
+            fits = _chart_fits(page)
+            assert fits["canvas"] > 0 and fits["height"] > 100, fits
+            assert fits["right"] <= viewport["width"], fits
             # The funnel whole (title to table), cut from the full page: on a phone it is
             # taller than the screen under the sticky header.
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -98,6 +142,12 @@ def test_sales_read_the_funnel_per_week_and_per_room_on_a_desktop_and_a_phone(
             first = _row(page, room1)
             assert first["counts"] == (6, 4, 2, 1), (viewport, first)
             assert _row(page, room2)["counts"] == (3, 2, 2, 1)
+            page.wait_for_selector("#funnel-chart[data-by=room]")
+            chart, api = _chart_against_api(page, "room")
+            assert [data for _, data in chart["series"]] == api["series"], (viewport, chart, api)
+            assert chart["names"] == api["cohorts"] == ["周二彩妆专场", "周二护肤专场"]
+            rooms = dict(zip(api["cohorts"], zip(*api["series"], strict=True), strict=True))
+            assert rooms == {"周二护肤专场": (6, 4, 2, 1), "周二彩妆专场": (3, 2, 2, 1)}
             names = page.locator("#funnel-rows th[scope=row]").all_inner_texts()
             assert names == ["周二彩妆专场", "周二护肤专场"]  # newest room first
             link = page.locator(f"#funnel-rows a[data-room-report='{room1}']")
