@@ -8,7 +8,7 @@ livecommerce.realtime.chat_worker``) on first use and hands it each chat as one 
 one thread of the child takes every line that has arrived (up to ``BATCH_MAX``) and posts
 them together through ``chat_post_batch`` — the same rules as ``chat_post``, which is that
 path with one message, but a fixed number of queries per batch, one multi-row insert, one
-commit and the publishes after it in arrival order (docs/bench/fanout.md, 2026-12-08 02:00:
+commit and the publishes after it in arrival order (docs/bench/fanout.md, 2026-12-08 01:00:
 query building was half of a message's CPU). It answers one line per request: ``{"id",
 "ok": true}`` or ``{"id", "code", "message", "extra"}`` — the author's notice. A socket
 waits for its answer before its next chat, so a sender's order holds; one posting thread
@@ -125,6 +125,8 @@ def _reply_of(result) -> dict:
             "message": str(result.message),
             "extra": getattr(result, "extra", {}),
         }
+    if isinstance(result, Exception):  # a row that could not be stored: a bug
+        return {"code": "error"}
     return {}
 
 

@@ -333,17 +333,18 @@ def chat_post(*, room_id: int, author: ChatAuthor, text: str) -> ChatMessage:
     return result
 
 
-def chat_post_batch(*, requests: list[ChatRequest]) -> list[ChatMessage | DomainError]:
+def chat_post_batch(*, requests: list[ChatRequest]) -> list[ChatMessage | Exception]:
     """Post many chat messages (in arrival order) with a fixed number of queries.
 
     Returns, per request and in the same order, the stored message or the DomainError
-    ``chat_post`` would have raised for it (ChatRejected, NotFound). Each message goes
+    ``chat_post`` would have raised for it (ChatRejected, NotFound; any other exception is a
+    row that could not be stored, a bug the author is told of as ``error``). Each message goes
     through every rule of ``chat_post`` in turn, in order, so two messages of one author in
     a batch count against the rate like two posts. Accepted messages are inserted by one
     multi-row INSERT in one transaction and published after its commit in request order
     (per room, the order they arrived in); their CRM ``chat`` events go to the hub's batch.
     """
-    results: list[ChatMessage | DomainError | None] = [None] * len(requests)
+    results: list[ChatMessage | Exception | None] = [None] * len(requests)
     pending: list[tuple[int, ChatMessage]] = []
     lookups = _Lookups.for_requests(requests)
     for index, request in enumerate(requests):
@@ -352,9 +353,11 @@ def chat_post_batch(*, requests: list[ChatRequest]) -> list[ChatMessage | Domain
         except DomainError as exc:
             results[index] = exc
     if pending:
-        _persist([message for _index, message in pending])
-        for index, message in pending:
-            results[index] = message
+        failures = _persist([message for _index, message in pending])
+        for (index, message), failure in zip(pending, failures, strict=True):
+            results[index] = message if failure is None else failure
+            if failure is not None:
+                continue
             if message.contact_id is not None:
                 buffer.record(
                     org_id=message.org_id,
@@ -420,24 +423,34 @@ def _message_checked(request: ChatRequest, lookups: _Lookups) -> ChatMessage:
     )
 
 
-def _persist(messages: list[ChatMessage]) -> None:
-    """One multi-row INSERT and one commit; publishes are registered in order for after it."""
+def _persist(messages: list[ChatMessage]) -> list[Exception | None]:
+    """One multi-row INSERT and one commit; publishes are registered in order for after it.
+
+    Returns, per message, None when stored or why it could not be."""
     try:
         with transaction.atomic():
             ChatMessage.unscoped.bulk_create(messages)
             for message in messages:
                 chat_publish(message)
+        return [None] * len(messages)
     except Exception:
         if len(messages) == 1:
             raise
         # One bad row (a contact erased meanwhile) must not refuse its neighbours: the
         # batch's checked messages are stored one by one instead, and only the bad one fails.
         log.exception("chat batch insert failed; storing its %s messages one by one", len(messages))
-        for message in messages:
-            message.pk = None
+    failures: list[Exception | None] = []
+    for message in messages:
+        message.pk = None
+        try:
             with transaction.atomic():
                 message.save(force_insert=True)
                 chat_publish(message)
+            failures.append(None)
+        except Exception as exc:  # noqa: BLE001 - that author gets "error", the others stand
+            log.exception("chat message could not be stored")
+            failures.append(exc)
+    return failures
 
 
 def chat_publish(message: ChatMessage) -> None:

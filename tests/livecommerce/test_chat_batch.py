@@ -6,7 +6,7 @@ from __future__ import annotations
 import types
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from livecommerce.models import (
@@ -17,6 +17,7 @@ from livecommerce.models import (
     SensitiveAction,
     SensitiveWord,
 )
+from livecommerce.realtime.chat_worker import chat_post_replies
 from livecommerce.services.chat import (
     ChatAuthor,
     ChatRequest,
@@ -138,3 +139,28 @@ def test_a_batch_reads_the_same_number_of_rows_whatever_its_size(acme, host_alic
     # first batch loads them, so both measured batches come after one.
     queries_for(2)
     assert queries_for(3) == queries_for(60)
+
+
+def test_a_row_that_cannot_be_stored_fails_only_its_author(acme, host_alice, monkeypatch):
+    room = RoomFactory(streamer=host_alice.profile, status="live")
+    authors = [_viewer(acme, n) for n in ("dan", "eve", "fay")]
+
+    def insert_fails(*args, **kwargs):
+        raise IntegrityError("a contact erased between check and insert")
+
+    real_save = ChatMessage.save
+
+    def save_fails_for_eve(message, *args, **kwargs):
+        if message.nickname == "eve":
+            raise IntegrityError("eve's contact is gone")
+        return real_save(message, *args, **kwargs)
+
+    monkeypatch.setattr(ChatMessage.unscoped, "bulk_create", insert_fails)
+    monkeypatch.setattr(ChatMessage, "save", save_fails_for_eve)
+    requests = [ChatRequest(room_id=room.pk, author=a, text="在吗") for a in authors]
+
+    replies = chat_post_replies(requests)
+
+    assert replies == [{}, {"code": "error"}, {}]
+    stored = ChatMessage.objects.for_org(acme).filter(room=room).order_by("pk")
+    assert [m.nickname for m in stored] == ["dan", "fay"]
