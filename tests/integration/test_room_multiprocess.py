@@ -285,9 +285,37 @@ def test_chat_survives_a_hub_process_killed_with_sigkill(three_hubs, live_room, 
             connection.close()  # this thread's connection: the test's teardown flushes
             return all(stored <= {c["id"] for c in s.chats} for s in watchers)
 
+        def _what_is_missing() -> str:
+            # Which screen lacks which chat, with the seq other screens applied it at: tells a
+            # chat never published (missing everywhere) from one a process or a resume lost.
+            stored = _stored_chat_ids(live_room)
+            connection.close()
+            known = {
+                c["id"]: (c["seq"], c["text"]) for s in [*watchers, *speakers] for c in s.chats
+            }
+            return (
+                "stored chats missing: "
+                + repr(
+                    {
+                        s.name: {
+                            "port": s.port,
+                            "joins": len(s.replays),
+                            "missing": [
+                                (i, known.get(i))
+                                for i in sorted(stored - {c["id"] for c in s.chats})
+                            ],
+                            "notices": s.notices[-3:],
+                        }
+                        for s in watchers
+                    }
+                )
+                + f" (killed: {p0})"
+            )
+
         started = time.monotonic()
         while not await asyncio.to_thread(all_stored_on_every_screen):
-            assert time.monotonic() - started < 30, "a stored chat is missing on a screen"
+            if time.monotonic() - started > 30:
+                raise AssertionError(await asyncio.to_thread(_what_is_missing))
             await asyncio.sleep(0.2)
         for screen in [*watchers, *speakers]:
             screen.leave()

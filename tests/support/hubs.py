@@ -335,7 +335,7 @@ class Screen:
         if self.resuming:
             if data.get("type") == "notice" and data.get("code") in ("resumed", "resync"):
                 self.notices.append(data)
-                held, self._held = sorted(self._held, key=lambda e: e["seq"]), []
+                held, self._held = sorted(self._held, key=lambda e: e.get("seq") or 0), []
                 self.replays.append(held)
                 self.resuming = False
                 self._apply(held)
