@@ -395,7 +395,8 @@ WECHAT_SEND_QPS = env_int("WECHAT_SEND_QPS", 10)
 # Provider requests one sender process keeps in flight at once (each still takes its own
 # slot from the account's limiter, so this never raises the QPS).
 CAMPAIGNS_SEND_CONCURRENCY = env_int("CAMPAIGNS_SEND_CONCURRENCY", 16)
-# Outbox rows claimed per worker round; attempts before a retryable failure is final.
+# Most outbox rows one worker claims at a time (it claims ~8 provider requests per request
+# thread, so workers share the outbox evenly); attempts before a retryable failure is final.
 CAMPAIGNS_CLAIM_BATCH = env_int("CAMPAIGNS_CLAIM_BATCH", 1000)
 CAMPAIGNS_MAX_ATTEMPTS = env_int("CAMPAIGNS_MAX_ATTEMPTS", 5)
 # Rows left in "sending" longer than this (a crashed worker) are reconciled to "unknown".
