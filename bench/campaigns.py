@@ -29,6 +29,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.child import child_json
+
 ROOT = Path(__file__).resolve().parent.parent
 _URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 # A database name in the URL (one per engineer on a shared box) replaces the default one.
@@ -63,18 +65,7 @@ def _env() -> dict:
 
 
 def _child(*args: str) -> dict:
-    out = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, "-m", "bench.campaigns_child", *args],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode:
-        raise RuntimeError(f"bench child {args[0]} failed:\n{out.stderr[-3000:]}")
-    out = out.stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return child_json("bench.campaigns_child", *args, env=_env(), echo_stderr=False)
 
 
 def _stub(provider: str = "tencent") -> tuple[subprocess.Popen, int]:

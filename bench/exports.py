@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.scoring import ROOT, _admin_conn
+from bench.child import child_json
+from bench.scoring import _admin_conn
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/qm_export_bench"
 PHONE_TOKENS = 1000  # distinct encrypted phones, cycled (decrypting is per row all the same)
@@ -30,18 +30,7 @@ PHONE_TOKENS = 1000  # distinct encrypted phones, cycled (decrypting is per row 
 
 def _child(url: str, *args: str) -> dict:
     env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": url, "REDIS_URL": ""}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.exports", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    sys.stderr.write(proc.stderr[-4000:])
-    if proc.returncode != 0:
-        raise RuntimeError(f"export bench child {args} failed:\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return child_json("bench.exports", *args, env=env)
 
 
 def run() -> dict:

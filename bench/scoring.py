@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+from bench.child import child_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/qm_crm_bench"
@@ -51,18 +52,7 @@ def run() -> dict:
             "REDIS_URL": "",
             "BENCH_SCORING_LEADS": str(leads),
         }
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench.scoring", "--worker"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        sys.stderr.write(proc.stderr[-4000:])
-        if proc.returncode != 0:
-            raise RuntimeError(f"scoring bench worker failed:\n{proc.stderr[-4000:]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return child_json("bench.scoring", "--worker", env=env)
     finally:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
