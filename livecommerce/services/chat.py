@@ -133,10 +133,6 @@ def sensitive_words_apply(*, org_id: int, text: str) -> tuple[str, bool]:
 # -- restrictions ---------------------------------------------------------------------------------
 
 
-def active_restrictions(*, room: Room, author: ChatAuthor) -> list[ChatRestriction]:
-    return _Lookups.load([(room, author)]).restrictions_for(room, author)
-
-
 def _check_restrictions(restrictions: list[ChatRestriction]) -> bool:
     """Raises for bans and mutes; returns True when the author is shadow-banned."""
     shadow = False
@@ -179,10 +175,6 @@ def _check_rate(
             )
 
 
-def room_chat_settings(room: Room) -> RoomChatSettings | None:
-    return RoomChatSettings.objects.for_org(room.org_id).filter(room=room).first()
-
-
 def _same_ip(a: str | None, b: str | None) -> bool:
     # PostgreSQL compares inet values, not their spelling ("::0:1" is "::1").
     if not a or not b:
@@ -205,14 +197,6 @@ class _Lookups:
         self.restrictions: list[ChatRestriction] = []
         self.contact_created: dict[int, datetime] = {}
         self.staff_names: dict[int, str] = {}
-
-    @classmethod
-    def load(cls, pairs: list[tuple[Room, ChatAuthor]]) -> _Lookups:
-        """Lookups for (room, author) pairs whose rooms are already known."""
-        lookups = cls()
-        lookups.rooms = {room.pk: room for room, _author in pairs}
-        lookups._load_restrictions(pairs)
-        return lookups
 
     @classmethod
     def for_requests(cls, requests: list[ChatRequest]) -> _Lookups:
